@@ -1,0 +1,599 @@
+//! The fan-out engine: one request, N models, one merged and ordered event stream.
+//!
+//! [`Engine::compare`] validates a [`CompareRequest`], resolves each model to its provider and
+//! returns a [`Comparison`]: a `Stream` of [`Event`]s. All model calls run concurrently inside
+//! that stream (polled round-robin by a `StreamMap`, no task per model, no allocation per
+//! event). The stream assigns each event a strictly increasing `seq`, measures per-model time
+//! to first token, total time and tokens/s, fills usage (reported, else estimated with
+//! tiktoken), prices it, and ends with `complete`.
+//!
+//! One model failing ends that model only. Cancelling ([`Comparison::cancel`]) or dropping the
+//! stream drops every provider stream at once, which aborts the upstream calls.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use futures::stream::{BoxStream, Stream, StreamExt};
+use tokio_stream::StreamMap;
+use tokio_util::sync::CancellationToken;
+
+use crate::cost::{PriceTable, Usd};
+use crate::error::{Error, ErrorCode, Result};
+use crate::event::{
+    Complete, ErrorInfo, Event, EventKind, FinishReason, ModelResult, RequestStatus, Stage, Timing,
+    ToolCall, Totals, Usage, UsageSource,
+};
+use crate::provider::{Provider, ProviderEvent, ProviderRegistry, ReportedUsage};
+use crate::request::{ChatRequest, CompareRequest, DEFAULT_MAX_MODELS, Message};
+use crate::tokens;
+
+/// Runs comparisons: holds the providers, the prices and the limits.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    providers: Arc<ProviderRegistry>,
+    prices: Arc<PriceTable>,
+    max_models: usize,
+}
+
+impl Engine {
+    /// An engine over `providers`, pricing with the bundled table, at most 8 models.
+    pub fn new(providers: ProviderRegistry) -> Self {
+        Self {
+            providers: Arc::new(providers),
+            prices: PriceTable::bundled(),
+            max_models: DEFAULT_MAX_MODELS,
+        }
+    }
+
+    /// Replaces the price table (e.g. the bundled one with overrides).
+    pub fn with_prices(mut self, prices: Arc<PriceTable>) -> Self {
+        self.prices = prices;
+        self
+    }
+
+    /// Changes the most models one comparison may have.
+    pub fn with_max_models(mut self, max_models: usize) -> Self {
+        self.max_models = max_models;
+        self
+    }
+
+    /// The providers.
+    pub fn providers(&self) -> &ProviderRegistry {
+        &self.providers
+    }
+
+    /// The price table.
+    pub fn prices(&self) -> &Arc<PriceTable> {
+        &self.prices
+    }
+
+    /// The most models one comparison may have.
+    pub fn max_models(&self) -> usize {
+        self.max_models
+    }
+
+    /// Validates `request` and resolves its models into one call per model, without starting
+    /// anything. Errors name the field at fault.
+    pub fn plan(&self, request: &CompareRequest) -> Result<Vec<ChatRequest>> {
+        request.validate(self.max_models)?;
+        let messages = request.conversation();
+        request
+            .models
+            .iter()
+            .map(|m| {
+                let (model, _) = self.providers.resolve(m)?;
+                Ok(ChatRequest {
+                    model,
+                    messages: messages.clone(),
+                    params: request.params.clone(),
+                })
+            })
+            .collect()
+    }
+
+    /// Starts a comparison of `request` (a fresh UUIDv7 request id, its own cancel token).
+    pub fn compare(&self, request: &CompareRequest) -> Result<Comparison> {
+        let calls = self.plan(request)?;
+        self.compare_calls(calls, CompareOptions::default())
+    }
+
+    /// Starts a comparison of prepared per-model calls (each model may have its own history).
+    pub fn compare_calls(
+        &self,
+        calls: Vec<ChatRequest>,
+        options: CompareOptions,
+    ) -> Result<Comparison> {
+        if calls.is_empty() {
+            return Err(Error::invalid("models", "at least one model is required"));
+        }
+        if calls.len() > self.max_models {
+            return Err(Error::invalid(
+                "models",
+                format!(
+                    "at most {} models per comparison, got {}",
+                    self.max_models,
+                    calls.len()
+                ),
+            ));
+        }
+        let mut providers = Vec::with_capacity(calls.len());
+        for c in &calls {
+            let (_, p) = self.providers.resolve(c.model.as_str())?;
+            providers.push(p);
+        }
+        let request_id = options
+            .request_id
+            .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+        let cancel = options.cancel.unwrap_or_default();
+        let models = calls.iter().map(|c| c.model.as_arc()).collect();
+        let inner = run(
+            request_id.clone(),
+            calls,
+            providers,
+            self.prices.clone(),
+            cancel.clone(),
+            options.pricing,
+        );
+        Ok(Comparison {
+            request_id,
+            models,
+            cancel,
+            inner,
+        })
+    }
+}
+
+/// Options of [`Engine::compare_calls`].
+#[derive(Debug, Clone)]
+pub struct CompareOptions {
+    /// The request id (default: a new UUIDv7).
+    pub request_id: Option<String>,
+    /// A token that cancels the comparison when cancelled (default: a new one).
+    pub cancel: Option<CancellationToken>,
+    /// Whether to price results (default true; off only to measure pricing's own cost).
+    pub pricing: bool,
+}
+
+impl Default for CompareOptions {
+    fn default() -> Self {
+        Self {
+            request_id: None,
+            cancel: None,
+            pricing: true,
+        }
+    }
+}
+
+/// A running comparison: a `Stream` of [`Event`]s ending with `complete`.
+///
+/// Dropping it aborts every upstream call.
+pub struct Comparison {
+    request_id: String,
+    models: Vec<Arc<str>>,
+    cancel: CancellationToken,
+    inner: BoxStream<'static, Event>,
+}
+
+impl std::fmt::Debug for Comparison {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Comparison")
+            .field("request_id", &self.request_id)
+            .field("models", &self.models)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Comparison {
+    /// The request id (also in `complete`).
+    pub fn request_id(&self) -> &str {
+        &self.request_id
+    }
+
+    /// The model ids, by `model_index`.
+    pub fn models(&self) -> &[Arc<str>] {
+        &self.models
+    }
+
+    /// Cancels: upstream calls are dropped, each unfinished model ends `cancelled` with its
+    /// partial text, and the stream ends with `status: cancelled` and `complete`.
+    pub fn cancel(&self) {
+        self.cancel.cancel();
+    }
+
+    /// Wraps an event stream (e.g. one that records a session turn) as a comparison.
+    pub(crate) fn from_parts(
+        request_id: String,
+        models: Vec<Arc<str>>,
+        cancel: CancellationToken,
+        inner: BoxStream<'static, Event>,
+    ) -> Self {
+        Self {
+            request_id,
+            models,
+            cancel,
+            inner,
+        }
+    }
+
+    /// A token that cancels this comparison from elsewhere.
+    pub fn cancel_token(&self) -> CancellationToken {
+        self.cancel.clone()
+    }
+
+    /// Drains the stream and returns the final `complete`.
+    pub async fn result(mut self) -> Result<Complete> {
+        while let Some(e) = self.inner.next().await {
+            if let EventKind::Complete(c) = e.kind {
+                return Ok(c);
+            }
+        }
+        Err(Error::Internal(
+            "comparison ended without `complete`".into(),
+        ))
+    }
+}
+
+impl Stream for Comparison {
+    type Item = Event;
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Event>> {
+        self.inner.poll_next_unpin(cx)
+    }
+}
+
+/// What a model's stream hands the merge loop.
+enum Raw {
+    Event(ProviderEvent),
+    Failed(Error),
+    End,
+    Cancel,
+}
+
+/// Key of the cancellation stream in the merge map.
+const CANCEL_KEY: usize = usize::MAX;
+
+/// One model's provider call as a stream of [`Raw`] items: its events, then `End`
+/// (or a `Failed`, after which the merge loop drops it).
+fn model_stream(provider: Arc<dyn Provider>, call: ChatRequest) -> BoxStream<'static, Raw> {
+    futures::stream::once(async move { provider.stream(call).await })
+        .flat_map(|started| match started {
+            Err(e) => futures::stream::iter([Raw::Failed(e)]).left_stream(),
+            Ok(events) => events
+                .map(|r| match r {
+                    Ok(ev) => Raw::Event(ev),
+                    Err(e) => Raw::Failed(e),
+                })
+                .chain(futures::stream::iter([Raw::End]))
+                .right_stream(),
+        })
+        .boxed()
+}
+
+/// A tool call being assembled from deltas.
+#[derive(Default)]
+struct PartialTool {
+    id: String,
+    name: String,
+    arguments: String,
+}
+
+/// Everything the engine tracks for one model while it streams.
+struct ModelState {
+    model: Arc<str>,
+    messages: Vec<Message>,
+    text: String,
+    reasoning: String,
+    tools: Vec<PartialTool>,
+    usage: ReportedUsage,
+    finish: Option<(FinishReason, Option<String>)>,
+    first_token: Option<Instant>,
+    done: bool,
+}
+
+impl ModelState {
+    fn has_output(&self) -> bool {
+        !self.text.is_empty() || !self.reasoning.is_empty() || !self.tools.is_empty()
+    }
+
+    /// Usage as reported, with missing fields estimated by the tokenizer.
+    fn usage(&self) -> Usage {
+        let r = self.usage;
+        let estimated = r.input_tokens.is_none() || r.output_tokens.is_none();
+        let input = r
+            .input_tokens
+            .unwrap_or_else(|| tokens::count_message_tokens(&self.messages, &self.model));
+        let output = r.output_tokens.unwrap_or_else(|| {
+            let args: u64 = self
+                .tools
+                .iter()
+                .map(|t| tokens::count_tokens(&t.arguments, &self.model))
+                .sum();
+            tokens::count_tokens(&self.text, &self.model)
+                + tokens::count_tokens(&self.reasoning, &self.model)
+                + args
+        });
+        Usage {
+            input_tokens: input,
+            output_tokens: output,
+            cached_input_tokens: r.cached_input_tokens.unwrap_or(0),
+            reasoning_tokens: r.reasoning_tokens.unwrap_or(0),
+            source: if estimated {
+                UsageSource::Estimated
+            } else {
+                UsageSource::Reported
+            },
+        }
+    }
+}
+
+fn ms(d: std::time::Duration) -> f64 {
+    // Microsecond resolution is plenty and keeps the JSON short.
+    (d.as_secs_f64() * 1e6).round() / 1e3
+}
+
+/// Hands out strictly increasing sequence numbers.
+struct Seq(u64);
+
+impl Seq {
+    fn next(&mut self, kind: EventKind) -> Event {
+        self.0 += 1;
+        Event { seq: self.0, kind }
+    }
+}
+
+/// How one model ended.
+enum Outcome {
+    Done,
+    Failed(Error),
+    Cancelled,
+}
+
+/// Ends one model: the events that close it (tool calls, error, stage) and its result.
+fn finish_model(
+    index: usize,
+    st: &mut ModelState,
+    outcome: Outcome,
+    start: Instant,
+    prices: &PriceTable,
+    pricing: bool,
+) -> (Vec<EventKind>, ModelResult) {
+    st.done = true;
+    let end = Instant::now();
+    let model = st.model.clone();
+    let mut events = Vec::new();
+    let tool_calls: Vec<ToolCall> = st
+        .tools
+        .drain(..)
+        .map(|t| ToolCall {
+            id: t.id,
+            name: t.name,
+            arguments: t.arguments,
+        })
+        .collect();
+    for t in &tool_calls {
+        events.push(EventKind::ToolCall {
+            model_index: index,
+            model: model.clone(),
+            id: t.id.clone(),
+            name: t.name.clone(),
+            arguments: t.arguments.clone(),
+        });
+    }
+    let (stage, error, finish_reason, raw_finish_reason) = match outcome {
+        Outcome::Done => {
+            let (reason, raw) = st.finish.take().unwrap_or((FinishReason::Stop, None));
+            (Stage::Done, None, reason, raw)
+        }
+        Outcome::Failed(e) => {
+            let info = ErrorInfo::from(&e);
+            events.push(EventKind::Error {
+                model_index: Some(index),
+                model: Some(model.clone()),
+                code: info.code,
+                message: info.message.clone(),
+                retryable: info.retryable,
+            });
+            (Stage::Failed, Some(info), FinishReason::Error, None)
+        }
+        Outcome::Cancelled => (
+            Stage::Cancelled,
+            Some(ErrorInfo {
+                code: ErrorCode::Cancelled,
+                message: "the comparison was cancelled".into(),
+                retryable: false,
+            }),
+            FinishReason::Cancelled,
+            None,
+        ),
+    };
+    events.push(EventKind::Stage {
+        model_index: index,
+        model: model.clone(),
+        stage,
+    });
+    let usage = st.usage();
+    let cost = if pricing {
+        prices.cost(&model, &usage)
+    } else {
+        crate::cost::Cost::UNPRICED
+    };
+    let total = end - start;
+    let ttft = st.first_token.map(|t| t - start);
+    let tokens_per_s = st.first_token.and_then(|t| {
+        let secs = (end - t).as_secs_f64();
+        (secs > 0.0 && usage.output_tokens > 1)
+            .then(|| ((usage.output_tokens - 1) as f64 / secs * 10.0).round() / 10.0)
+    });
+    let partial = error.is_some() && st.has_output();
+    let result = ModelResult {
+        model_index: index,
+        model,
+        text: std::mem::take(&mut st.text),
+        reasoning: std::mem::take(&mut st.reasoning),
+        tool_calls,
+        finish_reason: Some(finish_reason),
+        raw_finish_reason,
+        partial,
+        usage,
+        cost,
+        timing: Timing {
+            ttft_ms: ttft.map(ms),
+            total_ms: ms(total),
+            tokens_per_s,
+        },
+        error,
+    };
+    (events, result)
+}
+
+/// The merged stream of one comparison.
+fn run(
+    request_id: String,
+    calls: Vec<ChatRequest>,
+    providers: Vec<Arc<dyn Provider>>,
+    prices: Arc<PriceTable>,
+    cancel: CancellationToken,
+    pricing: bool,
+) -> BoxStream<'static, Event> {
+    let stream = async_stream::stream! {
+        let start = Instant::now();
+        let n = calls.len();
+        let mut seq = Seq(0);
+        let mut states: Vec<ModelState> = calls
+            .iter()
+            .map(|c| ModelState {
+                model: c.model.as_arc(),
+                messages: c.messages.clone(),
+                text: String::new(),
+                reasoning: String::new(),
+                tools: Vec::new(),
+                usage: ReportedUsage::default(),
+                finish: None,
+                first_token: None,
+                done: false,
+            })
+            .collect();
+        let mut results: Vec<Option<ModelResult>> = (0..n).map(|_| None).collect();
+        let mut map: StreamMap<usize, BoxStream<'static, Raw>> = StreamMap::with_capacity(n + 1);
+        for (i, (call, provider)) in calls.into_iter().zip(providers).enumerate() {
+            map.insert(i, model_stream(provider, call));
+        }
+        let token = cancel.clone();
+        map.insert(
+            CANCEL_KEY,
+            futures::stream::once(async move { token.cancelled_owned().await; Raw::Cancel }).boxed(),
+        );
+
+        yield seq.next(EventKind::Status { status: RequestStatus::Running });
+        for (i, st) in states.iter().enumerate() {
+            yield seq.next(EventKind::Stage { model_index: i, model: st.model.clone(), stage: Stage::Connecting });
+        }
+
+        let mut finished = 0usize;
+        let mut cancelled = cancel.is_cancelled();
+        while finished < n && !cancelled {
+            let Some((i, raw)) = map.next().await else { break };
+            let outcome = match raw {
+                Raw::Cancel => {
+                    cancelled = true;
+                    continue;
+                }
+                Raw::Event(ev) => {
+                    let st = &mut states[i];
+                    let first = st.first_token.is_none();
+                    let kind = match ev {
+                        ProviderEvent::TextDelta(delta) => {
+                            if delta.is_empty() { continue; }
+                            st.text.push_str(&delta);
+                            Some(EventKind::ResponseChunk { model_index: i, model: st.model.clone(), delta })
+                        }
+                        ProviderEvent::ReasoningDelta(delta) => {
+                            if delta.is_empty() { continue; }
+                            st.reasoning.push_str(&delta);
+                            Some(EventKind::ReasoningChunk { model_index: i, model: st.model.clone(), delta })
+                        }
+                        ProviderEvent::ToolCallDelta { index, id, name, arguments } => {
+                            if st.tools.len() <= index {
+                                st.tools.resize_with(index + 1, PartialTool::default);
+                            }
+                            let t = &mut st.tools[index];
+                            if let Some(id) = id { t.id = id; }
+                            if let Some(name) = name { t.name.push_str(&name); }
+                            t.arguments.push_str(&arguments);
+                            None
+                        }
+                        ProviderEvent::Usage(u) => {
+                            st.usage.merge(&u);
+                            continue;
+                        }
+                        ProviderEvent::Finish { reason, raw } => {
+                            st.finish = Some((reason, raw));
+                            continue;
+                        }
+                    };
+                    if first {
+                        st.first_token = Some(Instant::now());
+                        yield seq.next(EventKind::Stage { model_index: i, model: st.model.clone(), stage: Stage::Streaming });
+                    }
+                    if let Some(kind) = kind {
+                        yield seq.next(kind);
+                    }
+                    continue;
+                }
+                Raw::Failed(e) => {
+                    // Drop the failed call now: nothing more is read from it.
+                    map.remove(&i);
+                    Outcome::Failed(e)
+                }
+                Raw::End => Outcome::Done,
+            };
+            let (events, result) = finish_model(i, &mut states[i], outcome, start, &prices, pricing);
+            for kind in events {
+                yield seq.next(kind);
+            }
+            yield seq.next(EventKind::ModelResult(result.clone()));
+            results[i] = Some(result);
+            finished += 1;
+        }
+        // Dropping the map drops every provider stream still open: upstream calls abort here.
+        drop(map);
+
+        for (i, st) in states.iter_mut().enumerate() {
+            if st.done {
+                continue;
+            }
+            let (events, result) = finish_model(i, st, Outcome::Cancelled, start, &prices, pricing);
+            for kind in events {
+                yield seq.next(kind);
+            }
+            yield seq.next(EventKind::ModelResult(result.clone()));
+            results[i] = Some(result);
+        }
+
+        let results: Vec<ModelResult> = results.into_iter().flatten().collect();
+        let status = if cancelled {
+            RequestStatus::Cancelled
+        } else if results.iter().all(|r| r.error.is_some()) {
+            RequestStatus::Failed
+        } else {
+            RequestStatus::Completed
+        };
+        let mut totals = Totals { priced: true, ..Totals::default() };
+        for r in &results {
+            totals.input_tokens += r.usage.input_tokens;
+            totals.output_tokens += r.usage.output_tokens;
+            totals.cost_usd = totals.cost_usd.saturating_add(r.cost.total_usd.unwrap_or(Usd(0)));
+            totals.priced &= r.cost.priced;
+        }
+        yield seq.next(EventKind::Status { status });
+        yield seq.next(EventKind::Complete(Complete {
+            request_id,
+            status,
+            results,
+            totals,
+            duration_ms: ms(start.elapsed()),
+        }));
+    };
+    stream.boxed()
+}

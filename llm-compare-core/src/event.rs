@@ -1,0 +1,382 @@
+//! The event schema: the one wire contract shared by SSE, WebSocket, the CLI's `--json`,
+//! Python and Node.
+//!
+//! Every [`Event`] carries a per-request `seq` that strictly increases, plus a `type` tag
+//! (`status`, `stage`, `response_chunk`, `reasoning_chunk`, `tool_call`, `error`,
+//! `model_result`, `complete`). `complete` is always last. See `docs/events.md`.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::cost::Cost;
+use crate::error::{Error, ErrorCode};
+
+/// One event of a comparison's merged stream.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// Position in the request's stream: starts at 1, strictly increases by 1.
+    pub seq: u64,
+    /// What happened.
+    #[serde(flatten)]
+    pub kind: EventKind,
+}
+
+impl Event {
+    /// The event's `type` tag as it appears on the wire (`response_chunk`, …).
+    pub fn type_name(&self) -> &'static str {
+        self.kind.type_name()
+    }
+
+    /// Serializes the event as one line of JSON (no trailing newline).
+    pub fn to_json(&self) -> String {
+        // Serializing these types cannot fail: no maps with non-string keys, no custom errors.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+/// The body of an [`Event`], tagged by `type`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum EventKind {
+    /// The request's status changed.
+    Status {
+        /// The new status.
+        status: RequestStatus,
+    },
+    /// A model moved to another stage.
+    Stage {
+        /// The model's position in the request (0-based).
+        model_index: usize,
+        /// The model id (`provider/model`).
+        model: Arc<str>,
+        /// The new stage.
+        stage: Stage,
+    },
+    /// A piece of a model's answer.
+    ResponseChunk {
+        /// The model's position in the request.
+        model_index: usize,
+        /// The model id.
+        model: Arc<str>,
+        /// The new text.
+        delta: String,
+    },
+    /// A piece of a model's reasoning ("thinking").
+    ReasoningChunk {
+        /// The model's position in the request.
+        model_index: usize,
+        /// The model id.
+        model: Arc<str>,
+        /// The new text.
+        delta: String,
+    },
+    /// A complete tool call made by a model.
+    ToolCall {
+        /// The model's position in the request.
+        model_index: usize,
+        /// The model id.
+        model: Arc<str>,
+        /// The call's id as the provider named it.
+        id: String,
+        /// The tool's name.
+        name: String,
+        /// The arguments, a JSON string as the model wrote it.
+        arguments: String,
+    },
+    /// Something failed: one model (with `model_index`) or the whole request (without).
+    Error {
+        /// The failed model's position, absent for request-wide errors.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        model_index: Option<usize>,
+        /// The failed model's id.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        model: Option<Arc<str>>,
+        /// Machine-readable code.
+        code: ErrorCode,
+        /// What went wrong, for a person.
+        message: String,
+        /// Whether trying again may help.
+        retryable: bool,
+    },
+    /// One model's final result.
+    ModelResult(ModelResult),
+    /// The request finished; always the last event.
+    Complete(Complete),
+}
+
+impl EventKind {
+    /// The `type` tag.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Self::Status { .. } => "status",
+            Self::Stage { .. } => "stage",
+            Self::ResponseChunk { .. } => "response_chunk",
+            Self::ReasoningChunk { .. } => "reasoning_chunk",
+            Self::ToolCall { .. } => "tool_call",
+            Self::Error { .. } => "error",
+            Self::ModelResult(_) => "model_result",
+            Self::Complete(_) => "complete",
+        }
+    }
+
+    /// The model this event is about, if it is about one.
+    pub fn model_index(&self) -> Option<usize> {
+        match self {
+            Self::Stage { model_index, .. }
+            | Self::ResponseChunk { model_index, .. }
+            | Self::ReasoningChunk { model_index, .. }
+            | Self::ToolCall { model_index, .. } => Some(*model_index),
+            Self::Error { model_index, .. } => *model_index,
+            Self::ModelResult(r) => Some(r.model_index),
+            Self::Status { .. } | Self::Complete(_) => None,
+        }
+    }
+}
+
+/// The status of a whole request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RequestStatus {
+    /// Registered, not started yet.
+    Pending,
+    /// Models are being called.
+    Running,
+    /// Finished, and at least one model answered.
+    Completed,
+    /// Finished, and every model failed.
+    Failed,
+    /// Cancelled by the caller (or expired unopened).
+    Cancelled,
+    /// The process running it stopped before it finished.
+    Interrupted,
+}
+
+impl RequestStatus {
+    /// Whether the request can change no more.
+    pub fn is_terminal(self) -> bool {
+        !matches!(self, Self::Pending | Self::Running)
+    }
+
+    /// The status as it appears on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Running => "running",
+            Self::Completed => "completed",
+            Self::Failed => "failed",
+            Self::Cancelled => "cancelled",
+            Self::Interrupted => "interrupted",
+        }
+    }
+}
+
+/// The stage of one model within a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    /// Waiting to be started.
+    Queued,
+    /// Call started, no token yet.
+    Connecting,
+    /// Tokens are arriving.
+    Streaming,
+    /// Finished successfully.
+    Done,
+    /// Failed (an `error` event says why).
+    Failed,
+    /// Stopped by a cancellation.
+    Cancelled,
+}
+
+/// Why a model stopped generating, normalized across providers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FinishReason {
+    /// Natural end or a stop sequence.
+    Stop,
+    /// `max_tokens` reached.
+    Length,
+    /// The model called tools.
+    ToolCalls,
+    /// The provider's filter stopped it.
+    ContentFilter,
+    /// It failed.
+    Error,
+    /// It was cancelled.
+    Cancelled,
+    /// Anything else (the raw reason says what).
+    Other,
+}
+
+/// Where token counts came from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UsageSource {
+    /// The provider reported them.
+    #[default]
+    Reported,
+    /// llm-compare counted them with a tokenizer (the provider did not report all of them).
+    Estimated,
+}
+
+/// Token counts of one model call.
+///
+/// Conventions (all providers are normalized to them): `input_tokens` includes
+/// `cached_input_tokens`; `output_tokens` includes `reasoning_tokens`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Usage {
+    /// Prompt tokens, cached ones included.
+    pub input_tokens: u64,
+    /// Generated tokens, reasoning included.
+    pub output_tokens: u64,
+    /// Prompt tokens served from the provider's cache.
+    #[serde(default)]
+    pub cached_input_tokens: u64,
+    /// Generated tokens spent on reasoning.
+    #[serde(default)]
+    pub reasoning_tokens: u64,
+    /// Reported by the provider or estimated.
+    #[serde(default)]
+    pub source: UsageSource,
+}
+
+/// Per-model timing.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Timing {
+    /// Milliseconds from the call's start to its first token (`null` if none came).
+    pub ttft_ms: Option<f64>,
+    /// Milliseconds from the call's start to its end.
+    pub total_ms: f64,
+    /// Output tokens per second after the first token (`null` when not measurable).
+    pub tokens_per_s: Option<f64>,
+}
+
+/// An error as carried inside results.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorInfo {
+    /// Machine-readable code.
+    pub code: ErrorCode,
+    /// What went wrong.
+    pub message: String,
+    /// Whether trying again may help.
+    pub retryable: bool,
+}
+
+impl From<&Error> for ErrorInfo {
+    fn from(e: &Error) -> Self {
+        let message = match e {
+            Error::Provider(p) => p.message.clone(),
+            other => other.to_string(),
+        };
+        Self {
+            code: e.code(),
+            message,
+            retryable: e.is_retryable(),
+        }
+    }
+}
+
+/// A tool call, complete.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ToolCall {
+    /// The call's id.
+    pub id: String,
+    /// The tool's name.
+    pub name: String,
+    /// The arguments (a JSON string).
+    pub arguments: String,
+}
+
+/// One model's final result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelResult {
+    /// The model's position in the request.
+    pub model_index: usize,
+    /// The model id.
+    pub model: Arc<str>,
+    /// The whole answer (what was streamed so far, if it failed or was cancelled).
+    pub text: String,
+    /// The whole reasoning, when the model streamed any.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub reasoning: String,
+    /// Tool calls the model made, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<ToolCall>,
+    /// Why it stopped (normalized).
+    pub finish_reason: Option<FinishReason>,
+    /// The provider's own finish reason, as it named it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raw_finish_reason: Option<String>,
+    /// Whether the answer was cut short (failure or cancellation after some output).
+    pub partial: bool,
+    /// Token counts.
+    pub usage: Usage,
+    /// Cost in USD.
+    pub cost: Cost,
+    /// Timing.
+    pub timing: Timing,
+    /// Why it failed, if it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorInfo>,
+}
+
+/// Sums over all models of a request.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Totals {
+    /// Input tokens of all models.
+    pub input_tokens: u64,
+    /// Output tokens of all models.
+    pub output_tokens: u64,
+    /// Cost of all priced models, in USD.
+    pub cost_usd: crate::cost::Usd,
+    /// Whether every model was priced (if not, `cost_usd` covers the priced ones only).
+    pub priced: bool,
+}
+
+/// The last event of a request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Complete {
+    /// The request's id.
+    pub request_id: String,
+    /// Its final status.
+    pub status: RequestStatus,
+    /// Every model's result, by `model_index`.
+    pub results: Vec<ModelResult>,
+    /// Sums.
+    pub totals: Totals,
+    /// Milliseconds from start to end.
+    pub duration_ms: f64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wire_shape_is_flat_and_tagged() {
+        let e = Event {
+            seq: 3,
+            kind: EventKind::ResponseChunk {
+                model_index: 1,
+                model: Arc::from("sim/echo"),
+                delta: " world".into(),
+            },
+        };
+        let json = e.to_json();
+        assert_eq!(
+            json,
+            r#"{"seq":3,"type":"response_chunk","model_index":1,"model":"sim/echo","delta":" world"}"#
+        );
+        let back: Event = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, e);
+        let s: Event =
+            serde_json::from_str(r#"{"seq":1,"type":"status","status":"running"}"#).unwrap();
+        assert_eq!(
+            s.kind,
+            EventKind::Status {
+                status: RequestStatus::Running
+            }
+        );
+    }
+}

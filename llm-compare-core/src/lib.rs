@@ -1,0 +1,54 @@
+//! # llm-compare-core
+//!
+//! The engine of llm-compare: send one prompt (or a multi-turn session) to N models at once
+//! and get every model's tokens back as one normalized, ordered event stream, with per-model
+//! time to first token, latency, tokens and cost.
+//!
+//! ```no_run
+//! use futures::StreamExt;
+//! use llm_compare_core::{CompareRequest, Engine, ProviderRegistry};
+//!
+//! # async fn demo() -> llm_compare_core::Result<()> {
+//! let engine = Engine::new(ProviderRegistry::with_sim());
+//! let mut comparison = engine.compare(&CompareRequest::prompt(["sim/echo", "sim/lorem"], "hello"))?;
+//! while let Some(event) = comparison.next().await {
+//!     println!("{}", event.to_json());
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! Modules: [`request`] (what is asked), [`provider`] (model backends), [`sim`] (offline
+//! simulated models), [`comparison`] (the fan-out engine), [`event`] (the wire schema),
+//! [`cost`] and [`tokens`] (pricing), [`registry`] (POST-then-stream backbone),
+//! [`session`] (multi-turn), [`error`].
+
+pub mod comparison;
+pub mod cost;
+pub mod error;
+pub mod event;
+pub mod provider;
+pub mod registry;
+pub mod request;
+pub mod session;
+pub mod sim;
+pub mod tokens;
+
+pub use comparison::{CompareOptions, Comparison, Engine};
+pub use cost::{Cost, ModelPrice, PriceTable, Usd};
+pub use error::{Error, ErrorCode, ProviderError, Result};
+pub use event::{
+    Complete, ErrorInfo, Event, EventKind, FinishReason, ModelResult, RequestStatus, Stage, Timing,
+    ToolCall, Totals, Usage, UsageSource,
+};
+pub use provider::{
+    Availability, ModelInfo, Provider, ProviderEvent, ProviderRegistry, ProviderStream,
+    ReportedUsage,
+};
+pub use registry::{
+    EventStream, InMemoryRegistry, Registration, RegistryConfig, RequestInfo, RequestRegistry,
+};
+pub use request::{ChatRequest, CompareRequest, Message, ModelId, Params, Role};
+pub use session::{InMemorySession, Session, Turn};
+pub use sim::{SimConfig, SimProvider};
+
+pub use tokio_util::sync::CancellationToken;

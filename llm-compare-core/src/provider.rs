@@ -1,0 +1,228 @@
+//! The provider seam: what every model backend implements, and the registry that resolves a
+//! model id (`provider/model`) to its provider.
+//!
+//! A [`Provider`] turns one [`ChatRequest`] into a stream of normalized [`ProviderEvent`]s.
+//! It knows nothing of comparisons, timing or cost: the engine adds those.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use futures::stream::BoxStream;
+use serde::Serialize;
+
+use crate::cost::PriceTable;
+use crate::error::{Error, Result};
+use crate::event::FinishReason;
+use crate::request::{ChatRequest, ModelId};
+
+/// One normalized event from a provider's stream.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ProviderEvent {
+    /// Answer text.
+    TextDelta(String),
+    /// Reasoning ("thinking") text.
+    ReasoningDelta(String),
+    /// A piece of a tool call; pieces with the same `index` form one call.
+    ToolCallDelta {
+        /// Which call this piece belongs to.
+        index: usize,
+        /// The call's id (usually in the first piece only).
+        id: Option<String>,
+        /// The tool's name (usually in the first piece only).
+        name: Option<String>,
+        /// More of the JSON arguments.
+        arguments: String,
+    },
+    /// Token counts; later reports override earlier ones field by field.
+    Usage(ReportedUsage),
+    /// The model stopped.
+    Finish {
+        /// Normalized reason.
+        reason: FinishReason,
+        /// The provider's own word for it.
+        raw: Option<String>,
+    },
+}
+
+/// Token counts as a provider reports them: each field may be missing.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReportedUsage {
+    /// Prompt tokens, cached ones included.
+    pub input_tokens: Option<u64>,
+    /// Generated tokens, reasoning included.
+    pub output_tokens: Option<u64>,
+    /// Prompt tokens read from the cache.
+    pub cached_input_tokens: Option<u64>,
+    /// Reasoning tokens.
+    pub reasoning_tokens: Option<u64>,
+}
+
+impl ReportedUsage {
+    /// Overrides the fields `newer` reports.
+    pub fn merge(&mut self, newer: &ReportedUsage) {
+        self.input_tokens = newer.input_tokens.or(self.input_tokens);
+        self.output_tokens = newer.output_tokens.or(self.output_tokens);
+        self.cached_input_tokens = newer.cached_input_tokens.or(self.cached_input_tokens);
+        self.reasoning_tokens = newer.reasoning_tokens.or(self.reasoning_tokens);
+    }
+}
+
+/// The stream a provider returns for one call.
+pub type ProviderStream = BoxStream<'static, Result<ProviderEvent>>;
+
+/// Whether a provider can be used now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Availability {
+    /// Ready.
+    Available,
+    /// Not usable, and why (e.g. "OPENAI_API_KEY is not set").
+    Unavailable {
+        /// Why not.
+        reason: String,
+    },
+}
+
+/// A model backend.
+///
+/// Object-safe: a [`ProviderRegistry`] holds `Arc<dyn Provider>`. Dropping the returned
+/// stream must abort the upstream call.
+#[async_trait]
+pub trait Provider: Send + Sync + fmt::Debug {
+    /// The provider prefix of its model ids (`openai`, `sim`).
+    fn name(&self) -> &str;
+
+    /// Whether it can be used now.
+    fn availability(&self) -> Availability {
+        Availability::Available
+    }
+
+    /// Models this provider is known to serve (for listings; not a whitelist unless
+    /// [`Provider::check_model`] says so).
+    async fn list_models(&self) -> Result<Vec<String>>;
+
+    /// Refuses model names this provider cannot serve. Real providers accept any name
+    /// (they add models every week); the simulated one knows its five.
+    fn check_model(&self, _model: &ModelId) -> Result<()> {
+        Ok(())
+    }
+
+    /// Starts one call. Errors before the first event (bad status, refused connection) are
+    /// returned here; later ones come inside the stream.
+    async fn stream(&self, request: ChatRequest) -> Result<ProviderStream>;
+}
+
+/// A model as listed by `llm-compare models` and `GET /v1/models`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ModelInfo {
+    /// `provider/model`.
+    pub id: String,
+    /// The provider prefix.
+    pub provider: String,
+    /// Context window in tokens, when known.
+    pub context_window: Option<u64>,
+    /// USD per 1M input tokens, when priced.
+    pub input_usd_per_million: Option<f64>,
+    /// USD per 1M output tokens, when priced.
+    pub output_usd_per_million: Option<f64>,
+    /// Whether it can be used now.
+    pub available: bool,
+    /// Why not, when it cannot.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// Resolves model ids to providers.
+#[derive(Debug, Clone, Default)]
+pub struct ProviderRegistry {
+    providers: BTreeMap<String, Arc<dyn Provider>>,
+}
+
+impl ProviderRegistry {
+    /// An empty registry.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A registry with the simulated provider (default timings) only.
+    pub fn with_sim() -> Self {
+        let mut r = Self::new();
+        r.register(Arc::new(crate::sim::SimProvider::default()));
+        r
+    }
+
+    /// Adds (or replaces) a provider under its name.
+    pub fn register(&mut self, provider: Arc<dyn Provider>) {
+        self.providers.insert(provider.name().to_string(), provider);
+    }
+
+    /// The provider registered under `name`.
+    pub fn get(&self, name: &str) -> Option<&Arc<dyn Provider>> {
+        self.providers.get(name)
+    }
+
+    /// Names of the registered providers.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.providers.keys().map(String::as_str)
+    }
+
+    /// Parses a model id and finds its provider, refusing unknown providers and models the
+    /// provider rejects.
+    pub fn resolve(&self, model: &str) -> Result<(ModelId, Arc<dyn Provider>)> {
+        let id = ModelId::parse(model)?;
+        let Some(provider) = self.providers.get(id.provider()) else {
+            let known: Vec<&str> = self.names().collect();
+            return Err(Error::UnknownModel {
+                model: model.to_string(),
+                message: format!(
+                    "no provider `{}` is configured (known: {})",
+                    id.provider(),
+                    known.join(", ")
+                ),
+            });
+        };
+        provider.check_model(&id)?;
+        Ok((id, provider.clone()))
+    }
+
+    /// Every model of every provider, with prices from `prices` and availability.
+    pub async fn catalogue(&self, prices: &PriceTable) -> Vec<ModelInfo> {
+        let mut out = Vec::new();
+        for (name, p) in &self.providers {
+            let (available, reason) = match p.availability() {
+                Availability::Available => (true, None),
+                Availability::Unavailable { reason } => (false, Some(reason)),
+            };
+            let models = match p.list_models().await {
+                Ok(m) => m,
+                Err(e) => {
+                    out.push(ModelInfo {
+                        id: format!("{name}/*"),
+                        provider: name.clone(),
+                        context_window: None,
+                        input_usd_per_million: None,
+                        output_usd_per_million: None,
+                        available: false,
+                        reason: Some(format!("could not list models: {e}")),
+                    });
+                    continue;
+                }
+            };
+            for m in models {
+                let id = format!("{name}/{m}");
+                let price = prices.get(&id);
+                out.push(ModelInfo {
+                    context_window: price.and_then(|p| p.max_input_tokens),
+                    input_usd_per_million: price.map(|p| p.input_per_million()),
+                    output_usd_per_million: price.map(|p| p.output_per_million()),
+                    id,
+                    provider: name.clone(),
+                    available,
+                    reason: reason.clone(),
+                });
+            }
+        }
+        out
+    }
+}

@@ -1,0 +1,436 @@
+//! The request registry: the backbone of "POST a comparison, then stream it".
+//!
+//! A request is registered for an owner (→ a UUIDv7 id), its events are published into the
+//! registry as the comparison runs, and any number of subscribers read them from any `seq`:
+//! first the buffered events after it, then live ones, until `complete`. The registry also
+//! cancels, enforces a per-owner limit on active requests and expires requests after a TTL.
+//!
+//! [`InMemoryRegistry`] serves one process; a Redis implementation of the same trait serves a
+//! cluster. [`Engine::submit`] ties an engine to a registry.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant, SystemTime};
+
+use async_trait::async_trait;
+use futures::StreamExt;
+use futures::stream::BoxStream;
+use parking_lot::Mutex;
+use serde::Serialize;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::comparison::{CompareOptions, Engine};
+use crate::error::{Error, Result};
+use crate::event::{Event, EventKind, RequestStatus};
+use crate::request::{ChatRequest, CompareRequest};
+
+/// A stream of a request's events.
+pub type EventStream = BoxStream<'static, Event>;
+
+/// A newly registered request.
+#[derive(Debug, Clone)]
+pub struct Registration {
+    /// Its id (UUIDv7: unique and time-ordered).
+    pub id: String,
+    /// Cancelled when anyone cancels the request, or when it expires unopened.
+    pub cancel: CancellationToken,
+}
+
+/// What the registry knows of a request.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RequestInfo {
+    /// The id.
+    pub id: String,
+    /// Who registered it.
+    pub owner: String,
+    /// Its status.
+    pub status: RequestStatus,
+    /// Its models, by `model_index`.
+    pub models: Vec<String>,
+    /// When it was registered (Unix milliseconds).
+    pub created_at_ms: u64,
+    /// The `seq` of its last published event (0 before the first).
+    pub last_seq: u64,
+}
+
+/// Stores requests and their events; the POST-then-stream backbone.
+#[async_trait]
+pub trait RequestRegistry: Send + Sync + std::fmt::Debug {
+    /// Registers a request for `owner`. Fails with [`Error::RateLimited`] when the owner
+    /// already has the maximum number of active (pending or running) requests.
+    async fn register(&self, owner: &str, models: &[String]) -> Result<Registration>;
+
+    /// Appends events (in `seq` order) to a request's log and wakes its subscribers.
+    async fn publish(&self, id: &str, events: Vec<Event>) -> Result<()>;
+
+    /// The request's status. Unknown, expired or another owner's → [`Error::NotFound`].
+    async fn status(&self, owner: &str, id: &str) -> Result<RequestInfo>;
+
+    /// The request's events with `seq > after_seq`: buffered ones first, then live ones,
+    /// ending after `complete`. Unknown, expired or another owner's → [`Error::NotFound`].
+    async fn subscribe(&self, owner: &str, id: &str, after_seq: u64) -> Result<EventStream>;
+
+    /// Cancels the request (idempotent; a finished request stays as it is).
+    async fn cancel(&self, owner: &str, id: &str) -> Result<()>;
+}
+
+/// Limits and TTLs of a registry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RegistryConfig {
+    /// Most active (pending or running) requests per owner.
+    pub max_active_per_owner: usize,
+    /// How long a finished request stays readable.
+    pub retention: Duration,
+    /// How long a request may go without anyone subscribing before it is cancelled and
+    /// dropped.
+    pub unopened_ttl: Duration,
+}
+
+impl Default for RegistryConfig {
+    fn default() -> Self {
+        Self {
+            max_active_per_owner: 5,
+            retention: Duration::from_secs(300),
+            unopened_ttl: Duration::from_secs(300),
+        }
+    }
+}
+
+struct Entry {
+    id: String,
+    owner: String,
+    models: Vec<String>,
+    created: Instant,
+    created_at_ms: u64,
+    cancel: CancellationToken,
+    state: Mutex<EntryState>,
+    notify: watch::Sender<u64>,
+}
+
+struct EntryState {
+    events: Vec<Event>,
+    status: RequestStatus,
+    finished_at: Option<Instant>,
+    opened: bool,
+}
+
+impl Entry {
+    fn expired(&self, now: Instant, config: &RegistryConfig) -> bool {
+        let st = self.state.lock();
+        match st.finished_at {
+            Some(t) => now.duration_since(t) > config.retention,
+            None => !st.opened && now.duration_since(self.created) > config.unopened_ttl,
+        }
+    }
+
+    fn is_active(&self) -> bool {
+        self.state.lock().finished_at.is_none()
+    }
+}
+
+#[derive(Default)]
+struct Tables {
+    entries: HashMap<String, Arc<Entry>>,
+    active: HashMap<String, usize>,
+}
+
+impl Tables {
+    fn release(&mut self, owner: &str) {
+        if let Some(n) = self.active.get_mut(owner) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.active.remove(owner);
+            }
+        }
+    }
+
+    /// Drops expired entries; an unfinished one is cancelled (its work stops).
+    fn sweep(&mut self, now: Instant, config: &RegistryConfig) {
+        let expired: Vec<Arc<Entry>> = self
+            .entries
+            .values()
+            .filter(|e| e.expired(now, config))
+            .cloned()
+            .collect();
+        for e in expired {
+            self.entries.remove(&e.id);
+            if e.is_active() {
+                e.cancel.cancel();
+                self.release(&e.owner);
+            }
+        }
+    }
+}
+
+struct Inner {
+    config: RegistryConfig,
+    tables: Mutex<Tables>,
+}
+
+/// A [`RequestRegistry`] in this process's memory.
+#[derive(Clone)]
+pub struct InMemoryRegistry {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for InMemoryRegistry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InMemoryRegistry")
+            .field("config", &self.inner.config)
+            .field("requests", &self.inner.tables.lock().entries.len())
+            .finish()
+    }
+}
+
+impl Default for InMemoryRegistry {
+    fn default() -> Self {
+        Self::new(RegistryConfig::default())
+    }
+}
+
+impl InMemoryRegistry {
+    /// A registry with `config`. Inside a Tokio runtime it also starts a sweeper task that
+    /// expires requests on time (it stops when the registry is dropped); outside one,
+    /// expiry happens on access.
+    pub fn new(config: RegistryConfig) -> Self {
+        let inner = Arc::new(Inner {
+            config,
+            tables: Mutex::new(Tables::default()),
+        });
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            let period = (config.retention.min(config.unopened_ttl) / 4)
+                .clamp(Duration::from_millis(5), Duration::from_secs(30));
+            rt.spawn(sweeper(Arc::downgrade(&inner), period));
+        }
+        Self { inner }
+    }
+
+    /// Requests currently held (for metrics).
+    pub fn len(&self) -> usize {
+        self.inner.tables.lock().entries.len()
+    }
+
+    /// Whether no request is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Active requests of `owner`.
+    pub fn active_count(&self, owner: &str) -> usize {
+        self.inner
+            .tables
+            .lock()
+            .active
+            .get(owner)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    fn entry(&self, owner: &str, id: &str) -> Result<Arc<Entry>> {
+        let mut t = self.inner.tables.lock();
+        let entry = t.entries.get(id).cloned();
+        match entry {
+            Some(e) if e.owner == owner => {
+                if e.expired(Instant::now(), &self.inner.config) {
+                    t.sweep(Instant::now(), &self.inner.config);
+                    Err(not_found(id))
+                } else {
+                    Ok(e)
+                }
+            }
+            _ => Err(not_found(id)),
+        }
+    }
+}
+
+fn not_found(id: &str) -> Error {
+    Error::NotFound(format!("no request `{id}` (unknown, expired or not yours)"))
+}
+
+async fn sweeper(inner: Weak<Inner>, period: Duration) {
+    let mut tick = tokio::time::interval(period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let Some(inner) = inner.upgrade() else { return };
+        inner.tables.lock().sweep(Instant::now(), &inner.config);
+    }
+}
+
+#[async_trait]
+impl RequestRegistry for InMemoryRegistry {
+    async fn register(&self, owner: &str, models: &[String]) -> Result<Registration> {
+        let config = self.inner.config;
+        let mut t = self.inner.tables.lock();
+        t.sweep(Instant::now(), &config);
+        let active = t.active.get(owner).copied().unwrap_or(0);
+        if active >= config.max_active_per_owner {
+            return Err(Error::RateLimited {
+                message: format!(
+                    "{active} active requests: at most {} at once per caller",
+                    config.max_active_per_owner
+                ),
+                retry_after: Some(Duration::from_secs(1)),
+            });
+        }
+        let id = uuid::Uuid::now_v7().to_string();
+        let cancel = CancellationToken::new();
+        let created_at_ms = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        let entry = Arc::new(Entry {
+            id: id.clone(),
+            owner: owner.to_string(),
+            models: models.to_vec(),
+            created: Instant::now(),
+            created_at_ms,
+            cancel: cancel.clone(),
+            state: Mutex::new(EntryState {
+                events: Vec::new(),
+                status: RequestStatus::Pending,
+                finished_at: None,
+                opened: false,
+            }),
+            notify: watch::Sender::new(0),
+        });
+        t.entries.insert(id.clone(), entry);
+        *t.active.entry(owner.to_string()).or_insert(0) += 1;
+        Ok(Registration { id, cancel })
+    }
+
+    async fn publish(&self, id: &str, events: Vec<Event>) -> Result<()> {
+        let entry = self
+            .inner
+            .tables
+            .lock()
+            .entries
+            .get(id)
+            .cloned()
+            .ok_or_else(|| not_found(id))?;
+        let (last, finished_now) = {
+            let mut st = entry.state.lock();
+            if st.finished_at.is_some() {
+                return Err(Error::invalid("events", "the request already completed"));
+            }
+            let mut finished_now = false;
+            for e in &events {
+                match &e.kind {
+                    EventKind::Status { status } => st.status = *status,
+                    EventKind::Complete(c) => {
+                        st.status = c.status;
+                        finished_now = true;
+                    }
+                    _ => {}
+                }
+            }
+            st.events.extend(events);
+            if finished_now {
+                st.finished_at = Some(Instant::now());
+            }
+            (st.events.last().map_or(0, |e| e.seq), finished_now)
+        };
+        // Entry lock released before the table lock: the sweeper takes them the other way.
+        if finished_now {
+            self.inner.tables.lock().release(&entry.owner);
+        }
+        entry.notify.send_replace(last);
+        Ok(())
+    }
+
+    async fn status(&self, owner: &str, id: &str) -> Result<RequestInfo> {
+        let e = self.entry(owner, id)?;
+        let st = e.state.lock();
+        Ok(RequestInfo {
+            id: e.id.clone(),
+            owner: e.owner.clone(),
+            status: st.status,
+            models: e.models.clone(),
+            created_at_ms: e.created_at_ms,
+            last_seq: st.events.last().map_or(0, |e| e.seq),
+        })
+    }
+
+    async fn subscribe(&self, owner: &str, id: &str, after_seq: u64) -> Result<EventStream> {
+        let entry = self.entry(owner, id)?;
+        entry.state.lock().opened = true;
+        // Subscribed before the first read: a publish after that read wakes us.
+        let mut rx = entry.notify.subscribe();
+        let stream = async_stream::stream! {
+            let mut cursor = after_seq;
+            loop {
+                let (batch, finished) = {
+                    let st = entry.state.lock();
+                    let from = st.events.partition_point(|e| e.seq <= cursor);
+                    (st.events[from..].to_vec(), st.finished_at.is_some())
+                };
+                for e in batch {
+                    cursor = e.seq;
+                    yield e;
+                }
+                if finished || rx.changed().await.is_err() {
+                    break;
+                }
+            }
+        };
+        Ok(stream.boxed())
+    }
+
+    async fn cancel(&self, owner: &str, id: &str) -> Result<()> {
+        self.entry(owner, id)?.cancel.cancel();
+        Ok(())
+    }
+}
+
+impl Engine {
+    /// Validates `request`, registers it for `owner` and starts it in the background;
+    /// its events go into `registry`. Returns the request id.
+    ///
+    /// A bad request is refused before it is registered (it uses none of the owner's quota).
+    pub async fn submit(
+        &self,
+        registry: Arc<dyn RequestRegistry>,
+        owner: &str,
+        request: &CompareRequest,
+    ) -> Result<String> {
+        let calls = self.plan(request)?;
+        self.submit_calls(registry, owner, calls).await
+    }
+
+    /// [`Engine::submit`] for prepared per-model calls (sessions).
+    pub async fn submit_calls(
+        &self,
+        registry: Arc<dyn RequestRegistry>,
+        owner: &str,
+        calls: Vec<ChatRequest>,
+    ) -> Result<String> {
+        let models: Vec<String> = calls.iter().map(|c| c.model.to_string()).collect();
+        let reg = registry.register(owner, &models).await?;
+        let comparison = match self.compare_calls(
+            calls,
+            CompareOptions {
+                request_id: Some(reg.id.clone()),
+                cancel: Some(reg.cancel.clone()),
+                pricing: true,
+            },
+        ) {
+            Ok(c) => c,
+            Err(e) => {
+                reg.cancel.cancel();
+                return Err(e);
+            }
+        };
+        let id = reg.id.clone();
+        tokio::spawn(async move {
+            // Publish whatever is ready in one go: one registry write per burst, not per token.
+            let mut batches = comparison.ready_chunks(256);
+            while let Some(batch) = batches.next().await {
+                if registry.publish(&reg.id, batch).await.is_err() {
+                    // The request is gone (expired): dropping the comparison stops its work.
+                    break;
+                }
+            }
+        });
+        Ok(id)
+    }
+}

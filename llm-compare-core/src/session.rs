@@ -1,0 +1,189 @@
+//! Multi-turn comparisons: each model sees its own earlier answers.
+//!
+//! A [`Session`] holds the models, an optional system prompt and the turns so far. For a new
+//! user message, [`Session::calls_for`] builds one request per model whose history is that
+//! model's own conversation; [`Engine::compare_in_session`] runs them and records the turn
+//! when `complete` arrives. [`InMemorySession`] keeps turns in memory; the persistence layer
+//! provides a database-backed one.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use futures::StreamExt;
+use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
+
+use crate::comparison::{CompareOptions, Comparison, Engine};
+use crate::error::{Error, Result};
+use crate::event::{Complete, EventKind};
+use crate::request::{ChatRequest, Message, ModelId, Params};
+
+/// One turn of a session: the user's message and every model's answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Turn {
+    /// The comparison that answered it.
+    pub request_id: String,
+    /// What the user said.
+    pub user: String,
+    /// Each model's answer by `model_index` (`None` when it produced nothing).
+    pub answers: Vec<Option<String>>,
+}
+
+impl Turn {
+    /// The turn a finished comparison answered.
+    pub fn from_complete(user: impl Into<String>, complete: &Complete) -> Self {
+        Self {
+            request_id: complete.request_id.clone(),
+            user: user.into(),
+            answers: complete
+                .results
+                .iter()
+                .map(|r| (!r.text.is_empty()).then(|| r.text.clone()))
+                .collect(),
+        }
+    }
+}
+
+/// A multi-turn comparison.
+#[async_trait]
+pub trait Session: Send + Sync + std::fmt::Debug {
+    /// The session's id.
+    fn id(&self) -> &str;
+
+    /// Its models, by `model_index`.
+    fn models(&self) -> &[ModelId];
+
+    /// Its system prompt.
+    fn system(&self) -> Option<&str>;
+
+    /// The turns so far, oldest first.
+    async fn turns(&self) -> Result<Vec<Turn>>;
+
+    /// Records a finished turn.
+    async fn push_turn(&self, turn: Turn) -> Result<()>;
+
+    /// One request per model for a new user message: the system prompt, then for every
+    /// earlier turn the user's message and *that model's* answer (a turn the model did not
+    /// answer is left out of its history, keeping user/assistant alternation), then `user`.
+    async fn calls_for(&self, user: &str, params: &Params) -> Result<Vec<ChatRequest>> {
+        if user.trim().is_empty() {
+            return Err(Error::invalid("prompt", "the prompt must not be empty"));
+        }
+        let turns = self.turns().await?;
+        Ok(self
+            .models()
+            .iter()
+            .enumerate()
+            .map(|(i, model)| {
+                let mut messages = Vec::with_capacity(turns.len() * 2 + 2);
+                if let Some(s) = self.system().filter(|s| !s.is_empty()) {
+                    messages.push(Message::system(s));
+                }
+                for t in &turns {
+                    if let Some(Some(answer)) = t.answers.get(i) {
+                        messages.push(Message::user(t.user.clone()));
+                        messages.push(Message::assistant(answer.clone()));
+                    }
+                }
+                messages.push(Message::user(user));
+                ChatRequest {
+                    model: model.clone(),
+                    messages,
+                    params: params.clone(),
+                }
+            })
+            .collect())
+    }
+}
+
+/// A [`Session`] kept in memory.
+#[derive(Debug)]
+pub struct InMemorySession {
+    id: String,
+    models: Vec<ModelId>,
+    system: Option<String>,
+    turns: Mutex<Vec<Turn>>,
+}
+
+impl InMemorySession {
+    /// A new, empty session over `models` (checked against `engine`'s providers).
+    pub fn new(engine: &Engine, models: &[String], system: Option<String>) -> Result<Self> {
+        if models.is_empty() {
+            return Err(Error::invalid("models", "at least one model is required"));
+        }
+        if models.len() > engine.max_models() {
+            return Err(Error::invalid(
+                "models",
+                format!("at most {} models per session", engine.max_models()),
+            ));
+        }
+        let models = models
+            .iter()
+            .map(|m| engine.providers().resolve(m).map(|(id, _)| id))
+            .collect::<Result<_>>()?;
+        Ok(Self {
+            id: uuid::Uuid::now_v7().to_string(),
+            models,
+            system,
+            turns: Mutex::new(Vec::new()),
+        })
+    }
+}
+
+#[async_trait]
+impl Session for InMemorySession {
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn models(&self) -> &[ModelId] {
+        &self.models
+    }
+    fn system(&self) -> Option<&str> {
+        self.system.as_deref()
+    }
+    async fn turns(&self) -> Result<Vec<Turn>> {
+        Ok(self.turns.lock().clone())
+    }
+    async fn push_turn(&self, turn: Turn) -> Result<()> {
+        self.turns.lock().push(turn);
+        Ok(())
+    }
+}
+
+impl Engine {
+    /// Runs the next turn of `session`: every model gets its own history plus `user`.
+    /// The turn is recorded in the session when the comparison completes (a cancelled
+    /// turn is not recorded).
+    pub async fn compare_in_session(
+        &self,
+        session: Arc<dyn Session>,
+        user: &str,
+        params: &Params,
+    ) -> Result<Comparison> {
+        params.validate()?;
+        let calls = session.calls_for(user, params).await?;
+        let inner = self.compare_calls(calls, CompareOptions::default())?;
+        let user = user.to_string();
+        let request_id = inner.request_id().to_string();
+        let models = inner.models().to_vec();
+        let cancel = inner.cancel_token();
+        let recorded = async_stream::stream! {
+            let mut inner = inner;
+            while let Some(event) = inner.next().await {
+                if let EventKind::Complete(c) = &event.kind
+                    && c.status != crate::event::RequestStatus::Cancelled
+                {
+                    // A failed write must not lose the answer the user is about to see.
+                    let _ = session.push_turn(Turn::from_complete(user.clone(), c)).await;
+                }
+                yield event;
+            }
+        };
+        Ok(Comparison::from_parts(
+            request_id,
+            models,
+            cancel,
+            recorded.boxed(),
+        ))
+    }
+}
