@@ -40,6 +40,7 @@ pub struct Engine {
 impl Engine {
     /// An engine over `providers`, pricing with the bundled table, at most 8 models.
     pub fn new(providers: ProviderRegistry) -> Self {
+        tokens::warm_up();
         Self {
             providers: Arc::new(providers),
             prices: PriceTable::bundled(),
@@ -288,6 +289,7 @@ struct ModelState {
     usage: ReportedUsage,
     finish: Option<(FinishReason, Option<String>)>,
     first_token: Option<Instant>,
+    last_token: Option<Instant>,
     done: bool,
 }
 
@@ -420,8 +422,8 @@ fn finish_model(
     };
     let total = end - start;
     let ttft = st.first_token.map(|t| t - start);
-    let tokens_per_s = st.first_token.and_then(|t| {
-        let secs = (end - t).as_secs_f64();
+    let tokens_per_s = st.first_token.zip(st.last_token).and_then(|(first, last)| {
+        let secs = (last - first).as_secs_f64();
         (secs > 0.0 && usage.output_tokens > 1)
             .then(|| ((usage.output_tokens - 1) as f64 / secs * 10.0).round() / 10.0)
     });
@@ -471,6 +473,7 @@ fn run(
                 usage: ReportedUsage::default(),
                 finish: None,
                 first_token: None,
+                last_token: None,
                 done: false,
             })
             .collect();
@@ -532,8 +535,12 @@ fn run(
                             continue;
                         }
                     };
+                    // One clock read per chunk: tokens/s is measured first to last token,
+                    // not skewed by a slow usage report or connection close after them.
+                    let now = Instant::now();
+                    st.last_token = Some(now);
                     if first {
-                        st.first_token = Some(Instant::now());
+                        st.first_token = Some(now);
                         yield seq.next(EventKind::Stage { model_index: i, model: st.model.clone(), stage: Stage::Streaming });
                     }
                     if let Some(kind) = kind {

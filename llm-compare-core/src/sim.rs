@@ -324,8 +324,16 @@ impl Provider for SimProvider {
             }
         };
         let flaky = kind == "flaky";
+        // Count prompt tokens off the stream's task, while it streams: loading the tokenizer
+        // (once per process) must not delay tokens or skew the measured rate.
         let model = request.model.as_str().to_string();
-        let input_tokens = crate::tokens::count_message_tokens(&request.messages, &model);
+        let messages = request.messages;
+        let input_tokens = {
+            let (model, messages) = (model.clone(), messages.clone());
+            tokio::task::spawn_blocking(move || {
+                crate::tokens::count_message_tokens(&messages, &model)
+            })
+        };
         let interval = if cfg.tokens_per_s > 0.0 {
             Some(Duration::from_secs_f64(1.0 / cfg.tokens_per_s))
         } else {
@@ -353,6 +361,10 @@ impl Provider for SimProvider {
                 yield Err(e.into());
                 return;
             }
+            let input_tokens = match input_tokens.await {
+                Ok(n) => n,
+                Err(_) => crate::tokens::count_message_tokens(&messages, &model),
+            };
             yield Ok(ProviderEvent::Usage(ReportedUsage {
                 input_tokens: Some(input_tokens),
                 output_tokens: Some(n),

@@ -219,10 +219,14 @@ async fn dropping_the_comparison_aborts_upstream() {
     let mut c = engine
         .compare(&CompareRequest::prompt(["sim/slow", "sim/lorem"], "x"))
         .unwrap();
-    // Read until lorem streams.
+    // Read until lorem streamed twice (it waits between words, so both calls were polled).
+    let mut chunks = 0;
     while let Some(e) = c.next().await {
         if matches!(e.kind, EventKind::ResponseChunk { .. }) {
-            break;
+            chunks += 1;
+            if chunks == 2 {
+                break;
+            }
         }
     }
     assert_eq!(sim.active_streams(), 2);

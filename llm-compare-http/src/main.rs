@@ -1,1 +1,97 @@
-fn main() {}
+//! `llm-compare`: compare LLMs side by side from the terminal (and, later, serve the HTTP API).
+//!
+//! Exit codes (documented in the README):
+//! - 0: every model answered;
+//! - 1: at least one model failed (the others' answers are still printed);
+//! - 2: bad usage (unknown flag or model, empty prompt, no or too many models);
+//! - 3: an internal error;
+//! - 130: interrupted (Ctrl-C): the comparison was cancelled.
+
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+mod cli;
+
+/// Exit code: every model answered.
+pub const EXIT_OK: u8 = 0;
+/// Exit code: at least one model failed.
+pub const EXIT_MODEL_FAILED: u8 = 1;
+/// Exit code: bad usage.
+pub const EXIT_USAGE: u8 = 2;
+/// Exit code: internal error.
+pub const EXIT_INTERNAL: u8 = 3;
+/// Exit code: interrupted.
+pub const EXIT_INTERRUPTED: u8 = 130;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "llm-compare",
+    version,
+    about = "Compare LLMs side by side: one prompt, N models, live."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Send one prompt to several models at once and compare their answers.
+    Run(RunArgs),
+    /// List the models, their context windows and prices, and whether they can be used now.
+    Models(ModelsArgs),
+}
+
+/// Arguments of `llm-compare run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// A model to compare, `provider/model` (repeat: -m sim/echo -m sim/lorem).
+    #[arg(short = 'm', long = "model", value_name = "PROVIDER/MODEL")]
+    pub models: Vec<String>,
+    /// The prompt; `-` reads it from standard input.
+    #[arg(value_name = "PROMPT")]
+    pub prompt: Option<String>,
+    /// A system prompt for every model.
+    #[arg(long)]
+    pub system: Option<String>,
+    /// Most tokens each model may generate.
+    #[arg(long)]
+    pub max_tokens: Option<u32>,
+    /// Sampling temperature (0–2).
+    #[arg(long)]
+    pub temperature: Option<f32>,
+    /// Nucleus sampling (0–1].
+    #[arg(long)]
+    pub top_p: Option<f32>,
+    /// Seed, for providers that support it.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// A stop sequence (repeatable).
+    #[arg(long = "stop")]
+    pub stop: Vec<String>,
+    /// Print one JSON event per line (the SSE event schema) instead of the live view.
+    #[arg(long)]
+    pub json: bool,
+    /// Most models in one comparison.
+    #[arg(long, env = "LLM_COMPARE_MAX_MODELS", default_value_t = llm_compare_core::request::DEFAULT_MAX_MODELS)]
+    pub max_models: usize,
+}
+
+/// Arguments of `llm-compare models`.
+#[derive(Debug, Args)]
+pub struct ModelsArgs {
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let code = match cli.command {
+        Command::Run(args) => cli::run::run(args).await,
+        Command::Models(args) => cli::models::run(args).await,
+    };
+    ExitCode::from(code)
+}

@@ -1,0 +1,58 @@
+//! `llm-compare models`: the catalogue.
+
+use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
+
+use crate::{EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, ModelsArgs};
+
+fn price(p: Option<f64>) -> String {
+    p.map_or_else(|| "-".to_string(), |p| format!("${p}"))
+}
+
+/// Runs `llm-compare models`.
+pub async fn run(args: ModelsArgs) -> u8 {
+    let engine = match super::engine(llm_compare_core::request::DEFAULT_MAX_MODELS) {
+        Ok(e) => e,
+        Err(e) => {
+            super::print_error(&e);
+            return EXIT_USAGE;
+        }
+    };
+    let models = engine.providers().catalogue(engine.prices()).await;
+    if args.json {
+        return match serde_json::to_string_pretty(&models) {
+            Ok(s) => {
+                println!("{s}");
+                EXIT_OK
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                EXIT_INTERNAL
+            }
+        };
+    }
+    let mut table = Table::new();
+    table.load_preset(UTF8_FULL_CONDENSED).set_header([
+        "Model",
+        "Provider",
+        "Context",
+        "Input $/1M",
+        "Output $/1M",
+        "Available",
+    ]);
+    for m in &models {
+        table.add_row([
+            m.id.clone(),
+            m.provider.clone(),
+            m.context_window
+                .map_or_else(|| "-".into(), |c| c.to_string()),
+            price(m.input_usd_per_million),
+            price(m.output_usd_per_million),
+            match &m.reason {
+                None => "yes".to_string(),
+                Some(r) => format!("no: {r}"),
+            },
+        ]);
+    }
+    println!("{table}");
+    EXIT_OK
+}

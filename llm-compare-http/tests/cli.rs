@@ -1,0 +1,247 @@
+//! `llm-compare run` and `models`, run as a real process.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+fn cli() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_llm-compare"));
+    c.env("LLM_COMPARE_SIM_TTFT_MS", "5")
+        .env("LLM_COMPARE_SIM_TOKENS_PER_S", "400")
+        .env_remove("LLM_COMPARE_MAX_MODELS");
+    c
+}
+
+fn run(args: &[&str]) -> Output {
+    cli().args(args).output().unwrap()
+}
+
+fn events(out: &Output) -> Vec<Value> {
+    String::from_utf8(out.stdout.clone())
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l}: {e}")))
+        .collect()
+}
+
+#[test]
+fn json_run_streams_the_documented_events() {
+    let out = run(&[
+        "run",
+        "--json",
+        "-m",
+        "sim/echo",
+        "-m",
+        "sim/lorem",
+        "-m",
+        "sim/error",
+        "--max-tokens",
+        "20",
+        "hello world and some more words to echo back here",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a failed model exits 1; stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ev = events(&out);
+    assert_eq!(ev[0]["type"], "status");
+    assert_eq!(ev[0]["status"], "running");
+    // seq strictly increasing.
+    let seqs: Vec<u64> = ev.iter().map(|e| e["seq"].as_u64().unwrap()).collect();
+    assert!(seqs.windows(2).all(|w| w[1] > w[0]), "{seqs:?}");
+    // Chunks of models 0 and 1, interleaved.
+    let chunk_models: Vec<u64> = ev
+        .iter()
+        .filter(|e| e["type"] == "response_chunk")
+        .map(|e| e["model_index"].as_u64().unwrap())
+        .collect();
+    assert!(chunk_models.contains(&0) && chunk_models.contains(&1) && !chunk_models.contains(&2));
+    let first_1 = chunk_models.iter().position(|&m| m == 1).unwrap();
+    let last_0 = chunk_models.iter().rposition(|&m| m == 0).unwrap();
+    assert!(first_1 < last_0, "chunks not interleaved: {chunk_models:?}");
+    // An error for model 2 only.
+    let errors: Vec<&Value> = ev.iter().filter(|e| e["type"] == "error").collect();
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors[0]["model_index"], 2);
+    assert_eq!(errors[0]["code"], "bad_request");
+    // A model_result for each model.
+    let mut results: Vec<u64> = ev
+        .iter()
+        .filter(|e| e["type"] == "model_result")
+        .map(|e| e["model_index"].as_u64().unwrap())
+        .collect();
+    results.sort();
+    assert_eq!(results, vec![0, 1, 2]);
+    // complete last, with every result.
+    let last = ev.last().unwrap();
+    assert_eq!(last["type"], "complete");
+    assert_eq!(last["status"], "completed");
+    assert_eq!(last["results"].as_array().unwrap().len(), 3);
+    assert_eq!(
+        last["results"][0]["text"],
+        "hello world and some more words to echo back here"
+    );
+    assert_eq!(last["results"][1]["usage"]["output_tokens"], 20);
+    assert_eq!(last["results"][1]["usage"]["source"], "reported");
+    assert!(last["results"][1]["timing"]["ttft_ms"].as_f64().unwrap() >= 5.0);
+    assert_eq!(last["results"][2]["cost"]["priced"], true);
+}
+
+#[test]
+fn all_models_succeeding_exits_0_with_a_summary() {
+    let out = run(&[
+        "run",
+        "-m",
+        "sim/echo",
+        "-m",
+        "sim/lorem",
+        "--max-tokens",
+        "5",
+        "hi there",
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8(out.stdout).unwrap();
+    for needle in [
+        "TTFT",
+        "Tokens in/out",
+        "Cost",
+        "sim/echo",
+        "sim/lorem",
+        "hi there",
+        "completed · 2 models",
+    ] {
+        assert!(text.contains(needle), "summary lacks {needle:?}:\n{text}");
+    }
+}
+
+#[test]
+fn prompt_from_stdin() {
+    let mut child = cli()
+        .args(["run", "--json", "-m", "sim/echo", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"piped prompt")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        events(&out).last().unwrap()["results"][0]["text"],
+        "piped prompt"
+    );
+}
+
+#[test]
+fn bad_usage_exits_2_and_names_the_problem() {
+    let cases: [(&[&str], &str); 5] = [
+        (&["run", "-m", "sim/echo", ""], "prompt must not be empty"),
+        (
+            &["run", "-m", "sim/echo", "   "],
+            "prompt must not be empty",
+        ),
+        (&["run", "hello"], "at least one model"),
+        (
+            &["run", "-m", "nope/model", "hello"],
+            "unknown model `nope/model`",
+        ),
+        (
+            &[
+                "run", "-m", "sim/echo", "-m", "sim/echo", "-m", "sim/echo", "-m", "sim/echo",
+                "-m", "sim/echo", "-m", "sim/echo", "-m", "sim/echo", "-m", "sim/echo", "-m",
+                "sim/echo", "hello",
+            ],
+            "at most 8 models",
+        ),
+    ];
+    for (args, needle) in cases {
+        let out = run(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert!(
+            err.contains(needle),
+            "{args:?}: stderr {err:?} lacks {needle:?}"
+        );
+        assert!(out.stdout.is_empty(), "{args:?} printed to stdout");
+    }
+    assert_eq!(run(&["run", "--no-such-flag"]).status.code(), Some(2));
+    assert_eq!(
+        run(&["run", "-m", "sim/echo", "--temperature", "5", "x"])
+            .status
+            .code(),
+        Some(2)
+    );
+    // The limit is configurable.
+    let out = cli()
+        .env("LLM_COMPARE_MAX_MODELS", "1")
+        .args(["run", "-m", "sim/echo", "-m", "sim/echo", "x"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn interrupt_cancels_and_exits_130() {
+    let mut child = cli()
+        .env("LLM_COMPARE_SIM_SLOW_TTFT_MS", "60000")
+        .args(["run", "--json", "-m", "sim/slow", "-m", "sim/lorem", "x"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    // Wait for a chunk: the comparison is running.
+    for line in lines.by_ref() {
+        if line.unwrap().contains("response_chunk") {
+            break;
+        }
+    }
+    let t0 = Instant::now();
+    Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let rest: Vec<String> = lines.map(|l| l.unwrap()).collect();
+    let status = child.wait().unwrap();
+    assert!(t0.elapsed() < Duration::from_secs(5));
+    assert_eq!(status.code(), Some(130));
+    let last: Value = serde_json::from_str(rest.last().unwrap()).unwrap();
+    assert_eq!(last["type"], "complete");
+    assert_eq!(last["status"], "cancelled");
+    assert_eq!(last["results"][0]["finish_reason"], "cancelled");
+}
+
+#[test]
+fn models_lists_the_simulated_models() {
+    let out = run(&["models", "--json"]);
+    assert_eq!(out.status.code(), Some(0));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ids: Vec<&str> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        vec![
+            "sim/echo",
+            "sim/lorem",
+            "sim/slow",
+            "sim/flaky",
+            "sim/error"
+        ]
+    );
+    assert_eq!(v[0]["available"], true);
+    assert_eq!(v[0]["input_usd_per_million"], 0.0);
+    let table = String::from_utf8(run(&["models"]).stdout).unwrap();
+    assert!(table.contains("sim/lorem") && table.contains("Available"));
+}
