@@ -67,12 +67,14 @@ fn bench(c: &mut Criterion) {
             let mut n = 0usize;
             for _ in 0..MODELS {
                 let call = ChatRequest {
-                    model: ModelId::parse("sim/lorem").unwrap(),
-                    messages: vec![Message::user("benchmark the fan-out engine")],
                     params: Params {
                         max_tokens: Some(DELTAS),
                         ..Params::default()
                     },
+                    ..ChatRequest::new(
+                        ModelId::parse("sim/lorem").unwrap(),
+                        vec![Message::user("benchmark the fan-out engine")],
+                    )
                 };
                 n += sim.stream(call).await.unwrap().count().await;
             }

@@ -19,13 +19,15 @@ use futures::stream::{BoxStream, Stream, StreamExt};
 use tokio_stream::StreamMap;
 use tokio_util::sync::CancellationToken;
 
+use crate::call::{self, Candidate, Raw};
+use crate::config::Policies;
 use crate::cost::{PriceTable, Usd};
 use crate::error::{Error, ErrorCode, Result};
 use crate::event::{
-    Complete, ErrorInfo, Event, EventKind, FinishReason, ModelResult, RequestStatus, Stage, Timing,
-    ToolCall, Totals, Usage, UsageSource,
+    Attempt, Complete, ErrorInfo, Event, EventKind, FinishReason, ModelResult, RequestStatus,
+    Stage, Timing, ToolCall, Totals, Usage, UsageSource,
 };
-use crate::provider::{Provider, ProviderEvent, ProviderRegistry, ReportedUsage};
+use crate::provider::{ProviderEvent, ProviderRegistry, ReportedUsage};
 use crate::request::{ChatRequest, CompareRequest, DEFAULT_MAX_MODELS, Message};
 use crate::tokens;
 
@@ -34,6 +36,7 @@ use crate::tokens;
 pub struct Engine {
     providers: Arc<ProviderRegistry>,
     prices: Arc<PriceTable>,
+    policies: Arc<Policies>,
     max_models: usize,
 }
 
@@ -44,8 +47,20 @@ impl Engine {
         Self {
             providers: Arc::new(providers),
             prices: PriceTable::bundled(),
+            policies: Arc::default(),
             max_models: DEFAULT_MAX_MODELS,
         }
+    }
+
+    /// Replaces the per-model call policies (retries, timeouts, fallbacks) and aliases.
+    pub fn with_policies(mut self, policies: Policies) -> Self {
+        self.policies = Arc::new(policies);
+        self
+    }
+
+    /// The per-model call policies.
+    pub fn policies(&self) -> &Policies {
+        &self.policies
     }
 
     /// Replaces the price table (e.g. the bundled one with overrides).
@@ -84,11 +99,13 @@ impl Engine {
             .models
             .iter()
             .map(|m| {
-                let (model, _) = self.providers.resolve(m)?;
+                let (model, _) = self.providers.resolve(self.policies.resolve_alias(m))?;
                 Ok(ChatRequest {
                     model,
                     messages: messages.clone(),
                     params: request.params.clone(),
+                    tools: request.tools.clone(),
+                    tool_choice: request.tool_choice.clone(),
                 })
             })
             .collect()
@@ -119,11 +136,30 @@ impl Engine {
                 ),
             ));
         }
-        let mut providers = Vec::with_capacity(calls.len());
-        for c in &calls {
-            let (_, p) = self.providers.resolve(c.model.as_str())?;
-            providers.push(p);
+        // Each call: the model, then its fallbacks, under the model's policy.
+        let mut runs = Vec::with_capacity(calls.len());
+        for mut c in calls {
+            let policy = self.policies.policy(c.model.as_str()).clone();
+            c.params = c.params.over(&policy.params);
+            let (_, provider) = self.providers.resolve(c.model.as_str())?;
+            let mut candidates = vec![Candidate {
+                request: c.clone(),
+                provider,
+            }];
+            for f in &policy.fallbacks {
+                let (model, provider) = self.providers.resolve(self.policies.resolve_alias(f))?;
+                candidates.push(Candidate {
+                    request: ChatRequest { model, ..c.clone() },
+                    provider,
+                });
+            }
+            runs.push((c, candidates, policy));
         }
+        let calls: Vec<ChatRequest> = runs.iter().map(|(c, _, _)| c.clone()).collect();
+        let streams = runs
+            .into_iter()
+            .map(|(_, cands, policy)| call::run(cands, policy))
+            .collect();
         let request_id = options
             .request_id
             .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
@@ -132,7 +168,7 @@ impl Engine {
         let inner = run(
             request_id.clone(),
             calls,
-            providers,
+            streams,
             self.prices.clone(),
             cancel.clone(),
             options.pricing,
@@ -243,33 +279,8 @@ impl Stream for Comparison {
     }
 }
 
-/// What a model's stream hands the merge loop.
-enum Raw {
-    Event(ProviderEvent),
-    Failed(Error),
-    End,
-    Cancel,
-}
-
 /// Key of the cancellation stream in the merge map.
 const CANCEL_KEY: usize = usize::MAX;
-
-/// One model's provider call as a stream of [`Raw`] items: its events, then `End`
-/// (or a `Failed`, after which the merge loop drops it).
-fn model_stream(provider: Arc<dyn Provider>, call: ChatRequest) -> BoxStream<'static, Raw> {
-    futures::stream::once(async move { provider.stream(call).await })
-        .flat_map(|started| match started {
-            Err(e) => futures::stream::iter([Raw::Failed(e)]).left_stream(),
-            Ok(events) => events
-                .map(|r| match r {
-                    Ok(ev) => Raw::Event(ev),
-                    Err(e) => Raw::Failed(e),
-                })
-                .chain(futures::stream::iter([Raw::End]))
-                .right_stream(),
-        })
-        .boxed()
-}
 
 /// A tool call being assembled from deltas.
 #[derive(Default)]
@@ -290,6 +301,8 @@ struct ModelState {
     finish: Option<(FinishReason, Option<String>)>,
     first_token: Option<Instant>,
     last_token: Option<Instant>,
+    served_by: Option<Arc<str>>,
+    attempts: Vec<Attempt>,
     done: bool,
 }
 
@@ -298,21 +311,27 @@ impl ModelState {
         !self.text.is_empty() || !self.reasoning.is_empty() || !self.tools.is_empty()
     }
 
+    /// The model that answered (a fallback, or the one asked).
+    fn answering_model(&self) -> &Arc<str> {
+        self.served_by.as_ref().unwrap_or(&self.model)
+    }
+
     /// Usage as reported, with missing fields estimated by the tokenizer.
     fn usage(&self) -> Usage {
         let r = self.usage;
+        let model: &str = self.answering_model();
         let estimated = r.input_tokens.is_none() || r.output_tokens.is_none();
         let input = r
             .input_tokens
-            .unwrap_or_else(|| tokens::count_message_tokens(&self.messages, &self.model));
+            .unwrap_or_else(|| tokens::count_message_tokens(&self.messages, model));
         let output = r.output_tokens.unwrap_or_else(|| {
             let args: u64 = self
                 .tools
                 .iter()
-                .map(|t| tokens::count_tokens(&t.arguments, &self.model))
+                .map(|t| tokens::count_tokens(&t.arguments, model))
                 .sum();
-            tokens::count_tokens(&self.text, &self.model)
-                + tokens::count_tokens(&self.reasoning, &self.model)
+            tokens::count_tokens(&self.text, model)
+                + tokens::count_tokens(&self.reasoning, model)
                 + args
         });
         Usage {
@@ -367,6 +386,8 @@ fn finish_model(
     let tool_calls: Vec<ToolCall> = st
         .tools
         .drain(..)
+        // Slots a provider skipped (e.g. Anthropic's text blocks) stay empty.
+        .filter(|t| !t.name.is_empty() || !t.id.is_empty() || !t.arguments.is_empty())
         .map(|t| ToolCall {
             id: t.id,
             name: t.name,
@@ -416,7 +437,7 @@ fn finish_model(
     });
     let usage = st.usage();
     let cost = if pricing {
-        prices.cost(&model, &usage)
+        prices.cost(st.answering_model(), &usage)
     } else {
         crate::cost::Cost::UNPRICED
     };
@@ -445,6 +466,8 @@ fn finish_model(
             tokens_per_s,
         },
         error,
+        served_by: st.served_by.take(),
+        attempts: std::mem::take(&mut st.attempts),
     };
     (events, result)
 }
@@ -453,7 +476,7 @@ fn finish_model(
 fn run(
     request_id: String,
     calls: Vec<ChatRequest>,
-    providers: Vec<Arc<dyn Provider>>,
+    streams: Vec<BoxStream<'static, Raw>>,
     prices: Arc<PriceTable>,
     cancel: CancellationToken,
     pricing: bool,
@@ -474,13 +497,15 @@ fn run(
                 finish: None,
                 first_token: None,
                 last_token: None,
+                served_by: None,
+                attempts: Vec::new(),
                 done: false,
             })
             .collect();
         let mut results: Vec<Option<ModelResult>> = (0..n).map(|_| None).collect();
         let mut map: StreamMap<usize, BoxStream<'static, Raw>> = StreamMap::with_capacity(n + 1);
-        for (i, (call, provider)) in calls.into_iter().zip(providers).enumerate() {
-            map.insert(i, model_stream(provider, call));
+        for (i, stream) in streams.into_iter().enumerate() {
+            map.insert(i, stream);
         }
         let token = cancel.clone();
         map.insert(
@@ -502,6 +527,14 @@ fn run(
                     cancelled = true;
                     continue;
                 }
+                Raw::Attempt(a) => {
+                    states[i].attempts.push(a);
+                    continue;
+                }
+                Raw::ServedBy(m) => {
+                    states[i].served_by = Some(m);
+                    continue;
+                }
                 Raw::Event(ev) => {
                     let st = &mut states[i];
                     let first = st.first_token.is_none();
@@ -521,7 +554,13 @@ fn run(
                                 st.tools.resize_with(index + 1, PartialTool::default);
                             }
                             let t = &mut st.tools[index];
-                            if let Some(id) = id { t.id = id; }
+                            if let Some(id) = id {
+                                // A new id at a known index is a new call (a restarted message).
+                                if !t.id.is_empty() && t.id != id {
+                                    *t = PartialTool::default();
+                                }
+                                t.id = id;
+                            }
                             if let Some(name) = name { t.name.push_str(&name); }
                             t.arguments.push_str(&arguments);
                             None
@@ -551,6 +590,11 @@ fn run(
                 Raw::Failed(e) => {
                     // Drop the failed call now: nothing more is read from it.
                     map.remove(&i);
+                    // `attempts` lists the failures *before* the last; the last is `error`.
+                    let last = ErrorInfo::from(&e);
+                    if states[i].attempts.last().is_some_and(|a| a.error == last) {
+                        states[i].attempts.pop();
+                    }
                     Outcome::Failed(e)
                 }
                 Raw::End => Outcome::Done,
@@ -559,7 +603,7 @@ fn run(
             for kind in events {
                 yield seq.next(kind);
             }
-            yield seq.next(EventKind::ModelResult(result.clone()));
+            yield seq.next(EventKind::ModelResult(Box::new(result.clone())));
             results[i] = Some(result);
             finished += 1;
         }
@@ -574,7 +618,7 @@ fn run(
             for kind in events {
                 yield seq.next(kind);
             }
-            yield seq.next(EventKind::ModelResult(result.clone()));
+            yield seq.next(EventKind::ModelResult(Box::new(result.clone())));
             results[i] = Some(result);
         }
 

@@ -100,7 +100,7 @@ pub enum EventKind {
         retryable: bool,
     },
     /// One model's final result.
-    ModelResult(ModelResult),
+    ModelResult(Box<ModelResult>),
     /// The request finished; always the last event.
     Complete(Complete),
 }
@@ -277,6 +277,16 @@ impl From<&Error> for ErrorInfo {
     }
 }
 
+/// A failed attempt of a model call (retried, or given up for a fallback).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attempt {
+    /// The model that was tried.
+    pub model: Arc<str>,
+    /// Why it failed.
+    #[serde(flatten)]
+    pub error: ErrorInfo,
+}
+
 /// A tool call, complete.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ToolCall {
@@ -319,6 +329,12 @@ pub struct ModelResult {
     /// Why it failed, if it did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<ErrorInfo>,
+    /// The model that actually answered, when a fallback did (`model` stays the one asked).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub served_by: Option<Arc<str>>,
+    /// Failed attempts before the answer (retries and fallbacks), oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attempts: Vec<Attempt>,
 }
 
 /// Sums over all models of a request.

@@ -19,14 +19,18 @@
 //!
 //! Modules: [`request`] (what is asked), [`provider`] (model backends), [`sim`] (offline
 //! simulated models), [`comparison`] (the fan-out engine), [`event`] (the wire schema),
-//! [`cost`] and [`tokens`] (pricing), [`registry`] (POST-then-stream backbone),
+//! [`cost`] and [`tokens`] (pricing), [`providers`] (OpenAI-compatible, Anthropic, Gemini over
+//! HTTP), [`config`] (the TOML configuration), [`registry`] (POST-then-stream backbone),
 //! [`session`] (multi-turn), [`error`].
 
+mod call;
 pub mod comparison;
+pub mod config;
 pub mod cost;
 pub mod error;
 pub mod event;
 pub mod provider;
+pub mod providers;
 pub mod registry;
 pub mod request;
 pub mod session;
@@ -34,20 +38,25 @@ pub mod sim;
 pub mod tokens;
 
 pub use comparison::{CompareOptions, Comparison, Engine};
+pub use config::{CallPolicy, Config, Policies, Timeouts};
 pub use cost::{Cost, ModelPrice, PriceTable, Usd};
 pub use error::{Error, ErrorCode, ProviderError, Result};
 pub use event::{
-    Complete, ErrorInfo, Event, EventKind, FinishReason, ModelResult, RequestStatus, Stage, Timing,
-    ToolCall, Totals, Usage, UsageSource,
+    Attempt, Complete, ErrorInfo, Event, EventKind, FinishReason, ModelResult, RequestStatus,
+    Stage, Timing, ToolCall, Totals, Usage, UsageSource,
 };
 pub use provider::{
     Availability, ModelInfo, Provider, ProviderEvent, ProviderRegistry, ProviderStream,
     ReportedUsage,
 };
+pub use providers::{HttpProvider, Secret, WireFormat};
 pub use registry::{
     EventStream, InMemoryRegistry, Registration, RegistryConfig, RequestInfo, RequestRegistry,
 };
-pub use request::{ChatRequest, CompareRequest, Message, ModelId, Params, Role};
+pub use request::{
+    ChatRequest, CompareRequest, FunctionDef, Message, ModelId, Params, Role, Tool, ToolChoice,
+    ToolChoiceMode,
+};
 pub use session::{InMemorySession, Session, Turn};
 pub use sim::{SimConfig, SimProvider};
 

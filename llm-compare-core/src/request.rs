@@ -23,8 +23,10 @@ pub enum Role {
     System,
     /// The person asking.
     User,
-    /// The model's earlier answer.
+    /// The model's earlier answer (possibly with tool calls).
     Assistant,
+    /// The result of a tool call, answering an assistant's `tool_calls`.
+    Tool,
 }
 
 /// One message of a conversation.
@@ -32,8 +34,15 @@ pub enum Role {
 pub struct Message {
     /// Who wrote it.
     pub role: Role,
-    /// What it says.
+    /// What it says (for a `tool` message: the tool's result).
+    #[serde(default)]
     pub content: String,
+    /// Tool calls an assistant message made (same shape as the `tool_call` event).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<crate::event::ToolCall>,
+    /// For a `tool` message: the id of the call it answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_call_id: Option<String>,
 }
 
 impl Message {
@@ -42,6 +51,8 @@ impl Message {
         Self {
             role: Role::System,
             content: content.into(),
+            tool_calls: Vec::new(),
+            tool_call_id: None,
         }
     }
     /// A user message.
@@ -49,13 +60,40 @@ impl Message {
         Self {
             role: Role::User,
             content: content.into(),
+            tool_calls: Vec::new(),
+            tool_call_id: None,
         }
     }
+    /// The result of tool call `call_id`.
+    pub fn tool_result(call_id: impl Into<String>, content: impl Into<String>) -> Self {
+        Self {
+            role: Role::Tool,
+            content: content.into(),
+            tool_calls: Vec::new(),
+            tool_call_id: Some(call_id.into()),
+        }
+    }
+
+    /// An assistant message that called tools.
+    pub fn assistant_tool_calls(
+        content: impl Into<String>,
+        calls: Vec<crate::event::ToolCall>,
+    ) -> Self {
+        Self {
+            role: Role::Assistant,
+            content: content.into(),
+            tool_calls: calls,
+            tool_call_id: None,
+        }
+    }
+
     /// An assistant message.
     pub fn assistant(content: impl Into<String>) -> Self {
         Self {
             role: Role::Assistant,
             content: content.into(),
+            tool_calls: Vec::new(),
+            tool_call_id: None,
         }
     }
 }
@@ -82,6 +120,22 @@ pub struct Params {
 }
 
 impl Params {
+    /// These params with unset fields taken from `base` (request params over configured
+    /// defaults).
+    pub fn over(&self, base: &Params) -> Params {
+        Params {
+            temperature: self.temperature.or(base.temperature),
+            max_tokens: self.max_tokens.or(base.max_tokens),
+            top_p: self.top_p.or(base.top_p),
+            stop: if self.stop.is_empty() {
+                base.stop.clone()
+            } else {
+                self.stop.clone()
+            },
+            seed: self.seed.or(base.seed),
+        }
+    }
+
     /// Checks every parameter's range, naming the field at fault.
     pub fn validate(&self) -> Result<()> {
         if let Some(t) = self.temperature
@@ -117,6 +171,88 @@ impl Params {
         }
         Ok(())
     }
+}
+
+/// A tool the models may call, in OpenAI's function format:
+/// `{"type": "function", "function": {"name", "description", "parameters": <JSON Schema>}}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Tool {
+    /// Always `"function"`.
+    #[serde(rename = "type", default = "function_type")]
+    pub kind: String,
+    /// The function.
+    pub function: FunctionDef,
+}
+
+fn function_type() -> String {
+    "function".into()
+}
+
+impl Tool {
+    /// A function tool.
+    pub fn function(
+        name: impl Into<String>,
+        description: impl Into<String>,
+        parameters: serde_json::Value,
+    ) -> Self {
+        Self {
+            kind: function_type(),
+            function: FunctionDef {
+                name: name.into(),
+                description: Some(description.into()),
+                parameters: Some(parameters),
+            },
+        }
+    }
+}
+
+/// A function the models may call.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FunctionDef {
+    /// Its name (`[A-Za-z0-9_-]{1,64}`).
+    pub name: String,
+    /// What it does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Its parameters, a JSON Schema object.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parameters: Option<serde_json::Value>,
+}
+
+/// Whether and which tool the models must call: `"auto"`, `"none"`, `"required"`, or
+/// `{"type": "function", "function": {"name": …}}` (OpenAI's format).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ToolChoice {
+    /// `auto`, `none` or `required`.
+    Mode(ToolChoiceMode),
+    /// A named function.
+    Function {
+        /// Always `"function"`.
+        #[serde(rename = "type")]
+        kind: String,
+        /// Which one.
+        function: NamedFunction,
+    },
+}
+
+/// The string forms of [`ToolChoice`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ToolChoiceMode {
+    /// The model decides.
+    Auto,
+    /// No tool calls.
+    None,
+    /// At least one tool call.
+    Required,
+}
+
+/// The function a [`ToolChoice::Function`] names.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NamedFunction {
+    /// Its name.
+    pub name: String,
 }
 
 /// A model id written `provider/model` (`openai/gpt-4o-mini`, `sim/echo`).
@@ -209,9 +345,35 @@ pub struct ChatRequest {
     pub messages: Vec<Message>,
     /// Generation parameters.
     pub params: Params,
+    /// Tools the model may call.
+    pub tools: Vec<Tool>,
+    /// Whether and which tool it must call.
+    pub tool_choice: Option<ToolChoice>,
 }
 
 impl ChatRequest {
+    /// A call of `model` with `messages` and default parameters, no tools.
+    pub fn new(model: ModelId, messages: Vec<Message>) -> Self {
+        Self {
+            model,
+            messages,
+            params: Params::default(),
+            tools: Vec::new(),
+            tool_choice: None,
+        }
+    }
+
+    /// The system prompt (all system messages joined), for APIs that take it apart.
+    pub fn system_prompt(&self) -> Option<String> {
+        let parts: Vec<&str> = self
+            .messages
+            .iter()
+            .filter(|m| m.role == Role::System && !m.content.is_empty())
+            .map(|m| m.content.as_str())
+            .collect();
+        (!parts.is_empty()).then(|| parts.join("\n\n"))
+    }
+
     /// The last user message (what `sim/echo` echoes).
     pub fn last_user_message(&self) -> Option<&str> {
         self.messages
@@ -235,6 +397,12 @@ pub struct CompareRequest {
     /// Generation parameters.
     #[serde(default)]
     pub params: Params,
+    /// Tools the models may call (OpenAI function format).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tools: Vec<Tool>,
+    /// Whether and which tool the models must call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_choice: Option<ToolChoice>,
 }
 
 impl CompareRequest {
@@ -248,6 +416,8 @@ impl CompareRequest {
             messages: vec![Message::user(prompt)],
             system: None,
             params: Params::default(),
+            tools: Vec::new(),
+            tool_choice: None,
         }
     }
 
@@ -275,13 +445,61 @@ impl CompareRequest {
             Some(m) if m.role == Role::User && m.content.trim().is_empty() => {
                 return Err(Error::invalid("prompt", "the prompt must not be empty"));
             }
-            Some(m) if m.role != Role::User => {
+            // A conversation continues after the user's message or after tool results.
+            Some(m) if m.role != Role::User && m.role != Role::Tool => {
                 return Err(Error::invalid(
                     "messages",
-                    "the last message must be the user's",
+                    "the last message must be the user's (or a tool result)",
                 ));
             }
             _ => {}
+        }
+        for (i, m) in self.messages.iter().enumerate() {
+            if m.role == Role::Tool && m.tool_call_id.as_deref().is_none_or(str::is_empty) {
+                return Err(Error::invalid(
+                    format!("messages[{i}].tool_call_id"),
+                    "a tool message needs the id of the call it answers",
+                ));
+            }
+        }
+        for (i, t) in self.tools.iter().enumerate() {
+            if t.kind != "function" {
+                return Err(Error::invalid(
+                    format!("tools[{i}].type"),
+                    "only \"function\" tools are supported",
+                ));
+            }
+            let name = &t.function.name;
+            if name.is_empty()
+                || name.len() > 64
+                || !name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+            {
+                return Err(Error::invalid(
+                    format!("tools[{i}].function.name"),
+                    "tool names are 1-64 characters of a-z, A-Z, 0-9, _ and -",
+                ));
+            }
+            if let Some(p) = &t.function.parameters
+                && !p.is_object()
+            {
+                return Err(Error::invalid(
+                    format!("tools[{i}].function.parameters"),
+                    "parameters must be a JSON Schema object",
+                ));
+            }
+        }
+        if let Some(ToolChoice::Function { function, .. }) = &self.tool_choice
+            && !self.tools.iter().any(|t| t.function.name == function.name)
+        {
+            return Err(Error::invalid(
+                "tool_choice",
+                format!(
+                    "tool_choice names `{}`, which is not in tools",
+                    function.name
+                ),
+            ));
         }
         self.params.validate()
     }

@@ -87,9 +87,8 @@ pub trait Session: Send + Sync + std::fmt::Debug {
                 }
                 messages.push(Message::user(user));
                 ChatRequest {
-                    model: model.clone(),
-                    messages,
                     params: params.clone(),
+                    ..ChatRequest::new(model.clone(), messages)
                 }
             })
             .collect())

@@ -67,7 +67,11 @@ impl SimConfig {
     /// The default timing overridden by `LLM_COMPARE_SIM_TTFT_MS`,
     /// `LLM_COMPARE_SIM_SLOW_TTFT_MS` and `LLM_COMPARE_SIM_TOKENS_PER_S`.
     pub fn from_env() -> Result<Self> {
-        let mut c = Self::default();
+        Self::default().apply_env()
+    }
+
+    /// This timing overridden by the `LLM_COMPARE_SIM_*` variables that are set.
+    pub fn apply_env(mut self) -> Result<Self> {
         let read = |name: &str| -> Result<Option<f64>> {
             match std::env::var(name) {
                 Ok(v) => v
@@ -83,15 +87,15 @@ impl SimConfig {
             }
         };
         if let Some(ms) = read("LLM_COMPARE_SIM_TTFT_MS")? {
-            c.ttft = Duration::from_secs_f64(ms / 1000.0);
+            self.ttft = Duration::from_secs_f64(ms / 1000.0);
         }
         if let Some(ms) = read("LLM_COMPARE_SIM_SLOW_TTFT_MS")? {
-            c.slow_ttft = Duration::from_secs_f64(ms / 1000.0);
+            self.slow_ttft = Duration::from_secs_f64(ms / 1000.0);
         }
         if let Some(tps) = read("LLM_COMPARE_SIM_TOKENS_PER_S")? {
-            c.tokens_per_s = tps;
+            self.tokens_per_s = tps;
         }
-        Ok(c)
+        Ok(self)
     }
 }
 
@@ -390,12 +394,11 @@ mod tests {
 
     fn req(model: &str, prompt: &str, max_tokens: Option<u32>) -> ChatRequest {
         ChatRequest {
-            model: ModelId::parse(model).unwrap(),
-            messages: vec![Message::user(prompt)],
             params: Params {
                 max_tokens,
                 ..Params::default()
             },
+            ..ChatRequest::new(ModelId::parse(model).unwrap(), vec![Message::user(prompt)])
         }
     }
 

@@ -31,6 +31,9 @@ pub const EXIT_INTERRUPTED: u8 = 130;
     about = "Compare LLMs side by side: one prompt, N models, live."
 )]
 struct Cli {
+    /// Configuration file (TOML; default: ./llm-compare.toml when present). See docs/configuration.md.
+    #[arg(long, global = true, env = "LLM_COMPARE_CONFIG", value_name = "PATH")]
+    config: Option<std::path::PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -73,9 +76,9 @@ pub struct RunArgs {
     /// Print one JSON event per line (the SSE event schema) instead of the live view.
     #[arg(long)]
     pub json: bool,
-    /// Most models in one comparison.
-    #[arg(long, env = "LLM_COMPARE_MAX_MODELS", default_value_t = llm_compare_core::request::DEFAULT_MAX_MODELS)]
-    pub max_models: usize,
+    /// Most models in one comparison (default: the configuration's, else 8).
+    #[arg(long, env = "LLM_COMPARE_MAX_MODELS")]
+    pub max_models: Option<usize>,
 }
 
 /// Arguments of `llm-compare models`.
@@ -90,8 +93,8 @@ pub struct ModelsArgs {
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     let code = match cli.command {
-        Command::Run(args) => cli::run::run(args).await,
-        Command::Models(args) => cli::models::run(args).await,
+        Command::Run(args) => cli::run::run(cli.config.as_deref(), args).await,
+        Command::Models(args) => cli::models::run(cli.config.as_deref(), args).await,
     };
     ExitCode::from(code)
 }

@@ -220,28 +220,139 @@ fn interrupt_cancels_and_exits_130() {
 }
 
 #[test]
-fn models_lists_the_simulated_models() {
-    let out = run(&["models", "--json"]);
+fn models_lists_every_provider_with_availability() {
+    let out = cli()
+        .env_remove("OPENAI_API_KEY")
+        .args(["models", "--json"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(0));
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let ids: Vec<&str> = v
+    let all = v.as_array().unwrap();
+    let find = |id: &str| {
+        all.iter()
+            .find(|m| m["id"] == id)
+            .unwrap_or_else(|| panic!("{id} not listed"))
+    };
+    for sim in [
+        "sim/echo",
+        "sim/lorem",
+        "sim/slow",
+        "sim/flaky",
+        "sim/error",
+    ] {
+        assert_eq!(find(sim)["available"], true);
+    }
+    let gpt = find("openai/gpt-4o");
+    assert_eq!(gpt["available"], false);
+    assert_eq!(gpt["reason"], "OPENAI_API_KEY is not set");
+    assert_eq!(gpt["input_usd_per_million"], 2.5);
+    assert_eq!(gpt["context_window"], 128000);
+    // A key makes it available; ollama needs none.
+    let out = cli()
+        .env("OPENAI_API_KEY", "sk-test")
+        .args(["models", "--json"])
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let gpt = v
         .as_array()
         .unwrap()
         .iter()
-        .map(|m| m["id"].as_str().unwrap())
-        .collect();
-    assert_eq!(
-        ids,
-        vec![
-            "sim/echo",
-            "sim/lorem",
-            "sim/slow",
-            "sim/flaky",
-            "sim/error"
-        ]
-    );
-    assert_eq!(v[0]["available"], true);
-    assert_eq!(v[0]["input_usd_per_million"], 0.0);
+        .find(|m| m["id"] == "openai/gpt-4o")
+        .unwrap()
+        .clone();
+    assert_eq!(gpt["available"], true);
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("sk-test"));
+    assert_eq!(find("ollama/llama3.2")["available"], true);
     let table = String::from_utf8(run(&["models"]).stdout).unwrap();
     assert!(table.contains("sim/lorem") && table.contains("Available"));
+}
+
+#[test]
+fn config_file_configures_providers_aliases_and_sim() {
+    let dir = std::env::temp_dir().join(format!("llm-compare-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("llm-compare.toml");
+    std::fs::write(
+        &path,
+        "max_models = 2\n[aliases]\nparrot = \"sim/echo\"\n[providers.local]\nkind = \"openai\"\nbase_url = \"http://127.0.0.1:9/v1\"\nmodels = [\"my-model\"]\n",
+    )
+    .unwrap();
+    let out = cli()
+        .args([
+            "--config",
+            path.to_str().unwrap(),
+            "run",
+            "--json",
+            "-m",
+            "parrot",
+            "via alias",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        events(&out).last().unwrap()["results"][0]["text"],
+        "via alias"
+    );
+    let out = cli()
+        .args([
+            "--config",
+            path.to_str().unwrap(),
+            "run",
+            "-m",
+            "sim/echo",
+            "-m",
+            "sim/echo",
+            "-m",
+            "sim/echo",
+            "x",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "max_models from the file");
+    let out = cli()
+        .args(["--config", path.to_str().unwrap(), "models", "--json"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("local/my-model"));
+    // The local server is down: that model fails with a network error, exit 1.
+    let out = cli()
+        .args([
+            "--config",
+            path.to_str().unwrap(),
+            "run",
+            "--json",
+            "-m",
+            "local/my-model",
+            "-m",
+            "sim/echo",
+            "x",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let last = events(&out).pop().unwrap();
+    assert_eq!(last["results"][0]["error"]["code"], "network");
+    assert_eq!(last["results"][1]["text"], "x");
+    // A broken file or a missing one is bad usage, with the problem named.
+    std::fs::write(&path, "[providers.x]\nbase_url = 3\n").unwrap();
+    let out = cli()
+        .args(["--config", path.to_str().unwrap(), "models"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("llm-compare.toml"));
+    let out = cli()
+        .args(["--config", "/no/such.toml", "models"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -1,17 +1,20 @@
 //! The command-line subcommands.
 
-use llm_compare_core::{Engine, Error, ProviderRegistry, SimConfig, SimProvider};
-use std::sync::Arc;
+use std::path::Path;
+
+use llm_compare_core::{Config, Engine, Error};
 
 pub mod models;
 pub mod run;
 
-/// The engine the CLI uses: every configured provider (the simulated one for now, timed by
-/// `LLM_COMPARE_SIM_*` variables) and the bundled price table.
-pub fn engine(max_models: usize) -> Result<Engine, Error> {
-    let mut providers = ProviderRegistry::new();
-    providers.register(Arc::new(SimProvider::new(SimConfig::from_env()?)));
-    Ok(Engine::new(providers).with_max_models(max_models))
+/// The engine the CLI uses, from the configuration file (`--config`, else
+/// `./llm-compare.toml` when present) and the environment; `max_models` overrides.
+pub fn engine(config: Option<&Path>, max_models: Option<usize>) -> Result<Engine, Error> {
+    let engine = Config::load(config)?.engine()?;
+    Ok(match max_models {
+        Some(n) => engine.with_max_models(n),
+        None => engine,
+    })
 }
 
 /// Prints an error the way every subcommand does.

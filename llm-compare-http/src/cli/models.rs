@@ -9,8 +9,8 @@ fn price(p: Option<f64>) -> String {
 }
 
 /// Runs `llm-compare models`.
-pub async fn run(args: ModelsArgs) -> u8 {
-    let engine = match super::engine(llm_compare_core::request::DEFAULT_MAX_MODELS) {
+pub async fn run(config: Option<&std::path::Path>, args: ModelsArgs) -> u8 {
+    let engine = match super::engine(config, None) {
         Ok(e) => e,
         Err(e) => {
             super::print_error(&e);

@@ -42,6 +42,7 @@ fn request(args: &RunArgs) -> Result<CompareRequest, Error> {
             stop: args.stop.clone(),
             seed: args.seed,
         },
+        ..CompareRequest::default()
     })
 }
 
@@ -202,8 +203,8 @@ fn print_human(c: &Complete) {
 }
 
 /// Runs `llm-compare run`.
-pub async fn run(args: RunArgs) -> u8 {
-    let prepared = super::engine(args.max_models).and_then(|engine| {
+pub async fn run(config: Option<&std::path::Path>, args: RunArgs) -> u8 {
+    let prepared = super::engine(config, args.max_models).and_then(|engine| {
         let req = request(&args)?;
         let c = engine.compare(&req)?;
         Ok(c)

@@ -1,0 +1,182 @@
+//! One model call, made resilient: timeouts (connect, first token, idle gap, total),
+//! retries with exponential backoff and jitter (honouring `Retry-After` up to a cap) and
+//! fallback models — all only *before* the first token reaches the user. A failure after
+//! that ends the call with the text so far (the engine marks it partial).
+//!
+//! This is the runner seam of the engine: it turns candidates (the model, then its
+//! fallbacks) into a stream of [`Raw`] items the merge loop consumes.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use futures::stream::BoxStream;
+use tokio::time::Instant;
+
+use crate::config::CallPolicy;
+use crate::error::{Error, ErrorCode, ProviderError};
+use crate::event::{Attempt, ErrorInfo};
+use crate::provider::{Provider, ProviderEvent};
+use crate::request::ChatRequest;
+
+/// What a model call hands the merge loop.
+pub(crate) enum Raw {
+    /// A provider event.
+    Event(ProviderEvent),
+    /// An attempt failed before its first token (it is retried or falls back).
+    Attempt(Attempt),
+    /// A fallback model is answering.
+    ServedBy(Arc<str>),
+    /// The call failed for good.
+    Failed(Error),
+    /// The call ended normally.
+    End,
+    /// The comparison was cancelled.
+    Cancel,
+}
+
+/// One model that may answer a call: the requested one or a fallback.
+pub(crate) struct Candidate {
+    pub request: ChatRequest,
+    pub provider: Arc<dyn Provider>,
+}
+
+fn is_content(ev: &ProviderEvent) -> bool {
+    matches!(
+        ev,
+        ProviderEvent::TextDelta(_)
+            | ProviderEvent::ReasoningDelta(_)
+            | ProviderEvent::ToolCallDelta { .. }
+    )
+}
+
+fn timeout(what: &str, limit: Duration) -> Error {
+    ProviderError::new(
+        ErrorCode::Timeout,
+        format!("{what} ({} ms)", limit.as_millis()),
+    )
+    .into()
+}
+
+/// The wait before retry number `retry` (0-based): `Retry-After` when given (if within the
+/// cap; else `None`: fail over instead), otherwise exponential backoff with jitter.
+fn backoff(policy: &CallPolicy, retry: u32, retry_after: Option<Duration>) -> Option<Duration> {
+    if let Some(ra) = retry_after {
+        return (ra <= policy.max_retry_after).then_some(ra);
+    }
+    let exp = policy
+        .backoff
+        .saturating_mul(1u32.checked_shl(retry).unwrap_or(u32::MAX))
+        .min(policy.max_backoff);
+    // "Equal jitter": half fixed, half random — spreads retries without ever waiting ~0.
+    let half = exp / 2;
+    Some(half + half.mul_f64(fastrand::f64()))
+}
+
+/// Runs one call through its candidates under `policy`.
+pub(crate) fn run(candidates: Vec<Candidate>, policy: CallPolicy) -> BoxStream<'static, Raw> {
+    let stream = async_stream::stream! {
+        let t = policy.timeouts;
+        let total_deadline = Instant::now() + t.total;
+        let mut last_error: Option<Error> = None;
+        'candidates: for (ci, cand) in candidates.into_iter().enumerate() {
+            let model = cand.request.model.as_arc();
+            let mut retry = 0u32;
+            loop {
+                let attempt_start = Instant::now();
+                if attempt_start >= total_deadline {
+                    last_error = Some(timeout("the call exceeded its total timeout", t.total));
+                    break 'candidates;
+                }
+                let connect_deadline = (attempt_start + t.connect).min(total_deadline);
+                let err = match tokio::time::timeout_at(connect_deadline, cand.provider.stream(cand.request.clone())).await {
+                    Err(_) if connect_deadline == total_deadline => timeout("the call exceeded its total timeout", t.total),
+                    Err(_) => timeout("no response from the provider within the connect timeout", t.connect),
+                    Ok(Err(e)) => e,
+                    Ok(Ok(mut events)) => {
+                        let first_deadline = (attempt_start + t.first_token).min(total_deadline);
+                        let mut got_output = false;
+                        // Usage/finish before any content is held back: if this attempt fails,
+                        // it must not leak into the next one's result.
+                        let mut held: Vec<ProviderEvent> = Vec::new();
+                        let err = loop {
+                            let deadline = if got_output { (Instant::now() + t.idle).min(total_deadline) } else { first_deadline };
+                            match tokio::time::timeout_at(deadline, events.next()).await {
+                                Err(_) if deadline == total_deadline => break timeout("the call exceeded its total timeout", t.total),
+                                Err(_) if got_output => break timeout("no data from the provider within the idle timeout", t.idle),
+                                Err(_) => break timeout("no first token within the first-token timeout", t.first_token),
+                                Ok(None) => {
+                                    if ci > 0 {
+                                        yield Raw::ServedBy(model.clone());
+                                    }
+                                    for h in held.drain(..) {
+                                        yield Raw::Event(h);
+                                    }
+                                    yield Raw::End;
+                                    return;
+                                }
+                                Ok(Some(Ok(ev))) => {
+                                    if got_output {
+                                        yield Raw::Event(ev);
+                                    } else if is_content(&ev) {
+                                        got_output = true;
+                                        if ci > 0 {
+                                            yield Raw::ServedBy(model.clone());
+                                        }
+                                        for h in held.drain(..) {
+                                            yield Raw::Event(h);
+                                        }
+                                        yield Raw::Event(ev);
+                                    } else {
+                                        held.push(ev);
+                                    }
+                                }
+                                Ok(Some(Err(e))) => break e,
+                            }
+                        };
+                        if got_output {
+                            // Tokens already reached the user: no retry, keep the partial text.
+                            yield Raw::Failed(err);
+                            return;
+                        }
+                        err
+                    }
+                };
+                yield Raw::Attempt(Attempt { model: model.clone(), error: ErrorInfo::from(&err) });
+                if err.is_retryable() && retry < policy.retries
+                    && let Some(wait) = backoff(&policy, retry, err.retry_after())
+                    && Instant::now() + wait < total_deadline
+                {
+                    tokio::time::sleep(wait).await;
+                    retry += 1;
+                    continue;
+                }
+                last_error = Some(err);
+                continue 'candidates;
+            }
+        }
+        yield Raw::Failed(last_error.unwrap_or_else(|| Error::Internal("no model to call".into())));
+    };
+    stream.boxed()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_with_jitter_and_honours_retry_after() {
+        let p = CallPolicy::default();
+        for retry in 0..6 {
+            let w = backoff(&p, retry, None).unwrap();
+            let exp = (p.backoff * 2u32.pow(retry)).min(p.max_backoff);
+            assert!(w >= exp / 2 && w <= exp, "retry {retry}: {w:?} vs {exp:?}");
+        }
+        assert_eq!(
+            backoff(&p, 0, Some(Duration::from_secs(3))),
+            Some(Duration::from_secs(3))
+        );
+        assert_eq!(backoff(&p, 0, Some(Duration::from_secs(3600))), None);
+        assert!(backoff(&p, 40, None).unwrap() <= p.max_backoff);
+    }
+}

@@ -1,0 +1,591 @@
+//! Configuration: a TOML file (`--config`, else `llm-compare.toml` in the working
+//! directory, else defaults), overridden by environment variables. Builds the [`Engine`].
+//!
+//! Every key is documented in `docs/configuration.md`. Keys come from the usual env vars
+//! (`OPENAI_API_KEY`, …) or the file; base URLs from `<PROVIDER>_BASE_URL` or the file.
+//! Env vars win over the file.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::comparison::Engine;
+use crate::cost::{PriceTable, parse_usd_per_million};
+use crate::error::{Error, Result};
+use crate::provider::ProviderRegistry;
+use crate::providers::{
+    HttpProvider, HttpProviderSpec, PRESETS, Secret, WireFormat, base_url_env, preset,
+};
+use crate::request::{DEFAULT_MAX_MODELS, Params};
+use crate::sim::{SimConfig, SimProvider};
+
+/// The default configuration file name, looked up in the working directory.
+pub const DEFAULT_FILE: &str = "llm-compare.toml";
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Most models per comparison (default 8).
+    #[serde(default)]
+    pub max_models: Option<usize>,
+    /// Defaults for every model: retries, backoff, timeouts, params.
+    #[serde(default)]
+    pub defaults: ModelSettings,
+    /// Providers: settings for the built-in ones, or new OpenAI-compatible (or Anthropic /
+    /// Gemini) ones.
+    #[serde(default)]
+    pub providers: BTreeMap<String, ProviderSettings>,
+    /// Short names for model ids (`fast = "groq/llama-3.1-8b-instant"`).
+    #[serde(default)]
+    pub aliases: BTreeMap<String, String>,
+    /// Per-model settings, keyed by model id.
+    #[serde(default)]
+    pub models: BTreeMap<String, ModelSettings>,
+    /// Price overrides (USD per 1M tokens), keyed by model id.
+    #[serde(default)]
+    pub prices: BTreeMap<String, PriceOverride>,
+    /// Timing of the simulated models.
+    #[serde(default)]
+    pub sim: SimSettings,
+}
+
+/// One provider's settings.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderSettings {
+    /// Wire format (`openai`, `anthropic`, `gemini`); required for a new provider.
+    #[serde(default)]
+    pub kind: Option<WireFormat>,
+    /// Base URL (overridden by `<NAME>_BASE_URL`).
+    #[serde(default)]
+    pub base_url: Option<String>,
+    /// The key itself (prefer `api_key_env`).
+    #[serde(default)]
+    pub api_key: Option<String>,
+    /// The env var holding the key.
+    #[serde(default)]
+    pub api_key_env: Option<String>,
+    /// Whether the provider needs a key (default: built-ins as documented; new providers
+    /// only when `api_key`/`api_key_env` is set).
+    #[serde(default)]
+    pub requires_key: Option<bool>,
+    /// Extra HTTP headers.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// Models to list in `llm-compare models` (any name is accepted anyway).
+    #[serde(default)]
+    pub models: Vec<String>,
+    /// Send `stream_options.include_usage` (OpenAI-compatible only).
+    #[serde(default)]
+    pub include_usage: Option<bool>,
+    /// `false` removes a built-in provider.
+    #[serde(default)]
+    pub enabled: Option<bool>,
+}
+
+/// Timeouts in milliseconds.
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimeoutSettings {
+    /// Until the response headers arrive (connection, TLS, the provider accepting).
+    pub connect_ms: Option<u64>,
+    /// Until the first token, from the start of an attempt.
+    pub first_token_ms: Option<u64>,
+    /// Longest gap between two chunks once streaming.
+    pub idle_ms: Option<u64>,
+    /// Whole call, retries and fallbacks included.
+    pub total_ms: Option<u64>,
+}
+
+/// Settings of every model (`[defaults]`) or one model (`[models."provider/model"]`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSettings {
+    /// Default generation params (a request's own params win).
+    #[serde(default)]
+    pub params: Option<Params>,
+    /// Retries of a failed attempt before its first token (default 2).
+    #[serde(default)]
+    pub retries: Option<u32>,
+    /// First backoff in ms (default 200; doubles per retry, with jitter).
+    #[serde(default)]
+    pub backoff_ms: Option<u64>,
+    /// Longest backoff in ms (default 5000).
+    #[serde(default)]
+    pub max_backoff_ms: Option<u64>,
+    /// Longest `Retry-After` honoured in ms (default 20000); longer ones fail over instead.
+    #[serde(default)]
+    pub max_retry_after_ms: Option<u64>,
+    /// Timeouts.
+    #[serde(default)]
+    pub timeouts: TimeoutSettings,
+    /// Models to try, in order, when this one fails before its first token.
+    #[serde(default)]
+    pub fallbacks: Vec<String>,
+}
+
+/// A price override. Numbers or decimal strings, USD per 1M tokens.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PriceOverride {
+    /// Input tokens.
+    pub input: Option<Decimal>,
+    /// Output tokens.
+    pub output: Option<Decimal>,
+    /// Cached input tokens.
+    pub cache_read: Option<Decimal>,
+    /// Cache writes.
+    pub cache_write: Option<Decimal>,
+    /// Reasoning tokens.
+    pub reasoning: Option<Decimal>,
+    /// Context window.
+    pub context_window: Option<u64>,
+}
+
+/// A decimal written as a TOML number or string.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum Decimal {
+    /// `"2.5"`.
+    Text(String),
+    /// `2.5`.
+    Float(f64),
+    /// `2`.
+    Int(i64),
+}
+
+impl Decimal {
+    fn pico(&self, field: &str) -> Result<u64> {
+        let s = match self {
+            Decimal::Text(s) => s.clone(),
+            Decimal::Float(f) => f.to_string(),
+            Decimal::Int(i) => i.to_string(),
+        };
+        parse_usd_per_million(&s).map_err(|_| {
+            Error::invalid(field, format!("`{s}` is not a price in USD per 1M tokens"))
+        })
+    }
+}
+
+/// Timing of the simulated models (env `LLM_COMPARE_SIM_*` wins).
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SimSettings {
+    /// Time to first token in ms.
+    pub ttft_ms: Option<u64>,
+    /// Time to first token of `sim/slow` in ms.
+    pub slow_ttft_ms: Option<u64>,
+    /// Words per second (0 = no delay).
+    pub tokens_per_s: Option<f64>,
+}
+
+/// Timeouts of one model call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// Until the response headers.
+    pub connect: Duration,
+    /// Until the first token of an attempt.
+    pub first_token: Duration,
+    /// Between chunks.
+    pub idle: Duration,
+    /// The whole call.
+    pub total: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            connect: Duration::from_secs(15),
+            first_token: Duration::from_secs(60),
+            idle: Duration::from_secs(30),
+            total: Duration::from_secs(600),
+        }
+    }
+}
+
+/// How one model is called: retries, backoff, timeouts, fallbacks, default params.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CallPolicy {
+    /// Retries before the first token.
+    pub retries: u32,
+    /// First backoff.
+    pub backoff: Duration,
+    /// Longest backoff.
+    pub max_backoff: Duration,
+    /// Longest `Retry-After` honoured.
+    pub max_retry_after: Duration,
+    /// Timeouts.
+    pub timeouts: Timeouts,
+    /// Fallback model ids, in order.
+    pub fallbacks: Vec<String>,
+    /// Default params (the request's win).
+    pub params: Params,
+}
+
+impl Default for CallPolicy {
+    fn default() -> Self {
+        Self {
+            retries: 2,
+            backoff: Duration::from_millis(200),
+            max_backoff: Duration::from_secs(5),
+            max_retry_after: Duration::from_secs(20),
+            timeouts: Timeouts::default(),
+            fallbacks: Vec::new(),
+            params: Params::default(),
+        }
+    }
+}
+
+impl CallPolicy {
+    /// This policy with `s` applied on top.
+    fn apply(&self, s: &ModelSettings) -> Self {
+        let ms = Duration::from_millis;
+        let t = &s.timeouts;
+        Self {
+            retries: s.retries.unwrap_or(self.retries),
+            backoff: s.backoff_ms.map_or(self.backoff, ms),
+            max_backoff: s.max_backoff_ms.map_or(self.max_backoff, ms),
+            max_retry_after: s.max_retry_after_ms.map_or(self.max_retry_after, ms),
+            timeouts: Timeouts {
+                connect: t.connect_ms.map_or(self.timeouts.connect, ms),
+                first_token: t.first_token_ms.map_or(self.timeouts.first_token, ms),
+                idle: t.idle_ms.map_or(self.timeouts.idle, ms),
+                total: t.total_ms.map_or(self.timeouts.total, ms),
+            },
+            fallbacks: if s.fallbacks.is_empty() {
+                self.fallbacks.clone()
+            } else {
+                s.fallbacks.clone()
+            },
+            params: s
+                .params
+                .as_ref()
+                .map_or_else(|| self.params.clone(), |p| p.over(&self.params)),
+        }
+    }
+}
+
+/// Per-model call policies and aliases, as the engine uses them.
+#[derive(Debug, Clone, Default)]
+pub struct Policies {
+    default: CallPolicy,
+    models: HashMap<String, CallPolicy>,
+    aliases: HashMap<String, String>,
+}
+
+impl Policies {
+    /// The given default for every model.
+    pub fn new(default: CallPolicy) -> Self {
+        Self {
+            default,
+            ..Self::default()
+        }
+    }
+
+    /// Sets one model's policy.
+    pub fn set(&mut self, model: impl Into<String>, policy: CallPolicy) {
+        self.models.insert(model.into(), policy);
+    }
+
+    /// Adds an alias.
+    pub fn alias(&mut self, alias: impl Into<String>, model: impl Into<String>) {
+        self.aliases.insert(alias.into(), model.into());
+    }
+
+    /// The model id an alias stands for (or the id itself).
+    pub fn resolve_alias<'a>(&'a self, model: &'a str) -> &'a str {
+        self.aliases.get(model.trim()).map_or(model, String::as_str)
+    }
+
+    /// The policy of `model`.
+    pub fn policy(&self, model: &str) -> &CallPolicy {
+        self.models.get(model).unwrap_or(&self.default)
+    }
+}
+
+impl Config {
+    /// Parses TOML.
+    pub fn parse(toml_text: &str) -> Result<Self> {
+        toml::from_str(toml_text)
+            .map_err(|e| Error::invalid("config", format!("invalid configuration: {e}")))
+    }
+
+    /// Loads `path`, else `llm-compare.toml` in the working directory if there is one,
+    /// else the defaults. A `path` that cannot be read is an error.
+    pub fn load(path: Option<&Path>) -> Result<Self> {
+        let (path, required) = match path {
+            Some(p) => (p.to_path_buf(), true),
+            None => (PathBuf::from(DEFAULT_FILE), false),
+        };
+        match std::fs::read_to_string(&path) {
+            Ok(text) => Self::parse(&text).map_err(|e| match e {
+                Error::InvalidRequest { message, .. } => {
+                    Error::invalid("config", format!("{}: {message}", path.display()))
+                }
+                other => other,
+            }),
+            Err(e) if !required && e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
+            Err(e) => Err(Error::invalid(
+                "config",
+                format!("cannot read {}: {e}", path.display()),
+            )),
+        }
+    }
+
+    /// The simulated models' timing: file, then env.
+    pub fn sim_config(&self) -> Result<SimConfig> {
+        let mut c = SimConfig::default();
+        if let Some(ms) = self.sim.ttft_ms {
+            c.ttft = Duration::from_millis(ms);
+        }
+        if let Some(ms) = self.sim.slow_ttft_ms {
+            c.slow_ttft = Duration::from_millis(ms);
+        }
+        if let Some(t) = self.sim.tokens_per_s {
+            c.tokens_per_s = t;
+        }
+        c.apply_env()
+    }
+
+    /// The price table: the bundled one with this file's overrides.
+    pub fn price_table(&self) -> Result<PriceTable> {
+        let mut table = (*PriceTable::bundled()).clone();
+        for (model, o) in &self.prices {
+            let field = |f: &str| format!("prices.\"{model}\".{f}");
+            let mut p = table.get(model).copied().unwrap_or_default();
+            let known = table.get(model).is_some();
+            if !known && (o.input.is_none() || o.output.is_none()) {
+                return Err(Error::invalid(
+                    field("input"),
+                    "a model not in the bundled table needs both input and output prices",
+                ));
+            }
+            if let Some(v) = &o.input {
+                p.input = v.pico(&field("input"))?;
+            }
+            if let Some(v) = &o.output {
+                p.output = v.pico(&field("output"))?;
+            }
+            if let Some(v) = &o.cache_read {
+                p.cache_read = Some(v.pico(&field("cache_read"))?);
+            }
+            if let Some(v) = &o.cache_write {
+                p.cache_write = Some(v.pico(&field("cache_write"))?);
+            }
+            if let Some(v) = &o.reasoning {
+                p.reasoning = Some(v.pico(&field("reasoning"))?);
+            }
+            if let Some(c) = o.context_window {
+                p.max_input_tokens = Some(c);
+            }
+            table.set(model.clone(), p);
+        }
+        Ok(table)
+    }
+
+    /// The call policies and aliases.
+    pub fn policies(&self) -> Policies {
+        let default = CallPolicy::default().apply(&self.defaults);
+        let mut p = Policies::new(default.clone());
+        for (model, s) in &self.models {
+            p.set(model.clone(), default.apply(s));
+        }
+        for (a, m) in &self.aliases {
+            p.alias(a.clone(), m.clone());
+        }
+        p
+    }
+
+    /// Every provider: the simulated one, the built-in presets and the file's own, with keys
+    /// and base URLs from env vars (which win) or the file.
+    pub fn provider_registry(&self) -> Result<ProviderRegistry> {
+        let mut reg = ProviderRegistry::new();
+        reg.register(Arc::new(SimProvider::new(self.sim_config()?)));
+        let connect = CallPolicy::default().apply(&self.defaults).timeouts.connect;
+        let mut names: Vec<&str> = PRESETS.iter().map(|p| p.name).collect();
+        for name in self.providers.keys() {
+            if !names.contains(&name.as_str()) {
+                names.push(name);
+            }
+        }
+        for name in names {
+            let settings = self.providers.get(name).cloned().unwrap_or_default();
+            if settings.enabled == Some(false) {
+                continue;
+            }
+            if name == "sim" {
+                return Err(Error::invalid(
+                    "providers.sim",
+                    "`sim` is the built-in simulated provider; configure it under [sim]",
+                ));
+            }
+            reg.register(Arc::new(HttpProvider::new(http_spec(
+                name, &settings, connect,
+            )?)?));
+        }
+        Ok(reg)
+    }
+
+    /// The engine this configuration describes.
+    pub fn engine(&self) -> Result<Engine> {
+        Ok(Engine::new(self.provider_registry()?)
+            .with_prices(Arc::new(self.price_table()?))
+            .with_policies(self.policies())
+            .with_max_models(self.max_models.unwrap_or(DEFAULT_MAX_MODELS)))
+    }
+}
+
+fn env_nonempty(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+/// Resolves one provider's wire format, base URL, key and headers.
+fn http_spec(name: &str, s: &ProviderSettings, connect: Duration) -> Result<HttpProviderSpec> {
+    let field = |f: &str| format!("providers.{name}.{f}");
+    let preset = preset(name);
+    let wire = match (s.kind, preset) {
+        (Some(k), _) => k,
+        (None, Some(p)) => p.wire,
+        (None, None) => {
+            return Err(Error::invalid(
+                field("kind"),
+                "a new provider needs `kind` (openai, anthropic or gemini)",
+            ));
+        }
+    };
+    let base_url = env_nonempty(&base_url_env(name))
+        .or_else(|| s.base_url.clone())
+        .or_else(|| preset.map(|p| p.base_url.to_string()))
+        .ok_or_else(|| Error::invalid(field("base_url"), "a new provider needs `base_url`"))?;
+    if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
+        return Err(Error::invalid(
+            field("base_url"),
+            format!("`{base_url}` is not an http(s) URL"),
+        ));
+    }
+    let key_envs: Vec<String> = match &s.api_key_env {
+        Some(e) => vec![e.clone()],
+        None => preset
+            .map(|p| p.key_envs.iter().map(|e| e.to_string()).collect())
+            .unwrap_or_default(),
+    };
+    let key = key_envs
+        .iter()
+        .find_map(|e| env_nonempty(e))
+        .or_else(|| s.api_key.clone())
+        .map(Secret::new);
+    let requires_key = s
+        .requires_key
+        .unwrap_or(!key_envs.is_empty() || s.api_key.is_some());
+    let unavailable = (requires_key && key.is_none()).then(|| {
+        if key_envs.is_empty() {
+            format!("no API key configured (set providers.{name}.api_key_env)")
+        } else {
+            format!("{} is not set", key_envs.join(" or "))
+        }
+    });
+    let models = if s.models.is_empty() {
+        preset
+            .map(|p| p.models.iter().map(|m| m.to_string()).collect())
+            .unwrap_or_default()
+    } else {
+        s.models.clone()
+    };
+    Ok(HttpProviderSpec {
+        name: name.to_string(),
+        wire,
+        base_url,
+        key,
+        unavailable,
+        headers: s
+            .headers
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        models,
+        include_usage: s
+            .include_usage
+            .unwrap_or(preset.is_none_or(|p| p.include_usage)),
+        connect_timeout: connect,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_file_parses_and_applies() {
+        let c = Config::parse(
+            r#"
+            max_models = 4
+            [defaults]
+            retries = 1
+            timeouts = { first_token_ms = 1000 }
+            [providers.local]
+            kind = "openai"
+            base_url = "http://127.0.0.1:8000/v1"
+            headers = { "x-team" = "a" }
+            [providers.groq]
+            api_key = "gsk-test"
+            [aliases]
+            fast = "groq/llama-3.1-8b-instant"
+            [models."openai/gpt-4o-mini"]
+            fallbacks = ["groq/llama-3.1-8b-instant"]
+            params = { temperature = 0.2 }
+            timeouts = { idle_ms = 500 }
+            [prices."local/my-model"]
+            input = "0.5"
+            output = 1.5
+            [sim]
+            tokens_per_s = 0
+            "#,
+        )
+        .unwrap();
+        let p = c.policies();
+        assert_eq!(p.resolve_alias("fast"), "groq/llama-3.1-8b-instant");
+        let m = p.policy("openai/gpt-4o-mini");
+        assert_eq!(m.retries, 1);
+        assert_eq!(m.timeouts.first_token, Duration::from_secs(1));
+        assert_eq!(m.timeouts.idle, Duration::from_millis(500));
+        assert_eq!(m.fallbacks, vec!["groq/llama-3.1-8b-instant"]);
+        assert_eq!(m.params.temperature, Some(0.2));
+        let prices = c.price_table().unwrap();
+        assert_eq!(prices.get("local/my-model").unwrap().output, 1_500_000);
+        let reg = c.provider_registry().unwrap();
+        assert!(reg.get("local").is_some() && reg.get("openai").is_some());
+        assert_eq!(c.engine().unwrap().max_models(), 4);
+    }
+
+    #[test]
+    fn mistakes_name_the_key() {
+        let e = Config::parse("[providers.x]\nbase_url = 1").unwrap_err();
+        assert_eq!(e.field(), Some("config"));
+        let e = Config::parse("[models.\"a/b\"]\nretry = 3").unwrap_err();
+        assert!(e.to_string().contains("unknown field `retry`"), "{e}");
+        let c = Config::parse("[providers.new]\nbase_url = \"http://x\"").unwrap();
+        assert_eq!(
+            c.provider_registry().unwrap_err().field(),
+            Some("providers.new.kind")
+        );
+        let c = Config::parse("[prices.\"a/b\"]\ninput = \"x\"\noutput = 1").unwrap();
+        assert_eq!(
+            c.price_table().unwrap_err().field(),
+            Some("prices.\"a/b\".input")
+        );
+        assert!(Config::load(Some(Path::new("/no/such/file.toml"))).is_err());
+    }
+
+    #[test]
+    fn keys_never_show_in_debug() {
+        let c = Config::parse("[providers.openai]\napi_key = \"sk-super-secret\"").unwrap();
+        let reg = c.provider_registry().unwrap();
+        let dbg = format!("{reg:?}");
+        assert!(!dbg.contains("sk-super-secret"), "{dbg}");
+        assert!(dbg.contains("redacted"));
+    }
+}

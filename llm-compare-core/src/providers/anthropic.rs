@@ -1,0 +1,376 @@
+//! Anthropic Messages (`POST {base}/v1/messages`, `stream: true`). Pure request building
+//! and stream parsing.
+//!
+//! Stream: `message_start` (usage) → per content block `content_block_start` /
+//! `content_block_delta` (`text_delta`, `thinking_delta`, `input_json_delta`) /
+//! `content_block_stop` → `message_delta` (stop reason, usage updated field by field) →
+//! `message_stop`; `ping` anywhere; `error` mid-stream.
+
+use std::collections::HashMap;
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::error::{ErrorCode, ProviderError, Result};
+use crate::event::FinishReason;
+use crate::provider::{ProviderEvent, ReportedUsage};
+use crate::providers::http::{StreamParser, classify, cut_short, parse_error};
+use crate::request::{ChatRequest, Role, ToolChoice, ToolChoiceMode};
+
+/// `max_tokens` is mandatory on this API; used when the request sets none.
+pub const DEFAULT_MAX_TOKENS: u32 = 4096;
+
+/// Parses a tool call's JSON arguments for APIs that want an object (empty → `{}`).
+pub fn arguments_object(arguments: &str) -> Value {
+    if arguments.trim().is_empty() {
+        return json!({});
+    }
+    serde_json::from_str(arguments).unwrap_or_else(|_| json!({}))
+}
+
+/// The JSON body of a streaming Messages request.
+pub fn build_body(req: &ChatRequest) -> Value {
+    let mut messages: Vec<Value> = Vec::new();
+    for m in &req.messages {
+        let (role, blocks) = match m.role {
+            Role::System => continue,
+            Role::User => ("user", vec![json!({"type": "text", "text": m.content})]),
+            Role::Tool => (
+                "user",
+                vec![json!({
+                    "type": "tool_result",
+                    "tool_use_id": m.tool_call_id.clone().unwrap_or_default(),
+                    "content": m.content,
+                })],
+            ),
+            Role::Assistant => {
+                let mut blocks = Vec::new();
+                if !m.content.is_empty() {
+                    blocks.push(json!({"type": "text", "text": m.content}));
+                }
+                for c in &m.tool_calls {
+                    blocks.push(json!({
+                        "type": "tool_use", "id": c.id, "name": c.name,
+                        "input": arguments_object(&c.arguments),
+                    }));
+                }
+                ("assistant", blocks)
+            }
+        };
+        // Consecutive same-role messages merge (tool results follow each other as one user turn).
+        match messages.last_mut() {
+            Some(last) if last["role"] == role => {
+                if let Some(content) = last["content"].as_array_mut() {
+                    content.extend(blocks);
+                }
+            }
+            _ => messages.push(json!({"role": role, "content": blocks})),
+        }
+    }
+    let p = &req.params;
+    let mut body = json!({
+        "model": req.model.model(),
+        "messages": messages,
+        "max_tokens": p.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS),
+        "stream": true,
+    });
+    if let Some(obj) = body.as_object_mut() {
+        if let Some(s) = req.system_prompt() {
+            obj.insert("system".into(), json!(s));
+        }
+        if let Some(t) = p.temperature {
+            // Anthropic's range is 0–1.
+            obj.insert("temperature".into(), json!(t.min(1.0)));
+        }
+        if let Some(t) = p.top_p {
+            obj.insert("top_p".into(), json!(t));
+        }
+        if !p.stop.is_empty() {
+            obj.insert("stop_sequences".into(), json!(p.stop));
+        }
+        if !req.tools.is_empty() {
+            let tools: Vec<Value> = req
+                .tools
+                .iter()
+                .map(|t| {
+                    json!({
+                        "name": t.function.name,
+                        "description": t.function.description.clone().unwrap_or_default(),
+                        "input_schema": t.function.parameters.clone().unwrap_or_else(|| json!({"type": "object", "properties": {}})),
+                    })
+                })
+                .collect();
+            obj.insert("tools".into(), json!(tools));
+        }
+        if let Some(tc) = &req.tool_choice {
+            let choice = match tc {
+                ToolChoice::Mode(ToolChoiceMode::Auto) => json!({"type": "auto"}),
+                ToolChoice::Mode(ToolChoiceMode::None) => json!({"type": "none"}),
+                ToolChoice::Mode(ToolChoiceMode::Required) => json!({"type": "any"}),
+                ToolChoice::Function { function, .. } => {
+                    json!({"type": "tool", "name": function.name})
+                }
+            };
+            obj.insert("tool_choice".into(), choice);
+        }
+    }
+    body
+}
+
+/// Normalizes Anthropic stop reasons.
+pub fn finish_reason(raw: &str) -> FinishReason {
+    match raw {
+        "end_turn" | "stop_sequence" => FinishReason::Stop,
+        "max_tokens" | "model_context_window_exceeded" => FinishReason::Length,
+        "tool_use" => FinishReason::ToolCalls,
+        "refusal" => FinishReason::ContentFilter,
+        _ => FinishReason::Other,
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum StreamEvent {
+    MessageStart {
+        message: MessageStart,
+    },
+    ContentBlockStart {
+        index: usize,
+        content_block: Block,
+    },
+    ContentBlockDelta {
+        index: usize,
+        delta: BlockDelta,
+    },
+    ContentBlockStop {},
+    MessageDelta {
+        #[serde(default)]
+        delta: MessageDeltaBody,
+        #[serde(default)]
+        usage: Option<UsageJson>,
+    },
+    MessageStop {},
+    Ping {},
+    Error {
+        error: ErrorBody,
+    },
+    #[serde(other)]
+    Unknown,
+}
+
+#[derive(Deserialize)]
+struct MessageStart {
+    #[serde(default)]
+    usage: Option<UsageJson>,
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum Block {
+    Text {
+        #[serde(default)]
+        text: String,
+    },
+    Thinking {
+        #[serde(default)]
+        thinking: String,
+    },
+    ToolUse {
+        id: String,
+        name: String,
+    },
+    #[serde(other)]
+    Other,
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum BlockDelta {
+    TextDelta {
+        text: String,
+    },
+    ThinkingDelta {
+        thinking: String,
+    },
+    InputJsonDelta {
+        partial_json: String,
+    },
+    #[serde(other)]
+    Other,
+}
+
+#[derive(Deserialize, Default)]
+struct MessageDeltaBody {
+    #[serde(default)]
+    stop_reason: Option<String>,
+}
+
+#[derive(Deserialize, Clone, Copy, Default)]
+struct UsageJson {
+    #[serde(default)]
+    input_tokens: Option<u64>,
+    #[serde(default)]
+    output_tokens: Option<u64>,
+    #[serde(default)]
+    cache_read_input_tokens: Option<u64>,
+    #[serde(default)]
+    cache_creation_input_tokens: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct ErrorBody {
+    #[serde(default, rename = "type")]
+    kind: String,
+    #[serde(default)]
+    message: String,
+}
+
+/// Parses an Anthropic Messages stream.
+#[derive(Debug, Default)]
+pub struct AnthropicParser {
+    usage: UsageJson,
+    stop_reason: Option<String>,
+    /// Content block index → tool call slot.
+    tool_slots: HashMap<usize, usize>,
+    next_slot: usize,
+    done: bool,
+}
+
+impl std::fmt::Debug for UsageJson {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}/{:?}", self.input_tokens, self.output_tokens)
+    }
+}
+
+impl AnthropicParser {
+    /// A fresh parser.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn merge_usage(&mut self, u: &UsageJson) {
+        self.usage.input_tokens = u.input_tokens.or(self.usage.input_tokens);
+        self.usage.output_tokens = u.output_tokens.or(self.usage.output_tokens);
+        self.usage.cache_read_input_tokens = u
+            .cache_read_input_tokens
+            .or(self.usage.cache_read_input_tokens);
+        self.usage.cache_creation_input_tokens = u
+            .cache_creation_input_tokens
+            .or(self.usage.cache_creation_input_tokens);
+    }
+}
+
+/// Maps a mid-stream `error` event's type.
+fn error_code(kind: &str) -> ErrorCode {
+    match kind {
+        "overloaded_error" => ErrorCode::Overloaded,
+        "rate_limit_error" => ErrorCode::RateLimited,
+        "authentication_error" | "permission_error" => ErrorCode::Auth,
+        "invalid_request_error" | "not_found_error" | "request_too_large" => ErrorCode::BadRequest,
+        "timeout_error" => ErrorCode::Timeout,
+        _ => ErrorCode::Server,
+    }
+}
+
+impl StreamParser for AnthropicParser {
+    fn parse(&mut self, _event: &str, data: &str, out: &mut Vec<ProviderEvent>) -> Result<()> {
+        if data.trim().is_empty() {
+            return Ok(());
+        }
+        let ev: StreamEvent =
+            serde_json::from_str(data).map_err(|e| parse_error("Anthropic event", data, &e))?;
+        match ev {
+            StreamEvent::MessageStart { message } => {
+                if let Some(u) = message.usage {
+                    self.merge_usage(&u);
+                }
+            }
+            StreamEvent::ContentBlockStart {
+                index,
+                content_block,
+            } => match content_block {
+                Block::Text { text } if !text.is_empty() => {
+                    out.push(ProviderEvent::TextDelta(text))
+                }
+                Block::Thinking { thinking } if !thinking.is_empty() => {
+                    out.push(ProviderEvent::ReasoningDelta(thinking))
+                }
+                Block::ToolUse { id, name } => {
+                    // Same block index, same slot: a spliced stream that restarts the
+                    // message re-sends its tool blocks, and the new call id resets the slot.
+                    let next = &mut self.next_slot;
+                    let slot = *self.tool_slots.entry(index).or_insert_with(|| {
+                        *next += 1;
+                        *next - 1
+                    });
+                    out.push(ProviderEvent::ToolCallDelta {
+                        index: slot,
+                        id: Some(id),
+                        name: Some(name),
+                        arguments: String::new(),
+                    });
+                }
+                _ => {}
+            },
+            StreamEvent::ContentBlockDelta { index, delta } => match delta {
+                BlockDelta::TextDelta { text } => out.push(ProviderEvent::TextDelta(text)),
+                BlockDelta::ThinkingDelta { thinking } => {
+                    out.push(ProviderEvent::ReasoningDelta(thinking))
+                }
+                BlockDelta::InputJsonDelta { partial_json } => {
+                    if let Some(slot) = self.tool_slots.get(&index) {
+                        out.push(ProviderEvent::ToolCallDelta {
+                            index: *slot,
+                            id: None,
+                            name: None,
+                            arguments: partial_json,
+                        });
+                    }
+                }
+                BlockDelta::Other => {}
+            },
+            StreamEvent::MessageDelta { delta, usage } => {
+                if let Some(r) = delta.stop_reason {
+                    self.stop_reason = Some(r);
+                }
+                if let Some(u) = usage {
+                    self.merge_usage(&u);
+                }
+            }
+            StreamEvent::MessageStop {} => self.done = true,
+            StreamEvent::Error { error } => {
+                let code = classify(error_code(&error.kind), &error.kind, &error.message);
+                return Err(
+                    ProviderError::new(code, format!("{}: {}", error.kind, error.message)).into(),
+                );
+            }
+            StreamEvent::ContentBlockStop {} | StreamEvent::Ping {} | StreamEvent::Unknown => {}
+        }
+        Ok(())
+    }
+
+    fn is_done(&self) -> bool {
+        self.done
+    }
+
+    fn finish(&mut self, out: &mut Vec<ProviderEvent>) -> Result<()> {
+        let Some(raw) = self.stop_reason.take() else {
+            return Err(cut_short());
+        };
+        let u = self.usage;
+        let cache_read = u.cache_read_input_tokens.unwrap_or(0);
+        let cache_write = u.cache_creation_input_tokens.unwrap_or(0);
+        // Anthropic's input_tokens excludes cache reads and writes; ours includes them.
+        out.push(ProviderEvent::Usage(ReportedUsage {
+            input_tokens: u.input_tokens.map(|i| i + cache_read + cache_write),
+            output_tokens: u.output_tokens,
+            cached_input_tokens: u.cache_read_input_tokens,
+            reasoning_tokens: None,
+        }));
+        out.push(ProviderEvent::Finish {
+            reason: finish_reason(&raw),
+            raw: Some(raw),
+        });
+        Ok(())
+    }
+}

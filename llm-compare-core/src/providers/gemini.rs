@@ -1,0 +1,355 @@
+//! Google Gemini (`POST {base}/models/{model}:streamGenerateContent?alt=sse`). Pure request
+//! building and stream parsing.
+//!
+//! Each SSE event is a whole `GenerateContentResponse`: candidate parts (`text`, `thought`
+//! text = reasoning, `functionCall`), `finishReason`, `usageMetadata` (thinking tokens are
+//! billed as output), `promptFeedback.blockReason` for blocked prompts.
+
+use std::collections::HashMap;
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::error::{ErrorCode, ProviderError, Result};
+use crate::event::FinishReason;
+use crate::provider::{ProviderEvent, ReportedUsage};
+use crate::providers::anthropic::arguments_object;
+use crate::providers::http::{StreamParser, classify, cut_short, parse_error};
+use crate::request::{ChatRequest, Role, ToolChoice, ToolChoiceMode};
+
+/// JSON Schema keywords Gemini's function declarations reject.
+const UNSUPPORTED_SCHEMA_KEYS: [&str; 3] = ["$schema", "additionalProperties", "strict"];
+
+fn clean_schema(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .filter(|(k, _)| !UNSUPPORTED_SCHEMA_KEYS.contains(&k.as_str()))
+                .map(|(k, v)| (k.clone(), clean_schema(v)))
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(a.iter().map(clean_schema).collect()),
+        other => other.clone(),
+    }
+}
+
+/// The URL path (after the base URL) of a streaming call of `model`.
+pub fn path(model: &str) -> String {
+    format!("/models/{model}:streamGenerateContent?alt=sse")
+}
+
+/// The JSON body of a streaming `generateContent` request.
+pub fn build_body(req: &ChatRequest) -> Value {
+    // Tool results name the function, not the call id: find it from the assistant's calls.
+    let call_names: HashMap<&str, &str> = req
+        .messages
+        .iter()
+        .flat_map(|m| m.tool_calls.iter())
+        .map(|c| (c.id.as_str(), c.name.as_str()))
+        .collect();
+    let mut contents: Vec<Value> = Vec::new();
+    for m in &req.messages {
+        let (role, parts) = match m.role {
+            Role::System => continue,
+            Role::User => ("user", vec![json!({"text": m.content})]),
+            Role::Tool => {
+                let id = m.tool_call_id.as_deref().unwrap_or_default();
+                let name = call_names.get(id).copied().unwrap_or(id);
+                let response = serde_json::from_str::<Value>(&m.content)
+                    .ok()
+                    .filter(Value::is_object)
+                    .unwrap_or_else(|| json!({"result": m.content}));
+                (
+                    "user",
+                    vec![json!({"functionResponse": {"name": name, "response": response}})],
+                )
+            }
+            Role::Assistant => {
+                let mut parts = Vec::new();
+                if !m.content.is_empty() {
+                    parts.push(json!({"text": m.content}));
+                }
+                for c in &m.tool_calls {
+                    parts.push(json!({"functionCall": {"name": c.name, "args": arguments_object(&c.arguments)}}));
+                }
+                ("model", parts)
+            }
+        };
+        match contents.last_mut() {
+            Some(last) if last["role"] == role => {
+                if let Some(p) = last["parts"].as_array_mut() {
+                    p.extend(parts);
+                }
+            }
+            _ => contents.push(json!({"role": role, "parts": parts})),
+        }
+    }
+    let p = &req.params;
+    let mut generation = serde_json::Map::new();
+    if let Some(t) = p.temperature {
+        generation.insert("temperature".into(), json!(t));
+    }
+    if let Some(t) = p.top_p {
+        generation.insert("topP".into(), json!(t));
+    }
+    if let Some(m) = p.max_tokens {
+        generation.insert("maxOutputTokens".into(), json!(m));
+    }
+    if !p.stop.is_empty() {
+        generation.insert("stopSequences".into(), json!(p.stop));
+    }
+    if let Some(s) = p.seed {
+        generation.insert("seed".into(), json!(s));
+    }
+    let mut body = json!({"contents": contents});
+    if let Some(obj) = body.as_object_mut() {
+        if let Some(s) = req.system_prompt() {
+            obj.insert("systemInstruction".into(), json!({"parts": [{"text": s}]}));
+        }
+        if !generation.is_empty() {
+            obj.insert("generationConfig".into(), Value::Object(generation));
+        }
+        if !req.tools.is_empty() {
+            let decls: Vec<Value> = req
+                .tools
+                .iter()
+                .map(|t| {
+                    let mut d = json!({"name": t.function.name});
+                    if let Some(desc) = &t.function.description {
+                        d["description"] = json!(desc);
+                    }
+                    if let Some(params) = &t.function.parameters {
+                        d["parameters"] = clean_schema(params);
+                    }
+                    d
+                })
+                .collect();
+            obj.insert("tools".into(), json!([{"functionDeclarations": decls}]));
+        }
+        if let Some(tc) = &req.tool_choice {
+            let cfg = match tc {
+                ToolChoice::Mode(ToolChoiceMode::Auto) => json!({"mode": "AUTO"}),
+                ToolChoice::Mode(ToolChoiceMode::None) => json!({"mode": "NONE"}),
+                ToolChoice::Mode(ToolChoiceMode::Required) => json!({"mode": "ANY"}),
+                ToolChoice::Function { function, .. } => {
+                    json!({"mode": "ANY", "allowedFunctionNames": [function.name]})
+                }
+            };
+            obj.insert("toolConfig".into(), json!({"functionCallingConfig": cfg}));
+        }
+    }
+    body
+}
+
+/// Finish reasons that are safety or policy stops: reported as `content_filter` errors.
+const BLOCKED: [&str; 6] = [
+    "SAFETY",
+    "RECITATION",
+    "BLOCKLIST",
+    "PROHIBITED_CONTENT",
+    "SPII",
+    "IMAGE_SAFETY",
+];
+
+/// Normalizes Gemini finish reasons.
+pub fn finish_reason(raw: &str, called_tools: bool) -> FinishReason {
+    match raw {
+        "STOP" if called_tools => FinishReason::ToolCalls,
+        "STOP" => FinishReason::Stop,
+        "MAX_TOKENS" => FinishReason::Length,
+        r if BLOCKED.contains(&r) => FinishReason::ContentFilter,
+        _ => FinishReason::Other,
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Response {
+    #[serde(default)]
+    candidates: Vec<Candidate>,
+    #[serde(default)]
+    usage_metadata: Option<UsageJson>,
+    #[serde(default)]
+    prompt_feedback: Option<PromptFeedback>,
+    #[serde(default)]
+    error: Option<Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PromptFeedback {
+    #[serde(default)]
+    block_reason: Option<String>,
+    #[serde(default)]
+    block_reason_message: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Candidate {
+    #[serde(default)]
+    content: Option<Content>,
+    #[serde(default)]
+    finish_reason: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Content {
+    #[serde(default)]
+    parts: Vec<Part>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Part {
+    #[serde(default)]
+    text: Option<String>,
+    #[serde(default)]
+    thought: Option<bool>,
+    #[serde(default)]
+    function_call: Option<FunctionCall>,
+}
+
+#[derive(Deserialize)]
+struct FunctionCall {
+    #[serde(default)]
+    id: Option<String>,
+    name: String,
+    #[serde(default)]
+    args: Option<Value>,
+}
+
+#[derive(Deserialize, Clone, Copy, Default)]
+#[serde(rename_all = "camelCase")]
+struct UsageJson {
+    #[serde(default)]
+    prompt_token_count: Option<u64>,
+    #[serde(default)]
+    candidates_token_count: Option<u64>,
+    #[serde(default)]
+    thoughts_token_count: Option<u64>,
+    #[serde(default)]
+    cached_content_token_count: Option<u64>,
+}
+
+/// Parses a Gemini `streamGenerateContent?alt=sse` stream.
+#[derive(Debug, Default)]
+pub struct GeminiParser {
+    usage: Option<ReportedUsage>,
+    finish: Option<String>,
+    calls: usize,
+}
+
+impl GeminiParser {
+    /// A fresh parser.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+impl StreamParser for GeminiParser {
+    fn parse(&mut self, _event: &str, data: &str, out: &mut Vec<ProviderEvent>) -> Result<()> {
+        if data.trim().is_empty() {
+            return Ok(());
+        }
+        let r: Response = serde_json::from_str(data)
+            .map_err(|e| parse_error("Gemini response chunk", data, &e))?;
+        if let Some(err) = r.error {
+            let message = err
+                .get("message")
+                .and_then(Value::as_str)
+                .unwrap_or("error")
+                .to_string();
+            let status = err
+                .get("status")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
+            let base = match status.as_str() {
+                "RESOURCE_EXHAUSTED" => ErrorCode::RateLimited,
+                "UNAVAILABLE" => ErrorCode::Overloaded,
+                "PERMISSION_DENIED" | "UNAUTHENTICATED" => ErrorCode::Auth,
+                "INVALID_ARGUMENT" | "NOT_FOUND" | "FAILED_PRECONDITION" => ErrorCode::BadRequest,
+                "DEADLINE_EXCEEDED" => ErrorCode::Timeout,
+                _ => ErrorCode::Server,
+            };
+            return Err(ProviderError::new(classify(base, &status, &message), message).into());
+        }
+        if let Some(reason) = r
+            .prompt_feedback
+            .and_then(|f| f.block_reason.map(|b| (b, f.block_reason_message)))
+        {
+            let (block, msg) = reason;
+            let text = msg.unwrap_or_else(|| "the prompt was blocked".into());
+            return Err(ProviderError::new(
+                ErrorCode::ContentFilter,
+                format!("prompt blocked ({block}): {text}"),
+            )
+            .into());
+        }
+        if let Some(u) = r.usage_metadata {
+            let thoughts = u.thoughts_token_count.unwrap_or(0);
+            self.usage = Some(ReportedUsage {
+                input_tokens: u.prompt_token_count,
+                // Thinking tokens are billed as output.
+                output_tokens: Some(u.candidates_token_count.unwrap_or(0) + thoughts),
+                cached_input_tokens: u.cached_content_token_count,
+                reasoning_tokens: u.thoughts_token_count,
+            });
+        }
+        for c in r.candidates {
+            for part in c.content.map(|c| c.parts).unwrap_or_default() {
+                if let Some(fc) = part.function_call {
+                    let args = fc.args.unwrap_or_else(|| json!({}));
+                    out.push(ProviderEvent::ToolCallDelta {
+                        index: self.calls,
+                        id: Some(fc.id.unwrap_or_else(|| format!("call_{}", self.calls))),
+                        name: Some(fc.name),
+                        arguments: serde_json::to_string(&args).unwrap_or_default(),
+                    });
+                    self.calls += 1;
+                } else if let Some(text) = part.text.filter(|t| !t.is_empty()) {
+                    if part.thought == Some(true) {
+                        out.push(ProviderEvent::ReasoningDelta(text));
+                    } else {
+                        out.push(ProviderEvent::TextDelta(text));
+                    }
+                }
+            }
+            if let Some(f) = c
+                .finish_reason
+                .filter(|f| !f.is_empty() && f != "FINISH_REASON_UNSPECIFIED")
+            {
+                self.finish = Some(f);
+            }
+        }
+        Ok(())
+    }
+
+    fn is_done(&self) -> bool {
+        // Gemini has no end marker: the body simply ends after the finishReason chunk
+        // (usage may follow in the same or a later chunk).
+        false
+    }
+
+    fn finish(&mut self, out: &mut Vec<ProviderEvent>) -> Result<()> {
+        let Some(raw) = self.finish.take() else {
+            return Err(cut_short());
+        };
+        if let Some(u) = self.usage {
+            out.push(ProviderEvent::Usage(u));
+        }
+        if BLOCKED.contains(&raw.as_str()) {
+            return Err(ProviderError::new(
+                ErrorCode::ContentFilter,
+                format!("the answer was stopped by Gemini's safety filters ({raw})"),
+            )
+            .into());
+        }
+        out.push(ProviderEvent::Finish {
+            reason: finish_reason(&raw, self.calls > 0),
+            raw: Some(raw),
+        });
+        Ok(())
+    }
+}

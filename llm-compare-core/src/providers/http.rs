@@ -1,0 +1,354 @@
+//! Sending a streaming request and turning the response into [`ProviderEvent`]s: status and
+//! error-body mapping to typed errors, SSE framing (any chunking: split UTF-8, split CRLF),
+//! and the provider's [`StreamParser`]. Shared by every wire format.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use eventsource_stream::Eventsource;
+use futures::{Stream, StreamExt};
+
+use crate::error::{Error, ErrorCode, ProviderError, Result};
+use crate::provider::{ProviderEvent, ProviderStream};
+
+/// Parses one provider's SSE events into normalized events. Pure: no I/O.
+pub trait StreamParser: Send + 'static {
+    /// Handles one SSE event (`event` is its `event:` field, empty when absent).
+    fn parse(&mut self, event: &str, data: &str, out: &mut Vec<ProviderEvent>) -> Result<()>;
+
+    /// Whether the stream's terminal marker was seen (`[DONE]`, `message_stop`): nothing
+    /// after it is read.
+    fn is_done(&self) -> bool;
+
+    /// The body ended: emits the final usage and finish, or fails if the stream was cut
+    /// short before the provider said it was complete.
+    fn finish(&mut self, out: &mut Vec<ProviderEvent>) -> Result<()>;
+}
+
+/// A request ready to send.
+#[derive(Debug)]
+pub struct HttpRequest {
+    /// Full URL.
+    pub url: String,
+    /// Headers (credentials included; never logged).
+    pub headers: Vec<(String, String)>,
+    /// JSON body.
+    pub body: serde_json::Value,
+}
+
+/// Most bytes of an error body kept for the message.
+const ERROR_BODY_LIMIT: usize = 64 * 1024;
+
+/// Sends `req` and streams its SSE body through `parser`.
+pub async fn send_sse(
+    client: &reqwest::Client,
+    req: HttpRequest,
+    parser: Box<dyn StreamParser>,
+) -> Result<ProviderStream> {
+    let mut builder = client.post(&req.url).json(&req.body);
+    for (k, v) in &req.headers {
+        builder = builder.header(k, v);
+    }
+    let resp = builder.send().await.map_err(transport_error)?;
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    if !(200..300).contains(&status) {
+        let body = read_limited(resp).await;
+        return Err(http_error(status, retry_after(&headers), &body).into());
+    }
+    let content_type = headers
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    if !content_type.starts_with("text/event-stream") {
+        let body = read_limited(resp).await;
+        // Some gateways answer 200 with a JSON error; others with an HTML page.
+        let mut e = if content_type.contains("json") && error_message(&body).is_some() {
+            http_error(500, None, &body)
+        } else {
+            ProviderError::new(
+                ErrorCode::Parse,
+                format!(
+                    "expected an event stream, got `{}`: {}",
+                    if content_type.is_empty() {
+                        "no content type"
+                    } else {
+                        &content_type
+                    },
+                    snippet(&body)
+                ),
+            )
+        };
+        e.status = Some(status);
+        return Err(e.into());
+    }
+    Ok(parse_sse(resp.bytes_stream(), parser))
+}
+
+/// Turns a byte stream carrying SSE into provider events via `parser`. Works for any
+/// chunking of the body.
+pub fn parse_sse<S, E>(bytes: S, mut parser: Box<dyn StreamParser>) -> ProviderStream
+where
+    S: Stream<Item = std::result::Result<Bytes, E>> + Send + 'static,
+    E: std::fmt::Display + Send + 'static,
+{
+    let stream = async_stream::stream! {
+        let mut events = std::pin::pin!(bytes.eventsource());
+        let mut out = Vec::new();
+        loop {
+            match events.next().await {
+                Some(Ok(ev)) => {
+                    if let Err(e) = parser.parse(&ev.event, &ev.data, &mut out) {
+                        for e in out.drain(..) { yield Ok(e); }
+                        yield Err(e);
+                        return;
+                    }
+                    for e in out.drain(..) { yield Ok(e); }
+                    if parser.is_done() {
+                        break;
+                    }
+                }
+                Some(Err(e)) => {
+                    let msg = e.to_string();
+                    let code = if msg.contains("UTF8") { ErrorCode::Parse } else { ErrorCode::Network };
+                    yield Err(ProviderError::new(code, format!("the stream broke: {msg}")).into());
+                    return;
+                }
+                None => break,
+            }
+        }
+        match parser.finish(&mut out) {
+            Ok(()) => for e in out.drain(..) { yield Ok(e); },
+            Err(e) => yield Err(e),
+        }
+    };
+    stream.boxed()
+}
+
+async fn read_limited(resp: reqwest::Response) -> String {
+    let mut body = Vec::new();
+    let mut s = resp.bytes_stream();
+    while let Some(Ok(chunk)) = s.next().await {
+        body.extend_from_slice(&chunk);
+        if body.len() >= ERROR_BODY_LIMIT {
+            body.truncate(ERROR_BODY_LIMIT);
+            break;
+        }
+    }
+    String::from_utf8_lossy(&body).into_owned()
+}
+
+/// A transport failure (connect refused, reset, timeout) as a typed error.
+pub fn transport_error(e: reqwest::Error) -> Error {
+    let code = if e.is_timeout() {
+        ErrorCode::Timeout
+    } else {
+        ErrorCode::Network
+    };
+    // reqwest's Display includes the URL, which never carries credentials here (keys go in
+    // headers), and the cause chain, which says what failed.
+    let mut msg = e.to_string();
+    let mut src = std::error::Error::source(&e);
+    while let Some(s) = src {
+        msg.push_str(": ");
+        msg.push_str(&s.to_string());
+        src = s.source();
+    }
+    ProviderError::new(code, msg).into()
+}
+
+/// `Retry-After` (seconds or an HTTP date) or `retry-after-ms`.
+pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    if let Some(ms) = headers
+        .get("retry-after-ms")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<f64>().ok())
+    {
+        return Some(Duration::from_secs_f64(ms.max(0.0) / 1000.0));
+    }
+    let v = headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim();
+    if let Ok(secs) = v.parse::<f64>() {
+        return Some(Duration::from_secs_f64(secs.max(0.0)));
+    }
+    let when = httpdate::parse_http_date(v).ok()?;
+    Some(
+        when.duration_since(std::time::SystemTime::now())
+            .unwrap_or(Duration::ZERO),
+    )
+}
+
+/// The provider's own message in an error body (OpenAI, Anthropic, Gemini and most
+/// compatible servers put it at `error.message`, some at `message` or `error`).
+pub fn error_message(body: &str) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_str(body).ok()?;
+    let v = if let Some(first) = v.as_array().and_then(|a| a.first()) {
+        first.clone()
+    } else {
+        v
+    };
+    let pick = |v: &serde_json::Value| v.as_str().map(str::to_string);
+    v.pointer("/error/message")
+        .and_then(pick)
+        .or_else(|| v.get("error").and_then(pick))
+        .or_else(|| v.get("message").and_then(pick))
+        .or_else(|| v.get("detail").and_then(pick))
+}
+
+/// The provider's error type or code in an error body (`error.type`, `error.code`,
+/// `error.status`).
+fn error_kind(body: &str) -> String {
+    let Ok(v) = serde_json::from_str::<serde_json::Value>(body) else {
+        return String::new();
+    };
+    let v = if let Some(first) = v.as_array().and_then(|a| a.first()) {
+        first.clone()
+    } else {
+        v
+    };
+    [
+        "/error/type",
+        "/error/code",
+        "/error/status",
+        "/type",
+        "/code",
+    ]
+    .iter()
+    .filter_map(|p| v.pointer(p))
+    .filter_map(|x| {
+        x.as_str()
+            .map(str::to_string)
+            .or_else(|| x.as_i64().map(|n| n.to_string()))
+    })
+    .collect::<Vec<_>>()
+    .join(" ")
+}
+
+fn snippet(body: &str) -> String {
+    let squashed: String = body.split_whitespace().collect::<Vec<_>>().join(" ");
+    let mut s: String = squashed.chars().take(200).collect();
+    if squashed.chars().count() > 200 {
+        s.push('…');
+    }
+    if s.is_empty() {
+        "(empty body)".into()
+    } else {
+        s
+    }
+}
+
+/// Classifies an error by its message and kind: context length and content filters hide
+/// behind plain 400s.
+pub fn classify(default: ErrorCode, kind: &str, message: &str) -> ErrorCode {
+    let text = format!("{kind} {message}").to_ascii_lowercase();
+    if text.contains("context_length")
+        || text.contains("context length")
+        || text.contains("context window")
+        || text.contains("prompt is too long")
+        || text.contains("too many tokens")
+        || text.contains("maximum context")
+    {
+        ErrorCode::ContextLengthExceeded
+    } else if text.contains("content_filter")
+        || text.contains("content filter")
+        || text.contains("content_policy")
+        || text.contains("content management policy")
+        || text.contains("safety")
+    {
+        ErrorCode::ContentFilter
+    } else {
+        default
+    }
+}
+
+/// A non-2xx answer as a typed error.
+pub fn http_error(status: u16, retry_after: Option<Duration>, body: &str) -> ProviderError {
+    let base = match status {
+        401 | 403 => ErrorCode::Auth,
+        408 => ErrorCode::Timeout,
+        429 => ErrorCode::RateLimited,
+        503 | 529 => ErrorCode::Overloaded,
+        500..=599 => ErrorCode::Server,
+        _ => ErrorCode::BadRequest,
+    };
+    let kind = error_kind(body);
+    let message = error_message(body).unwrap_or_else(|| snippet(body));
+    let code = if base == ErrorCode::BadRequest {
+        classify(base, &kind, &message)
+    } else {
+        base
+    };
+    let mut e = ProviderError::new(code, format!("HTTP {status}: {message}"));
+    e.status = Some(status);
+    e.retry_after = retry_after;
+    e
+}
+
+/// A malformed chunk as a typed error (the offending data shortened).
+pub fn parse_error(what: &str, data: &str, e: &dyn std::fmt::Display) -> Error {
+    ProviderError::new(
+        ErrorCode::Parse,
+        format!("malformed {what}: {e}: {}", snippet(data)),
+    )
+    .into()
+}
+
+/// The stream ended before the provider said it was complete.
+pub fn cut_short() -> Error {
+    ProviderError::new(
+        ErrorCode::Network,
+        "the stream ended before the response was complete (connection closed early)",
+    )
+    .into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_mapping() {
+        assert_eq!(http_error(401, None, "").code, ErrorCode::Auth);
+        assert_eq!(http_error(429, None, "").code, ErrorCode::RateLimited);
+        assert_eq!(http_error(529, None, "").code, ErrorCode::Overloaded);
+        assert_eq!(
+            http_error(502, None, "<html>bad gateway</html>").code,
+            ErrorCode::Server
+        );
+        let e = http_error(
+            400,
+            None,
+            r#"{"error":{"message":"This model's maximum context length is 8192 tokens","type":"invalid_request_error","code":"context_length_exceeded"}}"#,
+        );
+        assert_eq!(e.code, ErrorCode::ContextLengthExceeded);
+        assert!(e.message.contains("maximum context length"));
+        let e = http_error(
+            400,
+            None,
+            r#"{"type":"error","error":{"type":"invalid_request_error","message":"prompt is too long: 210000 tokens > 200000 maximum"}}"#,
+        );
+        assert_eq!(e.code, ErrorCode::ContextLengthExceeded);
+        let e = http_error(
+            400,
+            None,
+            r#"{"error":{"code":400,"message":"API key not valid.","status":"INVALID_ARGUMENT"}}"#,
+        );
+        assert_eq!(e.code, ErrorCode::BadRequest);
+        assert_eq!(e.message, "HTTP 400: API key not valid.");
+        assert!(!e.retryable);
+        assert!(http_error(500, None, "").retryable);
+    }
+
+    #[test]
+    fn retry_after_forms() {
+        let mut h = reqwest::header::HeaderMap::new();
+        h.insert("retry-after", "7".parse().unwrap());
+        assert_eq!(retry_after(&h), Some(Duration::from_secs(7)));
+        h.insert("retry-after-ms", "250".parse().unwrap());
+        assert_eq!(retry_after(&h), Some(Duration::from_millis(250)));
+    }
+}
