@@ -99,39 +99,61 @@ pub(crate) fn run(candidates: Vec<Candidate>, policy: CallPolicy) -> BoxStream<'
                         // Usage/finish before any content is held back: if this attempt fails,
                         // it must not leak into the next one's result.
                         let mut held: Vec<ProviderEvent> = Vec::new();
+                        // One timer for the whole attempt, re-armed only when it fires early:
+                        // no timer work per chunk on the hot path, just a clock read.
+                        let timer = tokio::time::sleep_until(first_deadline);
+                        tokio::pin!(timer);
+                        let mut last_chunk = attempt_start;
                         let err = loop {
-                            let deadline = if got_output { (Instant::now() + t.idle).min(total_deadline) } else { first_deadline };
-                            match tokio::time::timeout_at(deadline, events.next()).await {
-                                Err(_) if deadline == total_deadline => break timeout("the call exceeded its total timeout", t.total),
-                                Err(_) if got_output => break timeout("no data from the provider within the idle timeout", t.idle),
-                                Err(_) => break timeout("no first token within the first-token timeout", t.first_token),
-                                Ok(None) => {
-                                    if ci > 0 {
-                                        yield Raw::ServedBy(model.clone());
-                                    }
-                                    for h in held.drain(..) {
-                                        yield Raw::Event(h);
-                                    }
-                                    yield Raw::End;
-                                    return;
-                                }
-                                Ok(Some(Ok(ev))) => {
-                                    if got_output {
-                                        yield Raw::Event(ev);
-                                    } else if is_content(&ev) {
-                                        got_output = true;
+                            tokio::select! {
+                                biased;
+                                item = events.next() => match item {
+                                    None => {
                                         if ci > 0 {
                                             yield Raw::ServedBy(model.clone());
                                         }
                                         for h in held.drain(..) {
                                             yield Raw::Event(h);
                                         }
-                                        yield Raw::Event(ev);
+                                        yield Raw::End;
+                                        return;
+                                    }
+                                    Some(Ok(ev)) => {
+                                        if got_output {
+                                            last_chunk = Instant::now();
+                                            yield Raw::Event(ev);
+                                        } else if is_content(&ev) {
+                                            got_output = true;
+                                            last_chunk = Instant::now();
+                                            timer.as_mut().reset((last_chunk + t.idle).min(total_deadline));
+                                            if ci > 0 {
+                                                yield Raw::ServedBy(model.clone());
+                                            }
+                                            for h in held.drain(..) {
+                                                yield Raw::Event(h);
+                                            }
+                                            yield Raw::Event(ev);
+                                        } else {
+                                            held.push(ev);
+                                        }
+                                    }
+                                    Some(Err(e)) => break e,
+                                },
+                                () = &mut timer => {
+                                    let now = Instant::now();
+                                    if now >= total_deadline {
+                                        break timeout("the call exceeded its total timeout", t.total);
+                                    }
+                                    if !got_output {
+                                        break timeout("no first token within the first-token timeout", t.first_token);
+                                    }
+                                    let due = (last_chunk + t.idle).min(total_deadline);
+                                    if due > now {
+                                        timer.as_mut().reset(due);
                                     } else {
-                                        held.push(ev);
+                                        break timeout("no data from the provider within the idle timeout", t.idle);
                                     }
                                 }
-                                Ok(Some(Err(e))) => break e,
                             }
                         };
                         if got_output {

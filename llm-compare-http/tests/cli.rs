@@ -356,3 +356,55 @@ fn config_file_configures_providers_aliases_and_sim() {
     assert_eq!(out.status.code(), Some(2));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[tokio::test]
+async fn compares_a_local_openai_compatible_server_through_the_ollama_preset() {
+    use wiremock::matchers::{body_partial_json, method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let server = MockServer::start().await;
+    let body = concat!(
+        "data: {\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"Hi\"}}]}\n\n",
+        "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\" there\"},\"finish_reason\":\"stop\"}]}\n\n",
+        "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":2,\"total_tokens\":11}}\n\n",
+        "data: [DONE]\n\n"
+    );
+    Mock::given(method("POST"))
+        .and(path("/v1/chat/completions"))
+        .and(body_partial_json(
+            serde_json::json!({"model": "llama3.2", "stream": true}),
+        ))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(body, "text/event-stream"))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let uri = server.uri();
+    let out = tokio::task::spawn_blocking(move || {
+        cli()
+            .env("OLLAMA_BASE_URL", format!("{uri}/v1"))
+            .args([
+                "run",
+                "--json",
+                "-m",
+                "ollama/llama3.2",
+                "-m",
+                "sim/echo",
+                "hello",
+            ])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let last = events(&out).pop().unwrap();
+    assert_eq!(last["results"][0]["text"], "Hi there");
+    assert_eq!(last["results"][0]["usage"]["input_tokens"], 9);
+    assert_eq!(last["results"][0]["usage"]["source"], "reported");
+    // Ollama models are not in the price table: unpriced, not refused.
+    assert_eq!(last["results"][0]["cost"]["priced"], false);
+}
