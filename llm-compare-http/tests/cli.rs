@@ -269,6 +269,10 @@ fn models_lists_every_provider_with_availability() {
     assert!(table.contains("sim/lorem") && table.contains("Available"));
 }
 
+fn with_config(path: &std::path::Path, args: &[&str]) -> Output {
+    cli().arg("--config").arg(path).args(args).output().unwrap()
+}
+
 #[test]
 fn config_file_configures_providers_aliases_and_sim() {
     let dir = std::env::temp_dir().join(format!("llm-compare-cli-{}", std::process::id()));
@@ -276,21 +280,11 @@ fn config_file_configures_providers_aliases_and_sim() {
     let path = dir.join("llm-compare.toml");
     std::fs::write(
         &path,
-        "max_models = 2\n[aliases]\nparrot = \"sim/echo\"\n[providers.local]\nkind = \"openai\"\nbase_url = \"http://127.0.0.1:9/v1\"\nmodels = [\"my-model\"]\n",
+        "max_models = 2\n[aliases]\nparrot = \"sim/echo\"\n[providers.local]\nkind = \"openai\"\n\
+         base_url = \"http://127.0.0.1:9/v1\"\nmodels = [\"my-model\"]\n[defaults]\nretries = 0\n",
     )
     .unwrap();
-    let out = cli()
-        .args([
-            "--config",
-            path.to_str().unwrap(),
-            "run",
-            "--json",
-            "-m",
-            "parrot",
-            "via alias",
-        ])
-        .output()
-        .unwrap();
+    let out = with_config(&path, &["run", "--json", "-m", "parrot", "via alias"]);
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -301,32 +295,19 @@ fn config_file_configures_providers_aliases_and_sim() {
         events(&out).last().unwrap()["results"][0]["text"],
         "via alias"
     );
-    let out = cli()
-        .args([
-            "--config",
-            path.to_str().unwrap(),
-            "run",
-            "-m",
-            "sim/echo",
-            "-m",
-            "sim/echo",
-            "-m",
-            "sim/echo",
-            "x",
-        ])
-        .output()
-        .unwrap();
+    let out = with_config(
+        &path,
+        &[
+            "run", "-m", "sim/echo", "-m", "sim/echo", "-m", "sim/echo", "x",
+        ],
+    );
     assert_eq!(out.status.code(), Some(2), "max_models from the file");
-    let out = cli()
-        .args(["--config", path.to_str().unwrap(), "models", "--json"])
-        .output()
-        .unwrap();
+    let out = with_config(&path, &["models", "--json"]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("local/my-model"));
     // The local server is down: that model fails with a network error, exit 1.
-    let out = cli()
-        .args([
-            "--config",
-            path.to_str().unwrap(),
+    let out = with_config(
+        &path,
+        &[
             "run",
             "--json",
             "-m",
@@ -334,25 +315,18 @@ fn config_file_configures_providers_aliases_and_sim() {
             "-m",
             "sim/echo",
             "x",
-        ])
-        .output()
-        .unwrap();
+        ],
+    );
     assert_eq!(out.status.code(), Some(1));
     let last = events(&out).pop().unwrap();
     assert_eq!(last["results"][0]["error"]["code"], "network");
     assert_eq!(last["results"][1]["text"], "x");
     // A broken file or a missing one is bad usage, with the problem named.
     std::fs::write(&path, "[providers.x]\nbase_url = 3\n").unwrap();
-    let out = cli()
-        .args(["--config", path.to_str().unwrap(), "models"])
-        .output()
-        .unwrap();
+    let out = with_config(&path, &["models"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("llm-compare.toml"));
-    let out = cli()
-        .args(["--config", "/no/such.toml", "models"])
-        .output()
-        .unwrap();
+    let out = with_config(std::path::Path::new("/no/such.toml"), &["models"]);
     assert_eq!(out.status.code(), Some(2));
     std::fs::remove_dir_all(&dir).unwrap();
 }

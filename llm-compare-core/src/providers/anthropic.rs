@@ -15,18 +15,11 @@ use crate::error::{ErrorCode, ProviderError, Result};
 use crate::event::FinishReason;
 use crate::provider::{ProviderEvent, ReportedUsage};
 use crate::providers::http::{StreamParser, classify, cut_short, parse_error};
+use crate::providers::{arguments_object, push_merged};
 use crate::request::{ChatRequest, Role, ToolChoice, ToolChoiceMode};
 
 /// `max_tokens` is mandatory on this API; used when the request sets none.
 pub const DEFAULT_MAX_TOKENS: u32 = 4096;
-
-/// Parses a tool call's JSON arguments for APIs that want an object (empty → `{}`).
-pub fn arguments_object(arguments: &str) -> Value {
-    if arguments.trim().is_empty() {
-        return json!({});
-    }
-    serde_json::from_str(arguments).unwrap_or_else(|_| json!({}))
-}
 
 /// The JSON body of a streaming Messages request.
 pub fn build_body(req: &ChatRequest) -> Value {
@@ -57,15 +50,7 @@ pub fn build_body(req: &ChatRequest) -> Value {
                 ("assistant", blocks)
             }
         };
-        // Consecutive same-role messages merge (tool results follow each other as one user turn).
-        match messages.last_mut() {
-            Some(last) if last["role"] == role => {
-                if let Some(content) = last["content"].as_array_mut() {
-                    content.extend(blocks);
-                }
-            }
-            _ => messages.push(json!({"role": role, "content": blocks})),
-        }
+        push_merged(&mut messages, role, "content", blocks);
     }
     let p = &req.params;
     let mut body = json!({

@@ -13,8 +13,8 @@ use serde_json::{Value, json};
 use crate::error::{ErrorCode, ProviderError, Result};
 use crate::event::FinishReason;
 use crate::provider::{ProviderEvent, ReportedUsage};
-use crate::providers::anthropic::arguments_object;
 use crate::providers::http::{StreamParser, classify, cut_short, parse_error};
+use crate::providers::{arguments_object, push_merged};
 use crate::request::{ChatRequest, Role, ToolChoice, ToolChoiceMode};
 
 /// JSON Schema keywords Gemini's function declarations reject.
@@ -75,14 +75,7 @@ pub fn build_body(req: &ChatRequest) -> Value {
                 ("model", parts)
             }
         };
-        match contents.last_mut() {
-            Some(last) if last["role"] == role => {
-                if let Some(p) = last["parts"].as_array_mut() {
-                    p.extend(parts);
-                }
-            }
-            _ => contents.push(json!({"role": role, "parts": parts})),
-        }
+        push_merged(&mut contents, role, "parts", parts);
     }
     let p = &req.params;
     let mut generation = serde_json::Map::new();

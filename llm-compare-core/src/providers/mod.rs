@@ -166,6 +166,33 @@ pub const PRESETS: &[Preset] = &[
     },
 ];
 
+/// Parses a tool call's JSON arguments for APIs that want an object (empty or invalid → `{}`).
+pub fn arguments_object(arguments: &str) -> serde_json::Value {
+    serde_json::from_str::<serde_json::Value>(arguments)
+        .ok()
+        .filter(serde_json::Value::is_object)
+        .unwrap_or_else(|| serde_json::json!({}))
+}
+
+/// Appends a turn of `role` holding `items` under `key` (`content` / `parts`), merging it into
+/// the previous turn when that has the same role: APIs that want alternating roles get
+/// consecutive tool results as one user turn.
+pub fn push_merged(
+    turns: &mut Vec<serde_json::Value>,
+    role: &str,
+    key: &str,
+    items: Vec<serde_json::Value>,
+) {
+    if let Some(last) = turns.last_mut()
+        && last["role"] == role
+        && let Some(existing) = last[key].as_array_mut()
+    {
+        existing.extend(items);
+        return;
+    }
+    turns.push(serde_json::json!({"role": role, key: items}));
+}
+
 /// The preset called `name`.
 pub fn preset(name: &str) -> Option<&'static Preset> {
     PRESETS.iter().find(|p| p.name == name)
