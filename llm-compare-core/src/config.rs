@@ -51,6 +51,9 @@ pub struct Config {
     /// Timing of the simulated models.
     #[serde(default)]
     pub sim: SimSettings,
+    /// The server's own settings (`[server]`), read by `llm-compare serve`.
+    #[serde(default)]
+    pub server: Option<toml::Table>,
 }
 
 /// One provider's settings.

@@ -76,12 +76,16 @@ impl<'de> Deserialize<'de> for Usd {
 
 /// The cost of one model call. Amounts are `None` when the model is unpriced.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Cost {
     /// Input tokens (cached ones at the cache rate).
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<f64>))]
     pub input_usd: Option<Usd>,
     /// Output tokens (reasoning ones at the reasoning rate when there is one).
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<f64>))]
     pub output_usd: Option<Usd>,
     /// Both.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<f64>))]
     pub total_usd: Option<Usd>,
     /// Whether the price table had this model.
     pub priced: bool,

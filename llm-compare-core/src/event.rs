@@ -136,6 +136,7 @@ impl EventKind {
 
 /// The status of a whole request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum RequestStatus {
     /// Registered, not started yet.
@@ -173,6 +174,7 @@ impl RequestStatus {
 
 /// The stage of one model within a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Stage {
     /// Waiting to be started.
@@ -191,6 +193,7 @@ pub enum Stage {
 
 /// Why a model stopped generating, normalized across providers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum FinishReason {
     /// Natural end or a stop sequence.
@@ -211,6 +214,7 @@ pub enum FinishReason {
 
 /// Where token counts came from.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum UsageSource {
     /// The provider reported them.
@@ -225,6 +229,7 @@ pub enum UsageSource {
 /// Conventions (all providers are normalized to them): `input_tokens` includes
 /// `cached_input_tokens`; `output_tokens` includes `reasoning_tokens`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Usage {
     /// Prompt tokens, cached ones included.
     pub input_tokens: u64,
@@ -243,6 +248,7 @@ pub struct Usage {
 
 /// Per-model timing.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Timing {
     /// Milliseconds from the call's start to its first token (`null` if none came).
     pub ttft_ms: Option<f64>,
@@ -254,6 +260,7 @@ pub struct Timing {
 
 /// An error as carried inside results.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorInfo {
     /// Machine-readable code.
     pub code: ErrorCode,
@@ -279,8 +286,10 @@ impl From<&Error> for ErrorInfo {
 
 /// A failed attempt of a model call (retried, or given up for a fallback).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Attempt {
     /// The model that was tried.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub model: Arc<str>,
     /// Why it failed.
     #[serde(flatten)]
@@ -289,6 +298,7 @@ pub struct Attempt {
 
 /// A tool call, complete.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ToolCall {
     /// The call's id.
     pub id: String,
@@ -300,10 +310,12 @@ pub struct ToolCall {
 
 /// One model's final result.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ModelResult {
     /// The model's position in the request.
     pub model_index: usize,
     /// The model id.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub model: Arc<str>,
     /// The whole answer (what was streamed so far, if it failed or was cancelled).
     pub text: String,
@@ -331,6 +343,7 @@ pub struct ModelResult {
     pub error: Option<ErrorInfo>,
     /// The model that actually answered, when a fallback did (`model` stays the one asked).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub served_by: Option<Arc<str>>,
     /// Failed attempts before the answer (retries and fallbacks), oldest first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -339,12 +352,14 @@ pub struct ModelResult {
 
 /// Sums over all models of a request.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Totals {
     /// Input tokens of all models.
     pub input_tokens: u64,
     /// Output tokens of all models.
     pub output_tokens: u64,
     /// Cost of all priced models, in USD.
+    #[cfg_attr(feature = "openapi", schema(value_type = f64))]
     pub cost_usd: crate::cost::Usd,
     /// Whether every model was priced (if not, `cost_usd` covers the priced ones only).
     pub priced: bool,
@@ -352,6 +367,7 @@ pub struct Totals {
 
 /// The last event of a request.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Complete {
     /// The request's id.
     pub request_id: String,

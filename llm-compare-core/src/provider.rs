@@ -115,6 +115,7 @@ pub trait Provider: Send + Sync + fmt::Debug {
 
 /// A model as listed by `llm-compare models` and `GET /v1/models`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ModelInfo {
     /// `provider/model`.
     pub id: String,

@@ -39,6 +39,7 @@ pub struct Registration {
 
 /// What the registry knows of a request.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RequestInfo {
     /// The id.
     pub id: String,
@@ -50,6 +51,10 @@ pub struct RequestInfo {
     pub models: Vec<String>,
     /// When it was registered (Unix milliseconds).
     pub created_at_ms: u64,
+    /// The caller's own data, as given at registration.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    pub metadata: Option<serde_json::Value>,
     /// The `seq` of its last published event (0 before the first).
     pub last_seq: u64,
 }
@@ -59,7 +64,12 @@ pub struct RequestInfo {
 pub trait RequestRegistry: Send + Sync + std::fmt::Debug {
     /// Registers a request for `owner`. Fails with [`Error::RateLimited`] when the owner
     /// already has the maximum number of active (pending or running) requests.
-    async fn register(&self, owner: &str, models: &[String]) -> Result<Registration>;
+    async fn register(
+        &self,
+        owner: &str,
+        models: &[String],
+        metadata: Option<serde_json::Value>,
+    ) -> Result<Registration>;
 
     /// Appends events (in `seq` order) to a request's log and wakes its subscribers.
     async fn publish(&self, id: &str, events: Vec<Event>) -> Result<()>;
@@ -70,6 +80,10 @@ pub trait RequestRegistry: Send + Sync + std::fmt::Debug {
     /// The request's events with `seq > after_seq`: buffered ones first, then live ones,
     /// ending after `complete`. Unknown, expired or another owner's → [`Error::NotFound`].
     async fn subscribe(&self, owner: &str, id: &str, after_seq: u64) -> Result<EventStream>;
+
+    /// The request's buffered events with `seq > after_seq`, without waiting for more
+    /// (snapshots). Unknown, expired or another owner's → [`Error::NotFound`].
+    async fn events(&self, owner: &str, id: &str, after_seq: u64) -> Result<Vec<Event>>;
 
     /// Cancels the request (idempotent; a finished request stays as it is).
     async fn cancel(&self, owner: &str, id: &str) -> Result<()>;
@@ -103,6 +117,7 @@ struct Entry {
     models: Vec<String>,
     created: Instant,
     created_at_ms: u64,
+    metadata: Option<serde_json::Value>,
     cancel: CancellationToken,
     state: Mutex<EntryState>,
     notify: watch::Sender<u64>,
@@ -216,6 +231,18 @@ impl InMemoryRegistry {
         self.len() == 0
     }
 
+    /// Active (pending or running) requests of every owner.
+    pub fn active_total(&self) -> usize {
+        self.inner.tables.lock().active.values().sum()
+    }
+
+    /// Cancels every active request (shutdown).
+    pub fn cancel_all(&self) {
+        for e in self.inner.tables.lock().entries.values() {
+            e.cancel.cancel();
+        }
+    }
+
     /// Active requests of `owner`.
     pub fn active_count(&self, owner: &str) -> usize {
         self.inner
@@ -260,7 +287,12 @@ async fn sweeper(inner: Weak<Inner>, period: Duration) {
 
 #[async_trait]
 impl RequestRegistry for InMemoryRegistry {
-    async fn register(&self, owner: &str, models: &[String]) -> Result<Registration> {
+    async fn register(
+        &self,
+        owner: &str,
+        models: &[String],
+        metadata: Option<serde_json::Value>,
+    ) -> Result<Registration> {
         let config = self.inner.config;
         let mut t = self.inner.tables.lock();
         t.sweep(Instant::now(), &config);
@@ -285,6 +317,7 @@ impl RequestRegistry for InMemoryRegistry {
             models: models.to_vec(),
             created: Instant::now(),
             created_at_ms,
+            metadata,
             cancel: cancel.clone(),
             state: Mutex::new(EntryState {
                 events: Vec::new(),
@@ -347,6 +380,7 @@ impl RequestRegistry for InMemoryRegistry {
             status: st.status,
             models: e.models.clone(),
             created_at_ms: e.created_at_ms,
+            metadata: e.metadata.clone(),
             last_seq: st.events.last().map_or(0, |e| e.seq),
         })
     }
@@ -376,6 +410,13 @@ impl RequestRegistry for InMemoryRegistry {
         Ok(stream.boxed())
     }
 
+    async fn events(&self, owner: &str, id: &str, after_seq: u64) -> Result<Vec<Event>> {
+        let entry = self.entry(owner, id)?;
+        let st = entry.state.lock();
+        let from = st.events.partition_point(|e| e.seq <= after_seq);
+        Ok(st.events[from..].to_vec())
+    }
+
     async fn cancel(&self, owner: &str, id: &str) -> Result<()> {
         self.entry(owner, id)?.cancel.cancel();
         Ok(())
@@ -394,7 +435,7 @@ impl Engine {
         request: &CompareRequest,
     ) -> Result<String> {
         let calls = self.plan(request)?;
-        self.submit_calls(registry, owner, calls).await
+        self.submit_calls(registry, owner, calls, None).await
     }
 
     /// [`Engine::submit`] for prepared per-model calls (sessions).
@@ -403,9 +444,10 @@ impl Engine {
         registry: Arc<dyn RequestRegistry>,
         owner: &str,
         calls: Vec<ChatRequest>,
+        metadata: Option<serde_json::Value>,
     ) -> Result<String> {
         let models: Vec<String> = calls.iter().map(|c| c.model.to_string()).collect();
-        let reg = registry.register(owner, &models).await?;
+        let reg = registry.register(owner, &models, metadata).await?;
         let comparison = match self.compare_calls(
             calls,
             CompareOptions {

@@ -17,6 +17,7 @@ pub const DEFAULT_MAX_MODELS: usize = 8;
 
 /// Who wrote a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// Instructions for the model.
@@ -31,6 +32,7 @@ pub enum Role {
 
 /// One message of a conversation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Message {
     /// Who wrote it.
     pub role: Role,
@@ -100,6 +102,7 @@ impl Message {
 
 /// Generation parameters, passed to every model of a comparison.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Params {
     /// Sampling temperature, 0–2.
@@ -176,6 +179,7 @@ impl Params {
 /// A tool the models may call, in OpenAI's function format:
 /// `{"type": "function", "function": {"name", "description", "parameters": <JSON Schema>}}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Tool {
     /// Always `"function"`.
     #[serde(rename = "type", default = "function_type")]
@@ -208,6 +212,7 @@ impl Tool {
 
 /// A function the models may call.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FunctionDef {
     /// Its name (`[A-Za-z0-9_-]{1,64}`).
     pub name: String,
@@ -216,12 +221,14 @@ pub struct FunctionDef {
     pub description: Option<String>,
     /// Its parameters, a JSON Schema object.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub parameters: Option<serde_json::Value>,
 }
 
 /// Whether and which tool the models must call: `"auto"`, `"none"`, `"required"`, or
 /// `{"type": "function", "function": {"name": …}}` (OpenAI's format).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(untagged)]
 pub enum ToolChoice {
     /// `auto`, `none` or `required`.
@@ -238,6 +245,7 @@ pub enum ToolChoice {
 
 /// The string forms of [`ToolChoice`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum ToolChoiceMode {
     /// The model decides.
@@ -250,6 +258,7 @@ pub enum ToolChoiceMode {
 
 /// The function a [`ToolChoice::Function`] names.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NamedFunction {
     /// Its name.
     pub name: String,
@@ -386,6 +395,7 @@ impl ChatRequest {
 
 /// What a user asks for: one conversation sent to N models at once.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CompareRequest {
     /// The models, `provider/model`, in column order.
     pub models: Vec<String>,

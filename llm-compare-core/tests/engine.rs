@@ -739,7 +739,7 @@ async fn request_ids_are_unique_and_time_ordered() {
     });
     let mut ids = Vec::new();
     for _ in 0..1000 {
-        ids.push(reg.register("alice", &[]).await.unwrap().id);
+        ids.push(reg.register("alice", &[], None).await.unwrap().id);
     }
     let mut sorted = ids.clone();
     sorted.sort();

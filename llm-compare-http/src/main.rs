@@ -1,4 +1,4 @@
-//! `llm-compare`: compare LLMs side by side from the terminal (and, later, serve the HTTP API).
+//! `llm-compare`: serve the comparison API, or compare LLMs side by side from the terminal.
 //!
 //! Exit codes (documented in the README):
 //! - 0: every model answered;
@@ -40,6 +40,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Serve the HTTP API (POST a comparison, stream it over SSE or WebSocket).
+    Serve(ServeArgs),
     /// Send one prompt to several models at once and compare their answers.
     Run(RunArgs),
     /// List the models, their context windows and prices, and whether they can be used now.
@@ -81,6 +83,41 @@ pub struct RunArgs {
     pub max_models: Option<usize>,
 }
 
+/// Arguments of `llm-compare serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on (default 127.0.0.1:8080).
+    #[arg(long, env = "LLM_COMPARE_BIND", value_name = "ADDR:PORT")]
+    pub bind: Option<std::net::SocketAddr>,
+    /// Where the server keeps its data.
+    #[arg(long, env = "LLM_COMPARE_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<std::path::PathBuf>,
+    /// Serve without API keys on a non-loopback address (anyone who can reach it can use it).
+    #[arg(long)]
+    pub insecure_open: bool,
+    /// Log format.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// Most active comparisons per user.
+    #[arg(long)]
+    pub max_active: Option<usize>,
+    /// Seconds running comparisons get to finish on SIGTERM/SIGINT.
+    #[arg(long)]
+    pub shutdown_grace: Option<u64>,
+    /// A browser origin allowed to call the API (repeatable; `*` for any).
+    #[arg(long = "cors-origin")]
+    pub cors_origins: Vec<String>,
+}
+
+/// Log formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
 /// Arguments of `llm-compare models`.
 #[derive(Debug, Args)]
 pub struct ModelsArgs {
@@ -93,6 +130,7 @@ pub struct ModelsArgs {
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     let code = match cli.command {
+        Command::Serve(args) => cli::serve::run(cli.config.as_deref(), args).await,
         Command::Run(args) => cli::run::run(cli.config.as_deref(), args).await,
         Command::Models(args) => cli::models::run(cli.config.as_deref(), args).await,
     };

@@ -1,0 +1,347 @@
+//! `POST /v1/chat/completions`: OpenAI-compatible, one model, streaming or not, usage always
+//! reported — so existing OpenAI clients can use any configured model (and fallbacks,
+//! retries, pricing) through llm-compare. A client that disconnects cancels the upstream
+//! call: the comparison is owned by the response stream.
+
+use std::convert::Infallible;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::sse::{Event as SseEvent, Sse};
+use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
+use llm_compare_core::{
+    CompareRequest, EventKind, FinishReason, Message, ModelResult, Params, Tool, ToolChoice,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use utoipa::ToSchema;
+
+use super::error::{ApiError, ErrorBody};
+use super::extract::{Caller, JsonBody};
+use super::metrics;
+use crate::server::AppState;
+
+/// An OpenAI chat message (text content; tool calls and tool results included).
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ChatMessage {
+    /// `system`, `developer`, `user`, `assistant` or `tool`.
+    pub role: String,
+    /// Text, or an array of `{type: "text", text}` parts.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub content: Option<Value>,
+    /// An assistant's tool calls (OpenAI format).
+    #[serde(default)]
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub tool_calls: Option<Vec<Value>>,
+    /// For `tool` messages: the call answered.
+    #[serde(default)]
+    pub tool_call_id: Option<String>,
+    /// Ignored.
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+/// `stream_options`.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct StreamOptions {
+    /// Send a final usage chunk (llm-compare always does).
+    #[serde(default)]
+    pub include_usage: Option<bool>,
+}
+
+/// The OpenAI chat completion request (the fields llm-compare uses; others are ignored).
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ChatCompletionRequest {
+    /// A model id, `provider/model` (or an alias).
+    #[schema(example = "sim/echo")]
+    pub model: String,
+    /// The conversation.
+    pub messages: Vec<ChatMessage>,
+    /// Stream as SSE chunks.
+    #[serde(default)]
+    pub stream: bool,
+    /// Streaming options.
+    #[serde(default)]
+    pub stream_options: Option<StreamOptions>,
+    /// Sampling temperature.
+    pub temperature: Option<f32>,
+    /// Nucleus sampling.
+    pub top_p: Option<f32>,
+    /// Most tokens to generate.
+    pub max_tokens: Option<u32>,
+    /// Most tokens to generate (newer name).
+    pub max_completion_tokens: Option<u32>,
+    /// Stop sequences (string or array).
+    #[schema(value_type = Option<Object>)]
+    pub stop: Option<Value>,
+    /// Seed.
+    pub seed: Option<u64>,
+    /// Tools.
+    pub tools: Option<Vec<Tool>>,
+    /// Tool choice.
+    pub tool_choice: Option<ToolChoice>,
+}
+
+fn text_of(content: &Option<Value>) -> Result<String, ApiError> {
+    match content {
+        None | Some(Value::Null) => Ok(String::new()),
+        Some(Value::String(s)) => Ok(s.clone()),
+        Some(Value::Array(parts)) => Ok(parts
+            .iter()
+            .filter_map(|p| p.get("text").and_then(Value::as_str))
+            .collect::<Vec<_>>()
+            .join("")),
+        Some(_) => Err(ApiError::invalid(
+            "messages.content",
+            "content must be a string or an array of text parts",
+        )),
+    }
+}
+
+impl ChatCompletionRequest {
+    fn into_compare(self) -> Result<CompareRequest, ApiError> {
+        let mut messages = Vec::with_capacity(self.messages.len());
+        for (i, m) in self.messages.iter().enumerate() {
+            let content = text_of(&m.content)?;
+            let msg = match m.role.as_str() {
+                "system" | "developer" => Message::system(content),
+                "user" => Message::user(content),
+                "assistant" => {
+                    let calls = m
+                        .tool_calls
+                        .iter()
+                        .flatten()
+                        .map(|c| llm_compare_core::ToolCall {
+                            id: c["id"].as_str().unwrap_or_default().to_string(),
+                            name: c["function"]["name"]
+                                .as_str()
+                                .unwrap_or_default()
+                                .to_string(),
+                            arguments: c["function"]["arguments"]
+                                .as_str()
+                                .unwrap_or_default()
+                                .to_string(),
+                        })
+                        .collect();
+                    Message::assistant_tool_calls(content, calls)
+                }
+                "tool" => Message::tool_result(m.tool_call_id.clone().unwrap_or_default(), content),
+                other => {
+                    return Err(ApiError::invalid(
+                        format!("messages[{i}].role"),
+                        format!("unknown role `{other}`"),
+                    ));
+                }
+            };
+            messages.push(msg);
+        }
+        let stop = match self.stop {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::String(s)) => vec![s],
+            Some(Value::Array(a)) => a
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect(),
+            Some(_) => {
+                return Err(ApiError::invalid(
+                    "stop",
+                    "stop must be a string or an array of strings",
+                ));
+            }
+        };
+        Ok(CompareRequest {
+            models: vec![self.model],
+            messages,
+            system: None,
+            params: Params {
+                temperature: self.temperature,
+                max_tokens: self.max_completion_tokens.or(self.max_tokens),
+                top_p: self.top_p,
+                stop,
+                seed: self.seed,
+            },
+            tools: self.tools.unwrap_or_default(),
+            tool_choice: self.tool_choice,
+        })
+    }
+}
+
+/// OpenAI usage.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChatUsage {
+    /// Input tokens.
+    pub prompt_tokens: u64,
+    /// Output tokens.
+    pub completion_tokens: u64,
+    /// Both.
+    pub total_tokens: u64,
+}
+
+/// A non-streaming chat completion.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChatCompletion {
+    /// `chatcmpl-…`.
+    pub id: String,
+    /// `chat.completion`.
+    pub object: String,
+    /// Unix seconds.
+    pub created: u64,
+    /// The model.
+    pub model: String,
+    /// One choice.
+    #[schema(value_type = Vec<Object>)]
+    pub choices: Vec<Value>,
+    /// Usage.
+    pub usage: ChatUsage,
+}
+
+fn finish_name(r: &ModelResult) -> &'static str {
+    match r.finish_reason {
+        Some(FinishReason::Length) => "length",
+        Some(FinishReason::ToolCalls) => "tool_calls",
+        Some(FinishReason::ContentFilter) => "content_filter",
+        _ => "stop",
+    }
+}
+
+fn usage_of(r: &ModelResult) -> ChatUsage {
+    ChatUsage {
+        prompt_tokens: r.usage.input_tokens,
+        completion_tokens: r.usage.output_tokens,
+        total_tokens: r.usage.input_tokens + r.usage.output_tokens,
+    }
+}
+
+fn tool_calls_json(r: &ModelResult) -> Vec<Value> {
+    r.tool_calls
+        .iter()
+        .map(|t| json!({"id": t.id, "type": "function", "function": {"name": t.name, "arguments": t.arguments}}))
+        .collect()
+}
+
+/// An error in OpenAI's shape.
+fn openai_error(status: StatusCode, code: &str, message: &str) -> Response {
+    (
+        status,
+        Json(json!({"error": {"message": message, "type": code, "code": code}})),
+    )
+        .into_response()
+}
+
+/// OpenAI-compatible chat completions for one model.
+#[utoipa::path(
+    post, path = "/v1/chat/completions", tag = "openai",
+    request_body = ChatCompletionRequest,
+    responses(
+        (status = 200, description = "A completion, or (stream: true) chat.completion.chunk events then [DONE]",
+         body = ChatCompletion),
+        (status = 400, description = "Bad body or unknown model", body = ErrorBody),
+        (status = 401, description = "Missing or wrong API key", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 415, description = "Body is not JSON", body = ErrorBody),
+        (status = 429, description = "Too many requests", body = ErrorBody),
+        (status = 502, description = "The model failed (OpenAI error shape)"),
+        (status = 503, description = "The model is overloaded (OpenAI error shape)"),
+        (status = 504, description = "The model timed out (OpenAI error shape)"),
+    ),
+    security(("bearer" = []), ("api_key" = []), ())
+)]
+pub async fn completions(
+    State(state): State<AppState>,
+    Caller(user): Caller,
+    body: Result<JsonBody<ChatCompletionRequest>, ApiError>,
+) -> Result<Response, ApiError> {
+    state.check_rate(&user)?;
+    let JsonBody(body) = body?;
+    let stream = body.stream;
+    let request = body.into_compare()?;
+    let comparison = state.engine().compare(&request)?;
+    let model = comparison
+        .models()
+        .first()
+        .map(ToString::to_string)
+        .unwrap_or_default();
+    let id = format!("chatcmpl-{}", comparison.request_id());
+    let created = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+
+    if !stream {
+        let done = comparison.result().await?;
+        let Some(r) = done.results.into_iter().next() else {
+            return Err(ApiError::from(llm_compare_core::Error::Internal(
+                "no result".into(),
+            )));
+        };
+        if let Some(e) = &r.error {
+            let err = llm_compare_core::Error::from(llm_compare_core::ProviderError::new(
+                e.code,
+                e.message.clone(),
+            ));
+            let status = StatusCode::from_u16(err.http_status()).unwrap_or(StatusCode::BAD_GATEWAY);
+            return Ok(openai_error(status, e.code.as_str(), &e.message));
+        }
+        let mut message = json!({"role": "assistant", "content": r.text});
+        if !r.tool_calls.is_empty() {
+            message["tool_calls"] = Value::Array(tool_calls_json(&r));
+        }
+        let body = ChatCompletion {
+            id,
+            object: "chat.completion".into(),
+            created,
+            model,
+            choices: vec![
+                json!({"index": 0, "message": message, "finish_reason": finish_name(&r)}),
+            ],
+            usage: usage_of(&r),
+        };
+        return Ok(Json(body).into_response());
+    }
+
+    let chunk = move |delta: Value, finish: Option<&str>| {
+        json!({"id": id, "object": "chat.completion.chunk", "created": created, "model": model,
+               "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
+    };
+    let guard = metrics::stream_opened("openai");
+    let events = async_stream::stream! {
+        let _guard = guard;
+        let mut comparison = comparison;
+        yield chunk(json!({"role": "assistant", "content": ""}), None).to_string();
+        while let Some(e) = comparison.next().await {
+            match e.kind {
+                EventKind::ResponseChunk { delta, .. } => yield chunk(json!({"content": delta}), None).to_string(),
+                EventKind::ReasoningChunk { delta, .. } => yield chunk(json!({"reasoning_content": delta}), None).to_string(),
+                EventKind::ModelResult(r) => {
+                    if let Some(err) = &r.error {
+                        yield json!({"error": {"message": err.message, "type": err.code.as_str(), "code": err.code.as_str()}}).to_string();
+                    } else {
+                        if !r.tool_calls.is_empty() {
+                            let calls: Vec<Value> = tool_calls_json(&r)
+                                .into_iter()
+                                .enumerate()
+                                .map(|(i, mut c)| { c["index"] = json!(i); c })
+                                .collect();
+                            yield chunk(json!({"tool_calls": calls}), None).to_string();
+                        }
+                        yield chunk(json!({}), Some(finish_name(&r))).to_string();
+                    }
+                    let mut usage = chunk(json!({}), None);
+                    usage["choices"] = json!([]);
+                    usage["usage"] = json!(usage_of(&r));
+                    yield usage.to_string();
+                }
+                _ => {}
+            }
+        }
+        yield "[DONE]".to_string();
+    };
+    let sse = events.map(|data| {
+        metrics::events_sent("openai", 1);
+        Ok::<_, Infallible>(SseEvent::default().data(data))
+    });
+    Ok(Sse::new(sse).into_response())
+}

@@ -1,0 +1,485 @@
+//! `/v1/comparisons`: create (POST → 201 + request id), stream (SSE, resumable with
+//! `Last-Event-ID`), WebSocket, snapshot, cancel.
+
+use std::convert::Infallible;
+
+use axum::Json;
+use axum::extract::ws::{Message as WsMessage, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use futures::{Stream, StreamExt};
+use llm_compare_core::{
+    CompareRequest, ErrorCode, Event, EventKind, Message, ModelResult, Params, RequestStatus,
+    Stage, Tool, ToolChoice, Totals,
+};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::error::{ApiError, ErrorBody};
+use super::extract::{Caller, JsonBody};
+use super::metrics;
+use crate::server::AppState;
+
+/// `POST /v1/comparisons` body: a prompt (or messages) and the models to compare.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateComparison {
+    /// The prompt (or give `messages`).
+    pub prompt: Option<String>,
+    /// The conversation, ending with the user's message (or give `prompt`).
+    pub messages: Option<Vec<Message>>,
+    /// Models, `provider/model`, 1–8 (e.g. `sim/echo`, `openai/gpt-4o-mini`).
+    #[schema(example = json!(["sim/echo", "sim/lorem"]))]
+    pub models: Vec<String>,
+    /// A system prompt for every model.
+    pub system: Option<String>,
+    /// Generation parameters.
+    pub params: Option<Params>,
+    /// Tools the models may call (OpenAI function format).
+    pub tools: Option<Vec<Tool>>,
+    /// Whether and which tool the models must call.
+    pub tool_choice: Option<ToolChoice>,
+    /// Continue a session (needs a server with a store).
+    pub session_id: Option<String>,
+    /// Hide model names until the vote (needs a server with a store).
+    pub blind: Option<bool>,
+    /// Your own data, returned in snapshots.
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<serde_json::Value>,
+}
+
+/// `201 Created`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Created {
+    /// The comparison's id (UUIDv7).
+    pub request_id: String,
+    /// `pending`.
+    pub status: RequestStatus,
+    /// Where to stream its events (SSE).
+    pub stream_url: String,
+    /// Its models, by `model_index`.
+    pub models: Vec<String>,
+}
+
+impl CreateComparison {
+    fn into_request(self) -> Result<(CompareRequest, Option<serde_json::Value>), ApiError> {
+        if self.session_id.is_some() {
+            return Err(ApiError::invalid(
+                "session_id",
+                "sessions need a server with a store; this one has none yet",
+            ));
+        }
+        if self.blind == Some(true) {
+            return Err(ApiError::invalid(
+                "blind",
+                "blind mode needs a server with a store; this one has none yet",
+            ));
+        }
+        let messages = match (self.prompt, self.messages) {
+            (Some(p), None) => vec![Message::user(p)],
+            (None, Some(m)) => m,
+            (Some(_), Some(_)) => {
+                return Err(ApiError::invalid(
+                    "prompt",
+                    "give either prompt or messages, not both",
+                ));
+            }
+            (None, None) => {
+                return Err(ApiError::invalid(
+                    "prompt",
+                    "prompt or messages is required",
+                ));
+            }
+        };
+        if let Some(m) = &self.metadata
+            && m.to_string().len() > 16 * 1024
+        {
+            return Err(ApiError::invalid(
+                "metadata",
+                "metadata is limited to 16 KiB of JSON",
+            ));
+        }
+        Ok((
+            CompareRequest {
+                models: self.models,
+                messages,
+                system: self.system,
+                params: self.params.unwrap_or_default(),
+                tools: self.tools.unwrap_or_default(),
+                tool_choice: self.tool_choice,
+            },
+            self.metadata,
+        ))
+    }
+}
+
+/// Starts a comparison; stream it from `stream_url`.
+#[utoipa::path(
+    post, path = "/v1/comparisons", tag = "comparisons",
+    request_body = CreateComparison,
+    responses(
+        (status = 201, description = "Started", body = Created,
+         headers(("Location" = String, description = "The comparison's URL"))),
+        (status = 400, description = "Bad body (the field named) or unknown model", body = ErrorBody),
+        (status = 401, description = "Missing or wrong API key", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 415, description = "Body is not JSON", body = ErrorBody),
+        (status = 429, description = "Too many active requests, or too many requests per minute",
+         body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    ),
+    security(("bearer" = []), ("api_key" = []), ())
+)]
+pub async fn create(
+    State(state): State<AppState>,
+    Caller(user): Caller,
+    body: Result<JsonBody<CreateComparison>, ApiError>,
+) -> Result<Response, ApiError> {
+    state.check_rate(&user)?;
+    let JsonBody(body) = body?;
+    let (request, metadata) = body.into_request()?;
+    let calls = state.engine().plan(&request)?;
+    let models: Vec<String> = calls.iter().map(|c| c.model.to_string()).collect();
+    let id = state
+        .engine()
+        .submit_calls(state.registry().clone(), &user, calls, metadata)
+        .await?;
+    if state.options().log_prompts {
+        tracing::info!(target: "llm_compare::prompts", request_id = %id, user = %user, prompt = ?request.messages.last().map(|m| &m.content), "prompt");
+    }
+    let location = format!("/v1/comparisons/{id}");
+    let body = Created {
+        stream_url: format!("{location}/stream"),
+        request_id: id,
+        status: RequestStatus::Pending,
+        models,
+    };
+    let mut resp = (StatusCode::CREATED, Json(body)).into_response();
+    if let Ok(v) = HeaderValue::from_str(&location) {
+        resp.headers_mut().insert(header::LOCATION, v);
+    }
+    Ok(resp)
+}
+
+/// `?last_event_id=` (WebSocket, or SSE clients that cannot set headers).
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct ResumeQuery {
+    /// Resume after this `seq` (the SSE `Last-Event-ID` header wins).
+    pub last_event_id: Option<u64>,
+    /// API key, for WebSocket clients that cannot set headers.
+    pub api_key: Option<String>,
+}
+
+fn after_seq(headers: &HeaderMap, query: &ResumeQuery) -> Result<u64, ApiError> {
+    match headers.get("last-event-id") {
+        Some(v) => v
+            .to_str()
+            .ok()
+            .and_then(|s| s.trim().parse::<u64>().ok())
+            .ok_or_else(|| {
+                ApiError::invalid(
+                    "Last-Event-ID",
+                    "Last-Event-ID must be an event seq (a whole number)",
+                )
+            }),
+        None => Ok(query.last_event_id.unwrap_or(0)),
+    }
+}
+
+/// The `error` event sent when the server stops before a stream ends.
+fn shutting_down(last_seq: u64) -> Event {
+    Event {
+        seq: last_seq,
+        kind: EventKind::Error {
+            model_index: None,
+            model: None,
+            code: ErrorCode::ShuttingDown,
+            message:
+                "the server is shutting down; resume with Last-Event-ID on another server or later"
+                    .into(),
+            retryable: true,
+        },
+    }
+}
+
+/// A request's events after `after`, ending after `complete`, or with `shutting_down`
+/// when the server stops first.
+async fn events_until_shutdown(
+    state: &AppState,
+    user: &str,
+    id: &str,
+    after: u64,
+) -> Result<impl Stream<Item = (Event, bool)> + use<>, ApiError> {
+    let mut events = state.registry().subscribe(user, id, after).await?;
+    let shutdown = state.shutdown().clone();
+    Ok(async_stream::stream! {
+        let mut last = after;
+        loop {
+            tokio::select! {
+                biased;
+                next = events.next() => match next {
+                    Some(e) => {
+                        last = e.seq;
+                        yield (e, true);
+                    }
+                    None => break,
+                },
+                () = shutdown.cancelled() => {
+                    yield (shutting_down(last), false);
+                    break;
+                }
+            }
+        }
+    })
+}
+
+/// The comparison's events as server-sent events: `id: <seq>`, `event: <type>`,
+/// `data: <json>`; ends after `complete`. Resume with `Last-Event-ID`.
+#[utoipa::path(
+    get, path = "/v1/comparisons/{id}/stream", tag = "comparisons",
+    params(("id" = String, Path, description = "Request id"), ResumeQuery,
+           ("Last-Event-ID" = Option<u64>, Header, description = "Resume after this seq")),
+    responses(
+        (status = 200, description = "The event stream", content_type = "text/event-stream", body = String),
+        (status = 400, description = "Bad Last-Event-ID", body = ErrorBody),
+        (status = 401, description = "Missing or wrong API key", body = ErrorBody),
+        (status = 404, description = "Unknown, expired or another caller's request", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("api_key" = []), ())
+)]
+pub async fn stream(
+    State(state): State<AppState>,
+    Caller(user): Caller,
+    Path(id): Path<String>,
+    Query(query): Query<ResumeQuery>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let after = after_seq(&headers, &query)?;
+    let events = events_until_shutdown(&state, &user, &id, after).await?;
+    let guard = metrics::stream_opened("sse");
+    let sse = events.map(move |(e, logged)| {
+        let _held = &guard;
+        metrics::events_sent("sse", 1);
+        let mut out = SseEvent::default().event(e.type_name()).data(e.to_json());
+        // The shutdown notice is not part of the log: no id, so a resume starts after the
+        // last real event.
+        if logged {
+            out = out.id(e.seq.to_string());
+        }
+        Ok::<_, Infallible>(out)
+    });
+    let mut resp = Sse::new(sse)
+        .keep_alive(KeepAlive::new().interval(state.options().keepalive))
+        .into_response();
+    // Proxies must not buffer the stream.
+    resp.headers_mut()
+        .insert("x-accel-buffering", HeaderValue::from_static("no"));
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    Ok(resp)
+}
+
+/// The same events over WebSocket: one JSON text message each; closes after `complete`.
+#[utoipa::path(
+    get, path = "/v1/comparisons/{id}/ws", tag = "comparisons",
+    params(("id" = String, Path, description = "Request id"), ResumeQuery),
+    responses(
+        (status = 101, description = "Switching to WebSocket"),
+        (status = 400, description = "Not a WebSocket upgrade", body = ErrorBody),
+        (status = 401, description = "Missing or wrong API key", body = ErrorBody),
+        (status = 404, description = "Unknown, expired or another caller's request", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("api_key" = []), ())
+)]
+pub async fn websocket(
+    State(state): State<AppState>,
+    Caller(user): Caller,
+    Path(id): Path<String>,
+    Query(query): Query<ResumeQuery>,
+    headers: HeaderMap,
+    ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
+) -> Result<Response, ApiError> {
+    let after = after_seq(&headers, &query)?;
+    let events = events_until_shutdown(&state, &user, &id, after).await?;
+    let ws = ws.map_err(|e| {
+        ApiError::invalid("upgrade", format!("a WebSocket upgrade is required: {e}"))
+    })?;
+    Ok(ws.on_upgrade(move |socket| send_ws(socket, events)))
+}
+
+async fn send_ws(mut socket: WebSocket, events: impl Stream<Item = (Event, bool)>) {
+    let _guard = metrics::stream_opened("ws");
+    let mut events = std::pin::pin!(events);
+    while let Some((e, _)) = events.next().await {
+        if socket
+            .send(WsMessage::Text(e.to_json().into()))
+            .await
+            .is_err()
+        {
+            return;
+        }
+        metrics::events_sent("ws", 1);
+    }
+    let _ = socket.send(WsMessage::Close(None)).await;
+}
+
+/// One model's state in a snapshot.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ModelSnapshot {
+    /// Its position.
+    pub model_index: usize,
+    /// Its id.
+    pub model: String,
+    /// Its stage.
+    #[schema(value_type = String)]
+    pub stage: Stage,
+    /// The text streamed so far.
+    pub text: String,
+    /// Its result, once it finished.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub result: Option<ModelResult>,
+}
+
+/// `GET /v1/comparisons/{id}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Snapshot {
+    /// The id.
+    pub request_id: String,
+    /// Its status.
+    pub status: RequestStatus,
+    /// Unix milliseconds of its creation.
+    pub created_at_ms: u64,
+    /// The last event's seq.
+    pub last_seq: u64,
+    /// Each model, by `model_index`.
+    pub models: Vec<ModelSnapshot>,
+    /// Totals, once complete.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub totals: Option<Totals>,
+    /// Duration, once complete.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<f64>,
+    /// The metadata given at creation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<serde_json::Value>,
+}
+
+/// The comparison now: status, each model's text so far and results.
+#[utoipa::path(
+    get, path = "/v1/comparisons/{id}", tag = "comparisons",
+    params(("id" = String, Path, description = "Request id")),
+    responses(
+        (status = 200, description = "Snapshot", body = Snapshot),
+        (status = 401, description = "Missing or wrong API key", body = ErrorBody),
+        (status = 404, description = "Unknown, expired or another caller's request", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("api_key" = []), ())
+)]
+pub async fn snapshot(
+    State(state): State<AppState>,
+    Caller(user): Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Snapshot>, ApiError> {
+    let info = state.registry().status(&user, &id).await?;
+    let events = state.registry().events(&user, &id, 0).await?;
+    let mut models: Vec<ModelSnapshot> = info
+        .models
+        .iter()
+        .enumerate()
+        .map(|(i, m)| ModelSnapshot {
+            model_index: i,
+            model: m.clone(),
+            stage: Stage::Queued,
+            text: String::new(),
+            result: None,
+        })
+        .collect();
+    let mut totals = None;
+    let mut duration_ms = None;
+    for e in events {
+        match e.kind {
+            EventKind::Stage {
+                model_index, stage, ..
+            } => {
+                if let Some(m) = models.get_mut(model_index) {
+                    m.stage = stage;
+                }
+            }
+            EventKind::ResponseChunk {
+                model_index, delta, ..
+            } => {
+                if let Some(m) = models.get_mut(model_index) {
+                    m.text.push_str(&delta);
+                }
+            }
+            EventKind::ModelResult(r) => {
+                if let Some(m) = models.get_mut(r.model_index) {
+                    m.text.clone_from(&r.text);
+                    m.result = Some(*r);
+                }
+            }
+            EventKind::Complete(c) => {
+                totals = Some(c.totals);
+                duration_ms = Some(c.duration_ms);
+            }
+            _ => {}
+        }
+    }
+    Ok(Json(Snapshot {
+        request_id: info.id,
+        status: info.status,
+        created_at_ms: info.created_at_ms,
+        last_seq: info.last_seq,
+        models,
+        totals,
+        duration_ms,
+        metadata: info.metadata,
+    }))
+}
+
+/// `DELETE` answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Cancelled {
+    /// The id.
+    pub request_id: String,
+    /// Its status right after the cancel (`cancelled` once the models stopped; a finished
+    /// comparison keeps its status).
+    pub status: RequestStatus,
+}
+
+/// Cancels: upstream calls stop; the stream ends with `status: cancelled`.
+#[utoipa::path(
+    delete, path = "/v1/comparisons/{id}", tag = "comparisons",
+    params(("id" = String, Path, description = "Request id")),
+    responses(
+        (status = 202, description = "Cancelled (or already finished)", body = Cancelled),
+        (status = 401, description = "Missing or wrong API key", body = ErrorBody),
+        (status = 404, description = "Unknown, expired or another caller's request", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("api_key" = []), ())
+)]
+pub async fn cancel(
+    State(state): State<AppState>,
+    Caller(user): Caller,
+    Path(id): Path<String>,
+) -> Result<(StatusCode, Json<Cancelled>), ApiError> {
+    state.registry().cancel(&user, &id).await?;
+    // Cancellation is immediate upstream; give the driver a moment to record it.
+    let mut status = state.registry().status(&user, &id).await?.status;
+    for _ in 0..50 {
+        if status.is_terminal() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        status = state.registry().status(&user, &id).await?.status;
+    }
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(Cancelled {
+            request_id: id,
+            status,
+        }),
+    ))
+}

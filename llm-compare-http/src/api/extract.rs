@@ -1,0 +1,95 @@
+//! Request extractors that turn every bad input into an [`ApiError`] naming the problem:
+//! the caller ([`Caller`]) and JSON bodies ([`JsonBody`]: 413 when too large, 415 when not
+//! JSON, 400 naming the field that failed to parse).
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+
+use super::error::ApiError;
+use crate::server::AppState;
+
+/// The authenticated user (set by the auth middleware).
+#[derive(Debug, Clone)]
+pub struct Caller(pub String);
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        if let Some(c) = parts.extensions.get::<Caller>() {
+            return Ok(c.clone());
+        }
+        let query_key = parts
+            .uri
+            .query()
+            .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("api_key=")));
+        state
+            .keys()
+            .authenticate(&parts.headers, query_key)
+            .map(Caller)
+    }
+}
+
+/// A JSON body, parsed with the failing field named.
+#[derive(Debug)]
+pub struct JsonBody<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let is_json = req
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|ct| {
+                let ct = ct.to_ascii_lowercase();
+                ct.starts_with("application/json")
+                    || (ct.starts_with("application/") && ct.contains("+json"))
+            });
+        if !is_json {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "the body must be JSON (Content-Type: application/json)",
+            ));
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|rej| {
+            if rej.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "payload_too_large",
+                    "the body is larger than the server accepts",
+                )
+            } else {
+                ApiError::invalid("body", format!("could not read the body: {rej}"))
+            }
+        })?;
+        let de = &mut serde_json::Deserializer::from_slice(&bytes);
+        match serde_path_to_error::deserialize(de) {
+            Ok(v) => Ok(JsonBody(v)),
+            Err(e) => {
+                let path = e.path().to_string();
+                let message = e.into_inner().to_string();
+                let root = path == "." || path.is_empty();
+                // serde names a missing field in the message; the path stops at its parent.
+                let named = message
+                    .strip_prefix("missing field `")
+                    .and_then(|rest| rest.split('`').next());
+                let field = match (named, root) {
+                    (Some(n), true) => n.to_string(),
+                    (Some(n), false) => format!("{path}.{n}"),
+                    (None, true) => "body".to_string(),
+                    (None, false) => path,
+                };
+                Err(ApiError::invalid(field, message))
+            }
+        }
+    }
+}

@@ -1,0 +1,126 @@
+//! Catalogue, health, readiness, metrics and the OpenAPI document.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use llm_compare_core::ModelInfo;
+use serde::Serialize;
+use utoipa::{OpenApi, ToSchema};
+
+use super::error::ErrorBody;
+use super::extract::Caller;
+use super::metrics;
+use crate::server::AppState;
+
+/// A model in `GET /v1/models`: OpenAI's `{id, object, owned_by}` plus llm-compare's fields.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ModelEntry {
+    /// `model`.
+    pub object: &'static str,
+    /// The provider.
+    pub owned_by: String,
+    /// Catalogue fields.
+    #[serde(flatten)]
+    pub info: ModelInfo,
+}
+
+/// `GET /v1/models`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ModelList {
+    /// `list`.
+    pub object: &'static str,
+    /// The models.
+    pub data: Vec<ModelEntry>,
+}
+
+/// The catalogue: provider, context window, prices, available or why not.
+#[utoipa::path(
+    get, path = "/v1/models", tag = "meta",
+    responses(
+        (status = 200, description = "Every model", body = ModelList),
+        (status = 401, description = "Missing or wrong API key", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("api_key" = []), ())
+)]
+pub async fn models(State(state): State<AppState>, _caller: Caller) -> Json<ModelList> {
+    let engine = state.engine();
+    let data = engine
+        .providers()
+        .catalogue(engine.prices())
+        .await
+        .into_iter()
+        .map(|info| ModelEntry {
+            object: "model",
+            owned_by: info.provider.clone(),
+            info,
+        })
+        .collect();
+    Json(ModelList {
+        object: "list",
+        data,
+    })
+}
+
+/// Health.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    /// `ok`.
+    pub status: &'static str,
+    /// Server version.
+    pub version: &'static str,
+    /// Seconds since start.
+    pub uptime_s: f64,
+}
+
+/// Liveness.
+#[utoipa::path(get, path = "/health", tag = "meta", responses((status = 200, description = "Alive", body = Health)))]
+pub async fn health(State(state): State<AppState>) -> Json<Health> {
+    Json(Health {
+        status: "ok",
+        version: env!("CARGO_PKG_VERSION"),
+        uptime_s: state.uptime().as_secs_f64(),
+    })
+}
+
+/// Readiness: 503 while shutting down.
+#[utoipa::path(
+    get, path = "/ready", tag = "meta",
+    responses((status = 200, description = "Ready", body = Health), (status = 503, description = "Shutting down", body = ErrorBody))
+)]
+pub async fn ready(State(state): State<AppState>) -> Response {
+    if state.shutdown().is_cancelled() {
+        return super::error::ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "shutting_down",
+            "the server is shutting down",
+        )
+        .into_response();
+    }
+    health(State(state)).await.into_response()
+}
+
+/// Prometheus metrics.
+#[utoipa::path(
+    get, path = "/metrics", tag = "meta",
+    responses((status = 200, description = "Prometheus text format", content_type = "text/plain", body = String))
+)]
+pub async fn metrics(State(state): State<AppState>) -> Response {
+    ::metrics::gauge!("llm_compare_active_comparisons").set(state.memory().active_total() as f64);
+    let text = metrics::handle().map(|h| h.render()).unwrap_or_default();
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+}
+
+/// This document.
+#[utoipa::path(
+    get, path = "/openapi.json", tag = "meta",
+    responses((status = 200, description = "OpenAPI 3.1", content_type = "application/json", body = Object))
+)]
+pub async fn openapi() -> Response {
+    let doc = super::openapi::ApiDoc::openapi();
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        doc.to_json().unwrap_or_default(),
+    )
+        .into_response()
+}

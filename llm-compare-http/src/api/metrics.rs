@@ -1,0 +1,139 @@
+//! Prometheus metrics: HTTP requests, active comparisons, SSE connections, events sent,
+//! per-model time to first token and latency, upstream errors by code, cost total.
+//!
+//! Model-level metrics are taken where results are published: [`MeteredRegistry`] wraps the
+//! request registry and observes `model_result` events on their way in.
+
+use std::sync::{Arc, OnceLock};
+
+use async_trait::async_trait;
+use axum::http::Method;
+use llm_compare_core::{
+    Event, EventKind, EventStream, Registration, RequestInfo, RequestRegistry, Result,
+};
+use metrics::{counter, gauge, histogram};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// The process-wide Prometheus recorder (installed on first use; `None` if another
+/// recorder was installed first).
+pub fn handle() -> Option<&'static PrometheusHandle> {
+    HANDLE
+        .get_or_init(|| {
+            let buckets = [
+                0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+            ];
+            PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &buckets)
+                .ok()?
+                .install_recorder()
+                .ok()
+        })
+        .as_ref()
+}
+
+/// One HTTP request answered.
+pub fn record_http(method: &Method, route: &str, status: u16, seconds: f64) {
+    let labels = [
+        ("method", method.to_string()),
+        ("route", route.to_string()),
+        ("status", status.to_string()),
+    ];
+    counter!("llm_compare_http_requests_total", &labels).increment(1);
+    histogram!("llm_compare_http_request_duration_seconds", &labels[..2]).record(seconds);
+}
+
+/// An SSE or WebSocket connection opened; the guard closes it.
+pub fn stream_opened(kind: &'static str) -> StreamGuard {
+    gauge!("llm_compare_stream_connections", "kind" => kind).increment(1.0);
+    StreamGuard(kind)
+}
+
+/// Decrements the open-streams gauge when dropped.
+#[derive(Debug)]
+pub struct StreamGuard(&'static str);
+
+impl Drop for StreamGuard {
+    fn drop(&mut self) {
+        gauge!("llm_compare_stream_connections", "kind" => self.0).decrement(1.0);
+    }
+}
+
+/// Events written to clients.
+pub fn events_sent(kind: &'static str, n: u64) {
+    counter!("llm_compare_events_sent_total", "kind" => kind).increment(n);
+}
+
+/// Per-model metrics of one finished model call.
+pub fn record_model_result(r: &llm_compare_core::ModelResult) {
+    let model = r.model.to_string();
+    if let Some(ttft) = r.timing.ttft_ms {
+        histogram!("llm_compare_model_ttft_seconds", "model" => model.clone()).record(ttft / 1e3);
+    }
+    histogram!("llm_compare_model_latency_seconds", "model" => model.clone())
+        .record(r.timing.total_ms / 1e3);
+    if let Some(e) = &r.error {
+        counter!("llm_compare_upstream_errors_total", "model" => model.clone(), "code" => e.code.as_str()).increment(1);
+    }
+    for a in &r.attempts {
+        counter!("llm_compare_upstream_errors_total", "model" => a.model.to_string(), "code" => a.error.code.as_str()).increment(1);
+    }
+    if let Some(c) = r.cost.total_usd {
+        counter!("llm_compare_cost_pico_usd_total", "model" => model).increment(c.pico());
+    }
+}
+
+/// A registry that records model metrics from what is published into it.
+#[derive(Debug)]
+pub struct MeteredRegistry {
+    inner: Arc<dyn RequestRegistry>,
+}
+
+impl MeteredRegistry {
+    /// Wraps `inner`.
+    pub fn new(inner: Arc<dyn RequestRegistry>) -> Self {
+        Self { inner }
+    }
+}
+
+#[async_trait]
+impl RequestRegistry for MeteredRegistry {
+    async fn register(
+        &self,
+        owner: &str,
+        models: &[String],
+        metadata: Option<serde_json::Value>,
+    ) -> Result<Registration> {
+        let r = self.inner.register(owner, models, metadata).await;
+        if r.is_ok() {
+            counter!("llm_compare_comparisons_total").increment(1);
+        }
+        r
+    }
+
+    async fn publish(&self, id: &str, events: Vec<Event>) -> Result<()> {
+        for e in &events {
+            if let EventKind::ModelResult(r) = &e.kind {
+                record_model_result(r);
+            }
+        }
+        self.inner.publish(id, events).await
+    }
+
+    async fn status(&self, owner: &str, id: &str) -> Result<RequestInfo> {
+        self.inner.status(owner, id).await
+    }
+
+    async fn subscribe(&self, owner: &str, id: &str, after_seq: u64) -> Result<EventStream> {
+        self.inner.subscribe(owner, id, after_seq).await
+    }
+
+    async fn events(&self, owner: &str, id: &str, after_seq: u64) -> Result<Vec<Event>> {
+        self.inner.events(owner, id, after_seq).await
+    }
+
+    async fn cancel(&self, owner: &str, id: &str) -> Result<()> {
+        self.inner.cancel(owner, id).await
+    }
+}

@@ -1,0 +1,12 @@
+//! The HTTP API: routes, their request and response types, errors, auth, limits, metrics
+//! and the OpenAPI document generated from all of it.
+
+pub mod auth;
+pub mod chat;
+pub mod comparisons;
+pub mod error;
+pub mod extract;
+pub mod limits;
+pub mod meta;
+pub mod metrics;
+pub mod openapi;

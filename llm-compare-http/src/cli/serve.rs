@@ -1,0 +1,121 @@
+//! `llm-compare serve`: the HTTP API.
+
+use std::path::Path;
+
+use llm_compare_core::Config;
+use llm_compare_http::{AppState, ServerOptions, serve};
+use tracing_subscriber::EnvFilter;
+
+use crate::{EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, LogFormat, ServeArgs};
+
+fn init_logs(format: LogFormat) {
+    let filter =
+        EnvFilter::try_from_env("LLM_COMPARE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}
+
+/// Resolves when SIGINT or SIGTERM arrives.
+async fn stop_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(t) => t,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
+
+/// Runs `llm-compare serve`.
+pub async fn run(config: Option<&Path>, args: ServeArgs) -> u8 {
+    init_logs(args.log_format);
+    let prepared = Config::load(config).and_then(|c| Ok((c.engine()?, c)));
+    let (engine, config) = match prepared {
+        Ok(x) => x,
+        Err(e) => {
+            super::print_error(&e);
+            return EXIT_USAGE;
+        }
+    };
+    let mut options = match ServerOptions::from_config(&config) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!(
+                "error: {} (field: {})",
+                e.message,
+                e.field.unwrap_or_default()
+            );
+            return EXIT_USAGE;
+        }
+    };
+    if let Some(b) = args.bind {
+        options.bind = b;
+    }
+    if let Some(d) = args.data_dir {
+        options.data_dir = d;
+    }
+    if let Some(n) = args.max_active {
+        options.registry.max_active_per_owner = n;
+    }
+    if let Some(s) = args.shutdown_grace {
+        options.shutdown_grace = std::time::Duration::from_secs(s);
+    }
+    options.cors_origins.extend(args.cors_origins);
+    options.insecure_open = args.insecure_open;
+    if let Err(msg) = options.check_exposure() {
+        eprintln!("error: {msg}");
+        return EXIT_USAGE;
+    }
+    if let Err(e) = std::fs::create_dir_all(&options.data_dir) {
+        eprintln!(
+            "error: cannot create data dir {}: {e}",
+            options.data_dir.display()
+        );
+        return EXIT_USAGE;
+    }
+    let listener = match tokio::net::TcpListener::bind(options.bind).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("error: cannot listen on {}: {e}", options.bind);
+            return EXIT_USAGE;
+        }
+    };
+    let addr = listener
+        .local_addr()
+        .map_or_else(|_| options.bind.to_string(), |a| a.to_string());
+    let open = options.api_keys.is_empty();
+    let state = AppState::new(engine, options);
+    // Install the metrics recorder before the first request.
+    let _ = llm_compare_http::api::metrics::handle();
+    tracing::info!(target: "llm_compare::http", %addr, auth = if open { "open (no API keys)" } else { "API keys" }, "listening");
+    // Printed plainly too, so scripts (and tests) can read the address when binding port 0.
+    println!("llm-compare listening on http://{addr}");
+    match serve(listener, state, stop_signal()).await {
+        Ok(()) => {
+            tracing::info!(target: "llm_compare::http", "stopped");
+            EXIT_OK
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            EXIT_INTERNAL
+        }
+    }
+}

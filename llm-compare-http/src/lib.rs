@@ -1,0 +1,13 @@
+//! # llm-compare-http
+//!
+//! The llm-compare server (axum): POST a comparison, get a `request_id`, stream its events
+//! over SSE (resumable with `Last-Event-ID`) or WebSocket; an OpenAI-compatible
+//! `/v1/chat/completions`; the model catalogue; health, readiness, Prometheus metrics and an
+//! OpenAPI 3.1 document. Also the `llm-compare` binary (`serve`, `run`, `models`).
+//!
+//! HTTP mapping of core errors lives here ([`api::error`]).
+
+pub mod api;
+pub mod server;
+
+pub use server::{AppState, ServerOptions, ServerSettings, router, serve};

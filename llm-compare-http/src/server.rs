@@ -1,0 +1,412 @@
+//! The server: options (file + env + flags), shared state, the router with its middleware
+//! (auth, request logging, CORS, body limit), and serving with graceful shutdown.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderValue, Method};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use llm_compare_core::{Config, Engine, InMemoryRegistry, RegistryConfig, RequestRegistry};
+use serde::Deserialize;
+use tokio_util::sync::CancellationToken;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+
+use crate::api::auth::ApiKeys;
+use crate::api::error::ApiError;
+use crate::api::extract::Caller;
+use crate::api::limits::RateLimiter;
+use crate::api::metrics::{self, MeteredRegistry};
+use crate::api::{chat, comparisons, meta};
+
+/// `[server]` in the configuration file (every key optional).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    /// `ADDR:PORT` to listen on (default `127.0.0.1:8080`).
+    pub bind: Option<String>,
+    /// Where the server keeps its data.
+    pub data_dir: Option<PathBuf>,
+    /// API keys: `user = "KEY"`.
+    #[serde(default)]
+    pub api_keys: BTreeMap<String, String>,
+    /// Most active comparisons per user (default 5).
+    pub max_active_per_user: Option<usize>,
+    /// Requests per minute per user (default 600; 0 = unlimited).
+    pub requests_per_minute: Option<u32>,
+    /// Requests a user may make at once before the per-minute rate applies (default 60).
+    pub burst: Option<u32>,
+    /// Seconds a finished comparison stays readable (default 300).
+    pub retention_s: Option<u64>,
+    /// Seconds a comparison whose stream is never opened lives before it is cancelled
+    /// (default 300).
+    pub unopened_ttl_s: Option<u64>,
+    /// Seconds between SSE keep-alive comments (default 15).
+    pub keepalive_s: Option<u64>,
+    /// Origins allowed to call the API from a browser (`*` for any).
+    #[serde(default)]
+    pub cors_origins: Vec<String>,
+    /// Largest request body in bytes (default 1 MiB).
+    pub body_limit_bytes: Option<usize>,
+    /// Seconds running comparisons get to finish on shutdown (default 10).
+    pub shutdown_grace_s: Option<u64>,
+    /// Log prompt text (default false).
+    pub log_prompts: Option<bool>,
+}
+
+/// Everything the server runs with, resolved.
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    /// Listen address.
+    pub bind: SocketAddr,
+    /// Serve without keys on a non-loopback address.
+    pub insecure_open: bool,
+    /// `(user, key)` pairs.
+    pub api_keys: Vec<(String, String)>,
+    /// Data directory.
+    pub data_dir: PathBuf,
+    /// Registry limits and TTLs.
+    pub registry: RegistryConfig,
+    /// Requests per minute per user.
+    pub requests_per_minute: u32,
+    /// Burst.
+    pub burst: u32,
+    /// SSE keep-alive period.
+    pub keepalive: Duration,
+    /// CORS origins.
+    pub cors_origins: Vec<String>,
+    /// Body limit.
+    pub body_limit: usize,
+    /// Shutdown grace period.
+    pub shutdown_grace: Duration,
+    /// Log prompts.
+    pub log_prompts: bool,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        Self {
+            bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            insecure_open: false,
+            api_keys: Vec::new(),
+            data_dir: PathBuf::from("."),
+            registry: RegistryConfig::default(),
+            requests_per_minute: 600,
+            burst: 60,
+            keepalive: Duration::from_secs(15),
+            cors_origins: Vec::new(),
+            body_limit: 1024 * 1024,
+            shutdown_grace: Duration::from_secs(10),
+            log_prompts: false,
+        }
+    }
+}
+
+impl ServerOptions {
+    /// Options from the `[server]` table of `config`, then env (`LLM_COMPARE_BIND`,
+    /// `LLM_COMPARE_DATA_DIR`, `LLM_COMPARE_API_KEYS`). Flags are applied by the caller.
+    pub fn from_config(config: &Config) -> Result<Self, ApiError> {
+        let s: ServerSettings = match &config.server {
+            Some(table) => table.clone().try_into().map_err(|e| {
+                ApiError::invalid("server", format!("invalid [server] configuration: {e}"))
+            })?,
+            None => ServerSettings::default(),
+        };
+        let mut o = Self::default();
+        if let Some(b) = std::env::var("LLM_COMPARE_BIND").ok().or(s.bind) {
+            o.bind = b
+                .parse()
+                .map_err(|_| ApiError::invalid("bind", format!("`{b}` is not ADDR:PORT")))?;
+        }
+        if let Some(d) = std::env::var("LLM_COMPARE_DATA_DIR")
+            .ok()
+            .map(PathBuf::from)
+            .or(s.data_dir)
+        {
+            o.data_dir = d;
+        }
+        o.api_keys = s.api_keys.into_iter().collect();
+        if let Ok(spec) = std::env::var("LLM_COMPARE_API_KEYS") {
+            o.api_keys.extend(
+                ApiKeys::parse(&spec).map_err(|m| ApiError::invalid("LLM_COMPARE_API_KEYS", m))?,
+            );
+        }
+        if let Some(n) = s.max_active_per_user {
+            o.registry.max_active_per_owner = n;
+        }
+        if let Some(n) = s.retention_s {
+            o.registry.retention = Duration::from_secs(n);
+        }
+        if let Some(n) = s.unopened_ttl_s {
+            o.registry.unopened_ttl = Duration::from_secs(n);
+        }
+        o.requests_per_minute = s.requests_per_minute.unwrap_or(o.requests_per_minute);
+        o.burst = s.burst.unwrap_or(o.burst);
+        o.keepalive = s.keepalive_s.map_or(o.keepalive, Duration::from_secs);
+        o.cors_origins = s.cors_origins;
+        o.body_limit = s.body_limit_bytes.unwrap_or(o.body_limit);
+        o.shutdown_grace = s
+            .shutdown_grace_s
+            .map_or(o.shutdown_grace, Duration::from_secs);
+        o.log_prompts = s.log_prompts.unwrap_or(false);
+        Ok(o)
+    }
+
+    /// Refuses to serve an open (keyless) API on anything but loopback unless told to.
+    pub fn check_exposure(&self) -> Result<(), String> {
+        if self.api_keys.is_empty() && !self.bind.ip().is_loopback() && !self.insecure_open {
+            return Err(format!(
+                "refusing to serve without API keys on {}: set LLM_COMPARE_API_KEYS (user:KEY,…) or [server.api_keys], \
+                 bind to 127.0.0.1, or pass --insecure-open",
+                self.bind
+            ));
+        }
+        Ok(())
+    }
+}
+
+struct Inner {
+    engine: Engine,
+    registry: Arc<dyn RequestRegistry>,
+    memory: InMemoryRegistry,
+    keys: ApiKeys,
+    limiter: RateLimiter,
+    options: ServerOptions,
+    shutdown: CancellationToken,
+    started: Instant,
+}
+
+/// Shared state of every handler.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("options", &self.0.options)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AppState {
+    /// State for `engine` under `options`. Must be called inside a Tokio runtime.
+    pub fn new(engine: Engine, options: ServerOptions) -> Self {
+        let memory = InMemoryRegistry::new(options.registry);
+        let registry: Arc<dyn RequestRegistry> =
+            Arc::new(MeteredRegistry::new(Arc::new(memory.clone())));
+        Self(Arc::new(Inner {
+            keys: ApiKeys::new(
+                options
+                    .api_keys
+                    .iter()
+                    .map(|(u, k)| (u.as_str(), k.as_str())),
+            ),
+            limiter: RateLimiter::new(options.requests_per_minute, options.burst),
+            engine,
+            registry,
+            memory,
+            options,
+            shutdown: CancellationToken::new(),
+            started: Instant::now(),
+        }))
+    }
+
+    /// The engine.
+    pub fn engine(&self) -> &Engine {
+        &self.0.engine
+    }
+    /// The request registry.
+    pub fn registry(&self) -> &Arc<dyn RequestRegistry> {
+        &self.0.registry
+    }
+    /// The in-memory registry behind it (for gauges).
+    pub fn memory(&self) -> &InMemoryRegistry {
+        &self.0.memory
+    }
+    /// API keys.
+    pub fn keys(&self) -> &ApiKeys {
+        &self.0.keys
+    }
+    /// Options.
+    pub fn options(&self) -> &ServerOptions {
+        &self.0.options
+    }
+    /// Fires when the shutdown grace period is over: open streams end with `shutting_down`.
+    pub fn shutdown(&self) -> &CancellationToken {
+        &self.0.shutdown
+    }
+    /// Uptime.
+    pub fn uptime(&self) -> Duration {
+        self.0.started.elapsed()
+    }
+    /// Takes a request-rate token for `user`.
+    pub fn check_rate(&self, user: &str) -> Result<(), ApiError> {
+        self.0.limiter.check(user).map_err(|wait| {
+            ApiError::rate_limited(
+                format!(
+                    "too many requests: at most {} per minute per caller",
+                    self.0.options.requests_per_minute
+                ),
+                wait,
+            )
+        })
+    }
+}
+
+/// Routes that need no API key.
+fn is_public(path: &str) -> bool {
+    matches!(path, "/health" | "/ready" | "/metrics" | "/openapi.json")
+}
+
+/// Authenticates (except public routes), then logs one line per request: method, route,
+/// status, user, duration. No prompt text, no key.
+async fn auth_and_log(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| req.uri().path().to_string(), |m| m.as_str().to_string());
+    let http_id = uuid::Uuid::now_v7().to_string();
+    let mut user = String::from("-");
+    let resp = if is_public(req.uri().path()) || method == Method::OPTIONS {
+        next.run(req).await
+    } else {
+        let query_key = req
+            .uri()
+            .query()
+            .filter(|_| req.uri().path().ends_with("/ws"))
+            .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("api_key=")))
+            .map(str::to_string);
+        match state
+            .keys()
+            .authenticate(req.headers(), query_key.as_deref())
+        {
+            Ok(u) => {
+                user.clone_from(&u);
+                req.extensions_mut().insert(Caller(u));
+                next.run(req).await
+            }
+            Err(e) => e.into_response(),
+        }
+    };
+    let mut resp = resp;
+    if let Ok(v) = HeaderValue::from_str(&http_id) {
+        resp.headers_mut().insert("x-request-id", v);
+    }
+    let status = resp.status().as_u16();
+    let ms = start.elapsed().as_secs_f64() * 1e3;
+    metrics::record_http(&method, &route, status, ms / 1e3);
+    tracing::info!(
+        target: "llm_compare::http",
+        http_request_id = %http_id,
+        method = %method,
+        route = %route,
+        path = %path,
+        status,
+        user = %user,
+        duration_ms = (ms * 1000.0).round() / 1000.0,
+        "request"
+    );
+    resp
+}
+
+/// The router with every route and layer.
+pub fn router(state: AppState) -> Router {
+    let cors = {
+        let o = &state.options().cors_origins;
+        if o.is_empty() {
+            None
+        } else if o.iter().any(|x| x == "*") {
+            Some(CorsLayer::permissive())
+        } else {
+            let origins: Vec<HeaderValue> = o
+                .iter()
+                .filter_map(|x| HeaderValue::from_str(x).ok())
+                .collect();
+            Some(
+                CorsLayer::new()
+                    .allow_origin(AllowOrigin::list(origins))
+                    .allow_methods([Method::GET, Method::POST, Method::DELETE])
+                    .allow_headers(tower_http::cors::Any)
+                    .expose_headers([
+                        axum::http::header::LOCATION,
+                        axum::http::header::RETRY_AFTER,
+                    ]),
+            )
+        }
+    };
+    let limit = state.options().body_limit;
+    let mut app = Router::new()
+        .route("/v1/comparisons", post(comparisons::create))
+        .route("/v1/comparisons/{id}", get(comparisons::snapshot))
+        .route("/v1/comparisons/{id}", delete(comparisons::cancel))
+        .route("/v1/comparisons/{id}/stream", get(comparisons::stream))
+        .route("/v1/comparisons/{id}/ws", get(comparisons::websocket))
+        .route("/v1/chat/completions", post(chat::completions))
+        .route("/v1/models", get(meta::models))
+        .route("/health", get(meta::health))
+        .route("/ready", get(meta::ready))
+        .route("/metrics", get(meta::metrics))
+        .route("/openapi.json", get(meta::openapi))
+        // After routing, so the log and metrics see the route template, not raw ids.
+        .route_layer(middleware::from_fn_with_state(state.clone(), auth_and_log))
+        .fallback(|| async { ApiError::not_found("no such route") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                axum::http::StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "method not allowed on this route",
+            )
+        })
+        .layer(axum::extract::DefaultBodyLimit::max(limit));
+    if let Some(cors) = cors {
+        app = app.layer(cors);
+    }
+    app.with_state(state)
+}
+
+/// Serves until `stop` resolves, then shuts down gracefully: stops accepting, gives running
+/// comparisons the grace period, then ends every open stream with `shutting_down`.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = router(state.clone());
+    let grace = state.options().shutdown_grace;
+    let shutdown = state.shutdown().clone();
+    let memory = state.memory().clone();
+    let (stopped_tx, stopped_rx) = tokio::sync::oneshot::channel::<()>();
+    let signal = async move {
+        stop.await;
+        let _ = stopped_tx.send(());
+    };
+    let deadline = tokio::spawn(async move {
+        if stopped_rx.await.is_ok() {
+            tracing::info!(target: "llm_compare::http", grace_s = grace.as_secs_f64(), "shutting down: no new connections");
+            // Let running comparisons finish, up to the grace period.
+            let until = Instant::now() + grace;
+            while memory.active_total() > 0 && Instant::now() < until {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            memory.cancel_all();
+            shutdown.cancel();
+        }
+    });
+    let served = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(signal)
+    .await;
+    deadline.abort();
+    served
+}

@@ -1,0 +1,199 @@
+//! `llm-compare serve` as a real process: logs without secrets, graceful shutdown, and the
+//! refusal to serve an open API beyond loopback.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use eventsource_stream::Eventsource;
+use futures::StreamExt;
+use serde_json::{Value, json};
+
+fn serve(args: &[&str], envs: &[(&str, &str)]) -> (Child, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_llm-compare"));
+    cmd.arg("serve")
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    cmd.env_remove("LLM_COMPARE_API_KEYS")
+        .env("LLM_COMPARE_SIM_TTFT_MS", "5");
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line.trim().rsplit(' ').next().unwrap().to_string();
+    assert!(url.starts_with("http://127.0.0.1:"), "{line}");
+    (child, url)
+}
+
+fn sigterm(child: &Child) {
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+}
+
+fn wait_exit(child: &mut Child, within: Duration) -> i32 {
+    let t0 = Instant::now();
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return s.code().unwrap_or(-1);
+        }
+        assert!(
+            t0.elapsed() < within,
+            "server did not exit within {within:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[tokio::test]
+async fn logs_are_structured_and_hold_no_keys_or_prompts() {
+    let (mut child, url) = serve(
+        &["--bind", "127.0.0.1:0", "--log-format", "json"],
+        &[("LLM_COMPARE_API_KEYS", "alice:SUPERSECRET-1")],
+    );
+    let c = reqwest::Client::new();
+    let r = c
+        .post(format!("{url}/v1/comparisons"))
+        .bearer_auth("SUPERSECRET-1")
+        .json(&json!({"prompt": "TOP-SECRET-PROMPT", "models": ["sim/echo"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let r = c
+        .get(format!("{url}/v1/models"))
+        .header("x-api-key", "WRONG-SECRET-2")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    sigterm(&child);
+    assert_eq!(wait_exit(&mut child, Duration::from_secs(15)), 0);
+    let mut logs = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut logs)
+        .unwrap();
+    for secret in ["SUPERSECRET-1", "WRONG-SECRET-2", "TOP-SECRET-PROMPT"] {
+        assert!(!logs.contains(secret), "logs contain {secret}:\n{logs}");
+    }
+    let lines: Vec<Value> = logs
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|_| panic!("not JSON: {l}")))
+        .collect();
+    let post = lines
+        .iter()
+        .find(|l| l["route"] == "/v1/comparisons")
+        .expect("a line for the POST");
+    assert_eq!(post["status"], 201);
+    assert_eq!(post["user"], "alice");
+    assert_eq!(post["method"], "POST");
+    assert!(post["duration_ms"].is_number() && post["http_request_id"].is_string());
+    let denied = lines.iter().find(|l| l["route"] == "/v1/models").unwrap();
+    assert_eq!(denied["status"], 401);
+}
+
+#[tokio::test]
+async fn sigterm_lets_short_comparisons_finish_and_ends_the_rest_with_shutting_down() {
+    let (mut child, url) = serve(
+        &["--bind", "127.0.0.1:0", "--shutdown-grace", "1"],
+        &[
+            ("LLM_COMPARE_SIM_SLOW_TTFT_MS", "60000"),
+            ("LLM_COMPARE_SIM_TOKENS_PER_S", "50"),
+        ],
+    );
+    let c = reqwest::Client::new();
+    let mut ids = Vec::new();
+    for body in [
+        json!({"prompt": "x", "models": ["sim/lorem"], "params": {"max_tokens": 15}}),
+        json!({"prompt": "x", "models": ["sim/slow"]}),
+    ] {
+        let r: Value = c
+            .post(format!("{url}/v1/comparisons"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        ids.push(r["request_id"].as_str().unwrap().to_string());
+    }
+    let mut readers = Vec::new();
+    for id in &ids {
+        let resp = c
+            .get(format!("{url}/v1/comparisons/{id}/stream"))
+            .send()
+            .await
+            .unwrap();
+        readers.push(tokio::spawn(async move {
+            let mut ev = resp.bytes_stream().eventsource();
+            let mut last = None;
+            while let Some(Ok(e)) = ev.next().await {
+                last = Some((e.event, e.id, e.data));
+            }
+            last.unwrap()
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let t0 = Instant::now();
+    sigterm(&child);
+    // New connections are refused while draining.
+    let short = readers.remove(0).await.unwrap();
+    assert_eq!(
+        short.0, "complete",
+        "a comparison that fits in the grace period finishes"
+    );
+    let long = readers.remove(0).await.unwrap();
+    assert_eq!(long.0, "error");
+    let v: Value = serde_json::from_str(&long.2).unwrap();
+    assert_eq!(v["code"], "shutting_down");
+    // The notice sets no id of its own: the client's last event id stays that of the last
+    // real event (which the notice's seq repeats), so a resume elsewhere misses nothing.
+    assert_eq!(long.1, v["seq"].to_string());
+    assert_eq!(wait_exit(&mut child, Duration::from_secs(10)), 0);
+    let took = t0.elapsed();
+    assert!(
+        took >= Duration::from_millis(900) && took < Duration::from_secs(8),
+        "{took:?}"
+    );
+}
+
+#[test]
+fn an_open_server_refuses_to_bind_beyond_loopback() {
+    let out = Command::new(env!("CARGO_BIN_EXE_llm-compare"))
+        .args(["serve", "--bind", "0.0.0.0:0"])
+        .env_remove("LLM_COMPARE_API_KEYS")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--insecure-open") && err.contains("LLM_COMPARE_API_KEYS"),
+        "{err}"
+    );
+    // With keys it may bind anywhere; here we only check it gets past the refusal.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_llm-compare"))
+        .args(["serve", "--bind", "0.0.0.0:0"])
+        .env("LLM_COMPARE_API_KEYS", "alice:k")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(line.contains("listening on http://0.0.0.0:"), "{line}");
+    child.kill().unwrap();
+    child.wait().unwrap();
+}

@@ -1,0 +1,814 @@
+//! Black-box tests of the server on loopback: the contract, every status code, resume,
+//! cancel, expiry, isolation between users, limits, WebSocket, the OpenAI-compatible
+//! endpoint, metrics and OpenAPI.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use eventsource_stream::Eventsource;
+use futures::StreamExt;
+use llm_compare_core::{Engine, ProviderRegistry, SimConfig, SimProvider};
+use llm_compare_http::{AppState, ServerOptions, serve};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+struct Server {
+    url: String,
+    sim: Arc<SimProvider>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+    }
+}
+
+fn sim_config() -> SimConfig {
+    SimConfig {
+        ttft: Duration::from_millis(5),
+        slow_ttft: Duration::from_secs(30),
+        tokens_per_s: 200.0,
+    }
+}
+
+async fn start_with(options: ServerOptions, sim: SimConfig) -> Server {
+    let sim = Arc::new(SimProvider::new(sim));
+    let mut providers = ProviderRegistry::new();
+    providers.register(sim.clone());
+    let state = AppState::new(Engine::new(providers), options);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(serve(listener, state, async move {
+        let _ = rx.await;
+    }));
+    Server {
+        url,
+        sim,
+        stop: Some(tx),
+    }
+}
+
+async fn start() -> Server {
+    start_with(ServerOptions::default(), sim_config()).await
+}
+
+fn keyed() -> ServerOptions {
+    ServerOptions {
+        api_keys: vec![
+            ("alice".into(), "KEY-A".into()),
+            ("bob".into(), "KEY-B".into()),
+        ],
+        ..ServerOptions::default()
+    }
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::new()
+}
+
+async fn create(s: &Server, key: Option<&str>, body: Value) -> reqwest::Response {
+    let mut r = client()
+        .post(format!("{}/v1/comparisons", s.url))
+        .json(&body);
+    if let Some(k) = key {
+        r = r.bearer_auth(k);
+    }
+    r.send().await.unwrap()
+}
+
+async fn create_id(s: &Server, key: Option<&str>, body: Value) -> String {
+    let r = create(s, key, body).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    r.json::<Value>().await.unwrap()["request_id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// Reads SSE events (seq, type, data) until the stream ends or `limit` events came.
+async fn read_sse(
+    s: &Server,
+    key: Option<&str>,
+    id: &str,
+    last_event_id: Option<u64>,
+    limit: usize,
+) -> Vec<(Option<u64>, String, Value)> {
+    let mut r = client().get(format!("{}/v1/comparisons/{id}/stream", s.url));
+    if let Some(k) = key {
+        r = r.header("x-api-key", k);
+    }
+    if let Some(n) = last_event_id {
+        r = r.header("last-event-id", n.to_string());
+    }
+    let resp = r.send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(
+        resp.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    let mut events = resp.bytes_stream().eventsource();
+    let mut out = Vec::new();
+    while out.len() < limit {
+        let Some(ev) = events.next().await else { break };
+        let ev = ev.unwrap();
+        let data: Value = serde_json::from_str(&ev.data).unwrap();
+        out.push((ev.id.parse().ok(), ev.event.clone(), data));
+    }
+    out
+}
+
+fn seqs(events: &[(Option<u64>, String, Value)]) -> Vec<u64> {
+    events.iter().map(|e| e.0.unwrap()).collect()
+}
+
+#[tokio::test]
+async fn post_then_stream_the_whole_comparison() {
+    let s = start().await;
+    let r = create(&s, None, json!({"prompt": "hello big world", "models": ["sim/echo", "sim/lorem", "sim/error"], "params": {"max_tokens": 6}})).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let location = r.headers()["location"].to_str().unwrap().to_string();
+    let body: Value = r.json().await.unwrap();
+    let id = body["request_id"].as_str().unwrap();
+    assert_eq!(body["status"], "pending");
+    assert_eq!(location, format!("/v1/comparisons/{id}"));
+    assert_eq!(body["stream_url"], format!("/v1/comparisons/{id}/stream"));
+    assert_eq!(
+        body["models"],
+        json!(["sim/echo", "sim/lorem", "sim/error"])
+    );
+
+    let events = read_sse(&s, None, id, None, 1000).await;
+    let seq = seqs(&events);
+    assert_eq!(
+        seq,
+        (1..=seq.len() as u64).collect::<Vec<_>>(),
+        "ids are the seqs, no gap"
+    );
+    for (id_seq, ty, data) in &events {
+        assert_eq!(data["seq"].as_u64(), *id_seq);
+        assert_eq!(
+            data["type"].as_str().unwrap(),
+            ty,
+            "event: matches the JSON type"
+        );
+    }
+    let (_, ty, last) = events.last().unwrap();
+    assert_eq!(ty, "complete");
+    assert_eq!(last["request_id"], id);
+    assert_eq!(last["results"][0]["text"], "hello big world");
+    assert_eq!(last["results"][2]["error"]["code"], "bad_request");
+
+    // Snapshot after completion.
+    let snap: Value = client()
+        .get(format!("{}{location}", s.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(snap["status"], "completed");
+    assert_eq!(snap["models"][0]["text"], "hello big world");
+    assert_eq!(snap["models"][0]["stage"], "done");
+    assert_eq!(snap["models"][2]["stage"], "failed");
+    assert_eq!(snap["last_seq"], seq.len());
+    // Connecting after completion replays everything and closes.
+    let again = read_sse(&s, None, id, None, 1000).await;
+    assert_eq!(seqs(&again), seq);
+}
+
+#[tokio::test]
+async fn bad_requests_get_a_status_and_the_field() {
+    let s = start_with(
+        ServerOptions {
+            body_limit: 4096,
+            ..ServerOptions::default()
+        },
+        sim_config(),
+    )
+    .await;
+    let cases: Vec<(Value, u16, &str, Option<&str>)> = vec![
+        (
+            json!({"prompt": "x"}),
+            400,
+            "invalid_request",
+            Some("models"),
+        ),
+        (
+            json!({"prompt": "x", "models": ["sim/echo"], "bogus": 1}),
+            400,
+            "invalid_request",
+            Some("bogus"),
+        ),
+        (
+            json!({"prompt": "x", "models": "sim/echo"}),
+            400,
+            "invalid_request",
+            Some("models"),
+        ),
+        (
+            json!({"models": ["sim/echo"]}),
+            400,
+            "invalid_request",
+            Some("prompt"),
+        ),
+        (
+            json!({"prompt": "x", "messages": [], "models": ["sim/echo"]}),
+            400,
+            "invalid_request",
+            Some("prompt"),
+        ),
+        (
+            json!({"prompt": "", "models": ["sim/echo"]}),
+            400,
+            "invalid_request",
+            Some("prompt"),
+        ),
+        (
+            json!({"prompt": "x", "models": []}),
+            400,
+            "invalid_request",
+            Some("models"),
+        ),
+        (
+            json!({"prompt": "x", "models": vec!["sim/echo"; 9]}),
+            400,
+            "invalid_request",
+            Some("models"),
+        ),
+        (
+            json!({"prompt": "x", "models": ["nope/model"]}),
+            400,
+            "unknown_model",
+            Some("models"),
+        ),
+        (
+            json!({"prompt": "x", "models": ["sim/echo"], "params": {"temperature": 7}}),
+            400,
+            "invalid_request",
+            Some("params.temperature"),
+        ),
+        (
+            json!({"prompt": "x", "models": ["sim/echo"], "params": {"max_tokens": -1}}),
+            400,
+            "invalid_request",
+            Some("params.max_tokens"),
+        ),
+        (
+            json!({"prompt": "x", "models": ["sim/echo"], "session_id": "s1"}),
+            400,
+            "invalid_request",
+            Some("session_id"),
+        ),
+        (
+            json!({"prompt": "x".repeat(5000), "models": ["sim/echo"]}),
+            413,
+            "payload_too_large",
+            None,
+        ),
+    ];
+    for (body, status, code, field) in cases {
+        let r = create(&s, None, body.clone()).await;
+        assert_eq!(r.status().as_u16(), status, "{body}");
+        let e: Value = r.json().await.unwrap();
+        assert_eq!(e["error"]["code"], code, "{body}: {e}");
+        assert_eq!(e["error"]["field"].as_str(), field, "{body}: {e}");
+        assert!(!e["error"]["message"].as_str().unwrap().is_empty());
+    }
+    let r = client()
+        .post(format!("{}/v1/comparisons", s.url))
+        .body("{not json")
+        .header("content-type", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let r = client()
+        .post(format!("{}/v1/comparisons", s.url))
+        .body("prompt=x")
+        .header("content-type", "text/plain")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 415);
+    let r = client()
+        .get(format!("{}/v1/comparisons/does-not-exist", s.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["error"]["code"],
+        "not_found"
+    );
+    let r = client()
+        .get(format!("{}/v1/comparisons/does-not-exist/stream", s.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let r = client()
+        .get(format!("{}/v1/comparisons/x/stream", s.url))
+        .header("last-event-id", "abc")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let r = client()
+        .get(format!("{}/no/such/route", s.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let r = client()
+        .put(format!("{}/v1/comparisons", s.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 405);
+}
+
+#[tokio::test]
+async fn api_keys_and_isolation_between_users() {
+    let s = start_with(keyed(), sim_config()).await;
+    let body = json!({"prompt": "secret", "models": ["sim/echo"]});
+    let r = create(&s, None, body.clone()).await;
+    assert_eq!(r.status(), 401);
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["error"]["code"],
+        "unauthorized"
+    );
+    assert_eq!(create(&s, Some("WRONG"), body.clone()).await.status(), 401);
+    let id = create_id(&s, Some("KEY-A"), body.clone()).await;
+    // X-API-Key works as well as Bearer.
+    let events = read_sse(&s, Some("KEY-A"), &id, None, 100).await;
+    assert_eq!(events.last().unwrap().1, "complete");
+    // Bob cannot see, stream or cancel Alice's request: 404, as if it did not exist.
+    for (method, path) in [
+        ("GET", format!("/v1/comparisons/{id}")),
+        ("GET", format!("/v1/comparisons/{id}/stream")),
+        ("DELETE", format!("/v1/comparisons/{id}")),
+    ] {
+        let r = client()
+            .request(method.parse().unwrap(), format!("{}{path}", s.url))
+            .bearer_auth("KEY-B")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 404, "{method} {path}");
+    }
+    // Without a key the stream is 401, not 404.
+    let r = client()
+        .get(format!("{}/v1/comparisons/{id}/stream", s.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    // Public routes need no key.
+    for p in ["/health", "/ready", "/metrics", "/openapi.json"] {
+        assert_eq!(
+            client()
+                .get(format!("{}{p}", s.url))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            200,
+            "{p}"
+        );
+    }
+    assert_eq!(
+        client()
+            .get(format!("{}/v1/models", s.url))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+}
+
+#[tokio::test]
+async fn resume_from_the_middle_has_no_gap_and_no_duplicate() {
+    let s = start_with(
+        ServerOptions::default(),
+        SimConfig {
+            ttft: Duration::from_millis(1),
+            slow_ttft: Duration::ZERO,
+            tokens_per_s: 300.0,
+        },
+    )
+    .await;
+    let id = create_id(&s, None, json!({"prompt": "resume me", "models": ["sim/lorem", "sim/lorem"], "params": {"max_tokens": 40}})).await;
+    let first = read_sse(&s, None, &id, None, 15).await;
+    assert_eq!(first.len(), 15);
+    let cut = first.last().unwrap().0.unwrap();
+    // The client went away (connection dropped); it comes back with Last-Event-ID.
+    let rest = read_sse(&s, None, &id, Some(cut), 10_000).await;
+    assert_eq!(
+        rest.first().unwrap().0,
+        Some(cut + 1),
+        "exactly the events after {cut}"
+    );
+    let mut all = seqs(&first);
+    all.extend(seqs(&rest));
+    assert_eq!(all, (1..=all.len() as u64).collect::<Vec<_>>());
+    assert_eq!(rest.last().unwrap().1, "complete");
+    // Resume via the query parameter too, after completion.
+    let r = client()
+        .get(format!(
+            "{}/v1/comparisons/{id}/stream?last_event_id={}",
+            s.url,
+            all.len() - 2
+        ))
+        .send()
+        .await
+        .unwrap();
+    let text = r.text().await.unwrap();
+    assert_eq!(
+        text.matches("\nid: ").count() + usize::from(text.starts_with("id: ")),
+        2,
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn a_client_disconnecting_does_not_cancel() {
+    let s = start_with(
+        ServerOptions::default(),
+        SimConfig {
+            ttft: Duration::from_millis(1),
+            slow_ttft: Duration::ZERO,
+            tokens_per_s: 100.0,
+        },
+    )
+    .await;
+    let id = create_id(
+        &s,
+        None,
+        json!({"prompt": "x", "models": ["sim/lorem"], "params": {"max_tokens": 20}}),
+    )
+    .await;
+    let first = read_sse(&s, None, &id, None, 4).await;
+    drop(first);
+    // Nobody reads any more; the comparison still runs to the end.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let snap = loop {
+        let snap: Value = client()
+            .get(format!("{}/v1/comparisons/{id}", s.url))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if snap["status"] != "running" || Instant::now() > deadline {
+            break snap;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(snap["status"], "completed");
+    assert_eq!(
+        snap["models"][0]["text"]
+            .as_str()
+            .unwrap()
+            .split(' ')
+            .count(),
+        20
+    );
+}
+
+#[tokio::test]
+async fn delete_cancels_upstream_and_ends_the_stream_cancelled() {
+    let s = start().await;
+    let id = create_id(&s, None, json!({"prompt": "x", "models": ["sim/slow", "sim/lorem"], "params": {"max_tokens": 10000}})).await;
+    let url = s.url.clone();
+    let reader = {
+        let id = id.clone();
+        tokio::spawn(async move {
+            let resp = client()
+                .get(format!("{url}/v1/comparisons/{id}/stream"))
+                .send()
+                .await
+                .unwrap();
+            let mut ev = resp.bytes_stream().eventsource();
+            let mut last = None;
+            while let Some(e) = ev.next().await {
+                last = Some(e.unwrap());
+            }
+            last.unwrap()
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(s.sim.active_streams(), 2);
+    let t0 = Instant::now();
+    let r = client()
+        .delete(format!("{}/v1/comparisons/{id}", s.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["status"], "cancelled");
+    while s.sim.active_streams() > 0 {
+        assert!(
+            t0.elapsed() < Duration::from_millis(100),
+            "upstream still running"
+        );
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let last = reader.await.unwrap();
+    assert_eq!(last.event, "complete");
+    let v: Value = serde_json::from_str(&last.data).unwrap();
+    assert_eq!(v["status"], "cancelled");
+}
+
+#[tokio::test]
+async fn unopened_requests_expire_and_stop_working() {
+    let mut o = ServerOptions::default();
+    o.registry.unopened_ttl = Duration::from_millis(100);
+    let s = start_with(o, sim_config()).await;
+    let id = create_id(&s, None, json!({"prompt": "x", "models": ["sim/slow"]})).await;
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    assert_eq!(s.sim.active_streams(), 1);
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    assert_eq!(s.sim.active_streams(), 0);
+    let r = client()
+        .get(format!("{}/v1/comparisons/{id}/stream", s.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+}
+
+#[tokio::test]
+async fn sixth_active_comparison_is_refused_and_other_users_are_not() {
+    let s = start_with(keyed(), sim_config()).await;
+    let slow = json!({"prompt": "x", "models": ["sim/slow"]});
+    for _ in 0..5 {
+        create_id(&s, Some("KEY-A"), slow.clone()).await;
+    }
+    let r = create(&s, Some("KEY-A"), slow.clone()).await;
+    assert_eq!(r.status(), 429);
+    let retry: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(retry >= 1);
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["error"]["code"],
+        "rate_limited"
+    );
+    // Bob is unaffected.
+    create_id(&s, Some("KEY-B"), slow.clone()).await;
+}
+
+#[tokio::test]
+async fn request_rate_is_limited_per_user() {
+    let s = start_with(
+        ServerOptions {
+            requests_per_minute: 60,
+            burst: 3,
+            ..keyed()
+        },
+        sim_config(),
+    )
+    .await;
+    let quick = json!({"prompt": "x", "models": ["sim/echo"]});
+    for _ in 0..3 {
+        assert_eq!(create(&s, Some("KEY-A"), quick.clone()).await.status(), 201);
+    }
+    let r = create(&s, Some("KEY-A"), quick.clone()).await;
+    assert_eq!(r.status(), 429);
+    assert!(r.headers().contains_key("retry-after"));
+    assert_eq!(create(&s, Some("KEY-B"), quick.clone()).await.status(), 201);
+}
+
+#[tokio::test]
+async fn keep_alive_comments_are_sent_while_waiting() {
+    let s = start_with(
+        ServerOptions {
+            keepalive: Duration::from_millis(50),
+            ..ServerOptions::default()
+        },
+        sim_config(),
+    )
+    .await;
+    let id = create_id(&s, None, json!({"prompt": "x", "models": ["sim/slow"]})).await;
+    let resp = client()
+        .get(format!("{}/v1/comparisons/{id}/stream", s.url))
+        .send()
+        .await
+        .unwrap();
+    let mut body = resp.bytes_stream();
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + Duration::from_millis(400);
+    while Instant::now() < deadline {
+        if let Ok(Some(Ok(chunk))) =
+            tokio::time::timeout(Duration::from_millis(100), body.next()).await
+        {
+            seen.extend_from_slice(&chunk);
+        }
+    }
+    let text = String::from_utf8_lossy(&seen);
+    assert!(
+        text.lines().filter(|l| l.starts_with(':')).count() >= 3,
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn websocket_streams_the_same_events() {
+    let s = start().await;
+    let id = create_id(
+        &s,
+        None,
+        json!({"prompt": "over the socket", "models": ["sim/echo"]}),
+    )
+    .await;
+    let ws_url = format!(
+        "{}/v1/comparisons/{id}/ws?last_event_id=2",
+        s.url.replace("http://", "ws://")
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(ws_url).await.unwrap();
+    let mut got = Vec::new();
+    while let Some(Ok(m)) = ws.next().await {
+        if let tokio_tungstenite::tungstenite::Message::Text(t) = m {
+            got.push(serde_json::from_str::<Value>(&t).unwrap());
+        }
+    }
+    assert_eq!(got[0]["seq"], 3, "resumed after seq 2");
+    assert_eq!(got.last().unwrap()["type"], "complete");
+    let sse = read_sse(&s, None, &id, Some(2), 1000).await;
+    let sse: Vec<Value> = sse.into_iter().map(|e| e.2).collect();
+    assert_eq!(got, sse, "WebSocket and SSE carry the same events");
+}
+
+#[tokio::test]
+async fn openai_compatible_chat_completions() {
+    let s = start().await;
+    let url = format!("{}/v1/chat/completions", s.url);
+    let r: Value = client()
+        .post(&url)
+        .json(&json!({"model": "sim/echo", "messages": [{"role": "system", "content": "be brief"}, {"role": "user", "content": "ping pong"}]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["object"], "chat.completion");
+    assert_eq!(r["choices"][0]["message"]["content"], "ping pong");
+    assert_eq!(r["choices"][0]["finish_reason"], "stop");
+    assert_eq!(r["usage"]["completion_tokens"], 2);
+    assert!(r["usage"]["prompt_tokens"].as_u64().unwrap() > 0);
+
+    let resp = client()
+        .post(&url)
+        .json(&json!({"model": "sim/echo", "stream": true, "stream_options": {"include_usage": true}, "messages": [{"role": "user", "content": "a b c"}]}))
+        .send()
+        .await
+        .unwrap();
+    let mut ev = resp.bytes_stream().eventsource();
+    let mut text = String::new();
+    let mut usage = None;
+    let mut done = false;
+    while let Some(e) = ev.next().await {
+        let e = e.unwrap();
+        if e.data == "[DONE]" {
+            done = true;
+            break;
+        }
+        let v: Value = serde_json::from_str(&e.data).unwrap();
+        assert_eq!(v["object"], "chat.completion.chunk");
+        if let Some(c) = v["choices"][0]["delta"]["content"].as_str() {
+            text.push_str(c);
+        }
+        if !v["usage"].is_null() {
+            usage = Some(v["usage"].clone());
+        }
+    }
+    assert!(done);
+    assert_eq!(text, "a b c");
+    assert_eq!(usage.unwrap()["completion_tokens"], 3);
+
+    let r = client()
+        .post(&url)
+        .json(&json!({"model": "sim/error", "messages": [{"role": "user", "content": "x"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["error"]["code"],
+        "bad_request"
+    );
+    let r = client()
+        .post(&url)
+        .json(&json!({"model": "nope/x", "messages": [{"role": "user", "content": "x"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let r = client()
+        .post(&url)
+        .json(&json!({"model": "sim/echo", "messages": [{"role": "wizard", "content": "x"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["error"]["field"],
+        "messages[0].role"
+    );
+}
+
+#[tokio::test]
+async fn models_health_metrics_and_openapi() {
+    let s = start().await;
+    let models: Value = client()
+        .get(format!("{}/v1/models", s.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(models["object"], "list");
+    assert_eq!(models["data"][0]["id"], "sim/echo");
+    assert_eq!(models["data"][0]["object"], "model");
+    assert_eq!(models["data"][0]["available"], true);
+    let h: Value = client()
+        .get(format!("{}/health", s.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(h["status"], "ok");
+    // Drive one comparison so model metrics exist.
+    let id = create_id(
+        &s,
+        None,
+        json!({"prompt": "m", "models": ["sim/echo", "sim/error"]}),
+    )
+    .await;
+    read_sse(&s, None, &id, None, 1000).await;
+    let text = client()
+        .get(format!("{}/metrics", s.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for m in [
+        "llm_compare_http_requests_total",
+        "llm_compare_active_comparisons",
+        "llm_compare_stream_connections",
+        "llm_compare_events_sent_total",
+        "llm_compare_model_ttft_seconds_bucket",
+        "llm_compare_model_latency_seconds_bucket",
+        "llm_compare_upstream_errors_total",
+        "llm_compare_cost_pico_usd_total",
+    ] {
+        assert!(text.contains(m), "/metrics lacks {m}");
+    }
+    assert!(text.contains("code=\"bad_request\""));
+    let doc: Value = client()
+        .get(format!("{}/openapi.json", s.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
+    for p in [
+        "/v1/comparisons",
+        "/v1/comparisons/{id}",
+        "/v1/comparisons/{id}/stream",
+        "/v1/comparisons/{id}/ws",
+        "/v1/chat/completions",
+        "/v1/models",
+        "/health",
+        "/ready",
+        "/metrics",
+        "/openapi.json",
+    ] {
+        assert!(doc["paths"].get(p).is_some(), "openapi lacks {p}");
+    }
+    assert!(
+        doc["paths"]["/v1/comparisons"]["post"]["responses"]
+            .get("429")
+            .is_some()
+    );
+}
