@@ -397,8 +397,9 @@ pub async fn serve(
             while memory.active_total() > 0 && Instant::now() < until {
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
-            memory.cancel_all();
+            // Streams end with `shutting_down` first, then the remaining upstream calls stop.
             shutdown.cancel();
+            memory.cancel_all();
         }
     });
     let served = axum::serve(

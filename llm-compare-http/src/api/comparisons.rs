@@ -217,7 +217,13 @@ async fn events_until_shutdown(
         let mut last = after;
         loop {
             tokio::select! {
+                // Shutdown first: once the grace period is over, the notice wins over any
+                // event still queued.
                 biased;
+                () = shutdown.cancelled() => {
+                    yield (shutting_down(last), false);
+                    break;
+                }
                 next = events.next() => match next {
                     Some(e) => {
                         last = e.seq;
@@ -225,10 +231,6 @@ async fn events_until_shutdown(
                     }
                     None => break,
                 },
-                () = shutdown.cancelled() => {
-                    yield (shutting_down(last), false);
-                    break;
-                }
             }
         }
     })
