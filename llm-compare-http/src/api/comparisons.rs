@@ -4,8 +4,8 @@
 use std::convert::Infallible;
 
 use axum::Json;
+use axum::extract::State;
 use axum::extract::ws::{Message as WsMessage, WebSocket, WebSocketUpgrade};
-use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::error::{ApiError, ErrorBody};
-use super::extract::{Caller, JsonBody};
+use super::extract::{Caller, IdPath, JsonBody, QueryParams};
 use super::metrics;
 use crate::server::AppState;
 
@@ -253,8 +253,8 @@ async fn events_until_shutdown(
 pub async fn stream(
     State(state): State<AppState>,
     Caller(user): Caller,
-    Path(id): Path<String>,
-    Query(query): Query<ResumeQuery>,
+    IdPath(id): IdPath,
+    QueryParams(query): QueryParams<ResumeQuery>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let after = after_seq(&headers, &query)?;
@@ -297,8 +297,8 @@ pub async fn stream(
 pub async fn websocket(
     State(state): State<AppState>,
     Caller(user): Caller,
-    Path(id): Path<String>,
-    Query(query): Query<ResumeQuery>,
+    IdPath(id): IdPath,
+    QueryParams(query): QueryParams<ResumeQuery>,
     headers: HeaderMap,
     ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
@@ -382,7 +382,7 @@ pub struct Snapshot {
 pub async fn snapshot(
     State(state): State<AppState>,
     Caller(user): Caller,
-    Path(id): Path<String>,
+    IdPath(id): IdPath,
 ) -> Result<Json<Snapshot>, ApiError> {
     let info = state.registry().status(&user, &id).await?;
     let events = state.registry().events(&user, &id, 0).await?;
@@ -465,7 +465,7 @@ pub struct Cancelled {
 pub async fn cancel(
     State(state): State<AppState>,
     Caller(user): Caller,
-    Path(id): Path<String>,
+    IdPath(id): IdPath,
 ) -> Result<(StatusCode, Json<Cancelled>), ApiError> {
     state.registry().cancel(&user, &id).await?;
     // Cancellation is immediate upstream; give the driver a moment to record it.

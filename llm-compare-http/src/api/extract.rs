@@ -36,6 +36,45 @@ impl FromRequestParts<AppState> for Caller {
     }
 }
 
+/// A path parameter (the request id), with a JSON error when it cannot be decoded.
+#[derive(Debug)]
+pub struct IdPath(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for IdPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<String>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(id)| IdPath(id))
+            .map_err(|e| ApiError::invalid("id", format!("bad request id: {e}")))
+    }
+}
+
+/// Query parameters, with the failing parameter named.
+#[derive(Debug)]
+pub struct QueryParams<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for QueryParams<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let query = parts.uri.query().unwrap_or_default();
+        let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+        serde_path_to_error::deserialize(de)
+            .map(QueryParams)
+            .map_err(|e| {
+                let path = e.path().to_string();
+                let field = if path == "." || path.is_empty() {
+                    "query".to_string()
+                } else {
+                    path
+                };
+                ApiError::invalid(field, e.into_inner().to_string())
+            })
+    }
+}
+
 /// A JSON body, parsed with the failing field named.
 #[derive(Debug)]
 pub struct JsonBody<T>(pub T);
