@@ -8,7 +8,7 @@
 //! [`InMemoryRegistry`] serves one process; a Redis implementation of the same trait serves a
 //! cluster. [`Engine::submit`] ties an engine to a registry.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -148,6 +148,10 @@ impl Entry {
 struct Tables {
     entries: HashMap<String, Arc<Entry>>,
     active: HashMap<String, usize>,
+    /// Ids by creation time: candidates for the unopened TTL, oldest first.
+    created: VecDeque<(Instant, String)>,
+    /// Ids by finish time: candidates for the retention TTL, oldest first.
+    finished: VecDeque<(Instant, String)>,
 }
 
 impl Tables {
@@ -160,19 +164,41 @@ impl Tables {
         }
     }
 
-    /// Drops expired entries; an unfinished one is cancelled (its work stops).
+    fn remove(&mut self, id: &str) {
+        if let Some(e) = self.entries.remove(id)
+            && e.is_active()
+        {
+            // Expired before it finished: its work stops, its slot is freed.
+            e.cancel.cancel();
+            self.release(&e.owner);
+        }
+    }
+
+    /// Drops expired entries; an unfinished one is cancelled (its work stops). Both queues are
+    /// in deadline order (the TTLs are fixed), so this touches only what expires: no scan of
+    /// every request on the hot path.
     fn sweep(&mut self, now: Instant, config: &RegistryConfig) {
-        let expired: Vec<Arc<Entry>> = self
-            .entries
-            .values()
-            .filter(|e| e.expired(now, config))
-            .cloned()
-            .collect();
-        for e in expired {
-            self.entries.remove(&e.id);
-            if e.is_active() {
-                e.cancel.cancel();
-                self.release(&e.owner);
+        while let Some((t, _)) = self.finished.front() {
+            if now.duration_since(*t) <= config.retention {
+                break;
+            }
+            if let Some((_, id)) = self.finished.pop_front() {
+                self.remove(&id);
+            }
+        }
+        while let Some((t, _)) = self.created.front() {
+            if now.duration_since(*t) <= config.unopened_ttl {
+                break;
+            }
+            let Some((_, id)) = self.created.pop_front() else {
+                break;
+            };
+            let expired = self.entries.get(&id).is_some_and(|e| {
+                let st = e.state.lock();
+                !st.opened && st.finished_at.is_none()
+            });
+            if expired {
+                self.remove(&id);
             }
         }
     }
@@ -214,8 +240,8 @@ impl InMemoryRegistry {
             tables: Mutex::new(Tables::default()),
         });
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
-            let period = (config.retention.min(config.unopened_ttl) / 4)
-                .clamp(Duration::from_millis(5), Duration::from_secs(30));
+            let period = (config.retention.min(config.unopened_ttl) / 10)
+                .clamp(Duration::from_millis(5), Duration::from_secs(5));
             rt.spawn(sweeper(Arc::downgrade(&inner), period));
         }
         Self { inner }
@@ -295,7 +321,6 @@ impl RequestRegistry for InMemoryRegistry {
     ) -> Result<Registration> {
         let config = self.inner.config;
         let mut t = self.inner.tables.lock();
-        t.sweep(Instant::now(), &config);
         let active = t.active.get(owner).copied().unwrap_or(0);
         if active >= config.max_active_per_owner {
             return Err(Error::RateLimited {
@@ -327,6 +352,7 @@ impl RequestRegistry for InMemoryRegistry {
             }),
             notify: watch::Sender::new(0),
         });
+        t.created.push_back((entry.created, id.clone()));
         t.entries.insert(id.clone(), entry);
         *t.active.entry(owner.to_string()).or_insert(0) += 1;
         Ok(Registration { id, cancel })
@@ -365,7 +391,9 @@ impl RequestRegistry for InMemoryRegistry {
         };
         // Entry lock released before the table lock: the sweeper takes them the other way.
         if finished_now {
-            self.inner.tables.lock().release(&entry.owner);
+            let mut t = self.inner.tables.lock();
+            t.release(&entry.owner);
+            t.finished.push_back((Instant::now(), entry.id.clone()));
         }
         entry.notify.send_replace(last);
         Ok(())

@@ -332,12 +332,14 @@ impl Provider for SimProvider {
         // (once per process) must not delay tokens or skew the measured rate.
         let model = request.model.as_str().to_string();
         let messages = request.messages;
-        let input_tokens = {
+        // Once the tokenizer is loaded, counting a prompt is microseconds: do it at the end,
+        // inline, rather than paying a thread hand-off per call.
+        let input_tokens = (!crate::tokens::is_ready()).then(|| {
             let (model, messages) = (model.clone(), messages.clone());
             tokio::task::spawn_blocking(move || {
                 crate::tokens::count_message_tokens(&messages, &model)
             })
-        };
+        });
         let interval = if cfg.tokens_per_s > 0.0 {
             Some(Duration::from_secs_f64(1.0 / cfg.tokens_per_s))
         } else {
@@ -365,9 +367,12 @@ impl Provider for SimProvider {
                 yield Err(e.into());
                 return;
             }
-            let input_tokens = match input_tokens.await {
-                Ok(n) => n,
-                Err(_) => crate::tokens::count_message_tokens(&messages, &model),
+            let input_tokens = match input_tokens {
+                Some(handle) => match handle.await {
+                    Ok(n) => n,
+                    Err(_) => crate::tokens::count_message_tokens(&messages, &model),
+                },
+                None => crate::tokens::count_message_tokens(&messages, &model),
             };
             yield Ok(ProviderEvent::Usage(ReportedUsage {
                 input_tokens: Some(input_tokens),

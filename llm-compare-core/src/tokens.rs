@@ -29,8 +29,16 @@ pub fn warm_up() {
         std::thread::spawn(|| {
             let _ = tiktoken_rs::o200k_base_singleton();
             let _ = tiktoken_rs::cl100k_base_singleton();
+            READY.store(true, std::sync::atomic::Ordering::Release);
         });
     });
+}
+
+static READY: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether the tokenizers are loaded (counting is then microseconds, fine inline).
+pub fn is_ready() -> bool {
+    READY.load(std::sync::atomic::Ordering::Acquire)
 }
 
 /// Tokens of `text` as `model` would count them (estimated for non-OpenAI models).
