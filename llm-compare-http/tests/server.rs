@@ -71,6 +71,14 @@ fn client() -> reqwest::Client {
     reqwest::Client::new()
 }
 
+async fn get(s: &Server, path: &str) -> reqwest::Response {
+    client()
+        .get(format!("{}{path}", s.url))
+        .send()
+        .await
+        .unwrap()
+}
+
 async fn create(s: &Server, key: Option<&str>, body: Value) -> reqwest::Response {
     let mut r = client()
         .post(format!("{}/v1/comparisons", s.url))
@@ -298,21 +306,13 @@ async fn bad_requests_get_a_status_and_the_field() {
         .await
         .unwrap();
     assert_eq!(r.status(), 415);
-    let r = client()
-        .get(format!("{}/v1/comparisons/does-not-exist", s.url))
-        .send()
-        .await
-        .unwrap();
+    let r = get(&s, "/v1/comparisons/does-not-exist").await;
     assert_eq!(r.status(), 404);
     assert_eq!(
         r.json::<Value>().await.unwrap()["error"]["code"],
         "not_found"
     );
-    let r = client()
-        .get(format!("{}/v1/comparisons/does-not-exist/stream", s.url))
-        .send()
-        .await
-        .unwrap();
+    let r = get(&s, "/v1/comparisons/does-not-exist/stream").await;
     assert_eq!(r.status(), 404);
     let r = client()
         .get(format!("{}/v1/comparisons/x/stream", s.url))
@@ -321,11 +321,7 @@ async fn bad_requests_get_a_status_and_the_field() {
         .await
         .unwrap();
     assert_eq!(r.status(), 400);
-    let r = client()
-        .get(format!("{}/no/such/route", s.url))
-        .send()
-        .await
-        .unwrap();
+    let r = get(&s, "/no/such/route").await;
     assert_eq!(r.status(), 404);
     let r = client()
         .put(format!("{}/v1/comparisons", s.url))
@@ -365,11 +361,7 @@ async fn api_keys_and_isolation_between_users() {
         assert_eq!(r.status(), 404, "{method} {path}");
     }
     // Without a key the stream is 401, not 404.
-    let r = client()
-        .get(format!("{}/v1/comparisons/{id}/stream", s.url))
-        .send()
-        .await
-        .unwrap();
+    let r = get(&s, &format!("/v1/comparisons/{id}/stream")).await;
     assert_eq!(r.status(), 401);
     // Public routes need no key.
     for p in ["/health", "/ready", "/metrics", "/openapi.json"] {
@@ -384,15 +376,7 @@ async fn api_keys_and_isolation_between_users() {
             "{p}"
         );
     }
-    assert_eq!(
-        client()
-            .get(format!("{}/v1/models", s.url))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        401
-    );
+    assert_eq!(get(&s, "/v1/models").await.status(), 401);
 }
 
 #[tokio::test]
@@ -461,11 +445,8 @@ async fn a_client_disconnecting_does_not_cancel() {
     // Nobody reads any more; the comparison still runs to the end.
     let deadline = Instant::now() + Duration::from_secs(10);
     let snap = loop {
-        let snap: Value = client()
-            .get(format!("{}/v1/comparisons/{id}", s.url))
-            .send()
+        let snap: Value = get(&s, &format!("/v1/comparisons/{id}"))
             .await
-            .unwrap()
             .json()
             .await
             .unwrap();
@@ -540,11 +521,7 @@ async fn unopened_requests_expire_and_stop_working() {
     assert_eq!(s.sim.active_streams(), 1);
     tokio::time::sleep(Duration::from_millis(250)).await;
     assert_eq!(s.sim.active_streams(), 0);
-    let r = client()
-        .get(format!("{}/v1/comparisons/{id}/stream", s.url))
-        .send()
-        .await
-        .unwrap();
+    let r = get(&s, &format!("/v1/comparisons/{id}/stream")).await;
     assert_eq!(r.status(), 404);
 }
 
@@ -603,11 +580,7 @@ async fn keep_alive_comments_are_sent_while_waiting() {
     )
     .await;
     let id = create_id(&s, None, json!({"prompt": "x", "models": ["sim/slow"]})).await;
-    let resp = client()
-        .get(format!("{}/v1/comparisons/{id}/stream", s.url))
-        .send()
-        .await
-        .unwrap();
+    let resp = get(&s, &format!("/v1/comparisons/{id}/stream")).await;
     let mut body = resp.bytes_stream();
     let mut seen = Vec::new();
     let deadline = Instant::now() + Duration::from_millis(400);
@@ -733,26 +706,12 @@ async fn openai_compatible_chat_completions() {
 #[tokio::test]
 async fn models_health_metrics_and_openapi() {
     let s = start().await;
-    let models: Value = client()
-        .get(format!("{}/v1/models", s.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let models: Value = get(&s, "/v1/models").await.json().await.unwrap();
     assert_eq!(models["object"], "list");
     assert_eq!(models["data"][0]["id"], "sim/echo");
     assert_eq!(models["data"][0]["object"], "model");
     assert_eq!(models["data"][0]["available"], true);
-    let h: Value = client()
-        .get(format!("{}/health", s.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let h: Value = get(&s, "/health").await.json().await.unwrap();
     assert_eq!(h["status"], "ok");
     // Drive one comparison so model metrics exist.
     let id = create_id(
@@ -762,14 +721,7 @@ async fn models_health_metrics_and_openapi() {
     )
     .await;
     read_sse(&s, None, &id, None, 1000).await;
-    let text = client()
-        .get(format!("{}/metrics", s.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = get(&s, "/metrics").await.text().await.unwrap();
     for m in [
         "llm_compare_http_requests_total",
         "llm_compare_active_comparisons",
@@ -783,14 +735,7 @@ async fn models_health_metrics_and_openapi() {
         assert!(text.contains(m), "/metrics lacks {m}");
     }
     assert!(text.contains("code=\"bad_request\""));
-    let doc: Value = client()
-        .get(format!("{}/openapi.json", s.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc: Value = get(&s, "/openapi.json").await.json().await.unwrap();
     assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
     for p in [
         "/v1/comparisons",
@@ -811,4 +756,45 @@ async fn models_health_metrics_and_openapi() {
             .get("429")
             .is_some()
     );
+}
+
+#[tokio::test]
+async fn cors_lets_configured_browser_origins_in() {
+    let s = start_with(
+        ServerOptions {
+            cors_origins: vec!["https://app.example.com".into()],
+            ..ServerOptions::default()
+        },
+        sim_config(),
+    )
+    .await;
+    let r = client()
+        .request(
+            reqwest::Method::OPTIONS,
+            format!("{}/v1/comparisons", s.url),
+        )
+        .header("origin", "https://app.example.com")
+        .header("access-control-request-method", "POST")
+        .header(
+            "access-control-request-headers",
+            "content-type,authorization",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    assert_eq!(
+        r.headers()["access-control-allow-origin"],
+        "https://app.example.com"
+    );
+    let r = create(&s, None, json!({"prompt": "x", "models": ["sim/echo"]})).await;
+    assert_eq!(r.status(), 201);
+    let r = client()
+        .post(format!("{}/v1/comparisons", s.url))
+        .header("origin", "https://evil.example.com")
+        .json(&json!({"prompt": "x", "models": ["sim/echo"]}))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.headers().get("access-control-allow-origin").is_none());
 }
