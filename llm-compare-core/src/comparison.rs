@@ -317,34 +317,70 @@ impl ModelState {
     }
 
     /// Usage as reported, with missing fields estimated by the tokenizer.
-    fn usage(&self) -> Usage {
+    ///
+    /// Estimating needs the tokenizer; until it is loaded (the first 0.1–0.6 s of a process)
+    /// counting runs on a blocking thread so the stream loop never stalls.
+    async fn usage(&self) -> Usage {
         let r = self.usage;
-        let model: &str = self.answering_model();
-        let estimated = r.input_tokens.is_none() || r.output_tokens.is_none();
-        let input = r
-            .input_tokens
-            .unwrap_or_else(|| tokens::count_message_tokens(&self.messages, model));
-        let output = r.output_tokens.unwrap_or_else(|| {
-            let args: u64 = self
-                .tools
-                .iter()
-                .map(|t| tokens::count_tokens(&t.arguments, model))
-                .sum();
-            tokens::count_tokens(&self.text, model)
-                + tokens::count_tokens(&self.reasoning, model)
-                + args
-        });
-        Usage {
-            input_tokens: input,
-            output_tokens: output,
-            cached_input_tokens: r.cached_input_tokens.unwrap_or(0),
-            reasoning_tokens: r.reasoning_tokens.unwrap_or(0),
-            source: if estimated {
-                UsageSource::Estimated
-            } else {
-                UsageSource::Reported
-            },
+        let model = self.answering_model().clone();
+        if (r.input_tokens.is_some() && r.output_tokens.is_some()) || tokens::is_ready() {
+            let args: Vec<&str> = self.tools.iter().map(|t| t.arguments.as_str()).collect();
+            return estimate_usage(
+                r,
+                &model,
+                &self.messages,
+                &self.text,
+                &self.reasoning,
+                &args,
+            );
         }
+        let (messages, text, reasoning) = (
+            self.messages.clone(),
+            self.text.clone(),
+            self.reasoning.clone(),
+        );
+        let args: Vec<String> = self.tools.iter().map(|t| t.arguments.clone()).collect();
+        let count = move || {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            estimate_usage(r, &model, &messages, &text, &reasoning, &args)
+        };
+        match tokio::task::spawn_blocking(count.clone()).await {
+            Ok(u) => u,
+            Err(_) => count(),
+        }
+    }
+}
+
+/// Reported usage with the missing fields counted by the tokenizer.
+fn estimate_usage(
+    r: ReportedUsage,
+    model: &str,
+    messages: &[Message],
+    text: &str,
+    reasoning: &str,
+    tool_args: &[&str],
+) -> Usage {
+    let estimated = r.input_tokens.is_none() || r.output_tokens.is_none();
+    let input = r
+        .input_tokens
+        .unwrap_or_else(|| tokens::count_message_tokens(messages, model));
+    let output = r.output_tokens.unwrap_or_else(|| {
+        let args: u64 = tool_args
+            .iter()
+            .map(|a| tokens::count_tokens(a, model))
+            .sum();
+        tokens::count_tokens(text, model) + tokens::count_tokens(reasoning, model) + args
+    });
+    Usage {
+        input_tokens: input,
+        output_tokens: output,
+        cached_input_tokens: r.cached_input_tokens.unwrap_or(0),
+        reasoning_tokens: r.reasoning_tokens.unwrap_or(0),
+        source: if estimated {
+            UsageSource::Estimated
+        } else {
+            UsageSource::Reported
+        },
     }
 }
 
@@ -375,12 +411,11 @@ fn finish_model(
     index: usize,
     st: &mut ModelState,
     outcome: Outcome,
-    start: Instant,
-    prices: &PriceTable,
-    pricing: bool,
+    (start, end): (Instant, Instant),
+    prices: Option<&PriceTable>,
+    usage: Usage,
 ) -> (Vec<EventKind>, ModelResult) {
     st.done = true;
-    let end = Instant::now();
     let model = st.model.clone();
     let mut events = Vec::new();
     let tool_calls: Vec<ToolCall> = st
@@ -435,12 +470,10 @@ fn finish_model(
         model: model.clone(),
         stage,
     });
-    let usage = st.usage();
-    let cost = if pricing {
-        prices.cost(st.answering_model(), &usage)
-    } else {
-        crate::cost::Cost::UNPRICED
-    };
+
+    let cost = prices.map_or(crate::cost::Cost::UNPRICED, |p| {
+        p.cost(st.answering_model(), &usage)
+    });
     let total = end - start;
     let ttft = st.first_token.map(|t| t - start);
     let tokens_per_s = st.first_token.zip(st.last_token).and_then(|(first, last)| {
@@ -599,7 +632,10 @@ fn run(
                 }
                 Raw::End => Outcome::Done,
             };
-            let (events, result) = finish_model(i, &mut states[i], outcome, start, &prices, pricing);
+            // The model's end is now; counting tokens afterwards is not its time.
+            let end = Instant::now();
+            let usage = states[i].usage().await;
+            let (events, result) = finish_model(i, &mut states[i], outcome, (start, end), pricing.then_some(&*prices), usage);
             for kind in events {
                 yield seq.next(kind);
             }
@@ -614,7 +650,9 @@ fn run(
             if st.done {
                 continue;
             }
-            let (events, result) = finish_model(i, st, Outcome::Cancelled, start, &prices, pricing);
+            let end = Instant::now();
+            let usage = st.usage().await;
+            let (events, result) = finish_model(i, st, Outcome::Cancelled, (start, end), pricing.then_some(&*prices), usage);
             for kind in events {
                 yield seq.next(kind);
             }
