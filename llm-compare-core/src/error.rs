@@ -22,6 +22,8 @@ pub enum ErrorCode {
     NotFound,
     /// Too many active requests or too many requests per unit of time.
     RateLimited,
+    /// The request conflicts with the current state (a second vote, a vote too early).
+    Conflict,
     /// The provider rejected the credentials (401/403).
     Auth,
     /// The provider rejected the request as malformed (400/404/422).
@@ -56,6 +58,7 @@ impl ErrorCode {
             Self::UnknownModel => "unknown_model",
             Self::NotFound => "not_found",
             Self::RateLimited => "rate_limited",
+            Self::Conflict => "conflict",
             Self::Auth => "auth",
             Self::BadRequest => "bad_request",
             Self::ContextLengthExceeded => "context_length_exceeded",
@@ -150,6 +153,9 @@ pub enum Error {
         /// When to try again.
         retry_after: Option<Duration>,
     },
+    /// The request conflicts with the current state.
+    #[error("conflict: {0}")]
+    Conflict(String),
     /// An upstream provider failed.
     #[error("{} error from provider: {}", .0.code, .0.message)]
     Provider(ProviderError),
@@ -177,6 +183,7 @@ impl Error {
             Self::UnknownModel { .. } => ErrorCode::UnknownModel,
             Self::NotFound(_) => ErrorCode::NotFound,
             Self::RateLimited { .. } => ErrorCode::RateLimited,
+            Self::Conflict(_) => ErrorCode::Conflict,
             Self::Provider(e) => e.code,
             Self::Cancelled => ErrorCode::Cancelled,
             Self::Internal(_) => ErrorCode::Internal,
@@ -198,6 +205,7 @@ impl Error {
             Self::InvalidRequest { .. } | Self::UnknownModel { .. } => 400,
             Self::NotFound(_) => 404,
             Self::RateLimited { .. } => 429,
+            Self::Conflict(_) => 409,
             Self::Cancelled => 499,
             Self::Internal(_) => 500,
             Self::Provider(e) => match e.code {
