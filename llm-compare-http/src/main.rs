@@ -92,6 +92,9 @@ pub struct ServeArgs {
     /// Where the server keeps its data.
     #[arg(long, env = "LLM_COMPARE_DATA_DIR", value_name = "DIR")]
     pub data_dir: Option<std::path::PathBuf>,
+    /// Database URL: `sqlite://PATH` or `postgres://…` (default: SQLite in the data dir).
+    #[arg(long, env = "LLM_COMPARE_DATABASE_URL", value_name = "URL")]
+    pub database_url: Option<String>,
     /// Serve without API keys on a non-loopback address (anyone who can reach it can use it).
     #[arg(long)]
     pub insecure_open: bool,

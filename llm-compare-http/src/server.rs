@@ -23,7 +23,9 @@ use crate::api::error::ApiError;
 use crate::api::extract::Caller;
 use crate::api::limits::RateLimiter;
 use crate::api::metrics::{self, MeteredRegistry};
+use crate::api::persist::PersistingRegistry;
 use crate::api::{chat, comparisons, meta};
+use llm_compare_store::Store;
 
 /// `[server]` in the configuration file (every key optional).
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -33,6 +35,8 @@ pub struct ServerSettings {
     pub bind: Option<String>,
     /// Where the server keeps its data.
     pub data_dir: Option<PathBuf>,
+    /// Database URL (`sqlite://…` or `postgres://…`; default: SQLite in the data dir).
+    pub database_url: Option<String>,
     /// API keys: `user = "KEY"`.
     #[serde(default)]
     pub api_keys: BTreeMap<String, String>,
@@ -71,6 +75,8 @@ pub struct ServerOptions {
     pub api_keys: Vec<(String, String)>,
     /// Data directory.
     pub data_dir: PathBuf,
+    /// Database URL (`None`: `sqlite://<data_dir>/llm-compare.db`).
+    pub database_url: Option<String>,
     /// Registry limits and TTLs.
     pub registry: RegistryConfig,
     /// Requests per minute per user.
@@ -96,6 +102,7 @@ impl Default for ServerOptions {
             insecure_open: false,
             api_keys: Vec::new(),
             data_dir: PathBuf::from("."),
+            database_url: None,
             registry: RegistryConfig::default(),
             requests_per_minute: 600,
             burst: 60,
@@ -131,6 +138,9 @@ impl ServerOptions {
         {
             o.data_dir = d;
         }
+        o.database_url = std::env::var("LLM_COMPARE_DATABASE_URL")
+            .ok()
+            .or(s.database_url);
         o.api_keys = s.api_keys.into_iter().collect();
         if let Ok(spec) = std::env::var("LLM_COMPARE_API_KEYS") {
             o.api_keys.extend(
@@ -158,6 +168,16 @@ impl ServerOptions {
         Ok(o)
     }
 
+    /// The database URL in effect.
+    pub fn database_url(&self) -> String {
+        self.database_url.clone().unwrap_or_else(|| {
+            format!(
+                "sqlite://{}",
+                self.data_dir.join("llm-compare.db").display()
+            )
+        })
+    }
+
     /// Refuses to serve an open (keyless) API on anything but loopback unless told to.
     pub fn check_exposure(&self) -> Result<(), String> {
         if self.api_keys.is_empty() && !self.bind.ip().is_loopback() && !self.insecure_open {
@@ -173,6 +193,7 @@ impl ServerOptions {
 
 struct Inner {
     engine: Engine,
+    store: Option<Arc<dyn Store>>,
     registry: Arc<dyn RequestRegistry>,
     memory: InMemoryRegistry,
     keys: ApiKeys,
@@ -195,12 +216,26 @@ impl std::fmt::Debug for AppState {
 }
 
 impl AppState {
-    /// State for `engine` under `options`. Must be called inside a Tokio runtime.
+    /// State for `engine` under `options`, without persistence (everything in memory).
+    /// Must be called inside a Tokio runtime.
     pub fn new(engine: Engine, options: ServerOptions) -> Self {
+        Self::with_store(engine, options, None)
+    }
+
+    /// State with a store: comparisons, results and votes are persisted.
+    pub fn with_store(
+        engine: Engine,
+        options: ServerOptions,
+        store: Option<Arc<dyn Store>>,
+    ) -> Self {
         let memory = InMemoryRegistry::new(options.registry);
-        let registry: Arc<dyn RequestRegistry> =
-            Arc::new(MeteredRegistry::new(Arc::new(memory.clone())));
+        let mut registry: Arc<dyn RequestRegistry> = Arc::new(memory.clone());
+        if let Some(s) = &store {
+            registry = Arc::new(PersistingRegistry::new(registry, s.clone()));
+        }
+        let registry: Arc<dyn RequestRegistry> = Arc::new(MeteredRegistry::new(registry));
         Self(Arc::new(Inner {
+            store,
             keys: ApiKeys::new(
                 options
                     .api_keys
@@ -225,6 +260,11 @@ impl AppState {
     pub fn registry(&self) -> &Arc<dyn RequestRegistry> {
         &self.0.registry
     }
+    /// The store, when the server persists.
+    pub fn store(&self) -> Option<&Arc<dyn Store>> {
+        self.0.store.as_ref()
+    }
+
     /// The in-memory registry behind it (for gauges).
     pub fn memory(&self) -> &InMemoryRegistry {
         &self.0.memory
@@ -350,6 +390,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/comparisons/{id}", delete(comparisons::cancel))
         .route("/v1/comparisons/{id}/stream", get(comparisons::stream))
         .route("/v1/comparisons/{id}/ws", get(comparisons::websocket))
+        .route("/v1/comparisons/{id}/preference", post(comparisons::vote))
         .route("/v1/chat/completions", post(chat::completions))
         .route("/v1/models", get(meta::models))
         .route("/health", get(meta::health))

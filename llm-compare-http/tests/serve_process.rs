@@ -10,12 +10,29 @@ use eventsource_stream::Eventsource;
 use futures::StreamExt;
 use serde_json::{Value, json};
 
+fn temp_dir() -> std::path::PathBuf {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let d = std::env::temp_dir().join(format!("llm-compare-serve-{}-{nanos}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
 fn serve(args: &[&str], envs: &[(&str, &str)]) -> (Child, String) {
+    serve_in(&temp_dir(), args, envs)
+}
+
+fn serve_in(data: &std::path::Path, args: &[&str], envs: &[(&str, &str)]) -> (Child, String) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_llm-compare"));
     cmd.arg("serve")
+        .arg("--data-dir")
+        .arg(data)
         .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
+    cmd.env_remove("LLM_COMPARE_DATABASE_URL");
     cmd.env_remove("LLM_COMPARE_API_KEYS")
         .env("LLM_COMPARE_SIM_TTFT_MS", "5");
     for (k, v) in envs {
@@ -196,4 +213,121 @@ fn an_open_server_refuses_to_bind_beyond_loopback() {
     assert!(line.contains("listening on http://0.0.0.0:"), "{line}");
     child.kill().unwrap();
     child.wait().unwrap();
+}
+
+#[tokio::test]
+async fn kill_9_loses_nothing_that_finished_and_interrupts_what_was_running() {
+    let data = temp_dir();
+    let envs = [("LLM_COMPARE_SIM_TOKENS_PER_S", "20")];
+    let (mut child, url) = serve_in(&data, &["--bind", "127.0.0.1:0"], &envs);
+    let c = reqwest::Client::new();
+    // An earlier comparison runs to the end and gets a vote.
+    let done: Value = c
+        .post(format!("{url}/v1/comparisons"))
+        .json(&json!({"prompt": "finished before the crash", "models": ["sim/echo", "sim/lorem"], "params": {"max_tokens": 5}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let done_id = done["request_id"].as_str().unwrap().to_string();
+    let mut ev = c
+        .get(format!("{url}/v1/comparisons/{done_id}/stream"))
+        .send()
+        .await
+        .unwrap()
+        .bytes_stream()
+        .eventsource();
+    while ev.next().await.is_some() {}
+    let r = c
+        .post(format!("{url}/v1/comparisons/{done_id}/preference"))
+        .json(&json!({"winner": 1, "feedback": "more words"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let r = c
+        .post(format!("{url}/v1/comparisons/{done_id}/preference"))
+        .json(&json!({"winner": "tie"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 409, "one vote per comparison");
+    // A slow one is streaming when the process is killed.
+    let slow: Value = c
+        .post(format!("{url}/v1/comparisons"))
+        .json(&json!({"prompt": "killed mid-stream", "models": ["sim/lorem"], "params": {"max_tokens": 200}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let slow_id = slow["request_id"].as_str().unwrap().to_string();
+    let r = c
+        .post(format!("{url}/v1/comparisons/{slow_id}/preference"))
+        .json(&json!({"winner": 0}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 409, "no vote before the comparison completed");
+    let mut ev = c
+        .get(format!("{url}/v1/comparisons/{slow_id}/stream"))
+        .send()
+        .await
+        .unwrap()
+        .bytes_stream()
+        .eventsource();
+    let mut streamed = String::new();
+    let t0 = Instant::now();
+    while t0.elapsed() < Duration::from_millis(1200) {
+        if let Some(Ok(e)) = ev.next().await
+            && e.event == "response_chunk"
+        {
+            let v: Value = serde_json::from_str(&e.data).unwrap();
+            streamed.push_str(v["delta"].as_str().unwrap());
+        }
+    }
+    Command::new("kill")
+        .args(["-9", &child.id().to_string()])
+        .status()
+        .unwrap();
+    child.wait().unwrap();
+    drop(ev);
+
+    let (mut child, url) = serve_in(&data, &["--bind", "127.0.0.1:0"], &envs);
+    let before: Value = c
+        .get(format!("{url}/v1/comparisons/{done_id}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(before["status"], "completed");
+    assert_eq!(before["models"][0]["text"], "finished before the crash");
+    assert_eq!(before["models"][1]["result"]["usage"]["output_tokens"], 5);
+    assert_eq!(
+        before["preference"],
+        json!({"winner": 1, "feedback": "more words"})
+    );
+    let killed: Value = c
+        .get(format!("{url}/v1/comparisons/{slow_id}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(killed["status"], "interrupted");
+    let partial = killed["models"][0]["text"].as_str().unwrap();
+    assert!(!partial.is_empty(), "the partial text was saved");
+    assert!(
+        streamed.starts_with(partial),
+        "saved text {partial:?} is a prefix of what was streamed {streamed:?}"
+    );
+    sigterm(&child);
+    assert_eq!(wait_exit(&mut child, Duration::from_secs(15)), 0);
+    std::fs::remove_dir_all(&data).unwrap();
 }

@@ -126,7 +126,13 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Records a new comparison (status `running`).
     async fn create_comparison(&self, c: &NewComparison) -> Result<()>;
     /// Saves a model's text so far (periodically while it streams).
-    async fn save_progress(&self, id: &str, model_index: usize, model: &str, text: &str) -> Result<()>;
+    async fn save_progress(
+        &self,
+        id: &str,
+        model_index: usize,
+        model: &str,
+        text: &str,
+    ) -> Result<()>;
     /// Saves a model's final result.
     async fn save_result(&self, id: &str, result: &ModelResult) -> Result<()>;
     /// Saves the end of a comparison.
@@ -142,7 +148,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 }
 
 fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }
 
 fn db_err(e: sqlx::Error) -> Error {
@@ -158,7 +166,8 @@ fn status_str(s: RequestStatus) -> &'static str {
 }
 
 fn parse_status(s: &str) -> RequestStatus {
-    serde_json::from_value(serde_json::Value::String(s.to_string())).unwrap_or(RequestStatus::Interrupted)
+    serde_json::from_value(serde_json::Value::String(s.to_string()))
+        .unwrap_or(RequestStatus::Interrupted)
 }
 
 /// The SQL store (SQLite or PostgreSQL).
@@ -187,7 +196,12 @@ impl SqlStore {
                 Box::pin(async move {
                     if sqlite {
                         // WAL: readers never block the writer; NORMAL sync is durable in WAL.
-                        for pragma in ["PRAGMA journal_mode = WAL", "PRAGMA synchronous = NORMAL", "PRAGMA foreign_keys = ON", "PRAGMA busy_timeout = 5000"] {
+                        for pragma in [
+                            "PRAGMA journal_mode = WAL",
+                            "PRAGMA synchronous = NORMAL",
+                            "PRAGMA foreign_keys = ON",
+                            "PRAGMA busy_timeout = 5000",
+                        ] {
                             sqlx::query(pragma).execute(&mut *conn).await?;
                         }
                     }
@@ -196,8 +210,13 @@ impl SqlStore {
             })
             .connect(&url)
             .await
-            .map_err(|e| Error::invalid("database_url", format!("cannot open the database: {e}")))?;
-        MIGRATOR.run(&pool).await.map_err(|e| Error::Internal(format!("database migrations: {e}")))?;
+            .map_err(|e| {
+                Error::invalid("database_url", format!("cannot open the database: {e}"))
+            })?;
+        MIGRATOR
+            .run(&pool)
+            .await
+            .map_err(|e| Error::Internal(format!("database migrations: {e}")))?;
         Ok(Arc::new(Self { pool, sqlite }))
     }
 
@@ -211,7 +230,10 @@ impl SqlStore {
         if !self.sqlite {
             return Ok(None);
         }
-        let row = sqlx::query("PRAGMA journal_mode").fetch_one(&self.pool).await.map_err(db_err)?;
+        let row = sqlx::query("PRAGMA journal_mode")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db_err)?;
         row.try_get::<String, _>(0).map(Some).map_err(db_err)
     }
 }
@@ -243,7 +265,13 @@ impl Store for SqlStore {
         tx.commit().await.map_err(db_err)
     }
 
-    async fn save_progress(&self, id: &str, model_index: usize, _model: &str, text: &str) -> Result<()> {
+    async fn save_progress(
+        &self,
+        id: &str,
+        model_index: usize,
+        _model: &str,
+        text: &str,
+    ) -> Result<()> {
         sqlx::query("UPDATE model_results SET text = $1, updated_at_ms = $2 WHERE comparison_id = $3 AND model_index = $4 AND result IS NULL")
             .bind(text)
             .bind(now_ms())
@@ -314,7 +342,10 @@ impl Store for SqlStore {
             .map_err(db_err)?
             .map(|p| -> Result<Vote> {
                 let winner: String = p.try_get("winner").map_err(db_err)?;
-                Ok(Vote { winner: Winner::from_db(&winner), feedback: p.try_get("feedback").map_err(db_err)? })
+                Ok(Vote {
+                    winner: Winner::from_db(&winner),
+                    feedback: p.try_get("feedback").map_err(db_err)?,
+                })
             })
             .transpose()?;
         let metadata: Option<String> = row.try_get("metadata").map_err(db_err)?;
@@ -348,15 +379,26 @@ impl Store for SqlStore {
 
     async fn vote(&self, owner: &str, id: &str, vote: &Vote) -> Result<()> {
         let Some(c) = self.comparison(owner, id).await? else {
-            return Err(Error::NotFound(format!("no comparison `{id}` (unknown or not yours)")));
+            return Err(Error::NotFound(format!(
+                "no comparison `{id}` (unknown or not yours)"
+            )));
         };
         if c.status != RequestStatus::Completed && c.status != RequestStatus::Failed {
-            return Err(Error::Conflict(format!("the comparison is {}: vote once it has completed", c.status.as_str())));
+            return Err(Error::Conflict(format!(
+                "the comparison is {}: vote once it has completed",
+                c.status.as_str()
+            )));
         }
         if let Winner::Model(i) = vote.winner
             && i >= c.models.len()
         {
-            return Err(Error::invalid("winner", format!("winner must be a model_index below {}, \"tie\" or \"all_bad\"", c.models.len())));
+            return Err(Error::invalid(
+                "winner",
+                format!(
+                    "winner must be a model_index below {}, \"tie\" or \"all_bad\"",
+                    c.models.len()
+                ),
+            ));
         }
         if c.preference.is_some() {
             return Err(Error::Conflict("this comparison has a vote already".into()));
@@ -372,7 +414,9 @@ impl Store for SqlStore {
         match inserted {
             Ok(_) => Ok(()),
             // Two votes racing: the primary key lets one in.
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(Error::Conflict("this comparison has a vote already".into())),
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                Err(Error::Conflict("this comparison has a vote already".into()))
+            }
             Err(e) => Err(db_err(e)),
         }
     }

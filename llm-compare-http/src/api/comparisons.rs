@@ -366,6 +366,61 @@ pub struct Snapshot {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub metadata: Option<serde_json::Value>,
+    /// The vote, once cast.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub preference: Option<VoteBody>,
+}
+
+/// `POST /v1/comparisons/{id}/preference` body (also the vote in snapshots).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VoteBody {
+    /// The winning `model_index`, or `"tie"`, or `"all_bad"`.
+    #[schema(value_type = Object, example = json!(0))]
+    pub winner: llm_compare_store::Winner,
+    /// Free-text feedback.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub feedback: Option<String>,
+}
+
+impl From<llm_compare_store::Vote> for VoteBody {
+    fn from(v: llm_compare_store::Vote) -> Self {
+        Self {
+            winner: v.winner,
+            feedback: v.feedback,
+        }
+    }
+}
+
+/// A snapshot from the store: after a restart, or once the registry has let it go.
+fn stored_snapshot(c: llm_compare_store::StoredComparison) -> Snapshot {
+    let models = c
+        .models
+        .into_iter()
+        .map(|m| ModelSnapshot {
+            model_index: m.model_index,
+            stage: match &m.result {
+                Some(r) if r.error.is_some() => Stage::Failed,
+                Some(_) => Stage::Done,
+                None if c.status.is_terminal() => Stage::Cancelled,
+                None => Stage::Streaming,
+            },
+            model: m.model,
+            text: m.text,
+            result: m.result,
+        })
+        .collect();
+    Snapshot {
+        request_id: c.id,
+        status: c.status,
+        created_at_ms: u64::try_from(c.created_at_ms).unwrap_or(0),
+        last_seq: 0,
+        models,
+        totals: c.totals,
+        duration_ms: c.duration_ms,
+        metadata: c.metadata,
+        preference: c.preference.map(Into::into),
+    }
 }
 
 /// The comparison now: status, each model's text so far and results.
@@ -384,7 +439,26 @@ pub async fn snapshot(
     Caller(user): Caller,
     IdPath(id): IdPath,
 ) -> Result<Json<Snapshot>, ApiError> {
-    let info = state.registry().status(&user, &id).await?;
+    let info = match state.registry().status(&user, &id).await {
+        Ok(info) => info,
+        Err(e) => {
+            // Gone from memory (expired, or the server restarted): the store still has it.
+            if let Some(store) = state.store()
+                && let Some(c) = store.comparison(&user, &id).await?
+            {
+                return Ok(Json(stored_snapshot(c)));
+            }
+            return Err(e.into());
+        }
+    };
+    let preference = match state.store() {
+        Some(store) => store
+            .comparison(&user, &id)
+            .await?
+            .and_then(|c| c.preference)
+            .map(Into::into),
+        None => None,
+    };
     let events = state.registry().events(&user, &id, 0).await?;
     let mut models: Vec<ModelSnapshot> = info
         .models
@@ -438,7 +512,42 @@ pub async fn snapshot(
         totals,
         duration_ms,
         metadata: info.metadata,
+        preference,
     }))
+}
+
+/// Votes for the best answer of a finished comparison: one vote per comparison, by its owner.
+#[utoipa::path(
+    post, path = "/v1/comparisons/{id}/preference", tag = "comparisons",
+    params(("id" = String, Path, description = "Request id")),
+    request_body = VoteBody,
+    responses(
+        (status = 201, description = "Recorded", body = VoteBody),
+        (status = 400, description = "Bad body, or a winner that is not a model of this comparison", body = ErrorBody),
+        (status = 401, description = "Missing or wrong API key", body = ErrorBody),
+        (status = 404, description = "Unknown or another caller's comparison, or a server without a store", body = ErrorBody),
+        (status = 409, description = "Already voted, or not finished yet", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 415, description = "Body is not JSON", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("api_key" = []), ())
+)]
+pub async fn vote(
+    State(state): State<AppState>,
+    Caller(user): Caller,
+    IdPath(id): IdPath,
+    body: Result<JsonBody<VoteBody>, ApiError>,
+) -> Result<(StatusCode, Json<VoteBody>), ApiError> {
+    let JsonBody(body) = body?;
+    let Some(store) = state.store() else {
+        return Err(ApiError::not_found("votes need a server with a store"));
+    };
+    let vote = llm_compare_store::Vote {
+        winner: body.winner.clone(),
+        feedback: body.feedback.clone(),
+    };
+    store.vote(&user, &id, &vote).await?;
+    Ok((StatusCode::CREATED, Json(body)))
 }
 
 /// `DELETE` answer.

@@ -10,3 +10,4 @@ pub mod limits;
 pub mod meta;
 pub mod metrics;
 pub mod openapi;
+pub mod persist;

@@ -13,6 +13,7 @@ use utoipa::{Modify, OpenApi};
         super::comparisons::websocket,
         super::comparisons::snapshot,
         super::comparisons::cancel,
+        super::comparisons::vote,
         super::chat::completions,
         super::meta::models,
         super::meta::health,

@@ -72,6 +72,9 @@ pub async fn run(config: Option<&Path>, args: ServeArgs) -> u8 {
     if let Some(d) = args.data_dir {
         options.data_dir = d;
     }
+    if let Some(u) = args.database_url {
+        options.database_url = Some(u);
+    }
     if let Some(n) = args.max_active {
         options.registry.max_active_per_owner = n;
     }
@@ -102,7 +105,25 @@ pub async fn run(config: Option<&Path>, args: ServeArgs) -> u8 {
         .local_addr()
         .map_or_else(|_| options.bind.to_string(), |a| a.to_string());
     let open = options.api_keys.is_empty();
-    let state = AppState::new(engine, options);
+    let store = match llm_compare_store::SqlStore::open(&options.database_url()).await {
+        Ok(s) => s,
+        Err(e) => {
+            super::print_error(&e);
+            return EXIT_USAGE;
+        }
+    };
+    // Whatever was running when the last process stopped will never finish.
+    match llm_compare_store::Store::mark_interrupted(&*store).await {
+        Ok(0) => {}
+        Ok(n) => {
+            tracing::warn!(target: "llm_compare::http", interrupted = n, "comparisons left running by the previous process are now interrupted")
+        }
+        Err(e) => {
+            super::print_error(&e);
+            return EXIT_INTERNAL;
+        }
+    }
+    let state = AppState::with_store(engine, options, Some(store));
     // Install the metrics recorder before the first request.
     let _ = llm_compare_http::api::metrics::handle();
     tracing::info!(target: "llm_compare::http", %addr, auth = if open { "open (no API keys)" } else { "API keys" }, "listening");
