@@ -22,8 +22,9 @@ use crate::api::auth::ApiKeys;
 use crate::api::error::ApiError;
 use crate::api::extract::Caller;
 use crate::api::limits::RateLimiter;
-use crate::api::metrics::{self, MeteredRegistry};
-use crate::api::persist::PersistingRegistry;
+use crate::api::metrics::{self, ModelMetrics};
+use crate::api::observe::{ObservedRegistry, RegistryObserver};
+use crate::api::persist::Persistence;
 use crate::api::{chat, comparisons, meta};
 use llm_compare_store::Store;
 
@@ -229,11 +230,14 @@ impl AppState {
         store: Option<Arc<dyn Store>>,
     ) -> Self {
         let memory = InMemoryRegistry::new(options.registry);
-        let mut registry: Arc<dyn RequestRegistry> = Arc::new(memory.clone());
+        // Persist first (a result is on disk before it is counted or sent), then metrics.
+        let mut observers: Vec<Arc<dyn RegistryObserver>> = Vec::new();
         if let Some(s) = &store {
-            registry = Arc::new(PersistingRegistry::new(registry, s.clone()));
+            observers.push(Arc::new(Persistence::new(s.clone())));
         }
-        let registry: Arc<dyn RequestRegistry> = Arc::new(MeteredRegistry::new(registry));
+        observers.push(Arc::new(ModelMetrics));
+        let registry: Arc<dyn RequestRegistry> =
+            Arc::new(ObservedRegistry::new(Arc::new(memory.clone()), observers));
         Self(Arc::new(Inner {
             store,
             keys: ApiKeys::new(

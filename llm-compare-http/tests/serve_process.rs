@@ -48,6 +48,18 @@ fn serve_in(data: &std::path::Path, args: &[&str], envs: &[(&str, &str)]) -> (Ch
     (child, url)
 }
 
+/// POSTs a comparison and returns the 201 body.
+async fn post_json(c: &reqwest::Client, url: &str, body: &Value) -> Value {
+    c.post(format!("{url}/v1/comparisons"))
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 fn sigterm(child: &Child) {
     Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
@@ -134,15 +146,7 @@ async fn sigterm_lets_short_comparisons_finish_and_ends_the_rest_with_shutting_d
         json!({"prompt": "x", "models": ["sim/lorem"], "params": {"max_tokens": 15}}),
         json!({"prompt": "x", "models": ["sim/slow"]}),
     ] {
-        let r: Value = c
-            .post(format!("{url}/v1/comparisons"))
-            .json(&body)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let r = post_json(&c, &url, &body).await;
         ids.push(r["request_id"].as_str().unwrap().to_string());
     }
     let mut readers = Vec::new();
@@ -222,15 +226,7 @@ async fn kill_9_loses_nothing_that_finished_and_interrupts_what_was_running() {
     let (mut child, url) = serve_in(&data, &["--bind", "127.0.0.1:0"], &envs);
     let c = reqwest::Client::new();
     // An earlier comparison runs to the end and gets a vote.
-    let done: Value = c
-        .post(format!("{url}/v1/comparisons"))
-        .json(&json!({"prompt": "finished before the crash", "models": ["sim/echo", "sim/lorem"], "params": {"max_tokens": 5}}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let done: Value = post_json(&c, &url, &json!({"prompt": "finished before the crash", "models": ["sim/echo", "sim/lorem"], "params": {"max_tokens": 5}})).await;
     let done_id = done["request_id"].as_str().unwrap().to_string();
     let mut ev = c
         .get(format!("{url}/v1/comparisons/{done_id}/stream"))
@@ -255,15 +251,7 @@ async fn kill_9_loses_nothing_that_finished_and_interrupts_what_was_running() {
         .unwrap();
     assert_eq!(r.status(), 409, "one vote per comparison");
     // A slow one is streaming when the process is killed.
-    let slow: Value = c
-        .post(format!("{url}/v1/comparisons"))
-        .json(&json!({"prompt": "killed mid-stream", "models": ["sim/lorem"], "params": {"max_tokens": 200}}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let slow: Value = post_json(&c, &url, &json!({"prompt": "killed mid-stream", "models": ["sim/lorem"], "params": {"max_tokens": 200}})).await;
     let slow_id = slow["request_id"].as_str().unwrap().to_string();
     let r = c
         .post(format!("{url}/v1/comparisons/{slow_id}/preference"))

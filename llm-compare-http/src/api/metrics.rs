@@ -1,16 +1,15 @@
 //! Prometheus metrics: HTTP requests, active comparisons, SSE connections, events sent,
 //! per-model time to first token and latency, upstream errors by code, cost total.
 //!
-//! Model-level metrics are taken where results are published: [`MeteredRegistry`] wraps the
-//! request registry and observes `model_result` events on their way in.
+//! Model-level metrics are taken where results are published: [`ModelMetrics`] observes the
+//! request registry's `model_result` events on their way in.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
+use super::observe::RegistryObserver;
 use async_trait::async_trait;
 use axum::http::Method;
-use llm_compare_core::{
-    Event, EventKind, EventStream, Registration, RequestInfo, RequestRegistry, Result,
-};
+use llm_compare_core::{Event, EventKind, Registration, Result};
 use metrics::{counter, gauge, histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
@@ -84,56 +83,29 @@ pub fn record_model_result(r: &llm_compare_core::ModelResult) {
     }
 }
 
-/// A registry that records model metrics from what is published into it.
-#[derive(Debug)]
-pub struct MeteredRegistry {
-    inner: Arc<dyn RequestRegistry>,
-}
-
-impl MeteredRegistry {
-    /// Wraps `inner`.
-    pub fn new(inner: Arc<dyn RequestRegistry>) -> Self {
-        Self { inner }
-    }
-}
+/// Records comparison and model metrics from what the registry sees.
+#[derive(Debug, Default)]
+pub struct ModelMetrics;
 
 #[async_trait]
-impl RequestRegistry for MeteredRegistry {
-    async fn register(
+impl RegistryObserver for ModelMetrics {
+    async fn registered(
         &self,
-        owner: &str,
-        models: &[String],
-        metadata: Option<serde_json::Value>,
-    ) -> Result<Registration> {
-        let r = self.inner.register(owner, models, metadata).await;
-        if r.is_ok() {
-            counter!("llm_compare_comparisons_total").increment(1);
-        }
-        r
+        _owner: &str,
+        _models: &[String],
+        _metadata: Option<&serde_json::Value>,
+        _registration: &Registration,
+    ) -> Result<()> {
+        counter!("llm_compare_comparisons_total").increment(1);
+        Ok(())
     }
 
-    async fn publish(&self, id: &str, events: Vec<Event>) -> Result<()> {
-        for e in &events {
+    async fn publishing(&self, _id: &str, events: &[Event]) -> Result<()> {
+        for e in events {
             if let EventKind::ModelResult(r) = &e.kind {
                 record_model_result(r);
             }
         }
-        self.inner.publish(id, events).await
-    }
-
-    async fn status(&self, owner: &str, id: &str) -> Result<RequestInfo> {
-        self.inner.status(owner, id).await
-    }
-
-    async fn subscribe(&self, owner: &str, id: &str, after_seq: u64) -> Result<EventStream> {
-        self.inner.subscribe(owner, id, after_seq).await
-    }
-
-    async fn events(&self, owner: &str, id: &str, after_seq: u64) -> Result<Vec<Event>> {
-        self.inner.events(owner, id, after_seq).await
-    }
-
-    async fn cancel(&self, owner: &str, id: &str) -> Result<()> {
-        self.inner.cancel(owner, id).await
+        Ok(())
     }
 }

@@ -9,5 +9,6 @@ pub mod extract;
 pub mod limits;
 pub mod meta;
 pub mod metrics;
+pub mod observe;
 pub mod openapi;
 pub mod persist;

@@ -1,4 +1,4 @@
-//! Durability: a registry decorator that writes what is published into the [`Store`] —
+//! Durability: a registry observer that writes what is published into the [`Store`] —
 //! each model's result before its `model_result` is sent, the comparison before `complete`,
 //! and streamed text every half second, never per token.
 
@@ -7,11 +7,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
-use llm_compare_core::{
-    Event, EventKind, EventStream, Registration, RequestInfo, RequestRegistry, Result,
-};
+use llm_compare_core::{Event, EventKind, Registration, Result};
 use llm_compare_store::{NewComparison, Store};
 use parking_lot::Mutex;
+
+use super::observe::RegistryObserver;
 
 /// How often streamed text is saved while models stream.
 pub const PROGRESS_EVERY: Duration = Duration::from_millis(500);
@@ -24,10 +24,9 @@ struct Progress {
     saved_at: Instant,
 }
 
-/// A registry that persists what flows through it.
+/// Persists what flows through the registry.
 #[derive(Debug)]
-pub struct PersistingRegistry {
-    inner: Arc<dyn RequestRegistry>,
+pub struct Persistence {
     store: Arc<dyn Store>,
     progress: Mutex<HashMap<String, Progress>>,
 }
@@ -40,11 +39,10 @@ impl std::fmt::Debug for Progress {
     }
 }
 
-impl PersistingRegistry {
-    /// Wraps `inner`, writing into `store`.
-    pub fn new(inner: Arc<dyn RequestRegistry>, store: Arc<dyn Store>) -> Self {
+impl Persistence {
+    /// Writes into `store`.
+    pub fn new(store: Arc<dyn Store>) -> Self {
         Self {
-            inner,
             store,
             progress: Mutex::new(HashMap::new()),
         }
@@ -52,14 +50,14 @@ impl PersistingRegistry {
 }
 
 #[async_trait]
-impl RequestRegistry for PersistingRegistry {
-    async fn register(
+impl RegistryObserver for Persistence {
+    async fn registered(
         &self,
         owner: &str,
         models: &[String],
-        metadata: Option<serde_json::Value>,
-    ) -> Result<Registration> {
-        let reg = self.inner.register(owner, models, metadata.clone()).await?;
+        metadata: Option<&serde_json::Value>,
+        reg: &Registration,
+    ) -> Result<()> {
         let created_at_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as i64);
@@ -67,14 +65,11 @@ impl RequestRegistry for PersistingRegistry {
             id: reg.id.clone(),
             owner: owner.to_string(),
             models: models.to_vec(),
-            metadata,
+            metadata: metadata.cloned(),
             created_at_ms,
         };
-        if let Err(e) = self.store.create_comparison(&record).await {
-            // Not recorded, not run: nothing would survive a restart.
-            reg.cancel.cancel();
-            return Err(e);
-        }
+        // Not recorded, not run (the registry cancels it): nothing would survive a restart.
+        self.store.create_comparison(&record).await?;
         self.progress.lock().insert(
             reg.id.clone(),
             Progress {
@@ -84,16 +79,16 @@ impl RequestRegistry for PersistingRegistry {
                 saved_at: Instant::now(),
             },
         );
-        Ok(reg)
+        Ok(())
     }
 
-    async fn publish(&self, id: &str, events: Vec<Event>) -> Result<()> {
+    async fn publishing(&self, id: &str, events: &[Event]) -> Result<()> {
         // Collect under the lock, write after it.
         let mut to_save: Vec<(usize, String, String)> = Vec::new();
         {
             let mut progress = self.progress.lock();
             if let Some(p) = progress.get_mut(id) {
-                for e in &events {
+                for e in events {
                     if let EventKind::ResponseChunk {
                         model_index, delta, ..
                     } = &e.kind
@@ -117,7 +112,7 @@ impl RequestRegistry for PersistingRegistry {
             self.store.save_progress(id, i, &model, &text).await?;
         }
         // Results and the end are on disk before anyone can read them.
-        for e in &events {
+        for e in events {
             match &e.kind {
                 EventKind::ModelResult(r) => self.store.save_result(id, r).await?,
                 EventKind::Complete(c) => {
@@ -127,22 +122,6 @@ impl RequestRegistry for PersistingRegistry {
                 _ => {}
             }
         }
-        self.inner.publish(id, events).await
-    }
-
-    async fn status(&self, owner: &str, id: &str) -> Result<RequestInfo> {
-        self.inner.status(owner, id).await
-    }
-
-    async fn subscribe(&self, owner: &str, id: &str, after_seq: u64) -> Result<EventStream> {
-        self.inner.subscribe(owner, id, after_seq).await
-    }
-
-    async fn events(&self, owner: &str, id: &str, after_seq: u64) -> Result<Vec<Event>> {
-        self.inner.events(owner, id, after_seq).await
-    }
-
-    async fn cancel(&self, owner: &str, id: &str) -> Result<()> {
-        self.inner.cancel(owner, id).await
+        Ok(())
     }
 }
