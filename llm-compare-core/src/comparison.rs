@@ -106,6 +106,7 @@ impl Engine {
                     params: request.params.clone(),
                     tools: request.tools.clone(),
                     tool_choice: request.tool_choice.clone(),
+                    history_trimmed: 0,
                 })
             })
             .collect()
@@ -303,6 +304,7 @@ struct ModelState {
     last_token: Option<Instant>,
     served_by: Option<Arc<str>>,
     attempts: Vec<Attempt>,
+    history_trimmed: u32,
     done: bool,
 }
 
@@ -501,6 +503,7 @@ fn finish_model(
         error,
         served_by: st.served_by.take(),
         attempts: std::mem::take(&mut st.attempts),
+        history_trimmed: st.history_trimmed,
     };
     (events, result)
 }
@@ -532,6 +535,7 @@ fn run(
                 last_token: None,
                 served_by: None,
                 attempts: Vec::new(),
+                history_trimmed: c.history_trimmed,
                 done: false,
             })
             .collect();

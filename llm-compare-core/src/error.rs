@@ -24,6 +24,8 @@ pub enum ErrorCode {
     RateLimited,
     /// The request conflicts with the current state (a second vote, a vote too early).
     Conflict,
+    /// The caller's spending budget for the period cannot cover the request's worst case.
+    BudgetExceeded,
     /// The provider rejected the credentials (401/403).
     Auth,
     /// The provider rejected the request as malformed (400/404/422).
@@ -59,6 +61,7 @@ impl ErrorCode {
             Self::NotFound => "not_found",
             Self::RateLimited => "rate_limited",
             Self::Conflict => "conflict",
+            Self::BudgetExceeded => "budget_exceeded",
             Self::Auth => "auth",
             Self::BadRequest => "bad_request",
             Self::ContextLengthExceeded => "context_length_exceeded",
@@ -156,6 +159,9 @@ pub enum Error {
     /// The request conflicts with the current state.
     #[error("conflict: {0}")]
     Conflict(String),
+    /// The caller's budget for the period cannot cover the request's worst-case cost.
+    #[error("budget exceeded: {0}")]
+    BudgetExceeded(String),
     /// An upstream provider failed.
     #[error("{} error from provider: {}", .0.code, .0.message)]
     Provider(ProviderError),
@@ -184,6 +190,7 @@ impl Error {
             Self::NotFound(_) => ErrorCode::NotFound,
             Self::RateLimited { .. } => ErrorCode::RateLimited,
             Self::Conflict(_) => ErrorCode::Conflict,
+            Self::BudgetExceeded(_) => ErrorCode::BudgetExceeded,
             Self::Provider(e) => e.code,
             Self::Cancelled => ErrorCode::Cancelled,
             Self::Internal(_) => ErrorCode::Internal,
@@ -206,6 +213,7 @@ impl Error {
             Self::NotFound(_) => 404,
             Self::RateLimited { .. } => 429,
             Self::Conflict(_) => 409,
+            Self::BudgetExceeded(_) => 402,
             Self::Cancelled => 499,
             Self::Internal(_) => 500,
             Self::Provider(e) => match e.code {

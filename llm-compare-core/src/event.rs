@@ -105,6 +105,37 @@ pub enum EventKind {
     Complete(Complete),
 }
 
+impl Event {
+    /// This event as a blind comparison shows it: model ids replaced by "Model A", "Model B",
+    /// … (by `model_index`), in every place an id appears.
+    pub fn blinded(mut self) -> Self {
+        let label = |i: usize| -> Arc<str> { Arc::from(blind_label(i)) };
+        match &mut self.kind {
+            EventKind::Stage {
+                model_index, model, ..
+            }
+            | EventKind::ResponseChunk {
+                model_index, model, ..
+            }
+            | EventKind::ReasoningChunk {
+                model_index, model, ..
+            }
+            | EventKind::ToolCall {
+                model_index, model, ..
+            } => *model = label(*model_index),
+            EventKind::Error {
+                model_index: Some(i),
+                model,
+                ..
+            } => *model = Some(label(*i)),
+            EventKind::ModelResult(r) => r.blind(),
+            EventKind::Complete(c) => c.results.iter_mut().for_each(ModelResult::blind),
+            EventKind::Status { .. } | EventKind::Error { .. } => {}
+        }
+        self
+    }
+}
+
 impl EventKind {
     /// The `type` tag.
     pub fn type_name(&self) -> &'static str {
@@ -348,6 +379,38 @@ pub struct ModelResult {
     /// Failed attempts before the answer (retries and fallbacks), oldest first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub attempts: Vec<Attempt>,
+    /// Earlier session turns left out of this model's history because they no longer fit
+    /// its context window (oldest first).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub history_trimmed: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+/// The name a blind comparison shows for `model_index`: "Model A", "Model B", …, "Model Z",
+/// then "Model 27", ….
+pub fn blind_label(model_index: usize) -> String {
+    match u8::try_from(model_index) {
+        Ok(i) if i < 26 => format!("Model {}", char::from(b'A' + i)),
+        _ => format!("Model {}", model_index + 1),
+    }
+}
+
+impl ModelResult {
+    /// Replaces every model id in this result by its blind label.
+    pub fn blind(&mut self) {
+        let label: Arc<str> = Arc::from(blind_label(self.model_index));
+        // A fallback or an attempt would name the model too.
+        if self.served_by.is_some() {
+            self.served_by = Some(label.clone());
+        }
+        for a in &mut self.attempts {
+            a.model = label.clone();
+        }
+        self.model = label;
+    }
 }
 
 /// Sums over all models of a request.

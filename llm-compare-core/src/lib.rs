@@ -43,7 +43,7 @@ pub use cost::{Cost, ModelPrice, PriceTable, Usd};
 pub use error::{Error, ErrorCode, ProviderError, Result};
 pub use event::{
     Attempt, Complete, ErrorInfo, Event, EventKind, FinishReason, ModelResult, RequestStatus,
-    Stage, Timing, ToolCall, Totals, Usage, UsageSource,
+    Stage, Timing, ToolCall, Totals, Usage, UsageSource, blind_label,
 };
 pub use provider::{
     Availability, ModelInfo, Provider, ProviderEvent, ProviderRegistry, ProviderStream,
@@ -51,7 +51,8 @@ pub use provider::{
 };
 pub use providers::{HttpProvider, Secret, WireFormat};
 pub use registry::{
-    EventStream, InMemoryRegistry, Registration, RegistryConfig, RequestInfo, RequestRegistry,
+    EventStream, InMemoryRegistry, NewRequest, Registration, RegistryConfig, RequestInfo,
+    RequestRegistry,
 };
 pub use request::{
     ChatRequest, CompareRequest, FunctionDef, Message, ModelId, Params, Role, Tool, ToolChoice,

@@ -28,6 +28,42 @@ use crate::request::{ChatRequest, CompareRequest};
 /// A stream of a request's events.
 pub type EventStream = BoxStream<'static, Event>;
 
+/// A request to register: who asks, for which models, under which id.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewRequest {
+    /// Its id: a fresh UUIDv7 from [`NewRequest::new`], or one the caller chose (a server that
+    /// records the request before registering it).
+    pub id: String,
+    /// Who asks.
+    pub owner: String,
+    /// Its models, by `model_index`.
+    pub models: Vec<String>,
+    /// The caller's own data, returned by [`RequestRegistry::status`].
+    pub metadata: Option<serde_json::Value>,
+    /// Blind: readers show "Model A", "Model B", … instead of model ids (see
+    /// [`Event::blinded`]).
+    pub blind: bool,
+}
+
+impl NewRequest {
+    /// A request of `owner` over `models`, with a new UUIDv7 id.
+    pub fn new(owner: impl Into<String>, models: Vec<String>) -> Self {
+        Self {
+            id: uuid::Uuid::now_v7().to_string(),
+            owner: owner.into(),
+            models,
+            metadata: None,
+            blind: false,
+        }
+    }
+
+    /// With the caller's own data.
+    pub fn metadata(mut self, metadata: Option<serde_json::Value>) -> Self {
+        self.metadata = metadata;
+        self
+    }
+}
+
 /// A newly registered request.
 #[derive(Debug, Clone)]
 pub struct Registration {
@@ -55,6 +91,9 @@ pub struct RequestInfo {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub metadata: Option<serde_json::Value>,
+    /// Whether model ids are hidden from readers until the vote.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub blind: bool,
     /// The `seq` of its last published event (0 before the first).
     pub last_seq: u64,
 }
@@ -62,14 +101,10 @@ pub struct RequestInfo {
 /// Stores requests and their events; the POST-then-stream backbone.
 #[async_trait]
 pub trait RequestRegistry: Send + Sync + std::fmt::Debug {
-    /// Registers a request for `owner`. Fails with [`Error::RateLimited`] when the owner
-    /// already has the maximum number of active (pending or running) requests.
-    async fn register(
-        &self,
-        owner: &str,
-        models: &[String],
-        metadata: Option<serde_json::Value>,
-    ) -> Result<Registration>;
+    /// Registers a request. Fails with [`Error::RateLimited`] when its owner already has the
+    /// maximum number of active (pending or running) requests, and with [`Error::Conflict`]
+    /// when its id is taken.
+    async fn register(&self, request: &NewRequest) -> Result<Registration>;
 
     /// Appends events (in `seq` order) to a request's log and wakes its subscribers.
     async fn publish(&self, id: &str, events: Vec<Event>) -> Result<()>;
@@ -118,6 +153,7 @@ struct Entry {
     created: Instant,
     created_at_ms: u64,
     metadata: Option<serde_json::Value>,
+    blind: bool,
     cancel: CancellationToken,
     state: Mutex<EntryState>,
     notify: watch::Sender<u64>,
@@ -313,14 +349,16 @@ async fn sweeper(inner: Weak<Inner>, period: Duration) {
 
 #[async_trait]
 impl RequestRegistry for InMemoryRegistry {
-    async fn register(
-        &self,
-        owner: &str,
-        models: &[String],
-        metadata: Option<serde_json::Value>,
-    ) -> Result<Registration> {
+    async fn register(&self, request: &NewRequest) -> Result<Registration> {
         let config = self.inner.config;
+        let owner = request.owner.as_str();
         let mut t = self.inner.tables.lock();
+        if t.entries.contains_key(&request.id) {
+            return Err(Error::Conflict(format!(
+                "a request `{}` exists already",
+                request.id
+            )));
+        }
         let active = t.active.get(owner).copied().unwrap_or(0);
         if active >= config.max_active_per_owner {
             return Err(Error::RateLimited {
@@ -331,7 +369,7 @@ impl RequestRegistry for InMemoryRegistry {
                 retry_after: Some(Duration::from_secs(1)),
             });
         }
-        let id = uuid::Uuid::now_v7().to_string();
+        let id = request.id.clone();
         let cancel = CancellationToken::new();
         let created_at_ms = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
@@ -339,10 +377,11 @@ impl RequestRegistry for InMemoryRegistry {
         let entry = Arc::new(Entry {
             id: id.clone(),
             owner: owner.to_string(),
-            models: models.to_vec(),
+            models: request.models.clone(),
             created: Instant::now(),
             created_at_ms,
-            metadata,
+            metadata: request.metadata.clone(),
+            blind: request.blind,
             cancel: cancel.clone(),
             state: Mutex::new(EntryState {
                 events: Vec::new(),
@@ -409,6 +448,7 @@ impl RequestRegistry for InMemoryRegistry {
             models: e.models.clone(),
             created_at_ms: e.created_at_ms,
             metadata: e.metadata.clone(),
+            blind: e.blind,
             last_seq: st.events.last().map_or(0, |e| e.seq),
         })
     }
@@ -463,19 +503,20 @@ impl Engine {
         request: &CompareRequest,
     ) -> Result<String> {
         let calls = self.plan(request)?;
-        self.submit_calls(registry, owner, calls, None).await
+        self.submit_calls(registry, NewRequest::new(owner, Vec::new()), calls)
+            .await
     }
 
-    /// [`Engine::submit`] for prepared per-model calls (sessions).
+    /// [`Engine::submit`] for prepared per-model calls (sessions) under `request`'s id,
+    /// owner, metadata and blindness (its models are those of `calls`).
     pub async fn submit_calls(
         &self,
         registry: Arc<dyn RequestRegistry>,
-        owner: &str,
+        mut request: NewRequest,
         calls: Vec<ChatRequest>,
-        metadata: Option<serde_json::Value>,
     ) -> Result<String> {
-        let models: Vec<String> = calls.iter().map(|c| c.model.to_string()).collect();
-        let reg = registry.register(owner, &models, metadata).await?;
+        request.models = calls.iter().map(|c| c.model.to_string()).collect();
+        let reg = registry.register(&request).await?;
         let comparison = match self.compare_calls(
             calls,
             CompareOptions {

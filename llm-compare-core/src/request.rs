@@ -358,6 +358,9 @@ pub struct ChatRequest {
     pub tools: Vec<Tool>,
     /// Whether and which tool it must call.
     pub tool_choice: Option<ToolChoice>,
+    /// Earlier session turns left out of `messages` to fit the context window (reported in
+    /// the model's result; not sent upstream).
+    pub history_trimmed: u32,
 }
 
 impl ChatRequest {
@@ -369,6 +372,7 @@ impl ChatRequest {
             params: Params::default(),
             tools: Vec::new(),
             tool_choice: None,
+            history_trimmed: 0,
         }
     }
 

@@ -14,9 +14,11 @@ use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
 use crate::comparison::{CompareOptions, Comparison, Engine};
+use crate::cost::PriceTable;
 use crate::error::{Error, Result};
 use crate::event::{Complete, EventKind};
 use crate::request::{ChatRequest, Message, ModelId, Params};
+use crate::tokens;
 
 /// One turn of a session: the user's message and every model's answer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -65,34 +67,81 @@ pub trait Session: Send + Sync + std::fmt::Debug {
     /// One request per model for a new user message: the system prompt, then for every
     /// earlier turn the user's message and *that model's* answer (a turn the model did not
     /// answer is left out of its history, keeping user/assistant alternation), then `user`.
-    async fn calls_for(&self, user: &str, params: &Params) -> Result<Vec<ChatRequest>> {
+    ///
+    /// History that does not fit the model's context window (from `prices`; counted with
+    /// the tokenizer) is dropped oldest turn first; the request's `history_trimmed` says how
+    /// many turns were left out.
+    async fn calls_for(
+        &self,
+        user: &str,
+        params: &Params,
+        prices: &PriceTable,
+    ) -> Result<Vec<ChatRequest>> {
         if user.trim().is_empty() {
             return Err(Error::invalid("prompt", "the prompt must not be empty"));
         }
         let turns = self.turns().await?;
+        let system = self.system().filter(|s| !s.is_empty());
         Ok(self
             .models()
             .iter()
             .enumerate()
             .map(|(i, model)| {
-                let mut messages = Vec::with_capacity(turns.len() * 2 + 2);
-                if let Some(s) = self.system().filter(|s| !s.is_empty()) {
+                let history: Vec<(&str, &str)> = turns
+                    .iter()
+                    .filter_map(|t| match t.answers.get(i) {
+                        Some(Some(answer)) => Some((t.user.as_str(), answer.as_str())),
+                        _ => None,
+                    })
+                    .collect();
+                let window = prices.get(model.as_str()).and_then(|p| p.max_input_tokens);
+                let kept = fitting_history(model.as_str(), system, &history, user, window);
+                let mut messages = Vec::with_capacity(kept * 2 + 2);
+                if let Some(s) = system {
                     messages.push(Message::system(s));
                 }
-                for t in &turns {
-                    if let Some(Some(answer)) = t.answers.get(i) {
-                        messages.push(Message::user(t.user.clone()));
-                        messages.push(Message::assistant(answer.clone()));
-                    }
+                for (u, a) in &history[history.len() - kept..] {
+                    messages.push(Message::user(*u));
+                    messages.push(Message::assistant(*a));
                 }
                 messages.push(Message::user(user));
                 ChatRequest {
                     params: params.clone(),
+                    history_trimmed: u32::try_from(history.len() - kept).unwrap_or(u32::MAX),
                     ..ChatRequest::new(model.clone(), messages)
                 }
             })
             .collect())
     }
+}
+
+/// Tokens a message costs beyond its text (role and framing), as OpenAI counts them.
+const MESSAGE_OVERHEAD: u64 = 4;
+
+/// How many of the newest `history` turns fit `window` input tokens together with the system
+/// prompt and the new message (all of them when the window is unknown). When not even the
+/// new message fits, no history is kept and the provider reports the overflow.
+fn fitting_history(
+    model: &str,
+    system: Option<&str>,
+    history: &[(&str, &str)],
+    user: &str,
+    window: Option<u64>,
+) -> usize {
+    let Some(window) = window else {
+        return history.len();
+    };
+    let cost = |text: &str| tokens::count_tokens(text, model) + MESSAGE_OVERHEAD;
+    let mut used = 3 + cost(user) + system.map_or(0, cost);
+    let mut kept = 0;
+    for (u, a) in history.iter().rev() {
+        used += cost(u) + cost(a);
+        if used > window {
+            break;
+        }
+        kept += 1;
+    }
+    kept
 }
 
 /// A [`Session`] kept in memory.
@@ -160,7 +209,7 @@ impl Engine {
         params: &Params,
     ) -> Result<Comparison> {
         params.validate()?;
-        let calls = session.calls_for(user, params).await?;
+        let calls = session.calls_for(user, params, self.prices()).await?;
         let inner = self.compare_calls(calls, CompareOptions::default())?;
         let user = user.to_string();
         let request_id = inner.request_id().to_string();

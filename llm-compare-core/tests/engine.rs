@@ -447,7 +447,7 @@ async fn session_models_see_their_own_answers() {
     );
 
     let calls = session
-        .calls_for("third", &Params::default())
+        .calls_for("third", &Params::default(), engine.prices())
         .await
         .unwrap();
     // scripted/a: system, (user, its answer) × 2, user.
@@ -472,6 +472,116 @@ async fn session_models_see_their_own_answers() {
     // What the provider actually received on turn two: its own first answer.
     let seen = scripted.seen.lock();
     assert_eq!(seen[1].messages[2], Message::assistant("a:2"));
+}
+
+#[tokio::test]
+async fn session_history_is_trimmed_oldest_first_to_the_context_window() {
+    let (engine, _) = sim_engine(SimConfig::instant());
+    let mut prices = PriceTable::empty();
+    // Room for the new question and about two earlier turns of ~25 tokens each.
+    prices.set(
+        "sim/echo",
+        ModelPrice {
+            max_input_tokens: Some(80),
+            ..ModelPrice::default()
+        },
+    );
+    let engine = engine.with_prices(Arc::new(prices));
+    let session: Arc<dyn Session> = Arc::new(
+        InMemorySession::new(&engine, &["sim/echo".into(), "sim/lorem".into()], None).unwrap(),
+    );
+    let long = "one two three four five six seven eight nine ten eleven";
+    for turn in 0..4 {
+        let done = engine
+            .compare_in_session(
+                session.clone(),
+                &format!("{turn} {long}"),
+                &Params::default(),
+            )
+            .await
+            .unwrap()
+            .result()
+            .await
+            .unwrap();
+        assert!(done.results.iter().all(|r| r.error.is_none()));
+    }
+    let calls = session
+        .calls_for("and now?", &Params::default(), engine.prices())
+        .await
+        .unwrap();
+    // sim/echo: 4 turns of history, only the newest that fit are kept, the oldest dropped.
+    let echo = &calls[0];
+    let kept = (echo.messages.len() - 1) / 2;
+    assert!((1..4).contains(&kept), "kept {kept} of 4 turns");
+    assert_eq!(echo.history_trimmed as usize, 4 - kept);
+    assert!(
+        echo.messages[echo.messages.len() - 3]
+            .content
+            .starts_with("3 ")
+    );
+    assert!(!echo.messages.iter().any(|m| m.content.starts_with("0 ")));
+    // sim/lorem has no window in this table: nothing trimmed.
+    assert_eq!(calls[1].history_trimmed, 0);
+    assert_eq!(calls[1].messages.len(), 9);
+    // The result says so.
+    let done = engine
+        .compare_in_session(session.clone(), "and now?", &Params::default())
+        .await
+        .unwrap()
+        .result()
+        .await
+        .unwrap();
+    assert_eq!(done.results[0].history_trimmed, echo.history_trimmed);
+    assert_eq!(done.results[1].history_trimmed, 0);
+    let json = serde_json::to_value(&done.results[0]).unwrap();
+    assert_eq!(json["history_trimmed"], echo.history_trimmed);
+}
+
+#[test]
+fn blind_events_name_no_model() {
+    let result = ModelResult {
+        served_by: Some("openai/gpt-4o-mini".into()),
+        ..serde_json::from_value(serde_json::json!({
+            "model_index": 1, "model": "openai/gpt-4o", "text": "hi", "finish_reason": "stop",
+            "partial": false, "usage": {"input_tokens": 1, "output_tokens": 1, "source": "reported"},
+            "cost": {"usd": 0.0, "priced": true}, "timing": {"total_ms": 1.0},
+            "attempts": [{"model": "openai/gpt-4o", "code": "server", "message": "x", "retryable": true}]
+        }))
+        .unwrap()
+    };
+    let events = [
+        EventKind::Stage {
+            model_index: 0,
+            model: "anthropic/claude".into(),
+            stage: Stage::Streaming,
+        },
+        EventKind::ResponseChunk {
+            model_index: 25,
+            model: "anthropic/claude".into(),
+            delta: "x".into(),
+        },
+        EventKind::ModelResult(Box::new(result.clone())),
+        EventKind::Complete(Complete {
+            request_id: "r".into(),
+            status: RequestStatus::Completed,
+            results: vec![result],
+            totals: Totals::default(),
+            duration_ms: 1.0,
+        }),
+    ];
+    for kind in events {
+        let json = Event { seq: 1, kind }.blinded().to_json();
+        assert!(
+            !json.contains("openai") && !json.contains("anthropic"),
+            "{json}"
+        );
+        assert!(
+            json.contains("Model B") || json.contains("Model A") || json.contains("Model Z"),
+            "{json}"
+        );
+    }
+    assert_eq!(blind_label(0), "Model A");
+    assert_eq!(blind_label(26), "Model 27");
 }
 
 // ---- registry ----
@@ -742,7 +852,12 @@ async fn request_ids_are_unique_and_time_ordered() {
     });
     let mut ids = Vec::new();
     for _ in 0..1000 {
-        ids.push(reg.register("alice", &[], None).await.unwrap().id);
+        ids.push(
+            reg.register(&NewRequest::new("alice", vec![]))
+                .await
+                .unwrap()
+                .id,
+        );
     }
     let mut sorted = ids.clone();
     sorted.sort();

@@ -110,6 +110,18 @@ pub struct ServeArgs {
     /// A browser origin allowed to call the API (repeatable; `*` for any).
     #[arg(long = "cors-origin")]
     pub cors_origins: Vec<String>,
+    /// Keep request state and events in Redis (`redis://HOST:PORT`), shared by a cluster of
+    /// servers: POST on one, stream or resume on another.
+    #[arg(
+        long = "registry",
+        env = "LLM_COMPARE_REGISTRY_URL",
+        value_name = "URL"
+    )]
+    pub registry_url: Option<String>,
+    /// This server's name in the database (default: the host name); on start-up only its
+    /// own unfinished comparisons are marked interrupted.
+    #[arg(long, env = "LLM_COMPARE_INSTANCE_ID")]
+    pub instance_id: Option<String>,
 }
 
 /// Log formats.

@@ -19,13 +19,15 @@ use tokio_util::sync::CancellationToken;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::api::auth::ApiKeys;
+use crate::api::budget::BudgetSettings;
 use crate::api::error::ApiError;
 use crate::api::extract::Caller;
+use crate::api::leaderboard::VoteCache;
 use crate::api::limits::RateLimiter;
 use crate::api::metrics::{self, ModelMetrics};
 use crate::api::observe::{ObservedRegistry, RegistryObserver};
 use crate::api::persist::Persistence;
-use crate::api::{chat, comparisons, meta};
+use crate::api::{chat, comparisons, leaderboard, meta, sessions, usage};
 use llm_compare_store::Store;
 
 /// `[server]` in the configuration file (every key optional).
@@ -63,6 +65,13 @@ pub struct ServerSettings {
     pub shutdown_grace_s: Option<u64>,
     /// Log prompt text (default false).
     pub log_prompts: Option<bool>,
+    /// This server's name in the database: on start-up only its own unfinished comparisons
+    /// are marked interrupted (default: the host name).
+    pub instance_id: Option<String>,
+    /// Per-user spending budgets.
+    pub budget: Option<BudgetSettings>,
+    /// Keep request state in Redis (`redis://…`) so a cluster of servers shares it.
+    pub registry_url: Option<String>,
 }
 
 /// Everything the server runs with, resolved.
@@ -94,6 +103,23 @@ pub struct ServerOptions {
     pub shutdown_grace: Duration,
     /// Log prompts.
     pub log_prompts: bool,
+    /// This server's name in the database.
+    pub instance_id: String,
+    /// Budgets (`None`: unlimited).
+    pub budget: Option<BudgetSettings>,
+    /// Redis URL of a shared registry (`None`: in memory).
+    pub registry_url: Option<String>,
+}
+
+/// The host name (`HOSTNAME`, else `/etc/hostname`, else `local`): stable across restarts of
+/// the same server, distinct between servers.
+pub fn default_instance_id() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "local".into())
 }
 
 impl Default for ServerOptions {
@@ -112,6 +138,9 @@ impl Default for ServerOptions {
             body_limit: 1024 * 1024,
             shutdown_grace: Duration::from_secs(10),
             log_prompts: false,
+            instance_id: default_instance_id(),
+            budget: None,
+            registry_url: None,
         }
     }
 }
@@ -166,6 +195,13 @@ impl ServerOptions {
             .shutdown_grace_s
             .map_or(o.shutdown_grace, Duration::from_secs);
         o.log_prompts = s.log_prompts.unwrap_or(false);
+        if let Some(i) = s.instance_id {
+            o.instance_id = i;
+        }
+        o.budget = s.budget;
+        o.registry_url = std::env::var("LLM_COMPARE_REGISTRY_URL")
+            .ok()
+            .or(s.registry_url);
         Ok(o)
     }
 
@@ -202,6 +238,7 @@ struct Inner {
     options: ServerOptions,
     shutdown: CancellationToken,
     started: Instant,
+    votes: VoteCache,
 }
 
 /// Shared state of every handler.
@@ -253,6 +290,7 @@ impl AppState {
             options,
             shutdown: CancellationToken::new(),
             started: Instant::now(),
+            votes: VoteCache::default(),
         }))
     }
 
@@ -267,6 +305,11 @@ impl AppState {
     /// The store, when the server persists.
     pub fn store(&self) -> Option<&Arc<dyn Store>> {
         self.0.store.as_ref()
+    }
+
+    /// The leaderboard's votes, kept current.
+    pub fn votes(&self) -> &VoteCache {
+        &self.0.votes
     }
 
     /// The in-memory registry behind it (for gauges).
@@ -395,6 +438,13 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/comparisons/{id}/stream", get(comparisons::stream))
         .route("/v1/comparisons/{id}/ws", get(comparisons::websocket))
         .route("/v1/comparisons/{id}/preference", post(comparisons::vote))
+        .route("/v1/sessions", post(sessions::create).get(sessions::list))
+        .route(
+            "/v1/sessions/{id}",
+            get(sessions::get_one).delete(sessions::delete_one),
+        )
+        .route("/v1/leaderboard", get(leaderboard::get))
+        .route("/v1/usage", get(usage::get))
         .route("/v1/chat/completions", post(chat::completions))
         .route("/v1/models", get(meta::models))
         .route("/health", get(meta::health))

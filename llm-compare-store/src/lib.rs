@@ -1,26 +1,35 @@
 //! # llm-compare-store
 //!
-//! Persistence: comparisons, each model's streamed text and final result, and votes. One
-//! [`Store`] trait, one SQL implementation ([`SqlStore`], sqlx) over two backends chosen by
-//! URL: SQLite (`sqlite://path/llm-compare.db`, embedded, WAL — the default) and PostgreSQL
-//! (`postgres://…`). The schema is in `migrations/` and applied on open.
+//! Persistence: comparisons (each model's streamed text and final result), sessions and their
+//! turns, votes, a usage ledger and budget reservations. One [`Store`] trait, one SQL
+//! implementation ([`SqlStore`], sqlx) over two backends chosen by URL: SQLite
+//! (`sqlite://path/llm-compare.db`, embedded, WAL — the default) and PostgreSQL
+//! (`postgres://…`). The schema is in `migrations/` and applied on open. [`leaderboard`]
+//! turns votes into ratings.
 //!
 //! Durability contract used by the server: a model's result is written before its
 //! `model_result` event is sent, a comparison before its `complete`; streamed text is saved
 //! periodically, so a process that dies leaves `running` comparisons that
 //! [`Store::mark_interrupted`] turns into `interrupted` with their partial text.
+//!
+//! Budgets: a comparison is recorded together with a reservation of its worst-case cost, in
+//! one transaction that fails with [`Error::BudgetExceeded`] when the owner's period would go
+//! over its limit; each model's result then replaces its reservation by its actual cost. So
+//! concurrent requests cannot overshoot together, on one server or many sharing a database.
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
-use llm_compare_core::{Complete, Error, ModelResult, RequestStatus, Result, Totals};
+use llm_compare_core::{Error, ModelResult, RequestStatus, Result, Totals};
 use serde::{Deserialize, Serialize};
-use sqlx::any::{AnyPoolOptions, install_default_drivers};
-use sqlx::{AnyPool, Row};
+
+pub mod leaderboard;
+mod sql;
+
+pub use sql::SqlStore;
 
 /// A new comparison, as registered.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct NewComparison {
     /// Its id.
     pub id: String,
@@ -32,6 +41,27 @@ pub struct NewComparison {
     pub metadata: Option<serde_json::Value>,
     /// Unix milliseconds.
     pub created_at_ms: i64,
+    /// The session it continues.
+    pub session_id: Option<String>,
+    /// The user's message (a session turn's question).
+    pub prompt: Option<String>,
+    /// Model names hidden until the vote.
+    pub blind: bool,
+    /// The server instance running it (see [`Store::mark_interrupted`]).
+    pub instance: String,
+    /// Worst-case cost to hold against the owner's budget.
+    pub reservation: Option<Reservation>,
+}
+
+/// A hold on an owner's budget for one comparison.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reservation {
+    /// The period's limit, pico-USD.
+    pub limit_pico: i64,
+    /// Start of the budget period (Unix ms): the period's key.
+    pub period_start_ms: i64,
+    /// Worst-case cost per model, by `model_index`, pico-USD.
+    pub per_model_pico: Vec<i64>,
 }
 
 /// One model of a stored comparison.
@@ -70,6 +100,57 @@ pub struct StoredComparison {
     pub duration_ms: Option<f64>,
     /// The vote, if any.
     pub preference: Option<Vote>,
+    /// The session it belongs to.
+    pub session_id: Option<String>,
+    /// The user's message, for session turns.
+    pub prompt: Option<String>,
+    /// Whether model names are hidden until the vote.
+    pub blind: bool,
+}
+
+/// A new session.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewSession {
+    /// Its id.
+    pub id: String,
+    /// Who owns it.
+    pub owner: String,
+    /// A title.
+    pub title: Option<String>,
+    /// Its models, by `model_index`.
+    pub models: Vec<String>,
+    /// A system prompt for every turn.
+    pub system: Option<String>,
+    /// Unix milliseconds.
+    pub created_at_ms: i64,
+}
+
+/// A session without its turns (listings).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SessionSummary {
+    /// Its id.
+    pub id: String,
+    /// A title.
+    pub title: Option<String>,
+    /// Its models, by `model_index`.
+    pub models: Vec<String>,
+    /// Its system prompt.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub system: Option<String>,
+    /// Unix milliseconds.
+    pub created_at_ms: i64,
+    /// How many turns it has.
+    pub turns: u64,
+}
+
+/// A session with its turns (comparisons, oldest first).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StoredSession {
+    /// The session.
+    #[serde(flatten)]
+    pub summary: SessionSummary,
+    /// Its turns, oldest first.
+    pub turns: Vec<StoredComparison>,
 }
 
 /// A vote on a finished comparison.
@@ -120,11 +201,60 @@ impl Winner {
     }
 }
 
-/// Where comparisons, results and votes live.
+/// One vote with what the leaderboard needs of its comparison.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VoteRecord {
+    /// The comparison voted on.
+    pub comparison_id: String,
+    /// When the vote was cast (Unix ms).
+    pub at_ms: i64,
+    /// Its models, by `model_index`.
+    pub models: Vec<String>,
+    /// The outcome.
+    pub winner: Winner,
+    /// Each model's time to first token, when it produced one.
+    pub ttft_ms: Vec<Option<f64>>,
+    /// Each model's cost in pico-USD, when priced.
+    pub cost_pico: Vec<Option<i64>>,
+}
+
+/// One row of a usage report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UsageRow {
+    /// The model.
+    pub model: String,
+    /// The UTC day (days since 1970-01-01).
+    pub day: i64,
+    /// Model calls.
+    pub calls: u64,
+    /// Input tokens.
+    pub input_tokens: u64,
+    /// Output tokens.
+    pub output_tokens: u64,
+    /// Cost of the priced calls, pico-USD.
+    pub cost_pico: i64,
+    /// Calls without a known price (not in `cost_pico`).
+    pub unpriced_calls: u64,
+}
+
+/// An owner's budget period.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct BudgetState {
+    /// Spent (settled) in the period, pico-USD.
+    pub spent_pico: i64,
+    /// Spent plus still reserved by running comparisons, pico-USD.
+    pub committed_pico: i64,
+}
+
+/// Where comparisons, sessions, votes and usage live.
 #[async_trait]
 pub trait Store: Send + Sync + std::fmt::Debug {
-    /// Records a new comparison (status `running`).
+    /// Records a new comparison (status `running`), reserving its worst-case cost when it
+    /// carries a [`Reservation`]: [`Error::BudgetExceeded`] (and nothing recorded) when the
+    /// period's committed cost would go over the limit.
     async fn create_comparison(&self, c: &NewComparison) -> Result<()>;
+    /// Forgets a comparison that never ran (its registration failed), releasing its reservation.
+    async fn discard_comparison(&self, id: &str) -> Result<()>;
     /// Saves a model's text so far (periodically while it streams).
     async fn save_progress(
         &self,
@@ -133,291 +263,50 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         model: &str,
         text: &str,
     ) -> Result<()>;
-    /// Saves a model's final result.
+    /// Saves a model's final result, enters its cost in the usage ledger and settles its
+    /// budget reservation (the reservation is replaced by the actual cost).
     async fn save_result(&self, id: &str, result: &ModelResult) -> Result<()>;
     /// Saves the end of a comparison.
-    async fn finish_comparison(&self, id: &str, complete: &Complete) -> Result<()>;
+    async fn finish_comparison(
+        &self,
+        id: &str,
+        complete: &llm_compare_core::Complete,
+    ) -> Result<()>;
     /// A comparison of `owner` (None if unknown or another owner's).
     async fn comparison(&self, owner: &str, id: &str) -> Result<Option<StoredComparison>>;
-    /// Turns every `running`/`pending` comparison into `interrupted` (on start-up: the
-    /// process that ran them is gone). Returns how many.
-    async fn mark_interrupted(&self) -> Result<u64>;
+    /// Turns every `running`/`pending` comparison of server `instance` into `interrupted`
+    /// (on its start-up: the process that ran them is gone). Their reservations stay spent:
+    /// what an interrupted call cost upstream is unknown. Returns how many.
+    async fn mark_interrupted(&self, instance: &str) -> Result<u64>;
     /// Records `owner`'s vote: not found → [`Error::NotFound`]; not finished, or voted
     /// already → [`Error::Conflict`]; a winner out of range → [`Error::InvalidRequest`].
     async fn vote(&self, owner: &str, id: &str, vote: &Vote) -> Result<()>;
-}
 
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
-fn db_err(e: sqlx::Error) -> Error {
-    Error::Internal(format!("database: {e}"))
-}
-
-fn json<T: Serialize>(v: &T) -> String {
-    serde_json::to_string(v).unwrap_or_default()
-}
-
-fn status_str(s: RequestStatus) -> &'static str {
-    s.as_str()
-}
-
-fn parse_status(s: &str) -> RequestStatus {
-    serde_json::from_value(serde_json::Value::String(s.to_string()))
-        .unwrap_or(RequestStatus::Interrupted)
-}
-
-/// The SQL store (SQLite or PostgreSQL).
-#[derive(Debug, Clone)]
-pub struct SqlStore {
-    pool: AnyPool,
-    sqlite: bool,
-}
-
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
-
-impl SqlStore {
-    /// Opens (creating if needed) the database at `url` and applies the migrations.
-    /// `sqlite://PATH` (created if missing; WAL) or `postgres://…`.
-    pub async fn open(url: &str) -> Result<Arc<Self>> {
-        install_default_drivers();
-        let sqlite = url.starts_with("sqlite:");
-        let url = if sqlite && !url.contains("mode=") {
-            format!("{url}{}mode=rwc", if url.contains('?') { '&' } else { '?' })
-        } else {
-            url.to_string()
-        };
-        let pool = AnyPoolOptions::new()
-            .max_connections(if sqlite { 4 } else { 16 })
-            .after_connect(move |conn, _meta| {
-                Box::pin(async move {
-                    if sqlite {
-                        // WAL: readers never block the writer; NORMAL sync is durable in WAL.
-                        for pragma in [
-                            "PRAGMA journal_mode = WAL",
-                            "PRAGMA synchronous = NORMAL",
-                            "PRAGMA foreign_keys = ON",
-                            "PRAGMA busy_timeout = 5000",
-                        ] {
-                            sqlx::query(pragma).execute(&mut *conn).await?;
-                        }
-                    }
-                    Ok(())
-                })
-            })
-            .connect(&url)
-            .await
-            .map_err(|e| {
-                Error::invalid("database_url", format!("cannot open the database: {e}"))
-            })?;
-        MIGRATOR
-            .run(&pool)
-            .await
-            .map_err(|e| Error::Internal(format!("database migrations: {e}")))?;
-        Ok(Arc::new(Self { pool, sqlite }))
-    }
-
-    /// Whether this is the SQLite backend.
-    pub fn is_sqlite(&self) -> bool {
-        self.sqlite
-    }
-
-    /// SQLite's journal mode (`wal`); `None` on PostgreSQL.
-    pub async fn journal_mode(&self) -> Result<Option<String>> {
-        if !self.sqlite {
-            return Ok(None);
-        }
-        let row = sqlx::query("PRAGMA journal_mode")
-            .fetch_one(&self.pool)
-            .await
-            .map_err(db_err)?;
-        row.try_get::<String, _>(0).map(Some).map_err(db_err)
-    }
-}
-
-#[async_trait]
-impl Store for SqlStore {
-    async fn create_comparison(&self, c: &NewComparison) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(db_err)?;
-        sqlx::query("INSERT INTO comparisons (id, owner, status, models, metadata, created_at_ms) VALUES ($1, $2, $3, $4, $5, $6)")
-            .bind(&c.id)
-            .bind(&c.owner)
-            .bind(status_str(RequestStatus::Running))
-            .bind(json(&c.models))
-            .bind(c.metadata.as_ref().map(json))
-            .bind(c.created_at_ms)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
-        for (i, m) in c.models.iter().enumerate() {
-            sqlx::query("INSERT INTO model_results (comparison_id, model_index, model, text, updated_at_ms) VALUES ($1, $2, $3, '', $4)")
-                .bind(&c.id)
-                .bind(i as i64)
-                .bind(m)
-                .bind(c.created_at_ms)
-                .execute(&mut *tx)
-                .await
-                .map_err(db_err)?;
-        }
-        tx.commit().await.map_err(db_err)
-    }
-
-    async fn save_progress(
+    /// Records a new session.
+    async fn create_session(&self, s: &NewSession) -> Result<()>;
+    /// `owner`'s sessions, newest first, at most `limit`, older than session id `before`.
+    async fn sessions(
         &self,
-        id: &str,
-        model_index: usize,
-        _model: &str,
-        text: &str,
-    ) -> Result<()> {
-        sqlx::query("UPDATE model_results SET text = $1, updated_at_ms = $2 WHERE comparison_id = $3 AND model_index = $4 AND result IS NULL")
-            .bind(text)
-            .bind(now_ms())
-            .bind(id)
-            .bind(model_index as i64)
-            .execute(&self.pool)
-            .await
-            .map_err(db_err)?;
-        Ok(())
-    }
+        owner: &str,
+        limit: u32,
+        before: Option<&str>,
+    ) -> Result<Vec<SessionSummary>>;
+    /// A session of `owner` with its turns (None if unknown or another owner's).
+    async fn session(&self, owner: &str, id: &str) -> Result<Option<StoredSession>>;
+    /// Deletes a session and its turns; false if unknown or another owner's.
+    async fn delete_session(&self, owner: &str, id: &str) -> Result<bool>;
 
-    async fn save_result(&self, id: &str, r: &ModelResult) -> Result<()> {
-        sqlx::query("UPDATE model_results SET text = $1, result = $2, updated_at_ms = $3 WHERE comparison_id = $4 AND model_index = $5")
-            .bind(&r.text)
-            .bind(json(r))
-            .bind(now_ms())
-            .bind(id)
-            .bind(r.model_index as i64)
-            .execute(&self.pool)
-            .await
-            .map_err(db_err)?;
-        Ok(())
-    }
+    /// Votes cast at or after `since_ms`, oldest first.
+    async fn votes_since(&self, since_ms: i64) -> Result<Vec<VoteRecord>>;
+    /// `owner`'s usage from `from_ms` (inclusive) to `to_ms` (exclusive), per model and day.
+    async fn usage(&self, owner: &str, from_ms: i64, to_ms: i64) -> Result<Vec<UsageRow>>;
+    /// `owner`'s budget period starting at `period_start_ms`.
+    async fn budget(&self, owner: &str, period_start_ms: i64) -> Result<BudgetState>;
+}
 
-    async fn finish_comparison(&self, id: &str, c: &Complete) -> Result<()> {
-        sqlx::query("UPDATE comparisons SET status = $1, finished_at_ms = $2, totals = $3, duration_ms = $4 WHERE id = $5")
-            .bind(status_str(c.status))
-            .bind(now_ms())
-            .bind(json(&c.totals))
-            .bind(c.duration_ms)
-            .bind(id)
-            .execute(&self.pool)
-            .await
-            .map_err(db_err)?;
-        Ok(())
-    }
+/// A shared store.
+pub type SharedStore = Arc<dyn Store>;
 
-    async fn comparison(&self, owner: &str, id: &str) -> Result<Option<StoredComparison>> {
-        let Some(row) = sqlx::query("SELECT id, owner, status, metadata, created_at_ms, finished_at_ms, totals, duration_ms FROM comparisons WHERE id = $1 AND owner = $2")
-            .bind(id)
-            .bind(owner)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_err)?
-        else {
-            return Ok(None);
-        };
-        let models = sqlx::query("SELECT model_index, model, text, result FROM model_results WHERE comparison_id = $1 ORDER BY model_index")
-            .bind(id)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db_err)?
-            .into_iter()
-            .map(|m| -> Result<StoredModel> {
-                let result: Option<String> = m.try_get("result").map_err(db_err)?;
-                Ok(StoredModel {
-                    model_index: m.try_get::<i64, _>("model_index").map_err(db_err)? as usize,
-                    model: m.try_get("model").map_err(db_err)?,
-                    text: m.try_get("text").map_err(db_err)?,
-                    result: result.and_then(|r| serde_json::from_str(&r).ok()),
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let pref = sqlx::query("SELECT winner, feedback FROM preferences WHERE comparison_id = $1")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_err)?
-            .map(|p| -> Result<Vote> {
-                let winner: String = p.try_get("winner").map_err(db_err)?;
-                Ok(Vote {
-                    winner: Winner::from_db(&winner),
-                    feedback: p.try_get("feedback").map_err(db_err)?,
-                })
-            })
-            .transpose()?;
-        let metadata: Option<String> = row.try_get("metadata").map_err(db_err)?;
-        let totals: Option<String> = row.try_get("totals").map_err(db_err)?;
-        let status: String = row.try_get("status").map_err(db_err)?;
-        Ok(Some(StoredComparison {
-            id: row.try_get("id").map_err(db_err)?,
-            owner: row.try_get("owner").map_err(db_err)?,
-            status: parse_status(&status),
-            models,
-            metadata: metadata.and_then(|m| serde_json::from_str(&m).ok()),
-            created_at_ms: row.try_get("created_at_ms").map_err(db_err)?,
-            finished_at_ms: row.try_get("finished_at_ms").map_err(db_err)?,
-            totals: totals.and_then(|t| serde_json::from_str(&t).ok()),
-            duration_ms: row.try_get("duration_ms").map_err(db_err)?,
-            preference: pref,
-        }))
-    }
-
-    async fn mark_interrupted(&self) -> Result<u64> {
-        let r = sqlx::query("UPDATE comparisons SET status = $1, finished_at_ms = $2 WHERE status = $3 OR status = $4")
-            .bind(status_str(RequestStatus::Interrupted))
-            .bind(now_ms())
-            .bind(status_str(RequestStatus::Running))
-            .bind(status_str(RequestStatus::Pending))
-            .execute(&self.pool)
-            .await
-            .map_err(db_err)?;
-        Ok(r.rows_affected())
-    }
-
-    async fn vote(&self, owner: &str, id: &str, vote: &Vote) -> Result<()> {
-        let Some(c) = self.comparison(owner, id).await? else {
-            return Err(Error::NotFound(format!(
-                "no comparison `{id}` (unknown or not yours)"
-            )));
-        };
-        if c.status != RequestStatus::Completed && c.status != RequestStatus::Failed {
-            return Err(Error::Conflict(format!(
-                "the comparison is {}: vote once it has completed",
-                c.status.as_str()
-            )));
-        }
-        if let Winner::Model(i) = vote.winner
-            && i >= c.models.len()
-        {
-            return Err(Error::invalid(
-                "winner",
-                format!(
-                    "winner must be a model_index below {}, \"tie\" or \"all_bad\"",
-                    c.models.len()
-                ),
-            ));
-        }
-        if c.preference.is_some() {
-            return Err(Error::Conflict("this comparison has a vote already".into()));
-        }
-        let inserted = sqlx::query("INSERT INTO preferences (comparison_id, owner, winner, feedback, created_at_ms) VALUES ($1, $2, $3, $4, $5)")
-            .bind(id)
-            .bind(owner)
-            .bind(vote.winner.to_db())
-            .bind(&vote.feedback)
-            .bind(now_ms())
-            .execute(&self.pool)
-            .await;
-        match inserted {
-            Ok(_) => Ok(()),
-            // Two votes racing: the primary key lets one in.
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-                Err(Error::Conflict("this comparison has a vote already".into()))
-            }
-            Err(e) => Err(db_err(e)),
-        }
-    }
+fn not_yours(what: &str, id: &str) -> Error {
+    Error::NotFound(format!("no {what} `{id}` (unknown or not yours)"))
 }

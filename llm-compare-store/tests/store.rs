@@ -37,7 +37,13 @@ fn result(index: usize, model: &str, text: &str) -> ModelResult {
         error: None,
         served_by: None,
         attempts: vec![],
+        history_trimmed: 0,
     }
+}
+
+/// A name unique to this run: the PostgreSQL database outlives test runs.
+fn unique(name: &str) -> String {
+    format!("{name}-{}", uuid::Uuid::now_v7())
 }
 
 fn new(owner: &str) -> NewComparison {
@@ -47,10 +53,19 @@ fn new(owner: &str) -> NewComparison {
         models: vec!["sim/echo".into(), "sim/lorem".into()],
         metadata: Some(serde_json::json!({"ticket": 42})),
         created_at_ms: 1_700_000_000_000,
+        instance: "test-instance".into(),
+        ..NewComparison::default()
     }
 }
 
 async fn suite(store: Arc<dyn Store>) {
+    comparisons_and_votes(store.clone()).await;
+    sessions(store.clone()).await;
+    budgets_and_usage(store.clone()).await;
+    votes_feed_the_leaderboard(store).await;
+}
+
+async fn comparisons_and_votes(store: Arc<dyn Store>) {
     // A comparison runs: progress, then results, then complete.
     let c = new("alice");
     store.create_comparison(&c).await.unwrap();
@@ -177,16 +192,41 @@ async fn suite(store: Arc<dyn Store>) {
     );
 
     // A process dies mid-stream: on start-up its comparison is interrupted, partial text kept.
-    let dying = new("carol");
+    let instance = unique("server");
+    let dying = NewComparison {
+        instance: instance.clone(),
+        ..new("carol")
+    };
     store.create_comparison(&dying).await.unwrap();
     store
         .save_progress(&dying.id, 1, "sim/lorem", "lorem ips")
         .await
         .unwrap();
-    assert!(store.mark_interrupted().await.unwrap() >= 1);
+    // Another server sharing the database keeps its running comparison.
+    let elsewhere = NewComparison {
+        instance: unique("other-server"),
+        ..new("carol")
+    };
+    store.create_comparison(&elsewhere).await.unwrap();
+    assert_eq!(store.mark_interrupted(&instance).await.unwrap(), 1);
     let s = store.comparison("carol", &dying.id).await.unwrap().unwrap();
     assert_eq!(s.status, RequestStatus::Interrupted);
     assert_eq!(s.models[1].text, "lorem ips");
+    let other = store
+        .comparison("carol", &elsewhere.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(other.status, RequestStatus::Running);
+    // A registration that failed leaves nothing behind.
+    store.discard_comparison(&elsewhere.id).await.unwrap();
+    assert!(
+        store
+            .comparison("carol", &elsewhere.id)
+            .await
+            .unwrap()
+            .is_none()
+    );
     // Finished ones are untouched.
     assert_eq!(
         store
@@ -197,6 +237,192 @@ async fn suite(store: Arc<dyn Store>) {
             .status,
         RequestStatus::Completed
     );
+}
+
+fn complete_of(id: &str, results: Vec<ModelResult>) -> Complete {
+    Complete {
+        request_id: id.into(),
+        status: RequestStatus::Completed,
+        results,
+        totals: Totals::default(),
+        duration_ms: 1.0,
+    }
+}
+
+async fn sessions(store: Arc<dyn Store>) {
+    let alice = unique("alice");
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        let s = NewSession {
+            id: uuid::Uuid::now_v7().to_string(),
+            owner: alice.clone(),
+            title: Some(format!("chat {i}")),
+            models: vec!["sim/echo".into(), "sim/lorem".into()],
+            system: Some("be brief".into()),
+            created_at_ms: 1_700_000_000_000 + i,
+        };
+        store.create_session(&s).await.unwrap();
+        ids.push(s.id);
+    }
+    // Newest first, paginated by id.
+    let page = store.sessions(&alice, 2, None).await.unwrap();
+    assert_eq!(
+        page.iter().map(|s| s.id.clone()).collect::<Vec<_>>(),
+        vec![ids[2].clone(), ids[1].clone()]
+    );
+    let rest = store.sessions(&alice, 2, Some(&page[1].id)).await.unwrap();
+    assert_eq!(rest.len(), 1);
+    assert_eq!(rest[0].id, ids[0]);
+    assert!(store.sessions("nobody", 10, None).await.unwrap().is_empty());
+
+    // Two turns, the first voted on.
+    let sid = &ids[0];
+    let mut turns = Vec::new();
+    for q in ["first?", "second?"] {
+        let c = NewComparison {
+            session_id: Some(sid.clone()),
+            prompt: Some(q.into()),
+            ..new(&alice)
+        };
+        store.create_comparison(&c).await.unwrap();
+        let rs = vec![result(0, "sim/echo", q), result(1, "sim/lorem", "lorem")];
+        for r in &rs {
+            store.save_result(&c.id, r).await.unwrap();
+        }
+        store
+            .finish_comparison(&c.id, &complete_of(&c.id, rs))
+            .await
+            .unwrap();
+        turns.push(c.id);
+    }
+    let vote = Vote {
+        winner: Winner::Model(0),
+        feedback: None,
+    };
+    store.vote(&alice, &turns[0], &vote).await.unwrap();
+    let s = store.session(&alice, sid).await.unwrap().unwrap();
+    assert_eq!(s.summary.turns, 2);
+    assert_eq!(s.summary.system.as_deref(), Some("be brief"));
+    assert_eq!(s.turns.len(), 2);
+    assert_eq!(s.turns[0].prompt.as_deref(), Some("first?"));
+    assert_eq!(s.turns[1].prompt.as_deref(), Some("second?"));
+    assert_eq!(s.turns[0].models[0].text, "first?");
+    assert_eq!(s.turns[0].models[1].text, "lorem");
+    assert_eq!(s.turns[0].preference, Some(vote));
+    assert_eq!(s.turns[1].preference, None);
+    assert!(store.session("mallory", sid).await.unwrap().is_none());
+    assert!(!store.delete_session("mallory", sid).await.unwrap());
+    assert!(store.delete_session(&alice, sid).await.unwrap());
+    assert!(store.session(&alice, sid).await.unwrap().is_none());
+    // Its turns went with it.
+    assert!(store.comparison(&alice, &turns[0]).await.unwrap().is_none());
+    assert!(!store.delete_session(&alice, sid).await.unwrap());
+}
+
+async fn budgets_and_usage(store: Arc<dyn Store>) {
+    let owner = unique("dave");
+    let period = 1_700_000_000_000;
+    // Each comparison may cost up to 3 pico per model; the budget allows five of them.
+    let per_model = vec![3_i64, 3];
+    let limit = 5 * 6;
+    let attempts: Vec<_> = (0..20)
+        .map(|_| {
+            let store = store.clone();
+            let c = NewComparison {
+                reservation: Some(Reservation {
+                    limit_pico: limit,
+                    period_start_ms: period,
+                    per_model_pico: per_model.clone(),
+                }),
+                ..new(&owner)
+            };
+            tokio::spawn(async move { (store.create_comparison(&c).await, c.id) })
+        })
+        .collect();
+    let mut accepted = Vec::new();
+    for a in attempts {
+        match a.await.unwrap() {
+            (Ok(()), id) => accepted.push(id),
+            (Err(e), _) => {
+                assert_eq!(e.code(), ErrorCode::BudgetExceeded, "{e}");
+                assert_eq!(e.http_status(), 402);
+            }
+        }
+    }
+    assert_eq!(accepted.len(), 5, "exactly the five that fit");
+    let b = store.budget(&owner, period).await.unwrap();
+    assert_eq!(b.committed_pico, limit);
+    assert_eq!(b.spent_pico, 0);
+    // One finishes cheaper than its worst case: the difference is released.
+    let mut cheap = result(0, "openai/gpt-4o", "x");
+    cheap.cost.total_usd = Some(Usd(1));
+    store.save_result(&accepted[0], &cheap).await.unwrap();
+    let mut second = result(1, "sim/lorem", "y");
+    second.cost = Cost::UNPRICED;
+    store.save_result(&accepted[0], &second).await.unwrap();
+    store
+        .finish_comparison(&accepted[0], &complete_of(&accepted[0], vec![]))
+        .await
+        .unwrap();
+    let b = store.budget(&owner, period).await.unwrap();
+    assert_eq!(b.spent_pico, 1);
+    assert_eq!(b.committed_pico, limit - 6 + 1);
+    // A failed registration gives its hold back.
+    store.discard_comparison(&accepted[1]).await.unwrap();
+    assert_eq!(
+        store.budget(&owner, period).await.unwrap().committed_pico,
+        limit - 12 + 1
+    );
+    // The ledger: one row per model call, grouped by model and day.
+    let rows = store.usage(&owner, 0, i64::MAX).await.unwrap();
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    let gpt = rows.iter().find(|r| r.model == "openai/gpt-4o").unwrap();
+    assert_eq!((gpt.calls, gpt.input_tokens, gpt.output_tokens), (1, 10, 3));
+    assert_eq!((gpt.cost_pico, gpt.unpriced_calls), (1, 0));
+    let lorem = rows.iter().find(|r| r.model == "sim/lorem").unwrap();
+    assert_eq!((lorem.cost_pico, lorem.unpriced_calls), (0, 1));
+    assert!(store.usage(&owner, 0, 1).await.unwrap().is_empty());
+    assert!(store.usage("nobody", 0, i64::MAX).await.unwrap().is_empty());
+}
+
+async fn votes_feed_the_leaderboard(store: Arc<dyn Store>) {
+    let owner = unique("erin");
+    let mut log = leaderboard::VoteLog::new();
+    log.refresh(&*store).await.unwrap();
+    let before = log.votes().len();
+    let c = new(&owner);
+    store.create_comparison(&c).await.unwrap();
+    let rs = vec![result(0, "sim/echo", "a"), result(1, "sim/lorem", "b")];
+    for r in &rs {
+        store.save_result(&c.id, r).await.unwrap();
+    }
+    store
+        .finish_comparison(&c.id, &complete_of(&c.id, rs))
+        .await
+        .unwrap();
+    store
+        .vote(
+            &owner,
+            &c.id,
+            &Vote {
+                winner: Winner::Model(1),
+                feedback: None,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(log.refresh(&*store).await.unwrap(), 1);
+    assert_eq!(log.refresh(&*store).await.unwrap(), 0, "nothing read twice");
+    assert_eq!(log.votes().len(), before + 1);
+    let v = log
+        .votes()
+        .iter()
+        .find(|v| v.comparison_id == c.id)
+        .unwrap();
+    assert_eq!(v.models, vec!["sim/echo", "sim/lorem"]);
+    assert_eq!(v.winner, Winner::Model(1));
+    assert_eq!(v.ttft_ms, vec![Some(1.5), Some(1.5)]);
+    assert_eq!(v.cost_pico, vec![Some(3), Some(3)]);
 }
 
 #[tokio::test]

@@ -11,9 +11,10 @@ use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures::{Stream, StreamExt};
 use llm_compare_core::{
-    CompareRequest, ErrorCode, Event, EventKind, Message, ModelResult, Params, RequestStatus,
-    Stage, Tool, ToolChoice, Totals,
+    CompareRequest, ErrorCode, Event, EventKind, Message, ModelResult, NewRequest, Params,
+    RequestStatus, Stage, Tool, ToolChoice, Totals,
 };
+use llm_compare_store::NewComparison;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -30,8 +31,10 @@ pub struct CreateComparison {
     pub prompt: Option<String>,
     /// The conversation, ending with the user's message (or give `prompt`).
     pub messages: Option<Vec<Message>>,
-    /// Models, `provider/model`, 1–8 (e.g. `sim/echo`, `openai/gpt-4o-mini`).
+    /// Models, `provider/model`, 1–8 (e.g. `sim/echo`, `openai/gpt-4o-mini`). May be
+    /// omitted with `session_id` (the session's models).
     #[schema(example = json!(["sim/echo", "sim/lorem"]))]
+    #[serde(default)]
     pub models: Vec<String>,
     /// A system prompt for every model.
     pub system: Option<String>,
@@ -41,9 +44,9 @@ pub struct CreateComparison {
     pub tools: Option<Vec<Tool>>,
     /// Whether and which tool the models must call.
     pub tool_choice: Option<ToolChoice>,
-    /// Continue a session (needs a server with a store).
+    /// Continue a session: give `prompt`; every model sees its own earlier answers.
     pub session_id: Option<String>,
-    /// Hide model names until the vote (needs a server with a store).
+    /// Hide model names ("Model A", "Model B", … in shuffled order) until the vote.
     pub blind: Option<bool>,
     /// Your own data, returned in snapshots.
     #[schema(value_type = Option<Object>)]
@@ -59,24 +62,83 @@ pub struct Created {
     pub status: RequestStatus,
     /// Where to stream its events (SSE).
     pub stream_url: String,
-    /// Its models, by `model_index`.
+    /// Its models, by `model_index` ("Model A", … when blind).
     pub models: Vec<String>,
+    /// Earlier session turns left out of each model's history to fit its context window,
+    /// by `model_index` (sessions only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub history_trimmed: Option<Vec<u32>>,
+}
+
+/// What a valid body turns into.
+struct Prepared {
+    calls: Vec<llm_compare_core::ChatRequest>,
+    metadata: Option<serde_json::Value>,
+    session_id: Option<String>,
+    prompt: Option<String>,
+    blind: bool,
 }
 
 impl CreateComparison {
+    /// Checks the body and plans one call per model (a session's next turn with
+    /// `session_id`).
+    async fn prepare(self, state: &AppState, user: &str) -> Result<Prepared, ApiError> {
+        let blind = self.blind == Some(true);
+        if (blind || self.session_id.is_some()) && state.store().is_none() {
+            let field = if blind { "blind" } else { "session_id" };
+            return Err(ApiError::invalid(
+                field,
+                "sessions and blind comparisons need a server with a store",
+            ));
+        }
+        let Some(session_id) = self.session_id.clone() else {
+            let (request, metadata) = self.into_request()?;
+            return Ok(Prepared {
+                calls: state.engine().plan(&request)?,
+                metadata,
+                session_id: None,
+                prompt: request.messages.last().map(|m| m.content.clone()),
+                blind,
+            });
+        };
+        if self.messages.is_some() {
+            return Err(ApiError::invalid(
+                "messages",
+                "a session turn takes a prompt; the session holds the history",
+            ));
+        }
+        if self.system.is_some() {
+            return Err(ApiError::invalid(
+                "system",
+                "a session's system prompt is set when the session is created",
+            ));
+        }
+        let Some(prompt) = self.prompt.clone() else {
+            return Err(ApiError::invalid(
+                "prompt",
+                "prompt is required to continue a session",
+            ));
+        };
+        let params = self.params.clone().unwrap_or_default();
+        params.validate()?;
+        check_metadata(self.metadata.as_ref())?;
+        let mut calls =
+            super::sessions::next_turn(state, user, &session_id, &prompt, &self.models, &params)
+                .await?;
+        for c in &mut calls {
+            c.tools = self.tools.clone().unwrap_or_default();
+            c.tool_choice = self.tool_choice.clone();
+        }
+        Ok(Prepared {
+            calls,
+            metadata: self.metadata,
+            session_id: Some(session_id),
+            prompt: Some(prompt),
+            blind,
+        })
+    }
+
     fn into_request(self) -> Result<(CompareRequest, Option<serde_json::Value>), ApiError> {
-        if self.session_id.is_some() {
-            return Err(ApiError::invalid(
-                "session_id",
-                "sessions need a server with a store; this one has none yet",
-            ));
-        }
-        if self.blind == Some(true) {
-            return Err(ApiError::invalid(
-                "blind",
-                "blind mode needs a server with a store; this one has none yet",
-            ));
-        }
         let messages = match (self.prompt, self.messages) {
             (Some(p), None) => vec![Message::user(p)],
             (None, Some(m)) => m,
@@ -93,14 +155,7 @@ impl CreateComparison {
                 ));
             }
         };
-        if let Some(m) = &self.metadata
-            && m.to_string().len() > 16 * 1024
-        {
-            return Err(ApiError::invalid(
-                "metadata",
-                "metadata is limited to 16 KiB of JSON",
-            ));
-        }
+        check_metadata(self.metadata.as_ref())?;
         Ok((
             CompareRequest {
                 models: self.models,
@@ -115,6 +170,16 @@ impl CreateComparison {
     }
 }
 
+fn check_metadata(metadata: Option<&serde_json::Value>) -> Result<(), ApiError> {
+    if metadata.is_some_and(|m| m.to_string().len() > 16 * 1024) {
+        return Err(ApiError::invalid(
+            "metadata",
+            "metadata is limited to 16 KiB of JSON",
+        ));
+    }
+    Ok(())
+}
+
 /// Starts a comparison; stream it from `stream_url`.
 #[utoipa::path(
     post, path = "/v1/comparisons", tag = "comparisons",
@@ -124,6 +189,8 @@ impl CreateComparison {
          headers(("Location" = String, description = "The comparison's URL"))),
         (status = 400, description = "Bad body (the field named) or unknown model", body = ErrorBody),
         (status = 401, description = "Missing or wrong API key", body = ErrorBody),
+        (status = 402, description = "The caller's budget cannot cover the worst-case cost", body = ErrorBody),
+        (status = 409, description = "The session's previous turn is still running", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 415, description = "Body is not JSON", body = ErrorBody),
         (status = 429, description = "Too many active requests, or too many requests per minute",
@@ -138,22 +205,76 @@ pub async fn create(
 ) -> Result<Response, ApiError> {
     state.check_rate(&user)?;
     let JsonBody(body) = body?;
-    let (request, metadata) = body.into_request()?;
-    let calls = state.engine().plan(&request)?;
-    let models: Vec<String> = calls.iter().map(|c| c.model.to_string()).collect();
-    let id = state
-        .engine()
-        .submit_calls(state.registry().clone(), &user, calls, metadata)
-        .await?;
-    if state.options().log_prompts {
-        tracing::info!(target: "llm_compare::prompts", request_id = %id, user = %user, prompt = ?request.messages.last().map(|m| &m.content), "prompt");
+    let Prepared {
+        mut calls,
+        metadata,
+        session_id,
+        prompt,
+        blind,
+    } = body.prepare(&state, &user).await?;
+    if blind {
+        // Position must not give the models away either.
+        fastrand::shuffle(&mut calls);
     }
+    let history_trimmed = session_id
+        .is_some()
+        .then(|| calls.iter().map(|c| c.history_trimmed).collect());
+    let models: Vec<String> = calls.iter().map(|c| c.model.to_string()).collect();
+    let mut new = NewRequest::new(&user, models.clone()).metadata(metadata.clone());
+    new.blind = blind;
+    if let Some(store) = state.store() {
+        let reservation = match &state.options().budget {
+            Some(b) => b.reservation(&user, state.engine(), &calls)?,
+            None => None,
+        };
+        // Recorded (and its worst case held against the budget) before any upstream call.
+        store
+            .create_comparison(&NewComparison {
+                id: new.id.clone(),
+                owner: user.clone(),
+                models: models.clone(),
+                metadata,
+                created_at_ms: super::now_ms(),
+                session_id,
+                prompt: prompt.clone(),
+                blind,
+                instance: state.options().instance_id.clone(),
+                reservation,
+            })
+            .await?;
+    }
+    let pending_id = new.id.clone();
+    let id = match state
+        .engine()
+        .submit_calls(state.registry().clone(), new, calls)
+        .await
+    {
+        Ok(id) => id,
+        Err(e) => {
+            if let Some(store) = state.store() {
+                // Never ran: release its hold, leave no record.
+                let _ = store.discard_comparison(&pending_id).await;
+            }
+            return Err(e.into());
+        }
+    };
+    if state.options().log_prompts {
+        tracing::info!(target: "llm_compare::prompts", request_id = %id, user = %user, prompt = ?prompt, "prompt");
+    }
+    let models = if blind {
+        (0..models.len())
+            .map(llm_compare_core::blind_label)
+            .collect()
+    } else {
+        models
+    };
     let location = format!("/v1/comparisons/{id}");
     let body = Created {
         stream_url: format!("{location}/stream"),
         request_id: id,
         status: RequestStatus::Pending,
         models,
+        history_trimmed,
     };
     let mut resp = (StatusCode::CREATED, Json(body)).into_response();
     if let Ok(v) = HeaderValue::from_str(&location) {
@@ -203,6 +324,31 @@ fn shutting_down(last_seq: u64) -> Event {
     }
 }
 
+/// Whether readers of comparison `id` must see "Model A", … instead of model ids: it is
+/// blind and has no vote yet.
+async fn hides_models(state: &AppState, user: &str, id: &str) -> Result<bool, ApiError> {
+    if !state.registry().status(user, id).await?.blind {
+        return Ok(false);
+    }
+    Ok(match state.store() {
+        Some(store) => store
+            .comparison(user, id)
+            .await?
+            .is_none_or(|c| c.preference.is_none()),
+        None => true,
+    })
+}
+
+/// A snapshot as a blind comparison shows it before the vote.
+fn blind_snapshot(snap: &mut Snapshot) {
+    for m in &mut snap.models {
+        m.model = llm_compare_core::blind_label(m.model_index);
+        if let Some(r) = &mut m.result {
+            r.blind();
+        }
+    }
+}
+
 /// A request's events after `after`, ending after `complete`, or with `shutting_down`
 /// when the server stops first.
 async fn events_until_shutdown(
@@ -212,6 +358,7 @@ async fn events_until_shutdown(
     after: u64,
 ) -> Result<impl Stream<Item = (Event, bool)> + use<>, ApiError> {
     let mut events = state.registry().subscribe(user, id, after).await?;
+    let hide = hides_models(state, user, id).await?;
     let shutdown = state.shutdown().clone();
     Ok(async_stream::stream! {
         let mut last = after;
@@ -227,7 +374,7 @@ async fn events_until_shutdown(
                 next = events.next() => match next {
                     Some(e) => {
                         last = e.seq;
-                        yield (e, true);
+                        yield (if hide { e.blinded() } else { e }, true);
                     }
                     None => break,
                 },
@@ -369,6 +516,15 @@ pub struct Snapshot {
     /// The vote, once cast.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub preference: Option<VoteBody>,
+    /// The user's message (session turns, and comparisons of a server with a store).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prompt: Option<String>,
+    /// The session this comparison is a turn of.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<String>,
+    /// Blind: model names are "Model A", … until the vote.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub blind: bool,
 }
 
 /// `POST /v1/comparisons/{id}/preference` body (also the vote in snapshots).
@@ -392,8 +548,9 @@ impl From<llm_compare_store::Vote> for VoteBody {
     }
 }
 
-/// A snapshot from the store: after a restart, or once the registry has let it go.
-fn stored_snapshot(c: llm_compare_store::StoredComparison) -> Snapshot {
+/// A snapshot from the store: after a restart, once the registry has let it go, or as a
+/// session turn.
+pub fn stored_snapshot(c: llm_compare_store::StoredComparison) -> Snapshot {
     let models = c
         .models
         .into_iter()
@@ -410,7 +567,8 @@ fn stored_snapshot(c: llm_compare_store::StoredComparison) -> Snapshot {
             result: m.result,
         })
         .collect();
-    Snapshot {
+    let hide = c.blind && c.preference.is_none();
+    let mut snap = Snapshot {
         request_id: c.id,
         status: c.status,
         created_at_ms: u64::try_from(c.created_at_ms).unwrap_or(0),
@@ -420,7 +578,14 @@ fn stored_snapshot(c: llm_compare_store::StoredComparison) -> Snapshot {
         duration_ms: c.duration_ms,
         metadata: c.metadata,
         preference: c.preference.map(Into::into),
+        prompt: c.prompt,
+        session_id: c.session_id,
+        blind: c.blind,
+    };
+    if hide {
+        blind_snapshot(&mut snap);
     }
+    snap
 }
 
 /// The comparison now: status, each model's text so far and results.
@@ -451,13 +616,14 @@ pub async fn snapshot(
             return Err(e.into());
         }
     };
-    let preference = match state.store() {
-        Some(store) => store
-            .comparison(&user, &id)
-            .await?
-            .and_then(|c| c.preference)
-            .map(Into::into),
+    let stored = match state.store() {
+        Some(store) => store.comparison(&user, &id).await?,
         None => None,
+    };
+    let hide = info.blind && stored.as_ref().is_none_or(|c| c.preference.is_none());
+    let (preference, prompt, session_id) = match stored {
+        Some(c) => (c.preference.map(Into::into), c.prompt, c.session_id),
+        None => (None, None, None),
     };
     let events = state.registry().events(&user, &id, 0).await?;
     let mut models: Vec<ModelSnapshot> = info
@@ -503,7 +669,7 @@ pub async fn snapshot(
             _ => {}
         }
     }
-    Ok(Json(Snapshot {
+    let mut snap = Snapshot {
         request_id: info.id,
         status: info.status,
         created_at_ms: info.created_at_ms,
@@ -513,7 +679,14 @@ pub async fn snapshot(
         duration_ms,
         metadata: info.metadata,
         preference,
-    }))
+        prompt,
+        session_id,
+        blind: info.blind,
+    };
+    if hide {
+        blind_snapshot(&mut snap);
+    }
+    Ok(Json(snap))
 }
 
 /// Votes for the best answer of a finished comparison: one vote per comparison, by its owner.

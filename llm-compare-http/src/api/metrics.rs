@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 use super::observe::RegistryObserver;
 use async_trait::async_trait;
 use axum::http::Method;
-use llm_compare_core::{Event, EventKind, Registration, Result};
+use llm_compare_core::{Event, EventKind, NewRequest, Registration, Result};
 use metrics::{counter, gauge, histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
@@ -89,13 +89,7 @@ pub struct ModelMetrics;
 
 #[async_trait]
 impl RegistryObserver for ModelMetrics {
-    async fn registered(
-        &self,
-        _owner: &str,
-        _models: &[String],
-        _metadata: Option<&serde_json::Value>,
-        _registration: &Registration,
-    ) -> Result<()> {
+    async fn registered(&self, _request: &NewRequest, _registration: &Registration) -> Result<()> {
         counter!("llm_compare_comparisons_total").increment(1);
         Ok(())
     }

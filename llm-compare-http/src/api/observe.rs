@@ -5,19 +5,15 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use llm_compare_core::{Event, EventStream, Registration, RequestInfo, RequestRegistry, Result};
+use llm_compare_core::{
+    Event, EventStream, NewRequest, Registration, RequestInfo, RequestRegistry, Result,
+};
 
 /// Sees registrations and publications before they take effect.
 #[async_trait]
 pub trait RegistryObserver: Send + Sync + std::fmt::Debug {
     /// A request was registered. An error cancels it and is returned to the caller.
-    async fn registered(
-        &self,
-        _owner: &str,
-        _models: &[String],
-        _metadata: Option<&serde_json::Value>,
-        _registration: &Registration,
-    ) -> Result<()> {
+    async fn registered(&self, _request: &NewRequest, _registration: &Registration) -> Result<()> {
         Ok(())
     }
 
@@ -43,15 +39,10 @@ impl ObservedRegistry {
 
 #[async_trait]
 impl RequestRegistry for ObservedRegistry {
-    async fn register(
-        &self,
-        owner: &str,
-        models: &[String],
-        metadata: Option<serde_json::Value>,
-    ) -> Result<Registration> {
-        let reg = self.inner.register(owner, models, metadata.clone()).await?;
+    async fn register(&self, request: &NewRequest) -> Result<Registration> {
+        let reg = self.inner.register(request).await?;
         for o in &self.observers {
-            if let Err(e) = o.registered(owner, models, metadata.as_ref(), &reg).await {
+            if let Err(e) = o.registered(request, &reg).await {
                 reg.cancel.cancel();
                 return Err(e);
             }

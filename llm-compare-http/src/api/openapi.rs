@@ -14,6 +14,12 @@ use utoipa::{Modify, OpenApi};
         super::comparisons::snapshot,
         super::comparisons::cancel,
         super::comparisons::vote,
+        super::sessions::create,
+        super::sessions::list,
+        super::sessions::get_one,
+        super::sessions::delete_one,
+        super::leaderboard::get,
+        super::usage::get,
         super::chat::completions,
         super::meta::models,
         super::meta::health,
@@ -24,6 +30,9 @@ use utoipa::{Modify, OpenApi};
     modifiers(&Security),
     tags(
         (name = "comparisons", description = "Run comparisons and stream their events"),
+        (name = "sessions", description = "Multi-turn comparisons"),
+        (name = "leaderboard", description = "Votes as a ranking"),
+        (name = "usage", description = "Tokens, cost and budget"),
         (name = "openai", description = "OpenAI-compatible endpoint"),
         (name = "meta", description = "Catalogue, health, metrics"),
     )

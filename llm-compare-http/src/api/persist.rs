@@ -1,14 +1,15 @@
 //! Durability: a registry observer that writes what is published into the [`Store`] —
 //! each model's result before its `model_result` is sent, the comparison before `complete`,
-//! and streamed text every half second, never per token.
+//! and streamed text every half second, never per token. (The comparison itself is recorded
+//! by the handler before it is registered, together with its budget reservation.)
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use llm_compare_core::{Event, EventKind, Registration, Result};
-use llm_compare_store::{NewComparison, Store};
+use llm_compare_core::{Event, EventKind, NewRequest, Registration, Result};
+use llm_compare_store::Store;
 use parking_lot::Mutex;
 
 use super::observe::RegistryObserver;
@@ -51,31 +52,14 @@ impl Persistence {
 
 #[async_trait]
 impl RegistryObserver for Persistence {
-    async fn registered(
-        &self,
-        owner: &str,
-        models: &[String],
-        metadata: Option<&serde_json::Value>,
-        reg: &Registration,
-    ) -> Result<()> {
-        let created_at_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as i64);
-        let record = NewComparison {
-            id: reg.id.clone(),
-            owner: owner.to_string(),
-            models: models.to_vec(),
-            metadata: metadata.cloned(),
-            created_at_ms,
-        };
-        // Not recorded, not run (the registry cancels it): nothing would survive a restart.
-        self.store.create_comparison(&record).await?;
+    async fn registered(&self, request: &NewRequest, reg: &Registration) -> Result<()> {
+        let n = request.models.len();
         self.progress.lock().insert(
             reg.id.clone(),
             Progress {
-                texts: vec![String::new(); models.len()],
-                dirty: vec![false; models.len()],
-                models: models.to_vec(),
+                texts: vec![String::new(); n],
+                dirty: vec![false; n],
+                models: request.models.clone(),
                 saved_at: Instant::now(),
             },
         );

@@ -82,6 +82,12 @@ pub async fn run(config: Option<&Path>, args: ServeArgs) -> u8 {
         options.shutdown_grace = std::time::Duration::from_secs(s);
     }
     options.cors_origins.extend(args.cors_origins);
+    if let Some(u) = args.registry_url {
+        options.registry_url = Some(u);
+    }
+    if let Some(i) = args.instance_id {
+        options.instance_id = i;
+    }
     options.insecure_open = args.insecure_open;
     if let Err(msg) = options.check_exposure() {
         eprintln!("error: {msg}");
@@ -113,7 +119,7 @@ pub async fn run(config: Option<&Path>, args: ServeArgs) -> u8 {
         }
     };
     // Whatever was running when the last process stopped will never finish.
-    match llm_compare_store::Store::mark_interrupted(&*store).await {
+    match llm_compare_store::Store::mark_interrupted(&*store, &options.instance_id).await {
         Ok(0) => {}
         Ok(n) => {
             tracing::warn!(target: "llm_compare::http", interrupted = n, "comparisons left running by the previous process are now interrupted")

@@ -1,0 +1,141 @@
+//! `GET /v1/leaderboard`: every user's votes as a ranking (JSON or CSV), filtered by time.
+//! Votes are kept in memory and only new ones are read per request; the board is recomputed
+//! only when votes arrived or the filter changed.
+
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use llm_compare_store::Store;
+use llm_compare_store::leaderboard::{Leaderboard, Options, VoteLog, compute};
+use serde::Deserialize;
+use tokio::sync::Mutex;
+use utoipa::IntoParams;
+
+use super::error::{ApiError, ErrorBody};
+use super::extract::{Caller, QueryParams};
+use super::usage::parse_time;
+use crate::server::AppState;
+
+/// The votes and the last board computed from them.
+#[derive(Debug, Default)]
+pub struct VoteCache {
+    inner: Mutex<CacheState>,
+}
+
+/// A time filter: `[from, to)` in Unix ms.
+type Window = (Option<i64>, Option<i64>);
+
+#[derive(Debug, Default)]
+struct CacheState {
+    log: VoteLog,
+    last: Option<(Window, Leaderboard)>,
+}
+
+impl VoteCache {
+    /// The leaderboard for votes in `[from, to)`, reading only votes not seen yet.
+    pub async fn board(
+        &self,
+        store: &dyn Store,
+        from_ms: Option<i64>,
+        to_ms: Option<i64>,
+    ) -> Result<Leaderboard, ApiError> {
+        let mut st = self.inner.lock().await;
+        if st.log.refresh(store).await? > 0 {
+            st.last = None;
+        }
+        if let Some((key, board)) = &st.last
+            && *key == (from_ms, to_ms)
+        {
+            return Ok(board.clone());
+        }
+        let board = compute(
+            st.log.votes(),
+            &Options {
+                from_ms,
+                to_ms,
+                ..Options::default()
+            },
+        );
+        st.last = Some(((from_ms, to_ms), board.clone()));
+        Ok(board)
+    }
+
+    /// Forgets every vote (after a deletion): the next request reads them all again.
+    pub async fn invalidate(&self) {
+        let mut st = self.inner.lock().await;
+        st.log.clear();
+        st.last = None;
+    }
+}
+
+/// `GET /v1/leaderboard` query.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct LeaderboardQuery {
+    /// Votes cast at or after: RFC 3339, `YYYY-MM-DD` or Unix milliseconds.
+    pub from: Option<String>,
+    /// Votes cast before: RFC 3339, `YYYY-MM-DD` or Unix milliseconds.
+    pub to: Option<String>,
+    /// `json` (default) or `csv` (or send `Accept: text/csv`).
+    pub format: Option<String>,
+}
+
+/// Models ranked by votes: Bradley-Terry rating with a bootstrap 95% interval, online Elo,
+/// wins/losses/ties, mean time to first token and cost.
+#[utoipa::path(
+    get, path = "/v1/leaderboard", tag = "leaderboard",
+    params(LeaderboardQuery),
+    responses(
+        (status = 200, description = "The leaderboard (JSON, or CSV with format=csv)", body = Leaderboard),
+        (status = 400, description = "Bad from, to or format", body = ErrorBody),
+        (status = 401, description = "Missing or wrong API key", body = ErrorBody),
+        (status = 404, description = "A server without a store", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("api_key" = []), ())
+)]
+pub async fn get(
+    State(state): State<AppState>,
+    _caller: Caller,
+    QueryParams(q): QueryParams<LeaderboardQuery>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let from = q
+        .from
+        .as_deref()
+        .map(|v| parse_time("from", v))
+        .transpose()?;
+    let to = q.to.as_deref().map(|v| parse_time("to", v)).transpose()?;
+    let csv = match q.format.as_deref() {
+        Some("csv") => true,
+        Some("json") => false,
+        Some(other) => {
+            return Err(ApiError::invalid(
+                "format",
+                format!("format must be json or csv, not `{other}`"),
+            ));
+        }
+        None => headers
+            .get(header::ACCEPT)
+            .and_then(|a| a.to_str().ok())
+            .is_some_and(|a| a.contains("text/csv")),
+    };
+    let Some(store) = state.store() else {
+        return Err(ApiError::not_found(
+            "the leaderboard needs a server with a store",
+        ));
+    };
+    let board = state.votes().board(&**store, from, to).await?;
+    if csv {
+        let mut resp = board.to_csv().into_response();
+        resp.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/csv; charset=utf-8"),
+        );
+        resp.headers_mut().insert(
+            header::CONTENT_DISPOSITION,
+            HeaderValue::from_static("attachment; filename=\"leaderboard.csv\""),
+        );
+        return Ok(resp);
+    }
+    Ok(axum::Json(board).into_response())
+}

@@ -1,0 +1,433 @@
+//! Votes into a ranking: Bradley-Terry ratings with bootstrap 95% intervals, online Elo,
+//! win/loss/tie counts, and each model's mean time to first token and cost.
+//!
+//! A vote over N models counts as the winner beating each of the others; `tie` and `all_bad`
+//! count as a tie (half a win each way) between every pair. Ratings are on the Elo scale
+//! (400 points = 10× the odds) centred on 1000.
+//!
+//! Cost: votes are first folded into *outcome groups* (the same models with the same
+//! winner), so fitting and each bootstrap resample work on a few hundred groups however many
+//! votes there are; the bootstrap resamples groups with Poisson weights (equivalent to
+//! resampling votes). [`VoteLog`] keeps the votes in memory and reads only new ones from the
+//! store, so recomputing as votes arrive costs one pass over them, not a database scan.
+
+use std::collections::{HashMap, HashSet};
+
+use llm_compare_core::Result;
+use serde::Serialize;
+
+use crate::{Store, VoteRecord, Winner};
+
+/// Scale of ratings: 400 points = 10× the odds.
+const SCALE: f64 = 400.0;
+/// The mean rating.
+const BASE: f64 = 1000.0;
+/// Elo's step per pairwise game.
+const ELO_K: f64 = 4.0;
+/// Pseudo-games (half won, half lost) against a reference of average strength: keeps a
+/// model that never lost (or never won) finite without visibly moving the others.
+const PRIOR: f64 = 0.5;
+
+/// What to compute.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Options {
+    /// Votes cast at or after (Unix ms).
+    pub from_ms: Option<i64>,
+    /// Votes cast before (Unix ms).
+    pub to_ms: Option<i64>,
+    /// Bootstrap resamples for the intervals (0: no intervals).
+    pub bootstrap: usize,
+    /// Seed of the resampling (same votes + seed → same intervals).
+    pub seed: u64,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            from_ms: None,
+            to_ms: None,
+            bootstrap: 200,
+            seed: 0x5eed,
+        }
+    }
+}
+
+/// One model's standing.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Standing {
+    /// 1 for the best.
+    pub rank: usize,
+    /// The model.
+    pub model: String,
+    /// Bradley-Terry rating.
+    pub rating: f64,
+    /// Lower end of its bootstrap 95% interval.
+    pub ci_low: f64,
+    /// Upper end of its bootstrap 95% interval.
+    pub ci_high: f64,
+    /// Online Elo (votes in time order).
+    pub elo: f64,
+    /// Votes it won.
+    pub wins: u64,
+    /// Votes another model won.
+    pub losses: u64,
+    /// Votes that were a tie or all bad.
+    pub ties: u64,
+    /// Votes it took part in.
+    pub votes: u64,
+    /// Mean time to first token over those comparisons.
+    pub mean_ttft_ms: Option<f64>,
+    /// Mean cost over those comparisons (priced calls).
+    pub mean_cost_usd: Option<f64>,
+}
+
+/// The leaderboard.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Leaderboard {
+    /// Votes counted.
+    pub votes: u64,
+    /// Votes cast at or after (Unix ms), if filtered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from_ms: Option<i64>,
+    /// Votes cast before (Unix ms), if filtered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub to_ms: Option<i64>,
+    /// Models, best first.
+    pub models: Vec<Standing>,
+}
+
+impl Leaderboard {
+    /// As CSV (header + one row per model).
+    pub fn to_csv(&self) -> String {
+        let mut out = String::from(
+            "rank,model,rating,ci_low,ci_high,elo,wins,losses,ties,votes,mean_ttft_ms,mean_cost_usd\n",
+        );
+        let opt = |v: Option<f64>, p: usize| v.map_or(String::new(), |v| format!("{v:.p$}"));
+        for s in &self.models {
+            // Model ids are `provider/model`; quote anyway so a comma cannot break a row.
+            out.push_str(&format!(
+                "{},\"{}\",{:.1},{:.1},{:.1},{:.1},{},{},{},{},{},{}\n",
+                s.rank,
+                s.model.replace('"', "\"\""),
+                s.rating,
+                s.ci_low,
+                s.ci_high,
+                s.elo,
+                s.wins,
+                s.losses,
+                s.ties,
+                s.votes,
+                opt(s.mean_ttft_ms, 1),
+                opt(s.mean_cost_usd, 8),
+            ));
+        }
+        out
+    }
+}
+
+/// Votes with the same models and the same outcome, and how many there were.
+struct Group {
+    models: Vec<usize>,
+    /// Position of the winner in `models`; `None` for a tie.
+    winner: Option<usize>,
+    count: f64,
+}
+
+/// Pairwise wins: `w[i][j]` = games i won against j (ties count half each way).
+fn pair_wins(groups: &[Group], weights: &[f64], m: usize) -> Vec<Vec<f64>> {
+    let mut w = vec![vec![0.0; m]; m];
+    for (g, &weight) in groups.iter().zip(weights) {
+        if weight == 0.0 {
+            continue;
+        }
+        match g.winner {
+            Some(pos) => {
+                let a = g.models[pos];
+                for (k, &b) in g.models.iter().enumerate() {
+                    if k != pos && a != b {
+                        w[a][b] += weight;
+                    }
+                }
+            }
+            None => {
+                for (k, &a) in g.models.iter().enumerate() {
+                    for &b in &g.models[k + 1..] {
+                        if a != b {
+                            w[a][b] += weight / 2.0;
+                            w[b][a] += weight / 2.0;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    w
+}
+
+/// Bradley-Terry strengths by minorization-maximization (Hunter 2004), as ratings centred on
+/// [`BASE`].
+fn bradley_terry(w: &[Vec<f64>]) -> Vec<f64> {
+    let m = w.len();
+    let wins: Vec<f64> = w.iter().map(|row| row.iter().sum()).collect();
+    let mut p = vec![1.0_f64; m];
+    for _ in 0..1000 {
+        let mut next = vec![0.0; m];
+        for i in 0..m {
+            let mut denom = 2.0 * PRIOR / (p[i] + 1.0);
+            for j in 0..m {
+                let n = w[i][j] + w[j][i];
+                if i != j && n > 0.0 {
+                    denom += n / (p[i] + p[j]);
+                }
+            }
+            next[i] = (wins[i] + PRIOR) / denom;
+        }
+        // Fix the scale (geometric mean 1) so iterations compare.
+        let mean_log = next.iter().map(|x| x.ln()).sum::<f64>() / m as f64;
+        let mut change = 0.0_f64;
+        for i in 0..m {
+            let v = (next[i].ln() - mean_log).exp();
+            change = change.max((v / p[i] - 1.0).abs());
+            p[i] = v;
+        }
+        if change < 1e-9 {
+            break;
+        }
+    }
+    p.iter()
+        .map(|x| BASE + SCALE * x.log10())
+        .collect::<Vec<_>>()
+}
+
+/// A Poisson(λ) draw: Knuth's method for small λ, the normal approximation above 30.
+fn poisson(rng: &mut fastrand::Rng, lambda: f64) -> f64 {
+    if lambda > 30.0 {
+        let (u1, u2) = (rng.f64().max(f64::MIN_POSITIVE), rng.f64());
+        let z = (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos();
+        return (lambda + lambda.sqrt() * z).round().max(0.0);
+    }
+    let limit = (-lambda).exp();
+    let mut k = 0.0;
+    let mut prod = rng.f64();
+    while prod > limit {
+        k += 1.0;
+        prod *= rng.f64();
+    }
+    k
+}
+
+fn percentile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let pos = q * (sorted.len() - 1) as f64;
+    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+    sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64)
+}
+
+fn round1(x: f64) -> f64 {
+    (x * 10.0).round() / 10.0
+}
+
+/// Per-model tallies gathered in one pass.
+#[derive(Default, Clone)]
+struct Tally {
+    wins: u64,
+    losses: u64,
+    ties: u64,
+    votes: u64,
+    ttft_sum: f64,
+    ttft_n: u64,
+    cost_sum: i128,
+    cost_n: u64,
+    elo: f64,
+}
+
+/// The leaderboard of `votes` (in time order) under `opts`.
+pub fn compute(votes: &[VoteRecord], opts: &Options) -> Leaderboard {
+    let mut ids: HashMap<&str, usize> = HashMap::new();
+    let mut names: Vec<&str> = Vec::new();
+    let mut tallies: Vec<Tally> = Vec::new();
+    let mut group_ix: HashMap<(Vec<usize>, Option<usize>), usize> = HashMap::new();
+    let mut groups: Vec<Group> = Vec::new();
+    let mut counted = 0u64;
+    let mut idx = Vec::new();
+    for v in votes {
+        if opts.from_ms.is_some_and(|f| v.at_ms < f) || opts.to_ms.is_some_and(|t| v.at_ms >= t) {
+            continue;
+        }
+        let winner = match v.winner {
+            Winner::Model(i) if i < v.models.len() => Some(i),
+            Winner::Model(_) => continue,
+            Winner::Outcome(_) => None,
+        };
+        counted += 1;
+        idx.clear();
+        for m in &v.models {
+            let i = *ids.entry(m.as_str()).or_insert_with(|| {
+                names.push(m.as_str());
+                tallies.push(Tally {
+                    elo: BASE,
+                    ..Tally::default()
+                });
+                names.len() - 1
+            });
+            idx.push(i);
+        }
+        for (pos, &i) in idx.iter().enumerate() {
+            let t = &mut tallies[i];
+            t.votes += 1;
+            match winner {
+                Some(w) if w == pos => t.wins += 1,
+                Some(_) => t.losses += 1,
+                None => t.ties += 1,
+            }
+            if let Some(Some(ms)) = v.ttft_ms.get(pos) {
+                t.ttft_sum += ms;
+                t.ttft_n += 1;
+            }
+            if let Some(Some(c)) = v.cost_pico.get(pos) {
+                t.cost_sum += i128::from(*c);
+                t.cost_n += 1;
+            }
+        }
+        // Online Elo: one game per pair, in vote order.
+        for a in 0..idx.len() {
+            for b in a + 1..idx.len() {
+                let (i, j) = (idx[a], idx[b]);
+                if i == j {
+                    continue;
+                }
+                let score = match winner {
+                    Some(w) if w == a => 1.0,
+                    Some(w) if w == b => 0.0,
+                    Some(_) => continue,
+                    None => 0.5,
+                };
+                let expected = 1.0 / (1.0 + 10f64.powf((tallies[j].elo - tallies[i].elo) / SCALE));
+                let delta = ELO_K * (score - expected);
+                tallies[i].elo += delta;
+                tallies[j].elo -= delta;
+            }
+        }
+        let key = (idx.clone(), winner);
+        match group_ix.get(&key) {
+            Some(&g) => groups[g].count += 1.0,
+            None => {
+                group_ix.insert(key, groups.len());
+                groups.push(Group {
+                    models: idx.clone(),
+                    winner,
+                    count: 1.0,
+                });
+            }
+        }
+    }
+    let m = names.len();
+    let counts: Vec<f64> = groups.iter().map(|g| g.count).collect();
+    let ratings = if m > 0 {
+        bradley_terry(&pair_wins(&groups, &counts, m))
+    } else {
+        Vec::new()
+    };
+    // Bootstrap: each resample reweights the outcome groups.
+    let mut samples: Vec<Vec<f64>> = vec![Vec::with_capacity(opts.bootstrap); m];
+    let mut rng = fastrand::Rng::with_seed(opts.seed);
+    for _ in 0..opts.bootstrap {
+        let weights: Vec<f64> = counts.iter().map(|&c| poisson(&mut rng, c)).collect();
+        for (i, r) in bradley_terry(&pair_wins(&groups, &weights, m))
+            .into_iter()
+            .enumerate()
+        {
+            samples[i].push(r);
+        }
+    }
+    let mut models: Vec<Standing> = (0..m)
+        .map(|i| {
+            let t = &tallies[i];
+            let s = &mut samples[i];
+            s.sort_by(f64::total_cmp);
+            let (lo, hi) = if s.is_empty() {
+                (ratings[i], ratings[i])
+            } else {
+                (percentile(s, 0.025), percentile(s, 0.975))
+            };
+            Standing {
+                rank: 0,
+                model: names[i].to_string(),
+                rating: round1(ratings[i]),
+                ci_low: round1(lo.min(ratings[i])),
+                ci_high: round1(hi.max(ratings[i])),
+                elo: round1(t.elo),
+                wins: t.wins,
+                losses: t.losses,
+                ties: t.ties,
+                votes: t.votes,
+                mean_ttft_ms: (t.ttft_n > 0).then(|| round1(t.ttft_sum / t.ttft_n as f64)),
+                mean_cost_usd: (t.cost_n > 0).then(|| t.cost_sum as f64 / t.cost_n as f64 / 1e12),
+            }
+        })
+        .collect();
+    models.sort_by(|a, b| b.rating.total_cmp(&a.rating).then(a.model.cmp(&b.model)));
+    for (i, s) in models.iter_mut().enumerate() {
+        s.rank = i + 1;
+    }
+    Leaderboard {
+        votes: counted,
+        from_ms: opts.from_ms,
+        to_ms: opts.to_ms,
+        models,
+    }
+}
+
+/// Every vote, in memory, kept current by reading only what is new.
+#[derive(Debug, Default)]
+pub struct VoteLog {
+    votes: Vec<VoteRecord>,
+    seen: HashSet<String>,
+    newest_ms: Option<i64>,
+}
+
+/// How far back a refresh re-reads: votes cast by another server whose clock runs behind
+/// this one still arrive.
+const SKEW_MS: i64 = 10_000;
+
+impl VoteLog {
+    /// An empty log.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Reads votes cast since the newest one seen (minus a clock-skew margin); returns how
+    /// many were new.
+    pub async fn refresh(&mut self, store: &dyn Store) -> Result<usize> {
+        let since = self
+            .newest_ms
+            .map_or(i64::MIN, |t| t.saturating_sub(SKEW_MS));
+        let mut added = 0;
+        for v in store.votes_since(since).await? {
+            if self.seen.insert(v.comparison_id.clone()) {
+                self.newest_ms = Some(self.newest_ms.map_or(v.at_ms, |t| t.max(v.at_ms)));
+                self.votes.push(v);
+                added += 1;
+            }
+        }
+        if added > 0 {
+            // Keep time order (late arrivals from a skewed clock land in place).
+            self.votes.sort_by_key(|v| v.at_ms);
+        }
+        Ok(added)
+    }
+
+    /// Forgets everything (after deletions): the next refresh reads all votes again.
+    pub fn clear(&mut self) {
+        *self = Self::default();
+    }
+
+    /// The votes, oldest first.
+    pub fn votes(&self) -> &[VoteRecord] {
+        &self.votes
+    }
+}

@@ -1,0 +1,664 @@
+//! [`SqlStore`]: the [`Store`] over sqlx's `Any` driver, one schema and one set of queries for
+//! SQLite and PostgreSQL (TEXT ids and JSON documents, BIGINT Unix ms, `$n` parameters).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use llm_compare_core::{Complete, Error, ModelResult, RequestStatus, Result};
+use serde::Serialize;
+use sqlx::any::{AnyPoolOptions, AnyRow, install_default_drivers};
+use sqlx::{Any, AnyPool, AssertSqlSafe, Row, Transaction};
+
+use crate::{
+    BudgetState, NewComparison, NewSession, SessionSummary, Store, StoredComparison, StoredModel,
+    StoredSession, UsageRow, Vote, VoteRecord, Winner, not_yours,
+};
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+fn db_err(e: sqlx::Error) -> Error {
+    Error::Internal(format!("database: {e}"))
+}
+
+fn json<T: Serialize>(v: &T) -> String {
+    serde_json::to_string(v).unwrap_or_default()
+}
+
+fn parse_status(s: &str) -> RequestStatus {
+    serde_json::from_value(serde_json::Value::String(s.to_string()))
+        .unwrap_or(RequestStatus::Interrupted)
+}
+
+fn get<'r, T>(row: &'r AnyRow, col: &str) -> Result<T>
+where
+    T: sqlx::Decode<'r, Any> + sqlx::Type<Any>,
+{
+    row.try_get(col).map_err(db_err)
+}
+
+/// Which comparisons a load is for.
+enum Scope<'a> {
+    One { owner: &'a str, id: &'a str },
+    Session { owner: &'a str, session_id: &'a str },
+}
+
+impl Scope<'_> {
+    /// The WHERE clause on comparisons `c` (a fixed string: values are bound) and its two
+    /// parameters.
+    fn clause(&self) -> (&'static str, &str, &str) {
+        match self {
+            Scope::One { owner, id } => ("c.id = $1 AND c.owner = $2", id, owner),
+            Scope::Session { owner, session_id } => {
+                ("c.session_id = $1 AND c.owner = $2", session_id, owner)
+            }
+        }
+    }
+}
+
+/// The SQL store (SQLite or PostgreSQL).
+#[derive(Debug, Clone)]
+pub struct SqlStore {
+    pool: AnyPool,
+    sqlite: bool,
+}
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+impl SqlStore {
+    /// Opens (creating if needed) the database at `url` and applies the migrations.
+    /// `sqlite://PATH` (created if missing; WAL) or `postgres://…`.
+    pub async fn open(url: &str) -> Result<Arc<Self>> {
+        install_default_drivers();
+        let sqlite = url.starts_with("sqlite:");
+        let url = if sqlite && !url.contains("mode=") {
+            format!("{url}{}mode=rwc", if url.contains('?') { '&' } else { '?' })
+        } else {
+            url.to_string()
+        };
+        let pool = AnyPoolOptions::new()
+            .max_connections(if sqlite { 4 } else { 16 })
+            .after_connect(move |conn, _meta| {
+                Box::pin(async move {
+                    if sqlite {
+                        // WAL: readers never block the writer; NORMAL sync is durable in WAL.
+                        for pragma in [
+                            "PRAGMA journal_mode = WAL",
+                            "PRAGMA synchronous = NORMAL",
+                            "PRAGMA foreign_keys = ON",
+                            "PRAGMA busy_timeout = 5000",
+                        ] {
+                            sqlx::query(pragma).execute(&mut *conn).await?;
+                        }
+                    }
+                    Ok(())
+                })
+            })
+            .connect(&url)
+            .await
+            .map_err(|e| {
+                Error::invalid("database_url", format!("cannot open the database: {e}"))
+            })?;
+        MIGRATOR
+            .run(&pool)
+            .await
+            .map_err(|e| Error::Internal(format!("database migrations: {e}")))?;
+        Ok(Arc::new(Self { pool, sqlite }))
+    }
+
+    /// Whether this is the SQLite backend.
+    pub fn is_sqlite(&self) -> bool {
+        self.sqlite
+    }
+
+    /// SQLite's journal mode (`wal`); `None` on PostgreSQL.
+    pub async fn journal_mode(&self) -> Result<Option<String>> {
+        if !self.sqlite {
+            return Ok(None);
+        }
+        let row = sqlx::query("PRAGMA journal_mode")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db_err)?;
+        row.try_get::<String, _>(0).map(Some).map_err(db_err)
+    }
+
+    async fn begin(&self) -> Result<Transaction<'static, Any>> {
+        self.pool.begin().await.map_err(db_err)
+    }
+
+    /// Comparisons in `scope` with their models and votes, oldest first: three queries
+    /// whatever their number.
+    async fn load(&self, scope: Scope<'_>) -> Result<Vec<StoredComparison>> {
+        let (clause, a, b) = scope.clause();
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT c.id, c.owner, c.status, c.metadata, c.created_at_ms, c.finished_at_ms, c.totals, \
+             c.duration_ms, c.session_id, c.prompt, c.blind FROM comparisons c WHERE {clause} \
+             ORDER BY c.created_at_ms, c.id"
+        )))
+        .bind(a)
+        .bind(b)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        let mut out = Vec::with_capacity(rows.len());
+        let mut index = HashMap::new();
+        for row in rows {
+            let metadata: Option<String> = get(&row, "metadata")?;
+            let totals: Option<String> = get(&row, "totals")?;
+            let status: String = get(&row, "status")?;
+            let id: String = get(&row, "id")?;
+            index.insert(id.clone(), out.len());
+            out.push(StoredComparison {
+                id,
+                owner: get(&row, "owner")?,
+                status: parse_status(&status),
+                models: Vec::new(),
+                metadata: metadata.and_then(|m| serde_json::from_str(&m).ok()),
+                created_at_ms: get(&row, "created_at_ms")?,
+                finished_at_ms: get(&row, "finished_at_ms")?,
+                totals: totals.and_then(|t| serde_json::from_str(&t).ok()),
+                duration_ms: get(&row, "duration_ms")?,
+                preference: None,
+                session_id: get(&row, "session_id")?,
+                prompt: get(&row, "prompt")?,
+                blind: get::<i64>(&row, "blind")? != 0,
+            });
+        }
+        if out.is_empty() {
+            return Ok(out);
+        }
+        let models = sqlx::query(AssertSqlSafe(format!(
+            "SELECT m.comparison_id, m.model_index, m.model, m.text, m.result FROM model_results m \
+             JOIN comparisons c ON c.id = m.comparison_id WHERE {clause} ORDER BY m.model_index"
+        )))
+        .bind(a)
+        .bind(b)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        for m in models {
+            let cid: String = get(&m, "comparison_id")?;
+            let result: Option<String> = get(&m, "result")?;
+            if let Some(c) = index.get(&cid).and_then(|&i| out.get_mut(i)) {
+                c.models.push(StoredModel {
+                    model_index: get::<i64>(&m, "model_index")? as usize,
+                    model: get(&m, "model")?,
+                    text: get(&m, "text")?,
+                    result: result.and_then(|r| serde_json::from_str(&r).ok()),
+                });
+            }
+        }
+        let prefs = sqlx::query(AssertSqlSafe(format!(
+            "SELECT p.comparison_id, p.winner, p.feedback FROM preferences p \
+             JOIN comparisons c ON c.id = p.comparison_id WHERE {clause}"
+        )))
+        .bind(a)
+        .bind(b)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        for p in prefs {
+            let cid: String = get(&p, "comparison_id")?;
+            let winner: String = get(&p, "winner")?;
+            if let Some(c) = index.get(&cid).and_then(|&i| out.get_mut(i)) {
+                c.preference = Some(Vote {
+                    winner: Winner::from_db(&winner),
+                    feedback: get(&p, "feedback")?,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Holds `c`'s worst-case cost against its owner's period, inside `tx`.
+    async fn reserve(tx: &mut Transaction<'static, Any>, c: &NewComparison) -> Result<()> {
+        let Some(r) = &c.reservation else {
+            return Ok(());
+        };
+        let total: i64 = r.per_model_pico.iter().sum();
+        sqlx::query("INSERT INTO budget_periods (owner, period_start_ms, committed_pico, spent_pico) VALUES ($1, $2, 0, 0) ON CONFLICT (owner, period_start_ms) DO NOTHING")
+            .bind(&c.owner)
+            .bind(r.period_start_ms)
+            .execute(&mut **tx)
+            .await
+            .map_err(db_err)?;
+        // One conditional UPDATE: atomic on both backends (PostgreSQL re-checks the condition
+        // on the locked row; SQLite has one writer), so concurrent holds cannot overshoot.
+        let held = sqlx::query("UPDATE budget_periods SET committed_pico = committed_pico + $1 WHERE owner = $2 AND period_start_ms = $3 AND committed_pico + $1 <= $4")
+            .bind(total)
+            .bind(&c.owner)
+            .bind(r.period_start_ms)
+            .bind(r.limit_pico)
+            .execute(&mut **tx)
+            .await
+            .map_err(db_err)?;
+        if held.rows_affected() == 0 {
+            let committed: i64 = sqlx::query("SELECT committed_pico FROM budget_periods WHERE owner = $1 AND period_start_ms = $2")
+                .bind(&c.owner)
+                .bind(r.period_start_ms)
+                .fetch_one(&mut **tx)
+                .await
+                .and_then(|row| row.try_get(0))
+                .map_err(db_err)?;
+            let usd = |p: i64| p as f64 / 1e12;
+            return Err(Error::BudgetExceeded(format!(
+                "this comparison could cost up to ${:.6}, and ${:.6} of the period's ${:.6} budget is spent or held by running comparisons",
+                usd(total),
+                usd(committed),
+                usd(r.limit_pico)
+            )));
+        }
+        for (i, amount) in r.per_model_pico.iter().enumerate() {
+            sqlx::query("INSERT INTO budget_reservations (comparison_id, model_index, owner, period_start_ms, amount_pico) VALUES ($1, $2, $3, $4, $5)")
+                .bind(&c.id)
+                .bind(i as i64)
+                .bind(&c.owner)
+                .bind(r.period_start_ms)
+                .bind(*amount)
+                .execute(&mut **tx)
+                .await
+                .map_err(db_err)?;
+        }
+        Ok(())
+    }
+
+    /// Replaces the reservation of one model call (or, without `model_index`, of all of the
+    /// comparison's calls) by `actual` pico-USD.
+    async fn settle(
+        tx: &mut Transaction<'static, Any>,
+        id: &str,
+        model_index: Option<usize>,
+        actual: i64,
+    ) -> Result<()> {
+        let index = model_index.map_or(-1, |i| i as i64);
+        let held = sqlx::query("SELECT owner, period_start_ms, amount_pico FROM budget_reservations WHERE comparison_id = $1 AND ($2 < 0 OR model_index = $2)")
+            .bind(id)
+            .bind(index)
+            .fetch_all(&mut **tx)
+            .await
+            .map_err(db_err)?;
+        for row in held {
+            let owner: String = get(&row, "owner")?;
+            let period: i64 = get(&row, "period_start_ms")?;
+            let amount: i64 = get(&row, "amount_pico")?;
+            sqlx::query("UPDATE budget_periods SET committed_pico = committed_pico - $1 + $2, spent_pico = spent_pico + $2 WHERE owner = $3 AND period_start_ms = $4")
+                .bind(amount)
+                .bind(actual)
+                .bind(&owner)
+                .bind(period)
+                .execute(&mut **tx)
+                .await
+                .map_err(db_err)?;
+        }
+        sqlx::query(
+            "DELETE FROM budget_reservations WHERE comparison_id = $1 AND ($2 < 0 OR model_index = $2)",
+        )
+        .bind(id)
+        .bind(index)
+        .execute(&mut **tx)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+}
+
+fn pico(usd: Option<llm_compare_core::Usd>) -> Option<i64> {
+    usd.map(|u| i64::try_from(u.pico()).unwrap_or(i64::MAX))
+}
+
+#[async_trait]
+impl Store for SqlStore {
+    async fn create_comparison(&self, c: &NewComparison) -> Result<()> {
+        let mut tx = self.begin().await?;
+        Self::reserve(&mut tx, c).await?;
+        sqlx::query("INSERT INTO comparisons (id, owner, status, models, metadata, created_at_ms, session_id, prompt, blind, instance) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)")
+            .bind(&c.id)
+            .bind(&c.owner)
+            .bind(RequestStatus::Running.as_str())
+            .bind(json(&c.models))
+            .bind(c.metadata.as_ref().map(json))
+            .bind(c.created_at_ms)
+            .bind(&c.session_id)
+            .bind(&c.prompt)
+            .bind(i64::from(c.blind))
+            .bind(&c.instance)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        for (i, m) in c.models.iter().enumerate() {
+            sqlx::query("INSERT INTO model_results (comparison_id, model_index, model, text, updated_at_ms) VALUES ($1, $2, $3, '', $4)")
+                .bind(&c.id)
+                .bind(i as i64)
+                .bind(m)
+                .bind(c.created_at_ms)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+        }
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn discard_comparison(&self, id: &str) -> Result<()> {
+        let mut tx = self.begin().await?;
+        Self::settle(&mut tx, id, None, 0).await?;
+        sqlx::query("DELETE FROM comparisons WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn save_progress(
+        &self,
+        id: &str,
+        model_index: usize,
+        _model: &str,
+        text: &str,
+    ) -> Result<()> {
+        sqlx::query("UPDATE model_results SET text = $1, updated_at_ms = $2 WHERE comparison_id = $3 AND model_index = $4 AND result IS NULL")
+            .bind(text)
+            .bind(now_ms())
+            .bind(id)
+            .bind(model_index as i64)
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn save_result(&self, id: &str, r: &ModelResult) -> Result<()> {
+        let at = now_ms();
+        let cost = pico(r.cost.total_usd);
+        let mut tx = self.begin().await?;
+        sqlx::query("UPDATE model_results SET text = $1, result = $2, updated_at_ms = $3, ttft_ms = $4, cost_pico = $5 WHERE comparison_id = $6 AND model_index = $7")
+            .bind(&r.text)
+            .bind(json(r))
+            .bind(at)
+            .bind(r.timing.ttft_ms)
+            .bind(cost)
+            .bind(id)
+            .bind(r.model_index as i64)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        sqlx::query("INSERT INTO usage_ledger (comparison_id, model_index, owner, model, at_ms, input_tokens, output_tokens, cost_pico, priced) \
+                     SELECT id, $1, owner, $2, $3, $4, $5, $6, $7 FROM comparisons WHERE id = $8 ON CONFLICT (comparison_id, model_index) DO NOTHING")
+            .bind(r.model_index as i64)
+            .bind(r.served_by.as_deref().unwrap_or(&r.model))
+            .bind(at)
+            .bind(i64::try_from(r.usage.input_tokens).unwrap_or(i64::MAX))
+            .bind(i64::try_from(r.usage.output_tokens).unwrap_or(i64::MAX))
+            .bind(cost.unwrap_or(0))
+            .bind(i64::from(r.cost.priced))
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        Self::settle(&mut tx, id, Some(r.model_index), cost.unwrap_or(0)).await?;
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn finish_comparison(&self, id: &str, c: &Complete) -> Result<()> {
+        let mut tx = self.begin().await?;
+        sqlx::query("UPDATE comparisons SET status = $1, finished_at_ms = $2, totals = $3, duration_ms = $4 WHERE id = $5")
+            .bind(c.status.as_str())
+            .bind(now_ms())
+            .bind(json(&c.totals))
+            .bind(c.duration_ms)
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        // Every model has a result by now; anything still held was never spent.
+        Self::settle(&mut tx, id, None, 0).await?;
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn comparison(&self, owner: &str, id: &str) -> Result<Option<StoredComparison>> {
+        Ok(self.load(Scope::One { owner, id }).await?.pop())
+    }
+
+    async fn mark_interrupted(&self, instance: &str) -> Result<u64> {
+        let mut tx = self.begin().await?;
+        let stale = "(status = $1 OR status = $2) AND instance = $3";
+        // Held amounts stay committed: an interrupted call may have been charged upstream.
+        sqlx::query(AssertSqlSafe(format!(
+            "DELETE FROM budget_reservations WHERE comparison_id IN (SELECT id FROM comparisons WHERE {stale})"
+        )))
+        .bind(RequestStatus::Running.as_str())
+        .bind(RequestStatus::Pending.as_str())
+        .bind(instance)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        let r = sqlx::query(AssertSqlSafe(format!(
+            "UPDATE comparisons SET status = $4, finished_at_ms = $5 WHERE {stale}"
+        )))
+        .bind(RequestStatus::Running.as_str())
+        .bind(RequestStatus::Pending.as_str())
+        .bind(instance)
+        .bind(RequestStatus::Interrupted.as_str())
+        .bind(now_ms())
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(r.rows_affected())
+    }
+
+    async fn vote(&self, owner: &str, id: &str, vote: &Vote) -> Result<()> {
+        let Some(c) = self.comparison(owner, id).await? else {
+            return Err(not_yours("comparison", id));
+        };
+        if c.status != RequestStatus::Completed && c.status != RequestStatus::Failed {
+            return Err(Error::Conflict(format!(
+                "the comparison is {}: vote once it has completed",
+                c.status.as_str()
+            )));
+        }
+        if let Winner::Model(i) = vote.winner
+            && i >= c.models.len()
+        {
+            return Err(Error::invalid(
+                "winner",
+                format!(
+                    "winner must be a model_index below {}, \"tie\" or \"all_bad\"",
+                    c.models.len()
+                ),
+            ));
+        }
+        if c.preference.is_some() {
+            return Err(Error::Conflict("this comparison has a vote already".into()));
+        }
+        let inserted = sqlx::query("INSERT INTO preferences (comparison_id, owner, winner, feedback, created_at_ms) VALUES ($1, $2, $3, $4, $5)")
+            .bind(id)
+            .bind(owner)
+            .bind(vote.winner.to_db())
+            .bind(&vote.feedback)
+            .bind(now_ms())
+            .execute(&self.pool)
+            .await;
+        match inserted {
+            Ok(_) => Ok(()),
+            // Two votes racing: the primary key lets one in.
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                Err(Error::Conflict("this comparison has a vote already".into()))
+            }
+            Err(e) => Err(db_err(e)),
+        }
+    }
+
+    async fn create_session(&self, s: &NewSession) -> Result<()> {
+        sqlx::query("INSERT INTO sessions (id, owner, title, models, system, created_at_ms) VALUES ($1, $2, $3, $4, $5, $6)")
+            .bind(&s.id)
+            .bind(&s.owner)
+            .bind(&s.title)
+            .bind(json(&s.models))
+            .bind(&s.system)
+            .bind(s.created_at_ms)
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn sessions(
+        &self,
+        owner: &str,
+        limit: u32,
+        before: Option<&str>,
+    ) -> Result<Vec<SessionSummary>> {
+        // UUIDv7 ids sort by creation time: the id is the cursor.
+        let rows = sqlx::query(
+            "SELECT s.id, s.title, s.models, s.system, s.created_at_ms, \
+             (SELECT COUNT(*) FROM comparisons c WHERE c.session_id = s.id) AS turns \
+             FROM sessions s WHERE s.owner = $1 AND ($2 = '' OR s.id < $2) ORDER BY s.id DESC LIMIT $3",
+        )
+        .bind(owner)
+        .bind(before.unwrap_or(""))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        rows.iter().map(summary).collect()
+    }
+
+    async fn session(&self, owner: &str, id: &str) -> Result<Option<StoredSession>> {
+        let Some(row) = sqlx::query(
+            "SELECT s.id, s.title, s.models, s.system, s.created_at_ms, \
+             (SELECT COUNT(*) FROM comparisons c WHERE c.session_id = s.id) AS turns \
+             FROM sessions s WHERE s.id = $1 AND s.owner = $2",
+        )
+        .bind(id)
+        .bind(owner)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_err)?
+        else {
+            return Ok(None);
+        };
+        let turns = self
+            .load(Scope::Session {
+                owner,
+                session_id: id,
+            })
+            .await?;
+        Ok(Some(StoredSession {
+            summary: summary(&row)?,
+            turns,
+        }))
+    }
+
+    async fn delete_session(&self, owner: &str, id: &str) -> Result<bool> {
+        let mut tx = self.begin().await?;
+        // Running turns hold budget; the caller cancels them first, their results settle.
+        let r = sqlx::query("DELETE FROM sessions WHERE id = $1 AND owner = $2")
+            .bind(id)
+            .bind(owner)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(r.rows_affected() > 0)
+    }
+
+    async fn votes_since(&self, since_ms: i64) -> Result<Vec<VoteRecord>> {
+        let rows = sqlx::query(
+            "SELECT p.comparison_id, p.winner, p.created_at_ms, m.model_index, m.model, m.ttft_ms, m.cost_pico \
+             FROM preferences p JOIN model_results m ON m.comparison_id = p.comparison_id \
+             WHERE p.created_at_ms >= $1 ORDER BY p.created_at_ms, p.comparison_id, m.model_index",
+        )
+        .bind(since_ms)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        let mut out: Vec<VoteRecord> = Vec::new();
+        for row in rows {
+            let cid: String = get(&row, "comparison_id")?;
+            if out.last().is_none_or(|v| v.comparison_id != cid) {
+                let winner: String = get(&row, "winner")?;
+                out.push(VoteRecord {
+                    comparison_id: cid,
+                    at_ms: get(&row, "created_at_ms")?,
+                    models: Vec::new(),
+                    winner: Winner::from_db(&winner),
+                    ttft_ms: Vec::new(),
+                    cost_pico: Vec::new(),
+                });
+            }
+            if let Some(v) = out.last_mut() {
+                v.models.push(get(&row, "model")?);
+                v.ttft_ms.push(get(&row, "ttft_ms")?);
+                v.cost_pico.push(get(&row, "cost_pico")?);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn usage(&self, owner: &str, from_ms: i64, to_ms: i64) -> Result<Vec<UsageRow>> {
+        let rows = sqlx::query(
+            "SELECT model, at_ms / 86400000 AS day, COUNT(*) AS calls, \
+             CAST(SUM(input_tokens) AS BIGINT) AS input_tokens, CAST(SUM(output_tokens) AS BIGINT) AS output_tokens, \
+             CAST(SUM(cost_pico) AS BIGINT) AS cost_pico, CAST(SUM(1 - priced) AS BIGINT) AS unpriced \
+             FROM usage_ledger WHERE owner = $1 AND at_ms >= $2 AND at_ms < $3 \
+             GROUP BY model, at_ms / 86400000 ORDER BY day, model",
+        )
+        .bind(owner)
+        .bind(from_ms)
+        .bind(to_ms)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        let n = |row: &AnyRow, col: &str| -> Result<u64> {
+            Ok(u64::try_from(get::<i64>(row, col)?).unwrap_or(0))
+        };
+        rows.iter()
+            .map(|row| {
+                Ok(UsageRow {
+                    model: get(row, "model")?,
+                    day: get(row, "day")?,
+                    calls: n(row, "calls")?,
+                    input_tokens: n(row, "input_tokens")?,
+                    output_tokens: n(row, "output_tokens")?,
+                    cost_pico: get(row, "cost_pico")?,
+                    unpriced_calls: n(row, "unpriced")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn budget(&self, owner: &str, period_start_ms: i64) -> Result<BudgetState> {
+        let row = sqlx::query("SELECT committed_pico, spent_pico FROM budget_periods WHERE owner = $1 AND period_start_ms = $2")
+            .bind(owner)
+            .bind(period_start_ms)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(match row {
+            Some(r) => BudgetState {
+                committed_pico: get(&r, "committed_pico")?,
+                spent_pico: get(&r, "spent_pico")?,
+            },
+            None => BudgetState::default(),
+        })
+    }
+}
+
+fn summary(row: &AnyRow) -> Result<SessionSummary> {
+    let models: String = get(row, "models")?;
+    Ok(SessionSummary {
+        id: get(row, "id")?,
+        title: get(row, "title")?,
+        models: serde_json::from_str(&models).unwrap_or_default(),
+        system: get(row, "system")?,
+        created_at_ms: get(row, "created_at_ms")?,
+        turns: u64::try_from(get::<i64>(row, "turns")?).unwrap_or(0),
+    })
+}

@@ -1,0 +1,128 @@
+//! The leaderboard on synthetic votes from known strengths: the ranking is recovered and the
+//! 95% intervals cover the true ratings at about the stated rate.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use llm_compare_store::leaderboard::{Options, compute};
+use llm_compare_store::{Outcome, VoteRecord, Winner};
+
+/// True ratings (Elo scale, mean 1000).
+const TRUTH: [f64; 6] = [1200.0, 1100.0, 1040.0, 1000.0, 930.0, 730.0];
+
+fn name(i: usize) -> String {
+    format!("sim/m{i}")
+}
+
+/// `n` votes on random pairs, the winner drawn from the Bradley-Terry model of `TRUTH`.
+fn synthetic(n: usize, seed: u64) -> Vec<VoteRecord> {
+    let mut rng = fastrand::Rng::with_seed(seed);
+    (0..n)
+        .map(|k| {
+            let a = rng.usize(0..TRUTH.len());
+            let b = (a + rng.usize(1..TRUTH.len())) % TRUTH.len();
+            let p_a = 1.0 / (1.0 + 10f64.powf((TRUTH[b] - TRUTH[a]) / 400.0));
+            VoteRecord {
+                comparison_id: format!("c{k}"),
+                at_ms: k as i64,
+                models: vec![name(a), name(b)],
+                winner: Winner::Model(if rng.f64() < p_a { 0 } else { 1 }),
+                ttft_ms: vec![Some(100.0 + a as f64), None],
+                cost_pico: vec![Some(1_000_000), Some(3_000_000)],
+            }
+        })
+        .collect()
+}
+
+fn rating_of(board: &llm_compare_store::leaderboard::Leaderboard, model: &str) -> (f64, f64, f64) {
+    let s = board.models.iter().find(|s| s.model == model).unwrap();
+    (s.rating, s.ci_low, s.ci_high)
+}
+
+#[test]
+fn ranking_is_recovered_from_known_strengths() {
+    let votes = synthetic(20_000, 7);
+    let board = compute(&votes, &Options::default());
+    assert_eq!(board.votes, 20_000);
+    let order: Vec<String> = board.models.iter().map(|s| s.model.clone()).collect();
+    assert_eq!(order, (0..6).map(name).collect::<Vec<_>>());
+    for (i, truth) in TRUTH.iter().enumerate() {
+        let (r, lo, hi) = rating_of(&board, &name(i));
+        assert!((r - truth).abs() < 25.0, "{}: {r} vs {truth}", name(i));
+        assert!(lo <= r && r <= hi);
+    }
+    // Elo agrees on the order of the clearly separated ends.
+    let elo = |m: &str| board.models.iter().find(|s| s.model == m).unwrap().elo;
+    assert!(elo(&name(0)) > elo(&name(3)) && elo(&name(3)) > elo(&name(5)));
+    // Tallies and means.
+    let top = &board.models[0];
+    assert_eq!(top.wins + top.losses, top.votes);
+    assert_eq!(top.ties, 0);
+    assert_eq!(top.mean_cost_usd.map(|c| (c * 1e6).round()), Some(2.0));
+    assert!(top.mean_ttft_ms.is_some());
+}
+
+#[test]
+fn intervals_cover_the_true_ratings_at_about_95_percent() {
+    let (mut covered, mut total) = (0, 0);
+    for rep in 0..40 {
+        let board = compute(
+            &synthetic(1_500, 1000 + rep),
+            &Options {
+                seed: rep,
+                ..Options::default()
+            },
+        );
+        for (i, truth) in TRUTH.iter().enumerate() {
+            let (_, lo, hi) = rating_of(&board, &name(i));
+            covered += usize::from(lo <= *truth && *truth <= hi);
+            total += 1;
+        }
+    }
+    let rate = covered as f64 / total as f64;
+    eprintln!("coverage of the 95% intervals: {rate:.3} ({covered}/{total})");
+    assert!((0.88..=0.995).contains(&rate), "coverage {rate}");
+}
+
+#[test]
+fn ties_all_bad_multi_model_votes_and_time_filters() {
+    let v = |k: i64, models: &[&str], winner: Winner| VoteRecord {
+        comparison_id: format!("c{k}"),
+        at_ms: k,
+        models: models.iter().map(|m| m.to_string()).collect(),
+        winner,
+        ttft_ms: vec![None; models.len()],
+        cost_pico: vec![None; models.len()],
+    };
+    let votes = vec![
+        // A three-way vote: a beats b and c.
+        v(1, &["a", "b", "c"], Winner::Model(0)),
+        v(2, &["a", "b"], Winner::Outcome(Outcome::Tie)),
+        v(3, &["b", "c"], Winner::Outcome(Outcome::AllBad)),
+        v(4, &["c", "b"], Winner::Model(0)),
+    ];
+    let board = compute(&votes, &Options::default());
+    let get = |m: &str| board.models.iter().find(|s| s.model == m).unwrap().clone();
+    let (a, b, c) = (get("a"), get("b"), get("c"));
+    assert_eq!((a.wins, a.losses, a.ties, a.votes), (1, 0, 1, 2));
+    assert_eq!((b.wins, b.losses, b.ties, b.votes), (0, 2, 2, 4));
+    assert_eq!((c.wins, c.losses, c.ties, c.votes), (1, 1, 1, 3));
+    assert_eq!(board.models[0].model, "a");
+    assert!(b.rating < c.rating);
+    // Only votes 2 and 3: ties only, everyone level.
+    let window = compute(
+        &votes,
+        &Options {
+            from_ms: Some(2),
+            to_ms: Some(4),
+            ..Options::default()
+        },
+    );
+    assert_eq!(window.votes, 2);
+    for s in &window.models {
+        assert!((s.rating - 1000.0).abs() < 0.5, "{s:?}");
+    }
+    let csv = board.to_csv();
+    assert!(csv.starts_with("rank,model,rating,ci_low,ci_high,elo,wins,losses,ties,votes"));
+    assert_eq!(csv.lines().count(), 4);
+    assert!(csv.lines().nth(1).unwrap().starts_with("1,\"a\","));
+    assert!(compute(&[], &Options::default()).models.is_empty());
+}
