@@ -1,0 +1,185 @@
+//! What the server test suites share: in-process servers on loopback and HTTP/SSE helpers.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use eventsource_stream::Eventsource;
+use futures::StreamExt;
+use llm_compare_core::{Engine, ProviderRegistry, SimConfig, SimProvider};
+use llm_compare_http::{AppState, ServerOptions, serve};
+use llm_compare_store::Store;
+use reqwest::StatusCode;
+use serde_json::Value;
+
+pub struct Server {
+    pub url: String,
+    pub sim: Arc<SimProvider>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+    }
+}
+
+pub fn sim_config() -> SimConfig {
+    SimConfig {
+        ttft: Duration::from_millis(5),
+        slow_ttft: Duration::from_secs(30),
+        tokens_per_s: 200.0,
+    }
+}
+
+pub async fn start_with(options: ServerOptions, sim: SimConfig) -> Server {
+    start_stored(options, sim, None).await
+}
+
+/// The engine every test server runs: the sim provider only.
+pub fn sim_engine(sim: SimConfig) -> (Engine, Arc<SimProvider>) {
+    let sim = Arc::new(SimProvider::new(sim));
+    let mut providers = ProviderRegistry::new();
+    providers.register(sim.clone());
+    (Engine::new(providers), sim)
+}
+
+/// A server with a store (persistence, sessions, votes, budgets).
+pub async fn start_stored(
+    options: ServerOptions,
+    sim: SimConfig,
+    store: Option<Arc<dyn Store>>,
+) -> Server {
+    let (engine, sim) = sim_engine(sim);
+    start_state(AppState::with_store(engine, options, store), sim).await
+}
+
+/// A server on `state`.
+pub async fn start_state(state: AppState, sim: Arc<SimProvider>) -> Server {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(serve(listener, state, async move {
+        let _ = rx.await;
+    }));
+    Server {
+        url,
+        sim,
+        stop: Some(tx),
+    }
+}
+
+pub async fn start() -> Server {
+    start_with(ServerOptions::default(), sim_config()).await
+}
+
+pub fn keyed() -> ServerOptions {
+    ServerOptions {
+        api_keys: vec![
+            ("alice".into(), "KEY-A".into()),
+            ("bob".into(), "KEY-B".into()),
+        ],
+        ..ServerOptions::default()
+    }
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::new()
+}
+
+pub async fn get(s: &Server, path: &str) -> reqwest::Response {
+    client()
+        .get(format!("{}{path}", s.url))
+        .send()
+        .await
+        .unwrap()
+}
+
+pub async fn create(s: &Server, key: Option<&str>, body: Value) -> reqwest::Response {
+    let mut r = client()
+        .post(format!("{}/v1/comparisons", s.url))
+        .json(&body);
+    if let Some(k) = key {
+        r = r.bearer_auth(k);
+    }
+    r.send().await.unwrap()
+}
+
+pub async fn create_id(s: &Server, key: Option<&str>, body: Value) -> String {
+    let r = create(s, key, body).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    r.json::<Value>().await.unwrap()["request_id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// Reads SSE events (seq, type, data) until the stream ends or `limit` events came.
+pub async fn read_sse(
+    s: &Server,
+    key: Option<&str>,
+    id: &str,
+    last_event_id: Option<u64>,
+    limit: usize,
+) -> Vec<(Option<u64>, String, Value)> {
+    let mut r = client().get(format!("{}/v1/comparisons/{id}/stream", s.url));
+    if let Some(k) = key {
+        r = r.header("x-api-key", k);
+    }
+    if let Some(n) = last_event_id {
+        r = r.header("last-event-id", n.to_string());
+    }
+    let resp = r.send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(
+        resp.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    let mut events = resp.bytes_stream().eventsource();
+    let mut out = Vec::new();
+    while out.len() < limit {
+        let Some(ev) = events.next().await else { break };
+        let ev = ev.unwrap();
+        let data: Value = serde_json::from_str(&ev.data).unwrap();
+        out.push((ev.id.parse().ok(), ev.event.clone(), data));
+    }
+    out
+}
+
+pub fn seqs(events: &[(Option<u64>, String, Value)]) -> Vec<u64> {
+    events.iter().map(|e| e.0.unwrap()).collect()
+}
+
+/// `method path` with an API key and an optional JSON body.
+pub async fn call(
+    s: &Server,
+    method: reqwest::Method,
+    path: &str,
+    key: Option<&str>,
+    body: Option<Value>,
+) -> reqwest::Response {
+    let mut r = client().request(method, format!("{}{path}", s.url));
+    if let Some(k) = key {
+        r = r.bearer_auth(k);
+    }
+    if let Some(b) = body {
+        r = r.json(&b);
+    }
+    r.send().await.unwrap()
+}
+
+/// A temporary SQLite store.
+pub async fn sqlite_store() -> Arc<dyn Store> {
+    let dir = std::env::temp_dir().join(format!("llm-compare-test-{}", uuid::Uuid::now_v7()));
+    std::fs::create_dir_all(&dir).unwrap();
+    llm_compare_store::SqlStore::open(&format!(
+        "sqlite://{}",
+        dir.join("llm-compare.db").display()
+    ))
+    .await
+    .unwrap()
+}

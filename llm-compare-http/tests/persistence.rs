@@ -1,0 +1,546 @@
+//! The server with a store, over HTTP: sessions, blind comparisons, votes and the
+//! leaderboard, budgets (402) and usage.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use llm_compare_core::{ModelPrice, PriceTable, SimConfig};
+use llm_compare_http::api::budget::BudgetSettings;
+use llm_compare_http::{AppState, ServerOptions};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+mod common;
+use common::*;
+
+const KEY: &str = "KEY-A";
+
+fn options() -> ServerOptions {
+    ServerOptions {
+        api_keys: vec![("alice".into(), KEY.into()), ("bob".into(), "KEY-B".into())],
+        ..ServerOptions::default()
+    }
+}
+
+fn sim() -> SimConfig {
+    SimConfig {
+        ttft: Duration::from_millis(5),
+        slow_ttft: Duration::from_secs(30),
+        tokens_per_s: 200.0,
+    }
+}
+
+/// A stored server whose price table gives `sim/lorem` a price and `sim/echo` a small
+/// context window, and knows no other model.
+async fn start(options: ServerOptions) -> Server {
+    let (engine, sim) = sim_engine(sim());
+    let mut prices = PriceTable::empty();
+    prices.set("sim/lorem", ModelPrice::per_million("1", "2").unwrap());
+    prices.set(
+        "sim/echo",
+        ModelPrice {
+            max_input_tokens: Some(120),
+            ..ModelPrice::default()
+        },
+    );
+    let engine = engine.with_prices(Arc::new(prices));
+    let state = AppState::with_store(engine, options, Some(sqlite_store().await));
+    start_state(state, sim).await
+}
+
+async fn json_of(r: reqwest::Response, status: StatusCode) -> Value {
+    let got = r.status();
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(got, status, "{body}");
+    body
+}
+
+async fn post(s: &Server, path: &str, body: Value) -> reqwest::Response {
+    call(s, Method::POST, path, Some(KEY), Some(body)).await
+}
+
+async fn get_json(s: &Server, path: &str) -> Value {
+    json_of(
+        call(s, Method::GET, path, Some(KEY), None).await,
+        StatusCode::OK,
+    )
+    .await
+}
+
+/// Starts a comparison and reads its stream to the end.
+async fn run(s: &Server, body: Value) -> (Value, Vec<(Option<u64>, String, Value)>) {
+    let created = json_of(post(s, "/v1/comparisons", body).await, StatusCode::CREATED).await;
+    let id = created["request_id"].as_str().unwrap().to_string();
+    let events = read_sse(s, Some(KEY), &id, None, 10_000).await;
+    assert_eq!(events.last().unwrap().1, "complete");
+    (created, events)
+}
+
+#[tokio::test]
+async fn sessions_continue_with_each_models_history_trimmed_to_fit() {
+    let s = start(options()).await;
+    let session = json_of(
+        post(
+            &s,
+            "/v1/sessions",
+            json!({"models": ["sim/echo", "sim/lorem"], "title": "trip", "system": "be brief"}),
+        )
+        .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let sid = session["id"].as_str().unwrap();
+    assert_eq!(session["turn_count"], 0);
+    let long = "tell me about the mountains rivers lakes and forests of the north";
+    let mut trimmed = Vec::new();
+    for turn in 0..5 {
+        let (created, events) = run(
+            &s,
+            json!({"session_id": sid, "prompt": format!("{turn} {long}"), "params": {"max_tokens": 8}}),
+        )
+        .await;
+        assert_eq!(created["models"], json!(["sim/echo", "sim/lorem"]));
+        trimmed.push(created["history_trimmed"][0].as_u64().unwrap());
+        let complete = &events.last().unwrap().2;
+        assert_eq!(
+            complete["results"][0]["history_trimmed"]
+                .as_u64()
+                .unwrap_or(0),
+            trimmed[turn]
+        );
+        // sim/lorem has a large window: never trimmed.
+        assert_eq!(created["history_trimmed"][1], 0);
+    }
+    assert_eq!(trimmed[0], 0);
+    assert!(
+        *trimmed.last().unwrap() > 0,
+        "a 120-token window cannot hold 4 earlier turns: {trimmed:?}"
+    );
+    // The session with its turns, answers and a vote.
+    let turns = get_json(&s, &format!("/v1/sessions/{sid}")).await;
+    assert_eq!(turns["turn_count"], 5);
+    let list = turns["turns"].as_array().unwrap();
+    assert_eq!(list.len(), 5);
+    assert!(list[0]["prompt"].as_str().unwrap().starts_with("0 "));
+    assert_eq!(list[0]["models"][0]["model"], "sim/echo");
+    assert_eq!(list[0]["session_id"], sid);
+    let first = list[0]["request_id"].as_str().unwrap();
+    json_of(
+        post(
+            &s,
+            &format!("/v1/comparisons/{first}/preference"),
+            json!({"winner": 1}),
+        )
+        .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let turns = get_json(&s, &format!("/v1/sessions/{sid}")).await;
+    assert_eq!(turns["turns"][0]["preference"]["winner"], 1);
+
+    // Bad continuations name the field.
+    for (body, field) in [
+        (json!({"session_id": "nope", "prompt": "x"}), "session_id"),
+        (json!({"session_id": sid}), "prompt"),
+        (
+            json!({"session_id": sid, "prompt": "x", "models": ["sim/echo"]}),
+            "models",
+        ),
+        (
+            json!({"session_id": sid, "messages": [{"role": "user", "content": "x"}]}),
+            "messages",
+        ),
+        (
+            json!({"session_id": sid, "prompt": "x", "system": "y"}),
+            "system",
+        ),
+    ] {
+        let e = json_of(
+            post(&s, "/v1/comparisons", body).await,
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
+        assert_eq!(e["error"]["field"], field, "{e}");
+    }
+    let e = json_of(
+        post(&s, "/v1/sessions", json!({"models": []})).await,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    assert_eq!(e["error"]["field"], "models");
+    // Another user sees nothing.
+    let r = call(
+        &s,
+        Method::GET,
+        &format!("/v1/sessions/{sid}"),
+        Some("KEY-B"),
+        None,
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn session_list_is_paginated_newest_first_and_delete_cancels_a_running_turn() {
+    let s = start(options()).await;
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        let r = json_of(
+            post(
+                &s,
+                "/v1/sessions",
+                json!({"models": ["sim/slow"], "title": format!("s{i}")}),
+            )
+            .await,
+            StatusCode::CREATED,
+        )
+        .await;
+        ids.push(r["id"].as_str().unwrap().to_string());
+    }
+    let page = get_json(&s, "/v1/sessions?limit=2").await;
+    let got: Vec<&str> = page["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(got, vec![ids[2].as_str(), ids[1].as_str()]);
+    let cursor = page["next_cursor"].as_str().unwrap();
+    let page2 = get_json(&s, &format!("/v1/sessions?limit=2&cursor={cursor}")).await;
+    assert_eq!(page2["sessions"][0]["id"], ids[0].as_str());
+    assert!(page2.get("next_cursor").is_none());
+    let e = json_of(
+        call(&s, Method::GET, "/v1/sessions?limit=0", Some(KEY), None).await,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    assert_eq!(e["error"]["field"], "limit");
+
+    // A turn of sim/slow is still running: the next one must wait.
+    let sid = &ids[0];
+    let created = json_of(
+        post(
+            &s,
+            "/v1/comparisons",
+            json!({"session_id": sid, "prompt": "one"}),
+        )
+        .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let running = created["request_id"].as_str().unwrap();
+    let e = json_of(
+        post(
+            &s,
+            "/v1/comparisons",
+            json!({"session_id": sid, "prompt": "two"}),
+        )
+        .await,
+        StatusCode::CONFLICT,
+    )
+    .await;
+    assert_eq!(e["error"]["code"], "conflict");
+    let r = call(
+        &s,
+        Method::DELETE,
+        &format!("/v1/sessions/{sid}"),
+        Some(KEY),
+        None,
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    // Its running turn was cancelled upstream.
+    let mut stopped = false;
+    for _ in 0..100 {
+        if s.sim.active_streams() == 0 {
+            stopped = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(stopped, "the running turn kept streaming");
+    let _ = running;
+    let r = call(
+        &s,
+        Method::GET,
+        &format!("/v1/sessions/{sid}"),
+        Some(KEY),
+        None,
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let r = call(
+        &s,
+        Method::DELETE,
+        &format!("/v1/sessions/{sid}"),
+        Some(KEY),
+        None,
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn blind_comparisons_name_models_only_after_the_vote() {
+    let s = start(options()).await;
+    let (created, events) = run(
+        &s,
+        json!({"prompt": "hello there", "models": ["sim/echo", "sim/lorem"], "blind": true}),
+    )
+    .await;
+    assert_eq!(created["models"], json!(["Model A", "Model B"]));
+    let id = created["request_id"].as_str().unwrap();
+    for (_, _, data) in &events {
+        let text = data.to_string();
+        assert!(
+            !text.contains("sim/"),
+            "a blind event names a model: {text}"
+        );
+    }
+    assert!(events.iter().any(|e| e.2["model"] == "Model B"));
+    let snap = get_json(&s, &format!("/v1/comparisons/{id}")).await;
+    assert_eq!(snap["blind"], true);
+    assert!(!snap.to_string().contains("sim/"), "{snap}");
+    assert_eq!(snap["models"][0]["model"], "Model A");
+    // The vote reveals them; the answers are still where they were.
+    let answer_b = snap["models"][1]["text"].clone();
+    json_of(
+        post(
+            &s,
+            &format!("/v1/comparisons/{id}/preference"),
+            json!({"winner": 1}),
+        )
+        .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let snap = get_json(&s, &format!("/v1/comparisons/{id}")).await;
+    let names: Vec<&str> = snap["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["model"].as_str().unwrap())
+        .collect();
+    let mut sorted = names.clone();
+    sorted.sort_unstable();
+    assert_eq!(sorted, vec!["sim/echo", "sim/lorem"]);
+    assert_eq!(snap["models"][1]["text"], answer_b);
+    assert_eq!(snap["models"][1]["result"]["model"], names[1]);
+}
+
+#[tokio::test]
+async fn votes_make_a_leaderboard_in_json_and_csv() {
+    let s = start(options()).await;
+    // sim/lorem wins three times, then one tie.
+    for winner in [json!(1), json!(1), json!(1), json!("tie")] {
+        let (created, _) = run(
+            &s,
+            json!({"prompt": "rank us", "models": ["sim/echo", "sim/lorem"]}),
+        )
+        .await;
+        let id = created["request_id"].as_str().unwrap();
+        json_of(
+            post(
+                &s,
+                &format!("/v1/comparisons/{id}/preference"),
+                json!({"winner": winner}),
+            )
+            .await,
+            StatusCode::CREATED,
+        )
+        .await;
+    }
+    let board = get_json(&s, "/v1/leaderboard").await;
+    assert_eq!(board["votes"], 4);
+    let top = &board["models"][0];
+    assert_eq!(top["model"], "sim/lorem");
+    assert_eq!(top["rank"], 1);
+    assert_eq!(
+        (
+            top["wins"].as_u64(),
+            top["ties"].as_u64(),
+            top["votes"].as_u64()
+        ),
+        (Some(3), Some(1), Some(4))
+    );
+    assert!(top["ci_low"].as_f64().unwrap() <= top["rating"].as_f64().unwrap());
+    assert!(top["elo"].as_f64().unwrap() > 1000.0);
+    assert!(top["mean_ttft_ms"].as_f64().is_some());
+    assert!(top["mean_cost_usd"].as_f64().unwrap() > 0.0);
+    assert_eq!(board["models"][1]["losses"], 3);
+    // A fifth vote shows up at once.
+    let (created, _) = run(
+        &s,
+        json!({"prompt": "again", "models": ["sim/echo", "sim/lorem"]}),
+    )
+    .await;
+    let id = created["request_id"].as_str().unwrap();
+    post(
+        &s,
+        &format!("/v1/comparisons/{id}/preference"),
+        json!({"winner": 0}),
+    )
+    .await;
+    assert_eq!(get_json(&s, "/v1/leaderboard").await["votes"], 5);
+    // Time filter and CSV.
+    let future = get_json(&s, "/v1/leaderboard?from=2999-01-01").await;
+    assert_eq!(future["votes"], 0);
+    let r = call(
+        &s,
+        Method::GET,
+        "/v1/leaderboard?format=csv",
+        Some(KEY),
+        None,
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv")
+    );
+    let csv = r.text().await.unwrap();
+    assert_eq!(csv.lines().count(), 3);
+    assert!(csv.lines().nth(1).unwrap().starts_with("1,\"sim/lorem\","));
+    for q in ["format=xml", "from=yesterday"] {
+        let r = call(
+            &s,
+            Method::GET,
+            &format!("/v1/leaderboard?{q}"),
+            Some(KEY),
+            None,
+        )
+        .await;
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{q}");
+    }
+}
+
+/// Worst case of one `sim/lorem` call with `max_tokens: 100` and prompt "hi", in pico-USD:
+/// (8 tokens × 1.1 + 16 = 24) × 1 µ$ + 100 × 2 µ$.
+const WORST: f64 = 224e-6;
+
+#[tokio::test]
+async fn twenty_concurrent_requests_against_a_budget_for_five() {
+    let mut o = options();
+    o.registry.max_active_per_owner = 100;
+    o.budget = Some(BudgetSettings {
+        default_usd: Some(WORST * 5.5),
+        ..BudgetSettings::default()
+    });
+    let s = start(o).await;
+    let body = json!({"prompt": "hi", "models": ["sim/lorem"], "params": {"max_tokens": 100}});
+    let attempts: Vec<_> = (0..20)
+        .map(|_| {
+            let url = s.url.clone();
+            let body = body.clone();
+            tokio::spawn(async move {
+                client()
+                    .post(format!("{url}/v1/comparisons"))
+                    .bearer_auth(KEY)
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut accepted = Vec::new();
+    let mut refused = 0;
+    for a in attempts {
+        let r = a.await.unwrap();
+        match r.status() {
+            StatusCode::CREATED => {
+                accepted.push(
+                    r.json::<Value>().await.unwrap()["request_id"]
+                        .as_str()
+                        .unwrap()
+                        .to_string(),
+                );
+            }
+            StatusCode::PAYMENT_REQUIRED => {
+                let e: Value = r.json().await.unwrap();
+                assert_eq!(e["error"]["code"], "budget_exceeded");
+                refused += 1;
+            }
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert_eq!((accepted.len(), refused), (5, 15));
+    let usage = get_json(&s, "/v1/usage").await;
+    let b = &usage["budget"];
+    assert!(
+        (b["reserved_usd"].as_f64().unwrap() - 5.0 * WORST).abs() < 1e-9,
+        "{b}"
+    );
+    for id in &accepted {
+        let events = read_sse(&s, Some(KEY), id, None, 10_000).await;
+        assert_eq!(events.last().unwrap().2["status"], "completed");
+    }
+    // Settled: the ledger holds the actual costs, never more than the budget.
+    let usage = get_json(&s, "/v1/usage?group_by=model").await;
+    let b = &usage["budget"];
+    let limit = b["limit_usd"].as_f64().unwrap();
+    let spent = b["spent_usd"].as_f64().unwrap();
+    let ledger = usage["total"]["cost_usd"].as_f64().unwrap();
+    assert_eq!(b["reserved_usd"], 0.0);
+    assert!(
+        (spent - ledger).abs() < 1e-12 && ledger > 0.0 && ledger <= limit,
+        "{usage}"
+    );
+    assert_eq!(usage["rows"][0]["model"], "sim/lorem");
+    assert_eq!(usage["rows"][0]["calls"], 5);
+    assert_eq!(usage["total"]["output_tokens"], 500);
+    // Each worst case was replaced by the actual cost (208 µ$: 8 tokens in, 100 out), so what
+    // is left (5.5 × 224 − 5 × 208 = 192 µ$) still takes a smaller request, not a full one.
+    let smaller = json!({"prompt": "hi", "models": ["sim/lorem"], "params": {"max_tokens": 50}});
+    json_of(
+        post(&s, "/v1/comparisons", body.clone()).await,
+        StatusCode::PAYMENT_REQUIRED,
+    )
+    .await;
+    json_of(
+        post(&s, "/v1/comparisons", smaller).await,
+        StatusCode::CREATED,
+    )
+    .await;
+    // A model without a price cannot be bounded.
+    let e = json_of(
+        post(
+            &s,
+            "/v1/comparisons",
+            json!({"prompt": "hi", "models": ["sim/slow"]}),
+        )
+        .await,
+        StatusCode::PAYMENT_REQUIRED,
+    )
+    .await;
+    assert!(
+        e["error"]["message"].as_str().unwrap().contains("sim/slow"),
+        "{e}"
+    );
+    // By day, and bad parameters.
+    let by_day = get_json(&s, "/v1/usage?group_by=day").await;
+    assert_eq!(by_day["rows"].as_array().unwrap().len(), 1);
+    assert!(by_day["rows"][0]["day"].as_str().unwrap().starts_with("20"));
+    for (q, field) in [
+        ("group_by=week", "group_by"),
+        ("from=soon", "from"),
+        ("from=2000&to=1000", "to"),
+    ] {
+        let e = json_of(
+            call(&s, Method::GET, &format!("/v1/usage?{q}"), Some(KEY), None).await,
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
+        assert_eq!(e["error"]["field"], field, "{q}: {e}");
+    }
+    // Bob has his own (empty) ledger.
+    let bob = json_of(
+        call(&s, Method::GET, "/v1/usage", Some("KEY-B"), None).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(bob["total"]["calls"], 0);
+}
