@@ -10,4 +10,4 @@
 pub mod api;
 pub mod server;
 
-pub use server::{AppState, ServerOptions, ServerSettings, router, serve};
+pub use server::{AppState, Backend, ServerOptions, ServerSettings, router, serve};

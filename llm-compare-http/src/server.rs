@@ -28,7 +28,7 @@ use crate::api::metrics::{self, ModelMetrics};
 use crate::api::observe::{ObservedRegistry, RegistryObserver};
 use crate::api::persist::Persistence;
 use crate::api::{chat, comparisons, leaderboard, meta, sessions, usage};
-use llm_compare_store::Store;
+use llm_compare_store::{RedisRegistry, Store};
 
 /// `[server]` in the configuration file (every key optional).
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -228,11 +228,45 @@ impl ServerOptions {
     }
 }
 
+/// Where request state lives: this process's memory, or Redis shared by a cluster.
+#[derive(Debug, Clone)]
+pub enum Backend {
+    /// In memory (one server).
+    Memory(InMemoryRegistry),
+    /// In Redis (a cluster of servers).
+    Redis(RedisRegistry),
+}
+
+impl Backend {
+    /// Requests running on this server.
+    pub fn active_total(&self) -> usize {
+        match self {
+            Backend::Memory(m) => m.active_total(),
+            Backend::Redis(r) => r.active_total(),
+        }
+    }
+
+    /// Cancels every request running on this server.
+    pub fn cancel_all(&self) {
+        match self {
+            Backend::Memory(m) => m.cancel_all(),
+            Backend::Redis(r) => r.cancel_all(),
+        }
+    }
+
+    fn registry(&self) -> Arc<dyn RequestRegistry> {
+        match self {
+            Backend::Memory(m) => Arc::new(m.clone()),
+            Backend::Redis(r) => Arc::new(r.clone()),
+        }
+    }
+}
+
 struct Inner {
     engine: Engine,
     store: Option<Arc<dyn Store>>,
     registry: Arc<dyn RequestRegistry>,
-    memory: InMemoryRegistry,
+    backend: Backend,
     keys: ApiKeys,
     limiter: RateLimiter,
     options: ServerOptions,
@@ -267,6 +301,16 @@ impl AppState {
         store: Option<Arc<dyn Store>>,
     ) -> Self {
         let memory = InMemoryRegistry::new(options.registry);
+        Self::with_backend(engine, options, store, Backend::Memory(memory))
+    }
+
+    /// State with a store and a registry backend (Redis for a cluster).
+    pub fn with_backend(
+        engine: Engine,
+        options: ServerOptions,
+        store: Option<Arc<dyn Store>>,
+        backend: Backend,
+    ) -> Self {
         // Persist first (a result is on disk before it is counted or sent), then metrics.
         let mut observers: Vec<Arc<dyn RegistryObserver>> = Vec::new();
         if let Some(s) = &store {
@@ -274,7 +318,7 @@ impl AppState {
         }
         observers.push(Arc::new(ModelMetrics));
         let registry: Arc<dyn RequestRegistry> =
-            Arc::new(ObservedRegistry::new(Arc::new(memory.clone()), observers));
+            Arc::new(ObservedRegistry::new(backend.registry(), observers));
         Self(Arc::new(Inner {
             store,
             keys: ApiKeys::new(
@@ -286,7 +330,7 @@ impl AppState {
             limiter: RateLimiter::new(options.requests_per_minute, options.burst),
             engine,
             registry,
-            memory,
+            backend,
             options,
             shutdown: CancellationToken::new(),
             started: Instant::now(),
@@ -312,9 +356,9 @@ impl AppState {
         &self.0.votes
     }
 
-    /// The in-memory registry behind it (for gauges).
-    pub fn memory(&self) -> &InMemoryRegistry {
-        &self.0.memory
+    /// The registry backend (for gauges and shutdown).
+    pub fn backend(&self) -> &Backend {
+        &self.0.backend
     }
     /// API keys.
     pub fn keys(&self) -> &ApiKeys {
@@ -478,7 +522,7 @@ pub async fn serve(
     let app = router(state.clone());
     let grace = state.options().shutdown_grace;
     let shutdown = state.shutdown().clone();
-    let memory = state.memory().clone();
+    let memory = state.backend().clone();
     let (stopped_tx, stopped_rx) = tokio::sync::oneshot::channel::<()>();
     let signal = async move {
         stop.await;

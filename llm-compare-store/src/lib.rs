@@ -5,7 +5,8 @@
 //! implementation ([`SqlStore`], sqlx) over two backends chosen by URL: SQLite
 //! (`sqlite://path/llm-compare.db`, embedded, WAL — the default) and PostgreSQL
 //! (`postgres://…`). The schema is in `migrations/` and applied on open. [`leaderboard`]
-//! turns votes into ratings.
+//! turns votes into ratings. [`RedisRegistry`] keeps request state and events in Redis for a
+//! cluster of servers.
 //!
 //! Durability contract used by the server: a model's result is written before its
 //! `model_result` event is sent, a comparison before its `complete`; streamed text is saved
@@ -24,8 +25,10 @@ use llm_compare_core::{Error, ModelResult, RequestStatus, Result, Totals};
 use serde::{Deserialize, Serialize};
 
 pub mod leaderboard;
+pub mod redis_registry;
 mod sql;
 
+pub use redis_registry::RedisRegistry;
 pub use sql::SqlStore;
 
 /// A new comparison, as registered.

@@ -106,7 +106,7 @@ pub async fn ready(State(state): State<AppState>) -> Response {
     responses((status = 200, description = "Prometheus text format", content_type = "text/plain", body = String))
 )]
 pub async fn metrics(State(state): State<AppState>) -> Response {
-    ::metrics::gauge!("llm_compare_active_comparisons").set(state.memory().active_total() as f64);
+    ::metrics::gauge!("llm_compare_active_comparisons").set(state.backend().active_total() as f64);
     let text = metrics::handle().map(|h| h.render()).unwrap_or_default();
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }

@@ -129,7 +129,23 @@ pub async fn run(config: Option<&Path>, args: ServeArgs) -> u8 {
             return EXIT_INTERNAL;
         }
     }
-    let state = AppState::with_store(engine, options, Some(store));
+    let backend = match &options.registry_url {
+        Some(url) => {
+            match llm_compare_store::RedisRegistry::connect(url, "llm-compare", options.registry)
+                .await
+            {
+                Ok(r) => llm_compare_http::Backend::Redis(r),
+                Err(e) => {
+                    super::print_error(&e);
+                    return EXIT_USAGE;
+                }
+            }
+        }
+        None => llm_compare_http::Backend::Memory(llm_compare_core::InMemoryRegistry::new(
+            options.registry,
+        )),
+    };
+    let state = AppState::with_backend(engine, options, Some(store), backend);
     // Install the metrics recorder before the first request.
     let _ = llm_compare_http::api::metrics::handle();
     tracing::info!(target: "llm_compare::http", %addr, auth = if open { "open (no API keys)" } else { "API keys" }, "listening");

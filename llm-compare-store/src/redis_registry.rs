@@ -1,0 +1,474 @@
+//! [`RedisRegistry`]: the request registry of a cluster of servers, in Redis.
+//!
+//! Each request is a hash (`{prefix}:req:{id}`: owner, models, status, last seq, …) and a
+//! Redis Stream of its events (`{prefix}:ev:{id}`) whose entry ids are `{seq}-1`, so "the
+//! events after seq N" is a plain `XREAD`/`XRANGE` from `N-1`. Both expire: a finished
+//! request after the retention TTL. So a request POSTed on one server can be streamed,
+//! resumed (`Last-Event-ID`), inspected and cancelled on any other.
+//!
+//! Active requests per owner are a sorted set (`{prefix}:active:{owner}`) checked and added
+//! to by one Lua script, so the per-owner limit holds across servers. Scores are deadlines
+//! that the server running a request pushes forward every few seconds: if that server dies,
+//! its requests stop counting within [`LEASE`].
+//!
+//! Cancels travel on a pub/sub channel (`{prefix}:cancel`) to the server running the
+//! request, which owns the upstream calls. A subscriber reads with blocking `XREAD` on its
+//! own connection.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use futures::StreamExt;
+use llm_compare_core::{
+    Error, Event, EventKind, EventStream, NewRequest, Registration, RegistryConfig, RequestInfo,
+    RequestRegistry, RequestStatus, Result,
+};
+use parking_lot::Mutex;
+use redis::AsyncCommands;
+use redis::aio::ConnectionManager;
+use tokio_util::sync::CancellationToken;
+
+/// How long an active request counts against its owner's limit without its server renewing
+/// it (the server renews every third of it).
+pub const LEASE: Duration = Duration::from_secs(30);
+
+/// How long a subscriber blocks in one `XREAD` before checking that the request still exists.
+const BLOCK: Duration = Duration::from_secs(5);
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+fn redis_err(e: redis::RedisError) -> Error {
+    Error::Internal(format!("redis: {e}"))
+}
+
+fn not_found(id: &str) -> Error {
+    Error::NotFound(format!("no request `{id}` (unknown, expired or not yours)"))
+}
+
+/// Checks the owner's active set (dropping lapsed leases), then adds the request and writes
+/// its hash — atomically, on whichever server runs it.
+const REGISTER: &str = r"
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+if redis.call('EXISTS', KEYS[2]) == 1 then return -1 end
+local active = redis.call('ZCARD', KEYS[1])
+if active >= tonumber(ARGV[2]) then return active end
+redis.call('ZADD', KEYS[1], ARGV[3], ARGV[4])
+redis.call('PEXPIRE', KEYS[1], ARGV[6])
+redis.call('HSET', KEYS[2], unpack(ARGV, 7))
+redis.call('PEXPIRE', KEYS[2], ARGV[5])
+return -2
+";
+
+/// A request this server runs.
+struct Local {
+    owner: String,
+    cancel: CancellationToken,
+}
+
+struct Inner {
+    client: redis::Client,
+    conn: ConnectionManager,
+    prefix: String,
+    config: RegistryConfig,
+    local: Mutex<HashMap<String, Local>>,
+    shutdown: CancellationToken,
+}
+
+/// The registry of a cluster of servers, in Redis.
+#[derive(Clone)]
+pub struct RedisRegistry(Arc<Inner>);
+
+impl std::fmt::Debug for RedisRegistry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisRegistry")
+            .field("prefix", &self.0.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+impl RedisRegistry {
+    /// Connects to `url` (`redis://HOST:PORT[/DB]`); keys start with `prefix` (servers of one
+    /// cluster share it). Starts the cancel listener and the lease renewal.
+    pub async fn connect(url: &str, prefix: &str, config: RegistryConfig) -> Result<Self> {
+        let client = redis::Client::open(url)
+            .map_err(|e| Error::invalid("registry", format!("bad Redis URL: {e}")))?;
+        let conn = ConnectionManager::new(client.clone())
+            .await
+            .map_err(|e| Error::invalid("registry", format!("cannot reach Redis at {url}: {e}")))?;
+        let mut pubsub = client
+            .get_async_pubsub()
+            .await
+            .map_err(|e| Error::invalid("registry", format!("cannot reach Redis at {url}: {e}")))?;
+        let channel = format!("{prefix}:cancel");
+        pubsub.subscribe(&channel).await.map_err(redis_err)?;
+        let inner = Arc::new(Inner {
+            client,
+            conn,
+            prefix: prefix.to_string(),
+            config,
+            local: Mutex::new(HashMap::new()),
+            shutdown: CancellationToken::new(),
+        });
+        // Cancels from any server reach the one running the request.
+        let weak = Arc::downgrade(&inner);
+        let stop = inner.shutdown.clone();
+        tokio::spawn(async move {
+            let mut messages = pubsub.into_on_message();
+            loop {
+                let msg = tokio::select! {
+                    () = stop.cancelled() => return,
+                    m = messages.next() => m,
+                };
+                let Some(msg) = msg else { return };
+                let Some(inner) = weak.upgrade() else { return };
+                if let Ok(id) = msg.get_payload::<String>()
+                    && let Some(l) = inner.local.lock().get(&id)
+                {
+                    l.cancel.cancel();
+                }
+            }
+        });
+        // Renew the leases of the requests running here.
+        let weak = Arc::downgrade(&inner);
+        let stop = inner.shutdown.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(LEASE / 3);
+            loop {
+                tokio::select! {
+                    () = stop.cancelled() => return,
+                    _ = tick.tick() => {}
+                }
+                let Some(inner) = weak.upgrade() else { return };
+                let running: Vec<(String, String)> = inner
+                    .local
+                    .lock()
+                    .iter()
+                    .map(|(id, l)| (id.clone(), l.owner.clone()))
+                    .collect();
+                if running.is_empty() {
+                    continue;
+                }
+                let deadline = now_ms() + LEASE.as_millis() as u64;
+                let mut pipe = redis::pipe();
+                for (id, owner) in &running {
+                    pipe.cmd("ZADD")
+                        .arg(inner.active_key(owner))
+                        .arg("XX")
+                        .arg(deadline)
+                        .arg(id)
+                        .ignore();
+                }
+                let mut conn = inner.conn.clone();
+                let _: std::result::Result<(), _> = pipe.query_async(&mut conn).await;
+            }
+        });
+        Ok(Self(inner))
+    }
+
+    /// Requests running on this server.
+    pub fn active_total(&self) -> usize {
+        self.0.local.lock().len()
+    }
+
+    /// Cancels every request running on this server (shutdown).
+    pub fn cancel_all(&self) {
+        for l in self.0.local.lock().values() {
+            l.cancel.cancel();
+        }
+    }
+
+    fn conn(&self) -> ConnectionManager {
+        self.0.conn.clone()
+    }
+
+    /// The request's hash, if it is `owner`'s.
+    async fn info(&self, owner: &str, id: &str) -> Result<HashMap<String, String>> {
+        let h: HashMap<String, String> = self
+            .conn()
+            .hgetall(self.0.req_key(id))
+            .await
+            .map_err(redis_err)?;
+        if h.get("owner").map(String::as_str) != Some(owner) {
+            return Err(not_found(id));
+        }
+        Ok(h)
+    }
+
+    /// Unopened TTL: cancel the request if nobody subscribed in time.
+    fn watch_unopened(&self, id: String) {
+        let weak = Arc::downgrade(&self.0);
+        let ttl = self.0.config.unopened_ttl;
+        tokio::spawn(async move {
+            tokio::time::sleep(ttl).await;
+            let Some(inner) = weak.upgrade() else { return };
+            let mut conn = inner.conn.clone();
+            let opened: Option<String> = conn
+                .hget(inner.req_key(&id), "opened")
+                .await
+                .unwrap_or(None);
+            if opened.as_deref() != Some("1")
+                && let Some(l) = inner.local.lock().get(&id)
+            {
+                l.cancel.cancel();
+            }
+        });
+    }
+}
+
+impl Inner {
+    fn req_key(&self, id: &str) -> String {
+        format!("{}:req:{id}", self.prefix)
+    }
+    fn ev_key(&self, id: &str) -> String {
+        format!("{}:ev:{id}", self.prefix)
+    }
+    fn active_key(&self, owner: &str) -> String {
+        format!("{}:active:{owner}", self.prefix)
+    }
+    /// How long a request's keys live while it runs: until it is opened, plus the longest a
+    /// comparison may run, plus retention (each publish pushes this forward).
+    fn running_ttl(&self) -> Duration {
+        self.config.unopened_ttl + self.config.retention + Duration::from_secs(3600)
+    }
+}
+
+#[async_trait]
+impl RequestRegistry for RedisRegistry {
+    async fn register(&self, request: &NewRequest) -> Result<Registration> {
+        let inner = &self.0;
+        let now = now_ms();
+        let models = serde_json::to_string(&request.models).unwrap_or_default();
+        let metadata = request
+            .metadata
+            .as_ref()
+            .map(|m| m.to_string())
+            .unwrap_or_default();
+        let ttl = inner.running_ttl().as_millis() as u64;
+        let outcome: i64 = redis::Script::new(REGISTER)
+            .key(inner.active_key(&request.owner))
+            .key(inner.req_key(&request.id))
+            .arg(now)
+            .arg(inner.config.max_active_per_owner)
+            .arg(now + LEASE.as_millis() as u64)
+            .arg(&request.id)
+            .arg(ttl)
+            .arg(ttl)
+            .arg("owner")
+            .arg(&request.owner)
+            .arg("models")
+            .arg(models)
+            .arg("created_at_ms")
+            .arg(now)
+            .arg("metadata")
+            .arg(metadata)
+            .arg("blind")
+            .arg(if request.blind { "1" } else { "0" })
+            .arg("status")
+            .arg(RequestStatus::Pending.as_str())
+            .arg("last_seq")
+            .arg(0)
+            .arg("opened")
+            .arg("0")
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(redis_err)?;
+        match outcome {
+            -2 => {}
+            -1 => {
+                return Err(Error::Conflict(format!(
+                    "a request `{}` exists already",
+                    request.id
+                )));
+            }
+            active => {
+                return Err(Error::RateLimited {
+                    message: format!(
+                        "{active} active requests: at most {} at once per caller",
+                        inner.config.max_active_per_owner
+                    ),
+                    retry_after: Some(Duration::from_secs(1)),
+                });
+            }
+        }
+        let cancel = CancellationToken::new();
+        inner.local.lock().insert(
+            request.id.clone(),
+            Local {
+                owner: request.owner.clone(),
+                cancel: cancel.clone(),
+            },
+        );
+        self.watch_unopened(request.id.clone());
+        Ok(Registration {
+            id: request.id.clone(),
+            cancel,
+        })
+    }
+
+    async fn publish(&self, id: &str, events: Vec<Event>) -> Result<()> {
+        let inner = &self.0;
+        let Some(owner) = inner.local.lock().get(id).map(|l| l.owner.clone()) else {
+            return Err(not_found(id));
+        };
+        let (req, ev) = (inner.req_key(id), inner.ev_key(id));
+        let mut pipe = redis::pipe();
+        let mut status = None;
+        let mut finished = false;
+        let mut last = 0;
+        for e in &events {
+            pipe.cmd("XADD")
+                .arg(&ev)
+                .arg(format!("{}-1", e.seq))
+                .arg("e")
+                .arg(e.to_json())
+                .ignore();
+            last = e.seq;
+            match &e.kind {
+                EventKind::Status { status: s } => status = Some(*s),
+                EventKind::Complete(c) => {
+                    status = Some(c.status);
+                    finished = true;
+                }
+                _ => {}
+            }
+        }
+        pipe.cmd("HSET")
+            .arg(&req)
+            .arg("last_seq")
+            .arg(last)
+            .ignore();
+        if let Some(s) = status {
+            pipe.cmd("HSET")
+                .arg(&req)
+                .arg("status")
+                .arg(s.as_str())
+                .ignore();
+        }
+        let ttl = if finished {
+            inner.config.retention
+        } else {
+            inner.running_ttl()
+        }
+        .as_millis() as u64;
+        pipe.cmd("PEXPIRE").arg(&req).arg(ttl).ignore();
+        pipe.cmd("PEXPIRE").arg(&ev).arg(ttl).ignore();
+        if finished {
+            pipe.cmd("ZREM")
+                .arg(inner.active_key(&owner))
+                .arg(id)
+                .ignore();
+        }
+        pipe.query_async::<()>(&mut self.conn())
+            .await
+            .map_err(redis_err)?;
+        if finished {
+            inner.local.lock().remove(id);
+        }
+        Ok(())
+    }
+
+    async fn status(&self, owner: &str, id: &str) -> Result<RequestInfo> {
+        let h = self.info(owner, id).await?;
+        let field = |k: &str| h.get(k).map(String::as_str).unwrap_or_default();
+        Ok(RequestInfo {
+            id: id.to_string(),
+            owner: owner.to_string(),
+            status: serde_json::from_value(serde_json::Value::String(field("status").into()))
+                .unwrap_or(RequestStatus::Running),
+            models: serde_json::from_str(field("models")).unwrap_or_default(),
+            created_at_ms: field("created_at_ms").parse().unwrap_or(0),
+            metadata: serde_json::from_str(field("metadata")).ok(),
+            blind: field("blind") == "1",
+            last_seq: field("last_seq").parse().unwrap_or(0),
+        })
+    }
+
+    async fn subscribe(&self, owner: &str, id: &str, after_seq: u64) -> Result<EventStream> {
+        self.info(owner, id).await?;
+        let inner = &self.0;
+        let _: () = self
+            .conn()
+            .hset(inner.req_key(id), "opened", "1")
+            .await
+            .map_err(redis_err)?;
+        // Blocking reads need a connection of their own.
+        let mut conn = inner
+            .client
+            .get_multiplexed_async_connection()
+            .await
+            .map_err(redis_err)?;
+        let (ev, req) = (inner.ev_key(id), inner.req_key(id));
+        let stream = async_stream::stream! {
+            let mut cursor = format!("{after_seq}-1");
+            loop {
+                let reply: redis::RedisResult<Option<redis::streams::StreamReadReply>> = redis::cmd("XREAD")
+                    .arg("COUNT").arg(512)
+                    .arg("BLOCK").arg(BLOCK.as_millis() as u64)
+                    .arg("STREAMS").arg(&ev).arg(&cursor)
+                    .query_async(&mut conn)
+                    .await;
+                let Ok(reply) = reply else { break };
+                let Some(reply) = reply else {
+                    // Nothing for a while: stop if the request is gone.
+                    let exists: bool = redis::cmd("EXISTS").arg(&req).query_async(&mut conn).await.unwrap_or(false);
+                    if exists { continue } else { break }
+                };
+                let mut done = false;
+                for key in reply.keys {
+                    for entry in key.ids {
+                        cursor = entry.id.clone();
+                        let Some(json) = entry.get::<String>("e") else { continue };
+                        let Ok(event) = serde_json::from_str::<Event>(&json) else { continue };
+                        done = matches!(event.kind, EventKind::Complete(_));
+                        yield event;
+                    }
+                }
+                if done {
+                    break;
+                }
+            }
+        };
+        Ok(stream.boxed())
+    }
+
+    async fn events(&self, owner: &str, id: &str, after_seq: u64) -> Result<Vec<Event>> {
+        self.info(owner, id).await?;
+        let reply: redis::streams::StreamRangeReply = self
+            .conn()
+            .xrange(self.0.ev_key(id), format!("({after_seq}-1"), "+")
+            .await
+            .map_err(redis_err)?;
+        Ok(reply
+            .ids
+            .iter()
+            .filter_map(|e| e.get::<String>("e"))
+            .filter_map(|json| serde_json::from_str(&json).ok())
+            .collect())
+    }
+
+    async fn cancel(&self, owner: &str, id: &str) -> Result<()> {
+        self.info(owner, id).await?;
+        if let Some(l) = self.0.local.lock().get(id) {
+            l.cancel.cancel();
+            return Ok(());
+        }
+        let _: () = self
+            .conn()
+            .publish(format!("{}:cancel", self.0.prefix), id)
+            .await
+            .map_err(redis_err)?;
+        Ok(())
+    }
+}
