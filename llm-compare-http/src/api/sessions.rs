@@ -108,6 +108,8 @@ fn store_of(state: &AppState) -> Result<&llm_compare_store::SharedStore, ApiErro
         (status = 401, description = "Missing or wrong API key", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 415, description = "Body is not JSON", body = ErrorBody),
+        (status = 429, description = "Too many requests per minute", body = ErrorBody,
+         headers(("Retry-After" = u64, description = "Seconds to wait"))),
     ),
     security(("bearer" = []), ("api_key" = []), ())
 )]
@@ -216,6 +218,7 @@ pub async fn list(
     params(("id" = String, Path, description = "Session id")),
     responses(
         (status = 200, description = "The session", body = SessionDetail),
+        (status = 400, description = "Bad session id", body = ErrorBody),
         (status = 401, description = "Missing or wrong API key", body = ErrorBody),
         (status = 404, description = "Unknown or another caller's session", body = ErrorBody),
     ),
@@ -244,6 +247,7 @@ pub async fn get_one(
     params(("id" = String, Path, description = "Session id")),
     responses(
         (status = 204, description = "Deleted"),
+        (status = 400, description = "Bad session id", body = ErrorBody),
         (status = 401, description = "Missing or wrong API key", body = ErrorBody),
         (status = 404, description = "Unknown or another caller's session", body = ErrorBody),
     ),
