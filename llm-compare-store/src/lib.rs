@@ -130,6 +130,7 @@ pub struct NewSession {
 
 /// A session without its turns (listings).
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SessionSummary {
     /// Its id.
     pub id: String,
@@ -143,6 +144,7 @@ pub struct SessionSummary {
     /// Unix milliseconds.
     pub created_at_ms: i64,
     /// How many turns it has.
+    #[serde(rename = "turn_count")]
     pub turns: u64,
 }
 

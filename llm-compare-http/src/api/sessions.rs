@@ -30,43 +30,12 @@ pub struct CreateSession {
     pub system: Option<String>,
 }
 
-/// A session.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct SessionInfo {
-    /// Its id (UUIDv7).
-    pub id: String,
-    /// Its title.
-    pub title: Option<String>,
-    /// Its models, by `model_index`.
-    pub models: Vec<String>,
-    /// Its system prompt.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub system: Option<String>,
-    /// Unix milliseconds.
-    pub created_at_ms: i64,
-    /// Its number of turns.
-    pub turn_count: u64,
-}
-
-impl From<SessionSummary> for SessionInfo {
-    fn from(s: SessionSummary) -> Self {
-        Self {
-            id: s.id,
-            title: s.title,
-            models: s.models,
-            system: s.system,
-            created_at_ms: s.created_at_ms,
-            turn_count: s.turns,
-        }
-    }
-}
-
 /// A session with its turns.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SessionDetail {
     /// The session.
     #[serde(flatten)]
-    pub session: SessionInfo,
+    pub session: SessionSummary,
     /// Its turns, oldest first: the question (`prompt`), every model's answer and the vote.
     pub turns: Vec<Snapshot>,
 }
@@ -75,7 +44,7 @@ pub struct SessionDetail {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SessionPage {
     /// Newest first.
-    pub sessions: Vec<SessionInfo>,
+    pub sessions: Vec<SessionSummary>,
     /// Pass as `cursor` for the next page; absent on the last.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_cursor: Option<String>,
@@ -102,7 +71,7 @@ fn store_of(state: &AppState) -> Result<&llm_compare_store::SharedStore, ApiErro
     post, path = "/v1/sessions", tag = "sessions",
     request_body = CreateSession,
     responses(
-        (status = 201, description = "Created", body = SessionInfo,
+        (status = 201, description = "Created", body = SessionSummary,
          headers(("Location" = String, description = "The session's URL"))),
         (status = 400, description = "Bad body (the field named) or unknown model", body = ErrorBody),
         (status = 401, description = "Missing or wrong API key", body = ErrorBody),
@@ -160,13 +129,13 @@ pub async fn create(
     };
     store.create_session(&s).await?;
     let location = format!("/v1/sessions/{}", s.id);
-    let info = SessionInfo {
+    let info = SessionSummary {
         id: s.id,
         title: s.title,
         models: s.models,
         system: s.system,
         created_at_ms: s.created_at_ms,
-        turn_count: 0,
+        turns: 0,
     };
     let mut resp = (StatusCode::CREATED, Json(info)).into_response();
     if let Ok(v) = HeaderValue::from_str(&location) {
@@ -207,7 +176,7 @@ pub async fn list(
     page.truncate(limit as usize);
     let next_cursor = more.then(|| page.last().map(|s| s.id.clone())).flatten();
     Ok(Json(SessionPage {
-        sessions: page.into_iter().map(Into::into).collect(),
+        sessions: page,
         next_cursor,
     }))
 }
@@ -236,7 +205,7 @@ pub async fn get_one(
         )));
     };
     Ok(Json(SessionDetail {
-        session: s.summary.into(),
+        session: s.summary,
         turns: s.turns.into_iter().map(stored_snapshot).collect(),
     }))
 }
