@@ -178,6 +178,23 @@ impl InMemorySession {
     }
 }
 
+impl InMemorySession {
+    /// A session as it was: `turns` recorded elsewhere (a database), continued in memory.
+    pub fn restore(
+        id: impl Into<String>,
+        models: Vec<ModelId>,
+        system: Option<String>,
+        turns: Vec<Turn>,
+    ) -> Self {
+        Self {
+            id: id.into(),
+            models,
+            system,
+            turns: Mutex::new(turns),
+        }
+    }
+}
+
 #[async_trait]
 impl Session for InMemorySession {
     fn id(&self) -> &str {

@@ -2,12 +2,11 @@
 //! turn is a comparison created with `session_id`, in which every model sees its own earlier
 //! answers (history trimmed oldest-first to its context window).
 
-use async_trait::async_trait;
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use llm_compare_core::{ChatRequest, ModelId, Params, Session, Turn};
+use llm_compare_core::{ChatRequest, InMemorySession, ModelId, Params, Session, Turn};
 use llm_compare_store::{NewSession, SessionSummary, StoredComparison};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -244,35 +243,6 @@ pub async fn delete_one(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// A stored session as the engine's [`Session`]: its turns are the finished comparisons.
-#[derive(Debug)]
-struct StoredTurns {
-    id: String,
-    models: Vec<ModelId>,
-    system: Option<String>,
-    turns: Vec<Turn>,
-}
-
-#[async_trait]
-impl Session for StoredTurns {
-    fn id(&self) -> &str {
-        &self.id
-    }
-    fn models(&self) -> &[ModelId] {
-        &self.models
-    }
-    fn system(&self) -> Option<&str> {
-        self.system.as_deref()
-    }
-    async fn turns(&self) -> llm_compare_core::Result<Vec<Turn>> {
-        Ok(self.turns.clone())
-    }
-    async fn push_turn(&self, _turn: Turn) -> llm_compare_core::Result<()> {
-        // Turns are the stored comparisons themselves.
-        Ok(())
-    }
-}
-
 fn turn_of(c: &StoredComparison) -> Option<Turn> {
     let user = c.prompt.clone()?;
     // A cancelled or interrupted turn was never seen through: left out, as in memory.
@@ -326,17 +296,17 @@ pub async fn next_turn(
             ),
         ));
     }
-    let session = StoredTurns {
-        id: s.summary.id.clone(),
-        models: s
-            .summary
+    // The stored turns are the history; the new turn is recorded as a comparison.
+    let session = InMemorySession::restore(
+        s.summary.id.clone(),
+        s.summary
             .models
             .iter()
             .map(|m| ModelId::parse(m))
             .collect::<llm_compare_core::Result<_>>()?,
-        system: s.summary.system.clone(),
-        turns: s.turns.iter().filter_map(turn_of).collect(),
-    };
+        s.summary.system.clone(),
+        s.turns.iter().filter_map(turn_of).collect(),
+    );
     Ok(session
         .calls_for(prompt, params, state.engine().prices())
         .await?)
