@@ -122,6 +122,9 @@ pub struct ServeArgs {
     /// own unfinished comparisons are marked interrupted.
     #[arg(long, env = "LLM_COMPARE_INSTANCE_ID")]
     pub instance_id: Option<String>,
+    /// Do not serve the web UI at `/` (the API only).
+    #[arg(long)]
+    pub no_ui: bool,
 }
 
 /// Log formats.

@@ -72,6 +72,8 @@ pub struct ServerSettings {
     pub budget: Option<BudgetSettings>,
     /// Keep request state in Redis (`redis://…`) so a cluster of servers shares it.
     pub registry_url: Option<String>,
+    /// Serve the web UI at `/` (default true).
+    pub ui: Option<bool>,
 }
 
 /// Everything the server runs with, resolved.
@@ -109,6 +111,8 @@ pub struct ServerOptions {
     pub budget: Option<BudgetSettings>,
     /// Redis URL of a shared registry (`None`: in memory).
     pub registry_url: Option<String>,
+    /// Serve the web UI at `/`.
+    pub ui: bool,
 }
 
 /// The host name (`HOSTNAME`, else `/etc/hostname`, else `local`): stable across restarts of
@@ -141,6 +145,7 @@ impl Default for ServerOptions {
             instance_id: default_instance_id(),
             budget: None,
             registry_url: None,
+            ui: true,
         }
     }
 }
@@ -202,6 +207,7 @@ impl ServerOptions {
         o.registry_url = std::env::var("LLM_COMPARE_REGISTRY_URL")
             .ok()
             .or(s.registry_url);
+        o.ui = s.ui.unwrap_or(true);
         Ok(o)
     }
 
@@ -390,9 +396,12 @@ impl AppState {
     }
 }
 
-/// Routes that need no API key.
+/// Routes that need no API key (the UI's files hold no data: the page asks for a key).
 fn is_public(path: &str) -> bool {
-    matches!(path, "/health" | "/ready" | "/metrics" | "/openapi.json")
+    matches!(
+        path,
+        "/health" | "/ready" | "/metrics" | "/openapi.json" | "/"
+    ) || path.starts_with("/ui/")
 }
 
 /// Authenticates (except public routes), then logs one line per request: method, route,
@@ -475,8 +484,11 @@ pub fn router(state: AppState) -> Router {
         }
     };
     let limit = state.options().body_limit;
-    let mut app = Router::new()
-        .route("/v1/comparisons", post(comparisons::create))
+    let app = Router::new()
+        .route(
+            "/v1/comparisons",
+            post(comparisons::create).get(comparisons::list),
+        )
         .route("/v1/comparisons/{id}", get(comparisons::snapshot))
         .route("/v1/comparisons/{id}", delete(comparisons::cancel))
         .route("/v1/comparisons/{id}/stream", get(comparisons::stream))
@@ -494,7 +506,14 @@ pub fn router(state: AppState) -> Router {
         .route("/health", get(meta::health))
         .route("/ready", get(meta::ready))
         .route("/metrics", get(meta::metrics))
-        .route("/openapi.json", get(meta::openapi))
+        .route("/openapi.json", get(meta::openapi));
+    let app = if state.options().ui {
+        app.route("/", get(crate::ui::index))
+            .route("/ui/{*file}", get(crate::ui::asset))
+    } else {
+        app
+    };
+    let mut app = app
         // After routing, so the log and metrics see the route template, not raw ids.
         .route_layer(middleware::from_fn_with_state(state.clone(), auth_and_log))
         .fallback(|| async { ApiError::not_found("no such route") })

@@ -544,3 +544,67 @@ async fn twenty_concurrent_requests_against_a_budget_for_five() {
     .await;
     assert_eq!(bob["total"]["calls"], 0);
 }
+
+#[tokio::test]
+async fn comparisons_are_listed_newest_first_without_session_turns() {
+    let s = start(options()).await;
+    let mut ids = Vec::new();
+    for (i, blind) in [false, true, false].into_iter().enumerate() {
+        let (created, _) = run(
+            &s,
+            json!({"prompt": format!("q{i}"), "models": ["sim/echo", "sim/lorem"], "blind": blind}),
+        )
+        .await;
+        ids.push(created["request_id"].as_str().unwrap().to_string());
+    }
+    // A session turn belongs to its session's listing.
+    let session = json_of(
+        post(&s, "/v1/sessions", json!({"models": ["sim/echo"]})).await,
+        StatusCode::CREATED,
+    )
+    .await;
+    run(&s, json!({"session_id": session["id"], "prompt": "a turn"})).await;
+
+    let page = get_json(&s, "/v1/comparisons?limit=2").await;
+    let got: Vec<&str> = page["comparisons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(got, vec![ids[2].as_str(), ids[1].as_str()]);
+    assert_eq!(page["comparisons"][0]["prompt"], "q2");
+    assert_eq!(page["comparisons"][0]["status"], "completed");
+    assert_eq!(
+        page["comparisons"][0]["models"],
+        json!(["sim/echo", "sim/lorem"])
+    );
+    assert_eq!(page["comparisons"][0]["voted"], false);
+    // Blind and not voted on: no names.
+    assert_eq!(
+        page["comparisons"][1]["models"],
+        json!(["Model A", "Model B"])
+    );
+    let cursor = page["next_cursor"].as_str().unwrap();
+    let rest = get_json(&s, &format!("/v1/comparisons?cursor={cursor}")).await;
+    assert_eq!(rest["comparisons"].as_array().unwrap().len(), 1);
+    assert_eq!(rest["comparisons"][0]["id"], ids[0].as_str());
+    assert!(rest.get("next_cursor").is_none());
+    // Another user sees none of them.
+    let other = call(&s, Method::GET, "/v1/comparisons", Some("KEY-B"), None).await;
+    let other = json_of(other, StatusCode::OK).await;
+    assert_eq!(other["comparisons"], json!([]));
+    let e = json_of(
+        call(
+            &s,
+            Method::GET,
+            "/v1/comparisons?limit=101",
+            Some(KEY),
+            None,
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    assert_eq!(e["error"]["field"], "limit");
+}

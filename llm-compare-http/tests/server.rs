@@ -677,3 +677,67 @@ async fn cors_lets_configured_browser_origins_in() {
         .unwrap();
     assert!(r.headers().get("access-control-allow-origin").is_none());
 }
+
+#[tokio::test]
+async fn the_web_ui_is_embedded_public_and_revalidated() {
+    // Keys configured: the page itself needs none (it asks for one), the API still does.
+    let s = start_with(keyed(), sim_config()).await;
+    let page = get(&s, "/").await;
+    assert_eq!(page.status(), StatusCode::OK);
+    let h = page.headers().clone();
+    assert!(h["content-type"].to_str().unwrap().starts_with("text/html"));
+    let csp = h["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("script-src 'self'") && csp.contains("connect-src 'self'"));
+    assert_eq!(h["x-content-type-options"], "nosniff");
+    let html = page.text().await.unwrap();
+    assert!(html.contains("/ui/app.js") && html.contains("/ui/vendor/marked.js"));
+    assert!(!html.contains("https://"), "no CDN");
+    for (path, ty) in [
+        ("/ui/app.js", "text/javascript"),
+        ("/ui/app.css", "text/css"),
+        ("/ui/vendor/highlight.js", "text/javascript"),
+        ("/ui/vendor/purify.js", "text/javascript"),
+        ("/ui/vendor/highlight.css", "text/css"),
+        ("/ui/icon.svg", "image/svg+xml"),
+    ] {
+        let r = get(&s, path).await;
+        assert_eq!(r.status(), StatusCode::OK, "{path}");
+        assert!(
+            r.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with(ty)
+        );
+        let etag = r.headers()["etag"].clone();
+        assert!(!r.bytes().await.unwrap().is_empty());
+        let again = client()
+            .get(format!("{}{path}", s.url))
+            .header("if-none-match", etag)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(again.status(), StatusCode::NOT_MODIFIED, "{path}");
+    }
+    let missing = get(&s, "/ui/../Cargo.toml").await;
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    assert_eq!(get(&s, "/ui/nope.js").await.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        get(&s, "/v1/models").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+
+    // `--no-ui`: the API only.
+    let api_only = start_with(
+        ServerOptions {
+            ui: false,
+            ..ServerOptions::default()
+        },
+        sim_config(),
+    )
+    .await;
+    assert_eq!(get(&api_only, "/").await.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        get(&api_only, "/ui/app.js").await.status(),
+        StatusCode::NOT_FOUND
+    );
+}

@@ -111,6 +111,28 @@ pub struct StoredComparison {
     pub blind: bool,
 }
 
+/// A comparison without its texts (listings).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ComparisonSummary {
+    /// Its id.
+    pub id: String,
+    /// Its status.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub status: RequestStatus,
+    /// Its models, by `model_index` ("Model A", … while blind and not voted on).
+    pub models: Vec<String>,
+    /// The user's message (at most 200 characters of it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prompt: Option<String>,
+    /// Unix milliseconds.
+    pub created_at_ms: i64,
+    /// Whether model names are hidden until the vote.
+    pub blind: bool,
+    /// Whether it has a vote.
+    pub voted: bool,
+}
+
 /// A new session.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewSession {
@@ -279,6 +301,15 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     ) -> Result<()>;
     /// A comparison of `owner` (None if unknown or another owner's).
     async fn comparison(&self, owner: &str, id: &str) -> Result<Option<StoredComparison>>;
+    /// `owner`'s comparisons outside sessions (session turns are listed with their session),
+    /// newest first, at most `limit`, older than comparison id `before`. Blind ones that have
+    /// no vote yet list "Model A", … instead of their models.
+    async fn comparisons(
+        &self,
+        owner: &str,
+        limit: u32,
+        before: Option<&str>,
+    ) -> Result<Vec<ComparisonSummary>>;
     /// Turns every `running`/`pending` comparison of server `instance` into `interrupted`
     /// (on its start-up: the process that ran them is gone). Their reservations stay spent:
     /// what an interrupted call cost upstream is unknown. Returns how many.

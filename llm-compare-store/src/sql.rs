@@ -12,8 +12,8 @@ use sqlx::any::{AnyPoolOptions, AnyRow, install_default_drivers};
 use sqlx::{Any, AnyPool, AssertSqlSafe, Row, Transaction};
 
 use crate::{
-    BudgetState, NewComparison, NewSession, SessionSummary, Store, StoredComparison, StoredModel,
-    StoredSession, UsageRow, Vote, VoteRecord, Winner, not_yours,
+    BudgetState, ComparisonSummary, NewComparison, NewSession, SessionSummary, Store,
+    StoredComparison, StoredModel, StoredSession, UsageRow, Vote, VoteRecord, Winner, not_yours,
 };
 
 fn now_ms() -> i64 {
@@ -507,6 +507,51 @@ impl Store for SqlStore {
             .await
             .map_err(db_err)?;
         Ok(())
+    }
+
+    async fn comparisons(
+        &self,
+        owner: &str,
+        limit: u32,
+        before: Option<&str>,
+    ) -> Result<Vec<ComparisonSummary>> {
+        // UUIDv7 ids sort by creation time: the id is the cursor.
+        let rows = sqlx::query(
+            "SELECT c.id, c.status, c.models, c.prompt, c.created_at_ms, c.blind, \
+             (SELECT COUNT(*) FROM preferences p WHERE p.comparison_id = c.id) AS votes \
+             FROM comparisons c WHERE c.owner = $1 AND c.session_id IS NULL \
+             AND ($2 = '' OR c.id < $2) ORDER BY c.id DESC LIMIT $3",
+        )
+        .bind(owner)
+        .bind(before.unwrap_or(""))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        rows.iter()
+            .map(|row| {
+                let models: String = get(row, "models")?;
+                let mut models: Vec<String> = serde_json::from_str(&models).unwrap_or_default();
+                let status: String = get(row, "status")?;
+                let prompt: Option<String> = get(row, "prompt")?;
+                let blind = get::<i64>(row, "blind")? != 0;
+                let voted = get::<i64>(row, "votes")? > 0;
+                if blind && !voted {
+                    for (i, m) in models.iter_mut().enumerate() {
+                        *m = llm_compare_core::blind_label(i);
+                    }
+                }
+                Ok(ComparisonSummary {
+                    id: get(row, "id")?,
+                    status: parse_status(&status),
+                    models,
+                    prompt: prompt.map(|p| p.chars().take(200).collect()),
+                    created_at_ms: get(row, "created_at_ms")?,
+                    blind,
+                    voted,
+                })
+            })
+            .collect()
     }
 
     async fn sessions(

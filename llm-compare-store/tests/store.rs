@@ -61,6 +61,7 @@ fn new(owner: &str) -> NewComparison {
 async fn suite(store: Arc<dyn Store>) {
     comparisons_and_votes(store.clone()).await;
     sessions(store.clone()).await;
+    comparison_listing(store.clone()).await;
     budgets_and_usage(store.clone()).await;
     votes_feed_the_leaderboard(store).await;
 }
@@ -317,6 +318,93 @@ async fn sessions(store: Arc<dyn Store>) {
     // Its turns went with it.
     assert!(store.comparison(&alice, &turns[0]).await.unwrap().is_none());
     assert!(!store.delete_session(&alice, sid).await.unwrap());
+}
+
+async fn comparison_listing(store: Arc<dyn Store>) {
+    let erin = unique("erin");
+    // A session turn is listed with its session, not here.
+    let sid = uuid::Uuid::now_v7().to_string();
+    store
+        .create_session(&NewSession {
+            id: sid.clone(),
+            owner: erin.clone(),
+            title: None,
+            models: vec!["sim/echo".into()],
+            system: None,
+            created_at_ms: 1_700_000_000_000,
+        })
+        .await
+        .unwrap();
+    let turn = NewComparison {
+        session_id: Some(sid),
+        prompt: Some("a turn".into()),
+        ..new(&erin)
+    };
+    store.create_comparison(&turn).await.unwrap();
+    let mut ids = Vec::new();
+    for (i, blind) in [false, true, false].into_iter().enumerate() {
+        let c = NewComparison {
+            prompt: Some(format!("question {i} {}", "x".repeat(300))),
+            blind,
+            ..new(&erin)
+        };
+        store.create_comparison(&c).await.unwrap();
+        ids.push(c.id);
+    }
+    let page = store.comparisons(&erin, 2, None).await.unwrap();
+    assert_eq!(
+        page.iter().map(|c| c.id.clone()).collect::<Vec<_>>(),
+        vec![ids[2].clone(), ids[1].clone()],
+        "newest first, no session turns"
+    );
+    assert_eq!(page[0].models, vec!["sim/echo", "sim/lorem"]);
+    assert_eq!(page[0].status, RequestStatus::Running);
+    assert!(
+        page[0]
+            .prompt
+            .as_deref()
+            .unwrap()
+            .starts_with("question 2 x")
+    );
+    assert_eq!(page[0].prompt.as_deref().unwrap().chars().count(), 200);
+    assert!(page[1].blind && !page[1].voted);
+    assert_eq!(
+        page[1].models,
+        vec!["Model A", "Model B"],
+        "blind until the vote"
+    );
+    let rest = store
+        .comparisons(&erin, 2, Some(&page[1].id))
+        .await
+        .unwrap();
+    assert_eq!(rest.len(), 1);
+    assert_eq!(rest[0].id, ids[0]);
+    assert!(
+        store
+            .comparisons("nobody", 10, None)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // Voted on: the blind one shows its models.
+    let rs = vec![result(0, "sim/echo", "a"), result(1, "sim/lorem", "b")];
+    for r in &rs {
+        store.save_result(&ids[1], r).await.unwrap();
+    }
+    store
+        .finish_comparison(&ids[1], &complete_of(&ids[1], rs))
+        .await
+        .unwrap();
+    let vote = Vote {
+        winner: Winner::Outcome(llm_compare_store::Outcome::Tie),
+        feedback: None,
+    };
+    store.vote(&erin, &ids[1], &vote).await.unwrap();
+    let page = store.comparisons(&erin, 3, None).await.unwrap();
+    assert!(page[1].voted);
+    assert_eq!(page[1].status, RequestStatus::Completed);
+    assert_eq!(page[1].models, vec!["sim/echo", "sim/lorem"]);
 }
 
 async fn budgets_and_usage(store: Arc<dyn Store>) {

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::error::{ApiError, ErrorBody};
-use super::extract::{Caller, IdPath, JsonBody, QueryParams};
+use super::extract::{Caller, IdPath, JsonBody, PageQuery, QueryParams};
 use super::metrics;
 use crate::server::AppState;
 
@@ -284,6 +284,48 @@ pub async fn create(
 }
 
 /// `?last_event_id=` (WebSocket, or SSE clients that cannot set headers).
+/// A page of comparisons.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ComparisonPage {
+    /// Newest first.
+    pub comparisons: Vec<llm_compare_store::ComparisonSummary>,
+    /// Pass as `cursor` for the next page; absent on the last.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+/// The caller's comparisons outside sessions (session turns are listed with their session),
+/// newest first.
+#[utoipa::path(
+    get, path = "/v1/comparisons", tag = "comparisons",
+    params(PageQuery),
+    responses(
+        (status = 200, description = "A page of comparisons", body = ComparisonPage),
+        (status = 400, description = "Bad limit", body = ErrorBody),
+        (status = 401, description = "Missing or wrong API key", body = ErrorBody),
+        (status = 404, description = "The server has no store", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("api_key" = []), ())
+)]
+pub async fn list(
+    State(state): State<AppState>,
+    Caller(user): Caller,
+    QueryParams(q): QueryParams<PageQuery>,
+) -> Result<Json<ComparisonPage>, ApiError> {
+    let limit = q.limit()?;
+    let store = state
+        .store()
+        .ok_or_else(|| ApiError::not_found("listing comparisons needs a server with a store"))?;
+    let page = store
+        .comparisons(&user, limit + 1, q.cursor.as_deref())
+        .await?;
+    let (comparisons, next_cursor) = q.split(page, |c| &c.id);
+    Ok(Json(ComparisonPage {
+        comparisons,
+        next_cursor,
+    }))
+}
+
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct ResumeQuery {
     /// Resume after this `seq` (the SSE `Last-Event-ID` header wins).

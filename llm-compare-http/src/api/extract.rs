@@ -132,3 +132,46 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
         }
     }
 }
+
+/// A listing's query: `limit` and `cursor` (the last id of the previous page; UUIDv7 ids
+/// sort by creation time).
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct PageQuery {
+    /// Items per page, 1–100 (default 20).
+    pub limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+impl PageQuery {
+    /// The page size, checked.
+    pub fn limit(&self) -> Result<u32, ApiError> {
+        let limit = self.limit.unwrap_or(20);
+        if !(1..=100).contains(&limit) {
+            return Err(ApiError::invalid(
+                "limit",
+                "limit must be between 1 and 100",
+            ));
+        }
+        Ok(limit)
+    }
+
+    /// Splits `limit() + 1` fetched items into the page and the next cursor (the one extra
+    /// item tells whether there is a next page).
+    pub fn split<T>(
+        &self,
+        mut items: Vec<T>,
+        id: impl Fn(&T) -> &String,
+    ) -> (Vec<T>, Option<String>) {
+        let limit = self.limit.unwrap_or(20) as usize;
+        let more = items.len() > limit;
+        items.truncate(limit);
+        let next = if more {
+            items.last().map(|t| id(t).clone())
+        } else {
+            None
+        };
+        (items, next)
+    }
+}

@@ -9,6 +9,7 @@ use utoipa::{Modify, OpenApi};
     info(title = "llm-compare", description = "Compare LLMs side by side: POST a comparison, stream its events."),
     paths(
         super::comparisons::create,
+        super::comparisons::list,
         super::comparisons::stream,
         super::comparisons::websocket,
         super::comparisons::snapshot,

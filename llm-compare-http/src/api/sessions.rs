@@ -9,11 +9,11 @@ use axum::response::{IntoResponse, Response};
 use llm_compare_core::{ChatRequest, InMemorySession, ModelId, Params, Session, Turn};
 use llm_compare_store::{NewSession, SessionSummary, StoredComparison};
 use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 
 use super::comparisons::{Snapshot, stored_snapshot};
 use super::error::{ApiError, ErrorBody};
-use super::extract::{Caller, IdPath, JsonBody, QueryParams};
+use super::extract::{Caller, IdPath, JsonBody, PageQuery, QueryParams};
 use crate::server::AppState;
 
 /// `POST /v1/sessions` body.
@@ -47,16 +47,6 @@ pub struct SessionPage {
     /// Pass as `cursor` for the next page; absent on the last.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_cursor: Option<String>,
-}
-
-/// `GET /v1/sessions` query.
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-pub struct PageQuery {
-    /// Sessions per page, 1–100 (default 20).
-    pub limit: Option<u32>,
-    /// `next_cursor` of the previous page.
-    pub cursor: Option<String>,
 }
 
 fn store_of(state: &AppState) -> Result<&llm_compare_store::SharedStore, ApiError> {
@@ -159,23 +149,14 @@ pub async fn list(
     Caller(user): Caller,
     QueryParams(q): QueryParams<PageQuery>,
 ) -> Result<Json<SessionPage>, ApiError> {
-    let limit = q.limit.unwrap_or(20);
-    if !(1..=100).contains(&limit) {
-        return Err(ApiError::invalid(
-            "limit",
-            "limit must be between 1 and 100",
-        ));
-    }
+    let limit = q.limit()?;
     let store = store_of(&state)?;
-    // One more than asked tells whether there is a next page.
-    let mut page = store
+    let page = store
         .sessions(&user, limit + 1, q.cursor.as_deref())
         .await?;
-    let more = page.len() > limit as usize;
-    page.truncate(limit as usize);
-    let next_cursor = more.then(|| page.last().map(|s| s.id.clone())).flatten();
+    let (sessions, next_cursor) = q.split(page, |s| &s.id);
     Ok(Json(SessionPage {
-        sessions: page,
+        sessions,
         next_cursor,
     }))
 }

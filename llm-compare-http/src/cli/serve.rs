@@ -89,6 +89,9 @@ pub async fn run(config: Option<&Path>, args: ServeArgs) -> u8 {
         options.instance_id = i;
     }
     options.insecure_open = args.insecure_open;
+    if args.no_ui {
+        options.ui = false;
+    }
     if let Err(msg) = options.check_exposure() {
         eprintln!("error: {msg}");
         return EXIT_USAGE;
@@ -145,12 +148,16 @@ pub async fn run(config: Option<&Path>, args: ServeArgs) -> u8 {
             options.registry,
         )),
     };
+    let ui = options.ui;
     let state = AppState::with_backend(engine, options, Some(store), backend);
     // Install the metrics recorder before the first request.
     let _ = llm_compare_http::api::metrics::handle();
     tracing::info!(target: "llm_compare::http", %addr, auth = if open { "open (no API keys)" } else { "API keys" }, "listening");
     // Printed plainly too, so scripts (and tests) can read the address when binding port 0.
     println!("llm-compare listening on http://{addr}");
+    if ui {
+        println!("web UI: http://{addr}/");
+    }
     match serve(listener, state, stop_signal()).await {
         Ok(()) => {
             tracing::info!(target: "llm_compare::http", "stopped");
