@@ -152,12 +152,14 @@ pub async fn run(config: Option<&Path>, args: ServeArgs) -> u8 {
     let state = AppState::with_backend(engine, options, Some(store), backend);
     // Install the metrics recorder before the first request.
     let _ = llm_compare_http::api::metrics::handle();
-    tracing::info!(target: "llm_compare::http", %addr, auth = if open { "open (no API keys)" } else { "API keys" }, "listening");
+    let web_ui = if ui {
+        format!("http://{addr}/")
+    } else {
+        "off (--no-ui)".to_string()
+    };
+    tracing::info!(target: "llm_compare::http", %addr, auth = if open { "open (no API keys)" } else { "API keys" }, %web_ui, "listening");
     // Printed plainly too, so scripts (and tests) can read the address when binding port 0.
     println!("llm-compare listening on http://{addr}");
-    if ui {
-        println!("web UI: http://{addr}/");
-    }
     match serve(listener, state, stop_signal()).await {
         Ok(()) => {
             tracing::info!(target: "llm_compare::http", "stopped");
