@@ -1,0 +1,382 @@
+"""llm-compare for Python: one prompt to N models at once, every model's tokens streamed
+back as one event stream (the same events the server sends over SSE), with per-model time to
+first token, latency, tokens and cost.
+
+    import asyncio
+    from llm_compare import Engine
+
+    async def main() -> None:
+        engine = Engine()
+        async for event in engine.compare("Hello!", models=["sim/echo", "sim/lorem"]):
+            if event.type == "response_chunk":
+                print(event.model_index, event.delta)
+
+    asyncio.run(main())
+
+The work happens in Rust (the llm-compare engine); the GIL is released while it runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import json
+import os
+from typing import Any, AsyncIterable, AsyncIterator, Iterator, Mapping, Optional, Sequence, Union
+
+from . import _native
+from ._native import (
+    BudgetExceeded,
+    Conflict,
+    InvalidRequest,
+    LlmCompareError,
+    NotFound,
+    ProviderError,
+    RateLimited,
+    UnknownModel,
+)
+
+__version__: str = _native.__version__
+
+# At exit, let the runtime's threads finish handing results to Python before the
+# interpreter goes away (see runtime.rs in the binding crate).
+atexit.register(_native._quiesce)
+
+__all__ = [
+    "BudgetExceeded",
+    "Comparison",
+    "Conflict",
+    "Engine",
+    "Event",
+    "EventStream",
+    "InvalidRequest",
+    "LlmCompareError",
+    "NotFound",
+    "ProviderError",
+    "RateLimited",
+    "SyncComparison",
+    "UnknownModel",
+    "cost",
+    "count_tokens",
+    "error_of",
+    "format_sse",
+    "price",
+    "sse_stream",
+]
+
+Message = Mapping[str, Any]
+"""A chat message: ``{"role": "user" | "assistant" | "system", "content": str}``."""
+
+
+class Event(dict):  # type: ignore[type-arg]
+    """One event of the shared schema (see docs/events.md): a dict equal to the SSE ``data``
+    JSON, with attribute access (``event.type``, ``event.seq``, ``event.delta``)."""
+
+    __slots__ = ("_raw",)
+
+    def __init__(self, raw: str) -> None:
+        super().__init__(json.loads(raw))
+        self._raw = raw
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    @property
+    def json(self) -> str:
+        """The event's JSON text exactly as the engine wrote it."""
+        return self._raw
+
+
+def format_sse(event: Event) -> str:
+    """One event as an SSE message, byte for byte what ``llm-compare serve`` sends:
+    ``id: <seq>``, ``event: <type>``, ``data: <json>``."""
+    return f"id: {event['seq']}\nevent: {event['type']}\ndata: {event.json}\n\n"
+
+
+async def sse_stream(
+    events: AsyncIterable[Event], *, keepalive: Optional[float] = 15.0
+) -> AsyncIterator[str]:
+    """SSE text for a streaming response (FastAPI's ``StreamingResponse``, Starlette, aiohttp),
+    with ``: keep-alive`` comments when no event came for ``keepalive`` seconds."""
+    iterator = events.__aiter__()
+    pending: Optional[asyncio.Future[Event]] = None
+    try:
+        while True:
+            if pending is None:
+                pending = asyncio.ensure_future(iterator.__anext__())
+            done, _ = await asyncio.wait({pending}, timeout=keepalive)
+            if not done:
+                yield ": keep-alive\n\n"
+                continue
+            task, pending = pending, None
+            try:
+                event = task.result()
+            except StopAsyncIteration:
+                return
+            yield format_sse(event)
+    finally:
+        if pending is not None:
+            pending.cancel()
+
+
+def error_of(event: Mapping[str, Any]) -> Optional[LlmCompareError]:
+    """The exception (not raised) for an ``error`` event or a failed ``model_result``:
+    a ``ProviderError`` with ``code`` and ``retryable`` for upstream failures."""
+    err: Any = event.get("error") if event.get("type") != "error" else event
+    if not err:
+        return None
+    exc: LlmCompareError = _native.error_for(err["code"], err["message"], bool(err.get("retryable")))
+    return exc
+
+
+def _request(
+    prompt: Union[str, Sequence[Message], None],
+    models: Sequence[str],
+    system: Optional[str],
+    tools: Optional[Sequence[Mapping[str, Any]]],
+    tool_choice: Any,
+    params: Mapping[str, Any],
+) -> str:
+    if isinstance(prompt, str):
+        messages: list[Any] = [{"role": "user", "content": prompt}]
+    elif prompt is None:
+        raise _native.error_for("invalid_request", "a prompt or messages is required")
+    else:
+        messages = [dict(m) for m in prompt]
+    if isinstance(models, str):
+        models = [models]
+    body: dict[str, Any] = {"models": list(models), "messages": messages, "params": dict(params)}
+    if system is not None:
+        body["system"] = system
+    if tools:
+        body["tools"] = [dict(t) for t in tools]
+    if tool_choice is not None:
+        body["tool_choice"] = tool_choice
+    return json.dumps(body)
+
+
+class Comparison:
+    """A running comparison: an async iterator of :class:`Event` ending with ``complete``.
+
+    ``await comparison.result()`` waits for the end and returns the ``complete`` event.
+    ``await comparison.aclose()``, leaving ``async with``, or cancelling the task that awaits
+    it cancels the upstream calls."""
+
+    __slots__ = ("_native",)
+
+    def __init__(self, native: _native.Comparison) -> None:
+        self._native = native
+
+    @property
+    def request_id(self) -> str:
+        return self._native.request_id
+
+    @property
+    def models(self) -> list[str]:
+        return self._native.models
+
+    def __aiter__(self) -> Comparison:
+        return self
+
+    async def __anext__(self) -> Event:
+        try:
+            return Event(await self._native.__anext__())
+        except asyncio.CancelledError:
+            # The awaiting task was cancelled (even just after an event arrived): stop upstream.
+            self._native.cancel()
+            raise
+
+    async def result(self) -> Event:
+        """The ``complete`` event (every model's result, totals, duration)."""
+        try:
+            return Event(await self._native.result())
+        except asyncio.CancelledError:
+            self._native.cancel()
+            raise
+
+    async def aclose(self) -> None:
+        """Cancels the upstream calls; unfinished models end ``cancelled``."""
+        self._native.cancel()
+
+    async def __aenter__(self) -> Comparison:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if not self._native.finished:
+            await self.aclose()
+
+
+class SyncComparison:
+    """A running comparison as a blocking iterator (scripts, notebooks)."""
+
+    __slots__ = ("_native",)
+
+    def __init__(self, native: _native.SyncComparison) -> None:
+        self._native = native
+
+    @property
+    def request_id(self) -> str:
+        return self._native.request_id
+
+    @property
+    def models(self) -> list[str]:
+        return self._native.models
+
+    def __iter__(self) -> Iterator[Event]:
+        return self
+
+    def __next__(self) -> Event:
+        return Event(self._native.__next__())
+
+    def result(self) -> Event:
+        return Event(self._native.result())
+
+    def close(self) -> None:
+        self._native.cancel()
+
+    def __enter__(self) -> SyncComparison:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if not self._native.finished:
+            self.close()
+
+
+class EventStream:
+    """A registered request's events (replayed from ``after_seq``, then live)."""
+
+    __slots__ = ("_native",)
+
+    def __init__(self, native: _native.EventStream) -> None:
+        self._native = native
+
+    def __aiter__(self) -> EventStream:
+        return self
+
+    async def __anext__(self) -> Event:
+        return Event(await self._native.__anext__())
+
+
+class Engine:
+    """The llm-compare engine.
+
+    ``config`` is the server's configuration: a path to a TOML file, TOML text, a dict of the
+    same shape, or None (``llm-compare.toml`` in the working directory if there is one).
+    Provider keys come from the environment (``OPENAI_API_KEY``, …); simulated models
+    (``sim/*``) need none. Safe to share between tasks and threads."""
+
+    __slots__ = ("_native",)
+
+    def __init__(
+        self,
+        config: Union[str, os.PathLike[str], Mapping[str, Any], None] = None,
+        *,
+        max_active_per_owner: Optional[int] = None,
+    ) -> None:
+        if config is None:
+            kind, text = "default", None
+        elif isinstance(config, Mapping):
+            kind, text = "json", json.dumps(config)
+        elif isinstance(config, os.PathLike) or (
+            isinstance(config, str) and "\n" not in config and os.path.exists(config)
+        ):
+            kind, text = "path", os.fspath(config)
+        else:
+            kind, text = "toml", str(config)
+        self._native = _native.Engine(kind, text, max_active_per_owner)
+
+    def models(self) -> list[dict[str, Any]]:
+        """Every model: id, provider, context window, prices, available or why not."""
+        models: list[dict[str, Any]] = json.loads(self._native.models_json())
+        return models
+
+    def compare(
+        self,
+        prompt: Union[str, Sequence[Message], None] = None,
+        *,
+        models: Sequence[str],
+        system: Optional[str] = None,
+        tools: Optional[Sequence[Mapping[str, Any]]] = None,
+        tool_choice: Any = None,
+        **params: Any,
+    ) -> Comparison:
+        """Starts a comparison of ``models`` on ``prompt`` (a string, or a list of messages).
+        ``params``: temperature, max_tokens, top_p, stop, seed."""
+        return Comparison(self._native.compare(_request(prompt, models, system, tools, tool_choice, params)))
+
+    def compare_sync(
+        self,
+        prompt: Union[str, Sequence[Message], None] = None,
+        *,
+        models: Sequence[str],
+        system: Optional[str] = None,
+        tools: Optional[Sequence[Mapping[str, Any]]] = None,
+        tool_choice: Any = None,
+        **params: Any,
+    ) -> SyncComparison:
+        """Like :meth:`compare`, as a blocking iterator."""
+        return SyncComparison(
+            self._native.compare_sync(_request(prompt, models, system, tools, tool_choice, params))
+        )
+
+    async def submit(
+        self,
+        prompt: Union[str, Sequence[Message], None] = None,
+        *,
+        models: Sequence[str],
+        owner: str,
+        system: Optional[str] = None,
+        tools: Optional[Sequence[Mapping[str, Any]]] = None,
+        tool_choice: Any = None,
+        metadata: Optional[Mapping[str, Any]] = None,
+        **params: Any,
+    ) -> str:
+        """Registers and starts a comparison for ``owner`` (POST-then-stream); returns its
+        request id. Raises :class:`RateLimited` over the owner's active limit."""
+        request_id: str = await self._native.submit(
+            _request(prompt, models, system, tools, tool_choice, params),
+            owner,
+            None if metadata is None else json.dumps(metadata),
+        )
+        return request_id
+
+    async def stream(self, request_id: str, *, owner: str, after_seq: Optional[int] = None) -> EventStream:
+        """The events of ``owner``'s request after ``after_seq`` (a ``Last-Event-ID``):
+        replayed, then live, to ``complete``. Raises :class:`NotFound`."""
+        return EventStream(await self._native.stream(request_id, owner, after_seq or 0))
+
+    async def cancel(self, request_id: str, *, owner: str) -> None:
+        """Cancels ``owner``'s request. Raises :class:`NotFound`."""
+        await self._native.cancel(request_id, owner)
+
+    def active(self, owner: str) -> int:
+        """How many of ``owner``'s requests are running."""
+        return self._native.active(owner)
+
+    def price(self, model: str) -> Optional[dict[str, Any]]:
+        """``model``'s price in this engine (configured overrides applied), None if unpriced."""
+        p = self._native.price_json(model)
+        return None if p is None else dict(json.loads(p))
+
+    def cost(self, model: str, usage: Mapping[str, int]) -> dict[str, Any]:
+        """What ``usage`` (input_tokens, output_tokens, …) of ``model`` costs in this engine."""
+        return dict(json.loads(self._native.cost_json(model, json.dumps(dict(usage)))))
+
+
+def count_tokens(text: str, model: str) -> int:
+    """Tokens in ``text`` for ``model`` (tiktoken: the model's encoding, else o200k_base)."""
+    return _native.count_tokens(text, model)
+
+
+def price(model: str) -> Optional[dict[str, Any]]:
+    """``model``'s bundled price (USD per million tokens, limits), None if unpriced."""
+    p = _native.price(model)
+    return None if p is None else dict(json.loads(p))
+
+
+def cost(model: str, usage: Mapping[str, int]) -> dict[str, Any]:
+    """What ``usage`` costs at the bundled price: input_usd, output_usd, total_usd, priced."""
+    return dict(json.loads(_native.cost(model, json.dumps(dict(usage)))))
