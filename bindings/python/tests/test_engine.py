@@ -192,6 +192,8 @@ def test_exceptions_map_as_listed() -> None:
     with pytest.raises(InvalidRequest) as cfg:
         Engine({"providers": {"x": {"kind": "nonsense"}}})
     assert cfg.value.field == "config"
+    with pytest.raises(InvalidRequest, match="cannot read missing.toml"):
+        Engine("missing.toml")
 
     async def registry() -> None:
         limited = Engine(max_active_per_owner=1)

@@ -281,7 +281,9 @@ class Engine:
         elif isinstance(config, Mapping):
             kind, text = "json", json.dumps(config)
         elif isinstance(config, os.PathLike) or (
-            isinstance(config, str) and "\n" not in config and os.path.exists(config)
+            isinstance(config, str)
+            and "\n" not in config
+            and (os.path.exists(config) or config.endswith(".toml"))
         ):
             kind, text = "path", os.fspath(config)
         else:
