@@ -133,6 +133,9 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
     }
 }
 
+/// Items per page when `limit` is not given.
+const DEFAULT_PAGE: u32 = 20;
+
 /// A listing's query: `limit` and `cursor` (the last id of the previous page; UUIDv7 ids
 /// sort by creation time).
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
@@ -147,7 +150,7 @@ pub struct PageQuery {
 impl PageQuery {
     /// The page size, checked.
     pub fn limit(&self) -> Result<u32, ApiError> {
-        let limit = self.limit.unwrap_or(20);
+        let limit = self.limit.unwrap_or(DEFAULT_PAGE);
         if !(1..=100).contains(&limit) {
             return Err(ApiError::invalid(
                 "limit",
@@ -164,7 +167,7 @@ impl PageQuery {
         mut items: Vec<T>,
         id: impl Fn(&T) -> &String,
     ) -> (Vec<T>, Option<String>) {
-        let limit = self.limit.unwrap_or(20) as usize;
+        let limit = self.limit.unwrap_or(DEFAULT_PAGE) as usize;
         let more = items.len() > limit;
         items.truncate(limit);
         let next = if more {

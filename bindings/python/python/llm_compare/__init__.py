@@ -158,16 +158,12 @@ def _request(
     return json.dumps(body)
 
 
-class Comparison:
-    """A running comparison: an async iterator of :class:`Event` ending with ``complete``.
-
-    ``await comparison.result()`` waits for the end and returns the ``complete`` event.
-    ``await comparison.aclose()``, leaving ``async with``, or cancelling the task that awaits
-    it cancels the upstream calls."""
+class _Handle:
+    """What both comparison kinds share: the native handle, its id and models."""
 
     __slots__ = ("_native",)
 
-    def __init__(self, native: _native.Comparison) -> None:
+    def __init__(self, native: Union[_native.Comparison, _native.SyncComparison]) -> None:
         self._native = native
 
     @property
@@ -177,6 +173,17 @@ class Comparison:
     @property
     def models(self) -> list[str]:
         return self._native.models
+
+
+class Comparison(_Handle):
+    """A running comparison: an async iterator of :class:`Event` ending with ``complete``.
+
+    ``await comparison.result()`` waits for the end and returns the ``complete`` event.
+    ``await comparison.aclose()``, leaving ``async with``, or cancelling the task that awaits
+    it cancels the upstream calls."""
+
+    __slots__ = ()
+    _native: _native.Comparison
 
     def __aiter__(self) -> Comparison:
         return self
@@ -209,21 +216,11 @@ class Comparison:
             await self.aclose()
 
 
-class SyncComparison:
+class SyncComparison(_Handle):
     """A running comparison as a blocking iterator (scripts, notebooks)."""
 
-    __slots__ = ("_native",)
-
-    def __init__(self, native: _native.SyncComparison) -> None:
-        self._native = native
-
-    @property
-    def request_id(self) -> str:
-        return self._native.request_id
-
-    @property
-    def models(self) -> list[str]:
-        return self._native.models
+    __slots__ = ()
+    _native: _native.SyncComparison
 
     def __iter__(self) -> Iterator[Event]:
         return self
