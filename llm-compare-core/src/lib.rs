@@ -29,6 +29,7 @@ pub mod config;
 pub mod cost;
 pub mod error;
 pub mod event;
+pub mod observe;
 pub mod provider;
 pub mod providers;
 pub mod registry;
@@ -45,6 +46,7 @@ pub use event::{
     Attempt, Complete, ErrorInfo, Event, EventKind, FinishReason, ModelResult, RequestStatus,
     Stage, Timing, ToolCall, Totals, Usage, UsageSource, blind_label,
 };
+pub use observe::{ObservedRegistry, RegistryObserver};
 pub use provider::{
     Availability, ModelInfo, Provider, ProviderEvent, ProviderRegistry, ProviderStream,
     ReportedUsage,

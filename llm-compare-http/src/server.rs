@@ -19,16 +19,12 @@ use tokio_util::sync::CancellationToken;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::api::auth::ApiKeys;
-use crate::api::budget::BudgetSettings;
 use crate::api::error::ApiError;
 use crate::api::extract::Caller;
-use crate::api::leaderboard::VoteCache;
 use crate::api::limits::RateLimiter;
 use crate::api::metrics::{self, ModelMetrics};
-use crate::api::observe::{ObservedRegistry, RegistryObserver};
-use crate::api::persist::Persistence;
 use crate::api::{chat, comparisons, leaderboard, meta, sessions, usage};
-use llm_compare_store::{RedisRegistry, Store};
+use llm_compare_store::{BudgetSettings, RedisRegistry, Service, Store};
 
 /// `[server]` in the configuration file (every key optional).
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -269,16 +265,13 @@ impl Backend {
 }
 
 struct Inner {
-    engine: Engine,
-    store: Option<Arc<dyn Store>>,
-    registry: Arc<dyn RequestRegistry>,
+    service: Service,
     backend: Backend,
     keys: ApiKeys,
     limiter: RateLimiter,
     options: ServerOptions,
     shutdown: CancellationToken,
     started: Instant,
-    votes: VoteCache,
 }
 
 /// Shared state of every handler.
@@ -317,16 +310,17 @@ impl AppState {
         store: Option<Arc<dyn Store>>,
         backend: Backend,
     ) -> Self {
-        // Persist first (a result is on disk before it is counted or sent), then metrics.
-        let mut observers: Vec<Arc<dyn RegistryObserver>> = Vec::new();
-        if let Some(s) = &store {
-            observers.push(Arc::new(Persistence::new(s.clone())));
-        }
-        observers.push(Arc::new(ModelMetrics));
-        let registry: Arc<dyn RequestRegistry> =
-            Arc::new(ObservedRegistry::new(backend.registry(), observers));
-        Self(Arc::new(Inner {
+        // Persisted first (a result is on disk before it is counted or sent), then metrics.
+        let service = Service::new(
+            engine,
+            backend.registry(),
             store,
+            vec![Arc::new(ModelMetrics)],
+        )
+        .with_budget(options.budget.clone())
+        .with_instance(options.instance_id.clone());
+        Self(Arc::new(Inner {
+            service,
             keys: ApiKeys::new(
                 options
                     .api_keys
@@ -334,32 +328,28 @@ impl AppState {
                     .map(|(u, k)| (u.as_str(), k.as_str())),
             ),
             limiter: RateLimiter::new(options.requests_per_minute, options.burst),
-            engine,
-            registry,
             backend,
             options,
             shutdown: CancellationToken::new(),
             started: Instant::now(),
-            votes: VoteCache::default(),
         }))
     }
 
+    /// What the handlers call: comparisons, sessions, votes, the leaderboard.
+    pub fn service(&self) -> &Service {
+        &self.0.service
+    }
     /// The engine.
     pub fn engine(&self) -> &Engine {
-        &self.0.engine
+        self.0.service.engine()
     }
     /// The request registry.
     pub fn registry(&self) -> &Arc<dyn RequestRegistry> {
-        &self.0.registry
+        self.0.service.registry()
     }
     /// The store, when the server persists.
     pub fn store(&self) -> Option<&Arc<dyn Store>> {
-        self.0.store.as_ref()
-    }
-
-    /// The leaderboard's votes, kept current.
-    pub fn votes(&self) -> &VoteCache {
-        &self.0.votes
+        self.0.service.store()
     }
 
     /// The registry backend (for gauges and shutdown).

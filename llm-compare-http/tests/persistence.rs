@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use llm_compare_core::{ModelPrice, PriceTable, SimConfig};
-use llm_compare_http::api::budget::BudgetSettings;
 use llm_compare_http::{AppState, ServerOptions};
+use llm_compare_store::BudgetSettings;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 

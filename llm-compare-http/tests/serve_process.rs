@@ -172,7 +172,7 @@ async fn sigterm_lets_short_comparisons_finish_and_ends_the_rest_with_shutting_d
     let short = readers.remove(0).await.unwrap();
     assert_eq!(
         short.0, "complete",
-        "a comparison that fits in the grace period finishes"
+        "a comparison that fits in the grace period finishes: {short:?}"
     );
     let long = readers.remove(0).await.unwrap();
     assert_eq!(long.0, "error");

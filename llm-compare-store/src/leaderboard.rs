@@ -431,3 +431,56 @@ impl VoteLog {
         &self.votes
     }
 }
+
+/// A time filter: `[from, to)` in Unix ms.
+type Window = (Option<i64>, Option<i64>);
+
+/// The votes and the last board computed from them: a board is recomputed only when votes
+/// arrived or the filter changed.
+#[derive(Debug, Default)]
+pub struct VoteCache {
+    inner: tokio::sync::Mutex<CacheState>,
+}
+
+#[derive(Debug, Default)]
+struct CacheState {
+    log: VoteLog,
+    last: Option<(Window, Leaderboard)>,
+}
+
+impl VoteCache {
+    /// The leaderboard for votes in `[from, to)`, reading only votes not seen yet.
+    pub async fn board(
+        &self,
+        store: &dyn Store,
+        from_ms: Option<i64>,
+        to_ms: Option<i64>,
+    ) -> Result<Leaderboard> {
+        let mut st = self.inner.lock().await;
+        if st.log.refresh(store).await? > 0 {
+            st.last = None;
+        }
+        if let Some((key, board)) = &st.last
+            && *key == (from_ms, to_ms)
+        {
+            return Ok(board.clone());
+        }
+        let board = compute(
+            st.log.votes(),
+            &Options {
+                from_ms,
+                to_ms,
+                ..Options::default()
+            },
+        );
+        st.last = Some(((from_ms, to_ms), board.clone()));
+        Ok(board)
+    }
+
+    /// Forgets every vote (after a deletion): the next request reads them all again.
+    pub async fn invalidate(&self) {
+        let mut st = self.inner.lock().await;
+        st.log.clear();
+        st.last = None;
+    }
+}

@@ -24,11 +24,20 @@ use async_trait::async_trait;
 use llm_compare_core::{Error, ModelResult, RequestStatus, Result, Totals};
 use serde::{Deserialize, Serialize};
 
+pub mod budget;
 pub mod leaderboard;
+pub mod persist;
 pub mod redis_registry;
+pub mod service;
 mod sql;
 
+pub use budget::{BudgetSettings, Period};
+pub use persist::Persistence;
 pub use redis_registry::RedisRegistry;
+pub use service::{
+    CreateComparison, CreateSession, ModelSnapshot, Service, SessionDetail, Snapshot, Submitted,
+    VoteBody,
+};
 pub use sql::SqlStore;
 
 /// A new comparison, as registered.

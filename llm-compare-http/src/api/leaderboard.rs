@@ -5,68 +5,14 @@
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use llm_compare_store::Store;
-use llm_compare_store::leaderboard::{Leaderboard, Options, VoteLog, compute};
+use llm_compare_store::leaderboard::Leaderboard;
 use serde::Deserialize;
-use tokio::sync::Mutex;
 use utoipa::IntoParams;
 
 use super::error::{ApiError, ErrorBody};
 use super::extract::{Caller, QueryParams};
 use super::usage::parse_time;
 use crate::server::AppState;
-
-/// The votes and the last board computed from them.
-#[derive(Debug, Default)]
-pub struct VoteCache {
-    inner: Mutex<CacheState>,
-}
-
-/// A time filter: `[from, to)` in Unix ms.
-type Window = (Option<i64>, Option<i64>);
-
-#[derive(Debug, Default)]
-struct CacheState {
-    log: VoteLog,
-    last: Option<(Window, Leaderboard)>,
-}
-
-impl VoteCache {
-    /// The leaderboard for votes in `[from, to)`, reading only votes not seen yet.
-    pub async fn board(
-        &self,
-        store: &dyn Store,
-        from_ms: Option<i64>,
-        to_ms: Option<i64>,
-    ) -> Result<Leaderboard, ApiError> {
-        let mut st = self.inner.lock().await;
-        if st.log.refresh(store).await? > 0 {
-            st.last = None;
-        }
-        if let Some((key, board)) = &st.last
-            && *key == (from_ms, to_ms)
-        {
-            return Ok(board.clone());
-        }
-        let board = compute(
-            st.log.votes(),
-            &Options {
-                from_ms,
-                to_ms,
-                ..Options::default()
-            },
-        );
-        st.last = Some(((from_ms, to_ms), board.clone()));
-        Ok(board)
-    }
-
-    /// Forgets every vote (after a deletion): the next request reads them all again.
-    pub async fn invalidate(&self) {
-        let mut st = self.inner.lock().await;
-        st.log.clear();
-        st.last = None;
-    }
-}
 
 /// `GET /v1/leaderboard` query.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -119,12 +65,7 @@ pub async fn get(
             .and_then(|a| a.to_str().ok())
             .is_some_and(|a| a.contains("text/csv")),
     };
-    let Some(store) = state.store() else {
-        return Err(ApiError::not_found(
-            "the leaderboard needs a server with a store",
-        ));
-    };
-    let board = state.votes().board(&**store, from, to).await?;
+    let board = state.service().leaderboard(from, to).await?;
     if csv {
         let mut resp = board.to_csv().into_response();
         resp.headers_mut().insert(

@@ -6,10 +6,9 @@
 
 use std::sync::OnceLock;
 
-use super::observe::RegistryObserver;
 use async_trait::async_trait;
 use axum::http::Method;
-use llm_compare_core::{Event, EventKind, NewRequest, Registration, Result};
+use llm_compare_core::{Event, EventKind, NewRequest, Registration, RegistryObserver, Result};
 use metrics::{counter, gauge, histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 

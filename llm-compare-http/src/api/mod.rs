@@ -2,7 +2,6 @@
 //! and the OpenAPI document generated from all of it.
 
 pub mod auth;
-pub mod budget;
 pub mod chat;
 pub mod comparisons;
 pub mod error;
@@ -11,15 +10,6 @@ pub mod leaderboard;
 pub mod limits;
 pub mod meta;
 pub mod metrics;
-pub mod observe;
 pub mod openapi;
-pub mod persist;
 pub mod sessions;
 pub mod usage;
-
-/// Now, in Unix milliseconds.
-pub(crate) fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}

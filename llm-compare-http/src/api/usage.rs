@@ -9,10 +9,10 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use utoipa::{IntoParams, ToSchema};
 
-use super::budget::{Period, unix_ms};
 use super::error::{ApiError, ErrorBody};
 use super::extract::{Caller, QueryParams};
 use crate::server::AppState;
+use llm_compare_store::budget::{Period, unix_ms};
 
 /// A time given as RFC 3339 (`2026-11-01T00:00:00Z`), a UTC date (`2026-11-01`) or Unix
 /// milliseconds; the error names `field`.
@@ -152,9 +152,7 @@ pub async fn get(
     Caller(user): Caller,
     QueryParams(q): QueryParams<UsageQuery>,
 ) -> Result<Json<UsageReport>, ApiError> {
-    let Some(store) = state.store() else {
-        return Err(ApiError::not_found("usage needs a server with a store"));
-    };
+    let store = state.service().store_for("usage needs")?;
     let now = OffsetDateTime::now_utc();
     let budget = state.options().budget.as_ref();
     let period = budget.map(|b| b.period);

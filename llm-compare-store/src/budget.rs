@@ -4,14 +4,14 @@
 
 use std::collections::BTreeMap;
 
+use crate::Reservation;
 use llm_compare_core::{ChatRequest, Engine, Error, Result, tokens};
-use llm_compare_store::Reservation;
 use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime, Time};
-use utoipa::ToSchema;
 
 /// The length of a budget period.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Period {
     /// A UTC day.

@@ -8,11 +8,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use llm_compare_core::{Event, EventKind, NewRequest, Registration, Result};
-use llm_compare_store::Store;
+use llm_compare_core::{Event, EventKind, NewRequest, Registration, RegistryObserver, Result};
 use parking_lot::Mutex;
 
-use super::observe::RegistryObserver;
+use crate::Store;
 
 /// How often streamed text is saved while models stream.
 pub const PROGRESS_EVERY: Duration = Duration::from_millis(500);

@@ -4,10 +4,8 @@
 
 use std::sync::Arc;
 
+use crate::{Event, EventStream, NewRequest, Registration, RequestInfo, RequestRegistry, Result};
 use async_trait::async_trait;
-use llm_compare_core::{
-    Event, EventStream, NewRequest, Registration, RequestInfo, RequestRegistry, Result,
-};
 
 /// Sees registrations and publications before they take effect.
 #[async_trait]

@@ -1,0 +1,810 @@
+//! The comparing service every front end shares: the HTTP server and the Python and Node
+//! bindings call these methods and only translate inputs and errors, so a comparison, a
+//! session turn, a vote or a leaderboard is the same thing whichever way it was asked for.
+//!
+//! With a store, a comparison is recorded (its worst case held against the owner's budget)
+//! before it is registered and started, and [`Persistence`] writes what the registry
+//! publishes; sessions plan each turn from the stored history; votes feed the leaderboard.
+//! Without one, comparisons run in memory and the stored features say they need a store.
+
+use std::sync::Arc;
+
+use llm_compare_core::{
+    ChatRequest, CompareRequest, Engine, Error, EventKind, InMemorySession, Message, ModelId,
+    ModelResult, NewRequest, ObservedRegistry, Params, RegistryObserver, RequestRegistry,
+    RequestStatus, Result, Session as _, Stage, Tool, ToolChoice, Totals, Turn,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::budget::BudgetSettings;
+use crate::leaderboard::{Leaderboard, VoteCache};
+use crate::persist::Persistence;
+use crate::{
+    ComparisonSummary, NewComparison, NewSession, SessionSummary, SharedStore, StoredComparison,
+    Vote, Winner,
+};
+
+/// Now, in Unix milliseconds.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// A comparison to start (`POST /v1/comparisons`, `engine.submit`): a prompt (or messages)
+/// and the models, or the next turn of a session.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct CreateComparison {
+    /// The prompt (or give `messages`).
+    pub prompt: Option<String>,
+    /// The conversation, ending with the user's message (or give `prompt`).
+    pub messages: Option<Vec<Message>>,
+    /// Models, `provider/model`, 1–8 (e.g. `sim/echo`, `openai/gpt-4o-mini`). May be
+    /// omitted with `session_id` (the session's models).
+    #[cfg_attr(feature = "openapi", schema(example = json!(["sim/echo", "sim/lorem"])))]
+    #[serde(default)]
+    pub models: Vec<String>,
+    /// A system prompt for every model.
+    pub system: Option<String>,
+    /// Generation parameters.
+    pub params: Option<Params>,
+    /// Tools the models may call (OpenAI function format).
+    pub tools: Option<Vec<Tool>>,
+    /// Whether and which tool the models must call.
+    pub tool_choice: Option<ToolChoice>,
+    /// Continue a session: give `prompt`; every model sees its own earlier answers.
+    pub session_id: Option<String>,
+    /// Hide model names ("Model A", "Model B", … in shuffled order) until the vote.
+    pub blind: Option<bool>,
+    /// Your own data, returned in snapshots.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    pub metadata: Option<serde_json::Value>,
+}
+
+/// A started comparison.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Submitted {
+    /// Its id (UUIDv7).
+    pub request_id: String,
+    /// Its models, by `model_index` ("Model A", … when blind).
+    pub models: Vec<String>,
+    /// Earlier session turns left out of each model's history to fit its context window,
+    /// by `model_index` (session turns only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub history_trimmed: Option<Vec<u32>>,
+    /// The user's message.
+    #[serde(skip)]
+    pub prompt: Option<String>,
+}
+
+/// A session to start (`POST /v1/sessions`, `engine.create_session`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct CreateSession {
+    /// Models, `provider/model`, 1–8, fixed for every turn.
+    #[cfg_attr(feature = "openapi", schema(example = json!(["sim/echo", "sim/lorem"])))]
+    pub models: Vec<String>,
+    /// A title (at most 200 characters).
+    pub title: Option<String>,
+    /// A system prompt for every turn.
+    pub system: Option<String>,
+}
+
+/// A vote (`POST /v1/comparisons/{id}/preference`, `engine.vote`; also the vote in snapshots).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct VoteBody {
+    /// The winning `model_index`, or `"tie"`, or `"all_bad"`.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object, example = json!(0)))]
+    pub winner: Winner,
+    /// Free-text feedback.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub feedback: Option<String>,
+}
+
+impl From<Vote> for VoteBody {
+    fn from(v: Vote) -> Self {
+        Self {
+            winner: v.winner,
+            feedback: v.feedback,
+        }
+    }
+}
+
+/// One model's state in a snapshot.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ModelSnapshot {
+    /// Its position.
+    pub model_index: usize,
+    /// Its id.
+    pub model: String,
+    /// Its stage.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub stage: Stage,
+    /// The text streamed so far.
+    pub text: String,
+    /// Its result, once it finished.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub result: Option<ModelResult>,
+}
+
+/// A comparison now (`GET /v1/comparisons/{id}`, `engine.snapshot`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Snapshot {
+    /// The id.
+    pub request_id: String,
+    /// Its status.
+    pub status: RequestStatus,
+    /// Unix milliseconds of its creation.
+    pub created_at_ms: u64,
+    /// The last event's seq.
+    pub last_seq: u64,
+    /// Each model, by `model_index`.
+    pub models: Vec<ModelSnapshot>,
+    /// Totals, once complete.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub totals: Option<Totals>,
+    /// Duration, once complete.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<f64>,
+    /// The metadata given at creation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    pub metadata: Option<serde_json::Value>,
+    /// The vote, once cast.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub preference: Option<VoteBody>,
+    /// The user's message (session turns, and comparisons of a server with a store).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prompt: Option<String>,
+    /// The session this comparison is a turn of.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<String>,
+    /// Blind: model names are "Model A", … until the vote.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub blind: bool,
+}
+
+impl Snapshot {
+    /// Model names as a blind comparison shows them before the vote.
+    fn blind(&mut self) {
+        for m in &mut self.models {
+            m.model = llm_compare_core::blind_label(m.model_index);
+            if let Some(r) = &mut m.result {
+                r.blind();
+            }
+        }
+    }
+}
+
+/// A session with its turns (`GET /v1/sessions/{id}`, `engine.session`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SessionDetail {
+    /// The session.
+    #[serde(flatten)]
+    pub session: SessionSummary,
+    /// Its turns, oldest first: the question (`prompt`), every model's answer and the vote.
+    pub turns: Vec<Snapshot>,
+}
+
+/// A snapshot from the store: after a restart, once the registry has let it go, or as a
+/// session turn.
+pub fn stored_snapshot(c: StoredComparison) -> Snapshot {
+    let models = c
+        .models
+        .into_iter()
+        .map(|m| ModelSnapshot {
+            model_index: m.model_index,
+            stage: match &m.result {
+                Some(r) if r.error.is_some() => Stage::Failed,
+                Some(_) => Stage::Done,
+                None if c.status.is_terminal() => Stage::Cancelled,
+                None => Stage::Streaming,
+            },
+            model: m.model,
+            text: m.text,
+            result: m.result,
+        })
+        .collect();
+    let hide = c.blind && c.preference.is_none();
+    let mut snap = Snapshot {
+        request_id: c.id,
+        status: c.status,
+        created_at_ms: u64::try_from(c.created_at_ms).unwrap_or(0),
+        last_seq: 0,
+        models,
+        totals: c.totals,
+        duration_ms: c.duration_ms,
+        metadata: c.metadata,
+        preference: c.preference.map(Into::into),
+        prompt: c.prompt,
+        session_id: c.session_id,
+        blind: c.blind,
+    };
+    if hide {
+        snap.blind();
+    }
+    snap
+}
+
+/// What a valid [`CreateComparison`] turns into.
+struct Prepared {
+    calls: Vec<ChatRequest>,
+    metadata: Option<serde_json::Value>,
+    session_id: Option<String>,
+    prompt: Option<String>,
+    blind: bool,
+}
+
+fn check_metadata(metadata: Option<&serde_json::Value>) -> Result<()> {
+    if metadata.is_some_and(|m| m.to_string().len() > 16 * 1024) {
+        return Err(Error::invalid(
+            "metadata",
+            "metadata is limited to 16 KiB of JSON",
+        ));
+    }
+    Ok(())
+}
+
+impl CreateComparison {
+    /// The plain (non-session) request.
+    fn into_request(self) -> Result<(CompareRequest, Option<serde_json::Value>)> {
+        let messages = match (self.prompt, self.messages) {
+            (Some(p), None) => vec![Message::user(p)],
+            (None, Some(m)) => m,
+            (Some(_), Some(_)) => {
+                return Err(Error::invalid(
+                    "prompt",
+                    "give either prompt or messages, not both",
+                ));
+            }
+            (None, None) => {
+                return Err(Error::invalid("prompt", "prompt or messages is required"));
+            }
+        };
+        check_metadata(self.metadata.as_ref())?;
+        Ok((
+            CompareRequest {
+                models: self.models,
+                messages,
+                system: self.system,
+                params: self.params.unwrap_or_default(),
+                tools: self.tools.unwrap_or_default(),
+                tool_choice: self.tool_choice,
+            },
+            self.metadata,
+        ))
+    }
+}
+
+fn turn_of(c: &StoredComparison) -> Option<Turn> {
+    let user = c.prompt.clone()?;
+    // A cancelled or interrupted turn was never seen through: left out, as in memory.
+    if !matches!(c.status, RequestStatus::Completed | RequestStatus::Failed) {
+        return None;
+    }
+    Some(Turn {
+        request_id: c.id.clone(),
+        user,
+        answers: c
+            .models
+            .iter()
+            .map(|m| (!m.text.is_empty()).then(|| m.text.clone()))
+            .collect(),
+    })
+}
+
+/// The engine, its request registry and (optionally) a store, with budgets.
+#[derive(Debug)]
+pub struct Service {
+    engine: Engine,
+    registry: Arc<dyn RequestRegistry>,
+    store: Option<SharedStore>,
+    budget: Option<BudgetSettings>,
+    instance: String,
+    votes: VoteCache,
+}
+
+impl Service {
+    /// `engine` over `registry`; with a `store`, what the registry publishes is persisted
+    /// first, then passed to `observers` (metrics), then to readers.
+    pub fn new(
+        engine: Engine,
+        registry: Arc<dyn RequestRegistry>,
+        store: Option<SharedStore>,
+        observers: Vec<Arc<dyn RegistryObserver>>,
+    ) -> Self {
+        let mut all: Vec<Arc<dyn RegistryObserver>> = Vec::new();
+        if let Some(s) = &store {
+            all.push(Arc::new(Persistence::new(s.clone())));
+        }
+        all.extend(observers);
+        let registry: Arc<dyn RequestRegistry> = if all.is_empty() {
+            registry
+        } else {
+            Arc::new(ObservedRegistry::new(registry, all))
+        };
+        Self {
+            engine,
+            registry,
+            store,
+            budget: None,
+            instance: "local".into(),
+            votes: VoteCache::default(),
+        }
+    }
+
+    /// Holds each comparison's worst-case cost against its owner's budget (needs a store).
+    pub fn with_budget(mut self, budget: Option<BudgetSettings>) -> Self {
+        self.budget = budget;
+        self
+    }
+
+    /// The name this process records its comparisons under (see
+    /// [`crate::Store::mark_interrupted`]).
+    pub fn with_instance(mut self, instance: impl Into<String>) -> Self {
+        self.instance = instance.into();
+        self
+    }
+
+    /// The engine.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// The request registry (observed: persisted with a store).
+    pub fn registry(&self) -> &Arc<dyn RequestRegistry> {
+        &self.registry
+    }
+
+    /// The store, if any.
+    pub fn store(&self) -> Option<&SharedStore> {
+        self.store.as_ref()
+    }
+
+    /// The budgets, if any.
+    pub fn budget(&self) -> Option<&BudgetSettings> {
+        self.budget.as_ref()
+    }
+
+    /// The store, or [`Error::NotFound`] saying so: `what` is "sessions need", "usage
+    /// needs", ….
+    pub fn store_for(&self, what: &str) -> Result<&SharedStore> {
+        self.store.as_ref().ok_or_else(|| {
+            Error::NotFound(format!(
+                "{what} a store (a database), and none is configured"
+            ))
+        })
+    }
+
+    /// Checks `body`, records it (with its budget hold) when there is a store, registers it
+    /// and starts its model calls; its events are then read from the registry.
+    pub async fn submit(&self, owner: &str, body: CreateComparison) -> Result<Submitted> {
+        let Prepared {
+            mut calls,
+            metadata,
+            session_id,
+            prompt,
+            blind,
+        } = self.prepare(owner, body).await?;
+        if blind {
+            // Position must not give the models away either.
+            fastrand::shuffle(&mut calls);
+        }
+        let history_trimmed = session_id
+            .is_some()
+            .then(|| calls.iter().map(|c| c.history_trimmed).collect());
+        let models: Vec<String> = calls.iter().map(|c| c.model.to_string()).collect();
+        let mut new = NewRequest::new(owner, models.clone()).metadata(metadata.clone());
+        new.blind = blind;
+        if let Some(store) = &self.store {
+            let reservation = match &self.budget {
+                Some(b) => b.reservation(owner, &self.engine, &calls)?,
+                None => None,
+            };
+            // Recorded (and its worst case held against the budget) before any upstream call.
+            store
+                .create_comparison(&NewComparison {
+                    id: new.id.clone(),
+                    owner: owner.to_string(),
+                    models: models.clone(),
+                    metadata,
+                    created_at_ms: now_ms(),
+                    session_id,
+                    prompt: prompt.clone(),
+                    blind,
+                    instance: self.instance.clone(),
+                    reservation,
+                })
+                .await?;
+        }
+        let pending_id = new.id.clone();
+        let request_id = match self
+            .engine
+            .submit_calls(self.registry.clone(), new, calls)
+            .await
+        {
+            Ok(id) => id,
+            Err(e) => {
+                if let Some(store) = &self.store {
+                    // Never ran: release its hold, leave no record.
+                    let _ = store.discard_comparison(&pending_id).await;
+                }
+                return Err(e);
+            }
+        };
+        let models = if blind {
+            (0..models.len())
+                .map(llm_compare_core::blind_label)
+                .collect()
+        } else {
+            models
+        };
+        Ok(Submitted {
+            request_id,
+            models,
+            history_trimmed,
+            prompt,
+        })
+    }
+
+    /// Checks the body and plans one call per model (a session's next turn with
+    /// `session_id`).
+    async fn prepare(&self, owner: &str, body: CreateComparison) -> Result<Prepared> {
+        let blind = body.blind == Some(true);
+        if (blind || body.session_id.is_some()) && self.store.is_none() {
+            let field = if blind { "blind" } else { "session_id" };
+            return Err(Error::invalid(
+                field,
+                "sessions and blind comparisons need a store (a database)",
+            ));
+        }
+        let Some(session_id) = body.session_id.clone() else {
+            let (request, metadata) = body.into_request()?;
+            return Ok(Prepared {
+                calls: self.engine.plan(&request)?,
+                metadata,
+                session_id: None,
+                prompt: request.messages.last().map(|m| m.content.clone()),
+                blind,
+            });
+        };
+        if body.messages.is_some() {
+            return Err(Error::invalid(
+                "messages",
+                "a session turn takes a prompt; the session holds the history",
+            ));
+        }
+        if body.system.is_some() {
+            return Err(Error::invalid(
+                "system",
+                "a session's system prompt is set when the session is created",
+            ));
+        }
+        let Some(prompt) = body.prompt.clone() else {
+            return Err(Error::invalid(
+                "prompt",
+                "prompt is required to continue a session",
+            ));
+        };
+        let params = body.params.clone().unwrap_or_default();
+        params.validate()?;
+        check_metadata(body.metadata.as_ref())?;
+        let mut calls = self
+            .next_turn(owner, &session_id, &prompt, &body.models, &params)
+            .await?;
+        for c in &mut calls {
+            c.tools = body.tools.clone().unwrap_or_default();
+            c.tool_choice = body.tool_choice.clone();
+        }
+        Ok(Prepared {
+            calls,
+            metadata: body.metadata,
+            session_id: Some(session_id),
+            prompt: Some(prompt),
+            blind,
+        })
+    }
+
+    /// The calls of the next turn of `session_id` for `prompt`: every model with its own
+    /// history (trimmed oldest-first to its context window). `models`, when given, must be
+    /// the session's.
+    async fn next_turn(
+        &self,
+        owner: &str,
+        session_id: &str,
+        prompt: &str,
+        models: &[String],
+        params: &Params,
+    ) -> Result<Vec<ChatRequest>> {
+        let store = self.store_for("sessions need")?;
+        let Some(s) = store.session(owner, session_id).await? else {
+            return Err(Error::invalid(
+                "session_id",
+                format!("no session `{session_id}` (unknown or not yours)"),
+            ));
+        };
+        if s.turns.iter().any(|t| !t.status.is_terminal()) {
+            return Err(Error::Conflict(
+                "the session's previous turn is still running: wait for its `complete`, or cancel it"
+                    .into(),
+            ));
+        }
+        if !models.is_empty() && models != s.summary.models.as_slice() {
+            return Err(Error::invalid(
+                "models",
+                format!(
+                    "a session's models are fixed: omit models or give {:?}",
+                    s.summary.models
+                ),
+            ));
+        }
+        // The stored turns are the history; the new turn is recorded as a comparison.
+        let session = InMemorySession::restore(
+            s.summary.id.clone(),
+            s.summary
+                .models
+                .iter()
+                .map(|m| ModelId::parse(m))
+                .collect::<Result<_>>()?,
+            s.summary.system.clone(),
+            s.turns.iter().filter_map(turn_of).collect(),
+        );
+        session
+            .calls_for(prompt, params, self.engine.prices())
+            .await
+    }
+
+    /// Whether readers of comparison `id` must see "Model A", … instead of model ids: it is
+    /// blind and has no vote yet.
+    pub async fn hides_models(&self, owner: &str, id: &str) -> Result<bool> {
+        if !self.registry.status(owner, id).await?.blind {
+            return Ok(false);
+        }
+        Ok(match &self.store {
+            Some(store) => store
+                .comparison(owner, id)
+                .await?
+                .is_none_or(|c| c.preference.is_none()),
+            None => true,
+        })
+    }
+
+    /// Comparison `id` now: status, each model's text so far and results — from the
+    /// registry while it holds it, else from the store.
+    pub async fn snapshot(&self, owner: &str, id: &str) -> Result<Snapshot> {
+        let info = match self.registry.status(owner, id).await {
+            Ok(info) => info,
+            Err(e) => {
+                // Gone from memory (expired, or the server restarted): the store still has it.
+                if let Some(store) = &self.store
+                    && let Some(c) = store.comparison(owner, id).await?
+                {
+                    return Ok(stored_snapshot(c));
+                }
+                return Err(e);
+            }
+        };
+        let stored = match &self.store {
+            Some(store) => store.comparison(owner, id).await?,
+            None => None,
+        };
+        let hide = info.blind && stored.as_ref().is_none_or(|c| c.preference.is_none());
+        let (preference, prompt, session_id) = match stored {
+            Some(c) => (c.preference.map(Into::into), c.prompt, c.session_id),
+            None => (None, None, None),
+        };
+        let events = self.registry.events(owner, id, 0).await?;
+        let mut models: Vec<ModelSnapshot> = info
+            .models
+            .iter()
+            .enumerate()
+            .map(|(i, m)| ModelSnapshot {
+                model_index: i,
+                model: m.clone(),
+                stage: Stage::Queued,
+                text: String::new(),
+                result: None,
+            })
+            .collect();
+        let mut totals = None;
+        let mut duration_ms = None;
+        for e in events {
+            match e.kind {
+                EventKind::Stage {
+                    model_index, stage, ..
+                } => {
+                    if let Some(m) = models.get_mut(model_index) {
+                        m.stage = stage;
+                    }
+                }
+                EventKind::ResponseChunk {
+                    model_index, delta, ..
+                } => {
+                    if let Some(m) = models.get_mut(model_index) {
+                        m.text.push_str(&delta);
+                    }
+                }
+                EventKind::ModelResult(r) => {
+                    if let Some(m) = models.get_mut(r.model_index) {
+                        m.text.clone_from(&r.text);
+                        m.result = Some(*r);
+                    }
+                }
+                EventKind::Complete(c) => {
+                    totals = Some(c.totals);
+                    duration_ms = Some(c.duration_ms);
+                }
+                _ => {}
+            }
+        }
+        let mut snap = Snapshot {
+            request_id: info.id,
+            status: info.status,
+            created_at_ms: info.created_at_ms,
+            last_seq: info.last_seq,
+            models,
+            totals,
+            duration_ms,
+            metadata: info.metadata,
+            preference,
+            prompt,
+            session_id,
+            blind: info.blind,
+        };
+        if hide {
+            snap.blind();
+        }
+        Ok(snap)
+    }
+
+    /// Cancels `owner`'s comparison `id`; its status right after (`cancelled` once the
+    /// models stopped; a finished comparison keeps its status).
+    pub async fn cancel(&self, owner: &str, id: &str) -> Result<RequestStatus> {
+        self.registry.cancel(owner, id).await?;
+        // Cancellation is immediate upstream; give the driver a moment to record it.
+        let mut status = self.registry.status(owner, id).await?.status;
+        for _ in 0..50 {
+            if status.is_terminal() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+            status = self.registry.status(owner, id).await?.status;
+        }
+        Ok(status)
+    }
+
+    /// Records `owner`'s vote on finished comparison `id`.
+    pub async fn vote(&self, owner: &str, id: &str, vote: &VoteBody) -> Result<()> {
+        let store = self.store_for("votes need")?;
+        store
+            .vote(
+                owner,
+                id,
+                &Vote {
+                    winner: vote.winner.clone(),
+                    feedback: vote.feedback.clone(),
+                },
+            )
+            .await
+    }
+
+    /// Every owner's votes as a ranking, for votes cast in `[from_ms, to_ms)`.
+    pub async fn leaderboard(
+        &self,
+        from_ms: Option<i64>,
+        to_ms: Option<i64>,
+    ) -> Result<Leaderboard> {
+        let store = self.store_for("the leaderboard needs")?;
+        self.votes.board(&**store, from_ms, to_ms).await
+    }
+
+    /// `owner`'s comparisons outside sessions, newest first, at most `limit`, older than
+    /// comparison id `before`.
+    pub async fn comparisons(
+        &self,
+        owner: &str,
+        limit: u32,
+        before: Option<&str>,
+    ) -> Result<Vec<ComparisonSummary>> {
+        self.store_for("listing comparisons needs")?
+            .comparisons(owner, limit, before)
+            .await
+    }
+
+    /// Starts a session for `owner`: its models (resolved, aliases applied) and system
+    /// prompt are fixed for every turn.
+    pub async fn create_session(&self, owner: &str, body: CreateSession) -> Result<SessionSummary> {
+        let store = self.store_for("sessions need")?;
+        if body.models.is_empty() {
+            return Err(Error::invalid("models", "at least one model is required"));
+        }
+        if body.models.len() > self.engine.max_models() {
+            return Err(Error::invalid(
+                "models",
+                format!("at most {} models per session", self.engine.max_models()),
+            ));
+        }
+        if body.title.as_ref().is_some_and(|t| t.chars().count() > 200) {
+            return Err(Error::invalid(
+                "title",
+                "the title is limited to 200 characters",
+            ));
+        }
+        let models = body
+            .models
+            .iter()
+            .map(|m| {
+                self.engine
+                    .providers()
+                    .resolve(self.engine.policies().resolve_alias(m))
+                    .map(|(id, _)| id.to_string())
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let s = NewSession {
+            id: uuid::Uuid::now_v7().to_string(),
+            owner: owner.to_string(),
+            title: body.title,
+            models,
+            system: body.system.filter(|s| !s.is_empty()),
+            created_at_ms: now_ms(),
+        };
+        store.create_session(&s).await?;
+        Ok(SessionSummary {
+            id: s.id,
+            title: s.title,
+            models: s.models,
+            system: s.system,
+            created_at_ms: s.created_at_ms,
+            turns: 0,
+        })
+    }
+
+    /// `owner`'s sessions, newest first, at most `limit`, older than session id `before`.
+    pub async fn sessions(
+        &self,
+        owner: &str,
+        limit: u32,
+        before: Option<&str>,
+    ) -> Result<Vec<SessionSummary>> {
+        self.store_for("sessions need")?
+            .sessions(owner, limit, before)
+            .await
+    }
+
+    /// `owner`'s session `id` with every turn.
+    pub async fn session(&self, owner: &str, id: &str) -> Result<SessionDetail> {
+        let store = self.store_for("sessions need")?;
+        let Some(s) = store.session(owner, id).await? else {
+            return Err(crate::not_yours("session", id));
+        };
+        Ok(SessionDetail {
+            session: s.summary,
+            turns: s.turns.into_iter().map(stored_snapshot).collect(),
+        })
+    }
+
+    /// Deletes `owner`'s session `id` and its turns (running turns are cancelled first);
+    /// its votes leave the leaderboard.
+    pub async fn delete_session(&self, owner: &str, id: &str) -> Result<()> {
+        let store = self.store_for("sessions need")?;
+        if let Some(s) = store.session(owner, id).await? {
+            for t in s.turns.iter().filter(|t| !t.status.is_terminal()) {
+                // Gone from the registry already is fine: nothing left to stop.
+                let _ = self.registry.cancel(owner, &t.id).await;
+            }
+        }
+        if !store.delete_session(owner, id).await? {
+            return Err(crate::not_yours("session", id));
+        }
+        self.votes.invalidate().await;
+        Ok(())
+    }
+}
