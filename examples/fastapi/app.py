@@ -3,10 +3,14 @@
     POST /assistant/request {prompt, models?, system?, temperature?, max_tokens?}
          -> 201 {request_id, status}
     GET  /assistant/stream/{request_id}   (text/event-stream; Last-Event-ID resumes)
+    POST /assistant/preference/{request_id} {winner, feedback?}  -> 201 (the best answer)
+    GET  /assistant/leaderboard
 
 Bearer tokens come from ASSISTANT_TOKENS ("alice:token1,bob:token2"); 401 without one,
 404 for an unknown (or another user's) request, 429 over the per-user limit of running
-comparisons (ASSISTANT_MAX_ACTIVE, default 5). Run it with:
+comparisons (ASSISTANT_MAX_ACTIVE, default 5), 409 for a second vote or one before the end.
+Comparisons and votes are kept in ASSISTANT_STORE (a SQLite path or a postgres:// URL;
+default assistant.db). Run it with:
 
     uvicorn app:app --port 8000
 """
@@ -14,15 +18,19 @@ comparisons (ASSISTANT_MAX_ACTIVE, default 5). Run it with:
 from __future__ import annotations
 
 import os
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any, Literal, Optional, Union
 
 from fastapi import Depends, FastAPI, Header, HTTPException
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
-from llm_compare import Engine, InvalidRequest, LlmCompareError, NotFound, RateLimited, sse_stream
+from llm_compare import Conflict, Engine, InvalidRequest, LlmCompareError, NotFound, RateLimited, sse_stream
 
-engine = Engine(os.environ.get("LLM_COMPARE_CONFIG"), max_active_per_owner=int(os.environ.get("ASSISTANT_MAX_ACTIVE", "5")))
+engine = Engine(
+    os.environ.get("LLM_COMPARE_CONFIG"),
+    store=os.environ.get("ASSISTANT_STORE", "assistant.db"),
+    max_active_per_owner=int(os.environ.get("ASSISTANT_MAX_ACTIVE", "5")),
+)
 TOKENS = {
     token: user
     for user, _, token in (pair.strip().partition(":") for pair in os.environ.get("ASSISTANT_TOKENS", "").split(","))
@@ -85,3 +93,25 @@ async def stream(
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
+
+
+class Preference(BaseModel):
+    winner: Union[int, Literal["tie", "all_bad"]]
+    feedback: Optional[str] = None
+
+
+@app.post("/assistant/preference/{request_id}", status_code=201)
+async def vote(request_id: str, body: Preference, user: str = Depends(current_user)) -> object:
+    try:
+        return await engine.vote(request_id, body.winner, owner=user, feedback=body.feedback)
+    except NotFound as e:
+        return error(404, e)
+    except Conflict as e:
+        return error(409, e)
+    except InvalidRequest as e:
+        return error(400, e)
+
+
+@app.get("/assistant/leaderboard")
+async def leaderboard(user: str = Depends(current_user)) -> object:
+    return await engine.leaderboard()

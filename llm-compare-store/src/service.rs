@@ -9,10 +9,11 @@
 
 use std::sync::Arc;
 
+use futures::StreamExt;
 use llm_compare_core::{
-    ChatRequest, CompareRequest, Engine, Error, EventKind, InMemorySession, Message, ModelId,
-    ModelResult, NewRequest, ObservedRegistry, Params, RegistryObserver, RequestRegistry,
-    RequestStatus, Result, Session as _, Stage, Tool, ToolChoice, Totals, Turn,
+    ChatRequest, CompareRequest, Engine, Error, Event, EventKind, EventStream, InMemorySession,
+    Message, ModelId, ModelResult, NewRequest, ObservedRegistry, Params, RegistryObserver,
+    RequestRegistry, RequestStatus, Result, Session as _, Stage, Tool, ToolChoice, Totals, Turn,
 };
 use serde::{Deserialize, Serialize};
 
@@ -29,6 +30,18 @@ pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// Items per listing page when no limit is given.
+pub const DEFAULT_PAGE: u32 = 20;
+
+/// A listing's page size: `limit` (default [`DEFAULT_PAGE`]), checked to be 1–100.
+pub fn page_limit(limit: Option<u32>) -> Result<u32> {
+    let limit = limit.unwrap_or(DEFAULT_PAGE);
+    if !(1..=100).contains(&limit) {
+        return Err(Error::invalid("limit", "limit must be between 1 and 100"));
+    }
+    Ok(limit)
 }
 
 /// A comparison to start (`POST /v1/comparisons`, `engine.submit`): a prompt (or messages)
@@ -254,8 +267,9 @@ fn check_metadata(metadata: Option<&serde_json::Value>) -> Result<()> {
 }
 
 impl CreateComparison {
-    /// The plain (non-session) request.
-    fn into_request(self) -> Result<(CompareRequest, Option<serde_json::Value>)> {
+    /// The plain request (no session, not blind: those need [`Service::submit`]) and its
+    /// metadata.
+    pub fn into_request(self) -> Result<(CompareRequest, Option<serde_json::Value>)> {
         let messages = match (self.prompt, self.messages) {
             (Some(p), None) => vec![Message::user(p)],
             (None, Some(m)) => m,
@@ -575,6 +589,16 @@ impl Service {
                 .is_none_or(|c| c.preference.is_none()),
             None => true,
         })
+    }
+
+    /// `owner`'s request `id`'s events after `after_seq` (replayed, then live, to
+    /// `complete`), with model names hidden while it is blind and not voted on.
+    pub async fn subscribe(&self, owner: &str, id: &str, after_seq: u64) -> Result<EventStream> {
+        let events = self.registry.subscribe(owner, id, after_seq).await?;
+        if !self.hides_models(owner, id).await? {
+            return Ok(events);
+        }
+        Ok(Box::pin(events.map(Event::blinded)))
     }
 
     /// Comparison `id` now: status, each model's text so far and results — from the

@@ -81,6 +81,17 @@ impl SqlStore {
         } else {
             url.to_string()
         };
+        let cannot_open = |e: sqlx::Error| {
+            Error::invalid("database_url", format!("cannot open the database: {e}"))
+        };
+        if !sqlite {
+            // One plain attempt first: a server that is down or refuses us fails now, with
+            // its reason, instead of after the pool's 30 s of retries.
+            let conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&url)
+                .await
+                .map_err(cannot_open)?;
+            let _ = sqlx::Connection::close(conn).await;
+        }
         let pool = AnyPoolOptions::new()
             .max_connections(if sqlite { 4 } else { 16 })
             .after_connect(move |conn, _meta| {
@@ -101,9 +112,7 @@ impl SqlStore {
             })
             .connect(&url)
             .await
-            .map_err(|e| {
-                Error::invalid("database_url", format!("cannot open the database: {e}"))
-            })?;
+            .map_err(cannot_open)?;
         MIGRATOR
             .run(&pool)
             .await

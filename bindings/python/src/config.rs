@@ -1,11 +1,13 @@
-//! `Engine`: the core's configuration (`config`) turned into an engine, plus the in-memory
-//! request registry the POST-then-stream helpers use. Same configuration as the server:
-//! providers, keys from env, price overrides, sim timing.
+//! `Engine`: the core's configuration (`config`) turned into an engine, with the in-memory
+//! request registry and, when given a database, the store (`llm_compare_store::Service` ties
+//! them together exactly as the server does). Same configuration as the server: providers,
+//! keys from env, price overrides, sim timing.
 
 use std::path::Path;
 use std::sync::Arc;
 
-use llm_compare_core::{CompareRequest, Config, InMemoryRegistry, RegistryConfig};
+use llm_compare_core::{Config, InMemoryRegistry, RegistryConfig};
+use llm_compare_store::{CreateComparison, Service, SharedStore, SqlStore};
 use pyo3::prelude::*;
 
 use crate::comparison::{Comparison, Running, SyncComparison};
@@ -15,8 +17,8 @@ use crate::error::{invalid, to_py};
 #[pyclass(module = "llm_compare._native", frozen)]
 #[derive(Debug)]
 pub struct Engine {
-    pub(crate) engine: Arc<llm_compare_core::Engine>,
-    pub(crate) registry: Arc<InMemoryRegistry>,
+    pub(crate) service: Arc<Service>,
+    pub(crate) memory: InMemoryRegistry,
 }
 
 /// Runs `f` on the shared runtime with the GIL released.
@@ -27,17 +29,39 @@ where
     py.detach(|| pyo3_async_runtimes::tokio::get_runtime().block_on(f))
 }
 
-pub(crate) fn parse_request(request_json: &str) -> PyResult<CompareRequest> {
-    serde_json::from_str(request_json).map_err(|e| invalid("request", e.to_string()))
+/// A comparison body (the JSON of `POST /v1/comparisons`).
+pub(crate) fn parse_body(body_json: &str) -> PyResult<CreateComparison> {
+    serde_json::from_str(body_json).map_err(|e| invalid("request", e.to_string()))
+}
+
+/// This process's name in the store when none is given: unique, so starting up never marks
+/// another worker's running comparisons interrupted.
+fn default_instance() -> String {
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "local".into());
+    format!("python:{}@{host}", std::process::id())
 }
 
 #[pymethods]
 impl Engine {
     /// `kind` is `"default"` (llm-compare.toml in the working directory if any),
-    /// `"path"`, `"toml"` or `"json"`.
+    /// `"path"`, `"toml"` or `"json"`. `store_url`: `sqlite://…` or `postgres://…`.
+    /// `instance_id`: a stable name for this process; its comparisons left running by an
+    /// earlier process of that name are marked interrupted on start-up.
     #[new]
-    #[pyo3(signature = (kind = "default", text = None, max_active_per_owner = None))]
-    fn new(kind: &str, text: Option<&str>, max_active_per_owner: Option<usize>) -> PyResult<Self> {
+    #[pyo3(signature = (kind = "default", text = None, max_active_per_owner = None, store_url = None, instance_id = None))]
+    fn new(
+        py: Python<'_>,
+        kind: &str,
+        text: Option<&str>,
+        max_active_per_owner: Option<usize>,
+        store_url: Option<&str>,
+        instance_id: Option<String>,
+    ) -> PyResult<Self> {
         let text = text.unwrap_or_default();
         let config = match kind {
             "default" => Config::load(None),
@@ -54,54 +78,91 @@ impl Engine {
             }
         }
         .map_err(to_py)?;
-        // Building providers needs a runtime context (HTTP clients).
-        let _guard = pyo3_async_runtimes::tokio::get_runtime().enter();
-        let engine = config.engine().map_err(to_py)?;
+        let engine = {
+            // Building providers needs a runtime context (HTTP clients).
+            let _guard = pyo3_async_runtimes::tokio::get_runtime().enter();
+            config.engine().map_err(to_py)?
+        };
         let mut registry = RegistryConfig::default();
         if let Some(n) = max_active_per_owner {
             registry.max_active_per_owner = n;
         }
+        let memory = InMemoryRegistry::new(registry);
+        let instance = instance_id.clone().unwrap_or_else(default_instance);
+        let store: Option<SharedStore> = match store_url {
+            None => None,
+            Some(url) => Some(
+                block_on(py, async {
+                    let store: SharedStore = SqlStore::open(url).await?;
+                    if instance_id.is_some() {
+                        store.mark_interrupted(&instance).await?;
+                    }
+                    Ok::<_, llm_compare_core::Error>(store)
+                })
+                .map_err(to_py)?,
+            ),
+        };
+        let service = Service::new(engine, Arc::new(memory.clone()), store, Vec::new())
+            .with_instance(instance);
         Ok(Self {
-            engine: Arc::new(engine),
-            registry: Arc::new(InMemoryRegistry::new(registry)),
+            service: Arc::new(service),
+            memory,
         })
     }
 
     /// The catalogue as JSON: every model, provider, context window, prices, available or why not.
     fn models_json(&self, py: Python<'_>) -> PyResult<String> {
-        let engine = self.engine.clone();
+        let engine = self.service.engine().clone();
         let models = block_on(py, async move {
             engine.providers().catalogue(engine.prices()).await
         });
         serde_json::to_string(&models).map_err(|e| invalid("models", e.to_string()))
     }
 
-    /// Starts a comparison (`request_json`: a CompareRequest) for async iteration.
-    fn compare(&self, request_json: &str) -> PyResult<Comparison> {
-        Ok(Comparison::new(self.start(request_json)?))
+    /// Whether a store is configured (sessions, votes, leaderboard).
+    #[getter]
+    fn has_store(&self) -> bool {
+        self.service.store().is_some()
+    }
+
+    /// Starts a comparison (`body_json`: a comparison body) for async iteration.
+    fn compare(&self, body_json: &str) -> PyResult<Comparison> {
+        Ok(Comparison::new(self.start(body_json)?))
     }
 
     /// Starts a comparison for blocking iteration.
-    fn compare_sync(&self, request_json: &str) -> PyResult<SyncComparison> {
-        Ok(SyncComparison::new(self.start(request_json)?))
+    fn compare_sync(&self, body_json: &str) -> PyResult<SyncComparison> {
+        Ok(SyncComparison::new(self.start(body_json)?))
     }
 
     /// The price of `model` in this engine's table (overrides applied), as JSON or None.
     fn price_json(&self, model: &str) -> Option<String> {
-        crate::cost::price_of(self.engine.prices(), model)
+        crate::cost::price_of(self.service.engine().prices(), model)
     }
 
     /// The cost of `usage_json` for `model` in this engine's table, as JSON.
     fn cost_json(&self, model: &str, usage_json: &str) -> PyResult<String> {
-        crate::cost::cost_of(self.engine.prices(), model, usage_json)
+        crate::cost::cost_of(self.service.engine().prices(), model, usage_json)
     }
 }
 
 impl Engine {
-    fn start(&self, request_json: &str) -> PyResult<Arc<Running>> {
-        let request = parse_request(request_json)?;
+    fn start(&self, body_json: &str) -> PyResult<Arc<Running>> {
+        let body = parse_body(body_json)?;
+        if body.session_id.is_some() || body.blind == Some(true) {
+            let field = if body.blind == Some(true) {
+                "blind"
+            } else {
+                "session_id"
+            };
+            return Err(invalid(
+                field,
+                "session turns and blind comparisons are stored: use submit() and stream()",
+            ));
+        }
+        let (request, _metadata) = body.into_request().map_err(to_py)?;
         let _guard = pyo3_async_runtimes::tokio::get_runtime().enter();
-        let comparison = self.engine.compare(&request).map_err(to_py)?;
+        let comparison = self.service.engine().compare(&request).map_err(to_py)?;
         Ok(Running::spawn(comparison))
     }
 }

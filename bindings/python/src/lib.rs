@@ -14,6 +14,7 @@ mod cost;
 mod error;
 mod registry;
 mod runtime;
+mod service;
 
 /// The native module.
 #[pymodule]

@@ -1,15 +1,15 @@
-//! The request registry (`registry` in the core): POST-then-stream. `submit` registers a
-//! comparison and starts it; `stream` reads its events from any seq, as often as wanted.
+//! The request registry (`registry` in the core): POST-then-stream. `submit` records (with a
+//! store), registers and starts a comparison; `stream` reads its events from any seq, as
+//! often as wanted; `cancel` stops it.
 
 use std::sync::Arc;
 
 use futures::StreamExt;
-use llm_compare_core::{NewRequest, RequestRegistry};
 use pyo3::exceptions::PyStopAsyncIteration;
 use pyo3::prelude::*;
 use tokio::sync::Mutex;
 
-use crate::config::{Engine, parse_request};
+use crate::config::{Engine, parse_body};
 use crate::error::{invalid, to_py};
 
 type Events = std::pin::Pin<Box<dyn futures::Stream<Item = llm_compare_core::Event> + Send>>;
@@ -43,35 +43,36 @@ impl EventStream {
     }
 }
 
+/// Runs `f` on the shared runtime as a Python awaitable resolving to `f`'s value as JSON.
+pub(crate) fn future_json<'py, T, F>(py: Python<'py>, f: F) -> PyResult<Bound<'py, PyAny>>
+where
+    T: serde::Serialize,
+    F: std::future::Future<Output = llm_compare_core::Result<T>> + Send + 'static,
+{
+    pyo3_async_runtimes::tokio::future_into_py(py, async move {
+        let value = f.await.map_err(to_py)?;
+        serde_json::to_string(&value).map_err(|e| invalid("result", e.to_string()))
+    })
+}
+
 #[pymethods]
 impl Engine {
-    /// Registers and starts a comparison for `owner`; resolves to its request id.
-    #[pyo3(signature = (request_json, owner, metadata_json = None))]
+    /// Records (with a store), registers and starts a comparison for `owner` (`body_json`:
+    /// the body of `POST /v1/comparisons`, sessions and blind included); resolves to the
+    /// JSON of `{request_id, models, history_trimmed?}`.
     fn submit<'py>(
         &self,
         py: Python<'py>,
-        request_json: &str,
+        body_json: &str,
         owner: String,
-        metadata_json: Option<&str>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let request = parse_request(request_json)?;
-        let metadata = metadata_json
-            .map(serde_json::from_str::<serde_json::Value>)
-            .transpose()
-            .map_err(|e| invalid("metadata", e.to_string()))?;
-        let calls = self.engine.plan(&request).map_err(to_py)?;
-        let engine = self.engine.clone();
-        let registry: Arc<dyn RequestRegistry> = self.registry.clone();
-        pyo3_async_runtimes::tokio::future_into_py(py, async move {
-            let new = NewRequest::new(owner, Vec::new()).metadata(metadata);
-            engine
-                .submit_calls(registry, new, calls)
-                .await
-                .map_err(to_py)
-        })
+        let body = parse_body(body_json)?;
+        let service = self.service.clone();
+        future_json(py, async move { service.submit(&owner, body).await })
     }
 
-    /// `owner`'s request's events after `after_seq`: replayed, then live, to `complete`.
+    /// `owner`'s request's events after `after_seq`: replayed, then live, to `complete`
+    /// ("Model A", … while blind and not voted on).
     #[pyo3(signature = (request_id, owner, after_seq = 0))]
     fn stream<'py>(
         &self,
@@ -80,9 +81,9 @@ impl Engine {
         owner: String,
         after_seq: u64,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let registry = self.registry.clone();
+        let service = self.service.clone();
         pyo3_async_runtimes::tokio::future_into_py(py, async move {
-            let events = registry
+            let events = service
                 .subscribe(&owner, &request_id, after_seq)
                 .await
                 .map_err(to_py)?;
@@ -92,21 +93,22 @@ impl Engine {
         })
     }
 
-    /// Cancels `owner`'s request.
+    /// Cancels `owner`'s request; resolves to its status right after.
     fn cancel<'py>(
         &self,
         py: Python<'py>,
         request_id: String,
         owner: String,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let registry = self.registry.clone();
+        let service = self.service.clone();
         pyo3_async_runtimes::tokio::future_into_py(py, async move {
-            registry.cancel(&owner, &request_id).await.map_err(to_py)
+            let status = service.cancel(&owner, &request_id).await.map_err(to_py)?;
+            Ok(status.as_str().to_string())
         })
     }
 
     /// How many of `owner`'s requests are active.
     fn active(&self, owner: &str) -> usize {
-        self.registry.active_count(owner)
+        self.memory.active_count(owner)
     }
 }

@@ -26,12 +26,13 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def base() -> Iterator[str]:
+def base(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
     env.update(
-        ASSISTANT_TOKENS="alice:tok-alice,bob:tok-bob",
+        ASSISTANT_TOKENS="alice:tok-alice,bob:tok-bob,carol:tok-carol",
         ASSISTANT_MAX_ACTIVE="2",
+        ASSISTANT_STORE=str(tmp_path_factory.mktemp("store") / "assistant.db"),
         LLM_COMPARE_SIM_TTFT_MS="5",
         LLM_COMPARE_SIM_SLOW_TTFT_MS="30000",
         LLM_COMPARE_SIM_TOKENS_PER_S="400",
@@ -108,3 +109,25 @@ def test_each_error_code(base: str) -> None:
     assert r.json()["error"]["code"] == "rate_limited"
     bob = httpx.post(base + "/assistant/request", json={"prompt": "x", "models": ["sim/echo"]}, headers={"Authorization": "Bearer tok-bob"})
     assert bob.status_code == 201
+
+
+def test_vote_then_leaderboard(base: str) -> None:
+    carol = {"Authorization": "Bearer tok-carol"}  # alice's slots are busy (see above)
+    ids = []
+    for _ in range(2):
+        r = httpx.post(base + "/assistant/request", json={"prompt": "vote", "models": ["sim/echo", "sim/lorem"], "max_tokens": 3}, headers=carol)
+        rid = r.json()["request_id"]
+        with httpx.stream("GET", f"{base}/assistant/stream/{rid}", headers=carol, timeout=30) as s:
+            assert sse(s.read().decode())[-1][1] == "complete"
+        ids.append(rid)
+    r = httpx.post(f"{base}/assistant/preference/{ids[0]}", json={"winner": 1, "feedback": "richer"}, headers=carol)
+    assert r.status_code == 201 and r.json() == {"winner": 1, "feedback": "richer"}
+    assert httpx.post(f"{base}/assistant/preference/{ids[1]}", json={"winner": "tie"}, headers=carol).status_code == 201
+    r = httpx.post(f"{base}/assistant/preference/{ids[0]}", json={"winner": 0}, headers=carol)
+    assert r.status_code == 409 and r.json()["error"]["code"] == "conflict"
+    r = httpx.post(f"{base}/assistant/preference/{ids[0]}", json={"winner": 0}, headers=AUTH)
+    assert r.status_code == 404
+    board = httpx.get(base + "/assistant/leaderboard", headers=carol).json()
+    rows = {m["model"]: m for m in board["models"]}
+    assert board["votes"] == 2 and rows["sim/lorem"]["wins"] == 1 and rows["sim/echo"]["ties"] == 1
+    assert rows["sim/lorem"]["rank"] == 1

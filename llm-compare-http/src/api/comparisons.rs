@@ -177,8 +177,7 @@ async fn events_until_shutdown(
     id: &str,
     after: u64,
 ) -> Result<impl Stream<Item = (Event, bool)> + use<>, ApiError> {
-    let mut events = state.registry().subscribe(user, id, after).await?;
-    let hide = state.service().hides_models(user, id).await?;
+    let mut events = state.service().subscribe(user, id, after).await?;
     let shutdown = state.shutdown().clone();
     Ok(async_stream::stream! {
         let mut last = after;
@@ -194,7 +193,7 @@ async fn events_until_shutdown(
                 next = events.next() => match next {
                     Some(e) => {
                         last = e.seq;
-                        yield (if hide { e.blinded() } else { e }, true);
+                        yield (e, true);
                     }
                     None => break,
                 },

@@ -133,9 +133,6 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
     }
 }
 
-/// Items per page when `limit` is not given.
-const DEFAULT_PAGE: u32 = 20;
-
 /// A listing's query: `limit` and `cursor` (the last id of the previous page; UUIDv7 ids
 /// sort by creation time).
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
@@ -150,14 +147,7 @@ pub struct PageQuery {
 impl PageQuery {
     /// The page size, checked.
     pub fn limit(&self) -> Result<u32, ApiError> {
-        let limit = self.limit.unwrap_or(DEFAULT_PAGE);
-        if !(1..=100).contains(&limit) {
-            return Err(ApiError::invalid(
-                "limit",
-                "limit must be between 1 and 100",
-            ));
-        }
-        Ok(limit)
+        Ok(llm_compare_store::service::page_limit(self.limit)?)
     }
 
     /// Splits `limit() + 1` fetched items into the page and the next cursor (the one extra
@@ -167,7 +157,9 @@ impl PageQuery {
         mut items: Vec<T>,
         id: impl Fn(&T) -> &String,
     ) -> (Vec<T>, Option<String>) {
-        let limit = self.limit.unwrap_or(DEFAULT_PAGE) as usize;
+        let limit = self
+            .limit
+            .unwrap_or(llm_compare_store::service::DEFAULT_PAGE) as usize;
         let more = items.len() > limit;
         items.truncate(limit);
         let next = if more {

@@ -22,6 +22,7 @@ import asyncio
 import atexit
 import json
 import os
+from datetime import datetime
 from typing import Any, AsyncIterable, AsyncIterator, Iterator, Mapping, Optional, Sequence, Union
 
 from . import _native
@@ -132,30 +133,47 @@ def error_of(event: Mapping[str, Any]) -> Optional[LlmCompareError]:
     return exc
 
 
-def _request(
+def _body(
     prompt: Union[str, Sequence[Message], None],
     models: Sequence[str],
     system: Optional[str],
     tools: Optional[Sequence[Mapping[str, Any]]],
     tool_choice: Any,
     params: Mapping[str, Any],
+    **extra: Any,
 ) -> str:
+    """The JSON body of ``POST /v1/comparisons`` (the engine checks it the same way)."""
+    body: dict[str, Any] = {"models": [models] if isinstance(models, str) else list(models)}
     if isinstance(prompt, str):
-        messages: list[Any] = [{"role": "user", "content": prompt}]
-    elif prompt is None:
-        raise _native.error_for("invalid_request", "a prompt or messages is required")
-    else:
-        messages = [dict(m) for m in prompt]
-    if isinstance(models, str):
-        models = [models]
-    body: dict[str, Any] = {"models": list(models), "messages": messages, "params": dict(params)}
+        body["prompt"] = prompt
+    elif prompt is not None:
+        body["messages"] = [dict(m) for m in prompt]
+    if params:
+        body["params"] = dict(params)
     if system is not None:
         body["system"] = system
     if tools:
         body["tools"] = [dict(t) for t in tools]
     if tool_choice is not None:
         body["tool_choice"] = tool_choice
+    body.update({k: v for k, v in extra.items() if v is not None})
     return json.dumps(body)
+
+
+def _ms(t: Union[datetime, int, None]) -> Optional[int]:
+    if t is None or isinstance(t, int):
+        return t
+    return int(t.timestamp() * 1000)
+
+
+def _obj(text: str) -> dict[str, Any]:
+    value: dict[str, Any] = json.loads(text)
+    return value
+
+
+def _list(text: str) -> list[dict[str, Any]]:
+    value: list[dict[str, Any]] = json.loads(text)
+    return value
 
 
 class _Handle:
@@ -263,7 +281,14 @@ class Engine:
     ``config`` is the server's configuration: a path to a TOML file, TOML text, a dict of the
     same shape, or None (``llm-compare.toml`` in the working directory if there is one).
     Provider keys come from the environment (``OPENAI_API_KEY``, …); simulated models
-    (``sim/*``) need none. Safe to share between tasks and threads."""
+    (``sim/*``) need none. Safe to share between tasks and threads.
+
+    ``store`` — a database for what outlives a request, as the server keeps it: a file path
+    or ``sqlite://…`` (SQLite, created if missing) or ``postgres://…``. With it, submitted
+    comparisons are recorded (results, usage), and sessions, votes and the leaderboard work.
+    ``instance_id`` — a stable name for this process in the store: on start-up, comparisons
+    it left running (a crash) are marked ``interrupted``. Without one each process gets a
+    unique name, so several workers can share a database."""
 
     __slots__ = ("_native",)
 
@@ -271,6 +296,8 @@ class Engine:
         self,
         config: Union[str, os.PathLike[str], Mapping[str, Any], None] = None,
         *,
+        store: Union[str, os.PathLike[str], None] = None,
+        instance_id: Optional[str] = None,
         max_active_per_owner: Optional[int] = None,
     ) -> None:
         if config is None:
@@ -285,7 +312,17 @@ class Engine:
             kind, text = "path", os.fspath(config)
         else:
             kind, text = "toml", str(config)
-        self._native = _native.Engine(kind, text, max_active_per_owner)
+        store_url: Optional[str] = None
+        if store is not None:
+            store_url = os.fspath(store)
+            if "://" not in store_url and not store_url.startswith("sqlite:"):
+                store_url = "sqlite://" + os.path.abspath(store_url)
+        self._native = _native.Engine(kind, text, max_active_per_owner, store_url, instance_id)
+
+    @property
+    def has_store(self) -> bool:
+        """Whether a store is configured (sessions, votes, the leaderboard)."""
+        return self._native.has_store
 
     def models(self) -> list[dict[str, Any]]:
         """Every model: id, provider, context window, prices, available or why not."""
@@ -304,7 +341,7 @@ class Engine:
     ) -> Comparison:
         """Starts a comparison of ``models`` on ``prompt`` (a string, or a list of messages).
         ``params``: temperature, max_tokens, top_p, stop, seed."""
-        return Comparison(self._native.compare(_request(prompt, models, system, tools, tool_choice, params)))
+        return Comparison(self._native.compare(_body(prompt, models, system, tools, tool_choice, params)))
 
     def compare_sync(
         self,
@@ -318,38 +355,146 @@ class Engine:
     ) -> SyncComparison:
         """Like :meth:`compare`, as a blocking iterator."""
         return SyncComparison(
-            self._native.compare_sync(_request(prompt, models, system, tools, tool_choice, params))
+            self._native.compare_sync(_body(prompt, models, system, tools, tool_choice, params))
         )
 
     async def submit(
         self,
         prompt: Union[str, Sequence[Message], None] = None,
         *,
-        models: Sequence[str],
         owner: str,
+        models: Sequence[str] = (),
         system: Optional[str] = None,
         tools: Optional[Sequence[Mapping[str, Any]]] = None,
         tool_choice: Any = None,
         metadata: Optional[Mapping[str, Any]] = None,
+        session_id: Optional[str] = None,
+        blind: bool = False,
         **params: Any,
     ) -> str:
         """Registers and starts a comparison for ``owner`` (POST-then-stream); returns its
-        request id. Raises :class:`RateLimited` over the owner's active limit."""
-        request_id: str = await self._native.submit(
-            _request(prompt, models, system, tools, tool_choice, params),
-            owner,
-            None if metadata is None else json.dumps(metadata),
+        request id. With a store it is recorded first. ``session_id``: the next turn of a
+        session (give the prompt; the models are the session's). ``blind``: model names are
+        "Model A", … in shuffled order until the vote. Raises :class:`RateLimited` over the
+        owner's active limit, :class:`Conflict` while the session's last turn runs."""
+        info = await self.submit_info(
+            prompt,
+            owner=owner,
+            models=models,
+            system=system,
+            tools=tools,
+            tool_choice=tool_choice,
+            metadata=metadata,
+            session_id=session_id,
+            blind=blind,
+            **params,
         )
+        request_id: str = info["request_id"]
         return request_id
+
+    async def submit_info(
+        self,
+        prompt: Union[str, Sequence[Message], None] = None,
+        *,
+        owner: str,
+        models: Sequence[str] = (),
+        system: Optional[str] = None,
+        tools: Optional[Sequence[Mapping[str, Any]]] = None,
+        tool_choice: Any = None,
+        metadata: Optional[Mapping[str, Any]] = None,
+        session_id: Optional[str] = None,
+        blind: bool = False,
+        **params: Any,
+    ) -> dict[str, Any]:
+        """Like :meth:`submit`, returning what ``POST /v1/comparisons`` answers:
+        ``request_id``, ``models`` (blind labels when blind) and, for a session turn,
+        ``history_trimmed`` (earlier turns left out per model to fit its context window)."""
+        body = _body(
+            prompt,
+            models,
+            system,
+            tools,
+            tool_choice,
+            params,
+            metadata=None if metadata is None else dict(metadata),
+            session_id=session_id,
+            blind=blind or None,
+        )
+        info: dict[str, Any] = json.loads(await self._native.submit(body, owner))
+        return info
 
     async def stream(self, request_id: str, *, owner: str, after_seq: Optional[int] = None) -> EventStream:
         """The events of ``owner``'s request after ``after_seq`` (a ``Last-Event-ID``):
         replayed, then live, to ``complete``. Raises :class:`NotFound`."""
         return EventStream(await self._native.stream(request_id, owner, after_seq or 0))
 
-    async def cancel(self, request_id: str, *, owner: str) -> None:
-        """Cancels ``owner``'s request. Raises :class:`NotFound`."""
-        await self._native.cancel(request_id, owner)
+    async def cancel(self, request_id: str, *, owner: str) -> str:
+        """Cancels ``owner``'s request; returns its status right after (``cancelled``, or
+        the status it finished with). Raises :class:`NotFound`."""
+        return await self._native.cancel(request_id, owner)
+
+    async def snapshot(self, request_id: str, *, owner: str) -> dict[str, Any]:
+        """The request now, as ``GET /v1/comparisons/{id}``: status, every model's text so far
+        and result, totals, the vote. From the store once the registry has let it go."""
+        return _obj(await self._native.snapshot(request_id, owner))
+
+    async def vote(
+        self, request_id: str, winner: Union[int, str], *, owner: str, feedback: Optional[str] = None
+    ) -> dict[str, Any]:
+        """Records ``owner``'s vote on a finished comparison: ``winner`` is a ``model_index``,
+        ``"tie"`` or ``"all_bad"``. Needs a store. Raises :class:`Conflict` (not finished, or
+        voted already), :class:`InvalidRequest` (no such model), :class:`NotFound`."""
+        vote: dict[str, Any] = {"winner": winner}
+        if feedback is not None:
+            vote["feedback"] = feedback
+        return _obj(await self._native.vote(request_id, owner, json.dumps(vote)))
+
+    async def leaderboard(
+        self, *, since: Union[datetime, int, None] = None, until: Union[datetime, int, None] = None
+    ) -> dict[str, Any]:
+        """Every owner's votes as a ranking (``GET /v1/leaderboard``): Bradley-Terry rating
+        with a 95% interval, Elo, wins/losses/ties, mean TTFT and cost per model; votes cast
+        in ``[since, until)`` (datetimes or Unix ms). Needs a store."""
+        return _obj(await self._native.leaderboard(_ms(since), _ms(until)))
+
+    async def comparisons(
+        self, *, owner: str, limit: Optional[int] = None, before: Optional[str] = None
+    ) -> list[dict[str, Any]]:
+        """``owner``'s comparisons outside sessions, newest first (``limit`` 1–100, default
+        20; ``before``: the last id of the previous page). Needs a store."""
+        return _list(await self._native.comparisons(owner, limit, before))
+
+    async def create_session(
+        self,
+        models: Sequence[str],
+        *,
+        owner: str,
+        title: Optional[str] = None,
+        system: Optional[str] = None,
+    ) -> dict[str, Any]:
+        """Starts a session of ``models`` (fixed, like ``system``, for every turn); continue
+        it with ``submit(prompt, session_id=..., owner=...)``: every model sees its own
+        earlier answers. Needs a store."""
+        body: dict[str, Any] = {"models": [models] if isinstance(models, str) else list(models)}
+        if title is not None:
+            body["title"] = title
+        if system is not None:
+            body["system"] = system
+        return _obj(await self._native.create_session(json.dumps(body), owner))
+
+    async def sessions(
+        self, *, owner: str, limit: Optional[int] = None, before: Optional[str] = None
+    ) -> list[dict[str, Any]]:
+        """``owner``'s sessions, newest first (paged like :meth:`comparisons`)."""
+        return _list(await self._native.sessions(owner, limit, before))
+
+    async def session(self, session_id: str, *, owner: str) -> dict[str, Any]:
+        """``owner``'s session with every turn: the prompt, each model's answer, the vote."""
+        return _obj(await self._native.session(session_id, owner))
+
+    async def delete_session(self, session_id: str, *, owner: str) -> None:
+        """Deletes ``owner``'s session and its turns (running turns are cancelled first)."""
+        await self._native.delete_session(session_id, owner)
 
     def active(self, owner: str) -> int:
         """How many of ``owner``'s requests are running."""
