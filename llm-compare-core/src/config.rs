@@ -317,6 +317,22 @@ impl Config {
             .map_err(|e| Error::invalid("config", format!("invalid configuration: {e}")))
     }
 
+    /// A configuration as the bindings pass it: `kind` is `default` (as [`Config::load`]
+    /// with no path), `path`, `toml` (the text) or `json` (the same shape as JSON).
+    pub fn from_kind(kind: &str, text: &str) -> Result<Self> {
+        match kind {
+            "default" => Self::load(None),
+            "path" => Self::load(Some(Path::new(text))),
+            "toml" => Self::parse(text),
+            "json" => serde_json::from_str(text)
+                .map_err(|e| Error::invalid("config", format!("invalid configuration: {e}"))),
+            other => Err(Error::invalid(
+                "config",
+                format!("unknown configuration kind `{other}`"),
+            )),
+        }
+    }
+
     /// Loads `path`, else `llm-compare.toml` in the working directory if there is one,
     /// else the defaults. A `path` that cannot be read is an error.
     pub fn load(path: Option<&Path>) -> Result<Self> {

@@ -215,6 +215,21 @@ static BUNDLED: LazyLock<Arc<PriceTable>> = LazyLock::new(|| {
     Arc::new(PriceTable::parse_tsv(BUNDLED_TSV).unwrap_or_default())
 });
 
+/// A model's price as people read it (see [`PriceTable::summary`]).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PriceSummary {
+    /// The model.
+    pub model: String,
+    /// USD per million input tokens.
+    pub input_usd_per_million: f64,
+    /// USD per million output tokens.
+    pub output_usd_per_million: f64,
+    /// Its context window, when known.
+    pub max_input_tokens: Option<u64>,
+    /// Its output limit, when known.
+    pub max_output_tokens: Option<u64>,
+}
+
 impl PriceTable {
     /// An empty table (every model unpriced).
     pub fn empty() -> Self {
@@ -274,6 +289,18 @@ impl PriceTable {
     /// The price of a model, by exact id.
     pub fn get(&self, model: &str) -> Option<&ModelPrice> {
         self.prices.get(model)
+    }
+
+    /// A model's price in USD per million tokens, with its limits (what the bindings'
+    /// `price(model)` answers); None when unpriced.
+    pub fn summary(&self, model: &str) -> Option<PriceSummary> {
+        self.get(model).map(|p| PriceSummary {
+            model: model.to_string(),
+            input_usd_per_million: p.input_per_million(),
+            output_usd_per_million: p.output_per_million(),
+            max_input_tokens: p.max_input_tokens,
+            max_output_tokens: p.max_output_tokens,
+        })
     }
 
     /// Sets (or overrides) a model's price.

@@ -27,6 +27,7 @@ mod call;
 pub mod comparison;
 pub mod config;
 pub mod cost;
+pub mod driven;
 pub mod error;
 pub mod event;
 pub mod observe;
@@ -41,6 +42,7 @@ pub mod tokens;
 pub use comparison::{CompareOptions, Comparison, Engine};
 pub use config::{CallPolicy, Config, Policies, Timeouts};
 pub use cost::{Cost, ModelPrice, PriceTable, Usd};
+pub use driven::DrivenComparison;
 pub use error::{Error, ErrorCode, ProviderError, Result};
 pub use event::{
     Attempt, Complete, ErrorInfo, Event, EventKind, FinishReason, ModelResult, RequestStatus,

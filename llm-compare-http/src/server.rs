@@ -114,12 +114,7 @@ pub struct ServerOptions {
 /// The host name (`HOSTNAME`, else `/etc/hostname`, else `local`): stable across restarts of
 /// the same server, distinct between servers.
 pub fn default_instance_id() -> String {
-    std::env::var("HOSTNAME")
-        .ok()
-        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
-        .map(|h| h.trim().to_string())
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "local".into())
+    llm_compare_store::service::host_name()
 }
 
 impl Default for ServerOptions {

@@ -32,6 +32,22 @@ pub fn now_ms() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
+/// The host name (`HOSTNAME`, else `/etc/hostname`, else `local`).
+pub fn host_name() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "local".into())
+}
+
+/// A store instance name unique to this process, `{prefix}:{pid}@{host}`: an embedding
+/// process that starts never marks another one's running comparisons interrupted.
+pub fn process_instance(prefix: &str) -> String {
+    format!("{prefix}:{}@{}", std::process::id(), host_name())
+}
+
 /// Items per listing page when no limit is given.
 pub const DEFAULT_PAGE: u32 = 20;
 

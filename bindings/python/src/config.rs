@@ -3,14 +3,13 @@
 //! them together exactly as the server does). Same configuration as the server: providers,
 //! keys from env, price overrides, sim timing.
 
-use std::path::Path;
 use std::sync::Arc;
 
-use llm_compare_core::{Config, InMemoryRegistry, RegistryConfig};
+use llm_compare_core::{Config, DrivenComparison, InMemoryRegistry, RegistryConfig};
 use llm_compare_store::{CreateComparison, Service, SharedStore, SqlStore};
 use pyo3::prelude::*;
 
-use crate::comparison::{Comparison, Running, SyncComparison};
+use crate::comparison::{Comparison, SyncComparison};
 use crate::error::{invalid, to_py};
 
 /// The engine (see the package docs).
@@ -34,18 +33,6 @@ pub(crate) fn parse_body(body_json: &str) -> PyResult<CreateComparison> {
     serde_json::from_str(body_json).map_err(|e| invalid("request", e.to_string()))
 }
 
-/// This process's name in the store when none is given: unique, so starting up never marks
-/// another worker's running comparisons interrupted.
-fn default_instance() -> String {
-    let host = std::env::var("HOSTNAME")
-        .ok()
-        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
-        .map(|h| h.trim().to_string())
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "local".into());
-    format!("python:{}@{host}", std::process::id())
-}
-
 #[pymethods]
 impl Engine {
     /// `kind` is `"default"` (llm-compare.toml in the working directory if any),
@@ -62,22 +49,7 @@ impl Engine {
         store_url: Option<&str>,
         instance_id: Option<String>,
     ) -> PyResult<Self> {
-        let text = text.unwrap_or_default();
-        let config = match kind {
-            "default" => Config::load(None),
-            "path" => Config::load(Some(Path::new(text))),
-            "toml" => Config::parse(text),
-            "json" => serde_json::from_str::<Config>(text).map_err(|e| {
-                llm_compare_core::Error::invalid("config", format!("invalid configuration: {e}"))
-            }),
-            other => {
-                return Err(invalid(
-                    "config",
-                    format!("unknown configuration kind `{other}`"),
-                ));
-            }
-        }
-        .map_err(to_py)?;
+        let config = Config::from_kind(kind, text.unwrap_or_default()).map_err(to_py)?;
         let engine = {
             // Building providers needs a runtime context (HTTP clients).
             let _guard = pyo3_async_runtimes::tokio::get_runtime().enter();
@@ -88,7 +60,9 @@ impl Engine {
             registry.max_active_per_owner = n;
         }
         let memory = InMemoryRegistry::new(registry);
-        let instance = instance_id.clone().unwrap_or_else(default_instance);
+        let instance = instance_id
+            .clone()
+            .unwrap_or_else(|| llm_compare_store::service::process_instance("python"));
         let store: Option<SharedStore> = match store_url {
             None => None,
             Some(url) => Some(
@@ -147,7 +121,7 @@ impl Engine {
 }
 
 impl Engine {
-    fn start(&self, body_json: &str) -> PyResult<Arc<Running>> {
+    fn start(&self, body_json: &str) -> PyResult<Arc<DrivenComparison>> {
         let body = parse_body(body_json)?;
         if body.session_id.is_some() || body.blind == Some(true) {
             let field = if body.blind == Some(true) {
@@ -163,6 +137,6 @@ impl Engine {
         let (request, _metadata) = body.into_request().map_err(to_py)?;
         let _guard = pyo3_async_runtimes::tokio::get_runtime().enter();
         let comparison = self.service.engine().compare(&request).map_err(to_py)?;
-        Ok(Running::spawn(comparison))
+        Ok(Arc::new(DrivenComparison::spawn(comparison)))
     }
 }

@@ -3,7 +3,6 @@
 
 use llm_compare_core::{PriceTable, Usage};
 use pyo3::prelude::*;
-use serde_json::json;
 
 use crate::error::invalid;
 
@@ -26,16 +25,9 @@ pub fn cost(model: &str, usage_json: &str) -> PyResult<String> {
 }
 
 pub(crate) fn price_of(table: &PriceTable, model: &str) -> Option<String> {
-    table.get(model).map(|p| {
-        json!({
-            "model": model,
-            "input_usd_per_million": p.input_per_million(),
-            "output_usd_per_million": p.output_per_million(),
-            "max_input_tokens": p.max_input_tokens,
-            "max_output_tokens": p.max_output_tokens,
-        })
-        .to_string()
-    })
+    table
+        .summary(model)
+        .and_then(|p| serde_json::to_string(&p).ok())
 }
 
 pub(crate) fn cost_of(table: &PriceTable, model: &str, usage_json: &str) -> PyResult<String> {
