@@ -1,0 +1,395 @@
+'use strict'
+// llm-compare for Node.js: one prompt to N models at once, every model's tokens streamed back
+// as one event stream — the same events the server sends over SSE (docs/events.md). The work
+// happens in Rust (the llm-compare engine) on its own threads; the event loop never waits.
+
+const { join } = require('node:path')
+const { existsSync } = require('node:fs')
+
+function loadNative() {
+  const triple = `${process.platform}-${process.arch}${process.platform === 'linux' ? '-gnu' : ''}`
+  const local = join(__dirname, `llm-compare.${triple}.node`)
+  if (existsSync(local)) return require(local)
+  try {
+    // A per-platform package (the napi-rs layout), when one is published.
+    return require(`llm-compare-${triple}`)
+  } catch {
+    throw new Error(
+      `llm-compare: no native addon for ${triple}; build it with \`npm run build\` in ${__dirname} (needs Rust)`,
+    )
+  }
+}
+
+const native = loadNative()
+
+/** The base of every llm-compare error: `code` (`invalid_request`, `unknown_model`,
+ * `rate_limited`, `provider_error` kinds, `not_found`, …), `field` and `retryable`. */
+class LlmCompareError extends Error {
+  constructor(message, { code = 'internal', field = null, retryable = false } = {}) {
+    super(message)
+    this.name = new.target.name
+    this.code = code
+    this.field = field
+    this.retryable = retryable
+  }
+}
+class InvalidRequestError extends LlmCompareError {}
+class UnknownModelError extends InvalidRequestError {}
+class RateLimitedError extends LlmCompareError {}
+class ProviderError extends LlmCompareError {}
+class NotFoundError extends LlmCompareError {}
+class ConflictError extends LlmCompareError {}
+class BudgetExceededError extends LlmCompareError {}
+
+const PROVIDER_CODES = new Set([
+  'auth',
+  'bad_request',
+  'context_length_exceeded',
+  'content_filter',
+  'overloaded',
+  'server',
+  'timeout',
+  'network',
+  'parse',
+])
+
+/** The error class for an error code (as errors and `error` events carry it). */
+function errorClass(code) {
+  switch (code) {
+    case 'invalid_request':
+      return InvalidRequestError
+    case 'unknown_model':
+      return UnknownModelError
+    case 'rate_limited':
+      return RateLimitedError
+    case 'not_found':
+      return NotFoundError
+    case 'conflict':
+      return ConflictError
+    case 'budget_exceeded':
+      return BudgetExceededError
+    default:
+      return PROVIDER_CODES.has(code) ? ProviderError : LlmCompareError
+  }
+}
+
+/** The native error (its message is the error as JSON) as an LlmCompareError subclass. */
+function convert(e) {
+  let info
+  try {
+    info = JSON.parse(e.message)
+  } catch {
+    return e
+  }
+  if (!info || typeof info.code !== 'string') return e
+  const Cls = errorClass(info.code)
+  return new Cls(info.message, info)
+}
+
+/** Calls `f`, converting native errors (thrown or rejected). */
+function call(f) {
+  try {
+    const out = f()
+    return out instanceof Promise ? out.catch((e) => Promise.reject(convert(e))) : out
+  } catch (e) {
+    throw convert(e)
+  }
+}
+
+/** The exception (not thrown) for an `error` event or a failed `model_result`. */
+function errorOf(event) {
+  const err = event.type === 'error' ? event : event.error
+  if (!err) return null
+  const Cls = errorClass(err.code)
+  return new Cls(err.message, { code: err.code, field: null, retryable: Boolean(err.retryable) })
+}
+
+const encoder = new TextEncoder()
+
+/** One event as an SSE message, byte for byte what `llm-compare serve` sends. */
+function formatSSE(json, event) {
+  return `id: ${event.seq}\nevent: ${event.type}\ndata: ${json}\n\n`
+}
+
+/** A web ReadableStream of SSE bytes reading `next()` (event JSON, null at the end);
+ * comments keep idle connections alive; cancelling it (the client went away) calls `stop`. */
+function sseStream(next, stop, { keepAliveMs = 15000 } = {}) {
+  let timer
+  return new ReadableStream({
+    start(controller) {
+      if (keepAliveMs > 0) {
+        timer = setInterval(() => controller.enqueue(encoder.encode(': keep-alive\n\n')), keepAliveMs)
+      }
+    },
+    async pull(controller) {
+      try {
+        const json = await next()
+        if (json === null) {
+          clearInterval(timer)
+          controller.close()
+          return
+        }
+        controller.enqueue(encoder.encode(formatSSE(json, JSON.parse(json))))
+      } catch (e) {
+        clearInterval(timer)
+        controller.error(convert(e))
+      }
+    },
+    cancel() {
+      clearInterval(timer)
+      stop()
+    },
+  })
+}
+
+/** A running comparison: an async iterable of events ending with `complete`. */
+class Comparison {
+  #native
+  #signal
+  #onAbort
+  constructor(nativeComparison, signal) {
+    this.#native = nativeComparison
+    if (signal) {
+      this.#signal = signal
+      this.#onAbort = () => nativeComparison.cancel()
+      if (signal.aborted) nativeComparison.cancel()
+      else signal.addEventListener('abort', this.#onAbort, { once: true })
+    }
+  }
+  /** The comparison's id. */
+  get requestId() {
+    return this.#native.requestId
+  }
+  /** Its models, by `model_index`. */
+  get models() {
+    return this.#native.models
+  }
+  /** Whether `complete` has been read. */
+  get finished() {
+    return this.#native.finished
+  }
+  #done() {
+    if (this.#signal) this.#signal.removeEventListener('abort', this.#onAbort)
+  }
+  async *[Symbol.asyncIterator]() {
+    let complete = false
+    try {
+      for (;;) {
+        const json = await this.#native.next()
+        if (json === null) break
+        const event = JSON.parse(json)
+        if (event.type === 'complete') complete = true
+        yield event
+      }
+    } finally {
+      // `break` out of a for-await, or a throw in its body: the rest is not wanted.
+      if (!complete) this.#native.cancel()
+      this.#done()
+    }
+  }
+  /** The `complete` event (every model's result, totals, duration). */
+  async result() {
+    try {
+      return JSON.parse(await call(() => this.#native.result()))
+    } finally {
+      this.#done()
+    }
+  }
+  /** Cancels the upstream calls; unfinished models end `cancelled`. */
+  cancel() {
+    this.#native.cancel()
+  }
+  /** The events as SSE bytes for `new Response(comparison.toSSEStream(), {headers})`;
+   * the client going away cancels the upstream calls. */
+  toSSEStream(options) {
+    return sseStream(
+      () => this.#native.next(),
+      () => this.#native.cancel(),
+      options,
+    )
+  }
+}
+
+/** A registered request's events (replayed after `afterSeq`, then live). */
+class EventStream {
+  #native
+  constructor(nativeStream) {
+    this.#native = nativeStream
+  }
+  async *[Symbol.asyncIterator]() {
+    for (;;) {
+      const json = await this.#native.next()
+      if (json === null) return
+      yield JSON.parse(json)
+    }
+  }
+  /** SSE bytes (closing it only stops reading: the request keeps running). */
+  toSSEStream(options) {
+    return sseStream(
+      () => this.#native.next(),
+      () => {},
+      options,
+    )
+  }
+}
+
+function body(input, extra = {}) {
+  const { prompt, messages, models = [], system, params, tools, toolChoice, metadata } = input
+  const out = { models: typeof models === 'string' ? [models] : [...models] }
+  if (prompt !== undefined) out.prompt = prompt
+  if (messages !== undefined) out.messages = messages
+  if (system !== undefined) out.system = system
+  if (params !== undefined) out.params = params
+  if (tools !== undefined) out.tools = tools
+  if (toolChoice !== undefined) out.tool_choice = toolChoice
+  if (metadata !== undefined) out.metadata = metadata
+  for (const [k, v] of Object.entries(extra)) if (v !== undefined && v !== null) out[k] = v
+  return JSON.stringify(out)
+}
+
+function ms(t) {
+  if (t === undefined || t === null) return null
+  return t instanceof Date ? t.getTime() : t
+}
+
+function needOwner(owner) {
+  if (typeof owner !== 'string' || owner === '') {
+    throw new InvalidRequestError('owner is required', { code: 'invalid_request', field: 'owner' })
+  }
+  return owner
+}
+
+/** The llm-compare engine. */
+class Engine {
+  #native
+  /**
+   * `config`: a path to a TOML file, TOML text, an object of the same shape, or undefined
+   * (llm-compare.toml in the working directory if any). `store`: a SQLite path or
+   * `sqlite://…` / `postgres://…` URL (sessions, votes, leaderboard).
+   */
+  constructor(config, { store, instanceId, maxActivePerOwner } = {}) {
+    let kind = 'default'
+    let text
+    if (config !== undefined && config !== null) {
+      if (typeof config === 'object') {
+        kind = 'json'
+        text = JSON.stringify(config)
+      } else if (!config.includes('\n') && (config.endsWith('.toml') || existsSync(config))) {
+        kind = 'path'
+        text = config
+      } else {
+        kind = 'toml'
+        text = config
+      }
+    }
+    let storeUrl
+    if (store !== undefined && store !== null) {
+      storeUrl = store.includes('://') || store.startsWith('sqlite:') ? store : `sqlite://${require('node:path').resolve(store)}`
+    }
+    this.#native = call(
+      () => new native.NativeEngine({ kind, text, maxActivePerOwner, storeUrl, instanceId }),
+    )
+  }
+  /** Whether a store is configured. */
+  get hasStore() {
+    return this.#native.hasStore
+  }
+  /** Every model: id, provider, context window, prices, available or why not. */
+  async models() {
+    return JSON.parse(await call(() => this.#native.modelsJson()))
+  }
+  /** Starts a comparison; `signal` (an AbortSignal) cancels it. */
+  compare(request) {
+    const native = call(() => this.#native.compare(body(request)))
+    return new Comparison(native, request.signal)
+  }
+  /** Registers and starts a comparison for `owner`; resolves to `{request_id, models,
+   * history_trimmed?}` (POST-then-stream; with a store it is recorded first). */
+  async submitInfo(request) {
+    const owner = needOwner(request.owner)
+    const b = body(request, { session_id: request.sessionId, blind: request.blind || undefined })
+    return JSON.parse(await call(() => this.#native.submit(b, owner)))
+  }
+  /** Like submitInfo, resolving to the request id. */
+  async submit(request) {
+    return (await this.submitInfo(request)).request_id
+  }
+  /** The request's events after `afterSeq` (a Last-Event-ID). */
+  async stream(requestId, { owner, afterSeq } = {}) {
+    return new EventStream(await call(() => this.#native.stream(requestId, needOwner(owner), afterSeq ?? 0)))
+  }
+  /** Cancels the request; resolves to its status right after. */
+  async cancel(requestId, { owner } = {}) {
+    return call(() => this.#native.cancel(requestId, needOwner(owner)))
+  }
+  /** How many of `owner`'s requests are running. */
+  active(owner) {
+    return this.#native.active(owner)
+  }
+  /** The request now (`GET /v1/comparisons/{id}`). */
+  async snapshot(requestId, { owner } = {}) {
+    return JSON.parse(await call(() => this.#native.snapshot(requestId, needOwner(owner))))
+  }
+  /** Records a vote: `winner` is a model_index, 'tie' or 'all_bad'. Needs a store. */
+  async vote(requestId, winner, { owner, feedback } = {}) {
+    const v = feedback === undefined ? { winner } : { winner, feedback }
+    return JSON.parse(await call(() => this.#native.vote(requestId, needOwner(owner), JSON.stringify(v))))
+  }
+  /** Every owner's votes as a ranking; votes cast in [since, until). Needs a store. */
+  async leaderboard({ since, until } = {}) {
+    return JSON.parse(await call(() => this.#native.leaderboard(ms(since), ms(until))))
+  }
+  /** `owner`'s comparisons outside sessions, newest first. Needs a store. */
+  async comparisons({ owner, limit, before } = {}) {
+    return JSON.parse(await call(() => this.#native.comparisons(needOwner(owner), limit ?? null, before ?? null)))
+  }
+  /** Starts a session (models and system fixed for every turn). Needs a store. */
+  async createSession({ models, owner, title, system }) {
+    const b = { models: typeof models === 'string' ? [models] : [...models] }
+    if (title !== undefined) b.title = title
+    if (system !== undefined) b.system = system
+    return JSON.parse(await call(() => this.#native.createSession(JSON.stringify(b), needOwner(owner))))
+  }
+  /** `owner`'s sessions, newest first. */
+  async sessions({ owner, limit, before } = {}) {
+    return JSON.parse(await call(() => this.#native.sessions(needOwner(owner), limit ?? null, before ?? null)))
+  }
+  /** A session with every turn. */
+  async session(sessionId, { owner } = {}) {
+    return JSON.parse(await call(() => this.#native.session(sessionId, needOwner(owner))))
+  }
+  /** Deletes a session and its turns. */
+  async deleteSession(sessionId, { owner } = {}) {
+    await call(() => this.#native.deleteSession(sessionId, needOwner(owner)))
+  }
+  /** `model`'s price in this engine (overrides applied), null if unpriced. */
+  price(model) {
+    const p = this.#native.priceJson(model)
+    return p === null || p === undefined ? null : JSON.parse(p)
+  }
+  /** What `usage` of `model` costs in this engine. */
+  cost(model, usage) {
+    return JSON.parse(call(() => this.#native.costJson(model, JSON.stringify(usage))))
+  }
+}
+
+module.exports = {
+  Engine,
+  Comparison,
+  EventStream,
+  LlmCompareError,
+  InvalidRequestError,
+  UnknownModelError,
+  RateLimitedError,
+  ProviderError,
+  NotFoundError,
+  ConflictError,
+  BudgetExceededError,
+  errorOf,
+  countTokens: (text, model) => native.countTokens(text, model),
+  price: (model) => {
+    const p = native.price(model)
+    return p === null || p === undefined ? null : JSON.parse(p)
+  },
+  cost: (model, usage) => JSON.parse(call(() => native.cost(model, JSON.stringify(usage)))),
+}

@@ -1,0 +1,32 @@
+//! Core errors as napi errors: the message is the error as JSON (`code`, `message`, `field`,
+//! `retryable`), which `index.js` turns into the `LlmCompareError` subclass for its code.
+
+use llm_compare_core::Error;
+use serde_json::json;
+
+/// The napi error for a core error.
+pub(crate) fn to_js(e: Error) -> napi::Error {
+    let body = json!({
+        "code": e.code().as_str(),
+        "message": e.to_string(),
+        "field": e.field(),
+        "retryable": e.is_retryable(),
+    });
+    napi::Error::new(napi::Status::GenericFailure, body.to_string())
+}
+
+/// A bad argument, named.
+pub(crate) fn invalid(field: &str, message: impl Into<String>) -> napi::Error {
+    to_js(Error::invalid(field, message))
+}
+
+/// `Result` with the core error mapped.
+pub(crate) trait OrJs<T> {
+    fn or_js(self) -> napi::Result<T>;
+}
+
+impl<T> OrJs<T> for llm_compare_core::Result<T> {
+    fn or_js(self) -> napi::Result<T> {
+        self.map_err(to_js)
+    }
+}

@@ -1,0 +1,241 @@
+// The Node binding against the Rust engine: the event schema, equality with the engine's own
+// CLI output, AbortSignal and stream cancellation reaching the upstream, errors by code,
+// 50 concurrent comparisons in one process, SSE bytes, stores.
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { spawnSync } from 'node:child_process'
+import { createServer } from 'node:http'
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { createRequire } from 'node:module'
+
+const require = createRequire(import.meta.url)
+const here = dirname(fileURLToPath(import.meta.url))
+const root = join(here, '..', '..', '..')
+for (const k of Object.keys(process.env)) if (k.endsWith('_API_KEY')) delete process.env[k]
+Object.assign(process.env, {
+  LLM_COMPARE_SIM_TTFT_MS: '5',
+  LLM_COMPARE_SIM_SLOW_TTFT_MS: '30000',
+  LLM_COMPARE_SIM_TOKENS_PER_S: '400',
+})
+process.chdir(here) // no stray llm-compare.toml
+const lc = require('..')
+const { Engine } = lc
+
+const THREE = ['sim/echo', 'sim/lorem', 'sim/flaky']
+const PROMPT = 'compare these three models on one prompt please'
+
+async function collect(iterable) {
+  const out = []
+  for await (const e of iterable) out.push(e)
+  return out
+}
+
+/** Each model's events without what legitimately differs between runs. */
+function perModel(events) {
+  const out = {}
+  for (const raw of events) {
+    const e = structuredClone(raw)
+    delete e.seq
+    delete e.duration_ms
+    for (const r of [e, ...(e.results ?? [])]) {
+      delete r.timing
+      delete r.request_id
+    }
+    ;(out[e.model_index ?? 'request'] ??= []).push(e)
+  }
+  return out
+}
+
+test('three sim models stream one schema', async () => {
+  const events = await collect(new Engine().compare({ prompt: PROMPT, models: THREE, params: { max_tokens: 12 } }))
+  assert.equal(events[0].type, 'status')
+  assert.deepEqual(
+    events.map((e) => e.seq),
+    events.map((_, i) => i + 1),
+  )
+  assert.equal(events.at(-1).type, 'complete')
+  const text = events
+    .filter((e) => e.type === 'response_chunk' && e.model_index === 0)
+    .map((e) => e.delta)
+    .join('')
+  assert.equal(text, PROMPT)
+  const results = Object.fromEntries(events.filter((e) => e.type === 'model_result').map((e) => [e.model_index, e]))
+  assert.equal(results[1].usage.output_tokens, 12)
+  assert.equal(results[2].error.code, 'server')
+  assert.ok(lc.errorOf(results[2]) instanceof lc.ProviderError)
+})
+
+test("events equal the Rust engine's for the same request", async () => {
+  const bin = process.env.LLM_COMPARE_BIN ?? join(process.env.CARGO_TARGET_DIR ?? join(root, 'target'), 'debug', 'llm-compare')
+  const args = ['run', '--json', '--max-tokens', '12', ...THREE.flatMap((m) => ['-m', m]), PROMPT]
+  // Exits non-zero when a model failed (sim/flaky does): the events are still all there.
+  const rust = spawnSync(bin, args, { encoding: 'utf8' })
+    .stdout.split('\n')
+    .filter((l) => l.trim())
+    .map((l) => JSON.parse(l))
+  const node = await collect(new Engine().compare({ prompt: PROMPT, models: THREE, params: { max_tokens: 12 } }))
+  assert.equal(node.length, rust.length)
+  assert.deepEqual(perModel(node), perModel(rust))
+})
+
+/** An OpenAI-compatible upstream that streams slowly and records when clients go away. */
+async function slowUpstream() {
+  const state = { open: 0, requests: 0 }
+  const server = createServer((req, res) => {
+    state.requests++
+    state.open++
+    res.writeHead(200, { 'content-type': 'text/event-stream' })
+    let i = 0
+    const timer = setInterval(() => {
+      res.write(`data: {"id":"c","object":"chat.completion.chunk","model":"m","choices":[{"index":0,"delta":{"content":"w${i++} "}}]}\n\n`)
+    }, 50)
+    res.on('close', () => {
+      clearInterval(timer)
+      state.open--
+      state.closedAt = Date.now()
+    })
+  })
+  await new Promise((r) => server.listen(0, '127.0.0.1', r))
+  const config = {
+    providers: { slowup: { kind: 'openai', base_url: `http://127.0.0.1:${server.address().port}/v1` } },
+  }
+  return { state, config, close: () => new Promise((r) => server.close(r)) }
+}
+
+async function until(cond, ms = 5000) {
+  const t0 = Date.now()
+  while (!cond()) {
+    if (Date.now() - t0 > ms) throw new Error('timed out')
+    await new Promise((r) => setTimeout(r, 5))
+  }
+}
+
+test('an AbortSignal cancels the upstream call', async () => {
+  const up = await slowUpstream()
+  try {
+    const engine = new Engine(up.config)
+    const ac = new AbortController()
+    const comparison = engine.compare({ prompt: 'go slowly', models: ['slowup/m', 'sim/lorem'], signal: ac.signal })
+    const got = []
+    const done = (async () => {
+      for await (const e of comparison) got.push(e)
+    })()
+    await until(() => got.some((e) => e.type === 'response_chunk' && e.model_index === 0))
+    assert.equal(up.state.open, 1)
+    const t0 = Date.now()
+    ac.abort()
+    await done
+    await until(() => up.state.open === 0)
+    assert.ok(up.state.closedAt - t0 < 1000, `upstream closed ${up.state.closedAt - t0} ms after abort`)
+    assert.equal(got.at(-1).type, 'complete')
+    assert.equal(got.at(-1).status, 'cancelled')
+  } finally {
+    await up.close()
+  }
+})
+
+test('a cancelled SSE stream (client gone) cancels the upstream call', async () => {
+  const up = await slowUpstream()
+  try {
+    const engine = new Engine(up.config)
+    const reader = engine.compare({ prompt: 'go slowly', models: ['slowup/m'] }).toSSEStream().getReader()
+    let text = ''
+    while (!text.includes('event: response_chunk')) text += new TextDecoder().decode((await reader.read()).value)
+    assert.match(text, /^id: 1\nevent: status\ndata: \{/)
+    assert.equal(up.state.open, 1)
+    await reader.cancel()
+    await until(() => up.state.open === 0)
+  } finally {
+    await up.close()
+  }
+})
+
+test('errors are Error subclasses with a code', async () => {
+  const engine = new Engine()
+  assert.throws(() => engine.compare({ prompt: 'x', models: ['nope/x'] }), (e) => {
+    assert.ok(e instanceof lc.UnknownModelError && e instanceof lc.InvalidRequestError && e instanceof Error)
+    return e.code === 'unknown_model'
+  })
+  assert.throws(
+    () => engine.compare({ prompt: 'x', models: ['sim/echo'], params: { temperature: 9 } }),
+    (e) => e instanceof lc.InvalidRequestError && e.code === 'invalid_request' && e.field === 'params.temperature',
+  )
+  await assert.rejects(engine.stream('01900000-0000-7000-8000-000000000000', { owner: 'a' }), (e) => e instanceof lc.NotFoundError && e.code === 'not_found')
+  const limited = new Engine(undefined, { maxActivePerOwner: 1 })
+  const id = await limited.submit({ prompt: 'x', models: ['sim/slow'], owner: 'alice' })
+  await assert.rejects(limited.submit({ prompt: 'x', models: ['sim/slow'], owner: 'alice' }), (e) => e instanceof lc.RateLimitedError && e.code === 'rate_limited' && e.retryable)
+  await limited.submit({ prompt: 'x', models: ['sim/echo'], owner: 'bob' })
+  assert.equal(await limited.cancel(id, { owner: 'alice' }), 'cancelled')
+  assert.throws(() => new Engine('[providers.x]\nkind = 3\n'), (e) => e instanceof lc.InvalidRequestError)
+})
+
+test('50 concurrent comparisons in one process, the event loop stays free', async () => {
+  const engine = new Engine()
+  let ticks = 0
+  const timer = setInterval(() => ticks++, 1)
+  const t0 = Date.now()
+  const all = await Promise.all(
+    Array.from({ length: 50 }, (_, i) =>
+      collect(engine.compare({ prompt: `request number ${i}`, models: ['sim/echo', 'sim/lorem', 'sim/echo', 'sim/lorem'], params: { max_tokens: 20 } })),
+    ),
+  )
+  clearInterval(timer)
+  const elapsed = Date.now() - t0
+  all.forEach((events, i) => {
+    assert.equal(events.at(-1).type, 'complete')
+    assert.equal(events.at(-1).results[0].text, `request number ${i}`)
+  })
+  // The timer kept firing while Rust worked (a blocked loop would give ~0 ticks): at least a
+  // tick per 50 ms of wall time, loose enough for a loaded machine.
+  assert.ok(ticks >= elapsed / 50, `${ticks} ticks in ${elapsed} ms`)
+})
+
+test('POST-then-stream: submit, stream, resume after a seq', async () => {
+  const engine = new Engine()
+  const id = await engine.submit({ prompt: 'one two three four', models: ['sim/echo', 'sim/lorem'], owner: 'alice', metadata: { t: 1 } })
+  const events = await collect(await engine.stream(id, { owner: 'alice' }))
+  assert.equal(events.at(-1).type, 'complete')
+  const rest = await collect(await engine.stream(id, { owner: 'alice', afterSeq: 4 }))
+  assert.deepEqual(rest, events.slice(4))
+  await assert.rejects(engine.stream(id, { owner: 'mallory' }), lc.NotFoundError)
+})
+
+test('sessions, votes and the leaderboard with a store', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'llm-compare-node-'))
+  const engine = new Engine(undefined, { store: join(dir, 'db.sqlite') })
+  assert.equal(engine.hasStore, true)
+  const s = await engine.createSession({ models: ['sim/echo', 'sim/lorem'], owner: 'alice', title: 'trip' })
+  const first = await engine.submitInfo({ prompt: 'where to', owner: 'alice', sessionId: s.id, params: { max_tokens: 4 } })
+  assert.deepEqual(first.history_trimmed, [0, 0])
+  const one = await collect(await engine.stream(first.request_id, { owner: 'alice' }))
+  const second = await engine.submit({ prompt: 'where to', owner: 'alice', sessionId: s.id, params: { max_tokens: 4 } })
+  const two = await collect(await engine.stream(second, { owner: 'alice' }))
+  assert.ok(two.at(-1).results[0].usage.input_tokens > one.at(-1).results[0].usage.input_tokens)
+  const detail = await engine.session(s.id, { owner: 'alice' })
+  assert.deepEqual(
+    detail.turns.map((t) => t.prompt),
+    ['where to', 'where to'],
+  )
+  assert.deepEqual(await engine.vote(second, 1, { owner: 'alice', feedback: 'richer' }), { winner: 1, feedback: 'richer' })
+  await assert.rejects(engine.vote(second, 0, { owner: 'alice' }), lc.ConflictError)
+  const board = await engine.leaderboard()
+  assert.equal(board.votes, 1)
+  assert.equal(board.models[0].model, 'sim/lorem')
+  await engine.deleteSession(s.id, { owner: 'alice' })
+  await assert.rejects(engine.session(s.id, { owner: 'alice' }), lc.NotFoundError)
+  await assert.rejects(new Engine().leaderboard(), lc.NotFoundError)
+})
+
+test('utilities', () => {
+  assert.ok(lc.countTokens('hello world', 'openai/gpt-4o') >= 2)
+  assert.equal(lc.price('nope/x'), null)
+  assert.equal(lc.cost('nope/x', { input_tokens: 10, output_tokens: 5 }).priced, false)
+  const p = lc.price('openai/gpt-4o-mini')
+  assert.ok(p.input_usd_per_million > 0)
+  const c = lc.cost('openai/gpt-4o-mini', { input_tokens: 1_000_000, output_tokens: 0 })
+  assert.ok(c.priced && Math.abs(c.total_usd - p.input_usd_per_million) < 1e-9)
+  assert.deepEqual(new Engine({ prices: { 'sim/echo': { input: 1, output: 2 } } }).price('sim/echo').input_usd_per_million, 1)
+})
