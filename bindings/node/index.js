@@ -23,14 +23,23 @@ function loadNative() {
 const native = loadNative()
 
 /** The base of every llm-compare error: `code` (`invalid_request`, `unknown_model`,
- * `rate_limited`, `provider_error` kinds, `not_found`, …), `field` and `retryable`. */
+ * `rate_limited`, a provider's code, `not_found`, …), `field`, `retryable`, and the HTTP
+ * `status` and `retryAfterMs` a server would answer with. */
 class LlmCompareError extends Error {
-  constructor(message, { code = 'internal', field = null, retryable = false } = {}) {
+  constructor(message, { code = 'internal', field = null, retryable = false, status = 500, retry_after_ms = null } = {}) {
     super(message)
     this.name = new.target.name
     this.code = code
     this.field = field
     this.retryable = retryable
+    this.status = status
+    this.retryAfterMs = retry_after_ms
+  }
+  /** The body `llm-compare serve` answers with: `{error: {code, message, field?}}`. */
+  toJSON() {
+    const error = { code: this.code, message: this.message }
+    if (this.field) error.field = this.field
+    return { error }
   }
 }
 class InvalidRequestError extends LlmCompareError {}
@@ -101,7 +110,7 @@ function errorOf(event) {
   const err = event.type === 'error' ? event : event.error
   if (!err) return null
   const Cls = errorClass(err.code)
-  return new Cls(err.message, { code: err.code, field: null, retryable: Boolean(err.retryable) })
+  return new Cls(err.message, { code: err.code, field: null, retryable: Boolean(err.retryable), status: null })
 }
 
 const encoder = new TextEncoder()

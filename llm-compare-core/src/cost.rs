@@ -77,15 +77,19 @@ impl<'de> Deserialize<'de> for Usd {
 /// The cost of one model call. Amounts are `None` when the model is unpriced.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Cost {
     /// Input tokens (cached ones at the cache rate).
     #[cfg_attr(feature = "openapi", schema(value_type = Option<f64>))]
+    #[cfg_attr(feature = "ts", ts(type = "number | null"))]
     pub input_usd: Option<Usd>,
     /// Output tokens (reasoning ones at the reasoning rate when there is one).
     #[cfg_attr(feature = "openapi", schema(value_type = Option<f64>))]
+    #[cfg_attr(feature = "ts", ts(type = "number | null"))]
     pub output_usd: Option<Usd>,
     /// Both.
     #[cfg_attr(feature = "openapi", schema(value_type = Option<f64>))]
+    #[cfg_attr(feature = "ts", ts(type = "number | null"))]
     pub total_usd: Option<Usd>,
     /// Whether the price table had this model.
     pub priced: bool,
@@ -217,6 +221,7 @@ static BUNDLED: LazyLock<Arc<PriceTable>> = LazyLock::new(|| {
 
 /// A model's price as people read it (see [`PriceTable::summary`]).
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct PriceSummary {
     /// The model.
     pub model: String,

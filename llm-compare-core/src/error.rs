@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 /// Stable, machine-readable error codes (serialized in `snake_case`, e.g. `"rate_limited"`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     /// The request itself is malformed (a field is missing, empty or out of range).

@@ -14,6 +14,7 @@ use crate::error::{Error, ErrorCode};
 
 /// One event of a comparison's merged stream.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Event {
     /// Position in the request's stream: starts at 1, strictly increases by 1.
     pub seq: u64,
@@ -37,6 +38,7 @@ impl Event {
 
 /// The body of an [`Event`], tagged by `type`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum EventKind {
     /// The request's status changed.
@@ -168,6 +170,7 @@ impl EventKind {
 /// The status of a whole request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum RequestStatus {
     /// Registered, not started yet.
@@ -206,6 +209,7 @@ impl RequestStatus {
 /// The stage of one model within a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum Stage {
     /// Waiting to be started.
@@ -225,6 +229,7 @@ pub enum Stage {
 /// Why a model stopped generating, normalized across providers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum FinishReason {
     /// Natural end or a stop sequence.
@@ -246,6 +251,7 @@ pub enum FinishReason {
 /// Where token counts came from.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum UsageSource {
     /// The provider reported them.
@@ -261,6 +267,7 @@ pub enum UsageSource {
 /// `cached_input_tokens`; `output_tokens` includes `reasoning_tokens`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Usage {
     /// Prompt tokens, cached ones included.
     pub input_tokens: u64,
@@ -280,6 +287,7 @@ pub struct Usage {
 /// Per-model timing.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Timing {
     /// Milliseconds from the call's start to its first token (`null` if none came).
     pub ttft_ms: Option<f64>,
@@ -292,6 +300,7 @@ pub struct Timing {
 /// An error as carried inside results.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct ErrorInfo {
     /// Machine-readable code.
     pub code: ErrorCode,
@@ -318,6 +327,7 @@ impl From<&Error> for ErrorInfo {
 /// A failed attempt of a model call (retried, or given up for a fallback).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Attempt {
     /// The model that was tried.
     #[cfg_attr(feature = "openapi", schema(value_type = String))]
@@ -330,6 +340,7 @@ pub struct Attempt {
 /// A tool call, complete.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct ToolCall {
     /// The call's id.
     pub id: String,
@@ -342,6 +353,7 @@ pub struct ToolCall {
 /// One model's final result.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct ModelResult {
     /// The model's position in the request.
     pub model_index: usize,
@@ -416,6 +428,7 @@ impl ModelResult {
 /// Sums over all models of a request.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Totals {
     /// Input tokens of all models.
     pub input_tokens: u64,
@@ -423,6 +436,7 @@ pub struct Totals {
     pub output_tokens: u64,
     /// Cost of all priced models, in USD.
     #[cfg_attr(feature = "openapi", schema(value_type = f64))]
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
     pub cost_usd: crate::cost::Usd,
     /// Whether every model was priced (if not, `cost_usd` covers the priced ones only).
     pub priced: bool,
@@ -431,6 +445,7 @@ pub struct Totals {
 /// The last event of a request.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Complete {
     /// The request's id.
     pub request_id: String,

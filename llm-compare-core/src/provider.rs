@@ -115,6 +115,7 @@ pub trait Provider: Send + Sync + fmt::Debug {
 
 /// A model as listed by `llm-compare models` and `GET /v1/models`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ModelInfo {
     /// `provider/model`.
@@ -131,6 +132,7 @@ pub struct ModelInfo {
     pub available: bool,
     /// Why not, when it cannot.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
     pub reason: Option<String>,
 }
 

@@ -18,6 +18,7 @@ pub const DEFAULT_MAX_MODELS: usize = 8;
 /// Who wrote a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// Instructions for the model.
@@ -33,6 +34,7 @@ pub enum Role {
 /// One message of a conversation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Message {
     /// Who wrote it.
     pub role: Role,
@@ -103,6 +105,7 @@ impl Message {
 /// Generation parameters, passed to every model of a comparison.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(deny_unknown_fields)]
 pub struct Params {
     /// Sampling temperature, 0–2.
@@ -180,6 +183,7 @@ impl Params {
 /// `{"type": "function", "function": {"name", "description", "parameters": <JSON Schema>}}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Tool {
     /// Always `"function"`.
     #[serde(rename = "type", default = "function_type")]
@@ -213,6 +217,7 @@ impl Tool {
 /// A function the models may call.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct FunctionDef {
     /// Its name (`[A-Za-z0-9_-]{1,64}`).
     pub name: String,
@@ -222,6 +227,7 @@ pub struct FunctionDef {
     /// Its parameters, a JSON Schema object.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    #[cfg_attr(feature = "ts", ts(type = "Record<string, unknown>"))]
     pub parameters: Option<serde_json::Value>,
 }
 
@@ -229,6 +235,7 @@ pub struct FunctionDef {
 /// `{"type": "function", "function": {"name": …}}` (OpenAI's format).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(untagged)]
 pub enum ToolChoice {
     /// `auto`, `none` or `required`.
@@ -246,6 +253,7 @@ pub enum ToolChoice {
 /// The string forms of [`ToolChoice`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "lowercase")]
 pub enum ToolChoiceMode {
     /// The model decides.
@@ -259,6 +267,7 @@ pub enum ToolChoiceMode {
 /// The function a [`ToolChoice::Function`] names.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct NamedFunction {
     /// Its name.
     pub name: String,
@@ -400,6 +409,7 @@ impl ChatRequest {
 /// What a user asks for: one conversation sent to N models at once.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct CompareRequest {
     /// The models, `provider/model`, in column order.
     pub models: Vec<String>,

@@ -54,6 +54,7 @@ impl Default for Options {
 
 /// One model's standing.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Standing {
     /// 1 for the best.
@@ -84,15 +85,18 @@ pub struct Standing {
 
 /// The leaderboard.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Leaderboard {
     /// Votes counted.
     pub votes: u64,
     /// Votes cast at or after (Unix ms), if filtered.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
     pub from_ms: Option<i64>,
     /// Votes cast before (Unix ms), if filtered.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
     pub to_ms: Option<i64>,
     /// Models, best first.
     pub models: Vec<Standing>,

@@ -122,6 +122,7 @@ pub struct StoredComparison {
 
 /// A comparison without its texts (listings).
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ComparisonSummary {
     /// Its id.
@@ -133,6 +134,7 @@ pub struct ComparisonSummary {
     pub models: Vec<String>,
     /// The user's message (at most 200 characters of it).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
     pub prompt: Option<String>,
     /// Unix milliseconds.
     pub created_at_ms: i64,
@@ -161,6 +163,7 @@ pub struct NewSession {
 
 /// A session without its turns (listings).
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SessionSummary {
     /// Its id.
@@ -171,6 +174,7 @@ pub struct SessionSummary {
     pub models: Vec<String>,
     /// Its system prompt.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
     pub system: Option<String>,
     /// Unix milliseconds.
     pub created_at_ms: i64,
@@ -201,6 +205,7 @@ pub struct Vote {
 
 /// Who won.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(untagged)]
 pub enum Winner {
     /// A model, by `model_index`.
@@ -211,6 +216,7 @@ pub enum Winner {
 
 /// The non-model outcomes of a vote.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     /// All equally good.

@@ -94,6 +94,7 @@ pub struct CreateComparison {
 
 /// A started comparison.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Submitted {
     /// Its id (UUIDv7).
     pub request_id: String,
@@ -102,6 +103,7 @@ pub struct Submitted {
     /// Earlier session turns left out of each model's history to fit its context window,
     /// by `model_index` (session turns only).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
     pub history_trimmed: Option<Vec<u32>>,
     /// The user's message.
     #[serde(skip)]
@@ -124,6 +126,7 @@ pub struct CreateSession {
 
 /// A vote (`POST /v1/comparisons/{id}/preference`, `engine.vote`; also the vote in snapshots).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct VoteBody {
@@ -146,6 +149,7 @@ impl From<Vote> for VoteBody {
 
 /// One model's state in a snapshot.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ModelSnapshot {
     /// Its position.
@@ -159,11 +163,13 @@ pub struct ModelSnapshot {
     pub text: String,
     /// Its result, once it finished.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
     pub result: Option<ModelResult>,
 }
 
 /// A comparison now (`GET /v1/comparisons/{id}`, `engine.snapshot`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Snapshot {
     /// The id.
@@ -178,22 +184,29 @@ pub struct Snapshot {
     pub models: Vec<ModelSnapshot>,
     /// Totals, once complete.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
     pub totals: Option<Totals>,
     /// Duration, once complete.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
     pub duration_ms: Option<f64>,
     /// The metadata given at creation.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    #[cfg_attr(feature = "ts", ts(type = "unknown"))]
     pub metadata: Option<serde_json::Value>,
     /// The vote, once cast.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
     pub preference: Option<VoteBody>,
     /// The user's message (session turns, and comparisons of a server with a store).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
     pub prompt: Option<String>,
     /// The session this comparison is a turn of.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
     pub session_id: Option<String>,
     /// Blind: model names are "Model A", … until the vote.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
@@ -214,6 +227,7 @@ impl Snapshot {
 
 /// A session with its turns (`GET /v1/sessions/{id}`, `engine.session`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SessionDetail {
     /// The session.

@@ -1,9 +1,12 @@
-// Builds the native addon from source with cargo (run by `npm install`): the package needs
-// only Rust, no prebuilt binary. A per-platform package (llm-compare-<platform>-<arch>-<abi>,
-// the napi-rs layout) or an existing build is used when present.
+// Provides the native addon, run by `npm install` and `npm pack` (`prepare`):
+// - in the source tree (a checkout of the llm-compare repository: src/ is here), builds it with
+//   cargo, so the package needs only Rust, no prebuilt binary;
+// - in an installed copy (a packed tarball carries the binary), or with a per-platform package
+//   (llm-compare-<platform>-<arch>-<abi>, the napi-rs layout), there is nothing to build.
 // LLM_COMPARE_NODE_PROFILE=dev reuses a workspace's debug build (tests); default: release.
 import { execFileSync } from 'node:child_process'
 import { copyFileSync, existsSync } from 'node:fs'
+import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
@@ -13,6 +16,16 @@ const out = join(here, `llm-compare.${triple}.node`)
 const profile = process.env.LLM_COMPARE_NODE_PROFILE || 'release'
 
 if (process.env.LLM_COMPARE_NODE_SKIP_BUILD && existsSync(out)) process.exit(0)
+if (!existsSync(join(here, 'src', 'lib.rs'))) {
+  if (existsSync(out)) process.exit(0)
+  try {
+    createRequire(import.meta.url).resolve(`llm-compare-${triple}`)
+    process.exit(0)
+  } catch {
+    console.error(`llm-compare: no native addon for ${triple} in this package and no sources to build it from`)
+    process.exit(1)
+  }
+}
 try {
   execFileSync('cargo', ['--version'], { stdio: 'ignore' })
 } catch {

@@ -1,5 +1,6 @@
 //! Core errors as napi errors: the message is the error as JSON (`code`, `message`, `field`,
-//! `retryable`), which `index.js` turns into the `LlmCompareError` subclass for its code.
+//! `retryable`, the core's HTTP `status`, `retry_after_ms`), which `index.js` turns into the
+//! `LlmCompareError` subclass for its code.
 
 use llm_compare_core::Error;
 use serde_json::json;
@@ -11,6 +12,8 @@ pub(crate) fn to_js(e: Error) -> napi::Error {
         "message": e.to_string(),
         "field": e.field(),
         "retryable": e.is_retryable(),
+        "status": e.http_status(),
+        "retry_after_ms": e.retry_after().map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
     });
     napi::Error::new(napi::Status::GenericFailure, body.to_string())
 }

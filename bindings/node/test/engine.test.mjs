@@ -4,12 +4,12 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
-import { createServer } from 'node:http'
-import { mkdtempSync } from 'node:fs'
+import { existsSync, mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { createRequire } from 'node:module'
+import { slowUpstream, until } from './support.mjs'
 
 const require = createRequire(import.meta.url)
 const here = dirname(fileURLToPath(import.meta.url))
@@ -70,6 +70,7 @@ test('three sim models stream one schema', async () => {
 
 test("events equal the Rust engine's for the same request", async () => {
   const bin = process.env.LLM_COMPARE_BIN ?? join(process.env.CARGO_TARGET_DIR ?? join(root, 'target'), 'debug', 'llm-compare')
+  assert.ok(existsSync(bin), `${bin} is missing: build it with \`cargo build -p llm-compare-http\` (or set LLM_COMPARE_BIN)`)
   const args = ['run', '--json', '--max-tokens', '12', ...THREE.flatMap((m) => ['-m', m]), PROMPT]
   // Exits non-zero when a model failed (sim/flaky does): the events are still all there.
   const rust = spawnSync(bin, args, { encoding: 'utf8' })
@@ -80,38 +81,6 @@ test("events equal the Rust engine's for the same request", async () => {
   assert.equal(node.length, rust.length)
   assert.deepEqual(perModel(node), perModel(rust))
 })
-
-/** An OpenAI-compatible upstream that streams slowly and records when clients go away. */
-async function slowUpstream() {
-  const state = { open: 0, requests: 0 }
-  const server = createServer((req, res) => {
-    state.requests++
-    state.open++
-    res.writeHead(200, { 'content-type': 'text/event-stream' })
-    let i = 0
-    const timer = setInterval(() => {
-      res.write(`data: {"id":"c","object":"chat.completion.chunk","model":"m","choices":[{"index":0,"delta":{"content":"w${i++} "}}]}\n\n`)
-    }, 50)
-    res.on('close', () => {
-      clearInterval(timer)
-      state.open--
-      state.closedAt = Date.now()
-    })
-  })
-  await new Promise((r) => server.listen(0, '127.0.0.1', r))
-  const config = {
-    providers: { slowup: { kind: 'openai', base_url: `http://127.0.0.1:${server.address().port}/v1` } },
-  }
-  return { state, config, close: () => new Promise((r) => server.close(r)) }
-}
-
-async function until(cond, ms = 5000) {
-  const t0 = Date.now()
-  while (!cond()) {
-    if (Date.now() - t0 > ms) throw new Error('timed out')
-    await new Promise((r) => setTimeout(r, 5))
-  }
-}
 
 test('an AbortSignal cancels the upstream call', async () => {
   const up = await slowUpstream()
@@ -157,16 +126,22 @@ test('errors are Error subclasses with a code', async () => {
   const engine = new Engine()
   assert.throws(() => engine.compare({ prompt: 'x', models: ['nope/x'] }), (e) => {
     assert.ok(e instanceof lc.UnknownModelError && e instanceof lc.InvalidRequestError && e instanceof Error)
+    assert.equal(e.status, 400)
+    assert.deepEqual(JSON.parse(JSON.stringify(e)).error.code, 'unknown_model')
     return e.code === 'unknown_model'
   })
   assert.throws(
     () => engine.compare({ prompt: 'x', models: ['sim/echo'], params: { temperature: 9 } }),
-    (e) => e instanceof lc.InvalidRequestError && e.code === 'invalid_request' && e.field === 'params.temperature',
+    (e) =>
+      e instanceof lc.InvalidRequestError &&
+      e.code === 'invalid_request' &&
+      e.field === 'params.temperature' &&
+      JSON.stringify(e) === JSON.stringify({ error: { code: 'invalid_request', message: e.message, field: 'params.temperature' } }),
   )
-  await assert.rejects(engine.stream('01900000-0000-7000-8000-000000000000', { owner: 'a' }), (e) => e instanceof lc.NotFoundError && e.code === 'not_found')
+  await assert.rejects(engine.stream('01900000-0000-7000-8000-000000000000', { owner: 'a' }), (e) => e instanceof lc.NotFoundError && e.code === 'not_found' && e.status === 404)
   const limited = new Engine(undefined, { maxActivePerOwner: 1 })
   const id = await limited.submit({ prompt: 'x', models: ['sim/slow'], owner: 'alice' })
-  await assert.rejects(limited.submit({ prompt: 'x', models: ['sim/slow'], owner: 'alice' }), (e) => e instanceof lc.RateLimitedError && e.code === 'rate_limited' && e.retryable)
+  await assert.rejects(limited.submit({ prompt: 'x', models: ['sim/slow'], owner: 'alice' }), (e) => e instanceof lc.RateLimitedError && e.code === 'rate_limited' && e.retryable && e.status === 429)
   await limited.submit({ prompt: 'x', models: ['sim/echo'], owner: 'bob' })
   assert.equal(await limited.cancel(id, { owner: 'alice' }), 'cancelled')
   assert.throws(() => new Engine('[providers.x]\nkind = 3\n'), (e) => e instanceof lc.InvalidRequestError)

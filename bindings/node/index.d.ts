@@ -1,0 +1,228 @@
+// TypeScript declarations of the wrapper (index.js). The data types — events, request
+// pieces, results — are generated from the Rust types into types.d.ts.
+
+import type {
+  Complete,
+  ComparisonSummary,
+  ErrorCode,
+  Event,
+  Leaderboard,
+  Message,
+  ModelInfo,
+  ModelResult,
+  Params,
+  PriceSummary,
+  RequestStatus,
+  SessionDetail,
+  SessionSummary,
+  Snapshot,
+  Submitted,
+  Tool,
+  ToolChoice,
+  Usage,
+  Cost,
+  VoteBody,
+  Winner,
+} from './types'
+
+export * from './types'
+
+/** One event of a comparison's stream (the shared schema: SSE, CLI `--json`, Python). */
+export type ComparisonEvent = Event
+/** The events by their `type` tag, e.g. `EventOf<'response_chunk'>`. */
+export type EventOf<T extends ComparisonEvent['type']> = Extract<ComparisonEvent, { type: T }>
+
+/** The base of every llm-compare error. */
+export class LlmCompareError extends Error {
+  constructor(
+    message: string,
+    info?: { code?: string; field?: string | null; retryable?: boolean; status?: number | null; retry_after_ms?: number | null },
+  )
+  /** Machine-readable code (`invalid_request`, `unknown_model`, `rate_limited`, a provider
+   * code such as `timeout` or `server`, `not_found`, …). */
+  readonly code: ErrorCode | (string & {})
+  /** The request field at fault, for `invalid_request`. */
+  readonly field: string | null
+  /** Whether trying again may help. */
+  readonly retryable: boolean
+  /** The HTTP status `llm-compare serve` answers this error with (400, 404, 429, 502, …);
+   * null for one made from an event by `errorOf`. */
+  readonly status: number | null
+  /** When to try again, for `rate_limited`. */
+  readonly retryAfterMs: number | null
+  /** The body `llm-compare serve` answers with, for `Response.json(err, {status: err.status})`. */
+  toJSON(): { error: { code: string; message: string; field?: string } }
+}
+/** A field of the request is missing, empty or out of range (`field` names it). */
+export class InvalidRequestError extends LlmCompareError {}
+/** A model id names a provider that is not configured (`code: 'unknown_model'`). */
+export class UnknownModelError extends InvalidRequestError {}
+/** Too many active requests for this owner. */
+export class RateLimitedError extends LlmCompareError {}
+/** A provider failed: `auth`, `bad_request`, `context_length_exceeded`, `content_filter`,
+ * `overloaded`, `server`, `timeout`, `network` or `parse`. */
+export class ProviderError extends LlmCompareError {}
+/** The id is unknown, expired or someone else's. */
+export class NotFoundError extends LlmCompareError {}
+/** The request conflicts with the current state (a second vote, a vote too early, a turn
+ * while the previous one runs). */
+export class ConflictError extends LlmCompareError {}
+/** The owner's spending budget cannot cover the request. */
+export class BudgetExceededError extends LlmCompareError {}
+
+/** The error (not thrown) an `error` event or a failed `model_result` stands for. */
+export function errorOf(event: ComparisonEvent | ModelResult): LlmCompareError | null
+
+/** What to compare: a prompt (or messages) and the models. */
+export interface CompareInput {
+  /** The user's message (or give `messages`). */
+  prompt?: string
+  /** The conversation, ending with the user's message. */
+  messages?: Message[]
+  /** Models, `provider/model`, 1–8 (e.g. `sim/echo`, `openai/gpt-4o-mini`). */
+  models: string | string[]
+  /** A system prompt for every model. */
+  system?: string
+  /** Generation parameters. */
+  params?: Params
+  /** Tools the models may call (OpenAI function format). */
+  tools?: Tool[]
+  /** Whether and which tool the models must call. */
+  toolChoice?: ToolChoice
+}
+
+export interface CompareOptions extends CompareInput {
+  /** Aborting it cancels the upstream calls; unfinished models end `cancelled`. */
+  signal?: AbortSignal
+}
+
+export interface SubmitOptions extends Omit<CompareInput, 'models'> {
+  /** Models (may be omitted with `sessionId`: the session's). */
+  models?: string | string[]
+  /** Whose request it is (every registry and store call is scoped to an owner). */
+  owner: string
+  /** Your own data, returned in snapshots. */
+  metadata?: unknown
+  /** The session this is the next turn of (needs a store). */
+  sessionId?: string
+  /** Hide model names until the vote (needs a store). */
+  blind?: boolean
+}
+
+export interface SSEOptions {
+  /** Milliseconds between `: keep-alive` comments (0: none). Default 15000. */
+  keepAliveMs?: number
+}
+
+/** A running comparison: its events, ending with `complete`. Leaving a `for await` early
+ * cancels it. */
+export class Comparison implements AsyncIterable<ComparisonEvent> {
+  private constructor()
+  /** The comparison's id. */
+  readonly requestId: string
+  /** Its models, by `model_index`. */
+  readonly models: string[]
+  /** Whether `complete` has been read. */
+  readonly finished: boolean
+  [Symbol.asyncIterator](): AsyncIterator<ComparisonEvent>
+  /** Waits for the end: the `complete` event. */
+  result(): Promise<Complete>
+  /** Cancels the upstream calls. */
+  cancel(): void
+  /** The events as SSE bytes (`id`, `event`, `data` as `llm-compare serve` sends them), for
+   * `new Response(comparison.toSSEStream(), {headers})`; the client going away cancels it. */
+  toSSEStream(options?: SSEOptions): ReadableStream<Uint8Array>
+}
+
+/** A registered request's events, replayed after `afterSeq` and then live. */
+export class EventStream implements AsyncIterable<ComparisonEvent> {
+  private constructor()
+  [Symbol.asyncIterator](): AsyncIterator<ComparisonEvent>
+  /** SSE bytes; closing it stops reading only (the request keeps running). */
+  toSSEStream(options?: SSEOptions): ReadableStream<Uint8Array>
+}
+
+export interface EngineOptions {
+  /** Sessions, votes and the leaderboard: a SQLite file path, `sqlite://…` or
+   * `postgres://…`. Comparisons are recorded before they are streamed. */
+  store?: string
+  /** A stable name for this process: comparisons it left running are marked `interrupted`
+   * when it starts again. Default: unique per process. */
+  instanceId?: string
+  /** Most running requests per owner (`submit`). */
+  maxActivePerOwner?: number
+}
+
+/** Configuration as `llm-compare.toml` has it: providers, models, sim timings, prices. */
+export type EngineConfig = Record<string, unknown>
+
+/** Token counts to price: input and output, optionally cached and reasoning ones. */
+export type UsageInput = Pick<Usage, 'input_tokens' | 'output_tokens'> & Partial<Usage>
+
+/** A time as a Date or Unix milliseconds. */
+export type Instant = Date | number
+
+export interface Owned {
+  owner: string
+}
+
+export interface PageOptions extends Owned {
+  /** 1–100, default 20. */
+  limit?: number
+  /** The last id of the previous page. */
+  before?: string
+}
+
+/** The llm-compare engine: providers and models from the configuration, comparisons, and
+ * with a store sessions, votes and the leaderboard. */
+export class Engine {
+  /**
+   * @param config a path to a TOML file, TOML text, an object of the same shape, or nothing
+   * (`llm-compare.toml` in the working directory if there is one, else the defaults: the
+   * simulated models, plus each provider whose API key is in the environment).
+   */
+  constructor(config?: string | EngineConfig | null, options?: EngineOptions)
+  /** Whether a store is configured. */
+  readonly hasStore: boolean
+  /** Every model: id, provider, context window, prices, available or why not. */
+  models(): Promise<ModelInfo[]>
+  /** Starts a comparison. Throws InvalidRequestError / UnknownModelError at once. */
+  compare(request: CompareOptions): Comparison
+  /** Registers and starts a comparison for `owner` (POST-then-stream). */
+  submitInfo(request: SubmitOptions): Promise<Submitted>
+  /** Like submitInfo, resolving to the request id. */
+  submit(request: SubmitOptions): Promise<string>
+  /** The request's events after `afterSeq` (a `Last-Event-ID`). */
+  stream(requestId: string, options: Owned & { afterSeq?: number }): Promise<EventStream>
+  /** Cancels the request; resolves to its status right after. */
+  cancel(requestId: string, options: Owned): Promise<RequestStatus>
+  /** How many of `owner`'s requests are running. */
+  active(owner: string): number
+  /** The request now, from the registry or the store. */
+  snapshot(requestId: string, options: Owned): Promise<Snapshot>
+  /** Records a vote on a finished comparison: a `model_index`, `'tie'` or `'all_bad'`. */
+  vote(requestId: string, winner: Winner, options: Owned & { feedback?: string }): Promise<VoteBody>
+  /** Every owner's votes as a ranking; votes cast in [since, until). */
+  leaderboard(options?: { since?: Instant; until?: Instant }): Promise<Leaderboard>
+  /** `owner`'s comparisons outside sessions, newest first. */
+  comparisons(options: PageOptions): Promise<ComparisonSummary[]>
+  /** Starts a session: models and system prompt fixed for every turn. */
+  createSession(options: Owned & { models: string | string[]; title?: string; system?: string }): Promise<SessionSummary>
+  /** `owner`'s sessions, newest first. */
+  sessions(options: PageOptions): Promise<SessionSummary[]>
+  /** A session with every turn. */
+  session(sessionId: string, options: Owned): Promise<SessionDetail>
+  /** Deletes a session and its turns. */
+  deleteSession(sessionId: string, options: Owned): Promise<void>
+  /** `model`'s price in this engine (price overrides applied), null if unpriced. */
+  price(model: string): PriceSummary | null
+  /** What `usage` of `model` costs in this engine. */
+  cost(model: string, usage: UsageInput): Cost
+}
+
+/** Tokens in `text` for `model` (tiktoken: the model's encoding, else o200k_base). */
+export function countTokens(text: string, model: string): number
+/** `model`'s price in the bundled table, null if unpriced. */
+export function price(model: string): PriceSummary | null
+/** What `usage` of `model` costs at the bundled prices. */
+export function cost(model: string, usage: UsageInput): Cost

@@ -1,0 +1,805 @@
+// Generated from llm-compare-core's Rust types by ts-rs: do not edit.
+// Regenerate: LLM_COMPARE_UPDATE_TS=1 cargo test -p llm-compare-store --test typescript
+
+/**
+ * One event of a comparison's merged stream.
+ */
+export type Event = { 
+/**
+ * Position in the request's stream: starts at 1, strictly increases by 1.
+ */
+seq: number, } & ({ "type": "status", 
+/**
+ * The new status.
+ */
+status: RequestStatus, } | { "type": "stage", 
+/**
+ * The model's position in the request (0-based).
+ */
+model_index: number, 
+/**
+ * The model id (`provider/model`).
+ */
+model: string, 
+/**
+ * The new stage.
+ */
+stage: Stage, } | { "type": "response_chunk", 
+/**
+ * The model's position in the request.
+ */
+model_index: number, 
+/**
+ * The model id.
+ */
+model: string, 
+/**
+ * The new text.
+ */
+delta: string, } | { "type": "reasoning_chunk", 
+/**
+ * The model's position in the request.
+ */
+model_index: number, 
+/**
+ * The model id.
+ */
+model: string, 
+/**
+ * The new text.
+ */
+delta: string, } | { "type": "tool_call", 
+/**
+ * The model's position in the request.
+ */
+model_index: number, 
+/**
+ * The model id.
+ */
+model: string, 
+/**
+ * The call's id as the provider named it.
+ */
+id: string, 
+/**
+ * The tool's name.
+ */
+name: string, 
+/**
+ * The arguments, a JSON string as the model wrote it.
+ */
+arguments: string, } | { "type": "error", 
+/**
+ * The failed model's position, absent for request-wide errors.
+ */
+model_index?: number | null, 
+/**
+ * The failed model's id.
+ */
+model?: string | null, 
+/**
+ * Machine-readable code.
+ */
+code: ErrorCode, 
+/**
+ * What went wrong, for a person.
+ */
+message: string, 
+/**
+ * Whether trying again may help.
+ */
+retryable: boolean, } | { "type": "model_result" } & ModelResult | { "type": "complete" } & Complete);
+
+/**
+ * The status of a whole request.
+ */
+export type RequestStatus = "pending" | "running" | "completed" | "failed" | "cancelled" | "interrupted";
+
+/**
+ * The stage of one model within a request.
+ */
+export type Stage = "queued" | "connecting" | "streaming" | "done" | "failed" | "cancelled";
+
+/**
+ * Why a model stopped generating, normalized across providers.
+ */
+export type FinishReason = "stop" | "length" | "tool_calls" | "content_filter" | "error" | "cancelled" | "other";
+
+/**
+ * One model's final result.
+ */
+export type ModelResult = { 
+/**
+ * The model's position in the request.
+ */
+model_index: number, 
+/**
+ * The model id.
+ */
+model: string, 
+/**
+ * The whole answer (what was streamed so far, if it failed or was cancelled).
+ */
+text: string, 
+/**
+ * The whole reasoning, when the model streamed any.
+ */
+reasoning?: string, 
+/**
+ * Tool calls the model made, in order.
+ */
+tool_calls?: Array<ToolCall>, 
+/**
+ * Why it stopped (normalized).
+ */
+finish_reason: FinishReason | null, 
+/**
+ * The provider's own finish reason, as it named it.
+ */
+raw_finish_reason?: string | null, 
+/**
+ * Whether the answer was cut short (failure or cancellation after some output).
+ */
+partial: boolean, 
+/**
+ * Token counts.
+ */
+usage: Usage, 
+/**
+ * Cost in USD.
+ */
+cost: Cost, 
+/**
+ * Timing.
+ */
+timing: Timing, 
+/**
+ * Why it failed, if it did.
+ */
+error?: ErrorInfo | null, 
+/**
+ * The model that actually answered, when a fallback did (`model` stays the one asked).
+ */
+served_by?: string | null, 
+/**
+ * Failed attempts before the answer (retries and fallbacks), oldest first.
+ */
+attempts?: Array<Attempt>, 
+/**
+ * Earlier session turns left out of this model's history because they no longer fit
+ * its context window (oldest first).
+ */
+history_trimmed?: number, };
+
+/**
+ * The last event of a request.
+ */
+export type Complete = { 
+/**
+ * The request's id.
+ */
+request_id: string, 
+/**
+ * Its final status.
+ */
+status: RequestStatus, 
+/**
+ * Every model's result, by `model_index`.
+ */
+results: Array<ModelResult>, 
+/**
+ * Sums.
+ */
+totals: Totals, 
+/**
+ * Milliseconds from start to end.
+ */
+duration_ms: number, };
+
+/**
+ * Sums over all models of a request.
+ */
+export type Totals = { 
+/**
+ * Input tokens of all models.
+ */
+input_tokens: number, 
+/**
+ * Output tokens of all models.
+ */
+output_tokens: number, 
+/**
+ * Cost of all priced models, in USD.
+ */
+cost_usd: number, 
+/**
+ * Whether every model was priced (if not, `cost_usd` covers the priced ones only).
+ */
+priced: boolean, };
+
+/**
+ * Token counts of one model call.
+ *
+ * Conventions (all providers are normalized to them): `input_tokens` includes
+ * `cached_input_tokens`; `output_tokens` includes `reasoning_tokens`.
+ */
+export type Usage = { 
+/**
+ * Prompt tokens, cached ones included.
+ */
+input_tokens: number, 
+/**
+ * Generated tokens, reasoning included.
+ */
+output_tokens: number, 
+/**
+ * Prompt tokens served from the provider's cache.
+ */
+cached_input_tokens: number, 
+/**
+ * Generated tokens spent on reasoning.
+ */
+reasoning_tokens: number, 
+/**
+ * Reported by the provider or estimated.
+ */
+source: UsageSource, };
+
+/**
+ * Where token counts came from.
+ */
+export type UsageSource = "reported" | "estimated";
+
+/**
+ * The cost of one model call. Amounts are `None` when the model is unpriced.
+ */
+export type Cost = { 
+/**
+ * Input tokens (cached ones at the cache rate).
+ */
+input_usd: number | null, 
+/**
+ * Output tokens (reasoning ones at the reasoning rate when there is one).
+ */
+output_usd: number | null, 
+/**
+ * Both.
+ */
+total_usd: number | null, 
+/**
+ * Whether the price table had this model.
+ */
+priced: boolean, };
+
+/**
+ * Per-model timing.
+ */
+export type Timing = { 
+/**
+ * Milliseconds from the call's start to its first token (`null` if none came).
+ */
+ttft_ms: number | null, 
+/**
+ * Milliseconds from the call's start to its end.
+ */
+total_ms: number, 
+/**
+ * Output tokens per second after the first token (`null` when not measurable).
+ */
+tokens_per_s: number | null, };
+
+/**
+ * An error as carried inside results.
+ */
+export type ErrorInfo = { 
+/**
+ * Machine-readable code.
+ */
+code: ErrorCode, 
+/**
+ * What went wrong.
+ */
+message: string, 
+/**
+ * Whether trying again may help.
+ */
+retryable: boolean, };
+
+/**
+ * Stable, machine-readable error codes (serialized in `snake_case`, e.g. `"rate_limited"`).
+ */
+export type ErrorCode = "invalid_request" | "unknown_model" | "not_found" | "rate_limited" | "conflict" | "budget_exceeded" | "auth" | "bad_request" | "context_length_exceeded" | "content_filter" | "overloaded" | "server" | "timeout" | "network" | "parse" | "cancelled" | "shutting_down" | "internal";
+
+/**
+ * A failed attempt of a model call (retried, or given up for a fallback).
+ */
+export type Attempt = { 
+/**
+ * The model that was tried.
+ */
+model: string, 
+/**
+ * Machine-readable code.
+ */
+code: ErrorCode, 
+/**
+ * What went wrong.
+ */
+message: string, 
+/**
+ * Whether trying again may help.
+ */
+retryable: boolean, };
+
+/**
+ * A tool call, complete.
+ */
+export type ToolCall = { 
+/**
+ * The call's id.
+ */
+id: string, 
+/**
+ * The tool's name.
+ */
+name: string, 
+/**
+ * The arguments (a JSON string).
+ */
+arguments: string, };
+
+/**
+ * One message of a conversation.
+ */
+export type Message = { 
+/**
+ * Who wrote it.
+ */
+role: Role, 
+/**
+ * What it says (for a `tool` message: the tool's result).
+ */
+content: string, 
+/**
+ * Tool calls an assistant message made (same shape as the `tool_call` event).
+ */
+tool_calls?: Array<ToolCall>, 
+/**
+ * For a `tool` message: the id of the call it answers.
+ */
+tool_call_id?: string | null, };
+
+/**
+ * Who wrote a message.
+ */
+export type Role = "system" | "user" | "assistant" | "tool";
+
+/**
+ * Generation parameters, passed to every model of a comparison.
+ */
+export type Params = { 
+/**
+ * Sampling temperature, 0–2.
+ */
+temperature?: number | null, 
+/**
+ * Most tokens to generate, ≥ 1.
+ */
+max_tokens?: number | null, 
+/**
+ * Nucleus sampling, in (0, 1].
+ */
+top_p?: number | null, 
+/**
+ * Stop sequences (at most 4, none empty).
+ */
+stop?: Array<string>, 
+/**
+ * Seed for providers that support deterministic sampling.
+ */
+seed?: number | null, };
+
+/**
+ * A tool the models may call, in OpenAI's function format:
+ * `{"type": "function", "function": {"name", "description", "parameters": <JSON Schema>}}`.
+ */
+export type Tool = { 
+/**
+ * Always `"function"`.
+ */
+type: string, 
+/**
+ * The function.
+ */
+function: FunctionDef, };
+
+/**
+ * A function the models may call.
+ */
+export type FunctionDef = { 
+/**
+ * Its name (`[A-Za-z0-9_-]{1,64}`).
+ */
+name: string, 
+/**
+ * What it does.
+ */
+description?: string | null, 
+/**
+ * Its parameters, a JSON Schema object.
+ */
+parameters?: Record<string, unknown>, };
+
+/**
+ * Whether and which tool the models must call: `"auto"`, `"none"`, `"required"`, or
+ * `{"type": "function", "function": {"name": …}}` (OpenAI's format).
+ */
+export type ToolChoice = ToolChoiceMode | { 
+/**
+ * Always `"function"`.
+ */
+type: string, 
+/**
+ * Which one.
+ */
+function: NamedFunction, };
+
+/**
+ * The string forms of [`ToolChoice`].
+ */
+export type ToolChoiceMode = "auto" | "none" | "required";
+
+/**
+ * The function a [`ToolChoice::Function`] names.
+ */
+export type NamedFunction = { 
+/**
+ * Its name.
+ */
+name: string, };
+
+/**
+ * A model as listed by `llm-compare models` and `GET /v1/models`.
+ */
+export type ModelInfo = { 
+/**
+ * `provider/model`.
+ */
+id: string, 
+/**
+ * The provider prefix.
+ */
+provider: string, 
+/**
+ * Context window in tokens, when known.
+ */
+context_window: number | null, 
+/**
+ * USD per 1M input tokens, when priced.
+ */
+input_usd_per_million: number | null, 
+/**
+ * USD per 1M output tokens, when priced.
+ */
+output_usd_per_million: number | null, 
+/**
+ * Whether it can be used now.
+ */
+available: boolean, 
+/**
+ * Why not, when it cannot.
+ */
+reason?: string, };
+
+/**
+ * A model's price as people read it (see [`PriceTable::summary`]).
+ */
+export type PriceSummary = { 
+/**
+ * The model.
+ */
+model: string, 
+/**
+ * USD per million input tokens.
+ */
+input_usd_per_million: number, 
+/**
+ * USD per million output tokens.
+ */
+output_usd_per_million: number, 
+/**
+ * Its context window, when known.
+ */
+max_input_tokens: number | null, 
+/**
+ * Its output limit, when known.
+ */
+max_output_tokens: number | null, };
+
+/**
+ * A started comparison.
+ */
+export type Submitted = { 
+/**
+ * Its id (UUIDv7).
+ */
+request_id: string, 
+/**
+ * Its models, by `model_index` ("Model A", … when blind).
+ */
+models: Array<string>, 
+/**
+ * Earlier session turns left out of each model's history to fit its context window,
+ * by `model_index` (session turns only).
+ */
+history_trimmed?: Array<number>, };
+
+/**
+ * A comparison now (`GET /v1/comparisons/{id}`, `engine.snapshot`).
+ */
+export type Snapshot = { 
+/**
+ * The id.
+ */
+request_id: string, 
+/**
+ * Its status.
+ */
+status: RequestStatus, 
+/**
+ * Unix milliseconds of its creation.
+ */
+created_at_ms: number, 
+/**
+ * The last event's seq.
+ */
+last_seq: number, 
+/**
+ * Each model, by `model_index`.
+ */
+models: Array<ModelSnapshot>, 
+/**
+ * Totals, once complete.
+ */
+totals?: Totals, 
+/**
+ * Duration, once complete.
+ */
+duration_ms?: number, 
+/**
+ * The metadata given at creation.
+ */
+metadata?: unknown, 
+/**
+ * The vote, once cast.
+ */
+preference?: VoteBody, 
+/**
+ * The user's message (session turns, and comparisons of a server with a store).
+ */
+prompt?: string, 
+/**
+ * The session this comparison is a turn of.
+ */
+session_id?: string, 
+/**
+ * Blind: model names are "Model A", … until the vote.
+ */
+blind: boolean, };
+
+/**
+ * One model's state in a snapshot.
+ */
+export type ModelSnapshot = { 
+/**
+ * Its position.
+ */
+model_index: number, 
+/**
+ * Its id.
+ */
+model: string, 
+/**
+ * Its stage.
+ */
+stage: Stage, 
+/**
+ * The text streamed so far.
+ */
+text: string, 
+/**
+ * Its result, once it finished.
+ */
+result?: ModelResult, };
+
+/**
+ * A vote (`POST /v1/comparisons/{id}/preference`, `engine.vote`; also the vote in snapshots).
+ */
+export type VoteBody = { 
+/**
+ * The winning `model_index`, or `"tie"`, or `"all_bad"`.
+ */
+winner: Winner, 
+/**
+ * Free-text feedback.
+ */
+feedback?: string | null, };
+
+/**
+ * Who won.
+ */
+export type Winner = number | Outcome;
+
+/**
+ * The non-model outcomes of a vote.
+ */
+export type Outcome = "tie" | "all_bad";
+
+/**
+ * A comparison without its texts (listings).
+ */
+export type ComparisonSummary = { 
+/**
+ * Its id.
+ */
+id: string, 
+/**
+ * Its status.
+ */
+status: RequestStatus, 
+/**
+ * Its models, by `model_index` ("Model A", … while blind and not voted on).
+ */
+models: Array<string>, 
+/**
+ * The user's message (at most 200 characters of it).
+ */
+prompt?: string, 
+/**
+ * Unix milliseconds.
+ */
+created_at_ms: number, 
+/**
+ * Whether model names are hidden until the vote.
+ */
+blind: boolean, 
+/**
+ * Whether it has a vote.
+ */
+voted: boolean, };
+
+/**
+ * A session without its turns (listings).
+ */
+export type SessionSummary = { 
+/**
+ * Its id.
+ */
+id: string, 
+/**
+ * A title.
+ */
+title: string | null, 
+/**
+ * Its models, by `model_index`.
+ */
+models: Array<string>, 
+/**
+ * Its system prompt.
+ */
+system?: string, 
+/**
+ * Unix milliseconds.
+ */
+created_at_ms: number, 
+/**
+ * How many turns it has.
+ */
+turn_count: number, };
+
+/**
+ * A session with its turns (`GET /v1/sessions/{id}`, `engine.session`).
+ */
+export type SessionDetail = { 
+/**
+ * Its turns, oldest first: the question (`prompt`), every model's answer and the vote.
+ */
+turns: Array<Snapshot>, 
+/**
+ * Its id.
+ */
+id: string, 
+/**
+ * A title.
+ */
+title: string | null, 
+/**
+ * Its models, by `model_index`.
+ */
+models: Array<string>, 
+/**
+ * Its system prompt.
+ */
+system?: string, 
+/**
+ * Unix milliseconds.
+ */
+created_at_ms: number, 
+/**
+ * How many turns it has.
+ */
+turn_count: number, };
+
+/**
+ * The leaderboard.
+ */
+export type Leaderboard = { 
+/**
+ * Votes counted.
+ */
+votes: number, 
+/**
+ * Votes cast at or after (Unix ms), if filtered.
+ */
+from_ms?: number, 
+/**
+ * Votes cast before (Unix ms), if filtered.
+ */
+to_ms?: number, 
+/**
+ * Models, best first.
+ */
+models: Array<Standing>, };
+
+/**
+ * One model's standing.
+ */
+export type Standing = { 
+/**
+ * 1 for the best.
+ */
+rank: number, 
+/**
+ * The model.
+ */
+model: string, 
+/**
+ * Bradley-Terry rating.
+ */
+rating: number, 
+/**
+ * Lower end of its bootstrap 95% interval.
+ */
+ci_low: number, 
+/**
+ * Upper end of its bootstrap 95% interval.
+ */
+ci_high: number, 
+/**
+ * Online Elo (votes in time order).
+ */
+elo: number, 
+/**
+ * Votes it won.
+ */
+wins: number, 
+/**
+ * Votes another model won.
+ */
+losses: number, 
+/**
+ * Votes that were a tie or all bad.
+ */
+ties: number, 
+/**
+ * Votes it took part in.
+ */
+votes: number, 
+/**
+ * Mean time to first token over those comparisons.
+ */
+mean_ttft_ms: number | null, 
+/**
+ * Mean cost over those comparisons (priced calls).
+ */
+mean_cost_usd: number | null, };
