@@ -3,10 +3,9 @@
 //! fallback models — all only *before* the first token reaches the user. A failure after
 //! that ends the call with the text so far (the engine marks it partial).
 //!
-//! This is the runner seam of the engine: it turns candidates (the model, then its
-//! fallbacks) into a stream of [`Raw`] items the merge loop consumes.
+//! The in-process runner ([`crate::runner::InProcessRunner`]) is this: it turns candidates
+//! (the model, then its fallbacks) into the [`CallEvent`]s the merge loop consumes.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -16,30 +15,8 @@ use tokio::time::Instant;
 use crate::config::CallPolicy;
 use crate::error::{Error, ErrorCode, ProviderError};
 use crate::event::{Attempt, ErrorInfo};
-use crate::provider::{Provider, ProviderEvent};
-use crate::request::ChatRequest;
-
-/// What a model call hands the merge loop.
-pub(crate) enum Raw {
-    /// A provider event.
-    Event(ProviderEvent),
-    /// An attempt failed before its first token (it is retried or falls back).
-    Attempt(Attempt),
-    /// A fallback model is answering.
-    ServedBy(Arc<str>),
-    /// The call failed for good.
-    Failed(Error),
-    /// The call ended normally.
-    End,
-    /// The comparison was cancelled.
-    Cancel,
-}
-
-/// One model that may answer a call: the requested one or a fallback.
-pub(crate) struct Candidate {
-    pub request: ChatRequest,
-    pub provider: Arc<dyn Provider>,
-}
+use crate::provider::ProviderEvent;
+use crate::runner::{CallEvent, Candidate};
 
 fn is_content(ev: &ProviderEvent) -> bool {
     matches!(
@@ -74,7 +51,7 @@ fn backoff(policy: &CallPolicy, retry: u32, retry_after: Option<Duration>) -> Op
 }
 
 /// Runs one call through its candidates under `policy`.
-pub(crate) fn run(candidates: Vec<Candidate>, policy: CallPolicy) -> BoxStream<'static, Raw> {
+pub(crate) fn run(candidates: Vec<Candidate>, policy: CallPolicy) -> BoxStream<'static, CallEvent> {
     let stream = async_stream::stream! {
         let t = policy.timeouts;
         let total_deadline = Instant::now() + t.total;
@@ -110,29 +87,29 @@ pub(crate) fn run(candidates: Vec<Candidate>, policy: CallPolicy) -> BoxStream<'
                                 item = events.next() => match item {
                                     None => {
                                         if ci > 0 {
-                                            yield Raw::ServedBy(model.clone());
+                                            yield CallEvent::ServedBy(model.clone());
                                         }
                                         for h in held.drain(..) {
-                                            yield Raw::Event(h);
+                                            yield CallEvent::Event(h);
                                         }
-                                        yield Raw::End;
+                                        yield CallEvent::End;
                                         return;
                                     }
                                     Some(Ok(ev)) => {
                                         if got_output {
                                             last_chunk = Instant::now();
-                                            yield Raw::Event(ev);
+                                            yield CallEvent::Event(ev);
                                         } else if is_content(&ev) {
                                             got_output = true;
                                             last_chunk = Instant::now();
                                             timer.as_mut().reset((last_chunk + t.idle).min(total_deadline));
                                             if ci > 0 {
-                                                yield Raw::ServedBy(model.clone());
+                                                yield CallEvent::ServedBy(model.clone());
                                             }
                                             for h in held.drain(..) {
-                                                yield Raw::Event(h);
+                                                yield CallEvent::Event(h);
                                             }
-                                            yield Raw::Event(ev);
+                                            yield CallEvent::Event(ev);
                                         } else {
                                             held.push(ev);
                                         }
@@ -158,13 +135,13 @@ pub(crate) fn run(candidates: Vec<Candidate>, policy: CallPolicy) -> BoxStream<'
                         };
                         if got_output {
                             // Tokens already reached the user: no retry, keep the partial text.
-                            yield Raw::Failed(err);
+                            yield CallEvent::Failed(err);
                             return;
                         }
                         err
                     }
                 };
-                yield Raw::Attempt(Attempt { model: model.clone(), error: ErrorInfo::from(&err) });
+                yield CallEvent::Attempt(Attempt { model: model.clone(), error: ErrorInfo::from(&err) });
                 if err.is_retryable() && retry < policy.retries
                     && let Some(wait) = backoff(&policy, retry, err.retry_after())
                     && Instant::now() + wait < total_deadline
@@ -177,7 +154,7 @@ pub(crate) fn run(candidates: Vec<Candidate>, policy: CallPolicy) -> BoxStream<'
                 continue 'candidates;
             }
         }
-        yield Raw::Failed(last_error.unwrap_or_else(|| Error::Internal("no model to call".into())));
+        yield CallEvent::Failed(last_error.unwrap_or_else(|| Error::Internal("no model to call".into())));
     };
     stream.boxed()
 }

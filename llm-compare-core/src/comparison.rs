@@ -19,7 +19,6 @@ use futures::stream::{BoxStream, Stream, StreamExt};
 use tokio_stream::StreamMap;
 use tokio_util::sync::CancellationToken;
 
-use crate::call::{self, Candidate, Raw};
 use crate::config::Policies;
 use crate::cost::{PriceTable, Usd};
 use crate::error::{Error, ErrorCode, Result};
@@ -29,6 +28,7 @@ use crate::event::{
 };
 use crate::provider::{ProviderEvent, ProviderRegistry, ReportedUsage};
 use crate::request::{ChatRequest, CompareRequest, DEFAULT_MAX_MODELS, Message};
+use crate::runner::{CallEvent, Candidate, InProcessRunner, ModelCall, PlannedCall, Runner};
 use crate::tokens;
 
 /// Runs comparisons: holds the providers, the prices and the limits.
@@ -38,6 +38,7 @@ pub struct Engine {
     prices: Arc<PriceTable>,
     policies: Arc<Policies>,
     max_models: usize,
+    runner: Arc<dyn Runner>,
 }
 
 impl Engine {
@@ -49,7 +50,19 @@ impl Engine {
             prices: PriceTable::bundled(),
             policies: Arc::default(),
             max_models: DEFAULT_MAX_MODELS,
+            runner: Arc::new(InProcessRunner),
         }
+    }
+
+    /// Runs model calls with `runner` (default: [`InProcessRunner`], from this process).
+    pub fn with_runner(mut self, runner: Arc<dyn Runner>) -> Self {
+        self.runner = runner;
+        self
+    }
+
+    /// The runner of model calls.
+    pub fn runner(&self) -> &Arc<dyn Runner> {
+        &self.runner
     }
 
     /// Replaces the per-model call policies (retries, timeouts, fallbacks) and aliases.
@@ -137,33 +150,16 @@ impl Engine {
                 ),
             ));
         }
-        // Each call: the model, then its fallbacks, under the model's policy.
-        let mut runs = Vec::with_capacity(calls.len());
-        for mut c in calls {
-            let policy = self.policies.policy(c.model.as_str()).clone();
-            c.params = c.params.over(&policy.params);
-            let (_, provider) = self.providers.resolve(c.model.as_str())?;
-            let mut candidates = vec![Candidate {
-                request: c.clone(),
-                provider,
-            }];
-            for f in &policy.fallbacks {
-                let (model, provider) = self.providers.resolve(self.policies.resolve_alias(f))?;
-                candidates.push(Candidate {
-                    request: ChatRequest { model, ..c.clone() },
-                    provider,
-                });
-            }
-            runs.push((c, candidates, policy));
-        }
-        let calls: Vec<ChatRequest> = runs.iter().map(|(c, _, _)| c.clone()).collect();
-        let streams = runs
-            .into_iter()
-            .map(|(_, cands, policy)| call::run(cands, policy))
-            .collect();
         let request_id = options
             .request_id
             .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+        let planned = calls
+            .into_iter()
+            .enumerate()
+            .map(|(i, c)| self.plan_call(request_id.clone(), i, c))
+            .collect::<Result<Vec<_>>>()?;
+        let calls: Vec<ChatRequest> = planned.iter().map(|p| p.call.request.clone()).collect();
+        let streams = planned.into_iter().map(|p| self.runner.run(p)).collect();
         let cancel = options.cancel.unwrap_or_default();
         let models = calls.iter().map(|c| c.model.as_arc()).collect();
         let inner = run(
@@ -180,6 +176,49 @@ impl Engine {
             cancel,
             inner,
         })
+    }
+
+    /// One model's call as a runner gets it: the model's policy applied (default params,
+    /// timeouts), its fallbacks resolved to providers.
+    pub fn plan_call(
+        &self,
+        request_id: String,
+        model_index: usize,
+        mut request: ChatRequest,
+    ) -> Result<PlannedCall> {
+        let policy = self.policies.policy(request.model.as_str()).clone();
+        request.params = request.params.over(&policy.params);
+        let (_, provider) = self.providers.resolve(request.model.as_str())?;
+        let mut candidates = vec![Candidate {
+            request: request.clone(),
+            provider,
+        }];
+        for f in &policy.fallbacks {
+            let (model, provider) = self.providers.resolve(self.policies.resolve_alias(f))?;
+            candidates.push(Candidate {
+                request: ChatRequest {
+                    model,
+                    ..request.clone()
+                },
+                provider,
+            });
+        }
+        Ok(PlannedCall {
+            call: ModelCall {
+                request_id,
+                model_index,
+                request,
+            },
+            candidates,
+            policy,
+        })
+    }
+
+    /// Makes one model call from this process, whatever the engine's runner: what
+    /// `llm-compare worker` does with the call a remote runner gave it.
+    pub fn run_call(&self, call: ModelCall) -> Result<BoxStream<'static, CallEvent>> {
+        let planned = self.plan_call(call.request_id, call.model_index, call.request)?;
+        Ok(InProcessRunner.run(planned))
     }
 }
 
@@ -512,7 +551,7 @@ fn finish_model(
 fn run(
     request_id: String,
     calls: Vec<ChatRequest>,
-    streams: Vec<BoxStream<'static, Raw>>,
+    streams: Vec<BoxStream<'static, CallEvent>>,
     prices: Arc<PriceTable>,
     cancel: CancellationToken,
     pricing: bool,
@@ -540,14 +579,14 @@ fn run(
             })
             .collect();
         let mut results: Vec<Option<ModelResult>> = (0..n).map(|_| None).collect();
-        let mut map: StreamMap<usize, BoxStream<'static, Raw>> = StreamMap::with_capacity(n + 1);
+        let mut map: StreamMap<usize, BoxStream<'static, CallEvent>> = StreamMap::with_capacity(n + 1);
         for (i, stream) in streams.into_iter().enumerate() {
             map.insert(i, stream);
         }
         let token = cancel.clone();
         map.insert(
             CANCEL_KEY,
-            futures::stream::once(async move { token.cancelled_owned().await; Raw::Cancel }).boxed(),
+            futures::stream::once(async move { token.cancelled_owned().await; CallEvent::Cancel }).boxed(),
         );
 
         yield seq.next(EventKind::Status { status: RequestStatus::Running });
@@ -560,19 +599,19 @@ fn run(
         while finished < n && !cancelled {
             let Some((i, raw)) = map.next().await else { break };
             let outcome = match raw {
-                Raw::Cancel => {
+                CallEvent::Cancel => {
                     cancelled = true;
                     continue;
                 }
-                Raw::Attempt(a) => {
+                CallEvent::Attempt(a) => {
                     states[i].attempts.push(a);
                     continue;
                 }
-                Raw::ServedBy(m) => {
+                CallEvent::ServedBy(m) => {
                     states[i].served_by = Some(m);
                     continue;
                 }
-                Raw::Event(ev) => {
+                CallEvent::Event(ev) => {
                     let st = &mut states[i];
                     let first = st.first_token.is_none();
                     let kind = match ev {
@@ -624,7 +663,7 @@ fn run(
                     }
                     continue;
                 }
-                Raw::Failed(e) => {
+                CallEvent::Failed(e) => {
                     // Drop the failed call now: nothing more is read from it.
                     map.remove(&i);
                     // `attempts` lists the failures *before* the last; the last is `error`.
@@ -634,7 +673,7 @@ fn run(
                     }
                     Outcome::Failed(e)
                 }
-                Raw::End => Outcome::Done,
+                CallEvent::End => Outcome::Done,
             };
             // The model's end is now; counting tokens afterwards is not its time.
             let end = Instant::now();

@@ -21,7 +21,8 @@
 //! simulated models), [`comparison`] (the fan-out engine), [`event`] (the wire schema),
 //! [`cost`] and [`tokens`] (pricing), [`providers`] (OpenAI-compatible, Anthropic, Gemini over
 //! HTTP), [`config`] (the TOML configuration), [`registry`] (POST-then-stream backbone),
-//! [`session`] (multi-turn), [`error`].
+//! [`session`] (multi-turn), [`runner`] (where model calls run: in process, or a remote worker
+//! streaming JSON lines back), [`error`].
 
 mod call;
 pub mod comparison;
@@ -35,6 +36,7 @@ pub mod provider;
 pub mod providers;
 pub mod registry;
 pub mod request;
+pub mod runner;
 pub mod session;
 pub mod sim;
 pub mod tokens;
@@ -62,6 +64,7 @@ pub use request::{
     ChatRequest, CompareRequest, FunctionDef, Message, ModelId, Params, Role, Tool, ToolChoice,
     ToolChoiceMode,
 };
+pub use runner::{CallEvent, InProcessRunner, ModelCall, PlannedCall, Runner};
 pub use session::{InMemorySession, Session, Turn};
 pub use sim::{SimConfig, SimProvider};
 

@@ -354,21 +354,26 @@ impl<'de> Deserialize<'de> for ModelId {
     }
 }
 
-/// One model call: what a [`crate::Provider`] serves.
-#[derive(Debug, Clone, PartialEq)]
+/// One model call: what a [`crate::Provider`] serves. Serializable, so a runner can hand it
+/// to a worker in another process.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ChatRequest {
     /// The model to call.
     pub model: ModelId,
     /// The whole conversation, system message first when there is one.
     pub messages: Vec<Message>,
     /// Generation parameters.
+    #[serde(default)]
     pub params: Params,
     /// Tools the model may call.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tools: Vec<Tool>,
     /// Whether and which tool it must call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tool_choice: Option<ToolChoice>,
     /// Earlier session turns left out of `messages` to fit the context window (reported in
     /// the model's result; not sent upstream).
+    #[serde(default)]
     pub history_trimmed: u32,
 }
 

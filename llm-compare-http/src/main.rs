@@ -46,6 +46,18 @@ enum Command {
     Run(RunArgs),
     /// List the models, their context windows and prices, and whether they can be used now.
     Models(ModelsArgs),
+    /// Make exactly one model call (given as JSON) and write its events as JSON lines on
+    /// stdout: what a remote runner (a Kubernetes Job) runs.
+    Worker(WorkerArgs),
+}
+
+/// Arguments of `llm-compare worker`.
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    /// The call as JSON (`{"request_id", "model_index", "request": {"model", "messages", …}}`);
+    /// `@PATH` reads it from a file, `-` from standard input.
+    #[arg(long, env = "LLM_COMPARE_CALL", value_name = "JSON")]
+    pub call: String,
 }
 
 /// Arguments of `llm-compare run`.
@@ -151,6 +163,7 @@ async fn main() -> ExitCode {
         Command::Serve(args) => cli::serve::run(cli.config.as_deref(), args).await,
         Command::Run(args) => cli::run::run(cli.config.as_deref(), args).await,
         Command::Models(args) => cli::models::run(cli.config.as_deref(), args).await,
+        Command::Worker(args) => cli::worker::run(cli.config.as_deref(), args).await,
     };
     ExitCode::from(code)
 }

@@ -7,6 +7,7 @@ use llm_compare_core::{Config, Engine, Error};
 pub mod models;
 pub mod run;
 pub mod serve;
+pub mod worker;
 
 /// The engine the CLI uses, from the configuration file (`--config`, else
 /// `./llm-compare.toml` when present) and the environment; `max_models` overrides.

@@ -1,0 +1,326 @@
+//! The runner seam: where one model call of a comparison is executed.
+//!
+//! The engine plans each model's call ([`PlannedCall`]: the request, its fallbacks, its policy)
+//! and asks a [`Runner`] for the call's [`CallEvent`]s, which its merge loop turns into the
+//! comparison's events (timing, usage, cost, results). [`InProcessRunner`] — the default —
+//! calls the providers from this process. Other runners execute the call elsewhere (a
+//! Kubernetes Job running `llm-compare worker`) and read the same events back as JSON lines
+//! ([`CallEvent::to_line`], [`read_lines`]), so a comparison looks the same whichever runner
+//! ran it. Dropping a call's stream cancels the call.
+
+use std::fmt;
+use std::sync::Arc;
+
+use futures::StreamExt;
+use futures::stream::BoxStream;
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncBufRead, AsyncBufReadExt};
+
+use crate::call;
+use crate::config::CallPolicy;
+use crate::error::{Error, ErrorCode, ProviderError};
+use crate::event::{Attempt, ErrorInfo, FinishReason};
+use crate::provider::{Provider, ProviderEvent, ReportedUsage};
+use crate::request::ChatRequest;
+
+/// One model call as it crosses a process boundary: enough for a worker with the same
+/// configuration to make it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelCall {
+    /// The comparison's id.
+    pub request_id: String,
+    /// The model's position in the comparison.
+    pub model_index: usize,
+    /// The call (model, messages, params, tools).
+    pub request: ChatRequest,
+}
+
+/// One model that may answer a call: the requested one or a fallback.
+#[derive(Clone)]
+pub struct Candidate {
+    /// The call for this model.
+    pub request: ChatRequest,
+    /// Its provider.
+    pub provider: Arc<dyn Provider>,
+}
+
+impl fmt::Debug for Candidate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Candidate")
+            .field("model", &self.request.model)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A model call as the engine planned it.
+#[derive(Debug, Clone)]
+pub struct PlannedCall {
+    /// The call itself.
+    pub call: ModelCall,
+    /// The model, then its fallbacks, resolved to providers.
+    pub candidates: Vec<Candidate>,
+    /// Retries, backoff, timeouts, fallbacks.
+    pub policy: CallPolicy,
+}
+
+/// What a model call hands the engine's merge loop.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CallEvent {
+    /// A provider event.
+    Event(ProviderEvent),
+    /// An attempt failed before its first token (it is retried or falls back).
+    Attempt(Attempt),
+    /// A fallback model is answering.
+    ServedBy(Arc<str>),
+    /// The call failed for good.
+    Failed(Error),
+    /// The call ended normally.
+    End,
+    /// The comparison was cancelled.
+    Cancel,
+}
+
+/// Executes model calls.
+pub trait Runner: Send + Sync + fmt::Debug {
+    /// Starts `call`; its events end with [`CallEvent::End`] or [`CallEvent::Failed`].
+    /// Dropping the stream cancels the call (and whatever runs it).
+    fn run(&self, call: PlannedCall) -> BoxStream<'static, CallEvent>;
+}
+
+/// Calls the providers from this process (the default runner).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct InProcessRunner;
+
+impl Runner for InProcessRunner {
+    fn run(&self, call: PlannedCall) -> BoxStream<'static, CallEvent> {
+        call::run(call.candidates, call.policy)
+    }
+}
+
+/// [`CallEvent`] on the wire: one JSON object per line, tagged by `type`.
+#[derive(Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum Line {
+    Text {
+        delta: String,
+    },
+    Reasoning {
+        delta: String,
+    },
+    ToolCall {
+        index: usize,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
+        arguments: String,
+    },
+    Usage {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        input_tokens: Option<u64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        output_tokens: Option<u64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cached_input_tokens: Option<u64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reasoning_tokens: Option<u64>,
+    },
+    Finish {
+        reason: FinishReason,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        raw: Option<String>,
+    },
+    Attempt(Attempt),
+    ServedBy {
+        model: Arc<str>,
+    },
+    Failed(ErrorInfo),
+    End,
+    Cancel,
+}
+
+impl CallEvent {
+    /// This event as one line of JSON (no newline), as `llm-compare worker` writes it.
+    pub fn to_line(&self) -> String {
+        let line = match self.clone() {
+            CallEvent::Event(ProviderEvent::TextDelta(delta)) => Line::Text { delta },
+            CallEvent::Event(ProviderEvent::ReasoningDelta(delta)) => Line::Reasoning { delta },
+            CallEvent::Event(ProviderEvent::ToolCallDelta {
+                index,
+                id,
+                name,
+                arguments,
+            }) => Line::ToolCall {
+                index,
+                id,
+                name,
+                arguments,
+            },
+            CallEvent::Event(ProviderEvent::Usage(u)) => Line::Usage {
+                input_tokens: u.input_tokens,
+                output_tokens: u.output_tokens,
+                cached_input_tokens: u.cached_input_tokens,
+                reasoning_tokens: u.reasoning_tokens,
+            },
+            CallEvent::Event(ProviderEvent::Finish { reason, raw }) => Line::Finish { reason, raw },
+            CallEvent::Attempt(a) => Line::Attempt(a),
+            CallEvent::ServedBy(model) => Line::ServedBy { model },
+            CallEvent::Failed(e) => Line::Failed(ErrorInfo::from(&e)),
+            CallEvent::End => Line::End,
+            CallEvent::Cancel => Line::Cancel,
+        };
+        // Plain data (strings, numbers, enums): serializing cannot fail.
+        serde_json::to_string(&line).unwrap_or_default()
+    }
+
+    /// Parses one line written by [`CallEvent::to_line`].
+    pub fn from_line(line: &str) -> Result<Self, serde_json::Error> {
+        Ok(match serde_json::from_str::<Line>(line)? {
+            Line::Text { delta } => CallEvent::Event(ProviderEvent::TextDelta(delta)),
+            Line::Reasoning { delta } => CallEvent::Event(ProviderEvent::ReasoningDelta(delta)),
+            Line::ToolCall {
+                index,
+                id,
+                name,
+                arguments,
+            } => CallEvent::Event(ProviderEvent::ToolCallDelta {
+                index,
+                id,
+                name,
+                arguments,
+            }),
+            Line::Usage {
+                input_tokens,
+                output_tokens,
+                cached_input_tokens,
+                reasoning_tokens,
+            } => CallEvent::Event(ProviderEvent::Usage(ReportedUsage {
+                input_tokens,
+                output_tokens,
+                cached_input_tokens,
+                reasoning_tokens,
+            })),
+            Line::Finish { reason, raw } => CallEvent::Event(ProviderEvent::Finish { reason, raw }),
+            Line::Attempt(a) => CallEvent::Attempt(a),
+            Line::ServedBy { model } => CallEvent::ServedBy(model),
+            // A provider error keeps the code, message and retryability it had in the worker.
+            Line::Failed(info) => CallEvent::Failed(Error::Provider(
+                ProviderError::new(info.code, info.message).retryable(info.retryable),
+            )),
+            Line::End => CallEvent::End,
+            Line::Cancel => CallEvent::Cancel,
+        })
+    }
+}
+
+/// The events of a call read back from JSON lines (a worker's stdout, a pod's log). Lines
+/// that are not events (a log line that slipped in) are skipped. When the input ends, or
+/// fails, before the call's last event, the call fails with `cut` — e.g. "the log stream
+/// ended before the call did" — as a `network` error.
+pub fn read_lines<R>(input: R, cut: impl Into<String>) -> BoxStream<'static, CallEvent>
+where
+    R: AsyncBufRead + Send + Unpin + 'static,
+{
+    let cut = cut.into();
+    let stream = async_stream::stream! {
+        let mut lines = input.lines();
+        loop {
+            let line = match lines.next_line().await {
+                Ok(Some(line)) => line,
+                Ok(None) => break,
+                Err(e) => {
+                    yield CallEvent::Failed(ProviderError::new(ErrorCode::Network, format!("{cut}: {e}")).into());
+                    return;
+                }
+            };
+            let line = line.trim();
+            if !line.starts_with('{') {
+                continue;
+            }
+            let Ok(event) = CallEvent::from_line(line) else { continue };
+            let last = matches!(event, CallEvent::End | CallEvent::Failed(_));
+            yield event;
+            if last {
+                return;
+            }
+        }
+        yield CallEvent::Failed(ProviderError::new(ErrorCode::Network, cut).into());
+    };
+    stream.boxed()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_round_trip() {
+        let events = vec![
+            CallEvent::Attempt(Attempt {
+                model: Arc::from("openai/x"),
+                error: ErrorInfo {
+                    code: ErrorCode::Overloaded,
+                    message: "busy".into(),
+                    retryable: true,
+                },
+            }),
+            CallEvent::ServedBy(Arc::from("sim/echo")),
+            CallEvent::Event(ProviderEvent::TextDelta("hé\nllo".into())),
+            CallEvent::Event(ProviderEvent::ReasoningDelta("hm".into())),
+            CallEvent::Event(ProviderEvent::ToolCallDelta {
+                index: 1,
+                id: Some("c1".into()),
+                name: None,
+                arguments: "{\"a\"".into(),
+            }),
+            CallEvent::Event(ProviderEvent::Usage(ReportedUsage {
+                input_tokens: Some(3),
+                output_tokens: None,
+                cached_input_tokens: Some(1),
+                reasoning_tokens: None,
+            })),
+            CallEvent::Event(ProviderEvent::Finish {
+                reason: FinishReason::Length,
+                raw: Some("max_tokens".into()),
+            }),
+            CallEvent::Failed(
+                ProviderError::new(ErrorCode::Timeout, "too slow")
+                    .retryable(false)
+                    .into(),
+            ),
+            CallEvent::End,
+            CallEvent::Cancel,
+        ];
+        for e in events {
+            let line = e.to_line();
+            assert!(!line.contains('\n'), "{line}");
+            assert_eq!(CallEvent::from_line(&line).unwrap(), e, "{line}");
+        }
+    }
+
+    #[tokio::test]
+    async fn read_lines_stops_at_the_end_and_reports_a_cut() {
+        let input = b"starting\n{\"type\":\"text\",\"delta\":\"a\"}\n{\"type\":\"end\"}\n{\"type\":\"text\",\"delta\":\"x\"}\n";
+        let got: Vec<_> = read_lines(&input[..], "cut").collect().await;
+        assert_eq!(
+            got,
+            vec![
+                CallEvent::Event(ProviderEvent::TextDelta("a".into())),
+                CallEvent::End
+            ]
+        );
+        let got: Vec<_> = read_lines(
+            &b"{\"type\":\"text\",\"delta\":\"a\"}\n"[..],
+            "the log stream ended early",
+        )
+        .collect()
+        .await;
+        match &got[..] {
+            [CallEvent::Event(_), CallEvent::Failed(e)] => {
+                assert_eq!(e.code(), ErrorCode::Network);
+                assert!(e.to_string().contains("the log stream ended early"));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}
