@@ -5,7 +5,7 @@
 //! comparison's events (timing, usage, cost, results). [`InProcessRunner`] — the default —
 //! calls the providers from this process. Other runners execute the call elsewhere (a
 //! Kubernetes Job running `llm-compare worker`) and read the same events back as JSON lines
-//! ([`CallEvent::to_line`], [`read_lines`]), so a comparison looks the same whichever runner
+//! ([`CallEvent::into_line`], [`read_lines`]), so a comparison looks the same whichever runner
 //! ran it. Dropping a call's stream cancels the call.
 
 use std::fmt;
@@ -141,8 +141,9 @@ enum Line {
 
 impl CallEvent {
     /// This event as one line of JSON (no newline), as `llm-compare worker` writes it.
-    pub fn to_line(&self) -> String {
-        let line = match self.clone() {
+    /// Consumes the event: its text moves into the line instead of being copied per chunk.
+    pub fn into_line(self) -> String {
+        let line = match self {
             CallEvent::Event(ProviderEvent::TextDelta(delta)) => Line::Text { delta },
             CallEvent::Event(ProviderEvent::ReasoningDelta(delta)) => Line::Reasoning { delta },
             CallEvent::Event(ProviderEvent::ToolCallDelta {
@@ -173,7 +174,7 @@ impl CallEvent {
         serde_json::to_string(&line).unwrap_or_default()
     }
 
-    /// Parses one line written by [`CallEvent::to_line`].
+    /// Parses one line written by [`CallEvent::into_line`].
     pub fn from_line(line: &str) -> Result<Self, serde_json::Error> {
         Ok(match serde_json::from_str::<Line>(line)? {
             Line::Text { delta } => CallEvent::Event(ProviderEvent::TextDelta(delta)),
@@ -292,7 +293,7 @@ mod tests {
             CallEvent::Cancel,
         ];
         for e in events {
-            let line = e.to_line();
+            let line = e.clone().into_line();
             assert!(!line.contains('\n'), "{line}");
             assert_eq!(CallEvent::from_line(&line).unwrap(), e, "{line}");
         }

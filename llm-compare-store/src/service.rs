@@ -11,9 +11,10 @@ use std::sync::Arc;
 
 use futures::StreamExt;
 use llm_compare_core::{
-    ChatRequest, CompareRequest, Engine, Error, Event, EventKind, EventStream, InMemorySession,
-    Message, ModelId, ModelResult, NewRequest, ObservedRegistry, Params, RegistryObserver,
-    RequestRegistry, RequestStatus, Result, Session as _, Stage, Tool, ToolChoice, Totals, Turn,
+    ChatRequest, CompareRequest, Comparison, Engine, Error, Event, EventKind, EventStream,
+    InMemorySession, Message, ModelId, ModelResult, NewRequest, ObservedRegistry, Params,
+    RegistryObserver, RequestRegistry, RequestStatus, Result, Session as _, Stage, Tool,
+    ToolChoice, Totals, Turn,
 };
 use serde::{Deserialize, Serialize};
 
@@ -297,6 +298,11 @@ fn check_metadata(metadata: Option<&serde_json::Value>) -> Result<()> {
 }
 
 impl CreateComparison {
+    /// Parses a body given as JSON (the bindings pass it so); a bad one blames `request`.
+    pub fn from_json(json: &str) -> Result<Self> {
+        serde_json::from_str(json).map_err(|e| Error::invalid("request", e.to_string()))
+    }
+
     /// The plain request (no session, not blind: those need [`Service::submit`]) and its
     /// metadata.
     pub fn into_request(self) -> Result<(CompareRequest, Option<serde_json::Value>)> {
@@ -426,6 +432,27 @@ impl Service {
                 "{what} a store (a database), and none is configured"
             ))
         })
+    }
+
+    /// Starts an unregistered comparison of `body`, read by the caller alone (the bindings'
+    /// `compare`). Session turns and blind comparisons are stored, so they are refused here:
+    /// they go through [`Service::submit`].
+    pub fn compare(&self, body: CreateComparison) -> Result<Comparison> {
+        let refused = if body.blind == Some(true) {
+            Some("blind")
+        } else if body.session_id.is_some() {
+            Some("session_id")
+        } else {
+            None
+        };
+        if let Some(field) = refused {
+            return Err(Error::invalid(
+                field,
+                "session turns and blind comparisons are stored: use submit() and stream()",
+            ));
+        }
+        let (request, _metadata) = body.into_request()?;
+        self.engine.compare(&request)
     }
 
     /// Checks `body`, records it (with its budget hold) when there is a store, registers it

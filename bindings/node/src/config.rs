@@ -21,7 +21,7 @@ pub struct NativeEngine {
 
 /// A comparison body (the JSON of `POST /v1/comparisons`).
 pub(crate) fn parse_body(body_json: &str) -> napi::Result<CreateComparison> {
-    serde_json::from_str(body_json).map_err(|e| invalid("request", e.to_string()))
+    CreateComparison::from_json(body_json).or_js()
 }
 
 /// How to build an engine.
@@ -103,22 +103,9 @@ impl NativeEngine {
     #[napi]
     pub fn compare(&self, body_json: String) -> napi::Result<NativeComparison> {
         let body = parse_body(&body_json)?;
-        if body.session_id.is_some() || body.blind == Some(true) {
-            let field = if body.blind == Some(true) {
-                "blind"
-            } else {
-                "sessionId"
-            };
-            return Err(invalid(
-                field,
-                "session turns and blind comparisons are stored: use submit() and stream()",
-            ));
-        }
-        let (request, _metadata) = body.into_request().or_js()?;
-        let comparison = napi::bindgen_prelude::within_runtime_if_available(|| {
-            self.service.engine().compare(&request)
-        })
-        .or_js()?;
+        let comparison =
+            napi::bindgen_prelude::within_runtime_if_available(|| self.service.compare(body))
+                .or_js()?;
         Ok(NativeComparison::spawn(comparison))
     }
 

@@ -30,7 +30,7 @@ where
 
 /// A comparison body (the JSON of `POST /v1/comparisons`).
 pub(crate) fn parse_body(body_json: &str) -> PyResult<CreateComparison> {
-    serde_json::from_str(body_json).map_err(|e| invalid("request", e.to_string()))
+    CreateComparison::from_json(body_json).map_err(to_py)
 }
 
 #[pymethods]
@@ -123,20 +123,8 @@ impl Engine {
 impl Engine {
     fn start(&self, body_json: &str) -> PyResult<Arc<DrivenComparison>> {
         let body = parse_body(body_json)?;
-        if body.session_id.is_some() || body.blind == Some(true) {
-            let field = if body.blind == Some(true) {
-                "blind"
-            } else {
-                "session_id"
-            };
-            return Err(invalid(
-                field,
-                "session turns and blind comparisons are stored: use submit() and stream()",
-            ));
-        }
-        let (request, _metadata) = body.into_request().map_err(to_py)?;
         let _guard = pyo3_async_runtimes::tokio::get_runtime().enter();
-        let comparison = self.service.engine().compare(&request).map_err(to_py)?;
+        let comparison = self.service.compare(body).map_err(to_py)?;
         Ok(Arc::new(DrivenComparison::spawn(comparison)))
     }
 }

@@ -1,5 +1,5 @@
 //! `llm-compare worker`: makes exactly one model call and writes its events on stdout, one
-//! JSON object per line ([`CallEvent::to_line`]), flushed line by line. This is the far end of
+//! JSON object per line ([`CallEvent::into_line`]), flushed line by line. This is the far end of
 //! a remote runner: the Kubernetes runner starts it in a Job's pod and follows the pod's log.
 //!
 //! Exit codes: 0 once the call's last event (`end` or `failed`: a model failure is reported
@@ -27,11 +27,11 @@ fn read_call(arg: &str) -> Result<ModelCall, String> {
         .map_err(|e| format!("the call is not valid JSON of a model call: {e}"))
 }
 
-fn emit(event: &CallEvent) {
+fn emit(event: CallEvent) {
     let mut out = std::io::stdout().lock();
     // A closed stdout (the reader went away) leaves nobody to tell: the call goes on to its
     // end or to the termination signal.
-    let _ = writeln!(out, "{}", event.to_line());
+    let _ = writeln!(out, "{}", event.into_line());
     let _ = out.flush();
 }
 
@@ -49,7 +49,7 @@ pub async fn run(config: Option<&Path>, args: WorkerArgs) -> u8 {
         Ok(events) => events,
         Err(e) => {
             super::print_error(&e);
-            emit(&CallEvent::Failed(e));
+            emit(CallEvent::Failed(e));
             return EXIT_USAGE;
         }
     };
@@ -60,19 +60,19 @@ pub async fn run(config: Option<&Path>, args: WorkerArgs) -> u8 {
             event = events.next() => match event {
                 Some(event) => {
                     let last = matches!(event, CallEvent::End | CallEvent::Failed(_));
-                    emit(&event);
+                    emit(event);
                     if last {
                         return EXIT_OK;
                     }
                 }
                 None => {
-                    emit(&CallEvent::Failed(Error::Internal("the call ended without a last event".into())));
+                    emit(CallEvent::Failed(Error::Internal("the call ended without a last event".into())));
                     return EXIT_OK;
                 }
             },
             () = &mut terminated => {
                 drop(events);
-                emit(&CallEvent::Cancel);
+                emit(CallEvent::Cancel);
                 return EXIT_INTERRUPTED;
             }
         }
