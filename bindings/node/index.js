@@ -60,6 +60,10 @@ const PROVIDER_CODES = new Set([
   'timeout',
   'network',
   'parse',
+  'image_pull',
+  'unschedulable',
+  'out_of_memory',
+  'worker_exit',
 ])
 
 /** The error class for an error code (as errors and `error` events carry it). */

@@ -45,6 +45,14 @@ pub enum ErrorCode {
     Network,
     /// The provider sent something that could not be parsed.
     Parse,
+    /// The runner could not pull the worker's container image (a remote runner's call).
+    ImagePull,
+    /// The worker was not started in time: no node could run it (a remote runner's call).
+    Unschedulable,
+    /// The worker was killed for going over its memory limit (OOMKilled).
+    OutOfMemory,
+    /// The worker exited without finishing the call (a non-zero exit code).
+    WorkerExit,
     /// The work was cancelled.
     Cancelled,
     /// The server is shutting down.
@@ -72,6 +80,10 @@ impl ErrorCode {
             Self::Timeout => "timeout",
             Self::Network => "network",
             Self::Parse => "parse",
+            Self::ImagePull => "image_pull",
+            Self::Unschedulable => "unschedulable",
+            Self::OutOfMemory => "out_of_memory",
+            Self::WorkerExit => "worker_exit",
             Self::Cancelled => "cancelled",
             Self::ShuttingDown => "shutting_down",
             Self::Internal => "internal",
@@ -82,7 +94,12 @@ impl ErrorCode {
     pub fn default_retryable(self) -> bool {
         matches!(
             self,
-            Self::RateLimited | Self::Overloaded | Self::Server | Self::Timeout | Self::Network
+            Self::RateLimited
+                | Self::Overloaded
+                | Self::Server
+                | Self::Timeout
+                | Self::Network
+                | Self::Unschedulable
         )
     }
 }
@@ -224,7 +241,7 @@ impl Error {
                 | ErrorCode::ContextLengthExceeded
                 | ErrorCode::ContentFilter
                 | ErrorCode::InvalidRequest => 400,
-                ErrorCode::Overloaded => 503,
+                ErrorCode::Overloaded | ErrorCode::Unschedulable => 503,
                 ErrorCode::Timeout => 504,
                 _ => 502,
             },

@@ -140,6 +140,11 @@ enum Line {
 }
 
 impl CallEvent {
+    /// Whether this is a call's last event ([`CallEvent::End`] or [`CallEvent::Failed`]).
+    pub fn is_last(&self) -> bool {
+        matches!(self, Self::End | Self::Failed(_))
+    }
+
     /// This event as one line of JSON (no newline), as `llm-compare worker` writes it.
     /// Consumes the event: its text moves into the line instead of being copied per chunk.
     pub fn into_line(self) -> String {
@@ -214,32 +219,55 @@ impl CallEvent {
     }
 }
 
-/// The events of a call read back from JSON lines (a worker's stdout, a pod's log). Lines
-/// that are not events (a log line that slipped in) are skipped. When the input ends, or
-/// fails, before the call's last event, the call fails with `cut` — e.g. "the log stream
-/// ended before the call did" — as a `network` error.
-pub fn read_lines<R>(input: R, cut: impl Into<String>) -> BoxStream<'static, CallEvent>
+/// The events of a call read back from JSON lines (a worker's stdout, a pod's log), up to the
+/// call's last event ([`CallEvent::End`] or [`CallEvent::Failed`]). Lines that are not events (a
+/// log line that slipped in) are skipped. When the input ends, or fails, or the worker says it
+/// was terminated (a `cancel` line) before the last event, the stream just ends: the caller
+/// finds out why (see [`read_lines`]).
+pub fn read_events<R>(input: R) -> BoxStream<'static, CallEvent>
 where
     R: AsyncBufRead + Send + Unpin + 'static,
 {
-    let cut = cut.into();
     let stream = async_stream::stream! {
         let mut lines = input.lines();
         loop {
             let line = match lines.next_line().await {
                 Ok(Some(line)) => line,
-                Ok(None) => break,
-                Err(e) => {
-                    yield CallEvent::Failed(ProviderError::new(ErrorCode::Network, format!("{cut}: {e}")).into());
-                    return;
-                }
+                // A read error is a cut like the end of the input: either way the call's last
+                // event never came, and the caller asks its source why.
+                Ok(None) | Err(_) => return,
             };
             let line = line.trim();
             if !line.starts_with('{') {
                 continue;
             }
             let Ok(event) = CallEvent::from_line(line) else { continue };
-            let last = matches!(event, CallEvent::End | CallEvent::Failed(_));
+            // The worker was terminated: its call is over without a last event. (Passed on,
+            // a `cancel` would cancel the whole comparison.)
+            if event == CallEvent::Cancel {
+                return;
+            }
+            let last = event.is_last();
+            yield event;
+            if last {
+                return;
+            }
+        }
+    };
+    stream.boxed()
+}
+
+/// [`read_events`], where input that ends before the call's last event fails the call with
+/// `cut` — e.g. "the worker's output ended before the call did" — as a `network` error.
+pub fn read_lines<R>(input: R, cut: impl Into<String>) -> BoxStream<'static, CallEvent>
+where
+    R: AsyncBufRead + Send + Unpin + 'static,
+{
+    let cut = cut.into();
+    let mut events = read_events(input);
+    let stream = async_stream::stream! {
+        while let Some(event) = events.next().await {
+            let last = event.is_last();
             yield event;
             if last {
                 return;
@@ -323,5 +351,13 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+        // A terminated worker's `cancel` ends its call; it never cancels the comparison.
+        let got: Vec<_> = read_lines(&b"{\"type\":\"cancel\"}\n{\"type\":\"end\"}\n"[..], "cut")
+            .collect()
+            .await;
+        assert!(
+            matches!(&got[..], [CallEvent::Failed(e)] if e.code() == ErrorCode::Network),
+            "{got:?}"
+        );
     }
 }

@@ -41,7 +41,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Serve the HTTP API (POST a comparison, stream it over SSE or WebSocket).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Send one prompt to several models at once and compare their answers.
     Run(RunArgs),
     /// List the models, their context windows and prices, and whether they can be used now.
@@ -137,6 +137,61 @@ pub struct ServeArgs {
     /// Do not serve the web UI at `/` (the API only).
     #[arg(long)]
     pub no_ui: bool,
+    /// Where model calls run: in this process, or each in a Kubernetes Job of its own.
+    #[arg(long, env = "LLM_COMPARE_RUNNER", value_enum, default_value_t = RunnerKind::InProcess)]
+    pub runner: RunnerKind,
+    #[command(flatten)]
+    pub kubernetes: KubernetesArgs,
+}
+
+/// Where model calls run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RunnerKind {
+    /// In the server's own process.
+    InProcess,
+    /// Each in a Kubernetes Job running `llm-compare worker` (see docs/kubernetes.md).
+    Kubernetes,
+}
+
+/// The Kubernetes runner's settings (`serve --runner kubernetes`).
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Kubernetes runner (--runner kubernetes)")]
+pub struct KubernetesArgs {
+    /// The namespace the Jobs run in (default: the in-cluster or kubeconfig namespace).
+    #[arg(long, env = "LLM_COMPARE_K8S_NAMESPACE")]
+    pub namespace: Option<String>,
+    /// The worker image (it runs `llm-compare worker`).
+    #[arg(long, env = "LLM_COMPARE_WORKER_IMAGE", default_value = concat!("ghcr.io/llm-compare/llm-compare:", env!("CARGO_PKG_VERSION")))]
+    pub worker_image: String,
+    /// The Secret holding the providers' API keys (one key per variable, e.g. OPENAI_API_KEY).
+    #[arg(long, env = "LLM_COMPARE_WORKER_SECRET")]
+    pub worker_secret: Option<String>,
+    /// A ConfigMap holding `llm-compare.toml` for the workers.
+    #[arg(long, env = "LLM_COMPARE_WORKER_CONFIG_MAP")]
+    pub worker_config_map: Option<String>,
+    /// The workers' service account.
+    #[arg(long, env = "LLM_COMPARE_WORKER_SERVICE_ACCOUNT")]
+    pub worker_service_account: Option<String>,
+    /// The workers' memory limit (past it a worker is OOMKilled).
+    #[arg(long, default_value = "128Mi")]
+    pub worker_memory: String,
+    /// The workers' CPU limit.
+    #[arg(long, default_value = "500m")]
+    pub worker_cpu: String,
+    /// Seconds a worker may stay pending (scheduling, image pull) before its model fails as
+    /// `unschedulable`.
+    #[arg(long, default_value_t = 120)]
+    pub worker_start_timeout: u64,
+    /// Another environment variable for the workers, `KEY=VALUE` (repeatable).
+    #[arg(long = "worker-env", value_name = "KEY=VALUE", value_parser = parse_key_value)]
+    pub worker_env: Vec<(String, String)>,
+}
+
+fn parse_key_value(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        _ => Err(format!("expected KEY=VALUE, got {s:?}")),
+    }
 }
 
 /// Log formats.
@@ -160,7 +215,7 @@ pub struct ModelsArgs {
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     let code = match cli.command {
-        Command::Serve(args) => cli::serve::run(cli.config.as_deref(), args).await,
+        Command::Serve(args) => cli::serve::run(cli.config.as_deref(), *args).await,
         Command::Run(args) => cli::run::run(cli.config.as_deref(), args).await,
         Command::Models(args) => cli::models::run(cli.config.as_deref(), args).await,
         Command::Worker(args) => cli::worker::run(cli.config.as_deref(), args).await,

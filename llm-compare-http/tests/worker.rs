@@ -3,6 +3,8 @@
 //! log) gives the same comparison as the in-process runner, and dropping the call — a
 //! cancelled comparison — kills the worker.
 
+mod remote;
+
 use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -11,10 +13,8 @@ use std::time::Duration;
 use futures::StreamExt;
 use futures::stream::BoxStream;
 use llm_compare_core::runner::read_lines;
-use llm_compare_core::{
-    CallEvent, CompareRequest, Engine, ErrorCode, PlannedCall, ProviderRegistry, RequestStatus,
-    Runner, SimConfig, SimProvider,
-};
+use llm_compare_core::{CallEvent, CompareRequest, ErrorCode, PlannedCall, Runner};
+use remote::{WORKER_SIM_ENV, cancel_two_slow_calls, same_as_in_process, sim_engine};
 use tokio::io::BufReader;
 use tokio::process::Command;
 
@@ -34,9 +34,7 @@ impl Runner for ProcessRunner {
             let mut child = match Command::new(env!("CARGO_BIN_EXE_llm-compare"))
                 .arg("worker")
                 .env("LLM_COMPARE_CALL", call_json)
-                .env("LLM_COMPARE_SIM_TTFT_MS", "5")
-                .env("LLM_COMPARE_SIM_TOKENS_PER_S", "400")
-                .env("LLM_COMPARE_SIM_SLOW_TTFT_MS", "30000")
+                .envs(WORKER_SIM_ENV)
                 .stdout(Stdio::piped())
                 .kill_on_drop(true)
                 .spawn()
@@ -61,85 +59,36 @@ impl Runner for ProcessRunner {
     }
 }
 
-/// The engine with the workers' sim timings (the workers read them from the environment).
-fn sim_engine() -> Engine {
-    let mut providers = ProviderRegistry::new();
-    providers.register(Arc::new(SimProvider::new(SimConfig {
-        ttft: Duration::from_millis(5),
-        slow_ttft: Duration::from_secs(30),
-        tokens_per_s: 400.0,
-    })));
-    Engine::new(providers)
-}
-
 #[tokio::test]
 async fn a_worker_per_call_gives_the_in_process_results() {
+    let runner = Arc::new(ProcessRunner::default());
     let request = CompareRequest::prompt(
         ["sim/echo", "sim/lorem", "sim/flaky"],
         "the same comparison whichever runner ran it",
     );
-    let local = sim_engine()
-        .compare(&request)
-        .unwrap()
-        .result()
-        .await
-        .unwrap();
-    let runner = Arc::new(ProcessRunner::default());
-    let remote = sim_engine()
-        .with_runner(runner.clone())
-        .compare(&request)
-        .unwrap()
-        .result()
-        .await
-        .unwrap();
+    let remote = same_as_in_process(sim_engine().with_runner(runner.clone()), &request).await;
     assert_eq!(runner.started.load(Ordering::SeqCst), 3);
-    assert_eq!(remote.status, local.status);
-    assert_eq!(remote.results.len(), 3);
-    for (l, r) in local.results.iter().zip(&remote.results) {
-        assert_eq!(r.model, l.model);
-        assert_eq!(r.text, l.text, "{}", l.model);
-        assert_eq!(r.usage, l.usage, "{}", l.model);
-        assert_eq!(r.finish_reason, l.finish_reason, "{}", l.model);
-        assert_eq!(r.partial, l.partial, "{}", l.model);
-        assert_eq!(r.error, l.error, "{}", l.model);
-        assert_eq!(r.cost, l.cost, "{}", l.model);
-    }
     assert_eq!(
         remote.results[2].error.as_ref().unwrap().code,
         ErrorCode::Server
     );
-    assert_eq!(remote.totals, local.totals);
 }
 
 #[tokio::test]
 async fn cancelling_the_comparison_kills_the_workers() {
     let runner = Arc::new(ProcessRunner::default());
-    let mut comparison = sim_engine()
-        .with_runner(runner.clone())
-        .compare(&CompareRequest::prompt(["sim/slow", "sim/slow"], "wait"))
-        .unwrap();
-    let cancel = comparison.cancel_token();
-    let reader = tokio::spawn(async move {
-        let mut last = None;
-        while let Some(e) = comparison.next().await {
-            last = Some(e);
+    let pids = runner.pids.clone();
+    cancel_two_slow_calls(sim_engine().with_runner(runner.clone()), || async move {
+        let t0 = std::time::Instant::now();
+        while pids.lock().len() < 2 {
+            assert!(
+                t0.elapsed() < Duration::from_secs(10),
+                "workers did not start"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        last
-    });
-    let t0 = std::time::Instant::now();
-    while runner.pids.lock().len() < 2 {
-        assert!(
-            t0.elapsed() < Duration::from_secs(10),
-            "workers did not start"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    cancel.cancel();
-    let last = reader.await.unwrap().unwrap();
-    match last.kind {
-        llm_compare_core::EventKind::Complete(c) => assert_eq!(c.status, RequestStatus::Cancelled),
-        other => panic!("{other:?}"),
-    }
+    })
+    .await;
     // kill_on_drop: both children are gone shortly after the streams were dropped.
     let t0 = std::time::Instant::now();
     let pids = runner.pids.lock().clone();

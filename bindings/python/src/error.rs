@@ -87,7 +87,11 @@ pub(crate) fn to_py(e: Error) -> PyErr {
         | ErrorCode::Server
         | ErrorCode::Timeout
         | ErrorCode::Network
-        | ErrorCode::Parse => ProviderError::new_err(message.clone()),
+        | ErrorCode::Parse
+        | ErrorCode::ImagePull
+        | ErrorCode::Unschedulable
+        | ErrorCode::OutOfMemory
+        | ErrorCode::WorkerExit => ProviderError::new_err(message.clone()),
         ErrorCode::Cancelled | ErrorCode::ShuttingDown | ErrorCode::Internal => {
             LlmCompareError::new_err(message.clone())
         }

@@ -6,7 +6,7 @@ use llm_compare_core::Config;
 use llm_compare_http::{AppState, ServerOptions, serve};
 use tracing_subscriber::EnvFilter;
 
-use crate::{EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, LogFormat, ServeArgs};
+use crate::{EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, KubernetesArgs, LogFormat, RunnerKind, ServeArgs};
 
 fn init_logs(format: LogFormat) {
     let filter =
@@ -44,6 +44,27 @@ async fn stop_signal() {
     }
 }
 
+/// The Kubernetes runner: in-cluster config in a pod, else `$KUBECONFIG`/`~/.kube/config`.
+async fn kubernetes_runner(
+    args: KubernetesArgs,
+) -> Result<llm_compare_k8s::KubernetesRunner, String> {
+    let client = llm_compare_k8s::kube::Client::try_default()
+        .await
+        .map_err(|e| format!("no Kubernetes configuration (in-cluster or kubeconfig): {e}"))?;
+    let namespace = args
+        .namespace
+        .unwrap_or_else(|| client.default_namespace().to_string());
+    let mut settings = llm_compare_k8s::JobSettings::new(namespace, args.worker_image);
+    settings.secret = args.worker_secret;
+    settings.config_map = args.worker_config_map;
+    settings.service_account = args.worker_service_account;
+    settings.resources.memory_limit = args.worker_memory;
+    settings.resources.cpu_limit = args.worker_cpu;
+    settings.start_timeout = std::time::Duration::from_secs(args.worker_start_timeout);
+    settings.env = args.worker_env;
+    Ok(llm_compare_k8s::KubernetesRunner::new(client, settings))
+}
+
 /// Runs `llm-compare serve`.
 pub async fn run(config: Option<&Path>, args: ServeArgs) -> u8 {
     init_logs(args.log_format);
@@ -54,6 +75,19 @@ pub async fn run(config: Option<&Path>, args: ServeArgs) -> u8 {
             super::print_error(&e);
             return EXIT_USAGE;
         }
+    };
+    let engine = match args.runner {
+        RunnerKind::InProcess => engine,
+        RunnerKind::Kubernetes => match kubernetes_runner(args.kubernetes).await {
+            Ok(runner) => {
+                tracing::info!(target: "llm_compare::http", namespace = %runner.settings().namespace, image = %runner.settings().image, "model calls run as Kubernetes Jobs");
+                engine.with_runner(std::sync::Arc::new(runner))
+            }
+            Err(e) => {
+                eprintln!("error: --runner kubernetes: {e}");
+                return EXIT_USAGE;
+            }
+        },
     };
     let mut options = match ServerOptions::from_config(&config) {
         Ok(o) => o,

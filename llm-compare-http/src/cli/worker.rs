@@ -59,7 +59,7 @@ pub async fn run(config: Option<&Path>, args: WorkerArgs) -> u8 {
         tokio::select! {
             event = events.next() => match event {
                 Some(event) => {
-                    let last = matches!(event, CallEvent::End | CallEvent::Failed(_));
+                    let last = event.is_last();
                     emit(event);
                     if last {
                         return EXIT_OK;
