@@ -157,7 +157,12 @@ impl PodWatch {
                     self.events = None;
                     self.failed(&kube::Error::Api(status)).await?;
                 }
-                Ok(None) => self.events = None,
+                // The API server ends watches after `timeoutSeconds`; pause a moment so a
+                // proxy that ends them at once cannot make this spin.
+                Ok(None) => {
+                    self.events = None;
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
                 Err(e) => {
                     self.events = None;
                     self.failed(&e).await?;
