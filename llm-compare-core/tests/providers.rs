@@ -9,53 +9,17 @@
 //! - Request building for tools in all three wire formats.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::PathBuf;
-
 use futures::StreamExt;
 use llm_compare_core::providers::http::parse_sse;
-use llm_compare_core::providers::{HttpProvider, HttpProviderSpec, WireFormat};
+use llm_compare_core::providers::{HttpProvider, WireFormat};
 use llm_compare_core::*;
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-fn fixtures() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/provider-streams")
-}
-
-fn expected() -> serde_json::Map<String, Value> {
-    let text = std::fs::read_to_string(fixtures().join("expected.json")).unwrap();
-    serde_json::from_str::<Value>(&text)
-        .unwrap()
-        .as_object()
-        .unwrap()
-        .clone()
-}
-
-/// The body as the provider sends it (the fixtures README says how each frames it).
-fn framed(file: &str, wire: &str) -> Vec<u8> {
-    let text = std::fs::read_to_string(fixtures().join(file)).unwrap();
-    let mut out = String::new();
-    for line in text.lines().filter(|l| !l.trim().is_empty()) {
-        let line = line.strip_prefix("data: ").unwrap_or(line);
-        match wire {
-            "openai-chat" => out.push_str(&format!("data: {line}\n\n")),
-            "anthropic-messages" => {
-                let v: Value = serde_json::from_str(line).unwrap();
-                out.push_str(&format!(
-                    "event: {}\ndata: {line}\n\n",
-                    v["type"].as_str().unwrap()
-                ));
-            }
-            "gemini-generate-content" => out.push_str(&format!("data: {line}\r\n\r\n")),
-            other => panic!("unknown wire format {other}"),
-        }
-    }
-    if wire == "openai-chat" {
-        out.push_str("data: [DONE]\n\n");
-    }
-    out.into_bytes()
-}
+#[path = "support/fixtures.rs"]
+mod fixtures;
+use fixtures::{expected, framed, spec, wire_of};
 
 /// The preset that serves a fixture directory.
 fn provider_for(file: &str) -> &'static str {
@@ -225,28 +189,6 @@ async fn every_recorded_stream_parses_as_expected_over_http() {
                 assert_eq!(body["contents"][0]["parts"][0]["text"], "hi");
             }
         }
-    }
-}
-
-fn spec(wire: WireFormat) -> HttpProviderSpec {
-    HttpProviderSpec {
-        name: "p".into(),
-        wire,
-        base_url: "http://127.0.0.1:9".into(),
-        key: Some(Secret::new("k")),
-        unavailable: None,
-        headers: vec![],
-        models: vec![],
-        include_usage: true,
-        connect_timeout: std::time::Duration::from_secs(1),
-    }
-}
-
-fn wire_of(w: &str) -> WireFormat {
-    match w {
-        "openai-chat" => WireFormat::Openai,
-        "anthropic-messages" => WireFormat::Anthropic,
-        _ => WireFormat::Gemini,
     }
 }
 
