@@ -599,7 +599,7 @@ fn run(
         while finished < n && !cancelled {
             let Some((i, raw)) = map.next().await else { break };
             let outcome = match raw {
-                CallEvent::Cancel => {
+                CallEvent::Cancel if i == CANCEL_KEY => {
                     cancelled = true;
                     continue;
                 }
@@ -674,6 +674,12 @@ fn run(
                     Outcome::Failed(e)
                 }
                 CallEvent::End => Outcome::Done,
+                // A runner saying its call was cancelled under it (not the comparison's own
+                // cancel): that model ends `cancelled`, the others go on.
+                CallEvent::Cancel => {
+                    map.remove(&i);
+                    Outcome::Failed(Error::Cancelled)
+                }
             };
             // The model's end is now; counting tokens afterwards is not its time.
             let end = Instant::now();

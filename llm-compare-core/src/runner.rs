@@ -76,7 +76,8 @@ pub enum CallEvent {
     Failed(Error),
     /// The call ended normally.
     End,
-    /// The comparison was cancelled.
+    /// The call was cancelled: from the engine's cancel stream, the comparison's cancel;
+    /// from a runner, its call alone ends `cancelled`.
     Cancel,
 }
 
@@ -242,8 +243,9 @@ where
                 continue;
             }
             let Ok(event) = CallEvent::from_line(line) else { continue };
-            // The worker was terminated: its call is over without a last event. (Passed on,
-            // a `cancel` would cancel the whole comparison.)
+            // The worker was terminated: its call is over without a last event, and the
+            // caller asks its source why (a deadline, an eviction) rather than reporting a
+            // bare `cancelled`.
             if event == CallEvent::Cancel {
                 return;
             }

@@ -868,3 +868,42 @@ async fn request_ids_are_unique_and_time_ordered() {
     );
     assert_eq!(uuid::Uuid::parse_str(&ids[0]).unwrap().get_version_num(), 7);
 }
+
+/// Runs model 0's call as a runner whose call was cancelled under it; the rest in process.
+#[derive(Debug)]
+struct CancelsFirst;
+
+impl Runner for CancelsFirst {
+    fn run(&self, call: PlannedCall) -> futures::stream::BoxStream<'static, CallEvent> {
+        if call.call.model_index == 0 {
+            futures::stream::iter([
+                CallEvent::Event(ProviderEvent::TextDelta("so far".into())),
+                CallEvent::Cancel,
+            ])
+            .boxed()
+        } else {
+            InProcessRunner.run(call)
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_runner_cancelling_one_call_ends_that_model_only() {
+    let (engine, _) = sim_engine(fast());
+    let c = engine
+        .with_runner(Arc::new(CancelsFirst))
+        .compare(&CompareRequest::prompt(
+            ["sim/echo", "sim/echo"],
+            "still here",
+        ))
+        .unwrap();
+    let events = collect(c).await;
+    assert_well_formed(&events);
+    let done = complete(&events);
+    assert_eq!(done.status, RequestStatus::Completed);
+    let first = &done.results[0];
+    assert_eq!(first.error.as_ref().unwrap().code, ErrorCode::Cancelled);
+    assert!(first.partial && first.text == "so far", "{first:?}");
+    assert_eq!(done.results[1].text, "still here");
+    assert!(done.results[1].error.is_none());
+}

@@ -4,6 +4,7 @@
 //! and `llm-compare serve --runner kubernetes` runs its comparisons that way.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
 mod fake_kube;
 mod remote;
 
@@ -260,7 +261,6 @@ fn serve_command(dir: &std::path::Path, kubeconfig: &std::path::Path) -> std::pr
 
 #[tokio::test]
 async fn serve_with_the_kubernetes_runner_runs_each_model_in_a_job() {
-    use std::io::BufRead;
     let kube = fake(|_| Scenario::Run).await;
     let dir = temp_dir("serve");
     let kubeconfig = kube.kubeconfig(&dir);
@@ -275,36 +275,16 @@ async fn serve_with_the_kubernetes_runner_runs_each_model_in_a_job() {
         .args(["--worker-env", "LLM_COMPARE_SIM_TOKENS_PER_S=400"])
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line.trim().rsplit(' ').next().unwrap().to_string();
-    assert!(url.starts_with("http://127.0.0.1:"), "{line}");
+    let url = common::serve_url(&mut child);
 
     let http = reqwest::Client::new();
-    let created: Value = http
-        .post(format!("{url}/v1/comparisons"))
-        .json(
-            &serde_json::json!({"models": ["sim/echo", "sim/lorem"], "prompt": "hello from a pod"}),
-        )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body =
+        serde_json::json!({"models": ["sim/echo", "sim/lorem"], "prompt": "hello from a pod"});
+    let created = common::json(http.post(format!("{url}/v1/comparisons")).json(&body)).await;
     let id = created["request_id"].as_str().unwrap().to_string();
     let mut snapshot = Value::Null;
     for _ in 0..200 {
-        snapshot = http
-            .get(format!("{url}/v1/comparisons/{id}"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        snapshot = common::json(http.get(format!("{url}/v1/comparisons/{id}"))).await;
         if !matches!(snapshot["status"].as_str(), Some("pending" | "running")) {
             break;
         }

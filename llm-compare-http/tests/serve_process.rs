@@ -2,6 +2,8 @@
 //! refusal to serve an open API beyond loopback.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -39,25 +41,13 @@ fn serve_in(data: &std::path::Path, args: &[&str], envs: &[(&str, &str)]) -> (Ch
         cmd.env(k, v);
     }
     let mut child = cmd.spawn().unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line.trim().rsplit(' ').next().unwrap().to_string();
-    assert!(url.starts_with("http://127.0.0.1:"), "{line}");
+    let url = common::serve_url(&mut child);
     (child, url)
 }
 
 /// POSTs a comparison and returns the 201 body.
 async fn post_json(c: &reqwest::Client, url: &str, body: &Value) -> Value {
-    c.post(format!("{url}/v1/comparisons"))
-        .json(body)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    common::json(c.post(format!("{url}/v1/comparisons")).json(body)).await
 }
 
 fn sigterm(child: &Child) {

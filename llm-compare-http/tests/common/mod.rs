@@ -183,3 +183,20 @@ pub async fn sqlite_store() -> Arc<dyn Store> {
     .await
     .unwrap()
 }
+
+/// Reads the URL a spawned `llm-compare serve` (stdout piped) prints on its first line.
+pub fn serve_url(child: &mut std::process::Child) -> String {
+    use std::io::BufRead;
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line.trim().rsplit(' ').next().unwrap().to_string();
+    assert!(url.starts_with("http://127.0.0.1:"), "{line}");
+    url
+}
+
+/// A request's answer as JSON.
+pub async fn json(request: reqwest::RequestBuilder) -> Value {
+    request.send().await.unwrap().json().await.unwrap()
+}
