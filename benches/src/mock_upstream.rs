@@ -65,6 +65,14 @@ impl MockStats {
             .unwrap_or(0)
     }
 
+    /// When the last cancel was seen (`None` before the first).
+    pub fn last_cancel_at(&self) -> Option<Instant> {
+        let us = self.last_cancel_us.load(Ordering::Relaxed);
+        (self.cancelled.load(Ordering::Relaxed) > 0)
+            .then(|| self.epoch.map(|e| e + Duration::from_micros(us)))
+            .flatten()
+    }
+
     /// The counters as JSON (what `GET /stats` answers).
     pub fn to_json(&self) -> Value {
         json!({
@@ -109,6 +117,10 @@ pub async fn spawn(
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let bound = listener.local_addr()?;
     let (app, stats) = router(config);
+    // Chunks leave as they are written (no Nagle), as from a real model server.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
     });

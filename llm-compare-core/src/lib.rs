@@ -24,6 +24,7 @@
 //! [`session`] (multi-turn), [`runner`] (where model calls run: in process, or a remote worker
 //! streaming JSON lines back), [`error`].
 
+pub mod burst;
 mod call;
 pub mod comparison;
 pub mod config;
@@ -41,6 +42,7 @@ pub mod session;
 pub mod sim;
 pub mod tokens;
 
+pub use burst::bursts;
 pub use comparison::{CompareOptions, Comparison, Engine};
 pub use config::{CallPolicy, Config, Policies, Timeouts};
 pub use cost::{Cost, ModelPrice, PriceTable, Usd};

@@ -13,6 +13,7 @@ use axum::http::{HeaderValue, Method};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
+use axum::serve::ListenerExt;
 use llm_compare_core::{Config, Engine, InMemoryRegistry, RegistryConfig, RequestRegistry};
 use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
@@ -543,6 +544,13 @@ pub async fn serve(
             // Streams end with `shutting_down` first, then the remaining upstream calls stop.
             shutdown.cancel();
             memory.cancel_all();
+        }
+    });
+    // No Nagle: a streamed token is a small write that must leave now, not after the
+    // client's delayed ACK (up to 40 ms per chunk on Linux, seen by the load harness).
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(target: "llm_compare::http", error = %e, "TCP_NODELAY not set");
         }
     });
     let served = axum::serve(

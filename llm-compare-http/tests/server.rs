@@ -533,6 +533,7 @@ async fn openai_compatible_chat_completions() {
     let mut text = String::new();
     let mut usage = None;
     let mut done = false;
+    let mut chunks = 0;
     while let Some(e) = ev.next().await {
         let e = e.unwrap();
         if e.data == "[DONE]" {
@@ -541,6 +542,13 @@ async fn openai_compatible_chat_completions() {
         }
         let v: Value = serde_json::from_str(&e.data).unwrap();
         assert_eq!(v["object"], "chat.completion.chunk");
+        if chunks == 0 {
+            assert_eq!(
+                v["choices"][0]["delta"],
+                json!({"role": "assistant", "content": ""})
+            );
+        }
+        chunks += 1;
         if let Some(c) = v["choices"][0]["delta"]["content"].as_str() {
             text.push_str(c);
         }

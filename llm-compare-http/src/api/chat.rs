@@ -7,13 +7,14 @@ use std::convert::Infallible;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::Json;
+use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::sse::{Event as SseEvent, Sse};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use llm_compare_core::{
-    CompareRequest, EventKind, FinishReason, Message, ModelResult, Params, Tool, ToolChoice,
+    CompareRequest, EventKind, FinishReason, Message, ModelResult, Params, Tool, ToolChoice, bursts,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -302,46 +303,183 @@ pub async fn completions(
         return Ok(Json(body).into_response());
     }
 
-    let chunk = move |delta: Value, finish: Option<&str>| {
-        json!({"id": id, "object": "chat.completion.chunk", "created": created, "model": model,
-               "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
-    };
+    let frames = Frames { id, model, created };
     let guard = metrics::stream_opened("openai");
-    let events = async_stream::stream! {
-        let _guard = guard;
-        let mut comparison = comparison;
-        yield chunk(json!({"role": "assistant", "content": ""}), None).to_string();
-        while let Some(e) = comparison.next().await {
-            match e.kind {
-                EventKind::ResponseChunk { delta, .. } => yield chunk(json!({"content": delta}), None).to_string(),
-                EventKind::ReasoningChunk { delta, .. } => yield chunk(json!({"reasoning_content": delta}), None).to_string(),
-                EventKind::ModelResult(r) => {
-                    if let Some(err) = &r.error {
-                        yield json!({"error": {"message": err.message, "type": err.code.as_str(), "code": err.code.as_str()}}).to_string();
-                    } else {
-                        if !r.tool_calls.is_empty() {
-                            let calls: Vec<Value> = tool_calls_json(&r)
-                                .into_iter()
-                                .enumerate()
-                                .map(|(i, mut c)| { c["index"] = json!(i); c })
-                                .collect();
-                            yield chunk(json!({"tool_calls": calls}), None).to_string();
-                        }
-                        yield chunk(json!({}), Some(finish_name(&r))).to_string();
-                    }
-                    let mut usage = chunk(json!({}), None);
-                    usage["choices"] = json!([]);
-                    usage["usage"] = json!(usage_of(&r));
-                    yield usage.to_string();
-                }
-                _ => {}
+    let mut first = true;
+    // What is ready leaves in one write: a token arriving alone is sent at once; a burst
+    // (a fast upstream, a proxy that batches) costs one write, not one per token.
+    let body = bursts(comparison, 256).map(move |batch| {
+        let _held = &guard;
+        let mut out = Vec::with_capacity(256 * (batch.len() + 1));
+        let mut n = 0;
+        for e in batch {
+            // The role chunk goes with the first output (as OpenAI sends it): status and
+            // stage events make no chunk, so they cost the client no write of their own.
+            if first
+                && matches!(
+                    e.kind,
+                    EventKind::ResponseChunk { .. }
+                        | EventKind::ReasoningChunk { .. }
+                        | EventKind::ModelResult(_)
+                )
+            {
+                first = false;
+                n += frames.chunk(&mut out, Delta::role(), None);
             }
+            n += match e.kind {
+                EventKind::ResponseChunk { delta, .. } => {
+                    frames.chunk(&mut out, Delta::content(&delta), None)
+                }
+                EventKind::ReasoningChunk { delta, .. } => {
+                    frames.chunk(&mut out, Delta::reasoning(&delta), None)
+                }
+                EventKind::ModelResult(r) => frames.result(&mut out, &r),
+                EventKind::Complete(_) => {
+                    out.extend_from_slice(b"data: [DONE]\n\n");
+                    1
+                }
+                _ => 0,
+            };
         }
-        yield "[DONE]".to_string();
-    };
-    let sse = events.map(|data| {
-        metrics::events_sent("openai", 1);
-        Ok::<_, Infallible>(SseEvent::default().data(data))
+        metrics::events_sent("openai", n);
+        Ok::<_, Infallible>(Bytes::from(out))
     });
-    Ok(Sse::new(sse).into_response())
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/event-stream"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        Body::from_stream(body),
+    )
+        .into_response())
+}
+
+/// The `delta` of a `chat.completion.chunk`.
+#[derive(Debug, Default, Serialize)]
+struct Delta<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    role: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    content: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reasoning_content: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_calls: Option<Vec<Value>>,
+}
+
+impl<'a> Delta<'a> {
+    fn role() -> Self {
+        Self {
+            role: Some("assistant"),
+            content: Some(""),
+            ..Self::default()
+        }
+    }
+    fn content(text: &'a str) -> Self {
+        Self {
+            content: Some(text),
+            ..Self::default()
+        }
+    }
+    fn reasoning(text: &'a str) -> Self {
+        Self {
+            reasoning_content: Some(text),
+            ..Self::default()
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct ChunkChoice<'a> {
+    index: u32,
+    delta: Delta<'a>,
+    finish_reason: Option<&'a str>,
+}
+
+/// One `chat.completion.chunk` (typed, serialized straight into the frame buffer).
+#[derive(Debug, Serialize)]
+struct Chunk<'a> {
+    id: &'a str,
+    object: &'static str,
+    created: u64,
+    model: &'a str,
+    choices: &'a [ChunkChoice<'a>],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    usage: Option<&'a ChatUsage>,
+}
+
+/// `data: <json>` and the blank line that ends an SSE event; returns 1 (events written).
+fn sse_data(out: &mut Vec<u8>, data: &impl Serialize) -> u64 {
+    out.extend_from_slice(b"data: ");
+    // Serializing these types cannot fail (no maps with non-string keys).
+    let _ = serde_json::to_writer(&mut *out, data);
+    out.extend_from_slice(b"\n\n");
+    1
+}
+
+/// Writes the chunks of one streamed completion.
+#[derive(Debug)]
+struct Frames {
+    id: String,
+    model: String,
+    created: u64,
+}
+
+impl Frames {
+    fn write(
+        &self,
+        out: &mut Vec<u8>,
+        choices: &[ChunkChoice<'_>],
+        usage: Option<&ChatUsage>,
+    ) -> u64 {
+        sse_data(
+            out,
+            &Chunk {
+                id: &self.id,
+                object: "chat.completion.chunk",
+                created: self.created,
+                model: &self.model,
+                choices,
+                usage,
+            },
+        )
+    }
+
+    fn chunk(&self, out: &mut Vec<u8>, delta: Delta<'_>, finish: Option<&str>) -> u64 {
+        let choice = ChunkChoice {
+            index: 0,
+            delta,
+            finish_reason: finish,
+        };
+        self.write(out, std::slice::from_ref(&choice), None)
+    }
+
+    /// The model's end: its tool calls and finish reason (or its error), then usage.
+    fn result(&self, out: &mut Vec<u8>, r: &ModelResult) -> u64 {
+        let mut n = 0;
+        if let Some(err) = &r.error {
+            n += sse_data(
+                out,
+                &json!({"error": {"message": err.message, "type": err.code.as_str(), "code": err.code.as_str()}}),
+            );
+        } else {
+            if !r.tool_calls.is_empty() {
+                let calls: Vec<Value> = tool_calls_json(r)
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, mut c)| {
+                        c["index"] = json!(i);
+                        c
+                    })
+                    .collect();
+                let delta = Delta {
+                    tool_calls: Some(calls),
+                    ..Delta::default()
+                };
+                n += self.chunk(out, delta, None);
+            }
+            n += self.chunk(out, Delta::default(), Some(finish_name(r)));
+        }
+        n + self.write(out, &[], Some(&usage_of(r)))
+    }
 }

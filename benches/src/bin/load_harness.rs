@@ -1,0 +1,690 @@
+//! `load-harness`: llm-compare against a mock upstream and against LiteLLM's proxy, on one
+//! machine, in one run (`benches/load/run` builds, installs the tools and calls it). Sections:
+//!
+//! - `overhead`: the same request (`POST /v1/chat/completions`, streamed, 20 chunks) sent by
+//!   `oha` straight to the mock upstream and through `llm-compare serve`, at fixed rates with
+//!   latency correction and flat out; the added latency is the difference of the percentiles.
+//! - `litellm`: the same through LiteLLM's proxy (when given `--litellm`): its top rate, the
+//!   highest fixed rate it sustains, and there the ratio of its added p99 to ours.
+//! - `memory`: N concurrent SSE streams of 4-model sim comparisons; resident memory per stream.
+//! - `cancel`: how long after a client disconnects from `/v1/chat/completions` the upstream
+//!   request is cancelled (seen by the mock), mid-stream and while waiting for a first token.
+//! - `post`: `POST /v1/comparisons` (4 zero-delay sim models each) at a fixed rate, with
+//!   `GET /health` at the same rate as the floor.
+//!
+//! Prints a summary table (Markdown) and writes `results.json` in `--out`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use eventsource_stream::Eventsource;
+use futures::StreamExt;
+use llm_compare_benches::harness::{self, LoadRun, Oha, Proc, percentile_ms};
+use llm_compare_benches::mock_upstream::{self, MockConfig, MockStats};
+use serde_json::{Value, json};
+
+#[derive(Debug, Parser)]
+#[command(about = "Load harness: llm-compare vs a mock upstream and LiteLLM's proxy.")]
+struct Args {
+    /// Sections to run, in order.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "overhead,litellm,memory,cancel,post"
+    )]
+    sections: Vec<String>,
+    /// Fixed rates (requests/s) for the overhead section.
+    #[arg(long, value_delimiter = ',', default_value = "500,1000,2000")]
+    rates: Vec<u64>,
+    /// Seconds per load-generator run.
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    /// Connections the load generator keeps open.
+    #[arg(long, default_value_t = 32)]
+    connections: u32,
+    /// Content chunks per streamed answer of the mock upstream.
+    #[arg(long, default_value_t = 20)]
+    chunks: u32,
+    /// Concurrent SSE streams for the memory section.
+    #[arg(long, default_value_t = 10_000)]
+    streams: usize,
+    /// Disconnects measured per case in the cancel section.
+    #[arg(long, default_value_t = 30)]
+    cancels: usize,
+    /// Rate of the post section.
+    #[arg(long, default_value_t = 1000)]
+    post_rate: u64,
+    /// The `llm-compare` binary (release build).
+    #[arg(long, default_value = "target/release/llm-compare")]
+    bin: PathBuf,
+    /// The `oha` binary.
+    #[arg(long, default_value = "oha")]
+    oha: PathBuf,
+    /// LiteLLM's `litellm` executable (its proxy); without it the litellm section says why it
+    /// did not run.
+    #[arg(long)]
+    litellm: Option<PathBuf>,
+    /// Why LiteLLM is missing (from the run script, when it could not be installed).
+    #[arg(long)]
+    litellm_missing: Option<String>,
+    /// Worker processes for LiteLLM (one per core here: its best on this machine).
+    #[arg(long, default_value_t = 2)]
+    litellm_workers: u32,
+    /// Worker threads of the server's runtime (`TOKIO_WORKER_THREADS`; 0: one per core).
+    #[arg(long, default_value_t = 0)]
+    server_threads: usize,
+    /// Where results.json goes.
+    #[arg(long, default_value = "target/load")]
+    out: PathBuf,
+}
+
+/// The server's configuration: no rate or concurrency limits, the mock upstreams as providers.
+fn server_config(mocks: &[(&str, std::net::SocketAddr)]) -> String {
+    let mut c = String::from(
+        "[server]\nrequests_per_minute = 0\nmax_active_per_user = 1000000\nretention_s = 60\n\n\
+         [defaults]\nretries = 0\n\n",
+    );
+    for (name, addr) in mocks {
+        c.push_str(&format!(
+            "[providers.{name}]\nkind = \"openai\"\nbase_url = \"http://{addr}/v1\"\n\
+             include_usage = true\nmodels = [\"mock-1\"]\n\n"
+        ));
+    }
+    c
+}
+
+fn chat_body(model: &str) -> String {
+    json!({"model": model, "stream": true, "messages": [{"role": "user", "content": "Say hello"}]})
+        .to_string()
+}
+
+/// Runs oha off the async runtime (the in-process mocks keep serving on it).
+async fn load(
+    oha: &Oha,
+    url: String,
+    body: Option<String>,
+    rate: Option<u64>,
+    seconds: u64,
+) -> LoadRun {
+    let oha = oha.clone();
+    tokio::task::spawn_blocking(move || oha.run(&url, body.as_deref(), rate, seconds))
+        .await
+        .unwrap()
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn fmt_rate(r: Option<u64>) -> String {
+    r.map_or("max".into(), |r| r.to_string())
+}
+
+/// `(p50, p90, p99)` of `through` minus those of `direct`.
+fn added(through: &LoadRun, direct: &LoadRun) -> [f64; 3] {
+    [
+        through.p50 - direct.p50,
+        through.p90 - direct.p90,
+        through.p99 - direct.p99,
+    ]
+}
+
+fn run_json(r: &LoadRun) -> Value {
+    json!({"target_rps": r.target_rps, "rps": r.rps, "ok": r.ok, "errors": r.errors,
+        "p50": r.p50, "p90": r.p90, "p99": r.p99, "p999": r.p999, "max": r.max,
+        "sustained": r.sustained()})
+}
+
+struct Upstream {
+    url: String,
+    proxy: Proc,
+    litellm: Option<Proc>,
+}
+
+/// The overhead and litellm sections, which share the upstream and the proxies.
+async fn overhead(args: &Args, oha: &Oha, with_litellm: bool, out: &mut Value) {
+    let (mock_addr, _stats) = mock_upstream::spawn(
+        "127.0.0.1:0".parse().unwrap(),
+        MockConfig::instant(args.chunks),
+    )
+    .await
+    .unwrap();
+    let threads = args.server_threads.to_string();
+    let env: &[(&str, &str)] = if args.server_threads > 0 {
+        &[("TOKIO_WORKER_THREADS", &threads)]
+    } else {
+        &[]
+    };
+    let proxy = harness::serve(
+        &args.bin,
+        &server_config(&[("mock", mock_addr)]),
+        env,
+        &args.out.join("serve-overhead.log"),
+    )
+    .unwrap();
+    let mut litellm_note = args.litellm_missing.clone();
+    let litellm = match (&args.litellm, with_litellm) {
+        (Some(bin), true) => {
+            let port = harness::free_port().unwrap();
+            let upstream = format!("http://{mock_addr}/v1");
+            match harness::litellm(bin, port, "mock-1", &upstream, args.litellm_workers) {
+                Ok(p) => Some(p),
+                Err(e) => {
+                    litellm_note = Some(e);
+                    None
+                }
+            }
+        }
+        (None, true) => {
+            litellm_note.get_or_insert_with(|| "no --litellm given".into());
+            None
+        }
+        _ => None,
+    };
+    let up = Upstream {
+        url: format!("http://{mock_addr}/v1/chat/completions"),
+        proxy,
+        litellm,
+    };
+    let ours_url = format!("{}/v1/chat/completions", up.proxy.url);
+    let direct_body = chat_body("mock-1");
+    let ours_body = chat_body("mock/mock-1");
+    let s = args.seconds;
+    // Warm-up: connections, allocator, the first-request paths of each.
+    load(oha, up.url.clone(), Some(direct_body.clone()), Some(200), 2).await;
+    load(oha, ours_url.clone(), Some(ours_body.clone()), Some(200), 2).await;
+
+    let lite_url = up
+        .litellm
+        .as_ref()
+        .map(|p| format!("{}/v1/chat/completions", p.url));
+    // LiteLLM's top rate first: it says which fixed rates it can be asked for.
+    let mut lite_max = None;
+    if let Some(url) = &lite_url {
+        load(oha, url.clone(), Some(direct_body.clone()), Some(20), 3).await;
+        let r = load(oha, url.clone(), Some(direct_body.clone()), None, s).await;
+        eprintln!("litellm max: {:.0} req/s", r.rps);
+        lite_max = Some(r);
+    }
+
+    let mut points = Vec::new();
+    let mut rates: Vec<Option<u64>> = args.rates.iter().copied().map(Some).collect();
+    rates.push(None);
+    for rate in rates {
+        let direct = load(oha, up.url.clone(), Some(direct_body.clone()), rate, s).await;
+        let ours = load(oha, ours_url.clone(), Some(ours_body.clone()), rate, s).await;
+        let lite = match (&lite_url, rate, &lite_max) {
+            (Some(url), Some(r), Some(m)) if (r as f64) <= m.rps => {
+                Some(load(oha, url.clone(), Some(direct_body.clone()), rate, s).await)
+            }
+            (Some(_), None, Some(m)) => Some(m.clone()),
+            _ => None,
+        };
+        eprintln!(
+            "rate {}: direct p50 {:.3} p99 {:.3} | llm-compare p50 {:.3} p99 {:.3} ({:.0} req/s){}",
+            fmt_rate(rate),
+            direct.p50,
+            direct.p99,
+            ours.p50,
+            ours.p99,
+            ours.rps,
+            lite.as_ref()
+                .map(|l| format!(" | litellm p50 {:.3} p99 {:.3}", l.p50, l.p99))
+                .unwrap_or_default()
+        );
+        points.push((rate, direct, ours, lite));
+    }
+
+    // The highest fixed rate LiteLLM sustains: from 80 % of its top rate down in 20 % steps.
+    let mut at_sustained = Value::Null;
+    if let (Some(url), Some(m)) = (&lite_url, &lite_max) {
+        let mut rate = ((m.rps * 0.8) as u64 / 10 * 10).max(10);
+        for _ in 0..4 {
+            let lite = load(oha, url.clone(), Some(direct_body.clone()), Some(rate), s).await;
+            if lite.sustained() {
+                let direct = load(
+                    oha,
+                    up.url.clone(),
+                    Some(direct_body.clone()),
+                    Some(rate),
+                    s,
+                )
+                .await;
+                let ours = load(
+                    oha,
+                    ours_url.clone(),
+                    Some(ours_body.clone()),
+                    Some(rate),
+                    s,
+                )
+                .await;
+                let (a_ours, a_lite) = (added(&ours, &direct), added(&lite, &direct));
+                at_sustained = json!({"rate": rate, "direct": run_json(&direct),
+                    "llm_compare": run_json(&ours), "litellm": run_json(&lite),
+                    "added_llm_compare": a_ours, "added_litellm": a_lite,
+                    "p99_ratio": a_lite[2] / a_ours[2].max(0.001)});
+                break;
+            }
+            rate = (rate as f64 * 0.8) as u64 / 10 * 10;
+        }
+    }
+
+    out["overhead"] = json!({
+        "request": "POST /v1/chat/completions, stream: true",
+        "chunks": args.chunks,
+        "connections": args.connections,
+        "server_threads": args.server_threads,
+        "seconds": s,
+        "points": points.iter().map(|(rate, d, o, l)| json!({
+            "rate": rate,
+            "direct": run_json(d),
+            "llm_compare": run_json(o),
+            "litellm": l.as_ref().map(run_json),
+            "added_llm_compare": added(o, d),
+            "added_litellm": l.as_ref().map(|l| added(l, d)),
+        })).collect::<Vec<_>>(),
+    });
+    out["litellm"] = match (&lite_max, &litellm_note) {
+        (Some(m), _) => json!({"workers": args.litellm_workers, "max": run_json(m),
+            "at_sustained": at_sustained}),
+        (None, Some(why)) if with_litellm => json!({"skipped": why}),
+        _ => Value::Null,
+    };
+}
+
+/// N concurrent SSE streams of 4-model sim comparisons; server RSS per open stream.
+async fn memory(args: &Args, out: &mut Value) {
+    let streams = args.streams;
+    // Every stream stays open ~40 s (first token after 1 s, then 1 token/s): long enough to
+    // open all of them and read the server's memory while they are.
+    let proxy = harness::serve(
+        &args.bin,
+        &server_config(&[]),
+        &[
+            ("LLM_COMPARE_SIM_TTFT_MS", "1000"),
+            ("LLM_COMPARE_SIM_TOKENS_PER_S", "1"),
+        ],
+        &args.out.join("serve-memory.log"),
+    )
+    .unwrap();
+    let client = reqwest::Client::new();
+    let body = json!({"prompt": "memory", "models": ["sim/lorem", "sim/lorem", "sim/lorem", "sim/lorem"],
+        "params": {"max_tokens": 40}});
+    // Warm up (tokenizer loaded, allocator settled) with a few short comparisons.
+    let short =
+        json!({"prompt": "warm", "models": ["sim/echo", "sim/echo", "sim/echo", "sim/echo"]});
+    for _ in 0..20 {
+        let id = post_comparison(&client, &proxy.url, &short).await;
+        let mut ev = open_stream(&client, &proxy.url, &id).await;
+        while ev.next().await.is_some() {}
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let base = proxy.rss_kib();
+
+    let opened = Arc::new(tokio::sync::Semaphore::new(0));
+    let t0 = Instant::now();
+    let mut tasks = Vec::with_capacity(streams);
+    for _ in 0..streams {
+        let (client, url, body, opened) = (
+            client.clone(),
+            proxy.url.clone(),
+            body.clone(),
+            opened.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let id = post_comparison(&client, &url, &body).await;
+            let mut ev = open_stream(&client, &url, &id).await;
+            let (mut first, mut n, mut complete) = (true, 0usize, false);
+            while let Some(Ok(e)) = ev.next().await {
+                if first {
+                    opened.add_permits(1);
+                    first = false;
+                }
+                n += 1;
+                complete = e.event == "complete";
+            }
+            (n, complete)
+        }));
+    }
+    let _ = opened.acquire_many(streams as u32).await.unwrap();
+    let open_after = t0.elapsed();
+    let mut peak = 0;
+    for _ in 0..20 {
+        peak = peak.max(proxy.rss_kib());
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let (mut complete, mut events) = (0, 0);
+    for t in tasks {
+        let (n, c) = t.await.unwrap();
+        events += n;
+        complete += usize::from(c);
+    }
+    let per_stream = peak.saturating_sub(base) as f64 / streams as f64;
+    eprintln!(
+        "memory: {streams} streams, base {base} KiB, peak {peak} KiB, {per_stream:.1} KiB/stream"
+    );
+    out["memory"] = json!({"streams": streams, "models_per_comparison": 4,
+        "rss_before_kib": base, "rss_peak_kib": peak, "kib_per_stream": per_stream,
+        "all_open_after_s": open_after.as_secs_f64(), "completed": complete, "events": events});
+}
+
+async fn post_comparison(client: &reqwest::Client, url: &str, body: &Value) -> String {
+    let r: Value = client
+        .post(format!("{url}/v1/comparisons"))
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    r["request_id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no request_id in {r}"))
+        .to_string()
+}
+
+async fn open_stream(
+    client: &reqwest::Client,
+    url: &str,
+    id: &str,
+) -> impl futures::Stream<
+    Item = Result<eventsource_stream::Event, eventsource_stream::EventStreamError<reqwest::Error>>,
+> {
+    client
+        .get(format!("{url}/v1/comparisons/{id}/stream"))
+        .send()
+        .await
+        .unwrap()
+        .bytes_stream()
+        .eventsource()
+}
+
+/// Client disconnect → upstream cancel, through `/v1/chat/completions`.
+async fn cancel(args: &Args, out: &mut Value) {
+    // Mid-stream: 50 tokens/s (a gap of 20 ms, like a real model); waiting: no token for 60 s.
+    let streaming = MockConfig {
+        ttft: Duration::ZERO,
+        tokens_per_s: 50.0,
+        chunks: 100_000,
+    };
+    let waiting = MockConfig {
+        ttft: Duration::from_secs(60),
+        tokens_per_s: 0.0,
+        chunks: 10,
+    };
+    let (a, streaming_stats) = mock_upstream::spawn("127.0.0.1:0".parse().unwrap(), streaming)
+        .await
+        .unwrap();
+    let (b, waiting_stats) = mock_upstream::spawn("127.0.0.1:0".parse().unwrap(), waiting)
+        .await
+        .unwrap();
+    let proxy = harness::serve(
+        &args.bin,
+        &server_config(&[("streaming", a), ("waiting", b)]),
+        &[],
+        &args.out.join("serve-cancel.log"),
+    )
+    .unwrap();
+    let mut cases = serde_json::Map::new();
+    for (case, model, stats, marker) in [
+        ("mid_stream", "streaming/mock-1", &streaming_stats, "tok0"),
+        // No chunk comes before the first token: the client goes once the headers are in.
+        (
+            "waiting_for_first_token",
+            "waiting/mock-1",
+            &waiting_stats,
+            "",
+        ),
+    ] {
+        let mut lat = Vec::new();
+        let mut missed = 0;
+        for _ in 0..args.cancels {
+            match disconnect_once(&proxy.url, model, stats, marker).await {
+                Some(d) => lat.push(d),
+                None => missed += 1,
+            }
+        }
+        lat.sort();
+        eprintln!(
+            "cancel {case}: p50 {:.2} ms, max {:.2} ms, missed {missed}",
+            percentile_ms(&lat, 0.5),
+            percentile_ms(&lat, 1.0)
+        );
+        cases.insert(
+            case.into(),
+            json!({"trials": args.cancels, "missed": missed,
+                "p50_ms": percentile_ms(&lat, 0.5), "p90_ms": percentile_ms(&lat, 0.9),
+                "max_ms": percentile_ms(&lat, 1.0)}),
+        );
+    }
+    out["cancel"] = Value::Object(cases);
+}
+
+/// Streams one chat completion until `marker` arrives, disconnects, and returns how long the
+/// upstream took to see its request cancelled (`None`: not within 5 s).
+async fn disconnect_once(
+    url: &str,
+    model: &str,
+    stats: &Arc<MockStats>,
+    marker: &str,
+) -> Option<Duration> {
+    let before = stats.cancelled.load(Ordering::Relaxed);
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
+    let resp = client
+        .post(format!("{url}/v1/chat/completions"))
+        .header("content-type", "application/json")
+        .body(chat_body(model))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200, "{model}");
+    let mut body = resp.bytes_stream();
+    let mut seen = String::new();
+    while !marker.is_empty()
+        && let Some(Ok(b)) = body.next().await
+    {
+        seen.push_str(&String::from_utf8_lossy(&b));
+        if seen.contains(marker) {
+            break;
+        }
+    }
+    // Let the upstream settle into its stream before the client goes.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let gone = Instant::now();
+    drop(body);
+    drop(client);
+    let deadline = gone + Duration::from_secs(5);
+    while stats.cancelled.load(Ordering::Relaxed) == before {
+        if Instant::now() > deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_micros(200)).await;
+    }
+    stats
+        .last_cancel_at()
+        .map(|t| t.saturating_duration_since(gone))
+}
+
+/// `POST /v1/comparisons` at a fixed rate, `GET /health` at the same rate as the floor.
+async fn post(args: &Args, oha: &Oha, out: &mut Value) {
+    let proxy = harness::serve(
+        &args.bin,
+        &server_config(&[]),
+        &[
+            ("LLM_COMPARE_SIM_TTFT_MS", "0"),
+            ("LLM_COMPARE_SIM_TOKENS_PER_S", "0"),
+        ],
+        &args.out.join("serve-post.log"),
+    )
+    .unwrap();
+    let body =
+        json!({"prompt": "load test", "models": ["sim/echo", "sim/lorem", "sim/echo", "sim/lorem"],
+        "params": {"max_tokens": 16}})
+        .to_string();
+    let url = format!("{}/v1/comparisons", proxy.url);
+    let rate = Some(args.post_rate);
+    load(oha, url.clone(), Some(body.clone()), Some(200), 2).await;
+    let health = load(
+        oha,
+        format!("{}/health", proxy.url),
+        None,
+        rate,
+        args.seconds,
+    )
+    .await;
+    let posts = load(oha, url, Some(body), rate, args.seconds).await;
+    eprintln!(
+        "post: health p99 {:.3} ms, POST p99 {:.3} ms",
+        health.p99, posts.p99
+    );
+    out["post"] = json!({"rate": args.post_rate, "health": run_json(&health),
+        "post_comparisons": run_json(&posts)});
+}
+
+fn machine() -> Value {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("model name"))
+        .and_then(|l| l.split(':').nth(1))
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default();
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let mem_kib: u64 = std::fs::read_to_string("/proc/meminfo")
+        .unwrap_or_default()
+        .lines()
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    json!({"cpu": cpu, "cores": cores, "memory_gib": (mem_kib as f64 / 1048576.0).round(),
+        "kernel": kernel.trim()})
+}
+
+fn ms(v: &Value) -> String {
+    v.as_f64().map_or("–".into(), |x| format!("{x:.3}"))
+}
+
+/// The summary table, in Markdown.
+fn summary(out: &Value) {
+    println!("\n# Load harness summary\n");
+    if let Some(points) = out["overhead"]["points"].as_array() {
+        println!("## Added latency, POST /v1/chat/completions (streamed) through each proxy, ms\n");
+        println!(
+            "| rate (req/s) | direct p50 / p99 | llm-compare p50 / p90 / p99 added | LiteLLM p50 / p90 / p99 added | achieved req/s (direct / llm-compare / LiteLLM) |"
+        );
+        println!("|---|---|---|---|---|");
+        for p in points {
+            let a = &p["added_llm_compare"];
+            let l = &p["added_litellm"];
+            let lite = if l.is_null() {
+                "not sustained".to_string()
+            } else {
+                format!("{} / {} / {}", ms(&l[0]), ms(&l[1]), ms(&l[2]))
+            };
+            println!(
+                "| {} | {} / {} | {} / {} / {} | {lite} | {:.0} / {:.0} / {} |",
+                p["rate"].as_u64().map_or("max".into(), |r| r.to_string()),
+                ms(&p["direct"]["p50"]),
+                ms(&p["direct"]["p99"]),
+                ms(&a[0]),
+                ms(&a[1]),
+                ms(&a[2]),
+                p["direct"]["rps"].as_f64().unwrap_or(0.0),
+                p["llm_compare"]["rps"].as_f64().unwrap_or(0.0),
+                p["litellm"]["rps"]
+                    .as_f64()
+                    .map_or("–".into(), |r| format!("{r:.0}")),
+            );
+        }
+    }
+    let lite = &out["litellm"];
+    if let Some(why) = lite["skipped"].as_str() {
+        println!("\nLiteLLM: not run ({why})");
+    } else if !lite["at_sustained"].is_null() {
+        let s = &lite["at_sustained"];
+        println!(
+            "\nLiteLLM top rate {:.0} req/s; at {} req/s (highest it sustains): added p99 LiteLLM {} ms vs llm-compare {} ms: **{:.0}×**",
+            lite["max"]["rps"].as_f64().unwrap_or(0.0),
+            s["rate"],
+            ms(&s["added_litellm"][2]),
+            ms(&s["added_llm_compare"][2]),
+            s["p99_ratio"].as_f64().unwrap_or(f64::NAN)
+        );
+    }
+    let m = &out["memory"];
+    if !m.is_null() {
+        println!(
+            "\n## Memory: {} open 4-model SSE streams: {:.1} KiB per stream (RSS {:.1} → {:.1} MiB), all open after {:.2} s, {} completed\n",
+            m["streams"],
+            m["kib_per_stream"].as_f64().unwrap_or(0.0),
+            m["rss_before_kib"].as_f64().unwrap_or(0.0) / 1024.0,
+            m["rss_peak_kib"].as_f64().unwrap_or(0.0) / 1024.0,
+            m["all_open_after_s"].as_f64().unwrap_or(0.0),
+            m["completed"]
+        );
+    }
+    if let Some(c) = out["cancel"].as_object() {
+        println!("## Client disconnect → upstream cancelled, ms\n");
+        println!("| case | p50 | p90 | max | missed |");
+        println!("|---|---|---|---|---|");
+        for (case, v) in c {
+            println!(
+                "| {case} | {} | {} | {} | {} |",
+                ms(&v["p50_ms"]),
+                ms(&v["p90_ms"]),
+                ms(&v["max_ms"]),
+                v["missed"]
+            );
+        }
+    }
+    let p = &out["post"];
+    if !p.is_null() {
+        println!(
+            "\n## At {} req/s: GET /health p50/p99 {} / {} ms; POST /v1/comparisons p50/p99 {} / {} ms",
+            p["rate"],
+            ms(&p["health"]["p50"]),
+            ms(&p["health"]["p99"]),
+            ms(&p["post_comparisons"]["p50"]),
+            ms(&p["post_comparisons"]["p99"])
+        );
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let args = Args::parse();
+    std::fs::create_dir_all(&args.out).unwrap();
+    let oha = Oha {
+        bin: args.oha.clone(),
+        connections: args.connections,
+    };
+    let mut out = json!({"machine": machine(), "unix_time": std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())});
+    let with_litellm = args.sections.iter().any(|s| s == "litellm");
+    let mut did_overhead = false;
+    for section in &args.sections {
+        match section.as_str() {
+            "overhead" | "litellm" if !did_overhead => {
+                did_overhead = true;
+                overhead(&args, &oha, with_litellm, &mut out).await;
+            }
+            "overhead" | "litellm" => {}
+            "memory" => memory(&args, &mut out).await,
+            "cancel" => cancel(&args, &mut out).await,
+            "post" => post(&args, &oha, &mut out).await,
+            other => panic!("unknown section `{other}` (overhead, litellm, memory, cancel, post)"),
+        }
+    }
+    std::fs::create_dir_all(&args.out).unwrap();
+    let path = args.out.join("results.json");
+    std::fs::write(&path, serde_json::to_string_pretty(&out).unwrap()).unwrap();
+    summary(&out);
+    println!("\nresults: {}", path.display());
+}
