@@ -293,21 +293,27 @@ async fn overhead(args: &Args, oha: &Oha, with_litellm: bool, out: &mut Value) {
     };
 }
 
+/// A server whose simulated models answer after `ttft_ms`, at `tokens_per_s` (0: no delay);
+/// its log goes to `serve-<section>.log`.
+fn sim_server(args: &Args, ttft_ms: &str, tokens_per_s: &str, section: &str) -> Proc {
+    harness::serve(
+        &args.bin,
+        &server_config(&[]),
+        &[
+            ("LLM_COMPARE_SIM_TTFT_MS", ttft_ms),
+            ("LLM_COMPARE_SIM_TOKENS_PER_S", tokens_per_s),
+        ],
+        &args.out.join(format!("serve-{section}.log")),
+    )
+    .unwrap()
+}
+
 /// N concurrent SSE streams of 4-model sim comparisons; server RSS per open stream.
 async fn memory(args: &Args, out: &mut Value) {
     let streams = args.streams;
     // Every stream stays open ~40 s (first token after 1 s, then 1 token/s): long enough to
     // open all of them and read the server's memory while they are.
-    let proxy = harness::serve(
-        &args.bin,
-        &server_config(&[]),
-        &[
-            ("LLM_COMPARE_SIM_TTFT_MS", "1000"),
-            ("LLM_COMPARE_SIM_TOKENS_PER_S", "1"),
-        ],
-        &args.out.join("serve-memory.log"),
-    )
-    .unwrap();
+    let proxy = sim_server(args, "1000", "1", "memory");
     let client = reqwest::Client::new();
     let body = json!({"prompt": "memory", "models": ["sim/lorem", "sim/lorem", "sim/lorem", "sim/lorem"],
         "params": {"max_tokens": 40}});
@@ -512,16 +518,7 @@ async fn disconnect_once(
 
 /// `POST /v1/comparisons` at a fixed rate, `GET /health` at the same rate as the floor.
 async fn post(args: &Args, oha: &Oha, out: &mut Value) {
-    let proxy = harness::serve(
-        &args.bin,
-        &server_config(&[]),
-        &[
-            ("LLM_COMPARE_SIM_TTFT_MS", "0"),
-            ("LLM_COMPARE_SIM_TOKENS_PER_S", "0"),
-        ],
-        &args.out.join("serve-post.log"),
-    )
-    .unwrap();
+    let proxy = sim_server(args, "0", "0", "post");
     let body =
         json!({"prompt": "load test", "models": ["sim/echo", "sim/lorem", "sim/echo", "sim/lorem"],
         "params": {"max_tokens": 16}})
