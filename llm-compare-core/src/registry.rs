@@ -534,7 +534,7 @@ impl Engine {
         let id = reg.id.clone();
         tokio::spawn(async move {
             // Publish whatever is ready in one go: one registry write per burst, not per token.
-            let mut batches = std::pin::pin!(crate::burst::bursts(comparison, 256));
+            let mut batches = crate::burst::bursts(comparison, 256);
             while let Some(batch) = batches.next().await {
                 if registry.publish(&reg.id, batch).await.is_err() {
                     // The request is gone (expired): dropping the comparison stops its work.
