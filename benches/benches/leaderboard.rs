@@ -6,8 +6,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use llm_compare_store::leaderboard::{Options, compute};
-use llm_compare_store::{Outcome, VoteRecord, Winner};
+use llm_compare_service::leaderboard::{Options, compute};
+use llm_compare_service::{Outcome, VoteRecord, Winner};
 
 const MODELS: usize = 12;
 

@@ -20,6 +20,8 @@ import type {
   Tool,
   ToolChoice,
   Usage,
+  UsageReport,
+  GroupBy,
   Cost,
   VoteBody,
   Winner,
@@ -53,22 +55,8 @@ export class LlmCompareError extends Error {
   /** The body `llm-compare serve` answers with, for `Response.json(err, {status: err.status})`. */
   toJSON(): { error: { code: string; message: string; field?: string } }
 }
-/** A field of the request is missing, empty or out of range (`field` names it). */
-export class InvalidRequestError extends LlmCompareError {}
-/** A model id names a provider that is not configured (`code: 'unknown_model'`). */
-export class UnknownModelError extends InvalidRequestError {}
-/** Too many active requests for this owner. */
-export class RateLimitedError extends LlmCompareError {}
-/** A provider failed: `auth`, `bad_request`, `context_length_exceeded`, `content_filter`,
- * `overloaded`, `server`, `timeout`, `network` or `parse`. */
-export class ProviderError extends LlmCompareError {}
-/** The id is unknown, expired or someone else's. */
-export class NotFoundError extends LlmCompareError {}
-/** The request conflicts with the current state (a second vote, a vote too early, a turn
- * while the previous one runs). */
-export class ConflictError extends LlmCompareError {}
-/** The owner's spending budget cannot cover the request. */
-export class BudgetExceededError extends LlmCompareError {}
+// InvalidRequestError, UnknownModelError, …: generated from the core's error codes.
+export * from './errors'
 
 /** The error (not thrown) an `error` event or a failed `model_result` stands for. */
 export function errorOf(event: ComparisonEvent | ModelResult): LlmCompareError | null
@@ -204,6 +192,9 @@ export class Engine {
   vote(requestId: string, winner: Winner, options: Owned & { feedback?: string }): Promise<VoteBody>
   /** Every owner's votes as a ranking; votes cast in [since, until). */
   leaderboard(options?: { since?: Instant; until?: Instant }): Promise<Leaderboard>
+  /** `owner`'s calls, tokens and cost (`GET /v1/usage`), per model or per UTC day, in
+   * [since, until) (default: the budget period, or the last 30 days), with the budget. */
+  usage(options: Owned & { since?: Instant; until?: Instant; groupBy?: GroupBy }): Promise<UsageReport>
   /** `owner`'s comparisons outside sessions, newest first. */
   comparisons(options: PageOptions): Promise<ComparisonSummary[]>
   /** Starts a session: models and system prompt fixed for every turn. */

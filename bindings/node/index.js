@@ -42,48 +42,18 @@ class LlmCompareError extends Error {
     return { error }
   }
 }
-class InvalidRequestError extends LlmCompareError {}
-class UnknownModelError extends InvalidRequestError {}
-class RateLimitedError extends LlmCompareError {}
-class ProviderError extends LlmCompareError {}
-class NotFoundError extends LlmCompareError {}
-class ConflictError extends LlmCompareError {}
-class BudgetExceededError extends LlmCompareError {}
-
-const PROVIDER_CODES = new Set([
-  'auth',
-  'bad_request',
-  'context_length_exceeded',
-  'content_filter',
-  'overloaded',
-  'server',
-  'timeout',
-  'network',
-  'parse',
-  'image_pull',
-  'unschedulable',
-  'out_of_memory',
-  'worker_exit',
-])
+// The subclasses and the class of each code are generated from the core (errors.js).
+const generated = require('./errors.js')
+const classes = { LlmCompareError }
+for (const [name, parent] of generated.CLASSES) {
+  if (parent === null) continue
+  // A computed key names the class expression: `new X().name` is its class name.
+  classes[name] = { [name]: class extends classes[parent] {} }[name]
+}
 
 /** The error class for an error code (as errors and `error` events carry it). */
 function errorClass(code) {
-  switch (code) {
-    case 'invalid_request':
-      return InvalidRequestError
-    case 'unknown_model':
-      return UnknownModelError
-    case 'rate_limited':
-      return RateLimitedError
-    case 'not_found':
-      return NotFoundError
-    case 'conflict':
-      return ConflictError
-    case 'budget_exceeded':
-      return BudgetExceededError
-    default:
-      return PROVIDER_CODES.has(code) ? ProviderError : LlmCompareError
-  }
+  return classes[generated.CODES[code]] || LlmCompareError
 }
 
 /** The native error (its message is the error as JSON) as an LlmCompareError subclass. */
@@ -267,7 +237,7 @@ function ms(t) {
 
 function needOwner(owner) {
   if (typeof owner !== 'string' || owner === '') {
-    throw new InvalidRequestError('owner is required', { code: 'invalid_request', field: 'owner' })
+    throw new classes.InvalidRequestError('owner is required', { code: 'invalid_request', field: 'owner' })
   }
   return owner
 }
@@ -352,6 +322,15 @@ class Engine {
   async leaderboard({ since, until } = {}) {
     return JSON.parse(await call(() => this.#native.leaderboard(ms(since), ms(until))))
   }
+  /** `owner`'s calls, tokens and cost (`GET /v1/usage`), comparisons and chat completions,
+   * per `'model'` or `'day'`, in [since, until), with the budget when one applies. Needs a
+   * store. */
+  async usage({ owner, since, until, groupBy = 'model' } = {}) {
+    const query = { group_by: groupBy }
+    if (since !== undefined && since !== null) query.from = String(ms(since))
+    if (until !== undefined && until !== null) query.to = String(ms(until))
+    return JSON.parse(await call(() => this.#native.usage(needOwner(owner), JSON.stringify(query))))
+  }
   /** `owner`'s comparisons outside sessions, newest first. Needs a store. */
   async comparisons({ owner, limit, before } = {}) {
     return JSON.parse(await call(() => this.#native.comparisons(needOwner(owner), limit ?? null, before ?? null)))
@@ -390,14 +369,7 @@ module.exports = {
   Engine,
   Comparison,
   EventStream,
-  LlmCompareError,
-  InvalidRequestError,
-  UnknownModelError,
-  RateLimitedError,
-  ProviderError,
-  NotFoundError,
-  ConflictError,
-  BudgetExceededError,
+  ...classes,
   errorOf,
   countTokens: (text, model) => native.countTokens(text, model),
   price: (model) => {

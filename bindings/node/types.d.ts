@@ -1,5 +1,5 @@
 // Generated from llm-compare-core's Rust types by ts-rs: do not edit.
-// Regenerate: LLM_COMPARE_UPDATE_TS=1 cargo test -p llm-compare-store --test typescript
+// Regenerate: LLM_COMPARE_UPDATE_TS=1 cargo test -p llm-compare-service --test typescript
 
 /**
  * One event of a comparison's merged stream.
@@ -308,7 +308,7 @@ retryable: boolean, };
 /**
  * Stable, machine-readable error codes (serialized in `snake_case`, e.g. `"rate_limited"`).
  */
-export type ErrorCode = "invalid_request" | "unknown_model" | "not_found" | "rate_limited" | "conflict" | "budget_exceeded" | "auth" | "bad_request" | "context_length_exceeded" | "content_filter" | "overloaded" | "server" | "timeout" | "network" | "parse" | "image_pull" | "unschedulable" | "out_of_memory" | "worker_exit" | "cancelled" | "shutting_down" | "internal";
+export type ErrorCode = "invalid_request" | "unknown_model" | "not_found" | "rate_limited" | "conflict" | "budget_exceeded" | "auth" | "bad_request" | "context_length_exceeded" | "content_filter" | "overloaded" | "server" | "timeout" | "network" | "parse" | "image_pull" | "unschedulable" | "out_of_memory" | "worker_exit" | "cancelled" | "shutting_down" | "unavailable" | "not_configured" | "internal";
 
 /**
  * A failed attempt of a model call (retried, or given up for a fallback).
@@ -666,7 +666,16 @@ blind: boolean,
 /**
  * Whether it has a vote.
  */
-voted: boolean, };
+voted: boolean, 
+/**
+ * A comparison, or a chat completion (`/v1/chat/completions`).
+ */
+kind: ComparisonKind, };
+
+/**
+ * What a stored comparison is.
+ */
+export type ComparisonKind = "comparison" | "chat_completion";
 
 /**
  * A session without its turns (listings).
@@ -729,6 +738,102 @@ created_at_ms: number,
  * How many turns it has.
  */
 turn_count: number, };
+
+/**
+ * A usage report.
+ */
+export type UsageReport = { 
+/**
+ * From (Unix ms, inclusive).
+ */
+from_ms: number, 
+/**
+ * To (Unix ms, exclusive).
+ */
+to_ms: number, 
+/**
+ * The grouping.
+ */
+group_by: GroupBy, 
+/**
+ * Rows, by model or by day.
+ */
+rows: Array<UsageLine>, 
+/**
+ * Sums over all rows.
+ */
+total: UsageLine, 
+/**
+ * The owner's budget, when one applies.
+ */
+budget?: BudgetView, };
+
+/**
+ * One row.
+ */
+export type UsageLine = { 
+/**
+ * The model (`group_by=model`).
+ */
+model?: string, 
+/**
+ * The UTC day, `YYYY-MM-DD` (`group_by=day`).
+ */
+day?: string, 
+/**
+ * Model calls.
+ */
+calls: number, 
+/**
+ * Input tokens.
+ */
+input_tokens: number, 
+/**
+ * Output tokens.
+ */
+output_tokens: number, 
+/**
+ * Cost of the priced calls.
+ */
+cost_usd: number, 
+/**
+ * Calls without a known price (not in `cost_usd`).
+ */
+unpriced_calls: number, };
+
+/**
+ * The owner's budget in the current period.
+ */
+export type BudgetView = { 
+/**
+ * `day`, `week` or `month` (UTC).
+ */
+period: "day" | "week" | "month", 
+/**
+ * Start of the current period (Unix ms).
+ */
+period_start_ms: number, 
+/**
+ * The limit.
+ */
+limit_usd: number, 
+/**
+ * Spent in the period.
+ */
+spent_usd: number, 
+/**
+ * Held by running comparisons (their worst case).
+ */
+reserved_usd: number, 
+/**
+ * What a new comparison may still reserve.
+ */
+remaining_usd: number, };
+
+/**
+ * How rows are grouped.
+ */
+export type GroupBy = "model" | "day";
 
 /**
  * The leaderboard.

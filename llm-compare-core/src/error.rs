@@ -57,6 +57,11 @@ pub enum ErrorCode {
     Cancelled,
     /// The server is shutting down.
     ShuttingDown,
+    /// Infrastructure (the database, Redis, the registry) is unreachable or timing out: try
+    /// again shortly.
+    Unavailable,
+    /// The feature needs something this process was not given (a store, Redis, a runner).
+    NotConfigured,
     /// A bug or an unexpected condition inside llm-compare.
     Internal,
 }
@@ -86,9 +91,96 @@ impl ErrorCode {
             Self::WorkerExit => "worker_exit",
             Self::Cancelled => "cancelled",
             Self::ShuttingDown => "shutting_down",
+            Self::Unavailable => "unavailable",
+            Self::NotConfigured => "not_configured",
             Self::Internal => "internal",
         }
     }
+
+    /// The HTTP status of a whole request that failed with this code.
+    pub fn http_status(self) -> u16 {
+        match self {
+            Self::InvalidRequest
+            | Self::UnknownModel
+            | Self::BadRequest
+            | Self::ContextLengthExceeded
+            | Self::ContentFilter => 400,
+            Self::Auth => 401,
+            Self::BudgetExceeded => 402,
+            Self::NotFound => 404,
+            Self::Conflict => 409,
+            Self::RateLimited => 429,
+            Self::Cancelled => 499,
+            Self::Internal => 500,
+            Self::NotConfigured => 501,
+            Self::Server
+            | Self::Network
+            | Self::Parse
+            | Self::ImagePull
+            | Self::OutOfMemory
+            | Self::WorkerExit => 502,
+            Self::Overloaded | Self::Unschedulable | Self::ShuttingDown | Self::Unavailable => 503,
+            Self::Timeout => 504,
+        }
+    }
+
+    /// The error class the bindings raise for this code (Python exception, Node `Error`
+    /// subclass): one table, so the languages cannot drift apart.
+    pub fn family(self) -> ErrorFamily {
+        match self {
+            Self::InvalidRequest => ErrorFamily::InvalidRequest,
+            Self::UnknownModel => ErrorFamily::UnknownModel,
+            Self::NotFound => ErrorFamily::NotFound,
+            Self::RateLimited => ErrorFamily::RateLimited,
+            Self::Conflict => ErrorFamily::Conflict,
+            Self::BudgetExceeded => ErrorFamily::BudgetExceeded,
+            Self::Unavailable => ErrorFamily::Unavailable,
+            Self::NotConfigured => ErrorFamily::NotConfigured,
+            Self::Auth
+            | Self::BadRequest
+            | Self::ContextLengthExceeded
+            | Self::ContentFilter
+            | Self::Overloaded
+            | Self::Server
+            | Self::Timeout
+            | Self::Network
+            | Self::Parse
+            | Self::ImagePull
+            | Self::Unschedulable
+            | Self::OutOfMemory
+            | Self::WorkerExit => ErrorFamily::Provider,
+            Self::Cancelled | Self::ShuttingDown | Self::Internal => ErrorFamily::Base,
+        }
+    }
+
+    /// Every code, in declaration order (the table-driven tests and the generated Node list
+    /// walk it; `as_str`, `http_status` and `family` match each one explicitly).
+    pub const ALL: [ErrorCode; 24] = [
+        Self::InvalidRequest,
+        Self::UnknownModel,
+        Self::NotFound,
+        Self::RateLimited,
+        Self::Conflict,
+        Self::BudgetExceeded,
+        Self::Auth,
+        Self::BadRequest,
+        Self::ContextLengthExceeded,
+        Self::ContentFilter,
+        Self::Overloaded,
+        Self::Server,
+        Self::Timeout,
+        Self::Network,
+        Self::Parse,
+        Self::ImagePull,
+        Self::Unschedulable,
+        Self::OutOfMemory,
+        Self::WorkerExit,
+        Self::Cancelled,
+        Self::ShuttingDown,
+        Self::Unavailable,
+        Self::NotConfigured,
+        Self::Internal,
+    ];
 
     /// Whether an upstream failure with this code may succeed when tried again.
     pub fn default_retryable(self) -> bool {
@@ -100,7 +192,102 @@ impl ErrorCode {
                 | Self::Timeout
                 | Self::Network
                 | Self::Unschedulable
+                | Self::Unavailable
         )
+    }
+}
+
+/// The error classes of the bindings, each a subclass of the base (`LlmCompareError`);
+/// `UnknownModel` is also an `InvalidRequest`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorFamily {
+    /// `LlmCompareError` itself.
+    Base,
+    /// A bad argument (`field` names it).
+    InvalidRequest,
+    /// No provider serves this model (an `InvalidRequest`).
+    UnknownModel,
+    /// Unknown, expired or another owner's.
+    NotFound,
+    /// Too many requests.
+    RateLimited,
+    /// The state forbids this.
+    Conflict,
+    /// The budget cannot cover the worst case.
+    BudgetExceeded,
+    /// An upstream provider (or the runner of its call) failed.
+    Provider,
+    /// Infrastructure unreachable: retry.
+    Unavailable,
+    /// A feature this process was not set up for.
+    NotConfigured,
+}
+
+impl ErrorFamily {
+    /// Every family.
+    pub const ALL: [ErrorFamily; 10] = [
+        Self::Base,
+        Self::InvalidRequest,
+        Self::UnknownModel,
+        Self::NotFound,
+        Self::RateLimited,
+        Self::Conflict,
+        Self::BudgetExceeded,
+        Self::Provider,
+        Self::Unavailable,
+        Self::NotConfigured,
+    ];
+
+    /// The class's name (Python's; Node's adds `Error` where this does not end in it).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Base => "LlmCompareError",
+            Self::InvalidRequest => "InvalidRequest",
+            Self::UnknownModel => "UnknownModel",
+            Self::NotFound => "NotFound",
+            Self::RateLimited => "RateLimited",
+            Self::Conflict => "Conflict",
+            Self::BudgetExceeded => "BudgetExceeded",
+            Self::Provider => "ProviderError",
+            Self::Unavailable => "Unavailable",
+            Self::NotConfigured => "NotConfigured",
+        }
+    }
+
+    /// The class it extends (`None` for the base).
+    pub fn parent(self) -> Option<ErrorFamily> {
+        match self {
+            Self::Base => None,
+            Self::UnknownModel => Some(Self::InvalidRequest),
+            Self::InvalidRequest
+            | Self::NotFound
+            | Self::RateLimited
+            | Self::Conflict
+            | Self::BudgetExceeded
+            | Self::Provider
+            | Self::Unavailable
+            | Self::NotConfigured => Some(Self::Base),
+        }
+    }
+
+    /// What it means, for the class's doc string.
+    pub fn doc(self) -> &'static str {
+        match self {
+            Self::Base => "Base of every llm-compare error.",
+            Self::InvalidRequest => "A bad argument (`field` names it).",
+            Self::UnknownModel => "No provider serves this model.",
+            Self::NotFound => "Unknown, expired or another owner's request.",
+            Self::RateLimited => "Too many requests, or too many active ones, for this owner.",
+            Self::Conflict => "The request is in a state that forbids this.",
+            Self::BudgetExceeded => "The budget cannot cover the worst-case cost.",
+            Self::Provider => "An upstream provider failed (`code`, `retryable`).",
+            Self::Unavailable => {
+                "The database, Redis or the registry is unreachable: retry shortly (`retryable`)."
+            }
+            Self::NotConfigured => {
+                "The feature needs something this engine was not given (a store, Redis, a runner)."
+            }
+        }
     }
 }
 
@@ -186,6 +373,17 @@ pub enum Error {
     /// The work was cancelled.
     #[error("cancelled")]
     Cancelled,
+    /// Infrastructure (the database, Redis, the registry) is unreachable or timing out.
+    #[error("unavailable: {message}")]
+    Unavailable {
+        /// What is unreachable (never credentials).
+        message: String,
+        /// When to try again.
+        retry_after: Option<Duration>,
+    },
+    /// The feature needs something this process was not given (a store, Redis, a runner).
+    #[error("not configured: {0}")]
+    NotConfigured(String),
     /// An unexpected condition inside llm-compare.
     #[error("internal error: {0}")]
     Internal(String),
@@ -211,41 +409,40 @@ impl Error {
             Self::BudgetExceeded(_) => ErrorCode::BudgetExceeded,
             Self::Provider(e) => e.code,
             Self::Cancelled => ErrorCode::Cancelled,
+            Self::Unavailable { .. } => ErrorCode::Unavailable,
+            Self::NotConfigured(_) => ErrorCode::NotConfigured,
             Self::Internal(_) => ErrorCode::Internal,
+        }
+    }
+
+    /// An [`Error::Unavailable`] for `what` (e.g. "the database"), retried after a second.
+    pub fn unavailable(what: impl Into<String>) -> Self {
+        Self::Unavailable {
+            message: what.into(),
+            retry_after: Some(Duration::from_secs(1)),
         }
     }
 
     /// Whether trying the same thing again later may succeed.
     pub fn is_retryable(&self) -> bool {
         match self {
-            Self::RateLimited { .. } => true,
+            Self::RateLimited { .. } | Self::Unavailable { .. } => true,
             Self::Provider(e) => e.retryable,
-            _ => false,
+            Self::InvalidRequest { .. }
+            | Self::UnknownModel { .. }
+            | Self::NotFound(_)
+            | Self::Conflict(_)
+            | Self::BudgetExceeded(_)
+            | Self::Cancelled
+            | Self::NotConfigured(_)
+            | Self::Internal(_) => false,
         }
     }
 
-    /// The HTTP status this error maps to when it is the answer to a whole request.
+    /// The HTTP status this error maps to when it is the answer to a whole request: its
+    /// code's ([`ErrorCode::http_status`]).
     pub fn http_status(&self) -> u16 {
-        match self {
-            Self::InvalidRequest { .. } | Self::UnknownModel { .. } => 400,
-            Self::NotFound(_) => 404,
-            Self::RateLimited { .. } => 429,
-            Self::Conflict(_) => 409,
-            Self::BudgetExceeded(_) => 402,
-            Self::Cancelled => 499,
-            Self::Internal(_) => 500,
-            Self::Provider(e) => match e.code {
-                ErrorCode::Auth => 401,
-                ErrorCode::RateLimited => 429,
-                ErrorCode::BadRequest
-                | ErrorCode::ContextLengthExceeded
-                | ErrorCode::ContentFilter
-                | ErrorCode::InvalidRequest => 400,
-                ErrorCode::Overloaded | ErrorCode::Unschedulable => 503,
-                ErrorCode::Timeout => 504,
-                _ => 502,
-            },
-        }
+        self.code().http_status()
     }
 
     /// The field to blame, for errors about a request field.
@@ -253,16 +450,33 @@ impl Error {
         match self {
             Self::InvalidRequest { field, .. } => field.as_deref(),
             Self::UnknownModel { .. } => Some("models"),
-            _ => None,
+            Self::NotFound(_)
+            | Self::RateLimited { .. }
+            | Self::Conflict(_)
+            | Self::BudgetExceeded(_)
+            | Self::Provider(_)
+            | Self::Cancelled
+            | Self::Unavailable { .. }
+            | Self::NotConfigured(_)
+            | Self::Internal(_) => None,
         }
     }
 
     /// How long to wait before retrying, when known.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
-            Self::RateLimited { retry_after, .. } => *retry_after,
+            Self::RateLimited { retry_after, .. } | Self::Unavailable { retry_after, .. } => {
+                *retry_after
+            }
             Self::Provider(e) => e.retry_after,
-            _ => None,
+            Self::InvalidRequest { .. }
+            | Self::UnknownModel { .. }
+            | Self::NotFound(_)
+            | Self::Conflict(_)
+            | Self::BudgetExceeded(_)
+            | Self::Cancelled
+            | Self::NotConfigured(_)
+            | Self::Internal(_) => None,
         }
     }
 }
@@ -298,5 +512,65 @@ mod tests {
             serde_json::to_string(&ErrorCode::ContextLengthExceeded).unwrap(),
             "\"context_length_exceeded\""
         );
+    }
+
+    /// Every code: its wire name round-trips, and its status, retryability and binding class
+    /// are the ones in this table (written out by hand, not computed).
+    #[test]
+    fn every_code_has_its_status_retryability_and_class() {
+        use ErrorFamily as F;
+        let table: &[(&str, u16, bool, F)] = &[
+            ("invalid_request", 400, false, F::InvalidRequest),
+            ("unknown_model", 400, false, F::UnknownModel),
+            ("not_found", 404, false, F::NotFound),
+            ("rate_limited", 429, true, F::RateLimited),
+            ("conflict", 409, false, F::Conflict),
+            ("budget_exceeded", 402, false, F::BudgetExceeded),
+            ("auth", 401, false, F::Provider),
+            ("bad_request", 400, false, F::Provider),
+            ("context_length_exceeded", 400, false, F::Provider),
+            ("content_filter", 400, false, F::Provider),
+            ("overloaded", 503, true, F::Provider),
+            ("server", 502, true, F::Provider),
+            ("timeout", 504, true, F::Provider),
+            ("network", 502, true, F::Provider),
+            ("parse", 502, false, F::Provider),
+            ("image_pull", 502, false, F::Provider),
+            ("unschedulable", 503, true, F::Provider),
+            ("out_of_memory", 502, false, F::Provider),
+            ("worker_exit", 502, false, F::Provider),
+            ("cancelled", 499, false, F::Base),
+            ("shutting_down", 503, false, F::Base),
+            ("unavailable", 503, true, F::Unavailable),
+            ("not_configured", 501, false, F::NotConfigured),
+            ("internal", 500, false, F::Base),
+        ];
+        assert_eq!(table.len(), ErrorCode::ALL.len());
+        for (code, (name, status, retryable, family)) in ErrorCode::ALL.iter().zip(table) {
+            assert_eq!(code.as_str(), *name);
+            let parsed: ErrorCode = serde_json::from_str(&format!("\"{name}\"")).unwrap();
+            assert_eq!(parsed, *code);
+            assert_eq!(code.http_status(), *status, "{name}");
+            assert_eq!(code.default_retryable(), *retryable, "{name}");
+            assert_eq!(code.family(), *family, "{name}");
+            // A provider error carrying the code answers with the same status.
+            assert_eq!(
+                Error::from(ProviderError::new(*code, "x")).http_status(),
+                *status
+            );
+        }
+        let e = Error::unavailable("the database is unreachable");
+        assert_eq!(
+            (e.code(), e.http_status(), e.is_retryable()),
+            (ErrorCode::Unavailable, 503, true)
+        );
+        assert_eq!(e.retry_after(), Some(Duration::from_secs(1)));
+        let e = Error::NotConfigured("votes need a store".into());
+        assert_eq!((e.http_status(), e.is_retryable()), (501, false));
+        // Every family but the base has a parent; UnknownModel is an InvalidRequest.
+        for f in ErrorFamily::ALL {
+            assert_eq!(f.parent().is_none(), f == F::Base);
+        }
+        assert_eq!(F::UnknownModel.parent(), Some(F::InvalidRequest));
     }
 }

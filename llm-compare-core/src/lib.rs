@@ -47,7 +47,7 @@ pub use comparison::{CompareOptions, Comparison, Engine};
 pub use config::{CallPolicy, Config, Policies, Timeouts};
 pub use cost::{Cost, ModelPrice, PriceTable, Usd};
 pub use driven::DrivenComparison;
-pub use error::{Error, ErrorCode, ProviderError, Result};
+pub use error::{Error, ErrorCode, ErrorFamily, ProviderError, Result};
 pub use event::{
     Attempt, Complete, ErrorInfo, Event, EventKind, FinishReason, ModelResult, RequestStatus,
     Stage, Timing, ToolCall, Totals, Usage, UsageSource, blind_label,
@@ -59,8 +59,8 @@ pub use provider::{
 };
 pub use providers::{HttpProvider, Secret, WireFormat};
 pub use registry::{
-    EventStream, InMemoryRegistry, NewRequest, Registration, RegistryConfig, RequestInfo,
-    RequestRegistry,
+    ActiveLease, EventStream, InMemoryRegistry, NewRequest, Registration, RegistryConfig,
+    RequestInfo, RequestRegistry, too_many_active,
 };
 pub use request::{
     ChatRequest, CompareRequest, FunctionDef, Message, ModelId, Params, Role, Tool, ToolChoice,

@@ -70,4 +70,8 @@ impl RequestRegistry for ObservedRegistry {
     async fn cancel(&self, owner: &str, id: &str) -> Result<()> {
         self.inner.cancel(owner, id).await
     }
+
+    async fn lease(&self, owner: &str) -> Result<crate::registry::ActiveLease> {
+        self.inner.lease(owner).await
+    }
 }

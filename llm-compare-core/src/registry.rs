@@ -122,6 +122,44 @@ pub trait RequestRegistry: Send + Sync + std::fmt::Debug {
 
     /// Cancels the request (idempotent; a finished request stays as it is).
     async fn cancel(&self, owner: &str, id: &str) -> Result<()>;
+
+    /// Takes one of `owner`'s active slots (the same ones [`RequestRegistry::register`]
+    /// counts) for work whose events the registry does not hold — an OpenAI-compatible chat
+    /// completion, read by its caller alone. [`Error::RateLimited`] when all are taken; the
+    /// slot is free again when the lease is dropped.
+    async fn lease(&self, owner: &str) -> Result<ActiveLease>;
+}
+
+/// One of an owner's active slots, held until dropped (see [`RequestRegistry::lease`]).
+pub struct ActiveLease(Option<Box<dyn FnOnce() + Send + Sync>>);
+
+impl ActiveLease {
+    /// A lease that runs `release` when dropped.
+    pub fn new(release: impl FnOnce() + Send + Sync + 'static) -> Self {
+        Self(Some(Box::new(release)))
+    }
+}
+
+impl std::fmt::Debug for ActiveLease {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ActiveLease").finish_non_exhaustive()
+    }
+}
+
+impl Drop for ActiveLease {
+    fn drop(&mut self) {
+        if let Some(release) = self.0.take() {
+            release();
+        }
+    }
+}
+
+/// The error for an owner whose active slots are all taken.
+pub fn too_many_active(active: usize, max: usize) -> Error {
+    Error::RateLimited {
+        message: format!("{active} active requests: at most {max} at once per caller"),
+        retry_after: Some(Duration::from_secs(1)),
+    }
 }
 
 /// Limits and TTLs of a registry.
@@ -361,13 +399,7 @@ impl RequestRegistry for InMemoryRegistry {
         }
         let active = t.active.get(owner).copied().unwrap_or(0);
         if active >= config.max_active_per_owner {
-            return Err(Error::RateLimited {
-                message: format!(
-                    "{active} active requests: at most {} at once per caller",
-                    config.max_active_per_owner
-                ),
-                retry_after: Some(Duration::from_secs(1)),
-            });
+            return Err(too_many_active(active, config.max_active_per_owner));
         }
         let id = request.id.clone();
         let cancel = CancellationToken::new();
@@ -483,6 +515,23 @@ impl RequestRegistry for InMemoryRegistry {
         let st = entry.state.lock();
         let from = st.events.partition_point(|e| e.seq <= after_seq);
         Ok(st.events[from..].to_vec())
+    }
+
+    async fn lease(&self, owner: &str) -> Result<ActiveLease> {
+        let max = self.inner.config.max_active_per_owner;
+        let mut t = self.inner.tables.lock();
+        let active = t.active.get(owner).copied().unwrap_or(0);
+        if active >= max {
+            return Err(too_many_active(active, max));
+        }
+        *t.active.entry(owner.to_string()).or_insert(0) += 1;
+        let inner = Arc::downgrade(&self.inner);
+        let owner = owner.to_string();
+        Ok(ActiveLease::new(move || {
+            if let Some(inner) = inner.upgrade() {
+                inner.tables.lock().release(&owner);
+            }
+        }))
     }
 
     async fn cancel(&self, owner: &str, id: &str) -> Result<()> {

@@ -25,7 +25,7 @@ use crate::api::extract::Caller;
 use crate::api::limits::RateLimiter;
 use crate::api::metrics::{self, ModelMetrics};
 use crate::api::{chat, comparisons, leaderboard, meta, sessions, usage};
-use llm_compare_store::{BudgetSettings, RedisRegistry, Service, Store};
+use llm_compare_service::{BudgetSettings, RedisRegistry, Service, Store};
 
 /// `[server]` in the configuration file (every key optional).
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -115,7 +115,7 @@ pub struct ServerOptions {
 /// The host name (`HOSTNAME`, else `/etc/hostname`, else `local`): stable across restarts of
 /// the same server, distinct between servers.
 pub fn default_instance_id() -> String {
-    llm_compare_store::service::host_name()
+    llm_compare_service::service::host_name()
 }
 
 impl Default for ServerOptions {
@@ -236,6 +236,14 @@ pub enum Backend {
 }
 
 impl Backend {
+    /// `memory` or `redis`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Backend::Memory(_) => "memory",
+            Backend::Redis(_) => "redis",
+        }
+    }
+
     /// Requests running on this server.
     pub fn active_total(&self) -> usize {
         match self {
@@ -335,18 +343,6 @@ impl AppState {
     pub fn service(&self) -> &Service {
         &self.0.service
     }
-    /// The engine.
-    pub fn engine(&self) -> &Engine {
-        self.0.service.engine()
-    }
-    /// The request registry.
-    pub fn registry(&self) -> &Arc<dyn RequestRegistry> {
-        self.0.service.registry()
-    }
-    /// The store, when the server persists.
-    pub fn store(&self) -> Option<&Arc<dyn Store>> {
-        self.0.service.store()
-    }
 
     /// The registry backend (for gauges and shutdown).
     pub fn backend(&self) -> &Backend {
@@ -424,7 +420,10 @@ async fn auth_and_log(State(state): State<AppState>, mut req: Request, next: Nex
         }
     };
     let mut resp = resp;
-    if let Ok(v) = HeaderValue::from_str(&http_id) {
+    // A handler that stored what it did (a chat completion) names that record instead.
+    if !resp.headers().contains_key("x-request-id")
+        && let Ok(v) = HeaderValue::from_str(&http_id)
+    {
         resp.headers_mut().insert("x-request-id", v);
     }
     let status = resp.status().as_u16();

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use llm_compare_core::SimConfig;
 use llm_compare_http::{AppState, Backend, ServerOptions};
-use llm_compare_store::{RedisRegistry, SqlStore};
+use llm_compare_service::{RedisRegistry, SqlStore};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 

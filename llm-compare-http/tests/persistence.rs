@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use llm_compare_core::{ModelPrice, PriceTable, SimConfig};
 use llm_compare_http::{AppState, ServerOptions};
-use llm_compare_store::BudgetSettings;
+use llm_compare_service::BudgetSettings;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -607,4 +607,160 @@ async fn comparisons_are_listed_newest_first_without_session_turns() {
     )
     .await;
     assert_eq!(e["error"]["field"], "limit");
+}
+
+// ---- /v1/chat/completions goes through the same door: budgets, active limit, records ----
+
+/// Polls `path` until `done` holds of its JSON (the chat completion's record is written
+/// after the answer), for at most 5 s.
+async fn eventually(s: &Server, path: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let v = get_json(s, path).await;
+        if done(&v) || tokio::time::Instant::now() > deadline {
+            return v;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn chat_completions_are_held_to_the_budget_and_recorded_in_usage() {
+    let mut o = options();
+    o.registry.max_active_per_owner = 100;
+    o.budget = Some(BudgetSettings {
+        default_usd: Some(WORST * 5.5),
+        ..BudgetSettings::default()
+    });
+    let s = start(o).await;
+    let body = json!({"model": "sim/lorem", "max_tokens": 100, "messages": [{"role": "user", "content": "hi"}]});
+    let attempts: Vec<_> = (0..20)
+        .map(|_| {
+            let url = s.url.clone();
+            let body = body.clone();
+            tokio::spawn(async move {
+                client()
+                    .post(format!("{url}/v1/chat/completions"))
+                    .bearer_auth(KEY)
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let (mut ok, mut refused) = (0, 0);
+    for a in attempts {
+        let r = a.await.unwrap();
+        match r.status() {
+            StatusCode::OK => {
+                let c: Value = r.json().await.unwrap();
+                assert_eq!(c["usage"]["completion_tokens"], 100, "{c}");
+                ok += 1;
+            }
+            StatusCode::PAYMENT_REQUIRED => {
+                let e: Value = r.json().await.unwrap();
+                assert_eq!(e["error"]["code"], "insufficient_quota", "{e}");
+                assert_eq!(e["error"]["type"], "insufficient_quota", "{e}");
+                refused += 1;
+            }
+            other => panic!("unexpected {other}: {}", r.text().await.unwrap()),
+        }
+    }
+    assert_eq!((ok, refused), (5, 15));
+    // Every answered call is in the ledger and settled at its actual cost.
+    let usage = eventually(&s, "/v1/usage", |u| {
+        u["total"]["calls"] == 5 && u["budget"]["reserved_usd"] == 0.0
+    })
+    .await;
+    assert_eq!(usage["total"]["calls"], 5, "{usage}");
+    assert_eq!(usage["total"]["output_tokens"], 500, "{usage}");
+    assert_eq!(usage["budget"]["reserved_usd"], 0.0, "{usage}");
+    let spent = usage["budget"]["spent_usd"].as_f64().unwrap();
+    assert!((spent - 5.0 * 208e-6).abs() < 1e-12, "{usage}");
+    // Still over: the next one is refused too, before any upstream call.
+    let r = post(&s, "/v1/chat/completions", body).await;
+    assert_eq!(r.status(), StatusCode::PAYMENT_REQUIRED);
+}
+
+#[tokio::test]
+async fn chat_completions_count_against_the_active_limit() {
+    let mut o = options();
+    o.registry.max_active_per_owner = 5;
+    let s = start(o).await;
+    // sim/slow waits 30 s for its first token: every accepted call stays active.
+    let body = json!({"model": "sim/slow", "stream": true, "messages": [{"role": "user", "content": "hi"}]});
+    let mut open = Vec::new();
+    let mut limited = 0;
+    for _ in 0..8 {
+        let r = post(&s, "/v1/chat/completions", body.clone()).await;
+        match r.status() {
+            StatusCode::OK => open.push(r),
+            StatusCode::TOO_MANY_REQUESTS => {
+                assert!(r.headers().contains_key("retry-after"));
+                let e: Value = r.json().await.unwrap();
+                assert_eq!(e["error"]["code"], "rate_limited", "{e}");
+                limited += 1;
+            }
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert_eq!((open.len(), limited), (5, 3));
+    // Comparisons share the same slots.
+    let r = post(
+        &s,
+        "/v1/comparisons",
+        json!({"prompt": "hi", "models": ["sim/echo"]}),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    // Hanging up frees the slots.
+    drop(open);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let r = post(
+            &s,
+            "/v1/chat/completions",
+            json!({"model": "sim/echo", "messages": [{"role": "user", "content": "hi"}]}),
+        )
+        .await;
+        if r.status() == StatusCode::OK {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "slots never freed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_chat_completion_is_stored_and_listed_under_its_request_id() {
+    let s = start(options()).await;
+    let r = post(
+        &s,
+        "/v1/chat/completions",
+        json!({"model": "sim/echo", "messages": [{"role": "user", "content": "remember me"}]}),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let id = r.headers()["x-request-id"].to_str().unwrap().to_string();
+    let c: Value = r.json().await.unwrap();
+    assert_eq!(c["id"], format!("chatcmpl-{id}"));
+    let snap = eventually(&s, &format!("/v1/comparisons/{id}"), |v| {
+        v["status"] == "completed"
+    })
+    .await;
+    assert_eq!(snap["status"], "completed", "{snap}");
+    assert_eq!(snap["prompt"], "remember me");
+    assert_eq!(
+        snap["models"][0]["text"],
+        c["choices"][0]["message"]["content"]
+    );
+    let list = get_json(&s, "/v1/comparisons").await;
+    let listed = list["comparisons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["id"] == id.as_str())
+        .unwrap_or_else(|| panic!("{list}"));
+    assert_eq!(listed["kind"], "chat_completion");
 }

@@ -149,10 +149,11 @@ async fn bad_requests_get_a_status_and_the_field() {
             Some("params.max_tokens"),
         ),
         (
+            // A server without a store says what it lacks (and the web UI asks /health first).
             json!({"prompt": "x", "models": ["sim/echo"], "session_id": "s1"}),
-            400,
-            "invalid_request",
-            Some("session_id"),
+            501,
+            "not_configured",
+            None,
         ),
         (
             json!({"prompt": "x".repeat(5000), "models": ["sim/echo"]}),

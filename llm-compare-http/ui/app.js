@@ -152,6 +152,8 @@ class EventStream {
         if (this.lastSeq > 0) headers["Last-Event-ID"] = String(this.lastSeq);
         const resp = await fetch(this.url, { headers, signal: this.controller.signal, cache: "no-store" });
         if (resp.status === 401) { keyDialog.open(""); }
+        // 204: finished, and every event was seen already.
+        if (resp.status === 204) { this.closed = true; return; }
         if (!resp.ok) {
           let body = null;
           try { body = await resp.json(); } catch { body = null; }
@@ -216,6 +218,23 @@ function parseSse(block) {
 }
 
 // ---------------------------------------------------------------- models
+
+/** @type {Promise<{store: boolean, budgets: boolean, registry: string}> | null} */
+let featuresPromise = null;
+
+/** What the server was set up with (`GET /health`), asked once. */
+function serverFeatures() {
+  if (!featuresPromise) {
+    featuresPromise = fetch("/health", { cache: "no-store" })
+      .then((r) => r.json())
+      .then((h) => h.features)
+      .catch(() => {
+        featuresPromise = null;
+        return { store: false, budgets: false, registry: "memory" };
+      });
+  }
+  return featuresPromise;
+}
 
 const catalogue = { list: [], byId: new Map(), loaded: false };
 
@@ -675,14 +694,11 @@ async function startComparison(ev) {
   const btn = $("#start");
   btn.disabled = true;
   try {
-    // A session, so the conversation can go on; a server without a store (404) gets a
-    // one-off comparison instead.
-    let session = null;
-    try {
-      session = await api.post("/v1/sessions", { models, system, title: prompt.slice(0, 120) });
-    } catch (e) {
-      if (!(e instanceof ApiError && e.status === 404)) throw e;
-    }
+    // A session, so the conversation can go on; a server without a store (it says so in
+    // /health's features) gets a one-off comparison instead.
+    const session = (await serverFeatures()).store
+      ? await api.post("/v1/sessions", { models, system, title: prompt.slice(0, 120) })
+      : null;
     const body = session
       ? { session_id: session.id, prompt, params, blind }
       : { prompt, models, system, params, blind };

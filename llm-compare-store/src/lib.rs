@@ -4,9 +4,12 @@
 //! turns, votes, a usage ledger and budget reservations. One [`Store`] trait, one SQL
 //! implementation ([`SqlStore`], sqlx) over two backends chosen by URL: SQLite
 //! (`sqlite://path/llm-compare.db`, embedded, WAL — the default) and PostgreSQL
-//! (`postgres://…`). The schema is in `migrations/` and applied on open. [`leaderboard`]
-//! turns votes into ratings. [`RedisRegistry`] keeps request state and events in Redis for a
-//! cluster of servers.
+//! (`postgres://…`). The schema is in `migrations/` and applied on open. What uses it —
+//! the comparing service, budgets, the leaderboard — is `llm-compare-service`.
+//!
+//! Failures are typed: a database that is unreachable, timing out or too busy is
+//! [`Error::Unavailable`] (503, retryable); a stored row that does not decode is an error
+//! naming the row (logged), never a default.
 //!
 //! Durability contract used by the server: a model's result is written before its
 //! `model_result` event is sent, a comparison before its `complete`; streamed text is saved
@@ -24,20 +27,8 @@ use async_trait::async_trait;
 use llm_compare_core::{Error, ModelResult, RequestStatus, Result, Totals};
 use serde::{Deserialize, Serialize};
 
-pub mod budget;
-pub mod leaderboard;
-pub mod persist;
-pub mod redis_registry;
-pub mod service;
 mod sql;
 
-pub use budget::{BudgetSettings, Period};
-pub use persist::Persistence;
-pub use redis_registry::RedisRegistry;
-pub use service::{
-    CreateComparison, CreateSession, ModelSnapshot, Service, SessionDetail, Snapshot, Submitted,
-    VoteBody,
-};
 pub use sql::SqlStore;
 
 /// A new comparison, as registered.
@@ -63,6 +54,40 @@ pub struct NewComparison {
     pub instance: String,
     /// Worst-case cost to hold against the owner's budget.
     pub reservation: Option<Reservation>,
+    /// What it is.
+    pub kind: ComparisonKind,
+}
+
+/// What a stored comparison is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum ComparisonKind {
+    /// `POST /v1/comparisons`, a session turn, `engine.submit`.
+    #[default]
+    Comparison,
+    /// One model through the OpenAI-compatible `/v1/chat/completions`.
+    ChatCompletion,
+}
+
+impl ComparisonKind {
+    /// As stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Comparison => "comparison",
+            Self::ChatCompletion => "chat_completion",
+        }
+    }
+
+    /// From its stored form (`None`: not a kind).
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "comparison" => Some(Self::Comparison),
+            "chat_completion" => Some(Self::ChatCompletion),
+            _ => None,
+        }
+    }
 }
 
 /// A hold on an owner's budget for one comparison.
@@ -142,6 +167,8 @@ pub struct ComparisonSummary {
     pub blind: bool,
     /// Whether it has a vote.
     pub voted: bool,
+    /// A comparison, or a chat completion (`/v1/chat/completions`).
+    pub kind: ComparisonKind,
 }
 
 /// A new session.
@@ -234,11 +261,16 @@ impl Winner {
         }
     }
 
-    fn from_db(s: &str) -> Self {
+    /// The stored form of comparison `id`'s vote; anything else is a corrupt row (never
+    /// "model 0 won").
+    fn from_db(id: &str, s: &str) -> Result<Self> {
         match s {
-            "tie" => Winner::Outcome(Outcome::Tie),
-            "all_bad" => Winner::Outcome(Outcome::AllBad),
-            n => Winner::Model(n.parse().unwrap_or(0)),
+            "tie" => Ok(Winner::Outcome(Outcome::Tie)),
+            "all_bad" => Ok(Winner::Outcome(Outcome::AllBad)),
+            n => n
+                .parse()
+                .map(Winner::Model)
+                .map_err(|_| sql::corrupt("preferences", id, format!("unknown winner `{n}`"))),
         }
     }
 }
@@ -358,6 +390,7 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 /// A shared store.
 pub type SharedStore = Arc<dyn Store>;
 
-fn not_yours(what: &str, id: &str) -> Error {
+/// The error for a `what` (comparison, session) that is unknown or another owner's.
+pub fn not_yours(what: &str, id: &str) -> Error {
     Error::NotFound(format!("no {what} `{id}` (unknown or not yours)"))
 }

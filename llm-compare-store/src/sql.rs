@@ -12,8 +12,9 @@ use sqlx::any::{AnyPoolOptions, AnyRow, install_default_drivers};
 use sqlx::{Any, AnyPool, AssertSqlSafe, Row, Transaction};
 
 use crate::{
-    BudgetState, ComparisonSummary, NewComparison, NewSession, SessionSummary, Store,
-    StoredComparison, StoredModel, StoredSession, UsageRow, Vote, VoteRecord, Winner, not_yours,
+    BudgetState, ComparisonKind, ComparisonSummary, NewComparison, NewSession, SessionSummary,
+    Store, StoredComparison, StoredModel, StoredSession, UsageRow, Vote, VoteRecord, Winner,
+    not_yours,
 };
 
 fn now_ms() -> i64 {
@@ -22,17 +23,67 @@ fn now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
+/// A database failure as the core error: the database unreachable, timing out or too busy
+/// is [`Error::Unavailable`] (503, retryable); anything else is internal. The source error
+/// goes to the log, not to the caller.
 fn db_err(e: sqlx::Error) -> Error {
-    Error::Internal(format!("database: {e}"))
+    let unavailable = match &e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        // PostgreSQL: class 08 (connection exception), 57P01-03 (shutting down, cannot
+        // connect now), 53300 (too many connections); SQLite: BUSY (5) and LOCKED (6).
+        sqlx::Error::Database(d) => d.code().is_some_and(|c| {
+            c.starts_with("08") || c.starts_with("57P") || c == "53300" || c == "5" || c == "6"
+        }),
+        _ => false,
+    };
+    if unavailable {
+        tracing::warn!(target: "llm_compare::store", error = %e, "database unavailable");
+        Error::unavailable("the database is unreachable or not answering; try again shortly")
+    } else {
+        tracing::error!(target: "llm_compare::store", error = %e, "database error");
+        Error::Internal(format!("database: {e}"))
+    }
 }
 
 fn json<T: Serialize>(v: &T) -> String {
     serde_json::to_string(v).unwrap_or_default()
 }
 
-fn parse_status(s: &str) -> RequestStatus {
+/// A stored row that does not decode: a typed error naming the row, logged — never a
+/// default standing in for what was stored.
+pub(crate) fn corrupt(table: &str, id: &str, what: impl std::fmt::Display) -> Error {
+    tracing::error!(target: "llm_compare::store", table, id, error = %what, "corrupt stored row");
+    Error::Internal(format!("corrupt stored row in {table} `{id}`: {what}"))
+}
+
+fn parse_status(table: &str, id: &str, s: &str) -> Result<RequestStatus> {
     serde_json::from_value(serde_json::Value::String(s.to_string()))
-        .unwrap_or(RequestStatus::Interrupted)
+        .map_err(|_| corrupt(table, id, format!("unknown status `{s}`")))
+}
+
+/// A JSON column of row `id`, decoded strictly.
+fn parse_json<T: serde::de::DeserializeOwned>(
+    table: &str,
+    id: &str,
+    column: &str,
+    s: &str,
+) -> Result<T> {
+    serde_json::from_str(s).map_err(|e| corrupt(table, id, format!("column {column}: {e}")))
+}
+
+/// An optional JSON column of row `id`, decoded strictly.
+fn parse_json_opt<T: serde::de::DeserializeOwned>(
+    table: &str,
+    id: &str,
+    column: &str,
+    s: Option<String>,
+) -> Result<Option<T>> {
+    s.map(|s| parse_json(table, id, column, &s)).transpose()
 }
 
 fn get<'r, T>(row: &'r AnyRow, col: &str) -> Result<T>
@@ -81,8 +132,16 @@ impl SqlStore {
         } else {
             url.to_string()
         };
-        let cannot_open = |e: sqlx::Error| {
-            Error::invalid("database_url", format!("cannot open the database: {e}"))
+        // A URL that cannot be right is the caller's to fix; a database that does not answer
+        // may answer later.
+        let cannot_open = |e: sqlx::Error| match e {
+            sqlx::Error::Configuration(_) => {
+                Error::invalid("database_url", format!("cannot open the database: {e}"))
+            }
+            other => Error::Unavailable {
+                message: format!("cannot open the database: {other}"),
+                retry_after: Some(std::time::Duration::from_secs(1)),
+            },
         };
         if !sqlite {
             // One plain attempt first: a server that is down or refuses us fails now, with
@@ -164,19 +223,19 @@ impl SqlStore {
             let id: String = get(&row, "id")?;
             index.insert(id.clone(), out.len());
             out.push(StoredComparison {
-                id,
                 owner: get(&row, "owner")?,
-                status: parse_status(&status),
+                status: parse_status("comparisons", &id, &status)?,
                 models: Vec::new(),
-                metadata: metadata.and_then(|m| serde_json::from_str(&m).ok()),
+                metadata: parse_json_opt("comparisons", &id, "metadata", metadata)?,
                 created_at_ms: get(&row, "created_at_ms")?,
                 finished_at_ms: get(&row, "finished_at_ms")?,
-                totals: totals.and_then(|t| serde_json::from_str(&t).ok()),
+                totals: parse_json_opt("comparisons", &id, "totals", totals)?,
                 duration_ms: get(&row, "duration_ms")?,
                 preference: None,
                 session_id: get(&row, "session_id")?,
                 prompt: get(&row, "prompt")?,
                 blind: get::<i64>(&row, "blind")? != 0,
+                id,
             });
         }
         if out.is_empty() {
@@ -199,7 +258,7 @@ impl SqlStore {
                     model_index: get::<i64>(&m, "model_index")? as usize,
                     model: get(&m, "model")?,
                     text: get(&m, "text")?,
-                    result: result.and_then(|r| serde_json::from_str(&r).ok()),
+                    result: parse_json_opt("model_results", &cid, "result", result)?,
                 });
             }
         }
@@ -217,7 +276,7 @@ impl SqlStore {
             let winner: String = get(&p, "winner")?;
             if let Some(c) = index.get(&cid).and_then(|&i| out.get_mut(i)) {
                 c.preference = Some(Vote {
-                    winner: Winner::from_db(&winner),
+                    winner: Winner::from_db(&cid, &winner)?,
                     feedback: get(&p, "feedback")?,
                 });
             }
@@ -326,7 +385,7 @@ impl Store for SqlStore {
     async fn create_comparison(&self, c: &NewComparison) -> Result<()> {
         let mut tx = self.begin().await?;
         Self::reserve(&mut tx, c).await?;
-        sqlx::query("INSERT INTO comparisons (id, owner, status, models, metadata, created_at_ms, session_id, prompt, blind, instance) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)")
+        sqlx::query("INSERT INTO comparisons (id, owner, status, models, metadata, created_at_ms, session_id, prompt, blind, instance, kind) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)")
             .bind(&c.id)
             .bind(&c.owner)
             .bind(RequestStatus::Running.as_str())
@@ -337,6 +396,7 @@ impl Store for SqlStore {
             .bind(&c.prompt)
             .bind(i64::from(c.blind))
             .bind(&c.instance)
+            .bind(c.kind.as_str())
             .execute(&mut *tx)
             .await
             .map_err(db_err)?;
@@ -526,7 +586,7 @@ impl Store for SqlStore {
     ) -> Result<Vec<ComparisonSummary>> {
         // UUIDv7 ids sort by creation time: the id is the cursor.
         let rows = sqlx::query(
-            "SELECT c.id, c.status, c.models, c.prompt, c.created_at_ms, c.blind, \
+            "SELECT c.id, c.status, c.models, c.prompt, c.created_at_ms, c.blind, c.kind, \
              (SELECT COUNT(*) FROM preferences p WHERE p.comparison_id = c.id) AS votes \
              FROM comparisons c WHERE c.owner = $1 AND c.session_id IS NULL \
              AND ($2 = '' OR c.id < $2) ORDER BY c.id DESC LIMIT $3",
@@ -539,9 +599,11 @@ impl Store for SqlStore {
         .map_err(db_err)?;
         rows.iter()
             .map(|row| {
+                let id: String = get(row, "id")?;
                 let models: String = get(row, "models")?;
-                let mut models: Vec<String> = serde_json::from_str(&models).unwrap_or_default();
+                let mut models: Vec<String> = parse_json("comparisons", &id, "models", &models)?;
                 let status: String = get(row, "status")?;
+                let kind: String = get(row, "kind")?;
                 let prompt: Option<String> = get(row, "prompt")?;
                 let blind = get::<i64>(row, "blind")? != 0;
                 let voted = get::<i64>(row, "votes")? > 0;
@@ -551,8 +613,11 @@ impl Store for SqlStore {
                     }
                 }
                 Ok(ComparisonSummary {
-                    id: get(row, "id")?,
-                    status: parse_status(&status),
+                    status: parse_status("comparisons", &id, &status)?,
+                    kind: ComparisonKind::parse(&kind).ok_or_else(|| {
+                        corrupt("comparisons", &id, format!("unknown kind `{kind}`"))
+                    })?,
+                    id,
                     models,
                     prompt: prompt.map(|p| p.chars().take(200).collect()),
                     created_at_ms: get(row, "created_at_ms")?,
@@ -639,10 +704,10 @@ impl Store for SqlStore {
             if out.last().is_none_or(|v| v.comparison_id != cid) {
                 let winner: String = get(&row, "winner")?;
                 out.push(VoteRecord {
+                    winner: Winner::from_db(&cid, &winner)?,
                     comparison_id: cid,
                     at_ms: get(&row, "created_at_ms")?,
                     models: Vec::new(),
-                    winner: Winner::from_db(&winner),
                     ttft_ms: Vec::new(),
                     cost_pico: Vec::new(),
                 });
@@ -707,10 +772,11 @@ impl Store for SqlStore {
 
 fn summary(row: &AnyRow) -> Result<SessionSummary> {
     let models: String = get(row, "models")?;
+    let id: String = get(row, "id")?;
     Ok(SessionSummary {
-        id: get(row, "id")?,
+        models: parse_json("sessions", &id, "models", &models)?,
+        id,
         title: get(row, "title")?,
-        models: serde_json::from_str(&models).unwrap_or_default(),
         system: get(row, "system")?,
         created_at_ms: get(row, "created_at_ms")?,
         turns: u64::try_from(get::<i64>(row, "turns")?).unwrap_or(0),

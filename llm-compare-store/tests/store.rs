@@ -475,9 +475,7 @@ async fn budgets_and_usage(store: Arc<dyn Store>) {
 
 async fn votes_feed_the_leaderboard(store: Arc<dyn Store>) {
     let owner = unique("erin");
-    let mut log = leaderboard::VoteLog::new();
-    log.refresh(&*store).await.unwrap();
-    let before = log.votes().len();
+    let before = store.votes_since(0).await.unwrap().len();
     let c = new(&owner);
     store.create_comparison(&c).await.unwrap();
     let rs = vec![result(0, "sim/echo", "a"), result(1, "sim/lorem", "b")];
@@ -499,14 +497,18 @@ async fn votes_feed_the_leaderboard(store: Arc<dyn Store>) {
         )
         .await
         .unwrap();
-    assert_eq!(log.refresh(&*store).await.unwrap(), 1);
-    assert_eq!(log.refresh(&*store).await.unwrap(), 0, "nothing read twice");
-    assert_eq!(log.votes().len(), before + 1);
-    let v = log
-        .votes()
-        .iter()
-        .find(|v| v.comparison_id == c.id)
-        .unwrap();
+    let votes = store.votes_since(0).await.unwrap();
+    assert_eq!(votes.len(), before + 1);
+    let v = votes.iter().find(|v| v.comparison_id == c.id).unwrap();
+    // Votes since a time after this one leave it out.
+    assert!(
+        store
+            .votes_since(v.at_ms + 1)
+            .await
+            .unwrap()
+            .iter()
+            .all(|x| x.comparison_id != c.id)
+    );
     assert_eq!(v.models, vec!["sim/echo", "sim/lorem"]);
     assert_eq!(v.winner, Winner::Model(1));
     assert_eq!(v.ttft_ms, vec![Some(1.5), Some(1.5)]);
@@ -543,4 +545,88 @@ async fn postgres_store() {
     let store = SqlStore::open(&url).await.unwrap();
     assert!(!store.is_sqlite());
     suite(store).await;
+}
+
+/// Rows that do not decode are typed errors naming the row — never a default ("model 0
+/// won", "interrupted", no models).
+#[tokio::test]
+async fn corrupt_rows_are_errors_not_defaults() {
+    let dir = std::env::temp_dir().join(format!("llm-compare-store-{}", uuid::Uuid::now_v7()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let url = format!("sqlite://{}", dir.join("llm-compare.db").display());
+    let store = SqlStore::open(&url).await.unwrap();
+    let c = new("alice");
+    store.create_comparison(&c).await.unwrap();
+    let results = vec![result(0, "sim/echo", "a"), result(1, "sim/lorem", "b")];
+    for r in &results {
+        store.save_result(&c.id, r).await.unwrap();
+    }
+    store
+        .finish_comparison(&c.id, &complete_of(&c.id, results))
+        .await
+        .unwrap();
+    let vote = Vote {
+        winner: Winner::Model(1),
+        feedback: None,
+    };
+    store.vote("alice", &c.id, &vote).await.unwrap();
+    assert_eq!(store.votes_since(0).await.unwrap().len(), 1);
+
+    // Another program (or a bad migration) writes what this version cannot read.
+    let raw = sqlx::SqlitePool::connect(&url).await.unwrap();
+    let exec = |sql: &'static str| {
+        let raw = raw.clone();
+        let id = c.id.clone();
+        async move {
+            sqlx::query(sql).bind(id).execute(&raw).await.unwrap();
+        }
+    };
+    let corrupt = |e: Error, what: &str| {
+        assert_eq!(e.code(), ErrorCode::Internal, "{e}");
+        let m = e.to_string();
+        assert!(
+            m.contains("corrupt") && m.contains(&c.id) && m.contains(what),
+            "{m}"
+        );
+    };
+    exec("UPDATE preferences SET winner = 'model-b' WHERE comparison_id = $1").await;
+    corrupt(
+        store.comparison("alice", &c.id).await.unwrap_err(),
+        "winner",
+    );
+    corrupt(store.votes_since(0).await.unwrap_err(), "winner");
+    exec("UPDATE preferences SET winner = '1' WHERE comparison_id = $1").await;
+    assert_eq!(
+        store
+            .comparison("alice", &c.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .preference
+            .unwrap()
+            .winner,
+        Winner::Model(1)
+    );
+    exec("UPDATE comparisons SET status = 'half-done' WHERE id = $1").await;
+    corrupt(
+        store.comparison("alice", &c.id).await.unwrap_err(),
+        "status",
+    );
+    corrupt(
+        store.comparisons("alice", 10, None).await.unwrap_err(),
+        "status",
+    );
+    exec("UPDATE comparisons SET status = 'completed', models = 'sim/echo' WHERE id = $1").await;
+    corrupt(
+        store.comparisons("alice", 10, None).await.unwrap_err(),
+        "models",
+    );
+    exec("UPDATE comparisons SET models = '[]', kind = 'batch' WHERE id = $1").await;
+    corrupt(
+        store.comparisons("alice", 10, None).await.unwrap_err(),
+        "kind",
+    );
+    raw.close().await;
+    drop(store);
+    std::fs::remove_dir_all(&dir).unwrap();
 }

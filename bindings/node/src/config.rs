@@ -1,11 +1,11 @@
 //! `NativeEngine`: the core's configuration (`config`) turned into an engine, with the
 //! in-memory request registry and, when given a database, the store — tied together by
-//! `llm_compare_store::Service` exactly as in the server.
+//! `llm_compare_service::Service` exactly as in the server.
 
 use std::sync::Arc;
 
 use llm_compare_core::{Config, InMemoryRegistry, RegistryConfig};
-use llm_compare_store::{CreateComparison, Service, SharedStore, SqlStore};
+use llm_compare_service::{CreateComparison, Service, SharedStore, SqlStore};
 use napi_derive::napi;
 
 use crate::comparison::NativeComparison;
@@ -63,7 +63,7 @@ impl NativeEngine {
         let instance = options
             .instance_id
             .clone()
-            .unwrap_or_else(|| llm_compare_store::service::process_instance("node"));
+            .unwrap_or_else(|| llm_compare_service::service::process_instance("node"));
         let store: Option<SharedStore> = match &options.store_url {
             None => None,
             Some(url) => Some(
@@ -88,15 +88,14 @@ impl NativeEngine {
     /// The catalogue as JSON: every model, provider, context window, prices, available or why not.
     #[napi]
     pub async fn models_json(&self) -> napi::Result<String> {
-        let engine = self.service.engine();
-        let models = engine.providers().catalogue(engine.prices()).await;
+        let models = self.service.models().await;
         serde_json::to_string(&models).map_err(|e| invalid("models", e.to_string()))
     }
 
     /// Whether a store is configured (sessions, votes, leaderboard).
     #[napi(getter)]
     pub fn has_store(&self) -> bool {
-        self.service.store().is_some()
+        self.service.capabilities().store
     }
 
     /// Starts a comparison (`body_json`: a comparison body, no session, not blind).
@@ -112,12 +111,12 @@ impl NativeEngine {
     /// The price of `model` in this engine's table (overrides applied), as JSON or null.
     #[napi]
     pub fn price_json(&self, model: String) -> Option<String> {
-        crate::cost::price_of(self.service.engine().prices(), &model)
+        crate::cost::price_of(self.service.prices(), &model)
     }
 
     /// The cost of `usage_json` for `model` in this engine's table, as JSON.
     #[napi]
     pub fn cost_json(&self, model: String, usage_json: String) -> napi::Result<String> {
-        crate::cost::cost_of(self.service.engine().prices(), &model, &usage_json)
+        crate::cost::cost_of(self.service.prices(), &model, &usage_json)
     }
 }

@@ -1,8 +1,8 @@
 //! What needs a store (`service` in llm-compare-store): snapshots, votes, the leaderboard,
 //! listings and sessions, each resolving to the JSON the server would answer.
 
-use llm_compare_store::service::page_limit;
-use llm_compare_store::{CreateSession, VoteBody};
+use llm_compare_service::service::page_limit;
+use llm_compare_service::{CreateSession, VoteBody};
 use napi_derive::napi;
 
 use crate::config::NativeEngine;
@@ -42,6 +42,14 @@ impl NativeEngine {
         to_ms: Option<i64>,
     ) -> napi::Result<String> {
         to_json(&self.service.leaderboard(from_ms, to_ms).await.or_js()?)
+    }
+
+    /// `owner`'s usage report (`GET /v1/usage`; `query_json`: `{from?, to?, group_by?}`).
+    #[napi]
+    pub async fn usage(&self, owner: String, query_json: String) -> napi::Result<String> {
+        let query: llm_compare_service::usage::UsageQuery = serde_json::from_str(&query_json)
+            .map_err(|e| crate::error::invalid("usage", e.to_string()))?;
+        to_json(&self.service.usage(&owner, &query).await.or_js()?)
     }
 
     /// `owner`'s comparisons outside sessions, newest first, older than id `before`.

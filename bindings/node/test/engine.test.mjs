@@ -201,7 +201,26 @@ test('sessions, votes and the leaderboard with a store', async () => {
   assert.equal(board.models[0].model, 'sim/lorem')
   await engine.deleteSession(s.id, { owner: 'alice' })
   await assert.rejects(engine.session(s.id, { owner: 'alice' }), lc.NotFoundError)
-  await assert.rejects(new Engine().leaderboard(), lc.NotFoundError)
+  const usage = await engine.usage({ owner: 'alice' })
+  assert.ok(usage.total.calls >= 2, JSON.stringify(usage))
+  assert.ok(usage.rows.some((r) => r.model === 'sim/lorem'), JSON.stringify(usage))
+  assert.equal((await engine.usage({ owner: 'alice', groupBy: 'day' })).group_by, 'day')
+  await assert.rejects(engine.usage({ owner: 'alice', since: 10, until: 5 }), (e) => e instanceof lc.InvalidRequestError && e.field === 'to')
+  await assert.rejects(new Engine().usage({ owner: 'a' }), lc.NotConfiguredError)
+  await assert.rejects(new Engine().leaderboard(), (e) => e instanceof lc.NotConfiguredError && e.code === 'not_configured' && e.status === 501)
+})
+
+test('every error code has its class, generated from the core', () => {
+  const { CODES, CLASSES } = require('../errors.js')
+  assert.ok(Object.keys(CODES).length >= 24)
+  for (const [name] of CLASSES) assert.equal(typeof lc[name], 'function', name)
+  for (const [code, name] of Object.entries(CODES)) {
+    const e = lc.errorOf({ type: 'error', code, message: 'm', retryable: false })
+    assert.ok(e instanceof lc[name] && e instanceof lc.LlmCompareError && e instanceof Error, code)
+    assert.equal(e.name, name)
+  }
+  assert.ok(lc.errorOf({ type: 'error', code: 'unavailable', message: 'db down', retryable: true }) instanceof lc.UnavailableError)
+  assert.ok(lc.errorOf({ type: 'error', code: 'timeout', message: 't', retryable: true }) instanceof lc.ProviderError)
 })
 
 test('utilities', () => {

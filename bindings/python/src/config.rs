@@ -1,12 +1,12 @@
 //! `Engine`: the core's configuration (`config`) turned into an engine, with the in-memory
-//! request registry and, when given a database, the store (`llm_compare_store::Service` ties
+//! request registry and, when given a database, the store (`llm_compare_service::Service` ties
 //! them together exactly as the server does). Same configuration as the server: providers,
 //! keys from env, price overrides, sim timing.
 
 use std::sync::Arc;
 
 use llm_compare_core::{Config, DrivenComparison, InMemoryRegistry, RegistryConfig};
-use llm_compare_store::{CreateComparison, Service, SharedStore, SqlStore};
+use llm_compare_service::{CreateComparison, Service, SharedStore, SqlStore};
 use pyo3::prelude::*;
 
 use crate::comparison::{Comparison, SyncComparison};
@@ -62,7 +62,7 @@ impl Engine {
         let memory = InMemoryRegistry::new(registry);
         let instance = instance_id
             .clone()
-            .unwrap_or_else(|| llm_compare_store::service::process_instance("python"));
+            .unwrap_or_else(|| llm_compare_service::service::process_instance("python"));
         let store: Option<SharedStore> = match store_url {
             None => None,
             Some(url) => Some(
@@ -86,17 +86,15 @@ impl Engine {
 
     /// The catalogue as JSON: every model, provider, context window, prices, available or why not.
     fn models_json(&self, py: Python<'_>) -> PyResult<String> {
-        let engine = self.service.engine().clone();
-        let models = block_on(py, async move {
-            engine.providers().catalogue(engine.prices()).await
-        });
+        let service = self.service.clone();
+        let models = block_on(py, async move { service.models().await });
         serde_json::to_string(&models).map_err(|e| invalid("models", e.to_string()))
     }
 
     /// Whether a store is configured (sessions, votes, leaderboard).
     #[getter]
     fn has_store(&self) -> bool {
-        self.service.store().is_some()
+        self.service.capabilities().store
     }
 
     /// Starts a comparison (`body_json`: a comparison body) for async iteration.
@@ -111,12 +109,12 @@ impl Engine {
 
     /// The price of `model` in this engine's table (overrides applied), as JSON or None.
     fn price_json(&self, model: &str) -> Option<String> {
-        crate::cost::price_of(self.service.engine().prices(), model)
+        crate::cost::price_of(self.service.prices(), model)
     }
 
     /// The cost of `usage_json` for `model` in this engine's table, as JSON.
     fn cost_json(&self, model: &str, usage_json: &str) -> PyResult<String> {
-        crate::cost::cost_of(self.service.engine().prices(), model, usage_json)
+        crate::cost::cost_of(self.service.prices(), model, usage_json)
     }
 }
 

@@ -1,7 +1,7 @@
 //! Core errors as Python exceptions: `LlmCompareError` and its subclasses, each instance
 //! carrying `code`, `retryable` and `field` (the HTTP mapping lives in llm-compare-http).
 
-use llm_compare_core::{Error, ErrorCode};
+use llm_compare_core::{Error, ErrorCode, ErrorFamily};
 use pyo3::create_exception;
 use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
@@ -28,7 +28,7 @@ create_exception!(
     _native,
     RateLimited,
     LlmCompareError,
-    "Too many active requests for this owner."
+    "Too many requests, or too many active ones, for this owner."
 );
 create_exception!(
     _native,
@@ -54,17 +54,39 @@ create_exception!(
     LlmCompareError,
     "The budget cannot cover the worst-case cost."
 );
+create_exception!(
+    _native,
+    Unavailable,
+    LlmCompareError,
+    "The database, Redis or the registry is unreachable: retry shortly (`retryable`)."
+);
+create_exception!(
+    _native,
+    NotConfigured,
+    LlmCompareError,
+    "The feature needs something this engine was not given (a store, Redis, a runner)."
+);
+
+/// The exception type of each error family (the core decides which code is which family).
+fn exception_type(py: Python<'_>, family: ErrorFamily) -> Bound<'_, pyo3::types::PyType> {
+    match family {
+        ErrorFamily::Base => py.get_type::<LlmCompareError>(),
+        ErrorFamily::InvalidRequest => py.get_type::<InvalidRequest>(),
+        ErrorFamily::UnknownModel => py.get_type::<UnknownModel>(),
+        ErrorFamily::NotFound => py.get_type::<NotFound>(),
+        ErrorFamily::RateLimited => py.get_type::<RateLimited>(),
+        ErrorFamily::Conflict => py.get_type::<Conflict>(),
+        ErrorFamily::BudgetExceeded => py.get_type::<BudgetExceeded>(),
+        ErrorFamily::Provider => py.get_type::<ProviderError>(),
+        ErrorFamily::Unavailable => py.get_type::<Unavailable>(),
+        ErrorFamily::NotConfigured => py.get_type::<NotConfigured>(),
+    }
+}
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    let py = m.py();
-    m.add("LlmCompareError", py.get_type::<LlmCompareError>())?;
-    m.add("InvalidRequest", py.get_type::<InvalidRequest>())?;
-    m.add("UnknownModel", py.get_type::<UnknownModel>())?;
-    m.add("RateLimited", py.get_type::<RateLimited>())?;
-    m.add("ProviderError", py.get_type::<ProviderError>())?;
-    m.add("NotFound", py.get_type::<NotFound>())?;
-    m.add("Conflict", py.get_type::<Conflict>())?;
-    m.add("BudgetExceeded", py.get_type::<BudgetExceeded>())?;
+    for family in ErrorFamily::ALL {
+        m.add(family.name(), exception_type(m.py(), family))?;
+    }
     Ok(())
 }
 
@@ -72,31 +94,8 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
 pub(crate) fn to_py(e: Error) -> PyErr {
     let code = e.code();
     let message = e.to_string();
-    let err = match code {
-        ErrorCode::InvalidRequest => InvalidRequest::new_err(message.clone()),
-        ErrorCode::UnknownModel => UnknownModel::new_err(message.clone()),
-        ErrorCode::RateLimited => RateLimited::new_err(message.clone()),
-        ErrorCode::NotFound => NotFound::new_err(message.clone()),
-        ErrorCode::Conflict => Conflict::new_err(message.clone()),
-        ErrorCode::BudgetExceeded => BudgetExceeded::new_err(message.clone()),
-        ErrorCode::Auth
-        | ErrorCode::BadRequest
-        | ErrorCode::ContextLengthExceeded
-        | ErrorCode::ContentFilter
-        | ErrorCode::Overloaded
-        | ErrorCode::Server
-        | ErrorCode::Timeout
-        | ErrorCode::Network
-        | ErrorCode::Parse
-        | ErrorCode::ImagePull
-        | ErrorCode::Unschedulable
-        | ErrorCode::OutOfMemory
-        | ErrorCode::WorkerExit => ProviderError::new_err(message.clone()),
-        ErrorCode::Cancelled | ErrorCode::ShuttingDown | ErrorCode::Internal => {
-            LlmCompareError::new_err(message.clone())
-        }
-    };
     Python::attach(|py| {
+        let err = PyErr::from_type(exception_type(py, code.family()), message.clone());
         let v = err.value(py);
         // Setting attributes on a fresh exception instance cannot fail in practice; if it
         // did, the exception still carries its message.
@@ -104,8 +103,9 @@ pub(crate) fn to_py(e: Error) -> PyErr {
         let _ = v.setattr("retryable", e.is_retryable());
         let _ = v.setattr("field", e.field());
         let _ = v.setattr("message", message);
-    });
-    err
+        let _ = v.setattr("status", e.http_status());
+        err
+    })
 }
 
 /// A bad argument, named.

@@ -2,11 +2,11 @@
 //! listings and sessions. Each method parses its input, calls the shared `Service` — the
 //! same code the server's handlers call — and resolves to the JSON the server would answer.
 
-use llm_compare_store::service::page_limit;
-use llm_compare_store::{CreateSession, VoteBody};
+use llm_compare_service::service::page_limit;
+use llm_compare_service::{CreateSession, VoteBody};
 use pyo3::prelude::*;
 
-use crate::config::Engine;
+use crate::config::{Engine, block_on};
 use crate::error::{invalid, to_py};
 use crate::registry::future_json;
 
@@ -53,6 +53,28 @@ impl Engine {
     ) -> PyResult<Bound<'py, PyAny>> {
         let service = self.service.clone();
         future_json(py, async move { service.leaderboard(from_ms, to_ms).await })
+    }
+
+    /// `owner`'s usage report (`GET /v1/usage`; `query_json`: `{from?, to?, group_by?}`), as
+    /// JSON.
+    fn usage<'py>(
+        &self,
+        py: Python<'py>,
+        owner: String,
+        query_json: &str,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let query = usage_query(query_json)?;
+        let service = self.service.clone();
+        future_json(py, async move { service.usage(&owner, &query).await })
+    }
+
+    /// The same report, blocking (for synchronous code).
+    fn usage_sync(&self, py: Python<'_>, owner: String, query_json: &str) -> PyResult<String> {
+        let query = usage_query(query_json)?;
+        let service = self.service.clone();
+        let report =
+            block_on(py, async move { service.usage(&owner, &query).await }).map_err(to_py)?;
+        serde_json::to_string(&report).map_err(|e| invalid("usage", e.to_string()))
     }
 
     /// `owner`'s comparisons outside sessions, newest first, older than id `before`.
@@ -129,4 +151,9 @@ impl Engine {
             service.delete_session(&owner, &session_id).await
         })
     }
+}
+
+/// A usage query (`{from?, to?, group_by?}`); a bad one names the field.
+fn usage_query(json: &str) -> PyResult<llm_compare_service::usage::UsageQuery> {
+    serde_json::from_str(json).map_err(|e| invalid("usage", e.to_string()))
 }

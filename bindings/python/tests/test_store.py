@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from llm_compare import Conflict, Engine, Event, InvalidRequest, NotFound
+from llm_compare import Conflict, Engine, Event, InvalidRequest, NotConfigured, NotFound, Unavailable
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -185,22 +185,54 @@ def test_results_are_recorded_before_they_are_streamed(tmp_path: Path) -> None:
     assert texts == streamed and texts[0] == "persist me"
 
 
+def test_usage_reports_the_ledger_async_and_sync(store: str) -> None:
+    async def main() -> tuple[Engine, str]:
+        engine = Engine(store=store)
+        who = owner()
+        for prompt in ("one two", "three four five"):
+            rid = await engine.submit(prompt, owner=who, models=["sim/echo", "sim/lorem"], max_tokens=4)
+            events = await drain(engine, rid, who)
+            assert events[-1]["status"] == "completed"
+        report = await engine.usage(owner=who)
+        assert report["total"]["calls"] == 4
+        assert {r["model"]: r["calls"] for r in report["rows"]} == {"sim/echo": 2, "sim/lorem": 2}
+        by_day = await engine.usage(owner=who, group_by="day")
+        assert by_day["group_by"] == "day" and by_day["rows"][0]["calls"] == 4
+        # Nothing before the calls; bad arguments name their field.
+        assert (await engine.usage(owner=who, since=0, until=1))["rows"] == []
+        with pytest.raises(InvalidRequest) as bad:
+            await engine.usage(owner=who, since=10, until=5)
+        assert bad.value.field == "to"
+        return engine, who
+
+    engine, who = asyncio.run(main())
+    # The blocking form, from plain synchronous code.
+    report = engine.usage_sync(owner=who)
+    assert report["total"]["calls"] == 4 and report["total"]["output_tokens"] > 0
+    with pytest.raises(NotConfigured):
+        Engine().usage_sync(owner="a")
+
+
 def test_stored_features_need_a_store() -> None:
     async def main() -> None:
         engine = Engine()
         assert engine.has_store is False
-        with pytest.raises(NotFound) as e:
+        # What this engine was not given is `not_configured` (501), not "not found".
+        with pytest.raises(NotConfigured) as e:
             await engine.create_session(["sim/echo"], owner="a")
         assert "store" in e.value.message
-        with pytest.raises(NotFound):
+        assert (e.value.code, e.value.status, e.value.retryable) == ("not_configured", 501, False)
+        with pytest.raises(NotConfigured):
             await engine.leaderboard()
-        with pytest.raises(InvalidRequest) as bad:
+        with pytest.raises(NotConfigured) as nc:
             await engine.submit("x", owner="a", session_id="s")
-        assert bad.value.field == "session_id"
-        with pytest.raises(InvalidRequest) as bad:
+        assert "session_id" in nc.value.message
+        with pytest.raises(NotConfigured) as nc:
             await engine.submit("x", owner="a", models=["sim/echo"], blind=True)
-        assert bad.value.field == "blind"
-        with pytest.raises(InvalidRequest):
+        assert "blind" in nc.value.message
+        # A database that does not answer is `unavailable`: retryable, 503.
+        with pytest.raises(Unavailable) as down:
             Engine(store="postgres://127.0.0.1:1/nothing")
+        assert (down.value.code, down.value.status, down.value.retryable) == ("unavailable", 503, True)
 
     asyncio.run(main())

@@ -9,12 +9,12 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use axum::Json;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
-use axum::http::StatusCode;
-use axum::http::header;
+use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use llm_compare_core::{
-    CompareRequest, EventKind, FinishReason, Message, ModelResult, Params, Tool, ToolChoice, bursts,
+    CompareRequest, ErrorCode, EventKind, FinishReason, Message, ModelResult, Params, Tool,
+    ToolChoice, bursts,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -224,13 +224,29 @@ fn tool_calls_json(r: &ModelResult) -> Vec<Value> {
         .collect()
 }
 
-/// An error in OpenAI's shape.
-fn openai_error(status: StatusCode, code: &str, message: &str) -> Response {
-    (
-        status,
-        Json(json!({"error": {"message": message, "type": code, "code": code}})),
+/// A core error in OpenAI's shape (`{"error": {message, type, code}}`), with the status
+/// and `Retry-After` of the native API; a budget refusal is OpenAI's `insufficient_quota`.
+fn openai_error_of(e: &llm_compare_core::Error) -> Response {
+    let code = match e.code() {
+        ErrorCode::BudgetExceeded => "insufficient_quota",
+        other => other.as_str(),
+    };
+    let message = match e {
+        llm_compare_core::Error::Provider(p) => p.message.clone(),
+        other => other.to_string(),
+    };
+    let api = ApiError::from(e.clone());
+    let mut resp = (
+        api.status,
+        Json(
+            json!({"error": {"message": message, "type": code, "code": code, "param": api.field}}),
+        ),
     )
-        .into_response()
+        .into_response();
+    if let Some(ra) = api.retry_after_header() {
+        resp.headers_mut().insert(header::RETRY_AFTER, ra);
+    }
+    resp
 }
 
 /// OpenAI-compatible chat completions for one model.
@@ -242,11 +258,14 @@ fn openai_error(status: StatusCode, code: &str, message: &str) -> Response {
          body = ChatCompletion),
         (status = 400, description = "Bad body or unknown model", body = ErrorBody),
         (status = 401, description = "Missing or wrong API key", body = ErrorBody),
+        (status = 402, description = "The caller's budget cannot cover the worst-case cost (OpenAI error shape, `insufficient_quota`)"),
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 415, description = "Body is not JSON", body = ErrorBody),
-        (status = 429, description = "Too many requests", body = ErrorBody),
+        (status = 429, description = "Too many requests per minute, or too many active ones (OpenAI error shape)",
+         headers(("Retry-After" = u64, description = "Seconds to wait"))),
         (status = 502, description = "The model failed (OpenAI error shape)"),
-        (status = 503, description = "The model is overloaded (OpenAI error shape)"),
+        (status = 503, description = "The model is overloaded, or the database or registry is unreachable (OpenAI error shape)",
+         headers(("Retry-After" = u64, description = "Seconds to wait"))),
         (status = 504, description = "The model timed out (OpenAI error shape)"),
     ),
     security(("bearer" = []), ("api_key" = []), ())
@@ -260,20 +279,26 @@ pub async fn completions(
     let JsonBody(body) = body?;
     let stream = body.stream;
     let request = body.into_compare()?;
-    let comparison = state.engine().compare(&request)?;
-    let model = comparison
-        .models()
-        .first()
-        .map(ToString::to_string)
-        .unwrap_or_default();
-    let id = format!("chatcmpl-{}", comparison.request_id());
+    let call = match state.service().chat_completion(&user, request).await {
+        Ok(call) => call,
+        Err(e) => return Ok(openai_error_of(&e)),
+    };
+    let header_id = HeaderValue::from_str(&call.id).ok();
+    let id = format!("chatcmpl-{}", call.id);
+    let model = call.model;
+    let mut events = call.events;
     let created = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
 
     if !stream {
-        let done = comparison.result().await?;
-        let Some(r) = done.results.into_iter().next() else {
+        let mut result = None;
+        while let Some(e) = events.next().await {
+            if let EventKind::ModelResult(r) = e.kind {
+                result = Some(*r);
+            }
+        }
+        let Some(r) = result else {
             return Err(ApiError::from(llm_compare_core::Error::Internal(
                 "no result".into(),
             )));
@@ -283,8 +308,7 @@ pub async fn completions(
                 e.code,
                 e.message.clone(),
             ));
-            let status = StatusCode::from_u16(err.http_status()).unwrap_or(StatusCode::BAD_GATEWAY);
-            return Ok(openai_error(status, e.code.as_str(), &e.message));
+            return Ok(with_id(openai_error_of(&err), header_id));
         }
         let mut message = json!({"role": "assistant", "content": r.text});
         if !r.tool_calls.is_empty() {
@@ -300,7 +324,7 @@ pub async fn completions(
             ],
             usage: usage_of(&r),
         };
-        return Ok(Json(body).into_response());
+        return Ok(with_id(Json(body).into_response(), header_id));
     }
 
     let frames = Frames { id, model, created };
@@ -308,7 +332,7 @@ pub async fn completions(
     let mut first = true;
     // What is ready leaves in one write: a token arriving alone is sent at once; a burst
     // (a fast upstream, a proxy that batches) costs one write, not one per token.
-    let body = bursts(comparison, 256).map(move |batch| {
+    let body = bursts(events, 256).map(move |batch| {
         let _held = &guard;
         let mut out = Vec::with_capacity(256 * (batch.len() + 1));
         let mut n = 0;
@@ -344,14 +368,25 @@ pub async fn completions(
         metrics::events_sent("openai", n);
         Ok::<_, Infallible>(Bytes::from(out))
     });
-    Ok((
-        [
-            (header::CONTENT_TYPE, "text/event-stream"),
-            (header::CACHE_CONTROL, "no-cache"),
-        ],
-        Body::from_stream(body),
-    )
-        .into_response())
+    Ok(with_id(
+        (
+            [
+                (header::CONTENT_TYPE, "text/event-stream"),
+                (header::CACHE_CONTROL, "no-cache"),
+            ],
+            Body::from_stream(body),
+        )
+            .into_response(),
+        header_id,
+    ))
+}
+
+/// The response with `x-request-id` set to the chat completion's stored id.
+fn with_id(mut resp: Response, id: Option<HeaderValue>) -> Response {
+    if let Some(id) = id {
+        resp.headers_mut().insert("x-request-id", id);
+    }
+    resp
 }
 
 /// The `delta` of a `chat.completion.chunk`.

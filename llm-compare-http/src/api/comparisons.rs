@@ -11,7 +11,7 @@ use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures::{Stream, StreamExt};
 use llm_compare_core::{ErrorCode, Event, EventKind, RequestStatus};
-pub use llm_compare_store::service::{
+pub use llm_compare_service::service::{
     CreateComparison, ModelSnapshot, Snapshot, Submitted, VoteBody, stored_snapshot,
 };
 use serde::{Deserialize, Serialize};
@@ -21,6 +21,9 @@ use super::error::{ApiError, ErrorBody};
 use super::extract::{Caller, IdPath, JsonBody, PageQuery, QueryParams};
 use super::metrics;
 use crate::server::AppState;
+
+/// The SSE `retry:` hint sent with a stream's first event.
+const RECONNECT_HINT: std::time::Duration = std::time::Duration::from_millis(1000);
 
 /// `201 Created`.
 #[derive(Debug, Serialize, ToSchema)]
@@ -48,6 +51,8 @@ pub struct Created {
          headers(("Location" = String, description = "The comparison's URL"))),
         (status = 400, description = "Bad body (the field named) or unknown model", body = ErrorBody),
         (status = 401, description = "Missing or wrong API key", body = ErrorBody),
+        (status = 503, description = "The database or the registry is unreachable (`unavailable`): retry after `Retry-After`",
+         body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait"))),
         (status = 402, description = "The caller's budget cannot cover the worst-case cost", body = ErrorBody),
         (status = 409, description = "The session's previous turn is still running", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
@@ -93,7 +98,7 @@ pub async fn create(
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ComparisonPage {
     /// Newest first.
-    pub comparisons: Vec<llm_compare_store::ComparisonSummary>,
+    pub comparisons: Vec<llm_compare_service::ComparisonSummary>,
     /// Pass as `cursor` for the next page; absent on the last.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_cursor: Option<String>,
@@ -108,7 +113,9 @@ pub struct ComparisonPage {
         (status = 200, description = "A page of comparisons", body = ComparisonPage),
         (status = 400, description = "Bad limit", body = ErrorBody),
         (status = 401, description = "Missing or wrong API key", body = ErrorBody),
-        (status = 404, description = "The server has no store", body = ErrorBody),
+        (status = 503, description = "The database or the registry is unreachable (`unavailable`): retry after `Retry-After`",
+         body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        (status = 501, description = "The server has no store (`not_configured`)", body = ErrorBody),
     ),
     security(("bearer" = []), ("api_key" = []), ())
 )]
@@ -170,16 +177,18 @@ fn shutting_down(last_seq: u64) -> Event {
 }
 
 /// A request's events after `after`, ending after `complete`, or with `shutting_down`
-/// when the server stops first.
+/// when the server stops first; `None` when it is finished and `after` is its last event.
 async fn events_until_shutdown(
     state: &AppState,
     user: &str,
     id: &str,
     after: u64,
-) -> Result<impl Stream<Item = (Event, bool)> + use<>, ApiError> {
-    let mut events = state.service().subscribe(user, id, after).await?;
+) -> Result<Option<impl Stream<Item = (Event, bool)> + use<>>, ApiError> {
+    let Some(mut events) = state.service().resume(user, id, after).await? else {
+        return Ok(None);
+    };
     let shutdown = state.shutdown().clone();
-    Ok(async_stream::stream! {
+    Ok(Some(async_stream::stream! {
         let mut last = after;
         loop {
             tokio::select! {
@@ -199,7 +208,7 @@ async fn events_until_shutdown(
                 },
             }
         }
-    })
+    }))
 }
 
 /// The comparison's events as server-sent events: `id: <seq>`, `event: <type>`,
@@ -210,8 +219,11 @@ async fn events_until_shutdown(
            ("Last-Event-ID" = Option<u64>, Header, description = "Resume after this seq")),
     responses(
         (status = 200, description = "The event stream", content_type = "text/event-stream", body = String),
+        (status = 204, description = "Finished, and Last-Event-ID is its last event: nothing more will come (stops an EventSource)"),
         (status = 400, description = "Bad Last-Event-ID", body = ErrorBody),
         (status = 401, description = "Missing or wrong API key", body = ErrorBody),
+        (status = 503, description = "The database or the registry is unreachable (`unavailable`): retry after `Retry-After`",
+         body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait"))),
         (status = 404, description = "Unknown, expired or another caller's request", body = ErrorBody),
     ),
     security(("bearer" = []), ("api_key" = []), ())
@@ -224,12 +236,21 @@ pub async fn stream(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let after = after_seq(&headers, &query)?;
-    let events = events_until_shutdown(&state, &user, &id, after).await?;
+    let Some(events) = events_until_shutdown(&state, &user, &id, after).await? else {
+        // Finished, and the client has every event: 204 is how SSE says "stop reconnecting".
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    };
     let guard = metrics::stream_opened("sse");
+    let mut first = true;
     let sse = events.map(move |(e, logged)| {
         let _held = &guard;
         metrics::events_sent("sse", 1);
         let mut out = SseEvent::default().event(e.type_name()).data(e.to_json());
+        if std::mem::take(&mut first) {
+            // How soon a client whose connection dropped comes back (EventSource's default
+            // is 3 s; a live comparison should not stall that long).
+            out = out.retry(RECONNECT_HINT);
+        }
         // The shutdown notice is not part of the log: no id, so a resume starts after the
         // last real event.
         if logged {
@@ -256,6 +277,8 @@ pub async fn stream(
         (status = 101, description = "Switching to WebSocket"),
         (status = 400, description = "Not a WebSocket upgrade", body = ErrorBody),
         (status = 401, description = "Missing or wrong API key", body = ErrorBody),
+        (status = 503, description = "The database or the registry is unreachable (`unavailable`): retry after `Retry-After`",
+         body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait"))),
         (status = 404, description = "Unknown, expired or another caller's request", body = ErrorBody),
     ),
     security(("bearer" = []), ("api_key" = []), ())
@@ -276,9 +299,10 @@ pub async fn websocket(
     Ok(ws.on_upgrade(move |socket| send_ws(socket, events)))
 }
 
-async fn send_ws(mut socket: WebSocket, events: impl Stream<Item = (Event, bool)>) {
+async fn send_ws(mut socket: WebSocket, events: Option<impl Stream<Item = (Event, bool)>>) {
     let _guard = metrics::stream_opened("ws");
-    let mut events = std::pin::pin!(events);
+    // Nothing left to send: close at once.
+    let mut events = std::pin::pin!(futures::stream::iter(events).flatten());
     while let Some((e, _)) = events.next().await {
         if socket
             .send(WsMessage::Text(e.to_json().into()))
@@ -299,6 +323,8 @@ async fn send_ws(mut socket: WebSocket, events: impl Stream<Item = (Event, bool)
     responses(
         (status = 200, description = "Snapshot", body = Snapshot),
         (status = 401, description = "Missing or wrong API key", body = ErrorBody),
+        (status = 503, description = "The database or the registry is unreachable (`unavailable`): retry after `Retry-After`",
+         body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait"))),
         (status = 404, description = "Unknown, expired or another caller's request", body = ErrorBody),
     ),
     security(("bearer" = []), ("api_key" = []), ())
@@ -320,7 +346,10 @@ pub async fn snapshot(
         (status = 201, description = "Recorded", body = VoteBody),
         (status = 400, description = "Bad body, or a winner that is not a model of this comparison", body = ErrorBody),
         (status = 401, description = "Missing or wrong API key", body = ErrorBody),
-        (status = 404, description = "Unknown or another caller's comparison, or a server without a store", body = ErrorBody),
+        (status = 503, description = "The database or the registry is unreachable (`unavailable`): retry after `Retry-After`",
+         body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        (status = 404, description = "Unknown or another caller's comparison", body = ErrorBody),
+        (status = 501, description = "The server has no store (`not_configured`)", body = ErrorBody),
         (status = 409, description = "Already voted, or not finished yet", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 415, description = "Body is not JSON", body = ErrorBody),
@@ -355,6 +384,8 @@ pub struct Cancelled {
     responses(
         (status = 202, description = "Cancelled (or already finished)", body = Cancelled),
         (status = 401, description = "Missing or wrong API key", body = ErrorBody),
+        (status = 503, description = "The database or the registry is unreachable (`unavailable`): retry after `Retry-After`",
+         body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait"))),
         (status = 404, description = "Unknown, expired or another caller's request", body = ErrorBody),
     ),
     security(("bearer" = []), ("api_key" = []), ())

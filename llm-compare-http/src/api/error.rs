@@ -99,8 +99,19 @@ impl From<Error> for ApiError {
     }
 }
 
+impl ApiError {
+    /// `Retry-After` in whole seconds, rounded up (never tell a client to come back too
+    /// early), when there is one.
+    pub fn retry_after_header(&self) -> Option<HeaderValue> {
+        let ra = self.retry_after?;
+        let secs = ra.as_secs() + u64::from(ra.subsec_nanos() > 0);
+        HeaderValue::from_str(&secs.max(1).to_string()).ok()
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let retry_after = self.retry_after_header();
         let body = ErrorBody {
             error: ErrorDetail {
                 code: self.code,
@@ -109,12 +120,8 @@ impl IntoResponse for ApiError {
             },
         };
         let mut resp = (self.status, axum::Json(body)).into_response();
-        if let Some(ra) = self.retry_after {
-            // Whole seconds, rounded up: never tell a client to come back too early.
-            let secs = ra.as_secs() + u64::from(ra.subsec_nanos() > 0);
-            if let Ok(v) = HeaderValue::from_str(&secs.max(1).to_string()) {
-                resp.headers_mut().insert(header::RETRY_AFTER, v);
-            }
+        if let Some(v) = retry_after {
+            resp.headers_mut().insert(header::RETRY_AFTER, v);
         }
         resp
     }

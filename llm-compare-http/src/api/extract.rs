@@ -147,7 +147,7 @@ pub struct PageQuery {
 impl PageQuery {
     /// The page size, checked.
     pub fn limit(&self) -> Result<u32, ApiError> {
-        Ok(llm_compare_store::service::page_limit(self.limit)?)
+        Ok(llm_compare_service::service::page_limit(self.limit)?)
     }
 
     /// Splits `limit() + 1` fetched items into the page and the next cursor (the one extra
@@ -159,7 +159,7 @@ impl PageQuery {
     ) -> (Vec<T>, Option<String>) {
         let limit = self
             .limit
-            .unwrap_or(llm_compare_store::service::DEFAULT_PAGE) as usize;
+            .unwrap_or(llm_compare_service::service::DEFAULT_PAGE) as usize;
         let more = items.len() > limit;
         items.truncate(limit);
         let next = if more {

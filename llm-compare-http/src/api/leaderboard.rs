@@ -5,7 +5,7 @@
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use llm_compare_store::leaderboard::Leaderboard;
+use llm_compare_service::leaderboard::Leaderboard;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
@@ -35,7 +35,9 @@ pub struct LeaderboardQuery {
         (status = 200, description = "The leaderboard (JSON, or CSV with format=csv)", body = Leaderboard),
         (status = 400, description = "Bad from, to or format", body = ErrorBody),
         (status = 401, description = "Missing or wrong API key", body = ErrorBody),
-        (status = 404, description = "A server without a store", body = ErrorBody),
+        (status = 503, description = "The database or the registry is unreachable (`unavailable`): retry after `Retry-After`",
+         body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        (status = 501, description = "The server has no store (`not_configured`)", body = ErrorBody),
     ),
     security(("bearer" = []), ("api_key" = []), ())
 )]

@@ -44,10 +44,9 @@ pub struct ModelList {
     security(("bearer" = []), ("api_key" = []), ())
 )]
 pub async fn models(State(state): State<AppState>, _caller: Caller) -> Json<ModelList> {
-    let engine = state.engine();
-    let data = engine
-        .providers()
-        .catalogue(engine.prices())
+    let data = state
+        .service()
+        .models()
         .await
         .into_iter()
         .map(|info| ModelEntry {
@@ -71,6 +70,18 @@ pub struct Health {
     pub version: &'static str,
     /// Seconds since start.
     pub uptime_s: f64,
+    /// What this server was set up with.
+    pub features: Features,
+}
+
+/// What a server was set up with: front ends ask this instead of inferring it from errors.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Features {
+    /// The service's capabilities (a store; budgets).
+    #[serde(flatten)]
+    pub service: llm_compare_service::service::Capabilities,
+    /// Where request state lives: `memory` (this server) or `redis` (a cluster).
+    pub registry: &'static str,
 }
 
 /// Liveness.
@@ -80,6 +91,10 @@ pub async fn health(State(state): State<AppState>) -> Json<Health> {
         status: "ok",
         version: env!("CARGO_PKG_VERSION"),
         uptime_s: state.uptime().as_secs_f64(),
+        features: Features {
+            service: state.service().capabilities(),
+            registry: state.backend().kind(),
+        },
     })
 }
 

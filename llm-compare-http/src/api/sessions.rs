@@ -6,8 +6,8 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use llm_compare_store::SessionSummary;
-pub use llm_compare_store::service::{CreateSession, SessionDetail};
+use llm_compare_service::SessionSummary;
+pub use llm_compare_service::service::{CreateSession, SessionDetail};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -34,6 +34,9 @@ pub struct SessionPage {
          headers(("Location" = String, description = "The session's URL"))),
         (status = 400, description = "Bad body (the field named) or unknown model", body = ErrorBody),
         (status = 401, description = "Missing or wrong API key", body = ErrorBody),
+        (status = 503, description = "The database or the registry is unreachable (`unavailable`): retry after `Retry-After`",
+         body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        (status = 501, description = "The server has no store (`not_configured`)", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 415, description = "Body is not JSON", body = ErrorBody),
         (status = 429, description = "Too many requests per minute", body = ErrorBody,
@@ -65,6 +68,9 @@ pub async fn create(
         (status = 200, description = "A page of sessions", body = SessionPage),
         (status = 400, description = "Bad limit", body = ErrorBody),
         (status = 401, description = "Missing or wrong API key", body = ErrorBody),
+        (status = 503, description = "The database or the registry is unreachable (`unavailable`): retry after `Retry-After`",
+         body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        (status = 501, description = "The server has no store (`not_configured`)", body = ErrorBody),
     ),
     security(("bearer" = []), ("api_key" = []), ())
 )]
@@ -93,6 +99,9 @@ pub async fn list(
         (status = 200, description = "The session", body = SessionDetail),
         (status = 400, description = "Bad session id", body = ErrorBody),
         (status = 401, description = "Missing or wrong API key", body = ErrorBody),
+        (status = 503, description = "The database or the registry is unreachable (`unavailable`): retry after `Retry-After`",
+         body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        (status = 501, description = "The server has no store (`not_configured`)", body = ErrorBody),
         (status = 404, description = "Unknown or another caller's session", body = ErrorBody),
     ),
     security(("bearer" = []), ("api_key" = []), ())
@@ -113,6 +122,9 @@ pub async fn get_one(
         (status = 204, description = "Deleted"),
         (status = 400, description = "Bad session id", body = ErrorBody),
         (status = 401, description = "Missing or wrong API key", body = ErrorBody),
+        (status = 503, description = "The database or the registry is unreachable (`unavailable`): retry after `Retry-After`",
+         body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        (status = 501, description = "The server has no store (`not_configured`)", body = ErrorBody),
         (status = 404, description = "Unknown or another caller's session", body = ErrorBody),
     ),
     security(("bearer" = []), ("api_key" = []), ())

@@ -2,21 +2,31 @@
 
 use std::path::Path;
 
-use llm_compare_core::{Config, Engine, Error};
+use std::sync::Arc;
+
+use llm_compare_core::{Config, Error, InMemoryRegistry};
+use llm_compare_service::Service;
 
 pub mod models;
 pub mod run;
 pub mod serve;
 pub mod worker;
 
-/// The engine the CLI uses, from the configuration file (`--config`, else
-/// `./llm-compare.toml` when present) and the environment; `max_models` overrides.
-pub fn engine(config: Option<&Path>, max_models: Option<usize>) -> Result<Engine, Error> {
+/// The service the CLI's commands call (in memory, no store), over the engine from the
+/// configuration file (`--config`, else `./llm-compare.toml` when present) and the
+/// environment; `max_models` overrides.
+pub fn service(config: Option<&Path>, max_models: Option<usize>) -> Result<Service, Error> {
     let engine = Config::load(config)?.engine()?;
-    Ok(match max_models {
+    let engine = match max_models {
         Some(n) => engine.with_max_models(n),
         None => engine,
-    })
+    };
+    Ok(Service::new(
+        engine,
+        Arc::new(InMemoryRegistry::default()),
+        None,
+        Vec::new(),
+    ))
 }
 
 /// Prints an error the way every subcommand does.

@@ -10,14 +10,14 @@ fn price(p: Option<f64>) -> String {
 
 /// Runs `llm-compare models`.
 pub async fn run(config: Option<&std::path::Path>, args: ModelsArgs) -> u8 {
-    let engine = match super::engine(config, None) {
+    let service = match super::service(config, None) {
         Ok(e) => e,
         Err(e) => {
             super::print_error(&e);
             return EXIT_USAGE;
         }
     };
-    let models = engine.providers().catalogue(engine.prices()).await;
+    let models = service.models().await;
     if args.json {
         return match serde_json::to_string_pretty(&models) {
             Ok(s) => {

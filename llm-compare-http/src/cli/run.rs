@@ -204,11 +204,8 @@ fn print_human(c: &Complete) {
 
 /// Runs `llm-compare run`.
 pub async fn run(config: Option<&std::path::Path>, args: RunArgs) -> u8 {
-    let prepared = super::engine(config, args.max_models).and_then(|engine| {
-        let req = request(&args)?;
-        let c = engine.compare(&req)?;
-        Ok(c)
-    });
+    let prepared = super::service(config, args.max_models)
+        .and_then(|service| service.compare_request(&request(&args)?));
     let mut comparison = match prepared {
         Ok(c) => c,
         Err(e) => {

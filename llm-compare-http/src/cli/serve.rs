@@ -148,7 +148,7 @@ pub async fn run(config: Option<&Path>, args: ServeArgs) -> u8 {
         .local_addr()
         .map_or_else(|_| options.bind.to_string(), |a| a.to_string());
     let open = options.api_keys.is_empty();
-    let store = match llm_compare_store::SqlStore::open(&options.database_url()).await {
+    let store = match llm_compare_service::SqlStore::open(&options.database_url()).await {
         Ok(s) => s,
         Err(e) => {
             super::print_error(&e);
@@ -156,7 +156,7 @@ pub async fn run(config: Option<&Path>, args: ServeArgs) -> u8 {
         }
     };
     // Whatever was running when the last process stopped will never finish.
-    match llm_compare_store::Store::mark_interrupted(&*store, &options.instance_id).await {
+    match llm_compare_service::Store::mark_interrupted(&*store, &options.instance_id).await {
         Ok(0) => {}
         Ok(n) => {
             tracing::warn!(target: "llm_compare::http", interrupted = n, "comparisons left running by the previous process are now interrupted")
@@ -168,7 +168,7 @@ pub async fn run(config: Option<&Path>, args: ServeArgs) -> u8 {
     }
     let backend = match &options.registry_url {
         Some(url) => {
-            match llm_compare_store::RedisRegistry::connect(url, "llm-compare", options.registry)
+            match llm_compare_service::RedisRegistry::connect(url, "llm-compare", options.registry)
                 .await
             {
                 Ok(r) => llm_compare_http::Backend::Redis(r),

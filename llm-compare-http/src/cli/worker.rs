@@ -44,7 +44,7 @@ pub async fn run(config: Option<&Path>, args: WorkerArgs) -> u8 {
             return EXIT_USAGE;
         }
     };
-    let events = super::engine(config, None).and_then(|engine| engine.run_call(call));
+    let events = super::service(config, None).and_then(|service| service.run_call(call));
     let mut events = match events {
         Ok(events) => events,
         Err(e) => {

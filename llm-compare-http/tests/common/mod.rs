@@ -8,7 +8,7 @@ use eventsource_stream::Eventsource;
 use futures::StreamExt;
 use llm_compare_core::{Engine, ProviderRegistry, SimConfig, SimProvider};
 use llm_compare_http::{AppState, ServerOptions, serve};
-use llm_compare_store::Store;
+use llm_compare_service::Store;
 use reqwest::StatusCode;
 use serde_json::Value;
 
@@ -176,7 +176,7 @@ pub async fn call(
 pub async fn sqlite_store() -> Arc<dyn Store> {
     let dir = std::env::temp_dir().join(format!("llm-compare-test-{}", uuid::Uuid::now_v7()));
     std::fs::create_dir_all(&dir).unwrap();
-    llm_compare_store::SqlStore::open(&format!(
+    llm_compare_service::SqlStore::open(&format!(
         "sqlite://{}",
         dir.join("llm-compare.db").display()
     ))

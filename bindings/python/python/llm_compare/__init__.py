@@ -31,9 +31,11 @@ from ._native import (
     Conflict,
     InvalidRequest,
     LlmCompareError,
+    NotConfigured,
     NotFound,
     ProviderError,
     RateLimited,
+    Unavailable,
     UnknownModel,
 )
 
@@ -52,10 +54,12 @@ __all__ = [
     "EventStream",
     "InvalidRequest",
     "LlmCompareError",
+    "NotConfigured",
     "NotFound",
     "ProviderError",
     "RateLimited",
     "SyncComparison",
+    "Unavailable",
     "UnknownModel",
     "cost",
     "count_tokens",
@@ -164,6 +168,16 @@ def _ms(t: Union[datetime, int, None]) -> Optional[int]:
     if t is None or isinstance(t, int):
         return t
     return int(t.timestamp() * 1000)
+
+
+def _usage_query(
+    since: Union[datetime, int, None], until: Union[datetime, int, None], group_by: str
+) -> str:
+    query: dict[str, Any] = {"group_by": group_by}
+    for key, t in (("from", _ms(since)), ("to", _ms(until))):
+        if t is not None:
+            query[key] = str(t)
+    return json.dumps(query)
 
 
 def _obj(text: str) -> dict[str, Any]:
@@ -456,6 +470,31 @@ class Engine:
         with a 95% interval, Elo, wins/losses/ties, mean TTFT and cost per model; votes cast
         in ``[since, until)`` (datetimes or Unix ms). Needs a store."""
         return _obj(await self._native.leaderboard(_ms(since), _ms(until)))
+
+    async def usage(
+        self,
+        *,
+        owner: str,
+        since: Union[datetime, int, None] = None,
+        until: Union[datetime, int, None] = None,
+        group_by: str = "model",
+    ) -> dict[str, Any]:
+        """``owner``'s calls, tokens and cost (``GET /v1/usage``) — comparisons and chat
+        completions — per ``"model"`` or ``"day"``, in ``[since, until)`` (datetimes or Unix
+        ms; default: the budget period, or the last 30 days), with the budget when one
+        applies. Needs a store."""
+        return _obj(await self._native.usage(owner, _usage_query(since, until, group_by)))
+
+    def usage_sync(
+        self,
+        *,
+        owner: str,
+        since: Union[datetime, int, None] = None,
+        until: Union[datetime, int, None] = None,
+        group_by: str = "model",
+    ) -> dict[str, Any]:
+        """:meth:`usage`, blocking (for synchronous code)."""
+        return _obj(self._native.usage_sync(owner, _usage_query(since, until, group_by)))
 
     async def comparisons(
         self, *, owner: str, limit: Optional[int] = None, before: Optional[str] = None

@@ -11,19 +11,20 @@ use std::sync::Arc;
 
 use futures::StreamExt;
 use llm_compare_core::{
-    ChatRequest, CompareRequest, Comparison, Engine, Error, Event, EventKind, EventStream,
-    InMemorySession, Message, ModelId, ModelResult, NewRequest, ObservedRegistry, Params,
-    RegistryObserver, RequestRegistry, RequestStatus, Result, Session as _, Stage, Tool,
-    ToolChoice, Totals, Turn,
+    ActiveLease, ChatRequest, CompareOptions, CompareRequest, Comparison, Complete, Engine, Error,
+    Event, EventKind, EventStream, InMemorySession, Message, ModelId, ModelInfo, ModelResult,
+    NewRequest, ObservedRegistry, Params, PriceTable, RegistryObserver, RequestInfo,
+    RequestRegistry, RequestStatus, Result, Session as _, Stage, Tool, ToolChoice, Totals, Turn,
 };
 use serde::{Deserialize, Serialize};
 
 use crate::budget::BudgetSettings;
 use crate::leaderboard::{Leaderboard, VoteCache};
 use crate::persist::Persistence;
+use crate::usage::{UsageQuery, UsageReport};
 use crate::{
-    ComparisonSummary, NewComparison, NewSession, SessionSummary, SharedStore, StoredComparison,
-    Vote, Winner,
+    ComparisonKind, ComparisonSummary, NewComparison, NewSession, SessionSummary, SharedStore,
+    StoredComparison, Vote, Winner,
 };
 
 /// Now, in Unix milliseconds.
@@ -278,6 +279,106 @@ pub fn stored_snapshot(c: StoredComparison) -> Snapshot {
     snap
 }
 
+/// A chat completion under way ([`Service::chat_completion`]): one model's events, read by
+/// the caller alone. Dropping `events` before `complete` cancels the upstream call.
+pub struct ChatCall {
+    /// Its id (UUIDv7): the stored record's, listed with the caller's comparisons.
+    pub id: String,
+    /// The model that answers (resolved, aliases applied).
+    pub model: String,
+    /// Its events, to `complete`.
+    pub events: EventStream,
+}
+
+impl std::fmt::Debug for ChatCall {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChatCall")
+            .field("id", &self.id)
+            .field("model", &self.model)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Records a chat completion once it ends (or is dropped unfinished) and holds its active
+/// slot until then. The record is written off the response path: a chat completion has no
+/// resumable log whose readers must find it on disk first.
+struct ChatRecorder {
+    store: Option<SharedStore>,
+    /// The comparison row still to create (`None` when it was created before the call, with
+    /// its budget hold).
+    pending: Option<NewComparison>,
+    id: String,
+    started: std::time::Instant,
+    results: Vec<ModelResult>,
+    done: bool,
+    lease: Option<ActiveLease>,
+}
+
+impl ChatRecorder {
+    fn see(&mut self, e: &Event) {
+        match &e.kind {
+            EventKind::ModelResult(r) => self.results.push((**r).clone()),
+            EventKind::Complete(c) => self.finish(c.clone()),
+            _ => {}
+        }
+    }
+
+    fn finish(&mut self, complete: Complete) {
+        self.done = true;
+        self.lease = None;
+        let Some(store) = self.store.take() else {
+            return;
+        };
+        let pending = self.pending.take();
+        let id = self.id.clone();
+        tokio::spawn(async move {
+            let written = async {
+                if let Some(new) = &pending {
+                    store.create_comparison(new).await?;
+                }
+                for r in &complete.results {
+                    store.save_result(&id, r).await?;
+                }
+                store.finish_comparison(&id, &complete).await
+            };
+            if let Err(e) = written.await {
+                tracing::error!(target: "llm_compare::service", chat_completion = %id, error = %e, "chat completion not recorded");
+            }
+        });
+    }
+}
+
+impl Drop for ChatRecorder {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        // The client went away first: the call was cancelled upstream (its hold released).
+        let complete = Complete {
+            request_id: self.id.clone(),
+            status: RequestStatus::Cancelled,
+            results: std::mem::take(&mut self.results),
+            totals: Totals::default(),
+            duration_ms: self.started.elapsed().as_secs_f64() * 1e3,
+        };
+        if tokio::runtime::Handle::try_current().is_ok() {
+            self.finish(complete);
+        }
+    }
+}
+
+/// What this service was given, so front ends ask instead of inferring it from errors
+/// (`GET /health`'s `features`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Capabilities {
+    /// A store (database): sessions, blind comparisons, votes, the leaderboard, history and
+    /// usage work.
+    pub store: bool,
+    /// Per-caller budgets are enforced.
+    pub budgets: bool,
+}
+
 /// What a valid [`CreateComparison`] turns into.
 struct Prepared {
     calls: Vec<ChatRequest>,
@@ -404,19 +505,18 @@ impl Service {
         self
     }
 
-    /// The engine.
-    pub fn engine(&self) -> &Engine {
-        &self.engine
+    /// The catalogue: every model, its provider, context window, prices, available or why
+    /// not.
+    pub async fn models(&self) -> Vec<ModelInfo> {
+        self.engine
+            .providers()
+            .catalogue(self.engine.prices())
+            .await
     }
 
-    /// The request registry (observed: persisted with a store).
-    pub fn registry(&self) -> &Arc<dyn RequestRegistry> {
-        &self.registry
-    }
-
-    /// The store, if any.
-    pub fn store(&self) -> Option<&SharedStore> {
-        self.store.as_ref()
+    /// The price table in effect (overrides applied): prices and costs for the bindings.
+    pub fn prices(&self) -> &PriceTable {
+        self.engine.prices()
     }
 
     /// The budgets, if any.
@@ -424,11 +524,19 @@ impl Service {
         self.budget.as_ref()
     }
 
-    /// The store, or [`Error::NotFound`] saying so: `what` is "sessions need", "usage
+    /// What this service can do.
+    pub fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            store: self.store.is_some(),
+            budgets: self.store.is_some() && self.budget.is_some(),
+        }
+    }
+
+    /// The store, or [`Error::NotConfigured`] saying so: `what` is "sessions need", "usage
     /// needs", ….
-    pub fn store_for(&self, what: &str) -> Result<&SharedStore> {
+    fn store_for(&self, what: &str) -> Result<&SharedStore> {
         self.store.as_ref().ok_or_else(|| {
-            Error::NotFound(format!(
+            Error::NotConfigured(format!(
                 "{what} a store (a database), and none is configured"
             ))
         })
@@ -452,7 +560,93 @@ impl Service {
             ));
         }
         let (request, _metadata) = body.into_request()?;
-        self.engine.compare(&request)
+        self.compare_request(&request)
+    }
+
+    /// Starts an unregistered comparison of a built `request`, read by the caller alone (the
+    /// CLI's `run`).
+    pub fn compare_request(&self, request: &CompareRequest) -> Result<Comparison> {
+        self.engine.compare(request)
+    }
+
+    /// Runs one planned model call and returns its events (`llm-compare worker`, the process
+    /// a remote runner starts per call).
+    pub fn run_call(
+        &self,
+        call: llm_compare_core::ModelCall,
+    ) -> Result<futures::stream::BoxStream<'static, llm_compare_core::CallEvent>> {
+        self.engine.run_call(call)
+    }
+
+    /// An OpenAI-compatible chat completion of `request` (one model) for `owner`, through the
+    /// same door as comparisons: it takes one of the owner's active slots
+    /// ([`Error::RateLimited`] when all are taken), holds its worst case against the owner's
+    /// budget first when budgets apply ([`Error::BudgetExceeded`]), and is recorded — as a
+    /// `chat_completion`, listed with the owner's comparisons, its cost in the usage ledger.
+    pub async fn chat_completion(&self, owner: &str, request: CompareRequest) -> Result<ChatCall> {
+        if request.models.len() != 1 {
+            return Err(Error::invalid("model", "a chat completion has one model"));
+        }
+        let calls = self.engine.plan(&request)?;
+        let lease = self.registry.lease(owner).await?;
+        let id = uuid::Uuid::now_v7().to_string();
+        let model = calls
+            .first()
+            .map(|c| c.model.to_string())
+            .unwrap_or_default();
+        let mut pending = None;
+        if let Some(store) = &self.store {
+            let reservation = match &self.budget {
+                Some(b) => b.reservation(owner, &self.engine, &calls)?,
+                None => None,
+            };
+            let new = NewComparison {
+                id: id.clone(),
+                owner: owner.to_string(),
+                models: vec![model.clone()],
+                metadata: None,
+                created_at_ms: now_ms(),
+                session_id: None,
+                prompt: request
+                    .messages
+                    .iter()
+                    .rev()
+                    .find(|m| m.role == llm_compare_core::Role::User)
+                    .map(|m| m.content.clone()),
+                blind: false,
+                instance: self.instance.clone(),
+                reservation,
+                kind: ComparisonKind::ChatCompletion,
+            };
+            if new.reservation.is_some() {
+                // The hold is taken before any upstream call.
+                store.create_comparison(&new).await?;
+            } else {
+                pending = Some(new);
+            }
+        }
+        let comparison = self.engine.compare_calls(
+            calls,
+            CompareOptions {
+                request_id: Some(id.clone()),
+                ..CompareOptions::default()
+            },
+        )?;
+        let mut recorder = ChatRecorder {
+            store: self.store.clone(),
+            pending,
+            id: id.clone(),
+            started: std::time::Instant::now(),
+            results: Vec::new(),
+            done: false,
+            lease: Some(lease),
+        };
+        let events = comparison.inspect(move |e| recorder.see(e));
+        Ok(ChatCall {
+            id,
+            model,
+            events: Box::pin(events),
+        })
     }
 
     /// Checks `body`, records it (with its budget hold) when there is a store, registers it
@@ -493,6 +687,7 @@ impl Service {
                     blind,
                     instance: self.instance.clone(),
                     reservation,
+                    kind: ComparisonKind::Comparison,
                 })
                 .await?;
         }
@@ -532,10 +727,9 @@ impl Service {
         let blind = body.blind == Some(true);
         if (blind || body.session_id.is_some()) && self.store.is_none() {
             let field = if blind { "blind" } else { "session_id" };
-            return Err(Error::invalid(
-                field,
-                "sessions and blind comparisons need a store (a database)",
-            ));
+            return Err(Error::NotConfigured(format!(
+                "`{field}`: sessions and blind comparisons need a store (a database), and none is configured"
+            )));
         }
         let Some(session_id) = body.session_id.clone() else {
             let (request, metadata) = body.into_request()?;
@@ -633,15 +827,15 @@ impl Service {
             .await
     }
 
-    /// Whether readers of comparison `id` must see "Model A", … instead of model ids: it is
-    /// blind and has no vote yet.
-    pub async fn hides_models(&self, owner: &str, id: &str) -> Result<bool> {
-        if !self.registry.status(owner, id).await?.blind {
+    /// Whether readers of comparison `id` (its registry entry `info`) must see "Model A", …
+    /// instead of model ids: it is blind and has no vote yet.
+    async fn hides_models(&self, owner: &str, info: &RequestInfo) -> Result<bool> {
+        if !info.blind {
             return Ok(false);
         }
         Ok(match &self.store {
             Some(store) => store
-                .comparison(owner, id)
+                .comparison(owner, &info.id)
                 .await?
                 .is_none_or(|c| c.preference.is_none()),
             None => true,
@@ -651,11 +845,30 @@ impl Service {
     /// `owner`'s request `id`'s events after `after_seq` (replayed, then live, to
     /// `complete`), with model names hidden while it is blind and not voted on.
     pub async fn subscribe(&self, owner: &str, id: &str, after_seq: u64) -> Result<EventStream> {
-        let events = self.registry.subscribe(owner, id, after_seq).await?;
-        if !self.hides_models(owner, id).await? {
-            return Ok(events);
+        Ok(self
+            .resume(owner, id, after_seq)
+            .await?
+            .unwrap_or_else(|| Box::pin(futures::stream::empty())))
+    }
+
+    /// Like [`Service::subscribe`], but `None` when nothing is left to send: the comparison
+    /// is finished and `after_seq` is at or past its last event (SSE answers that with
+    /// `204 No Content`, which stops an `EventSource` reconnecting).
+    pub async fn resume(
+        &self,
+        owner: &str,
+        id: &str,
+        after_seq: u64,
+    ) -> Result<Option<EventStream>> {
+        let info = self.registry.status(owner, id).await?;
+        if info.status.is_terminal() && after_seq >= info.last_seq {
+            return Ok(None);
         }
-        Ok(Box::pin(events.map(Event::blinded)))
+        let events = self.registry.subscribe(owner, id, after_seq).await?;
+        if !self.hides_models(owner, &info).await? {
+            return Ok(Some(events));
+        }
+        Ok(Some(Box::pin(events.map(Event::blinded))))
     }
 
     /// Comparison `id` now: status, each model's text so far and results — from the
@@ -785,6 +998,36 @@ impl Service {
     ) -> Result<Leaderboard> {
         let store = self.store_for("the leaderboard needs")?;
         self.votes.board(&**store, from_ms, to_ms).await
+    }
+
+    /// `owner`'s usage report: calls, tokens and cost per model or per day (chat completions
+    /// included), and their budget for the current period when budgets apply.
+    pub async fn usage(&self, owner: &str, q: &UsageQuery) -> Result<UsageReport> {
+        let store = self.store_for("usage needs")?;
+        let (from_ms, to_ms) = crate::usage::range(q, self.budget.as_ref().map(|b| b.period))?;
+        let group_by = q.group_by.unwrap_or_default();
+        let ledger = store.usage(owner, from_ms, to_ms).await?;
+        let (rows, total) = crate::usage::group(&ledger, group_by);
+        let budget = match self
+            .budget
+            .as_ref()
+            .and_then(|b| b.limit_pico(owner).map(|l| (b, l)))
+        {
+            Some((b, limit)) => {
+                let start = crate::budget::unix_ms(b.period.start(time::OffsetDateTime::now_utc()));
+                let st = store.budget(owner, start).await?;
+                Some(crate::usage::budget_view(b.period, start, limit, st))
+            }
+            None => None,
+        };
+        Ok(UsageReport {
+            from_ms,
+            to_ms,
+            group_by,
+            rows,
+            total,
+            budget,
+        })
     }
 
     /// `owner`'s comparisons outside sessions, newest first, at most `limit`, older than

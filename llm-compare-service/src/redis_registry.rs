@@ -22,8 +22,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use async_trait::async_trait;
 use futures::StreamExt;
 use llm_compare_core::{
-    Error, Event, EventKind, EventStream, NewRequest, Registration, RegistryConfig, RequestInfo,
-    RequestRegistry, RequestStatus, Result,
+    ActiveLease, Error, Event, EventKind, EventStream, NewRequest, Registration, RegistryConfig,
+    RequestInfo, RequestRegistry, RequestStatus, Result, too_many_active,
 };
 use parking_lot::Mutex;
 use redis::AsyncCommands;
@@ -43,8 +43,25 @@ fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
+/// A Redis failure as the core error: Redis unreachable, dropped or timing out is
+/// [`Error::Unavailable`] (503, retryable); anything else is internal. The source goes to the
+/// log.
 fn redis_err(e: redis::RedisError) -> Error {
-    Error::Internal(format!("redis: {e}"))
+    if e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal() || e.is_timeout() {
+        tracing::warn!(target: "llm_compare::registry", error = %e, "redis unavailable");
+        Error::unavailable("the request registry (Redis) is unreachable; try again shortly")
+    } else {
+        tracing::error!(target: "llm_compare::registry", error = %e, "redis error");
+        Error::Internal(format!("redis: {e}"))
+    }
+}
+
+/// Redis could not be reached at start-up.
+fn cannot_reach(url: &str, e: &redis::RedisError) -> Error {
+    Error::Unavailable {
+        message: format!("cannot reach Redis at {url}: {e}"),
+        retry_after: Some(Duration::from_secs(1)),
+    }
 }
 
 fn not_found(id: &str) -> Error {
@@ -62,6 +79,17 @@ redis.call('ZADD', KEYS[1], ARGV[3], ARGV[4])
 redis.call('PEXPIRE', KEYS[1], ARGV[6])
 redis.call('HSET', KEYS[2], unpack(ARGV, 7))
 redis.call('PEXPIRE', KEYS[2], ARGV[5])
+return -2
+";
+
+/// Takes an active slot without a request hash (a lease for work the registry does not
+/// hold): the same check as [`REGISTER`], in the same set.
+const LEASE_SLOT: &str = r"
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+local active = redis.call('ZCARD', KEYS[1])
+if active >= tonumber(ARGV[2]) then return active end
+redis.call('ZADD', KEYS[1], ARGV[3], ARGV[4])
+redis.call('PEXPIRE', KEYS[1], ARGV[5])
 return -2
 ";
 
@@ -106,11 +134,11 @@ impl RedisRegistry {
             .map_err(|e| Error::invalid("registry", format!("bad Redis URL: {e}")))?;
         let conn = ConnectionManager::new(client.clone())
             .await
-            .map_err(|e| Error::invalid("registry", format!("cannot reach Redis at {url}: {e}")))?;
+            .map_err(|e| cannot_reach(url, &e))?;
         let mut pubsub = client
             .get_async_pubsub()
             .await
-            .map_err(|e| Error::invalid("registry", format!("cannot reach Redis at {url}: {e}")))?;
+            .map_err(|e| cannot_reach(url, &e))?;
         let channel = format!("{prefix}:cancel");
         pubsub.subscribe(&channel).await.map_err(redis_err)?;
         let inner = Arc::new(Inner {
@@ -293,13 +321,10 @@ impl RequestRegistry for RedisRegistry {
                 )));
             }
             active => {
-                return Err(Error::RateLimited {
-                    message: format!(
-                        "{active} active requests: at most {} at once per caller",
-                        inner.config.max_active_per_owner
-                    ),
-                    retry_after: Some(Duration::from_secs(1)),
-                });
+                return Err(too_many_active(
+                    usize::try_from(active).unwrap_or(usize::MAX),
+                    inner.config.max_active_per_owner,
+                ));
             }
         }
         let cancel = CancellationToken::new();
@@ -456,6 +481,48 @@ impl RequestRegistry for RedisRegistry {
             .filter_map(|e| e.get::<String>("e"))
             .filter_map(|json| serde_json::from_str(&json).ok())
             .collect())
+    }
+
+    async fn lease(&self, owner: &str) -> Result<ActiveLease> {
+        let inner = &self.0;
+        let now = now_ms();
+        // Not a request id: a lease never collides with one, and renewal keeps it alive.
+        let id = format!("lease:{}", uuid::Uuid::now_v7());
+        let outcome: i64 = redis::Script::new(LEASE_SLOT)
+            .key(inner.active_key(owner))
+            .arg(now)
+            .arg(inner.config.max_active_per_owner)
+            .arg(now + LEASE.as_millis() as u64)
+            .arg(&id)
+            .arg(inner.running_ttl().as_millis() as u64)
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(redis_err)?;
+        if outcome != -2 {
+            return Err(too_many_active(
+                usize::try_from(outcome).unwrap_or(usize::MAX),
+                inner.config.max_active_per_owner,
+            ));
+        }
+        inner.local.lock().insert(
+            id.clone(),
+            Local {
+                owner: owner.to_string(),
+                cancel: CancellationToken::new(),
+            },
+        );
+        let weak = Arc::downgrade(inner);
+        let owner = owner.to_string();
+        Ok(ActiveLease::new(move || {
+            let Some(inner) = weak.upgrade() else { return };
+            inner.local.lock().remove(&id);
+            let key = inner.active_key(&owner);
+            let mut conn = inner.conn.clone();
+            // A lease that could not be removed lapses with its deadline.
+            tokio::spawn(async move {
+                let _: std::result::Result<(), _> = conn.zrem(key, id).await;
+            });
+        }))
     }
 
     async fn cancel(&self, owner: &str, id: &str) -> Result<()> {

@@ -2,8 +2,8 @@
 //! 95% intervals cover the true ratings at about the stated rate.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use llm_compare_store::leaderboard::{Options, compute};
-use llm_compare_store::{Outcome, VoteRecord, Winner};
+use llm_compare_service::leaderboard::{Options, compute};
+use llm_compare_service::{Outcome, VoteRecord, Winner};
 
 /// True ratings (Elo scale, mean 1000).
 const TRUTH: [f64; 6] = [1200.0, 1100.0, 1040.0, 1000.0, 930.0, 730.0];
@@ -32,7 +32,10 @@ fn synthetic(n: usize, seed: u64) -> Vec<VoteRecord> {
         .collect()
 }
 
-fn rating_of(board: &llm_compare_store::leaderboard::Leaderboard, model: &str) -> (f64, f64, f64) {
+fn rating_of(
+    board: &llm_compare_service::leaderboard::Leaderboard,
+    model: &str,
+) -> (f64, f64, f64) {
     let s = board.models.iter().find(|s| s.model == model).unwrap();
     (s.rating, s.ci_low, s.ci_high)
 }

@@ -1,0 +1,38 @@
+//! # llm-compare-service
+//!
+//! The application layer: what every front end shares. The HTTP server, the CLI and the
+//! Python and Node bindings each parse their input, call one [`Service`] method and render
+//! its answer — so a comparison, a chat completion, a session turn, a vote, a leaderboard or a
+//! usage report is the same thing, with the same limits and budgets, whichever door it came
+//! through.
+//!
+//! - [`service`]: [`Service`] (submit, compare, chat completion, subscribe/resume, snapshot,
+//!   cancel, votes, leaderboard, sessions, listings, usage) and the body types front ends share;
+//! - [`budget`]: budget periods and worst-case reservations;
+//! - [`persist`]: the registry observer that writes what a comparison publishes;
+//! - [`leaderboard`]: votes → ratings (Bradley-Terry with a bootstrap, Elo) and the vote cache;
+//! - [`usage`]: the usage report (per model or day, with the budget);
+//! - `redis_registry` (feature `redis`): the request registry of a cluster, in Redis.
+//!
+//! Storage is `llm-compare-store` (re-exported as [`store`]); the engine is
+//! `llm-compare-core`.
+
+pub mod budget;
+pub mod leaderboard;
+pub mod persist;
+#[cfg(feature = "redis")]
+pub mod redis_registry;
+pub mod service;
+pub mod usage;
+
+pub use budget::{BudgetSettings, Period};
+pub use llm_compare_store as store;
+// The stored types front ends see (summaries, votes, the store itself), under one name.
+pub use llm_compare_store::*;
+pub use persist::Persistence;
+#[cfg(feature = "redis")]
+pub use redis_registry::RedisRegistry;
+pub use service::{
+    Capabilities, ChatCall, CreateComparison, CreateSession, ModelSnapshot, Service, SessionDetail,
+    Snapshot, Submitted, VoteBody,
+};
