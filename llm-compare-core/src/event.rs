@@ -24,6 +24,20 @@ pub struct Event {
 }
 
 impl Event {
+    /// Whether this is a notice about the stream rather than part of the request's log: a
+    /// request-wide `shutting_down` or `unavailable` error (sent with no SSE id, so a resume
+    /// starts after the last real event).
+    pub fn is_notice(&self) -> bool {
+        matches!(
+            self.kind,
+            EventKind::Error {
+                model_index: None,
+                code: crate::ErrorCode::ShuttingDown | crate::ErrorCode::Unavailable,
+                ..
+            }
+        )
+    }
+
     /// The event's `type` tag as it appears on the wire (`response_chunk`, …).
     pub fn type_name(&self) -> &'static str {
         self.kind.type_name()

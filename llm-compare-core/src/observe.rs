@@ -74,4 +74,8 @@ impl RequestRegistry for ObservedRegistry {
     async fn lease(&self, owner: &str) -> Result<crate::registry::ActiveLease> {
         self.inner.lease(owner).await
     }
+
+    async fn ping(&self) -> Result<()> {
+        self.inner.ping().await
+    }
 }

@@ -128,6 +128,10 @@ pub trait RequestRegistry: Send + Sync + std::fmt::Debug {
     /// completion, read by its caller alone. [`Error::RateLimited`] when all are taken; the
     /// slot is free again when the lease is dropped.
     async fn lease(&self, owner: &str) -> Result<ActiveLease>;
+
+    /// Whether the registry's backing state answers ([`Error::Unavailable`] when it does
+    /// not).
+    async fn ping(&self) -> Result<()>;
 }
 
 /// One of an owner's active slots, held until dropped (see [`RequestRegistry::lease`]).
@@ -515,6 +519,11 @@ impl RequestRegistry for InMemoryRegistry {
         let st = entry.state.lock();
         let from = st.events.partition_point(|e| e.seq <= after_seq);
         Ok(st.events[from..].to_vec())
+    }
+
+    async fn ping(&self) -> Result<()> {
+        // This process's memory: it answers while the process does.
+        Ok(())
     }
 
     async fn lease(&self, owner: &str) -> Result<ActiveLease> {

@@ -315,11 +315,13 @@ impl AppState {
         backend: Backend,
     ) -> Self {
         // Persisted first (a result is on disk before it is counted or sent), then metrics.
-        let service = Service::new(
+        // Writes to an unreachable database wait as long as the comparison stays readable.
+        let service = Service::with_write_window(
             engine,
             backend.registry(),
             store,
             vec![Arc::new(ModelMetrics)],
+            options.registry.retention,
         )
         .with_budget(options.budget.clone())
         .with_instance(options.instance_id.clone());

@@ -17,6 +17,7 @@
 //! Storage is `llm-compare-store` (re-exported as [`store`]); the engine is
 //! `llm-compare-core`.
 
+pub mod backlog;
 pub mod budget;
 pub mod leaderboard;
 pub mod persist;

@@ -2,19 +2,33 @@
 //! each model's result before its `model_result` is sent, the comparison before `complete`,
 //! and streamed text every half second, never per token. (The comparison itself is recorded
 //! by the handler before it is registered, together with its budget reservation.)
+//!
+//! While the database is unreachable (`unavailable`), comparisons keep streaming: their
+//! writes wait in a [`Backlog`], in order, and one writer task retries them with backoff
+//! until the database answers — then they are written and later writes go straight through
+//! again. A write still waiting after the window (the retention TTL) is given up: logged
+//! with its comparison id and counted in `llm_compare_store_writes_given_up_total`, never
+//! dropped silently.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use llm_compare_core::{Event, EventKind, NewRequest, Registration, RegistryObserver, Result};
+use llm_compare_core::{
+    ErrorCode, Event, EventKind, NewRequest, Registration, RegistryObserver, Result,
+};
 use parking_lot::Mutex;
 
 use crate::Store;
+use crate::backlog::{Backlog, Write, backoff};
 
 /// How often streamed text is saved while models stream.
 pub const PROGRESS_EVERY: Duration = Duration::from_millis(500);
+
+/// How long a write may wait for an unreachable database before it is given up (the
+/// registry's default retention: as long as the comparison stays readable in memory).
+pub const WRITE_WINDOW: Duration = Duration::from_secs(300);
 
 /// Text streamed since the last save, per comparison.
 struct Progress {
@@ -22,13 +36,6 @@ struct Progress {
     dirty: Vec<bool>,
     models: Vec<String>,
     saved_at: Instant,
-}
-
-/// Persists what flows through the registry.
-#[derive(Debug)]
-pub struct Persistence {
-    store: Arc<dyn Store>,
-    progress: Mutex<HashMap<String, Progress>>,
 }
 
 impl std::fmt::Debug for Progress {
@@ -39,12 +46,133 @@ impl std::fmt::Debug for Progress {
     }
 }
 
+/// The backlog and whether its writer task runs (one lock: a writer that finds it empty
+/// stops under the same lock a pusher checks).
+#[derive(Debug)]
+struct Queue {
+    backlog: Backlog,
+    writer: bool,
+}
+
+#[derive(Debug)]
+struct Shared {
+    store: Arc<dyn Store>,
+    queue: Mutex<Queue>,
+}
+
+/// Persists what flows through the registry (and the chat completions' records).
+#[derive(Debug, Clone)]
+pub struct Persistence {
+    shared: Arc<Shared>,
+    progress: Arc<Mutex<HashMap<String, Progress>>>,
+}
+
+/// Makes one write.
+async fn apply(store: &dyn Store, w: &Write) -> Result<()> {
+    match w {
+        Write::Create(c) => store.create_comparison(c).await,
+        Write::Result { id, result } => store.save_result(id, result).await,
+        Write::Finish { id, complete } => store.finish_comparison(id, complete).await,
+    }
+}
+
+fn gave_up(w: &Write, why: &str) {
+    tracing::error!(target: "llm_compare::store", comparison = %w.comparison_id(), reason = why, "write given up");
+    metrics::counter!("llm_compare_store_writes_given_up_total").increment(1);
+}
+
+/// The writer: tries the oldest waiting write until it goes through, with backoff while the
+/// store is unavailable; ends when nothing waits.
+async fn drain(shared: Arc<Shared>) {
+    let mut failures = 0u32;
+    loop {
+        let next = {
+            let mut q = shared.queue.lock();
+            for w in q.backlog.expire(Instant::now()) {
+                gave_up(
+                    &w,
+                    "the database was unreachable for longer than the write window",
+                );
+            }
+            metrics::gauge!("llm_compare_store_writes_pending").set(q.backlog.len() as f64);
+            match q.backlog.front() {
+                Some(w) => w.clone(),
+                None => {
+                    q.writer = false;
+                    return;
+                }
+            }
+        };
+        match apply(&*shared.store, &next).await {
+            Ok(()) => {
+                if failures > 0 {
+                    tracing::info!(target: "llm_compare::store", "database reachable again: writing what waited");
+                }
+                failures = 0;
+                shared.queue.lock().backlog.pop();
+            }
+            Err(e) if e.code() == ErrorCode::Unavailable => {
+                tokio::time::sleep(backoff(failures)).await;
+                failures = failures.saturating_add(1);
+            }
+            Err(e) => {
+                gave_up(&next, &e.to_string());
+                shared.queue.lock().backlog.pop();
+            }
+        }
+    }
+}
+
 impl Persistence {
-    /// Writes into `store`.
+    /// Writes into `store`, holding writes the store cannot take yet for [`WRITE_WINDOW`].
     pub fn new(store: Arc<dyn Store>) -> Self {
+        Self::with_window(store, WRITE_WINDOW)
+    }
+
+    /// Writes into `store`, holding writes the store cannot take yet for `window`.
+    pub fn with_window(store: Arc<dyn Store>, window: Duration) -> Self {
         Self {
-            store,
-            progress: Mutex::new(HashMap::new()),
+            shared: Arc::new(Shared {
+                store,
+                queue: Mutex::new(Queue {
+                    backlog: Backlog::new(window),
+                    writer: false,
+                }),
+            }),
+            progress: Arc::new(Mutex::new(HashMap::new())),
+        }
+    }
+
+    /// Writes waiting for the database.
+    pub fn pending(&self) -> usize {
+        self.shared.queue.lock().backlog.len()
+    }
+
+    /// Queues `w` behind what waits, starting the writer if it is not running.
+    fn defer(&self, w: Write) {
+        let mut q = self.shared.queue.lock();
+        q.backlog.push(w, Instant::now());
+        metrics::gauge!("llm_compare_store_writes_pending").set(q.backlog.len() as f64);
+        if !q.writer && tokio::runtime::Handle::try_current().is_ok() {
+            q.writer = true;
+            tokio::spawn(drain(self.shared.clone()));
+        }
+    }
+
+    /// Writes `w` now — or, when writes already wait or the database is unreachable, after
+    /// them. Other failures are the caller's.
+    pub async fn write(&self, w: Write) -> Result<()> {
+        if !self.shared.queue.lock().backlog.is_empty() {
+            self.defer(w);
+            return Ok(());
+        }
+        match apply(&*self.shared.store, &w).await {
+            Err(e) if e.code() == ErrorCode::Unavailable => {
+                tracing::warn!(target: "llm_compare::store", comparison = %w.comparison_id(), "database unreachable: the write waits");
+                self.defer(w);
+                Ok(())
+            }
+            other => other,
         }
     }
 }
@@ -91,15 +219,32 @@ impl RegistryObserver for Persistence {
                 }
             }
         }
-        for (i, model, text) in to_save {
-            self.store.save_progress(id, i, &model, &text).await?;
+        // Progress is superseded by the results: while writes wait, it is not written at all.
+        if self.pending() == 0 {
+            for (i, model, text) in to_save {
+                match self.shared.store.save_progress(id, i, &model, &text).await {
+                    Err(e) if e.code() != ErrorCode::Unavailable => return Err(e),
+                    _ => {}
+                }
+            }
         }
-        // Results and the end are on disk before anyone can read them.
+        // Results and the end are on disk before anyone can read them (unless the database
+        // is unreachable: then they are written once it is back).
         for e in events {
             match &e.kind {
-                EventKind::ModelResult(r) => self.store.save_result(id, r).await?,
+                EventKind::ModelResult(r) => {
+                    self.write(Write::Result {
+                        id: id.to_string(),
+                        result: r.clone(),
+                    })
+                    .await?;
+                }
                 EventKind::Complete(c) => {
-                    self.store.finish_comparison(id, c).await?;
+                    self.write(Write::Finish {
+                        id: id.to_string(),
+                        complete: Box::new(c.clone()),
+                    })
+                    .await?;
                     self.progress.lock().remove(id);
                 }
                 _ => {}

@@ -22,12 +22,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use async_trait::async_trait;
 use futures::StreamExt;
 use llm_compare_core::{
-    ActiveLease, Error, Event, EventKind, EventStream, NewRequest, Registration, RegistryConfig,
-    RequestInfo, RequestRegistry, RequestStatus, Result, too_many_active,
+    ActiveLease, Error, ErrorCode, Event, EventKind, EventStream, NewRequest, Registration,
+    RegistryConfig, RequestInfo, RequestRegistry, RequestStatus, Result, too_many_active,
 };
 use parking_lot::Mutex;
 use redis::AsyncCommands;
-use redis::aio::ConnectionManager;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use tokio_util::sync::CancellationToken;
 
 /// How long an active request counts against its owner's limit without its server renewing
@@ -35,7 +35,7 @@ use tokio_util::sync::CancellationToken;
 pub const LEASE: Duration = Duration::from_secs(30);
 
 /// How long a subscriber blocks in one `XREAD` before checking that the request still exists.
-const BLOCK: Duration = Duration::from_secs(5);
+const BLOCK: Duration = Duration::from_secs(2);
 
 fn now_ms() -> u64 {
     SystemTime::now()
@@ -61,6 +61,21 @@ fn cannot_reach(url: &str, e: &redis::RedisError) -> Error {
     Error::Unavailable {
         message: format!("cannot reach Redis at {url}: {e}"),
         retry_after: Some(Duration::from_secs(1)),
+    }
+}
+
+/// The notice that ends a subscription when Redis goes away: a request-wide `unavailable`
+/// error at the last event's `seq` (not part of the log: resume after `last`).
+fn unavailable_notice(last: u64, e: &Error) -> Event {
+    Event {
+        seq: last,
+        kind: EventKind::Error {
+            model_index: None,
+            model: None,
+            code: ErrorCode::Unavailable,
+            message: format!("{e}; resume with Last-Event-ID once it is back"),
+            retryable: true,
+        },
     }
 }
 
@@ -92,6 +107,10 @@ redis.call('ZADD', KEYS[1], ARGV[3], ARGV[4])
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
 return -2
 ";
+
+/// How long a comparison's publish is retried while Redis is unreachable before the
+/// comparison is given up.
+const PUBLISH_RETRY: Duration = Duration::from_secs(30);
 
 /// A request this server runs.
 struct Local {
@@ -132,14 +151,21 @@ impl RedisRegistry {
     pub async fn connect(url: &str, prefix: &str, config: RegistryConfig) -> Result<Self> {
         let client = redis::Client::open(url)
             .map_err(|e| Error::invalid("registry", format!("bad Redis URL: {e}")))?;
-        let conn = ConnectionManager::new(client.clone())
+        // A Redis that is down or hung fails a command within about a second (then
+        // `unavailable`), instead of holding the request through long reconnect backoffs.
+        let manager = ConnectionManagerConfig::new()
+            .set_number_of_retries(2)
+            .set_max_delay(Duration::from_millis(500))
+            .set_connection_timeout(Some(Duration::from_secs(1)))
+            .set_response_timeout(Some(Duration::from_secs(1)));
+        let conn = ConnectionManager::new_with_config(client.clone(), manager)
             .await
             .map_err(|e| cannot_reach(url, &e))?;
+        let channel = format!("{prefix}:cancel");
         let mut pubsub = client
             .get_async_pubsub()
             .await
             .map_err(|e| cannot_reach(url, &e))?;
-        let channel = format!("{prefix}:cancel");
         pubsub.subscribe(&channel).await.map_err(redis_err)?;
         let inner = Arc::new(Inner {
             client,
@@ -149,22 +175,55 @@ impl RedisRegistry {
             local: Mutex::new(HashMap::new()),
             shutdown: CancellationToken::new(),
         });
-        // Cancels from any server reach the one running the request.
+        // Cancels from any server reach the one running the request; when Redis goes away
+        // the listener reconnects (with backoff) once it is back.
         let weak = Arc::downgrade(&inner);
         let stop = inner.shutdown.clone();
         tokio::spawn(async move {
-            let mut messages = pubsub.into_on_message();
+            let mut pubsub = Some(pubsub);
+            let mut failures = 0u32;
             loop {
-                let msg = tokio::select! {
-                    () = stop.cancelled() => return,
-                    m = messages.next() => m,
+                let current = match pubsub.take() {
+                    Some(p) => p,
+                    None => {
+                        let Some(client) = weak.upgrade().map(|i| i.client.clone()) else {
+                            return;
+                        };
+                        let again = async {
+                            let mut p = client.get_async_pubsub().await?;
+                            p.subscribe(&channel).await?;
+                            Ok::<_, redis::RedisError>(p)
+                        };
+                        match again.await {
+                            Ok(p) => {
+                                failures = 0;
+                                p
+                            }
+                            Err(_) => {
+                                tokio::select! {
+                                    () = stop.cancelled() => return,
+                                    () = tokio::time::sleep(crate::backlog::backoff(failures)) => {}
+                                }
+                                failures = failures.saturating_add(1);
+                                continue;
+                            }
+                        }
+                    }
                 };
-                let Some(msg) = msg else { return };
-                let Some(inner) = weak.upgrade() else { return };
-                if let Ok(id) = msg.get_payload::<String>()
-                    && let Some(l) = inner.local.lock().get(&id)
-                {
-                    l.cancel.cancel();
+                let mut messages = current.into_on_message();
+                loop {
+                    let msg = tokio::select! {
+                        () = stop.cancelled() => return,
+                        m = messages.next() => m,
+                    };
+                    // The connection is gone: reconnect.
+                    let Some(msg) = msg else { break };
+                    let Some(inner) = weak.upgrade() else { return };
+                    if let Ok(id) = msg.get_payload::<String>()
+                        && let Some(l) = inner.local.lock().get(&id)
+                    {
+                        l.cancel.cancel();
+                    }
                 }
             }
         });
@@ -219,6 +278,25 @@ impl RedisRegistry {
 
     fn conn(&self) -> ConnectionManager {
         self.0.conn.clone()
+    }
+
+    /// The `seq` of the last event in stream `ev` (0 when empty).
+    async fn stream_top(&self, ev: &str) -> Result<u64> {
+        let reply: redis::streams::StreamRangeReply = redis::cmd("XREVRANGE")
+            .arg(ev)
+            .arg("+")
+            .arg("-")
+            .arg("COUNT")
+            .arg(1)
+            .query_async(&mut self.conn())
+            .await
+            .map_err(redis_err)?;
+        Ok(reply
+            .ids
+            .first()
+            .and_then(|e| e.id.split('-').next())
+            .and_then(|seq| seq.parse().ok())
+            .unwrap_or(0))
     }
 
     /// The request's hash, if it is `owner`'s.
@@ -395,9 +473,29 @@ impl RequestRegistry for RedisRegistry {
                 .arg(id)
                 .ignore();
         }
-        pipe.query_async::<()>(&mut self.conn())
-            .await
-            .map_err(redis_err)?;
+        // All or nothing (MULTI/EXEC): a retry after a lost reply can ask whether it landed.
+        pipe.atomic();
+        let started = std::time::Instant::now();
+        let mut failures = 0u32;
+        loop {
+            let err = match pipe.query_async::<()>(&mut self.conn()).await {
+                Ok(()) => break,
+                Err(e) => redis_err(e),
+            };
+            // Written already (the reply was lost, or Redis refuses the duplicate ids)?
+            if failures > 0 && self.stream_top(&ev).await.is_ok_and(|top| top >= last) {
+                break;
+            }
+            // Redis away for a moment: the comparison waits (its upstream is held by flow
+            // control) and goes on once Redis is back, so resuming clients miss nothing.
+            if (err.code() != ErrorCode::Unavailable && failures == 0)
+                || started.elapsed() > PUBLISH_RETRY
+            {
+                return Err(err);
+            }
+            tokio::time::sleep(crate::backlog::backoff(failures)).await;
+            failures = failures.saturating_add(1);
+        }
         if finished {
             inner.local.lock().remove(id);
         }
@@ -428,15 +526,20 @@ impl RequestRegistry for RedisRegistry {
             .hset(inner.req_key(id), "opened", "1")
             .await
             .map_err(redis_err)?;
-        // Blocking reads need a connection of their own.
+        // Blocking reads need a connection of their own, whose replies may take a BLOCK.
         let mut conn = inner
             .client
-            .get_multiplexed_async_connection()
+            .get_multiplexed_async_connection_with_config(
+                &redis::AsyncConnectionConfig::new()
+                    .set_connection_timeout(Some(Duration::from_secs(1)))
+                    .set_response_timeout(Some(BLOCK + Duration::from_secs(1))),
+            )
             .await
             .map_err(redis_err)?;
         let (ev, req) = (inner.ev_key(id), inner.req_key(id));
         let stream = async_stream::stream! {
             let mut cursor = format!("{after_seq}-1");
+            let mut last = after_seq;
             loop {
                 let reply: redis::RedisResult<Option<redis::streams::StreamReadReply>> = redis::cmd("XREAD")
                     .arg("COUNT").arg(512)
@@ -444,11 +547,25 @@ impl RequestRegistry for RedisRegistry {
                     .arg("STREAMS").arg(&ev).arg(&cursor)
                     .query_async(&mut conn)
                     .await;
-                let Ok(reply) = reply else { break };
+                let reply = match reply {
+                    Ok(reply) => reply,
+                    Err(e) => {
+                        // Redis went away: say so (typed, retryable) and end; the client
+                        // resumes after `last` once it is back.
+                        yield unavailable_notice(last, &redis_err(e));
+                        break;
+                    }
+                };
                 let Some(reply) = reply else {
                     // Nothing for a while: stop if the request is gone.
-                    let exists: bool = redis::cmd("EXISTS").arg(&req).query_async(&mut conn).await.unwrap_or(false);
-                    if exists { continue } else { break }
+                    match redis::cmd("EXISTS").arg(&req).query_async::<bool>(&mut conn).await {
+                        Ok(true) => continue,
+                        Ok(false) => break,
+                        Err(e) => {
+                            yield unavailable_notice(last, &redis_err(e));
+                            break;
+                        }
+                    }
                 };
                 let mut done = false;
                 for key in reply.keys {
@@ -456,6 +573,7 @@ impl RequestRegistry for RedisRegistry {
                         cursor = entry.id.clone();
                         let Some(json) = entry.get::<String>("e") else { continue };
                         let Ok(event) = serde_json::from_str::<Event>(&json) else { continue };
+                        last = event.seq;
                         done = matches!(event.kind, EventKind::Complete(_));
                         yield event;
                     }
@@ -481,6 +599,14 @@ impl RequestRegistry for RedisRegistry {
             .filter_map(|e| e.get::<String>("e"))
             .filter_map(|json| serde_json::from_str(&json).ok())
             .collect())
+    }
+
+    async fn ping(&self) -> Result<()> {
+        let _: String = redis::cmd("PING")
+            .query_async(&mut self.conn())
+            .await
+            .map_err(redis_err)?;
+        Ok(())
     }
 
     async fn lease(&self, owner: &str) -> Result<ActiveLease> {

@@ -18,9 +18,10 @@ use llm_compare_core::{
 };
 use serde::{Deserialize, Serialize};
 
+use crate::backlog::Write;
 use crate::budget::BudgetSettings;
 use crate::leaderboard::{Leaderboard, VoteCache};
-use crate::persist::Persistence;
+use crate::persist::{Persistence, WRITE_WINDOW};
 use crate::usage::{UsageQuery, UsageReport};
 use crate::{
     ComparisonKind, ComparisonSummary, NewComparison, NewSession, SessionSummary, SharedStore,
@@ -303,7 +304,7 @@ impl std::fmt::Debug for ChatCall {
 /// slot until then. The record is written off the response path: a chat completion has no
 /// resumable log whose readers must find it on disk first.
 struct ChatRecorder {
-    store: Option<SharedStore>,
+    persistence: Option<Persistence>,
     /// The comparison row still to create (`None` when it was created before the call, with
     /// its budget hold).
     pending: Option<NewComparison>,
@@ -326,23 +327,32 @@ impl ChatRecorder {
     fn finish(&mut self, complete: Complete) {
         self.done = true;
         self.lease = None;
-        let Some(store) = self.store.take() else {
+        let Some(persistence) = self.persistence.take() else {
             return;
         };
         let pending = self.pending.take();
         let id = self.id.clone();
         tokio::spawn(async move {
-            let written = async {
-                if let Some(new) = &pending {
-                    store.create_comparison(new).await?;
+            let mut writes: Vec<Write> = Vec::with_capacity(complete.results.len() + 2);
+            if let Some(new) = pending {
+                writes.push(Write::Create(Box::new(new)));
+            }
+            for r in &complete.results {
+                writes.push(Write::Result {
+                    id: id.clone(),
+                    result: Box::new(r.clone()),
+                });
+            }
+            writes.push(Write::Finish {
+                id: id.clone(),
+                complete: Box::new(complete),
+            });
+            // An unreachable database makes them wait (in order), not fail.
+            for w in writes {
+                if let Err(e) = persistence.write(w).await {
+                    tracing::error!(target: "llm_compare::service", chat_completion = %id, error = %e, "chat completion not recorded");
+                    return;
                 }
-                for r in &complete.results {
-                    store.save_result(&id, r).await?;
-                }
-                store.finish_comparison(&id, &complete).await
-            };
-            if let Err(e) = written.await {
-                tracing::error!(target: "llm_compare::service", chat_completion = %id, error = %e, "chat completion not recorded");
             }
         });
     }
@@ -461,6 +471,7 @@ pub struct Service {
     budget: Option<BudgetSettings>,
     instance: String,
     votes: VoteCache,
+    persistence: Option<Persistence>,
 }
 
 impl Service {
@@ -472,9 +483,34 @@ impl Service {
         store: Option<SharedStore>,
         observers: Vec<Arc<dyn RegistryObserver>>,
     ) -> Self {
+        Self::build(engine, registry, store, observers, WRITE_WINDOW)
+    }
+
+    /// [`Service::new`], with writes to an unreachable database held for `write_window`
+    /// (the registry's retention) before they are given up.
+    pub fn with_write_window(
+        engine: Engine,
+        registry: Arc<dyn RequestRegistry>,
+        store: Option<SharedStore>,
+        observers: Vec<Arc<dyn RegistryObserver>>,
+        write_window: std::time::Duration,
+    ) -> Self {
+        Self::build(engine, registry, store, observers, write_window)
+    }
+
+    fn build(
+        engine: Engine,
+        registry: Arc<dyn RequestRegistry>,
+        store: Option<SharedStore>,
+        observers: Vec<Arc<dyn RegistryObserver>>,
+        write_window: std::time::Duration,
+    ) -> Self {
+        let persistence = store
+            .as_ref()
+            .map(|s| Persistence::with_window(s.clone(), write_window));
         let mut all: Vec<Arc<dyn RegistryObserver>> = Vec::new();
-        if let Some(s) = &store {
-            all.push(Arc::new(Persistence::new(s.clone())));
+        if let Some(p) = &persistence {
+            all.push(Arc::new(p.clone()));
         }
         all.extend(observers);
         let registry: Arc<dyn RequestRegistry> = if all.is_empty() {
@@ -489,7 +525,29 @@ impl Service {
             budget: None,
             instance: "local".into(),
             votes: VoteCache::default(),
+            persistence,
         }
+    }
+
+    /// Whether this service can take requests: its database and its registry answer (within
+    /// a second each). [`Error::Unavailable`] when one does not (`/ready` says 503).
+    pub async fn ready(&self) -> Result<()> {
+        let within = std::time::Duration::from_secs(1);
+        let timed_out =
+            |what: &str| Error::unavailable(format!("{what} did not answer within 1 s"));
+        if let Some(store) = &self.store {
+            tokio::time::timeout(within, store.ping())
+                .await
+                .map_err(|_| timed_out("the database"))??;
+        }
+        tokio::time::timeout(within, self.registry.ping())
+            .await
+            .map_err(|_| timed_out("the request registry"))?
+    }
+
+    /// Writes waiting for an unreachable database to come back.
+    pub fn pending_writes(&self) -> usize {
+        self.persistence.as_ref().map_or(0, Persistence::pending)
     }
 
     /// Holds each comparison's worst-case cost against its owner's budget (needs a store).
@@ -633,7 +691,7 @@ impl Service {
             },
         )?;
         let mut recorder = ChatRecorder {
-            store: self.store.clone(),
+            persistence: self.persistence.clone(),
             pending,
             id: id.clone(),
             started: std::time::Instant::now(),

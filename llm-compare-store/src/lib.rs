@@ -323,6 +323,9 @@ pub struct BudgetState {
 /// Where comparisons, sessions, votes and usage live.
 #[async_trait]
 pub trait Store: Send + Sync + std::fmt::Debug {
+    /// Whether the database answers (`SELECT 1`): [`Error::Unavailable`] when it does not.
+    async fn ping(&self) -> Result<()>;
+
     /// Records a new comparison (status `running`), reserving its worst-case cost when it
     /// carries a [`Reservation`]: [`Error::BudgetExceeded`] (and nothing recorded) when the
     /// period's committed cost would go over the limit.

@@ -153,6 +153,13 @@ impl SqlStore {
         }
         let pool = AnyPoolOptions::new()
             .max_connections(if sqlite { 4 } else { 16 })
+            // A database that is down must answer `unavailable` within 2 s, not hang a request
+            // for sqlx's default 30 s; SQLite (a local file) only waits for a busy pool.
+            .acquire_timeout(if sqlite {
+                std::time::Duration::from_secs(10)
+            } else {
+                std::time::Duration::from_millis(1500)
+            })
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
                     if sqlite {
@@ -382,6 +389,14 @@ fn pico(usd: Option<llm_compare_core::Usd>) -> Option<i64> {
 
 #[async_trait]
 impl Store for SqlStore {
+    async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
     async fn create_comparison(&self, c: &NewComparison) -> Result<()> {
         let mut tx = self.begin().await?;
         Self::reserve(&mut tx, c).await?;

@@ -202,7 +202,8 @@ async fn events_until_shutdown(
                 next = events.next() => match next {
                     Some(e) => {
                         last = e.seq;
-                        yield (e, true);
+                        let logged = !e.is_notice();
+                        yield (e, logged);
                     }
                     None => break,
                 },

@@ -98,10 +98,12 @@ pub async fn health(State(state): State<AppState>) -> Json<Health> {
     })
 }
 
-/// Readiness: 503 while shutting down.
+/// Readiness: 503 while shutting down, or while the database or the registry does not
+/// answer (`unavailable`).
 #[utoipa::path(
     get, path = "/ready", tag = "meta",
-    responses((status = 200, description = "Ready", body = Health), (status = 503, description = "Shutting down", body = ErrorBody))
+    responses((status = 200, description = "Ready", body = Health),
+              (status = 503, description = "Shutting down, or the database or registry unreachable", body = ErrorBody))
 )]
 pub async fn ready(State(state): State<AppState>) -> Response {
     if state.shutdown().is_cancelled() {
@@ -111,6 +113,9 @@ pub async fn ready(State(state): State<AppState>) -> Response {
             "the server is shutting down",
         )
         .into_response();
+    }
+    if let Err(e) = state.service().ready().await {
+        return super::error::ApiError::from(e).into_response();
     }
     health(State(state)).await.into_response()
 }
