@@ -3,20 +3,58 @@
 //! fallback models — all only *before* the first token reaches the user. A failure after
 //! that ends the call with the text so far (the engine marks it partial).
 //!
-//! The in-process runner ([`crate::runner::InProcessRunner`]) is this: it turns candidates
-//! (the model, then its fallbacks) into the [`CallEvent`]s the merge loop consumes.
+//! The in-process runner is this: it turns candidates (the model, then its fallbacks) into
+//! the [`CallEvent`]s the merge loop consumes. The types are defined here, where they are
+//! made; the runners (and their JSON-lines protocol) build on them, not the other way round.
 
+use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
 use futures::stream::BoxStream;
 use tokio::time::Instant;
 
-use crate::config::CallPolicy;
 use crate::error::{Error, ErrorCode, ProviderError};
 use crate::event::{Attempt, ErrorInfo};
-use crate::provider::ProviderEvent;
-use crate::runner::{CallEvent, Candidate};
+use crate::policy::CallPolicy;
+use crate::provider::{Provider, ProviderEvent};
+use crate::request::ChatRequest;
+
+/// One model that may answer a call: the requested one or a fallback.
+#[derive(Clone)]
+pub struct Candidate {
+    /// The call for this model.
+    pub request: ChatRequest,
+    /// Its provider.
+    pub provider: Arc<dyn Provider>,
+}
+
+impl fmt::Debug for Candidate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Candidate")
+            .field("model", &self.request.model)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a model call hands the engine's merge loop.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CallEvent {
+    /// A provider event.
+    Event(ProviderEvent),
+    /// An attempt failed before its first token (it is retried or falls back).
+    Attempt(Attempt),
+    /// A fallback model is answering.
+    ServedBy(Arc<str>),
+    /// The call failed for good.
+    Failed(Error),
+    /// The call ended normally.
+    End,
+    /// The call was cancelled: from the engine's cancel stream, the comparison's cancel;
+    /// from a runner, its call alone ends `cancelled`.
+    Cancel,
+}
 
 fn is_content(ev: &ProviderEvent) -> bool {
     matches!(

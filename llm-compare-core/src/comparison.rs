@@ -19,13 +19,13 @@ use futures::stream::{BoxStream, Stream, StreamExt};
 use tokio_stream::StreamMap;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::Policies;
 use crate::cost::{PriceTable, Usd};
 use crate::error::{Error, ErrorCode, Result};
 use crate::event::{
     Attempt, Complete, ErrorInfo, Event, EventKind, FinishReason, ModelResult, RequestStatus,
     Stage, Timing, ToolCall, Totals, Usage, UsageSource,
 };
+use crate::policy::Policies;
 use crate::provider::{ProviderEvent, ProviderRegistry, ReportedUsage};
 use crate::request::{ChatRequest, CompareRequest, DEFAULT_MAX_MODELS, Message};
 use crate::runner::{CallEvent, Candidate, InProcessRunner, ModelCall, PlannedCall, Runner};
@@ -42,12 +42,19 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// An engine over `providers`, pricing with the bundled table, at most 8 models.
+    /// An engine over `providers`, pricing with the bundled table (plus the prices providers
+    /// bring for their own models), at most 8 models.
     pub fn new(providers: ProviderRegistry) -> Self {
         tokens::warm_up();
+        let own = providers.own_prices();
+        let prices = if own.is_empty() {
+            PriceTable::bundled()
+        } else {
+            Arc::new((*PriceTable::bundled()).clone().with_defaults(own))
+        };
         Self {
             providers: Arc::new(providers),
-            prices: PriceTable::bundled(),
+            prices,
             policies: Arc::default(),
             max_models: DEFAULT_MAX_MODELS,
             runner: Arc::new(InProcessRunner),

@@ -5,7 +5,7 @@
 //! (`OPENAI_API_KEY`, …) or the file; base URLs from `<PROVIDER>_BASE_URL` or the file.
 //! Env vars win over the file.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,6 +15,7 @@ use serde::Deserialize;
 use crate::comparison::Engine;
 use crate::cost::{PriceTable, parse_usd_per_million};
 use crate::error::{Error, Result};
+pub use crate::policy::{CallPolicy, Policies, Timeouts};
 use crate::provider::ProviderRegistry;
 use crate::providers::{
     HttpProvider, HttpProviderSpec, PRESETS, Secret, WireFormat, base_url_env, preset,
@@ -186,63 +187,6 @@ pub struct SimSettings {
     pub tokens_per_s: Option<f64>,
 }
 
-/// Timeouts of one model call.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Timeouts {
-    /// Until the response headers.
-    pub connect: Duration,
-    /// Until the first token of an attempt.
-    pub first_token: Duration,
-    /// Between chunks.
-    pub idle: Duration,
-    /// The whole call.
-    pub total: Duration,
-}
-
-impl Default for Timeouts {
-    fn default() -> Self {
-        Self {
-            connect: Duration::from_secs(15),
-            first_token: Duration::from_secs(60),
-            idle: Duration::from_secs(30),
-            total: Duration::from_secs(600),
-        }
-    }
-}
-
-/// How one model is called: retries, backoff, timeouts, fallbacks, default params.
-#[derive(Debug, Clone, PartialEq)]
-pub struct CallPolicy {
-    /// Retries before the first token.
-    pub retries: u32,
-    /// First backoff.
-    pub backoff: Duration,
-    /// Longest backoff.
-    pub max_backoff: Duration,
-    /// Longest `Retry-After` honoured.
-    pub max_retry_after: Duration,
-    /// Timeouts.
-    pub timeouts: Timeouts,
-    /// Fallback model ids, in order.
-    pub fallbacks: Vec<String>,
-    /// Default params (the request's win).
-    pub params: Params,
-}
-
-impl Default for CallPolicy {
-    fn default() -> Self {
-        Self {
-            retries: 2,
-            backoff: Duration::from_millis(200),
-            max_backoff: Duration::from_secs(5),
-            max_retry_after: Duration::from_secs(20),
-            timeouts: Timeouts::default(),
-            fallbacks: Vec::new(),
-            params: Params::default(),
-        }
-    }
-}
-
 impl CallPolicy {
     /// This policy with `s` applied on top.
     fn apply(&self, s: &ModelSettings) -> Self {
@@ -269,44 +213,6 @@ impl CallPolicy {
                 .as_ref()
                 .map_or_else(|| self.params.clone(), |p| p.over(&self.params)),
         }
-    }
-}
-
-/// Per-model call policies and aliases, as the engine uses them.
-#[derive(Debug, Clone, Default)]
-pub struct Policies {
-    default: CallPolicy,
-    models: HashMap<String, CallPolicy>,
-    aliases: HashMap<String, String>,
-}
-
-impl Policies {
-    /// The given default for every model.
-    pub fn new(default: CallPolicy) -> Self {
-        Self {
-            default,
-            ..Self::default()
-        }
-    }
-
-    /// Sets one model's policy.
-    pub fn set(&mut self, model: impl Into<String>, policy: CallPolicy) {
-        self.models.insert(model.into(), policy);
-    }
-
-    /// Adds an alias.
-    pub fn alias(&mut self, alias: impl Into<String>, model: impl Into<String>) {
-        self.aliases.insert(alias.into(), model.into());
-    }
-
-    /// The model id an alias stands for (or the id itself).
-    pub fn resolve_alias<'a>(&'a self, model: &'a str) -> &'a str {
-        self.aliases.get(model.trim()).map_or(model, String::as_str)
-    }
-
-    /// The policy of `model`.
-    pub fn policy(&self, model: &str) -> &CallPolicy {
-        self.models.get(model).unwrap_or(&self.default)
     }
 }
 
@@ -370,9 +276,18 @@ impl Config {
         c.apply_env()
     }
 
-    /// The price table: the bundled one with this file's overrides.
+    /// The price table: the bundled one, with the built-in simulator's own prices, and this
+    /// file's overrides.
     pub fn price_table(&self) -> Result<PriceTable> {
-        let mut table = (*PriceTable::bundled()).clone();
+        self.price_table_for(&ProviderRegistry::with_sim())
+    }
+
+    /// The price table for `providers`: the bundled one, with the prices they bring for their
+    /// own models, and this file's overrides.
+    pub fn price_table_for(&self, providers: &ProviderRegistry) -> Result<PriceTable> {
+        let mut table = (*PriceTable::bundled())
+            .clone()
+            .with_defaults(providers.own_prices());
         for (model, o) in &self.prices {
             let field = |f: &str| format!("prices.\"{model}\".{f}");
             let mut p = table.get(model).copied().unwrap_or_default();
@@ -451,8 +366,10 @@ impl Config {
 
     /// The engine this configuration describes.
     pub fn engine(&self) -> Result<Engine> {
-        Ok(Engine::new(self.provider_registry()?)
-            .with_prices(Arc::new(self.price_table()?))
+        let providers = self.provider_registry()?;
+        let prices = self.price_table_for(&providers)?;
+        Ok(Engine::new(providers)
+            .with_prices(Arc::new(prices))
             .with_policies(self.policies())
             .with_max_models(self.max_models.unwrap_or(DEFAULT_MAX_MODELS)))
     }

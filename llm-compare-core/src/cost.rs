@@ -13,7 +13,7 @@ use std::sync::{Arc, LazyLock};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::event::Usage;
+use crate::usage::Usage;
 
 /// pico-USD in one USD.
 const PICO_PER_USD: u64 = 1_000_000_000_000;
@@ -241,7 +241,8 @@ impl PriceTable {
         Self::default()
     }
 
-    /// The table bundled in the crate (shared, parsed once), with the simulated models at $0.
+    /// The table bundled in the crate (shared, parsed once): LiteLLM's price data. Providers
+    /// that bring prices of their own (the simulator) add them through the engine.
     pub fn bundled() -> Arc<PriceTable> {
         BUNDLED.clone()
     }
@@ -282,13 +283,19 @@ impl PriceTable {
                 },
             );
         }
-        for m in crate::sim::MODELS {
-            prices.entry(format!("sim/{m}")).or_insert(ModelPrice {
-                max_input_tokens: Some(crate::sim::CONTEXT_WINDOW),
-                ..ModelPrice::default()
-            });
-        }
         Ok(Self { prices })
+    }
+
+    /// This table with `entries` added where it has no price of its own (a provider's own
+    /// prices: the simulator's models at $0). The table's entries win.
+    pub fn with_defaults(
+        mut self,
+        entries: impl IntoIterator<Item = (String, ModelPrice)>,
+    ) -> Self {
+        for (model, price) in entries {
+            self.prices.entry(model).or_insert(price);
+        }
+        self
     }
 
     /// The price of a model, by exact id.
@@ -353,7 +360,7 @@ mod tests {
         let t = PriceTable::parse_tsv(BUNDLED_TSV).unwrap();
         let rows = BUNDLED_TSV.lines().filter(|l| !l.starts_with('#')).count();
         assert!(rows > 100, "only {rows} rows");
-        assert_eq!(t.len(), rows + crate::sim::MODELS.len());
+        assert_eq!(t.len(), rows);
         assert_eq!(PriceTable::bundled().len(), t.len());
     }
 

@@ -33,6 +33,7 @@ pub mod driven;
 pub mod error;
 pub mod event;
 pub mod observe;
+pub mod policy;
 pub mod provider;
 pub mod providers;
 pub mod registry;
@@ -41,10 +42,11 @@ pub mod runner;
 pub mod session;
 pub mod sim;
 pub mod tokens;
+pub mod usage;
 
 pub use burst::bursts;
 pub use comparison::{CompareOptions, Comparison, Engine};
-pub use config::{CallPolicy, Config, Policies, Timeouts};
+pub use config::Config;
 pub use cost::{Cost, ModelPrice, PriceTable, Usd};
 pub use driven::DrivenComparison;
 pub use error::{Error, ErrorCode, ErrorFamily, ProviderError, Result};
@@ -53,6 +55,7 @@ pub use event::{
     Stage, Timing, ToolCall, Totals, Usage, UsageSource, blind_label,
 };
 pub use observe::{ObservedRegistry, RegistryObserver};
+pub use policy::{CallPolicy, Policies, Timeouts};
 pub use provider::{
     Availability, ModelInfo, Provider, ProviderEvent, ProviderRegistry, ProviderStream,
     ReportedUsage,

@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use futures::stream::BoxStream;
 use serde::Serialize;
 
-use crate::cost::PriceTable;
+use crate::cost::{ModelPrice, PriceTable};
 use crate::error::{Error, Result};
 use crate::event::FinishReason;
 use crate::request::{ChatRequest, ModelId};
@@ -111,6 +111,13 @@ pub trait Provider: Send + Sync + fmt::Debug {
     /// Starts one call. Errors before the first event (bad status, refused connection) are
     /// returned here; later ones come inside the stream.
     async fn stream(&self, request: ChatRequest) -> Result<ProviderStream>;
+
+    /// Prices this provider brings for its own models, by full id (the simulator's are $0);
+    /// the price table's entries win over them. Real providers bring none: their prices are
+    /// the table's.
+    fn own_prices(&self) -> Vec<(String, ModelPrice)> {
+        Vec::new()
+    }
 }
 
 /// A model as listed by `llm-compare models` and `GET /v1/models`.
@@ -187,6 +194,14 @@ impl ProviderRegistry {
         };
         provider.check_model(&id)?;
         Ok((id, provider.clone()))
+    }
+
+    /// The prices every registered provider brings for its own models.
+    pub fn own_prices(&self) -> Vec<(String, ModelPrice)> {
+        self.providers
+            .values()
+            .flat_map(|p| p.own_prices())
+            .collect()
     }
 
     /// Every model of every provider, with prices from `prices` and availability.

@@ -17,10 +17,11 @@ use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufRead, AsyncBufReadExt};
 
 use crate::call;
-use crate::config::CallPolicy;
+pub use crate::call::{CallEvent, Candidate};
 use crate::error::{Error, ErrorCode, ProviderError};
 use crate::event::{Attempt, ErrorInfo, FinishReason};
-use crate::provider::{Provider, ProviderEvent, ReportedUsage};
+use crate::policy::CallPolicy;
+use crate::provider::{ProviderEvent, ReportedUsage};
 use crate::request::ChatRequest;
 
 /// One model call as it crosses a process boundary: enough for a worker with the same
@@ -35,23 +36,6 @@ pub struct ModelCall {
     pub request: ChatRequest,
 }
 
-/// One model that may answer a call: the requested one or a fallback.
-#[derive(Clone)]
-pub struct Candidate {
-    /// The call for this model.
-    pub request: ChatRequest,
-    /// Its provider.
-    pub provider: Arc<dyn Provider>,
-}
-
-impl fmt::Debug for Candidate {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Candidate")
-            .field("model", &self.request.model)
-            .finish_non_exhaustive()
-    }
-}
-
 /// A model call as the engine planned it.
 #[derive(Debug, Clone)]
 pub struct PlannedCall {
@@ -61,24 +45,6 @@ pub struct PlannedCall {
     pub candidates: Vec<Candidate>,
     /// Retries, backoff, timeouts, fallbacks.
     pub policy: CallPolicy,
-}
-
-/// What a model call hands the engine's merge loop.
-#[derive(Debug, Clone, PartialEq)]
-pub enum CallEvent {
-    /// A provider event.
-    Event(ProviderEvent),
-    /// An attempt failed before its first token (it is retried or falls back).
-    Attempt(Attempt),
-    /// A fallback model is answering.
-    ServedBy(Arc<str>),
-    /// The call failed for good.
-    Failed(Error),
-    /// The call ended normally.
-    End,
-    /// The call was cancelled: from the engine's cancel stream, the comparison's cancel;
-    /// from a runner, its call alone ends `cancelled`.
-    Cancel,
 }
 
 /// Executes model calls.

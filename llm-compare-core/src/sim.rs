@@ -19,6 +19,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use futures::StreamExt;
 
+use crate::cost::ModelPrice;
 use crate::error::{Error, ErrorCode, ProviderError, Result};
 use crate::event::FinishReason;
 use crate::provider::{Provider, ProviderEvent, ProviderStream, ReportedUsage};
@@ -263,6 +264,20 @@ fn echo_words(text: &str) -> Vec<String> {
 impl Provider for SimProvider {
     fn name(&self) -> &str {
         "sim"
+    }
+
+    fn own_prices(&self) -> Vec<(String, ModelPrice)> {
+        // Free, with a context window like a real model's (sessions trim to it).
+        MODELS
+            .iter()
+            .map(|m| {
+                let price = ModelPrice {
+                    max_input_tokens: Some(CONTEXT_WINDOW),
+                    ..ModelPrice::default()
+                };
+                (format!("sim/{m}"), price)
+            })
+            .collect()
     }
 
     async fn list_models(&self) -> Result<Vec<String>> {

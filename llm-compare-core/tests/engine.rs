@@ -265,13 +265,16 @@ async fn bad_requests_are_refused_with_the_field_named() {
 
 #[tokio::test]
 async fn cost_is_priced_exactly_from_reported_usage() {
-    let mut prices = (*PriceTable::bundled()).clone();
+    let (engine, _) = sim_engine(fast());
+    // The engine's table: the bundled one plus the simulator's own ($0) prices.
+    let mut prices = (**engine.prices()).clone();
+    assert_eq!(prices.get("sim/lorem").map(|p| p.input), Some(0));
     // Price the simulated echo model like gpt-4o ($2.50 / $10 per 1M).
     prices.set(
         "sim/echo",
         *PriceTable::bundled().get("openai/gpt-4o").unwrap(),
     );
-    let (engine, _) = sim_engine(fast());
+    assert!(PriceTable::bundled().get("sim/lorem").is_none(), "the simulator brings its own");
     let engine = engine.with_prices(Arc::new(prices));
     let c = engine
         .compare(&CompareRequest::prompt(

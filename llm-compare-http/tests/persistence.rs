@@ -611,13 +611,15 @@ async fn comparisons_are_listed_newest_first_without_session_turns() {
 
 // ---- /v1/chat/completions goes through the same door: budgets, active limit, records ----
 
-/// Polls `path` until `done` holds of its JSON (the chat completion's record is written
-/// after the answer), for at most 5 s.
+/// Polls `path` until it answers 200 with JSON of which `done` holds (the chat completion's
+/// record is written after the answer: until then its id is unknown), for at most 10 s.
 async fn eventually(s: &Server, path: &str, done: impl Fn(&Value) -> bool) -> Value {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
-        let v = get_json(s, path).await;
-        if done(&v) || tokio::time::Instant::now() > deadline {
+        let r = call(s, Method::GET, path, Some(KEY), None).await;
+        let ok = r.status() == StatusCode::OK;
+        let v: Value = r.json().await.unwrap();
+        if (ok && done(&v)) || tokio::time::Instant::now() > deadline {
             return v;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
