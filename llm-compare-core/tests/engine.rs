@@ -274,7 +274,10 @@ async fn cost_is_priced_exactly_from_reported_usage() {
         "sim/echo",
         *PriceTable::bundled().get("openai/gpt-4o").unwrap(),
     );
-    assert!(PriceTable::bundled().get("sim/lorem").is_none(), "the simulator brings its own");
+    assert!(
+        PriceTable::bundled().get("sim/lorem").is_none(),
+        "the simulator brings its own"
+    );
     let engine = engine.with_prices(Arc::new(prices));
     let c = engine
         .compare(&CompareRequest::prompt(

@@ -146,6 +146,48 @@ async fn post_comparison(s: &Server, body: &Value) -> reqwest::Response {
         .unwrap()
 }
 
+/// While the database or Redis is down: a POST is refused with 503 `unavailable` and
+/// `Retry-After` within 2 s, and `/ready` says not ready. Returns how long the POST took.
+async fn refused_while_down(s: &Server, body: &Value) -> Duration {
+    let t = Instant::now();
+    let r = post_comparison(s, body).await;
+    let took = t.elapsed();
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(r.headers().contains_key("retry-after"));
+    let e: Value = r.json().await.unwrap();
+    assert_eq!(e["error"]["code"], "unavailable", "{e}");
+    assert!(took < Duration::from_secs(2), "{took:?}");
+    let r = client()
+        .get(format!("{}/ready", s.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    took
+}
+
+/// Once it is back: POSTs until one is accepted (503 until then), and `/ready` is ready.
+/// Returns how long that took.
+async fn accepted_again(s: &Server, body: &Value) -> Duration {
+    let t = Instant::now();
+    let took = loop {
+        let r = post_comparison(s, body).await;
+        if r.status() == StatusCode::CREATED {
+            break t.elapsed();
+        }
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(t.elapsed() < Duration::from_secs(20), "never recovered");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let r = client()
+        .get(format!("{}/ready", s.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    took
+}
+
 #[tokio::test]
 async fn a_database_outage_is_503_running_comparisons_go_on_and_nothing_is_lost() {
     let Some(bin) = pg_bin() else {
@@ -204,21 +246,8 @@ async fn a_database_outage_is_503_running_comparisons_go_on_and_nothing_is_lost(
     pg.stop();
 
     // New work: 503 `unavailable` with Retry-After, promptly (no hang, no 500).
-    let t = Instant::now();
-    let r = post_comparison(&s, &body).await;
-    let detection = t.elapsed();
-    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
-    assert!(r.headers().contains_key("retry-after"));
-    let e: Value = r.json().await.unwrap();
-    assert_eq!(e["error"]["code"], "unavailable", "{e}");
-    assert!(detection < Duration::from_secs(2), "{detection:?}");
-    eprintln!("outage detected by POST in {detection:?}");
-    let r = client()
-        .get(format!("{}/ready", s.url))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let detection = refused_while_down(&s, &body).await;
+    eprintln!("database outage detected by POST in {detection:?}");
     // Reads that need the database say so too.
     let r = client()
         .get(format!("{}/v1/usage", s.url))
@@ -237,23 +266,8 @@ async fn a_database_outage_is_503_running_comparisons_go_on_and_nothing_is_lost(
 
     // The database comes back: new requests succeed without a restart.
     pg.start();
-    let t = Instant::now();
-    let recovered = loop {
-        let r = post_comparison(&s, &body).await;
-        if r.status() == StatusCode::CREATED {
-            break t.elapsed();
-        }
-        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
-        assert!(t.elapsed() < Duration::from_secs(20), "never recovered");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let recovered = accepted_again(&s, &body).await;
     eprintln!("POST succeeded {recovered:?} after the database was back");
-    let r = client()
-        .get(format!("{}/ready", s.url))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
 
     // What the comparison wrote during the outage is in the database now.
     let t = Instant::now();
@@ -402,27 +416,14 @@ async fn a_redis_outage_is_503_streams_end_typed_and_resume_after_recovery() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     redis.signal("-STOP");
 
-    let t = Instant::now();
-    let r = post_comparison(&s, &body).await;
-    let detection = t.elapsed();
-    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
-    assert!(r.headers().contains_key("retry-after"));
-    let e: Value = r.json().await.unwrap();
-    assert_eq!(e["error"]["code"], "unavailable", "{e}");
-    assert!(detection < Duration::from_secs(2), "{detection:?}");
+    let detection = refused_while_down(&s, &body).await;
     eprintln!("Redis outage detected by POST in {detection:?}");
-    let r = client()
-        .get(format!("{}/ready", s.url))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
 
     // The open stream ends with a typed, retryable `unavailable` notice (no SSE id).
     let t = Instant::now();
     let first = reader.await.unwrap();
     eprintln!(
-        "the open stream ended {:?} after the POST's 503",
+        "the open stream ended {:?} after the 503s (POST and /ready)",
         t.elapsed()
     );
     let (notice_id, kind, notice) = first.last().unwrap();
@@ -443,16 +444,7 @@ async fn a_redis_outage_is_503_streams_end_typed_and_resume_after_recovery() {
 
     // Redis is back: recovery is automatic, and the client resumes where it was.
     redis.signal("-CONT");
-    let t = Instant::now();
-    let recovered = loop {
-        let r = post_comparison(&s, &body).await;
-        if r.status() == StatusCode::CREATED {
-            break t.elapsed();
-        }
-        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
-        assert!(t.elapsed() < Duration::from_secs(20), "never recovered");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let recovered = accepted_again(&s, &body).await;
     eprintln!("POST succeeded {recovered:?} after Redis was back");
     let rest = sse(&s.url, &id, Some(last_seen)).await;
     let (_, kind, complete) = rest.last().unwrap();
