@@ -6,40 +6,7 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use llm_compare_core::{Complete, ModelResult};
-
-use crate::NewComparison;
-
-/// One write to the store.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Write {
-    /// Record a comparison (a chat completion's, written after it ran).
-    Create(Box<NewComparison>),
-    /// A model's result.
-    Result {
-        /// The comparison.
-        id: String,
-        /// The result.
-        result: Box<ModelResult>,
-    },
-    /// The end of a comparison.
-    Finish {
-        /// The comparison.
-        id: String,
-        /// How it ended.
-        complete: Box<Complete>,
-    },
-}
-
-impl Write {
-    /// The comparison it is for.
-    pub fn comparison_id(&self) -> &str {
-        match self {
-            Write::Create(c) => &c.id,
-            Write::Result { id, .. } | Write::Finish { id, .. } => id,
-        }
-    }
-}
+pub use crate::Write;
 
 /// Writes waiting for the store, oldest first.
 #[derive(Debug)]
@@ -107,6 +74,8 @@ pub fn backoff(failures: u32) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::NewComparison;
+    use llm_compare_core::Complete;
 
     fn finish(id: &str) -> Write {
         Write::Finish {

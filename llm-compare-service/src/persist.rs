@@ -11,7 +11,7 @@
 //! dropped silently.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -19,6 +19,7 @@ use llm_compare_core::{
     ErrorCode, Event, EventKind, NewRequest, Registration, RegistryObserver, Result,
 };
 use parking_lot::Mutex;
+use tokio::sync::mpsc;
 
 use crate::Store;
 use crate::backlog::{Backlog, Write, backoff};
@@ -58,6 +59,89 @@ struct Queue {
 struct Shared {
     store: Arc<dyn Store>,
     queue: Mutex<Queue>,
+    /// Records written after the fact (chat completions), batched by one writer task.
+    records: OnceLock<mpsc::UnboundedSender<Vec<Write>>>,
+}
+
+/// Most writes in one batch transaction.
+const MAX_BATCH: usize = 512;
+
+impl Shared {
+    /// Queues `w` behind what waits, starting the writer if it is not running.
+    fn defer(self: &Arc<Self>, w: Write) {
+        let mut q = self.queue.lock();
+        q.backlog.push(w, Instant::now());
+        metrics::gauge!("llm_compare_store_writes_pending").set(q.backlog.len() as f64);
+        if !q.writer && tokio::runtime::Handle::try_current().is_ok() {
+            q.writer = true;
+            tokio::spawn(drain(self.clone()));
+        }
+    }
+
+    /// Writes `w` now — or, when writes already wait or the database is unreachable, after
+    /// them. Other failures are the caller's.
+    async fn write(self: &Arc<Self>, w: Write) -> Result<()> {
+        if !self.queue.lock().backlog.is_empty() {
+            self.defer(w);
+            return Ok(());
+        }
+        match apply(&*self.store, &w).await {
+            Err(e) if e.code() == ErrorCode::Unavailable => {
+                tracing::warn!(target: "llm_compare::store", comparison = %w.comparison_id(), "database unreachable: the write waits");
+                self.defer(w);
+                Ok(())
+            }
+            other => other,
+        }
+    }
+}
+
+/// The records' writer: what has arrived goes in one transaction (one commit for a burst of
+/// chat completions, not three each). Through an outage the writes join the backlog; a batch
+/// the database refuses for another reason is retried record by record, so one bad record
+/// fails alone.
+async fn write_records(shared: Weak<Shared>, mut rx: mpsc::UnboundedReceiver<Vec<Write>>) {
+    while let Some(first) = rx.recv().await {
+        let mut groups = vec![first];
+        let mut n = groups[0].len();
+        while n < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(g) => {
+                    n += g.len();
+                    groups.push(g);
+                }
+                Err(_) => break,
+            }
+        }
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
+        let waiting = !shared.queue.lock().backlog.is_empty();
+        let result = if waiting {
+            Err(llm_compare_core::Error::unavailable("writes are waiting"))
+        } else {
+            let all: Vec<Write> = groups.iter().flatten().cloned().collect();
+            shared.store.write_batch(&all).await
+        };
+        match result {
+            Ok(()) => {}
+            Err(e) if e.code() == ErrorCode::Unavailable => {
+                for w in groups.into_iter().flatten() {
+                    shared.defer(w);
+                }
+            }
+            Err(_) => {
+                for group in groups {
+                    for w in group {
+                        if let Err(e) = shared.write(w.clone()).await {
+                            gave_up(&w, &e.to_string());
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// Persists what flows through the registry (and the chat completions' records).
@@ -138,6 +222,7 @@ impl Persistence {
                     backlog: Backlog::new(window),
                     writer: false,
                 }),
+                records: OnceLock::new(),
             }),
             progress: Arc::new(Mutex::new(HashMap::new())),
         }
@@ -148,32 +233,24 @@ impl Persistence {
         self.shared.queue.lock().backlog.len()
     }
 
-    /// Queues `w` behind what waits, starting the writer if it is not running.
-    fn defer(&self, w: Write) {
-        let mut q = self.shared.queue.lock();
-        q.backlog.push(w, Instant::now());
-        metrics::gauge!("llm_compare_store_writes_pending").set(q.backlog.len() as f64);
-        if !q.writer && tokio::runtime::Handle::try_current().is_ok() {
-            q.writer = true;
-            tokio::spawn(drain(self.shared.clone()));
-        }
-    }
-
     /// Writes `w` now — or, when writes already wait or the database is unreachable, after
     /// them. Other failures are the caller's.
     pub async fn write(&self, w: Write) -> Result<()> {
-        if !self.shared.queue.lock().backlog.is_empty() {
-            self.defer(w);
-            return Ok(());
+        self.shared.write(w).await
+    }
+
+    /// Records `writes` (one comparison's, in order) after the fact, batched with whatever
+    /// else is being recorded: a chat completion's record.
+    pub fn record(&self, writes: Vec<Write>) {
+        if tokio::runtime::Handle::try_current().is_err() {
+            return;
         }
-        match apply(&*self.shared.store, &w).await {
-            Err(e) if e.code() == ErrorCode::Unavailable => {
-                tracing::warn!(target: "llm_compare::store", comparison = %w.comparison_id(), "database unreachable: the write waits");
-                self.defer(w);
-                Ok(())
-            }
-            other => other,
-        }
+        let tx = self.shared.records.get_or_init(|| {
+            let (tx, rx) = mpsc::unbounded_channel();
+            tokio::spawn(write_records(Arc::downgrade(&self.shared), rx));
+            tx
+        });
+        let _ = tx.send(writes);
     }
 }
 

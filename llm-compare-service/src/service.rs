@@ -330,31 +330,22 @@ impl ChatRecorder {
         let Some(persistence) = self.persistence.take() else {
             return;
         };
-        let pending = self.pending.take();
-        let id = self.id.clone();
-        tokio::spawn(async move {
-            let mut writes: Vec<Write> = Vec::with_capacity(complete.results.len() + 2);
-            if let Some(new) = pending {
-                writes.push(Write::Create(Box::new(new)));
-            }
-            for r in &complete.results {
-                writes.push(Write::Result {
-                    id: id.clone(),
-                    result: Box::new(r.clone()),
-                });
-            }
-            writes.push(Write::Finish {
-                id: id.clone(),
-                complete: Box::new(complete),
+        let mut writes: Vec<Write> = Vec::with_capacity(complete.results.len() + 2);
+        if let Some(new) = self.pending.take() {
+            writes.push(Write::Create(Box::new(new)));
+        }
+        for r in &complete.results {
+            writes.push(Write::Result {
+                id: self.id.clone(),
+                result: Box::new(r.clone()),
             });
-            // An unreachable database makes them wait (in order), not fail.
-            for w in writes {
-                if let Err(e) = persistence.write(w).await {
-                    tracing::error!(target: "llm_compare::service", chat_completion = %id, error = %e, "chat completion not recorded");
-                    return;
-                }
-            }
+        }
+        writes.push(Write::Finish {
+            id: self.id.clone(),
+            complete: Box::new(complete),
         });
+        // Batched with other records into one transaction; through an outage, they wait.
+        persistence.record(writes);
     }
 }
 

@@ -90,6 +90,38 @@ impl ComparisonKind {
     }
 }
 
+/// One write to the store ([`Store::write_batch`]): what [`Store::create_comparison`],
+/// [`Store::save_result`] and [`Store::finish_comparison`] do, as data.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Write {
+    /// Record a comparison.
+    Create(Box<NewComparison>),
+    /// A model's result.
+    Result {
+        /// The comparison.
+        id: String,
+        /// The result.
+        result: Box<ModelResult>,
+    },
+    /// The end of a comparison.
+    Finish {
+        /// The comparison.
+        id: String,
+        /// How it ended.
+        complete: Box<llm_compare_core::Complete>,
+    },
+}
+
+impl Write {
+    /// The comparison it is for.
+    pub fn comparison_id(&self) -> &str {
+        match self {
+            Write::Create(c) => &c.id,
+            Write::Result { id, .. } | Write::Finish { id, .. } => id,
+        }
+    }
+}
+
 /// A hold on an owner's budget for one comparison.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reservation {
@@ -330,6 +362,10 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// carries a [`Reservation`]: [`Error::BudgetExceeded`] (and nothing recorded) when the
     /// period's committed cost would go over the limit.
     async fn create_comparison(&self, c: &NewComparison) -> Result<()>;
+    /// Makes `writes` in order, in one transaction (all or none): how records that waited —
+    /// chat completions written after they ran, writes held through an outage — reach the
+    /// database in one go instead of a transaction each.
+    async fn write_batch(&self, writes: &[Write]) -> Result<()>;
     /// Forgets a comparison that never ran (its registration failed), releasing its reservation.
     async fn discard_comparison(&self, id: &str) -> Result<()>;
     /// Saves a model's text so far (periodically while it streams).

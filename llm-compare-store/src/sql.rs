@@ -13,7 +13,7 @@ use sqlx::{Any, AnyPool, AssertSqlSafe, Row, Transaction};
 
 use crate::{
     BudgetState, ComparisonKind, ComparisonSummary, NewComparison, NewSession, SessionSummary,
-    Store, StoredComparison, StoredModel, StoredSession, UsageRow, Vote, VoteRecord, Winner,
+    Store, StoredComparison, StoredModel, StoredSession, UsageRow, Vote, VoteRecord, Winner, Write,
     not_yours,
 };
 
@@ -291,6 +291,89 @@ impl SqlStore {
         Ok(out)
     }
 
+    /// Records comparison `c` (with its budget hold) inside `tx`.
+    async fn create_in(tx: &mut Transaction<'static, Any>, c: &NewComparison) -> Result<()> {
+        Self::reserve(tx, c).await?;
+        sqlx::query("INSERT INTO comparisons (id, owner, status, models, metadata, created_at_ms, session_id, prompt, blind, instance, kind) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)")
+            .bind(&c.id)
+            .bind(&c.owner)
+            .bind(RequestStatus::Running.as_str())
+            .bind(json(&c.models))
+            .bind(c.metadata.as_ref().map(json))
+            .bind(c.created_at_ms)
+            .bind(&c.session_id)
+            .bind(&c.prompt)
+            .bind(i64::from(c.blind))
+            .bind(&c.instance)
+            .bind(c.kind.as_str())
+            .execute(&mut **tx)
+            .await
+            .map_err(db_err)?;
+        for (i, m) in c.models.iter().enumerate() {
+            sqlx::query("INSERT INTO model_results (comparison_id, model_index, model, text, updated_at_ms) VALUES ($1, $2, $3, '', $4)")
+                .bind(&c.id)
+                .bind(i as i64)
+                .bind(m)
+                .bind(c.created_at_ms)
+                .execute(&mut **tx)
+                .await
+                .map_err(db_err)?;
+        }
+        Ok(())
+    }
+
+    /// Saves a model's result, its usage-ledger entry and its settled cost inside `tx`.
+    async fn save_result_in(
+        tx: &mut Transaction<'static, Any>,
+        id: &str,
+        r: &ModelResult,
+    ) -> Result<()> {
+        let at = now_ms();
+        let cost = pico(r.cost.total_usd);
+        sqlx::query("UPDATE model_results SET text = $1, result = $2, updated_at_ms = $3, ttft_ms = $4, cost_pico = $5 WHERE comparison_id = $6 AND model_index = $7")
+            .bind(&r.text)
+            .bind(json(r))
+            .bind(at)
+            .bind(r.timing.ttft_ms)
+            .bind(cost)
+            .bind(id)
+            .bind(r.model_index as i64)
+            .execute(&mut **tx)
+            .await
+            .map_err(db_err)?;
+        sqlx::query("INSERT INTO usage_ledger (comparison_id, model_index, owner, model, at_ms, input_tokens, output_tokens, cost_pico, priced) \
+                     SELECT id, $1, owner, $2, $3, $4, $5, $6, $7 FROM comparisons WHERE id = $8 ON CONFLICT (comparison_id, model_index) DO NOTHING")
+            .bind(r.model_index as i64)
+            .bind(r.served_by.as_deref().unwrap_or(&r.model))
+            .bind(at)
+            .bind(i64::try_from(r.usage.input_tokens).unwrap_or(i64::MAX))
+            .bind(i64::try_from(r.usage.output_tokens).unwrap_or(i64::MAX))
+            .bind(cost.unwrap_or(0))
+            .bind(i64::from(r.cost.priced))
+            .bind(id)
+            .execute(&mut **tx)
+            .await
+            .map_err(db_err)?;
+        Self::settle(tx, id, Some(r.model_index), cost.unwrap_or(0)).await?;
+        Ok(())
+    }
+
+    /// Saves the end of comparison `id` inside `tx`, releasing what it still holds.
+    async fn finish_in(tx: &mut Transaction<'static, Any>, id: &str, c: &Complete) -> Result<()> {
+        sqlx::query("UPDATE comparisons SET status = $1, finished_at_ms = $2, totals = $3, duration_ms = $4 WHERE id = $5")
+            .bind(c.status.as_str())
+            .bind(now_ms())
+            .bind(json(&c.totals))
+            .bind(c.duration_ms)
+            .bind(id)
+            .execute(&mut **tx)
+            .await
+            .map_err(db_err)?;
+        // Every model has a result by now; anything still held was never spent.
+        Self::settle(tx, id, None, 0).await?;
+        Ok(())
+    }
+
     /// Holds `c`'s worst-case cost against its owner's period, inside `tx`.
     async fn reserve(tx: &mut Transaction<'static, Any>, c: &NewComparison) -> Result<()> {
         let Some(r) = &c.reservation else {
@@ -399,31 +482,18 @@ impl Store for SqlStore {
 
     async fn create_comparison(&self, c: &NewComparison) -> Result<()> {
         let mut tx = self.begin().await?;
-        Self::reserve(&mut tx, c).await?;
-        sqlx::query("INSERT INTO comparisons (id, owner, status, models, metadata, created_at_ms, session_id, prompt, blind, instance, kind) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)")
-            .bind(&c.id)
-            .bind(&c.owner)
-            .bind(RequestStatus::Running.as_str())
-            .bind(json(&c.models))
-            .bind(c.metadata.as_ref().map(json))
-            .bind(c.created_at_ms)
-            .bind(&c.session_id)
-            .bind(&c.prompt)
-            .bind(i64::from(c.blind))
-            .bind(&c.instance)
-            .bind(c.kind.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
-        for (i, m) in c.models.iter().enumerate() {
-            sqlx::query("INSERT INTO model_results (comparison_id, model_index, model, text, updated_at_ms) VALUES ($1, $2, $3, '', $4)")
-                .bind(&c.id)
-                .bind(i as i64)
-                .bind(m)
-                .bind(c.created_at_ms)
-                .execute(&mut *tx)
-                .await
-                .map_err(db_err)?;
+        Self::create_in(&mut tx, c).await?;
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn write_batch(&self, writes: &[Write]) -> Result<()> {
+        let mut tx = self.begin().await?;
+        for w in writes {
+            match w {
+                Write::Create(c) => Self::create_in(&mut tx, c).await?,
+                Write::Result { id, result } => Self::save_result_in(&mut tx, id, result).await?,
+                Write::Finish { id, complete } => Self::finish_in(&mut tx, id, complete).await?,
+            }
         }
         tx.commit().await.map_err(db_err)
     }
@@ -458,50 +528,14 @@ impl Store for SqlStore {
     }
 
     async fn save_result(&self, id: &str, r: &ModelResult) -> Result<()> {
-        let at = now_ms();
-        let cost = pico(r.cost.total_usd);
         let mut tx = self.begin().await?;
-        sqlx::query("UPDATE model_results SET text = $1, result = $2, updated_at_ms = $3, ttft_ms = $4, cost_pico = $5 WHERE comparison_id = $6 AND model_index = $7")
-            .bind(&r.text)
-            .bind(json(r))
-            .bind(at)
-            .bind(r.timing.ttft_ms)
-            .bind(cost)
-            .bind(id)
-            .bind(r.model_index as i64)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
-        sqlx::query("INSERT INTO usage_ledger (comparison_id, model_index, owner, model, at_ms, input_tokens, output_tokens, cost_pico, priced) \
-                     SELECT id, $1, owner, $2, $3, $4, $5, $6, $7 FROM comparisons WHERE id = $8 ON CONFLICT (comparison_id, model_index) DO NOTHING")
-            .bind(r.model_index as i64)
-            .bind(r.served_by.as_deref().unwrap_or(&r.model))
-            .bind(at)
-            .bind(i64::try_from(r.usage.input_tokens).unwrap_or(i64::MAX))
-            .bind(i64::try_from(r.usage.output_tokens).unwrap_or(i64::MAX))
-            .bind(cost.unwrap_or(0))
-            .bind(i64::from(r.cost.priced))
-            .bind(id)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
-        Self::settle(&mut tx, id, Some(r.model_index), cost.unwrap_or(0)).await?;
+        Self::save_result_in(&mut tx, id, r).await?;
         tx.commit().await.map_err(db_err)
     }
 
     async fn finish_comparison(&self, id: &str, c: &Complete) -> Result<()> {
         let mut tx = self.begin().await?;
-        sqlx::query("UPDATE comparisons SET status = $1, finished_at_ms = $2, totals = $3, duration_ms = $4 WHERE id = $5")
-            .bind(c.status.as_str())
-            .bind(now_ms())
-            .bind(json(&c.totals))
-            .bind(c.duration_ms)
-            .bind(id)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
-        // Every model has a result by now; anything still held was never spent.
-        Self::settle(&mut tx, id, None, 0).await?;
+        Self::finish_in(&mut tx, id, c).await?;
         tx.commit().await.map_err(db_err)
     }
 

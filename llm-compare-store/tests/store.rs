@@ -63,7 +63,54 @@ async fn suite(store: Arc<dyn Store>) {
     sessions(store.clone()).await;
     comparison_listing(store.clone()).await;
     budgets_and_usage(store.clone()).await;
-    votes_feed_the_leaderboard(store).await;
+    votes_feed_the_leaderboard(store.clone()).await;
+    batches_are_all_or_nothing(store).await;
+}
+
+/// `write_batch`: several comparisons' records in one transaction; a batch that fails
+/// anywhere leaves nothing behind.
+async fn batches_are_all_or_nothing(store: Arc<dyn Store>) {
+    let owner = unique("frank");
+    let group = |owner: &str| {
+        let c = NewComparison {
+            kind: ComparisonKind::ChatCompletion,
+            models: vec!["sim/echo".into()],
+            ..new(owner)
+        };
+        let r = result(0, "sim/echo", "batched");
+        let id = c.id.clone();
+        vec![
+            Write::Create(Box::new(c)),
+            Write::Result {
+                id: id.clone(),
+                result: Box::new(r.clone()),
+            },
+            Write::Finish {
+                id: id.clone(),
+                complete: Box::new(complete_of(&id, vec![r])),
+            },
+        ]
+    };
+    let (a, b) = (group(&owner), group(&owner));
+    let ids = [a[0].comparison_id().to_string(), b[0].comparison_id().to_string()];
+    store
+        .write_batch(&[a.clone(), b].concat())
+        .await
+        .unwrap();
+    for id in &ids {
+        let c = store.comparison(&owner, id).await.unwrap().unwrap();
+        assert_eq!(c.status, RequestStatus::Completed);
+        assert_eq!(c.models[0].text, "batched");
+    }
+    let listed = store.comparisons(&owner, 10, None).await.unwrap();
+    assert!(listed.iter().all(|c| c.kind == ComparisonKind::ChatCompletion));
+    let usage = store.usage(&owner, 0, i64::MAX).await.unwrap();
+    assert_eq!(usage.iter().map(|u| u.calls).sum::<u64>(), 2);
+    // A new record, then one that collides with a stored one: neither is kept.
+    let fresh = group(&owner);
+    let fresh_id = fresh[0].comparison_id().to_string();
+    assert!(store.write_batch(&[fresh, a].concat()).await.is_err());
+    assert!(store.comparison(&owner, &fresh_id).await.unwrap().is_none());
 }
 
 async fn comparisons_and_votes(store: Arc<dyn Store>) {
