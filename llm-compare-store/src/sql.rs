@@ -291,6 +291,87 @@ impl SqlStore {
         Ok(out)
     }
 
+    /// Inserts comparisons that are created, answered and finished in the same batch, each
+    /// as its final rows (no budget hold: none was taken), inside `tx`.
+    async fn insert_whole(tx: &mut Transaction<'static, Any>, whole: &[Whole<'_>]) -> Result<()> {
+        if whole.is_empty() {
+            return Ok(());
+        }
+        let at = now_ms();
+        let mut sql = String::from(
+            "INSERT INTO comparisons (id, owner, status, models, metadata, created_at_ms, session_id, prompt, \
+             blind, instance, kind, finished_at_ms, totals, duration_ms) VALUES ",
+        );
+        values(&mut sql, whole.len(), 14);
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for w in whole {
+            let c = w.create;
+            q = q
+                .bind(&c.id)
+                .bind(&c.owner)
+                .bind(w.finish.status.as_str())
+                .bind(json(&c.models))
+                .bind(c.metadata.as_ref().map(json))
+                .bind(c.created_at_ms)
+                .bind(&c.session_id)
+                .bind(&c.prompt)
+                .bind(i64::from(c.blind))
+                .bind(&c.instance)
+                .bind(c.kind.as_str())
+                .bind(at)
+                .bind(json(&w.finish.totals))
+                .bind(w.finish.duration_ms);
+        }
+        q.execute(&mut **tx).await.map_err(db_err)?;
+
+        let models: usize = whole.iter().map(|w| w.create.models.len()).sum();
+        let mut sql = String::from(
+            "INSERT INTO model_results (comparison_id, model_index, model, text, result, updated_at_ms, ttft_ms, cost_pico) VALUES ",
+        );
+        values(&mut sql, models, 8);
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for w in whole {
+            for (i, model) in w.create.models.iter().enumerate() {
+                let r = w.results.iter().find(|r| r.model_index == i);
+                q = q
+                    .bind(&w.create.id)
+                    .bind(i as i64)
+                    .bind(model)
+                    .bind(r.map_or("", |r| r.text.as_str()))
+                    .bind(r.map(|r| json(*r)))
+                    .bind(at)
+                    .bind(r.and_then(|r| r.timing.ttft_ms))
+                    .bind(r.and_then(|r| pico(r.cost.total_usd)));
+            }
+        }
+        q.execute(&mut **tx).await.map_err(db_err)?;
+
+        let results: usize = whole.iter().map(|w| w.results.len()).sum();
+        if results > 0 {
+            let mut sql = String::from(
+                "INSERT INTO usage_ledger (comparison_id, model_index, owner, model, at_ms, input_tokens, output_tokens, cost_pico, priced) VALUES ",
+            );
+            values(&mut sql, results, 9);
+            let mut q = sqlx::query(AssertSqlSafe(sql));
+            for w in whole {
+                for r in &w.results {
+                    q = q
+                        .bind(&w.create.id)
+                        .bind(r.model_index as i64)
+                        .bind(&w.create.owner)
+                        .bind(r.served_by.as_deref().unwrap_or(&r.model))
+                        .bind(at)
+                        .bind(i64::try_from(r.usage.input_tokens).unwrap_or(i64::MAX))
+                        .bind(i64::try_from(r.usage.output_tokens).unwrap_or(i64::MAX))
+                        .bind(pico(r.cost.total_usd).unwrap_or(0))
+                        .bind(i64::from(r.cost.priced));
+                }
+            }
+            q.execute(&mut **tx).await.map_err(db_err)?;
+        }
+        Ok(())
+    }
+
     /// Records comparison `c` (with its budget hold) inside `tx`.
     async fn create_in(tx: &mut Transaction<'static, Any>, c: &NewComparison) -> Result<()> {
         Self::reserve(tx, c).await?;
@@ -466,6 +547,81 @@ impl SqlStore {
     }
 }
 
+/// A comparison a batch creates (without a budget hold), answers and finishes.
+#[derive(Debug)]
+struct Whole<'a> {
+    create: &'a NewComparison,
+    results: Vec<&'a ModelResult>,
+    finish: &'a Complete,
+}
+
+/// Splits a batch into the comparisons it records whole and the other writes (in their
+/// order). A comparison is whole when the batch creates it without a hold and finishes it,
+/// with its results in between; anything else about it stays a write of its own.
+fn wholes(writes: &[Write]) -> (Vec<Whole<'_>>, Vec<&Write>) {
+    let whole_ids: std::collections::HashSet<&str> = writes
+        .iter()
+        .filter_map(|w| match w {
+            Write::Create(c) if c.reservation.is_none() => Some(c.id.as_str()),
+            _ => None,
+        })
+        .filter(|id| {
+            let mine: Vec<&Write> = writes.iter().filter(|w| w.comparison_id() == *id).collect();
+            matches!(mine.first(), Some(Write::Create(_)))
+                && matches!(mine.last(), Some(Write::Finish { .. }))
+                && mine.len() >= 2
+                && mine[1..mine.len() - 1]
+                    .iter()
+                    .all(|w| matches!(w, Write::Result { .. }))
+        })
+        .collect();
+    let mut whole: Vec<Whole<'_>> = Vec::new();
+    let mut rest = Vec::new();
+    for w in writes {
+        if !whole_ids.contains(w.comparison_id()) {
+            rest.push(w);
+            continue;
+        }
+        match w {
+            Write::Create(c) => whole.push(Whole {
+                create: c,
+                results: Vec::new(),
+                finish: match writes.iter().rev().find_map(|x| match x {
+                    Write::Finish { id, complete } if *id == c.id => Some(&**complete),
+                    _ => None,
+                }) {
+                    Some(f) => f,
+                    None => continue,
+                },
+            }),
+            Write::Result { id, result } => {
+                if let Some(h) = whole.iter_mut().find(|h| h.create.id == *id) {
+                    h.results.push(result);
+                }
+            }
+            Write::Finish { .. } => {}
+        }
+    }
+    (whole, rest)
+}
+
+/// Appends `rows` placeholder tuples of `cols` parameters each: `($1, $2), ($3, $4)`.
+fn values(sql: &mut String, rows: usize, cols: usize) {
+    use std::fmt::Write as _;
+    for r in 0..rows {
+        sql.push_str(if r == 0 { "(" } else { ", (" });
+        for c in 0..cols {
+            let _ = write!(
+                sql,
+                "{}${}",
+                if c == 0 { "" } else { ", " },
+                r * cols + c + 1
+            );
+        }
+        sql.push(')');
+    }
+}
+
 fn pico(usd: Option<llm_compare_core::Usd>) -> Option<i64> {
     usd.map(|u| i64::try_from(u.pico()).unwrap_or(i64::MAX))
 }
@@ -487,8 +643,12 @@ impl Store for SqlStore {
     }
 
     async fn write_batch(&self, writes: &[Write]) -> Result<()> {
+        let (whole, rest) = wholes(writes);
         let mut tx = self.begin().await?;
-        for w in writes {
+        // Comparisons recorded whole (chat completions written after they ran): three
+        // multi-row INSERTs for the lot instead of ~9 statements each.
+        Self::insert_whole(&mut tx, &whole).await?;
+        for w in rest {
             match w {
                 Write::Create(c) => Self::create_in(&mut tx, c).await?,
                 Write::Result { id, result } => Self::save_result_in(&mut tx, id, result).await?,
@@ -830,4 +990,88 @@ fn summary(row: &AnyRow) -> Result<SessionSummary> {
         created_at_ms: get(row, "created_at_ms")?,
         turns: u64::try_from(get::<i64>(row, "turns")?).unwrap_or(0),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn create(id: &str, held: bool) -> Write {
+        Write::Create(Box::new(NewComparison {
+            id: id.into(),
+            models: vec!["sim/echo".into()],
+            reservation: held.then(|| crate::Reservation {
+                limit_pico: 1,
+                period_start_ms: 0,
+                per_model_pico: vec![1],
+            }),
+            ..NewComparison::default()
+        }))
+    }
+
+    fn result(id: &str) -> Write {
+        Write::Result {
+            id: id.into(),
+            result: Box::new(ModelResult {
+                model_index: 0,
+                model: "sim/echo".into(),
+                text: String::new(),
+                reasoning: String::new(),
+                tool_calls: vec![],
+                finish_reason: None,
+                raw_finish_reason: None,
+                partial: false,
+                usage: llm_compare_core::Usage::default(),
+                cost: llm_compare_core::Cost::default(),
+                timing: llm_compare_core::Timing::default(),
+                error: None,
+                served_by: None,
+                attempts: vec![],
+                history_trimmed: 0,
+            }),
+        }
+    }
+
+    fn finish(id: &str) -> Write {
+        Write::Finish {
+            id: id.into(),
+            complete: Box::new(Complete {
+                request_id: id.into(),
+                status: RequestStatus::Completed,
+                results: vec![],
+                totals: llm_compare_core::Totals::default(),
+                duration_ms: 1.0,
+            }),
+        }
+    }
+
+    #[test]
+    fn a_batch_splits_into_whole_comparisons_and_the_rest() {
+        let batch = vec![
+            create("a", false),
+            result("x"),
+            result("a"),
+            create("held", true),
+            finish("a"),
+            result("held"),
+            finish("held"),
+            create("open", false),
+            finish("x"),
+        ];
+        let (whole, rest) = wholes(&batch);
+        assert_eq!(whole.len(), 1);
+        assert_eq!(whole[0].create.id, "a");
+        assert_eq!(whole[0].results.len(), 1);
+        // A held one, one never finished here, and writes for stored ones stay as they are,
+        // in order.
+        let ids: Vec<&str> = rest.iter().map(|w| w.comparison_id()).collect();
+        assert_eq!(ids, ["x", "held", "held", "held", "open", "x"]);
+    }
+
+    #[test]
+    fn placeholders_number_every_parameter() {
+        let mut sql = String::new();
+        values(&mut sql, 2, 3);
+        assert_eq!(sql, "($1, $2, $3), ($4, $5, $6)");
+    }
 }

@@ -92,18 +92,22 @@ async fn batches_are_all_or_nothing(store: Arc<dyn Store>) {
         ]
     };
     let (a, b) = (group(&owner), group(&owner));
-    let ids = [a[0].comparison_id().to_string(), b[0].comparison_id().to_string()];
-    store
-        .write_batch(&[a.clone(), b].concat())
-        .await
-        .unwrap();
+    let ids = [
+        a[0].comparison_id().to_string(),
+        b[0].comparison_id().to_string(),
+    ];
+    store.write_batch(&[a.clone(), b].concat()).await.unwrap();
     for id in &ids {
         let c = store.comparison(&owner, id).await.unwrap().unwrap();
         assert_eq!(c.status, RequestStatus::Completed);
         assert_eq!(c.models[0].text, "batched");
     }
     let listed = store.comparisons(&owner, 10, None).await.unwrap();
-    assert!(listed.iter().all(|c| c.kind == ComparisonKind::ChatCompletion));
+    assert!(
+        listed
+            .iter()
+            .all(|c| c.kind == ComparisonKind::ChatCompletion)
+    );
     let usage = store.usage(&owner, 0, i64::MAX).await.unwrap();
     assert_eq!(usage.iter().map(|u| u.calls).sum::<u64>(), 2);
     // A new record, then one that collides with a stored one: neither is kept.
