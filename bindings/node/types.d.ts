@@ -221,7 +221,8 @@ priced: boolean, };
  * Token counts of one model call.
  *
  * Conventions (all providers are normalized to them): `input_tokens` includes
- * `cached_input_tokens`; `output_tokens` includes `reasoning_tokens`.
+ * `cached_input_tokens` (read from the provider's cache) and `cache_write_tokens` (written to
+ * it); `output_tokens` includes `reasoning_tokens`. Each part is priced at its own rate.
  */
 export type Usage = { 
 /**
@@ -236,6 +237,11 @@ output_tokens: number,
  * Prompt tokens served from the provider's cache.
  */
 cached_input_tokens: number, 
+/**
+ * Prompt tokens written to the provider's cache (Anthropic's
+ * `cache_creation_input_tokens`), priced at the cache-write rate.
+ */
+cache_write_tokens: number, 
 /**
  * Generated tokens spent on reasoning.
  */

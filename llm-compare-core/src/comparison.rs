@@ -423,6 +423,7 @@ fn estimate_usage(
         input_tokens: input,
         output_tokens: output,
         cached_input_tokens: r.cached_input_tokens.unwrap_or(0),
+        cache_write_tokens: r.cache_write_tokens.unwrap_or(0),
         reasoning_tokens: r.reasoning_tokens.unwrap_or(0),
         source: if estimated {
             UsageSource::Estimated

@@ -137,13 +137,17 @@ impl ModelPrice {
         })
     }
 
-    /// The cost of `usage` at these prices (exact integer arithmetic, saturating).
+    /// The cost of `usage` at these prices (exact integer arithmetic, saturating): plain
+    /// input, cache reads and cache writes each at their own rate (a missing rate is the
+    /// input rate), plain output and reasoning likewise.
     pub fn cost(&self, usage: &Usage) -> Cost {
         let cached = usage.cached_input_tokens.min(usage.input_tokens);
+        let written = usage.cache_write_tokens.min(usage.input_tokens - cached);
         let reasoning = usage.reasoning_tokens.min(usage.output_tokens);
-        let input = (usage.input_tokens - cached)
+        let input = (usage.input_tokens - cached - written)
             .saturating_mul(self.input)
-            .saturating_add(cached.saturating_mul(self.cache_read.unwrap_or(self.input)));
+            .saturating_add(cached.saturating_mul(self.cache_read.unwrap_or(self.input)))
+            .saturating_add(written.saturating_mul(self.cache_write.unwrap_or(self.input)));
         let output = (usage.output_tokens - reasoning)
             .saturating_mul(self.output)
             .saturating_add(reasoning.saturating_mul(self.reasoning.unwrap_or(self.output)));

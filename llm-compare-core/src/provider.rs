@@ -55,6 +55,8 @@ pub struct ReportedUsage {
     pub output_tokens: Option<u64>,
     /// Prompt tokens read from the cache.
     pub cached_input_tokens: Option<u64>,
+    /// Prompt tokens written to the cache.
+    pub cache_write_tokens: Option<u64>,
     /// Reasoning tokens.
     pub reasoning_tokens: Option<u64>,
 }
@@ -65,6 +67,7 @@ impl ReportedUsage {
         self.input_tokens = newer.input_tokens.or(self.input_tokens);
         self.output_tokens = newer.output_tokens.or(self.output_tokens);
         self.cached_input_tokens = newer.cached_input_tokens.or(self.cached_input_tokens);
+        self.cache_write_tokens = newer.cache_write_tokens.or(self.cache_write_tokens);
         self.reasoning_tokens = newer.reasoning_tokens.or(self.reasoning_tokens);
     }
 }

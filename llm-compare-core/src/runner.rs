@@ -90,6 +90,8 @@ enum Line {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         cached_input_tokens: Option<u64>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        cache_write_tokens: Option<u64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         reasoning_tokens: Option<u64>,
     },
     Finish {
@@ -133,6 +135,7 @@ impl CallEvent {
                 input_tokens: u.input_tokens,
                 output_tokens: u.output_tokens,
                 cached_input_tokens: u.cached_input_tokens,
+                cache_write_tokens: u.cache_write_tokens,
                 reasoning_tokens: u.reasoning_tokens,
             },
             CallEvent::Event(ProviderEvent::Finish { reason, raw }) => Line::Finish { reason, raw },
@@ -166,11 +169,13 @@ impl CallEvent {
                 input_tokens,
                 output_tokens,
                 cached_input_tokens,
+                cache_write_tokens,
                 reasoning_tokens,
             } => CallEvent::Event(ProviderEvent::Usage(ReportedUsage {
                 input_tokens,
                 output_tokens,
                 cached_input_tokens,
+                cache_write_tokens,
                 reasoning_tokens,
             })),
             Line::Finish { reason, raw } => CallEvent::Event(ProviderEvent::Finish { reason, raw }),
@@ -274,6 +279,7 @@ mod tests {
                 input_tokens: Some(3),
                 output_tokens: None,
                 cached_input_tokens: Some(1),
+                cache_write_tokens: Some(2),
                 reasoning_tokens: None,
             })),
             CallEvent::Event(ProviderEvent::Finish {

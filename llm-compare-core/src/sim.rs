@@ -393,6 +393,7 @@ impl Provider for SimProvider {
                 input_tokens: Some(input_tokens),
                 output_tokens: Some(n),
                 cached_input_tokens: Some(0),
+                cache_write_tokens: Some(0),
                 reasoning_tokens: Some(0),
             }));
             yield Ok(ProviderEvent::Finish {

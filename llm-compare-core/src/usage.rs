@@ -20,7 +20,8 @@ pub enum UsageSource {
 /// Token counts of one model call.
 ///
 /// Conventions (all providers are normalized to them): `input_tokens` includes
-/// `cached_input_tokens`; `output_tokens` includes `reasoning_tokens`.
+/// `cached_input_tokens` (read from the provider's cache) and `cache_write_tokens` (written to
+/// it); `output_tokens` includes `reasoning_tokens`. Each part is priced at its own rate.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
@@ -32,6 +33,10 @@ pub struct Usage {
     /// Prompt tokens served from the provider's cache.
     #[serde(default)]
     pub cached_input_tokens: u64,
+    /// Prompt tokens written to the provider's cache (Anthropic's
+    /// `cache_creation_input_tokens`), priced at the cache-write rate.
+    #[serde(default)]
+    pub cache_write_tokens: u64,
     /// Generated tokens spent on reasoning.
     #[serde(default)]
     pub reasoning_tokens: u64,

@@ -353,3 +353,60 @@ fn keys_stay_out_of_debug_output() {
     let dbg = format!("{p:?}");
     assert!(!dbg.contains("\"k\"") && dbg.contains("redacted"), "{dbg}");
 }
+
+/// Cache writes are priced at the cache-write rate (issue 20's first case): an Anthropic
+/// stream reporting `cache_creation_input_tokens: 10000` (input 5, output 7) on
+/// `anthropic/claude-sonnet-4-5` (bundled: input $3, cache write $3.75, output $15 per 1M).
+/// Worked by hand: 5 × $3 + 10,000 × $3.75 + 7 × $15 = $15 + $37,500 + $105 per 1M tokens
+/// = $0.03762 (as plain input it was $0.03012).
+#[tokio::test]
+async fn anthropic_cache_writes_are_priced_at_the_cache_write_rate() {
+    let body = concat!(
+        "event: message_start\n",
+        "data: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"claude-sonnet-4-5\",\"content\":[],\"stop_reason\":null,\"usage\":{\"input_tokens\":5,\"cache_creation_input_tokens\":10000,\"cache_read_input_tokens\":0,\"output_tokens\":1}}}\n\n",
+        "event: content_block_start\n",
+        "data: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n",
+        "event: content_block_delta\n",
+        "data: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Cached.\"}}\n\n",
+        "event: content_block_stop\n",
+        "data: {\"type\":\"content_block_stop\",\"index\":0}\n\n",
+        "event: message_delta\n",
+        "data: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":{\"output_tokens\":7}}\n\n",
+        "event: message_stop\n",
+        "data: {\"type\":\"message_stop\"}\n\n",
+    );
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/anthropic/v1/messages"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(body.as_bytes(), "text/event-stream"))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let toml = format!(
+        "[providers.anthropic]\nbase_url = \"{}/anthropic\"\napi_key = \"test-key\"\n[defaults]\nretries = 0\n",
+        server.uri()
+    );
+    let engine = Config::parse(&toml).unwrap().engine().unwrap();
+    let done = engine
+        .compare(&CompareRequest::prompt(
+            ["anthropic/claude-sonnet-4-5"],
+            "hi",
+        ))
+        .unwrap()
+        .result()
+        .await
+        .unwrap();
+    let r = &done.results[0];
+    assert!(r.error.is_none(), "{:?}", r.error);
+    assert_eq!(r.text, "Cached.");
+    // Our input includes cache reads and writes; the write is its own field.
+    assert_eq!(r.usage.input_tokens, 10_005);
+    assert_eq!(r.usage.cache_write_tokens, 10_000);
+    assert_eq!(r.usage.cached_input_tokens, 0);
+    assert_eq!(r.usage.output_tokens, 7);
+    // $0.03762 = 37,620,000,000 pico-USD: input 37,515 µ$, output 105 µ$.
+    assert_eq!(r.cost.input_usd, Some(Usd(37_515_000_000)));
+    assert_eq!(r.cost.output_usd, Some(Usd(105_000_000)));
+    assert_eq!(r.cost.total_usd, Some(Usd(37_620_000_000)));
+    assert_eq!(r.cost.total_usd.unwrap().to_string(), "$0.03762");
+}

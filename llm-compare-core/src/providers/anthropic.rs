@@ -350,6 +350,7 @@ impl StreamParser for AnthropicParser {
             input_tokens: u.input_tokens.map(|i| i + cache_read + cache_write),
             output_tokens: u.output_tokens,
             cached_input_tokens: u.cache_read_input_tokens,
+            cache_write_tokens: u.cache_creation_input_tokens,
             reasoning_tokens: None,
         }));
         out.push(ProviderEvent::Finish {

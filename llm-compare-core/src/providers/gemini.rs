@@ -287,6 +287,8 @@ impl StreamParser for GeminiParser {
                 // Thinking tokens are billed as output.
                 output_tokens: Some(u.candidates_token_count.unwrap_or(0) + thoughts),
                 cached_input_tokens: u.cached_content_token_count,
+                // Gemini bills cache creation apart (storage per hour), not per request.
+                cache_write_tokens: None,
                 reasoning_tokens: u.thoughts_token_count,
             });
         }

@@ -218,6 +218,8 @@ impl UsageJson {
                 .prompt_tokens_details
                 .and_then(|d| d.cached_tokens)
                 .or(self.prompt_cache_hit_tokens),
+            // OpenAI-compatible APIs cache automatically and bill no writes.
+            cache_write_tokens: None,
             reasoning_tokens: reasoning,
         }
     }
