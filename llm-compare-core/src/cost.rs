@@ -125,9 +125,67 @@ pub struct ModelPrice {
     pub max_input_tokens: Option<u64>,
     /// Most output tokens.
     pub max_output_tokens: Option<u64>,
+    /// The rates of a call whose prompt is larger than a threshold, when the provider bills
+    /// such calls apart.
+    pub tier: Option<PriceTier>,
+}
+
+/// A prompt-size tier: a call whose prompt (cache reads and writes included) is larger than
+/// `above_tokens` is billed, all of it, at these rates — as Gemini bills prompts above 200k
+/// tokens and OpenAI above 272k.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PriceTier {
+    /// The prompt size (tokens) above which the tier applies.
+    pub above_tokens: u64,
+    /// Input tokens.
+    pub input: PicoPerToken,
+    /// Output tokens.
+    pub output: PicoPerToken,
+    /// Cache reads (else the base cache-read rate, else this tier's input rate).
+    pub cache_read: Option<PicoPerToken>,
+    /// Cache writes (else the base cache-write rate, else this tier's input rate).
+    pub cache_write: Option<PicoPerToken>,
+}
+
+/// The rates one call is billed at (its tier chosen).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rates {
+    /// Plain input.
+    pub input: PicoPerToken,
+    /// Cache reads.
+    pub cache_read: PicoPerToken,
+    /// Cache writes.
+    pub cache_write: PicoPerToken,
+    /// Plain output.
+    pub output: PicoPerToken,
+    /// Reasoning.
+    pub reasoning: PicoPerToken,
 }
 
 impl ModelPrice {
+    /// The rates of a call whose prompt has `prompt_tokens` tokens: the tier's above its
+    /// threshold, else the base ones; a missing cache or reasoning rate is the input
+    /// (output) rate.
+    pub fn rates(&self, prompt_tokens: u64) -> Rates {
+        match self.tier.filter(|t| prompt_tokens > t.above_tokens) {
+            Some(t) => Rates {
+                input: t.input,
+                cache_read: t.cache_read.or(self.cache_read).unwrap_or(t.input),
+                cache_write: t.cache_write.or(self.cache_write).unwrap_or(t.input),
+                output: t.output,
+                // Reasoning is output: in a tier, at the tier's output rate.
+                reasoning: t.output,
+            },
+            None => Rates {
+                input: self.input,
+                cache_read: self.cache_read.unwrap_or(self.input),
+                cache_write: self.cache_write.unwrap_or(self.input),
+                output: self.output,
+                reasoning: self.reasoning.unwrap_or(self.output),
+            },
+        }
+    }
+
     /// A price from USD per 1M tokens for input and output.
     pub fn per_million(input: &str, output: &str) -> Result<Self> {
         Ok(Self {
@@ -141,16 +199,17 @@ impl ModelPrice {
     /// input, cache reads and cache writes each at their own rate (a missing rate is the
     /// input rate), plain output and reasoning likewise.
     pub fn cost(&self, usage: &Usage) -> Cost {
+        let rates = self.rates(usage.input_tokens);
         let cached = usage.cached_input_tokens.min(usage.input_tokens);
         let written = usage.cache_write_tokens.min(usage.input_tokens - cached);
         let reasoning = usage.reasoning_tokens.min(usage.output_tokens);
         let input = (usage.input_tokens - cached - written)
-            .saturating_mul(self.input)
-            .saturating_add(cached.saturating_mul(self.cache_read.unwrap_or(self.input)))
-            .saturating_add(written.saturating_mul(self.cache_write.unwrap_or(self.input)));
+            .saturating_mul(rates.input)
+            .saturating_add(cached.saturating_mul(rates.cache_read))
+            .saturating_add(written.saturating_mul(rates.cache_write));
         let output = (usage.output_tokens - reasoning)
-            .saturating_mul(self.output)
-            .saturating_add(reasoning.saturating_mul(self.reasoning.unwrap_or(self.output)));
+            .saturating_mul(rates.output)
+            .saturating_add(reasoning.saturating_mul(rates.reasoning));
         Cost {
             input_usd: Some(Usd(input)),
             output_usd: Some(Usd(output)),
@@ -259,9 +318,9 @@ impl PriceTable {
                 continue;
             }
             let cols: Vec<&str> = line.split('\t').collect();
-            if cols.len() != 8 {
+            if cols.len() != 13 {
                 return Err(Error::Internal(format!(
-                    "price table line {}: expected 8 columns, got {}",
+                    "price table line {}: expected 13 columns, got {}",
                     n + 1,
                     cols.len()
                 )));
@@ -284,6 +343,16 @@ impl PriceTable {
                     cache_read: opt_price(cols[5])?,
                     cache_write: opt_price(cols[6])?,
                     reasoning: opt_price(cols[7])?,
+                    tier: match opt_int(cols[8]) {
+                        Some(above_tokens) => Some(PriceTier {
+                            above_tokens,
+                            input: parse_usd_per_million(cols[9])?,
+                            output: parse_usd_per_million(cols[10])?,
+                            cache_read: opt_price(cols[11])?,
+                            cache_write: opt_price(cols[12])?,
+                        }),
+                        None => None,
+                    },
                 },
             );
         }
@@ -357,6 +426,57 @@ mod tests {
             output_tokens: output,
             ..Usage::default()
         }
+    }
+
+    #[test]
+    fn a_tier_applies_above_its_threshold_to_every_token_kind() {
+        let m = |usd: u64| usd * 1_000_000;
+        let price = ModelPrice {
+            input: m(1),
+            output: m(10),
+            cache_read: Some(m(1) / 10),
+            tier: Some(PriceTier {
+                above_tokens: 1000,
+                input: m(2),
+                output: m(20),
+                cache_read: None,
+                cache_write: None,
+            }),
+            ..ModelPrice::default()
+        };
+        // At the threshold: the base rates (cache writes at the input rate).
+        assert_eq!(
+            price.rates(1000),
+            Rates {
+                input: m(1),
+                cache_read: m(1) / 10,
+                cache_write: m(1),
+                output: m(10),
+                reasoning: m(10)
+            }
+        );
+        // Above: the tier's, a missing tier cache rate falling back to the base cache rate,
+        // then to the tier's input.
+        assert_eq!(
+            price.rates(1001),
+            Rates {
+                input: m(2),
+                cache_read: m(1) / 10,
+                cache_write: m(2),
+                output: m(20),
+                reasoning: m(20)
+            }
+        );
+        // 1,001 in (100 of them cache reads, 1 a write) and 3 out, above the tier, by hand:
+        // 900 × $2 + 100 × $0.1 + 1 × $2 + 3 × $20 per 1M = $1,872 per 1M.
+        let u = Usage {
+            input_tokens: 1001,
+            cached_input_tokens: 100,
+            cache_write_tokens: 1,
+            output_tokens: 3,
+            ..Usage::default()
+        };
+        assert_eq!(price.cost(&u).total_usd, Some(Usd(1_872_000_000)));
     }
 
     #[test]

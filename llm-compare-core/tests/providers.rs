@@ -410,3 +410,46 @@ async fn anthropic_cache_writes_are_priced_at_the_cache_write_rate() {
     assert_eq!(r.cost.total_usd, Some(Usd(37_620_000_000)));
     assert_eq!(r.cost.total_usd.unwrap().to_string(), "$0.03762");
 }
+
+/// Prompt-size tiers (issue 20's second case): `gemini/gemini-2.5-pro` bills a call whose
+/// prompt is above 200k tokens at $2.50 in / $15 out per 1M (below: $1.25 / $10). Worked by
+/// hand: 250,000 × $2.50 + 7 × $15 = $625,000 + $105 per 1M = $0.625105 (at the base rates it
+/// was $0.31257); 200,000 × $1.25 + 7 × $10 = $0.25007 (at the threshold: still the base).
+#[tokio::test]
+async fn gemini_prompts_above_200k_tokens_are_billed_at_the_tier() {
+    for (prompt, expected, input, output) in [
+        (250_000u64, "$0.625105", 625_000_000_000u64, 105_000_000u64),
+        (200_000, "$0.25007", 250_000_000_000, 70_000_000),
+    ] {
+        let body = format!(
+            "data: {{\"candidates\":[{{\"content\":{{\"parts\":[{{\"text\":\"Long.\"}}],\"role\":\"model\"}},\"finishReason\":\"STOP\",\"index\":0}}],\"usageMetadata\":{{\"promptTokenCount\":{prompt},\"candidatesTokenCount\":7,\"totalTokenCount\":{}}}}}\r\n\r\n",
+            prompt + 7
+        );
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/gemini/models/gemini-2.5-pro:streamGenerateContent"))
+            .respond_with(
+                ResponseTemplate::new(200).set_body_raw(body.into_bytes(), "text/event-stream"),
+            )
+            .expect(1)
+            .mount(&server)
+            .await;
+        let toml = format!(
+            "[providers.gemini]\nbase_url = \"{}/gemini\"\napi_key = \"test-key\"\n[defaults]\nretries = 0\n",
+            server.uri()
+        );
+        let engine = Config::parse(&toml).unwrap().engine().unwrap();
+        let done = engine
+            .compare(&CompareRequest::prompt(["gemini/gemini-2.5-pro"], "hi"))
+            .unwrap()
+            .result()
+            .await
+            .unwrap();
+        let r = &done.results[0];
+        assert!(r.error.is_none(), "{:?}", r.error);
+        assert_eq!((r.usage.input_tokens, r.usage.output_tokens), (prompt, 7));
+        assert_eq!(r.cost.input_usd, Some(Usd(input)), "{prompt}");
+        assert_eq!(r.cost.output_usd, Some(Usd(output)), "{prompt}");
+        assert_eq!(r.cost.total_usd.unwrap().to_string(), expected);
+    }
+}

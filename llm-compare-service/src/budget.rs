@@ -109,8 +109,10 @@ impl BudgetSettings {
                             .map(u64::from)
                             .or(price.max_output_tokens)
                             .unwrap_or(u64::from(self.default_max_tokens.unwrap_or(4096)));
-                        let in_rate = price.input.max(price.cache_write.unwrap_or(0));
-                        let out_rate = price.output.max(price.reasoning.unwrap_or(0));
+                        // The tier this prompt falls in, at its dearest input and output.
+                        let rates = price.rates(input);
+                        let in_rate = rates.input.max(rates.cache_write);
+                        let out_rate = rates.output.max(rates.reasoning);
                         let pico = u128::from(input) * u128::from(in_rate)
                             + u128::from(output) * u128::from(out_rate);
                         Ok(i64::try_from(pico).unwrap_or(i64::MAX))
