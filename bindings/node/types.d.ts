@@ -275,7 +275,16 @@ total_usd: number | null,
 /**
  * Whether the price table had this model.
  */
-priced: boolean, };
+priced: boolean, 
+/**
+ * Where the figure came from.
+ */
+source: CostSource, };
+
+/**
+ * Where a cost came from.
+ */
+export type CostSource = "price_table" | "config" | "provider" | "estimated";
 
 /**
  * Per-model timing.

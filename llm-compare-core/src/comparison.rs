@@ -520,8 +520,10 @@ fn finish_model(
         stage,
     });
 
-    let cost = prices.map_or(crate::cost::Cost::UNPRICED, |p| {
-        p.cost(st.answering_model(), &usage)
+    // What the provider says the call cost is the cost; else the table's math on usage.
+    let cost = prices.map_or(crate::cost::Cost::UNPRICED, |p| match st.usage.cost {
+        Some(charged) => crate::cost::Cost::reported(charged),
+        None => p.cost(st.answering_model(), &usage),
     });
     let total = end - start;
     let ttft = st.first_token.map(|t| t - start);

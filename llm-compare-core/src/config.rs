@@ -291,6 +291,7 @@ impl Config {
         for (model, o) in &self.prices {
             let field = |f: &str| format!("prices.\"{model}\".{f}");
             let mut p = table.get(model).copied().unwrap_or_default();
+            p.configured = true;
             let known = table.get(model).is_some();
             if !known && (o.input.is_none() || o.output.is_none()) {
                 return Err(Error::invalid(

@@ -93,15 +93,47 @@ pub struct Cost {
     pub total_usd: Option<Usd>,
     /// Whether the price table had this model.
     pub priced: bool,
+    /// Where the figure came from.
+    #[serde(default)]
+    pub source: CostSource,
+}
+
+/// Where a cost came from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(rename_all = "snake_case")]
+pub enum CostSource {
+    /// The bundled price table (LiteLLM's price data) on reported usage.
+    #[default]
+    PriceTable,
+    /// A price from the configuration (`[prices."…"]`) on reported usage.
+    Config,
+    /// Reported by the provider with the call (OpenRouter's `usage.cost`): the charge itself.
+    Provider,
+    /// Prices on usage that was (partly) estimated with a tokenizer.
+    Estimated,
 }
 
 impl Cost {
+    /// A charge the provider reported (no split into input and output).
+    pub fn reported(total: Usd) -> Self {
+        Self {
+            input_usd: None,
+            output_usd: None,
+            total_usd: Some(total),
+            priced: true,
+            source: CostSource::Provider,
+        }
+    }
+
     /// The cost of a model the table does not know.
     pub const UNPRICED: Cost = Cost {
         input_usd: None,
         output_usd: None,
         total_usd: None,
         priced: false,
+        source: CostSource::PriceTable,
     };
 }
 
@@ -128,6 +160,8 @@ pub struct ModelPrice {
     /// The rates of a call whose prompt is larger than a threshold, when the provider bills
     /// such calls apart.
     pub tier: Option<PriceTier>,
+    /// Set by the configuration (an override), not the bundled table.
+    pub configured: bool,
 }
 
 /// A prompt-size tier: a call whose prompt (cache reads and writes included) is larger than
@@ -215,6 +249,13 @@ impl ModelPrice {
             output_usd: Some(Usd(output)),
             total_usd: Some(Usd(input.saturating_add(output))),
             priced: true,
+            source: if usage.source == crate::usage::UsageSource::Estimated {
+                CostSource::Estimated
+            } else if self.configured {
+                CostSource::Config
+            } else {
+                CostSource::PriceTable
+            },
         }
     }
 
@@ -353,6 +394,7 @@ impl PriceTable {
                         }),
                         None => None,
                     },
+                    configured: false,
                 },
             );
         }

@@ -47,7 +47,7 @@ pub mod usage;
 pub use burst::bursts;
 pub use comparison::{CompareOptions, Comparison, Engine};
 pub use config::Config;
-pub use cost::{Cost, ModelPrice, PriceTable, PriceTier, Rates, Usd};
+pub use cost::{Cost, CostSource, ModelPrice, PriceTable, PriceTier, Rates, Usd};
 pub use driven::DrivenComparison;
 pub use error::{Error, ErrorCode, ErrorFamily, ProviderError, Result};
 pub use event::{

@@ -59,6 +59,9 @@ pub struct ReportedUsage {
     pub cache_write_tokens: Option<u64>,
     /// Reasoning tokens.
     pub reasoning_tokens: Option<u64>,
+    /// What the call cost, as the provider reports it (OpenRouter's `usage.cost`): then the
+    /// cost, whatever the price table says.
+    pub cost: Option<crate::cost::Usd>,
 }
 
 impl ReportedUsage {
@@ -68,6 +71,7 @@ impl ReportedUsage {
         self.output_tokens = newer.output_tokens.or(self.output_tokens);
         self.cached_input_tokens = newer.cached_input_tokens.or(self.cached_input_tokens);
         self.cache_write_tokens = newer.cache_write_tokens.or(self.cache_write_tokens);
+        self.cost = newer.cost.or(self.cost);
         self.reasoning_tokens = newer.reasoning_tokens.or(self.reasoning_tokens);
     }
 }

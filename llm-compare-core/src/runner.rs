@@ -93,6 +93,8 @@ enum Line {
         cache_write_tokens: Option<u64>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reasoning_tokens: Option<u64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cost: Option<crate::cost::Usd>,
     },
     Finish {
         reason: FinishReason,
@@ -137,6 +139,7 @@ impl CallEvent {
                 cached_input_tokens: u.cached_input_tokens,
                 cache_write_tokens: u.cache_write_tokens,
                 reasoning_tokens: u.reasoning_tokens,
+                cost: u.cost,
             },
             CallEvent::Event(ProviderEvent::Finish { reason, raw }) => Line::Finish { reason, raw },
             CallEvent::Attempt(a) => Line::Attempt(a),
@@ -171,12 +174,14 @@ impl CallEvent {
                 cached_input_tokens,
                 cache_write_tokens,
                 reasoning_tokens,
+                cost,
             } => CallEvent::Event(ProviderEvent::Usage(ReportedUsage {
                 input_tokens,
                 output_tokens,
                 cached_input_tokens,
                 cache_write_tokens,
                 reasoning_tokens,
+                cost,
             })),
             Line::Finish { reason, raw } => CallEvent::Event(ProviderEvent::Finish { reason, raw }),
             Line::Attempt(a) => CallEvent::Attempt(a),
@@ -281,6 +286,7 @@ mod tests {
                 cached_input_tokens: Some(1),
                 cache_write_tokens: Some(2),
                 reasoning_tokens: None,
+                cost: Some(crate::cost::Usd(1_500_000)),
             })),
             CallEvent::Event(ProviderEvent::Finish {
                 reason: FinishReason::Length,

@@ -913,3 +913,33 @@ async fn a_runner_cancelling_one_call_ends_that_model_only() {
     assert_eq!(done.results[1].text, "still here");
     assert!(done.results[1].error.is_none());
 }
+
+/// Every cost says where it came from: the table (the simulator's own $0 prices are the
+/// engine's table), a configured price, or estimated usage.
+#[tokio::test]
+async fn costs_carry_their_source() {
+    let config = Config::parse(
+        "[sim]\nttft_ms = 1\ntokens_per_s = 2000\n[prices.\"sim/echo\"]\ninput = \"1\"\noutput = \"2\"\n",
+    )
+    .unwrap();
+    let done = config
+        .engine()
+        .unwrap()
+        .compare(&CompareRequest::prompt(
+            ["sim/echo", "sim/lorem", "sim/flaky"],
+            "where does this cost come from",
+        ))
+        .unwrap()
+        .result()
+        .await
+        .unwrap();
+    let source = |i: usize| done.results[i].cost.source;
+    assert_eq!(source(0), CostSource::Config);
+    assert_eq!(source(1), CostSource::PriceTable);
+    // sim/flaky fails mid-stream: its usage is counted by the tokenizer.
+    assert_eq!(done.results[2].usage.source, UsageSource::Estimated);
+    assert_eq!(source(2), CostSource::Estimated);
+    // On the wire: `"source": "config"`.
+    let json = serde_json::to_value(done.results[0].cost).unwrap();
+    assert_eq!(json["source"], "config");
+}

@@ -453,3 +453,49 @@ async fn gemini_prompts_above_200k_tokens_are_billed_at_the_tier() {
         assert_eq!(r.cost.total_usd.unwrap().to_string(), expected);
     }
 }
+
+/// Charges the provider reports are the cost (issue 20's third case): OpenRouter's last
+/// chunk carries `usage.cost` (USD). A model the bundled table does not know is priced from
+/// it; one it knows is too (the charge is what was billed). `source` says so.
+#[tokio::test]
+async fn openrouter_reported_charges_are_the_cost() {
+    for model in ["some-lab/brand-new-model", "openai/gpt-4o"] {
+        let body = concat!(
+            "data: {\"id\":\"gen-1\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"Routed.\"},\"finish_reason\":null}]}\n\n",
+            "data: {\"id\":\"gen-1\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n",
+            "data: {\"id\":\"gen-1\",\"object\":\"chat.completion.chunk\",\"choices\":[],\"usage\":{\"prompt_tokens\":194,\"completion_tokens\":2,\"total_tokens\":196,\"cost\":0.000123,\"prompt_tokens_details\":{\"cached_tokens\":0,\"cache_write_tokens\":100},\"completion_tokens_details\":{\"reasoning_tokens\":0}}}\n\n",
+            "data: [DONE]\n\n",
+        );
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/openrouter/chat/completions"))
+            .respond_with(
+                ResponseTemplate::new(200).set_body_raw(body.as_bytes(), "text/event-stream"),
+            )
+            .expect(1)
+            .mount(&server)
+            .await;
+        let toml = format!(
+            "[providers.openrouter]\nbase_url = \"{}/openrouter\"\napi_key = \"test-key\"\n[defaults]\nretries = 0\n",
+            server.uri()
+        );
+        let engine = Config::parse(&toml).unwrap().engine().unwrap();
+        let id = format!("openrouter/{model}");
+        let done = engine
+            .compare(&CompareRequest::prompt([id.as_str()], "hi"))
+            .unwrap()
+            .result()
+            .await
+            .unwrap();
+        let r = &done.results[0];
+        assert!(r.error.is_none(), "{:?}", r.error);
+        assert_eq!(r.usage.input_tokens, 194);
+        assert_eq!(r.usage.cache_write_tokens, 100);
+        // $0.000123 = 123,000,000 pico-USD, as reported.
+        assert_eq!(r.cost.total_usd, Some(Usd(123_000_000)), "{model}");
+        assert!(r.cost.priced);
+        assert_eq!(r.cost.source, CostSource::Provider);
+        assert!(done.totals.priced);
+        assert_eq!(done.totals.cost_usd, Usd(123_000_000));
+    }
+}

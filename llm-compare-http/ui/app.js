@@ -219,6 +219,14 @@ function parseSse(block) {
 
 // ---------------------------------------------------------------- models
 
+/** What each cost `source` means, for the cost badge's tooltip. */
+const COST_SOURCES = {
+  provider: "charged: reported by the provider",
+  price_table: "price table × reported usage",
+  config: "configured price × reported usage",
+  estimated: "price × estimated usage (tokenizer)",
+};
+
 /** @type {Promise<{store: boolean, budgets: boolean, registry: string}> | null} */
 let featuresPromise = null;
 
@@ -539,6 +547,8 @@ class Turn {
       b.tps.textContent = r.timing.tokens_per_s == null ? "—" : r.timing.tokens_per_s.toFixed(1);
       b.tokens.textContent = `${fmt.num(r.usage.input_tokens)} → ${fmt.num(r.usage.output_tokens)}`;
       b.cost.textContent = r.cost.priced ? fmt.usd(r.cost.total_usd) : "unpriced";
+      // Where the figure came from, on hover.
+      b.cost.title = r.cost.priced ? (COST_SOURCES[r.cost.source] || "") : "not in the price table";
       c.el.dataset.final = "true";
       return;
     }

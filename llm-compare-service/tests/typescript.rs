@@ -7,7 +7,7 @@
 
 use std::path::PathBuf;
 
-use llm_compare_core::cost::{Cost, PriceSummary};
+use llm_compare_core::cost::{Cost, CostSource, PriceSummary};
 use llm_compare_core::error::{ErrorCode, ErrorFamily};
 use llm_compare_core::event::{
     Attempt, Complete, ErrorInfo, Event, FinishReason, ModelResult, RequestStatus, Stage, Timing,
@@ -50,6 +50,7 @@ fn generate() -> String {
     decl::<Usage>(&cfg, &mut out);
     decl::<UsageSource>(&cfg, &mut out);
     decl::<Cost>(&cfg, &mut out);
+    decl::<CostSource>(&cfg, &mut out);
     decl::<Timing>(&cfg, &mut out);
     decl::<ErrorInfo>(&cfg, &mut out);
     decl::<ErrorCode>(&cfg, &mut out);

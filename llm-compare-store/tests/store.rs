@@ -28,6 +28,7 @@ fn result(index: usize, model: &str, text: &str) -> ModelResult {
             output_usd: Some(Usd(2)),
             total_usd: Some(Usd(3)),
             priced: true,
+            source: CostSource::PriceTable,
         },
         timing: Timing {
             ttft_ms: Some(1.5),

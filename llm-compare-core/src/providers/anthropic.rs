@@ -352,6 +352,7 @@ impl StreamParser for AnthropicParser {
             cached_input_tokens: u.cache_read_input_tokens,
             cache_write_tokens: u.cache_creation_input_tokens,
             reasoning_tokens: None,
+            cost: None,
         }));
         out.push(ProviderEvent::Finish {
             reason: finish_reason(&raw),

@@ -290,6 +290,7 @@ impl StreamParser for GeminiParser {
                 // Gemini bills cache creation apart (storage per hour), not per request.
                 cache_write_tokens: None,
                 reasoning_tokens: u.thoughts_token_count,
+                cost: None,
             });
         }
         for c in r.candidates {

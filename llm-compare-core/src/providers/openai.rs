@@ -179,12 +179,18 @@ struct UsageJson {
     // DeepSeek reports cache hits here.
     #[serde(default)]
     prompt_cache_hit_tokens: Option<u64>,
+    // OpenRouter reports what the call cost (USD).
+    #[serde(default)]
+    cost: Option<f64>,
 }
 
 #[derive(Deserialize, Clone, Copy)]
 struct PromptDetails {
     #[serde(default)]
     cached_tokens: Option<u64>,
+    // OpenRouter: tokens written to the upstream provider's prompt cache.
+    #[serde(default)]
+    cache_write_tokens: Option<u64>,
 }
 
 #[derive(Deserialize, Clone, Copy)]
@@ -218,8 +224,14 @@ impl UsageJson {
                 .prompt_tokens_details
                 .and_then(|d| d.cached_tokens)
                 .or(self.prompt_cache_hit_tokens),
-            // OpenAI-compatible APIs cache automatically and bill no writes.
-            cache_write_tokens: None,
+            // OpenAI bills no cache writes; OpenRouter passes Anthropic's on.
+            cache_write_tokens: self
+                .prompt_tokens_details
+                .and_then(|d| d.cache_write_tokens),
+            cost: self
+                .cost
+                .filter(|c| c.is_finite() && *c >= 0.0)
+                .map(crate::cost::Usd::from_f64),
             reasoning_tokens: reasoning,
         }
     }
