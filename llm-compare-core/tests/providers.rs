@@ -354,6 +354,35 @@ fn keys_stay_out_of_debug_output() {
     assert!(!dbg.contains("\"k\"") && dbg.contains("redacted"), "{dbg}");
 }
 
+/// One call of `model` through the built-in preset of `provider`, pointed at a loopback
+/// server that answers `endpoint` with `body` (an event stream): the comparison's end.
+async fn one_call(provider: &str, endpoint: &str, model: &str, body: Vec<u8>) -> Complete {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(endpoint))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(body, "text/event-stream"))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let toml = format!(
+        "[providers.{provider}]\nbase_url = \"{}/{provider}\"\napi_key = \"test-key\"\n[defaults]\nretries = 0\n",
+        server.uri()
+    );
+    let engine = Config::parse(&toml).unwrap().engine().unwrap();
+    let done = engine
+        .compare(&CompareRequest::prompt([model], "hi"))
+        .unwrap()
+        .result()
+        .await
+        .unwrap();
+    assert!(
+        done.results[0].error.is_none(),
+        "{:?}",
+        done.results[0].error
+    );
+    done
+}
+
 /// Cache writes are priced at the cache-write rate (issue 20's first case): an Anthropic
 /// stream reporting `cache_creation_input_tokens: 10000` (input 5, output 7) on
 /// `anthropic/claude-sonnet-4-5` (bundled: input $3, cache write $3.75, output $15 per 1M).
@@ -375,29 +404,14 @@ async fn anthropic_cache_writes_are_priced_at_the_cache_write_rate() {
         "event: message_stop\n",
         "data: {\"type\":\"message_stop\"}\n\n",
     );
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/anthropic/v1/messages"))
-        .respond_with(ResponseTemplate::new(200).set_body_raw(body.as_bytes(), "text/event-stream"))
-        .expect(1)
-        .mount(&server)
-        .await;
-    let toml = format!(
-        "[providers.anthropic]\nbase_url = \"{}/anthropic\"\napi_key = \"test-key\"\n[defaults]\nretries = 0\n",
-        server.uri()
-    );
-    let engine = Config::parse(&toml).unwrap().engine().unwrap();
-    let done = engine
-        .compare(&CompareRequest::prompt(
-            ["anthropic/claude-sonnet-4-5"],
-            "hi",
-        ))
-        .unwrap()
-        .result()
-        .await
-        .unwrap();
+    let done = one_call(
+        "anthropic",
+        "/anthropic/v1/messages",
+        "anthropic/claude-sonnet-4-5",
+        body.as_bytes().to_vec(),
+    )
+    .await;
     let r = &done.results[0];
-    assert!(r.error.is_none(), "{:?}", r.error);
     assert_eq!(r.text, "Cached.");
     // Our input includes cache reads and writes; the write is its own field.
     assert_eq!(r.usage.input_tokens, 10_005);
@@ -425,28 +439,14 @@ async fn gemini_prompts_above_200k_tokens_are_billed_at_the_tier() {
             "data: {{\"candidates\":[{{\"content\":{{\"parts\":[{{\"text\":\"Long.\"}}],\"role\":\"model\"}},\"finishReason\":\"STOP\",\"index\":0}}],\"usageMetadata\":{{\"promptTokenCount\":{prompt},\"candidatesTokenCount\":7,\"totalTokenCount\":{}}}}}\r\n\r\n",
             prompt + 7
         );
-        let server = MockServer::start().await;
-        Mock::given(method("POST"))
-            .and(path("/gemini/models/gemini-2.5-pro:streamGenerateContent"))
-            .respond_with(
-                ResponseTemplate::new(200).set_body_raw(body.into_bytes(), "text/event-stream"),
-            )
-            .expect(1)
-            .mount(&server)
-            .await;
-        let toml = format!(
-            "[providers.gemini]\nbase_url = \"{}/gemini\"\napi_key = \"test-key\"\n[defaults]\nretries = 0\n",
-            server.uri()
-        );
-        let engine = Config::parse(&toml).unwrap().engine().unwrap();
-        let done = engine
-            .compare(&CompareRequest::prompt(["gemini/gemini-2.5-pro"], "hi"))
-            .unwrap()
-            .result()
-            .await
-            .unwrap();
+        let done = one_call(
+            "gemini",
+            "/gemini/models/gemini-2.5-pro:streamGenerateContent",
+            "gemini/gemini-2.5-pro",
+            body.into_bytes(),
+        )
+        .await;
         let r = &done.results[0];
-        assert!(r.error.is_none(), "{:?}", r.error);
         assert_eq!((r.usage.input_tokens, r.usage.output_tokens), (prompt, 7));
         assert_eq!(r.cost.input_usd, Some(Usd(input)), "{prompt}");
         assert_eq!(r.cost.output_usd, Some(Usd(output)), "{prompt}");
@@ -466,29 +466,15 @@ async fn openrouter_reported_charges_are_the_cost() {
             "data: {\"id\":\"gen-1\",\"object\":\"chat.completion.chunk\",\"choices\":[],\"usage\":{\"prompt_tokens\":194,\"completion_tokens\":2,\"total_tokens\":196,\"cost\":0.000123,\"prompt_tokens_details\":{\"cached_tokens\":0,\"cache_write_tokens\":100},\"completion_tokens_details\":{\"reasoning_tokens\":0}}}\n\n",
             "data: [DONE]\n\n",
         );
-        let server = MockServer::start().await;
-        Mock::given(method("POST"))
-            .and(path("/openrouter/chat/completions"))
-            .respond_with(
-                ResponseTemplate::new(200).set_body_raw(body.as_bytes(), "text/event-stream"),
-            )
-            .expect(1)
-            .mount(&server)
-            .await;
-        let toml = format!(
-            "[providers.openrouter]\nbase_url = \"{}/openrouter\"\napi_key = \"test-key\"\n[defaults]\nretries = 0\n",
-            server.uri()
-        );
-        let engine = Config::parse(&toml).unwrap().engine().unwrap();
         let id = format!("openrouter/{model}");
-        let done = engine
-            .compare(&CompareRequest::prompt([id.as_str()], "hi"))
-            .unwrap()
-            .result()
-            .await
-            .unwrap();
+        let done = one_call(
+            "openrouter",
+            "/openrouter/chat/completions",
+            &id,
+            body.as_bytes().to_vec(),
+        )
+        .await;
         let r = &done.results[0];
-        assert!(r.error.is_none(), "{:?}", r.error);
         assert_eq!(r.usage.input_tokens, 194);
         assert_eq!(r.usage.cache_write_tokens, 100);
         // $0.000123 = 123,000,000 pico-USD, as reported.
