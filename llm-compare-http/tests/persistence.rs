@@ -421,23 +421,32 @@ async fn votes_make_a_leaderboard_in_json_and_csv() {
 /// (8 tokens × 1.1 + 16 = 24) × 1 µ$ + 100 × 2 µ$.
 const WORST: f64 = 224e-6;
 
-#[tokio::test]
-async fn twenty_concurrent_requests_against_a_budget_for_five() {
+/// A stored server whose users may each spend 5.5 worst cases of [`WORST`] (and run 100 at
+/// once).
+async fn start_with_budget_for_five() -> Server {
     let mut o = options();
     o.registry.max_active_per_owner = 100;
     o.budget = Some(BudgetSettings {
         default_usd: Some(WORST * 5.5),
         ..BudgetSettings::default()
     });
-    let s = start(o).await;
-    let body = json!({"prompt": "hi", "models": ["sim/lorem"], "params": {"max_tokens": 100}});
-    let attempts: Vec<_> = (0..20)
+    start(o).await
+}
+
+/// `n` POSTs of `body` to `path` at once.
+fn concurrently(
+    s: &Server,
+    path: &str,
+    body: &Value,
+    n: usize,
+) -> Vec<tokio::task::JoinHandle<reqwest::Response>> {
+    (0..n)
         .map(|_| {
-            let url = s.url.clone();
+            let url = format!("{}{path}", s.url);
             let body = body.clone();
             tokio::spawn(async move {
                 client()
-                    .post(format!("{url}/v1/comparisons"))
+                    .post(url)
                     .bearer_auth(KEY)
                     .json(&body)
                     .send()
@@ -445,7 +454,14 @@ async fn twenty_concurrent_requests_against_a_budget_for_five() {
                     .unwrap()
             })
         })
-        .collect();
+        .collect()
+}
+
+#[tokio::test]
+async fn twenty_concurrent_requests_against_a_budget_for_five() {
+    let s = start_with_budget_for_five().await;
+    let body = json!({"prompt": "hi", "models": ["sim/lorem"], "params": {"max_tokens": 100}});
+    let attempts = concurrently(&s, "/v1/comparisons", &body, 20);
     let mut accepted = Vec::new();
     let mut refused = 0;
     for a in attempts {
@@ -628,29 +644,9 @@ async fn eventually(s: &Server, path: &str, done: impl Fn(&Value) -> bool) -> Va
 
 #[tokio::test]
 async fn chat_completions_are_held_to_the_budget_and_recorded_in_usage() {
-    let mut o = options();
-    o.registry.max_active_per_owner = 100;
-    o.budget = Some(BudgetSettings {
-        default_usd: Some(WORST * 5.5),
-        ..BudgetSettings::default()
-    });
-    let s = start(o).await;
+    let s = start_with_budget_for_five().await;
     let body = json!({"model": "sim/lorem", "max_tokens": 100, "messages": [{"role": "user", "content": "hi"}]});
-    let attempts: Vec<_> = (0..20)
-        .map(|_| {
-            let url = s.url.clone();
-            let body = body.clone();
-            tokio::spawn(async move {
-                client()
-                    .post(format!("{url}/v1/chat/completions"))
-                    .bearer_auth(KEY)
-                    .json(&body)
-                    .send()
-                    .await
-                    .unwrap()
-            })
-        })
-        .collect();
+    let attempts = concurrently(&s, "/v1/chat/completions", &body, 20);
     let (mut ok, mut refused) = (0, 0);
     for a in attempts {
         let r = a.await.unwrap();

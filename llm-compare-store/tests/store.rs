@@ -567,11 +567,17 @@ async fn votes_feed_the_leaderboard(store: Arc<dyn Store>) {
     assert_eq!(v.cost_pico, vec![Some(3), Some(3)]);
 }
 
-#[tokio::test]
-async fn sqlite_store() {
+/// A fresh directory for a SQLite file, and the file's URL.
+fn sqlite_file() -> (std::path::PathBuf, String) {
     let dir = std::env::temp_dir().join(format!("llm-compare-store-{}", uuid::Uuid::now_v7()));
     std::fs::create_dir_all(&dir).unwrap();
     let url = format!("sqlite://{}", dir.join("llm-compare.db").display());
+    (dir, url)
+}
+
+#[tokio::test]
+async fn sqlite_store() {
+    let (dir, url) = sqlite_file();
     let store = SqlStore::open(&url).await.unwrap();
     assert!(store.is_sqlite());
     suite(store.clone()).await;
@@ -603,9 +609,7 @@ async fn postgres_store() {
 /// won", "interrupted", no models).
 #[tokio::test]
 async fn corrupt_rows_are_errors_not_defaults() {
-    let dir = std::env::temp_dir().join(format!("llm-compare-store-{}", uuid::Uuid::now_v7()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let url = format!("sqlite://{}", dir.join("llm-compare.db").display());
+    let (dir, url) = sqlite_file();
     let store = SqlStore::open(&url).await.unwrap();
     let c = new("alice");
     store.create_comparison(&c).await.unwrap();
