@@ -525,10 +525,9 @@ async fn budgets_and_usage(store: Arc<dyn Store>) {
     assert!(store.usage("nobody", 0, i64::MAX).await.unwrap().is_empty());
 }
 
-async fn votes_feed_the_leaderboard(store: Arc<dyn Store>) {
-    let owner = unique("erin");
-    let before = store.votes_since(0).await.unwrap().len();
-    let c = new(&owner);
+/// A 2-model comparison of `owner`'s, answered ("a", "b"), finished and voted for model 1.
+async fn voted(store: &dyn Store, owner: &str) -> NewComparison {
+    let c = new(owner);
     store.create_comparison(&c).await.unwrap();
     let rs = vec![result(0, "sim/echo", "a"), result(1, "sim/lorem", "b")];
     for r in &rs {
@@ -538,17 +537,18 @@ async fn votes_feed_the_leaderboard(store: Arc<dyn Store>) {
         .finish_comparison(&c.id, &complete_of(&c.id, rs))
         .await
         .unwrap();
-    store
-        .vote(
-            &owner,
-            &c.id,
-            &Vote {
-                winner: Winner::Model(1),
-                feedback: None,
-            },
-        )
-        .await
-        .unwrap();
+    let vote = Vote {
+        winner: Winner::Model(1),
+        feedback: None,
+    };
+    store.vote(owner, &c.id, &vote).await.unwrap();
+    c
+}
+
+async fn votes_feed_the_leaderboard(store: Arc<dyn Store>) {
+    let owner = unique("erin");
+    let before = store.votes_since(0).await.unwrap().len();
+    let c = voted(&*store, &owner).await;
     let votes = store.votes_since(0).await.unwrap();
     assert_eq!(votes.len(), before + 1);
     let v = votes.iter().find(|v| v.comparison_id == c.id).unwrap();
@@ -611,21 +611,7 @@ async fn postgres_store() {
 async fn corrupt_rows_are_errors_not_defaults() {
     let (dir, url) = sqlite_file();
     let store = SqlStore::open(&url).await.unwrap();
-    let c = new("alice");
-    store.create_comparison(&c).await.unwrap();
-    let results = vec![result(0, "sim/echo", "a"), result(1, "sim/lorem", "b")];
-    for r in &results {
-        store.save_result(&c.id, r).await.unwrap();
-    }
-    store
-        .finish_comparison(&c.id, &complete_of(&c.id, results))
-        .await
-        .unwrap();
-    let vote = Vote {
-        winner: Winner::Model(1),
-        feedback: None,
-    };
-    store.vote("alice", &c.id, &vote).await.unwrap();
+    let c = voted(&*store, "alice").await;
     assert_eq!(store.votes_since(0).await.unwrap().len(), 1);
 
     // Another program (or a bad migration) writes what this version cannot read.
