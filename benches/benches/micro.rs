@@ -87,9 +87,8 @@ fn sample_result() -> ModelResult {
             input_tokens: 24,
             output_tokens: 112,
             cached_input_tokens: 0,
-            cache_write_tokens: 0,
-            reasoning_tokens: 0,
             source: UsageSource::Reported,
+            ..Usage::default()
         },
         cost: Cost::default(),
         timing: Timing {

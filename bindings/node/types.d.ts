@@ -221,8 +221,10 @@ priced: boolean, };
  * Token counts of one model call.
  *
  * Conventions (all providers are normalized to them): `input_tokens` includes
- * `cached_input_tokens` (read from the provider's cache) and `cache_write_tokens` (written to
- * it); `output_tokens` includes `reasoning_tokens`. Each part is priced at its own rate.
+ * `cached_input_tokens` (read from the provider's cache), `cache_write_tokens` (written to
+ * it; `cache_write_1h_tokens` of them with a 1-hour lifetime) and `audio_input_tokens`;
+ * `output_tokens` includes `reasoning_tokens` and `audio_output_tokens`. Each part is priced
+ * at its own rate (docs/costs.md).
  */
 export type Usage = { 
 /**
@@ -243,9 +245,22 @@ cached_input_tokens: number,
  */
 cache_write_tokens: number, 
 /**
+ * Of `cache_write_tokens`, those written with a 1-hour lifetime (Anthropic's
+ * `cache_creation.ephemeral_1h_input_tokens`), priced at the 1-hour cache-write rate.
+ */
+cache_write_1h_tokens: number, 
+/**
+ * Prompt tokens of audio not read from the cache, priced at the audio input rate.
+ */
+audio_input_tokens: number, 
+/**
  * Generated tokens spent on reasoning.
  */
 reasoning_tokens: number, 
+/**
+ * Generated tokens of audio, priced at the audio output rate.
+ */
+audio_output_tokens: number, 
 /**
  * Reported by the provider or estimated.
  */
@@ -497,6 +512,14 @@ input_usd_per_million: number | null,
  * USD per 1M output tokens, when priced.
  */
 output_usd_per_million: number | null, 
+/**
+ * Where its prices come from: `price_table` or `config` (an override); null when unpriced.
+ */
+price_source: CostSource | null, 
+/**
+ * The version of the price data its prices come from (`sha256:…`), when they do.
+ */
+price_version?: string, 
 /**
  * Whether it can be used now.
  */
@@ -814,7 +837,37 @@ cost_usd: number,
 /**
  * Calls without a known price (not in `cost_usd`).
  */
-unpriced_calls: number, };
+unpriced_calls: number, 
+/**
+ * `cost_usd` split by where each figure came from.
+ */
+cost_by_source: CostBySource, };
+
+/**
+ * Costs split by their source ([`CostSource`]): what providers reported, what the price
+ * table or an override priced, what rests on estimated usage.
+ */
+export type CostBySource = { 
+/**
+ * Reported by the provider with the call.
+ */
+provider: number, 
+/**
+ * The bundled price table on reported usage.
+ */
+price_table: number, 
+/**
+ * A configured price on reported usage.
+ */
+config: number, 
+/**
+ * Prices on usage the tokenizer counted.
+ */
+estimated: number, 
+/**
+ * Entered before sources were kept.
+ */
+unrecorded: number, };
 
 /**
  * The owner's budget in the current period.

@@ -424,7 +424,10 @@ fn estimate_usage(
         output_tokens: output,
         cached_input_tokens: r.cached_input_tokens.unwrap_or(0),
         cache_write_tokens: r.cache_write_tokens.unwrap_or(0),
+        cache_write_1h_tokens: r.cache_write_1h_tokens.unwrap_or(0),
+        audio_input_tokens: r.audio_input_tokens.unwrap_or(0),
         reasoning_tokens: r.reasoning_tokens.unwrap_or(0),
+        audio_output_tokens: r.audio_output_tokens.unwrap_or(0),
         source: if estimated {
             UsageSource::Estimated
         } else {

@@ -146,6 +146,12 @@ pub struct PriceOverride {
     pub cache_write: Option<Decimal>,
     /// Reasoning tokens.
     pub reasoning: Option<Decimal>,
+    /// Cache writes with a 1-hour lifetime.
+    pub cache_write_1h: Option<Decimal>,
+    /// Audio input tokens.
+    pub audio_input: Option<Decimal>,
+    /// Audio output tokens.
+    pub audio_output: Option<Decimal>,
     /// Context window.
     pub context_window: Option<u64>,
 }
@@ -305,14 +311,17 @@ impl Config {
             if let Some(v) = &o.output {
                 p.output = v.pico(&field("output"))?;
             }
-            if let Some(v) = &o.cache_read {
-                p.cache_read = Some(v.pico(&field("cache_read"))?);
-            }
-            if let Some(v) = &o.cache_write {
-                p.cache_write = Some(v.pico(&field("cache_write"))?);
-            }
-            if let Some(v) = &o.reasoning {
-                p.reasoning = Some(v.pico(&field("reasoning"))?);
+            for (name, value, rate) in [
+                ("cache_read", &o.cache_read, &mut p.cache_read),
+                ("cache_write", &o.cache_write, &mut p.cache_write),
+                ("reasoning", &o.reasoning, &mut p.reasoning),
+                ("cache_write_1h", &o.cache_write_1h, &mut p.cache_write_1h),
+                ("audio_input", &o.audio_input, &mut p.audio_input),
+                ("audio_output", &o.audio_output, &mut p.audio_output),
+            ] {
+                if let Some(v) = value {
+                    *rate = Some(v.pico(&field(name))?);
+                }
             }
             if let Some(c) = o.context_window {
                 p.max_input_tokens = Some(c);

@@ -115,6 +115,31 @@ pub enum CostSource {
     Estimated,
 }
 
+impl CostSource {
+    /// Every source.
+    pub const ALL: [CostSource; 4] = [
+        CostSource::PriceTable,
+        CostSource::Config,
+        CostSource::Provider,
+        CostSource::Estimated,
+    ];
+
+    /// Its name, as serialized (`price_table`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CostSource::PriceTable => "price_table",
+            CostSource::Config => "config",
+            CostSource::Provider => "provider",
+            CostSource::Estimated => "estimated",
+        }
+    }
+
+    /// The source named `name` (as [`CostSource::as_str`] writes it).
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == name)
+    }
+}
+
 impl Cost {
     /// A charge the provider reported (no split into input and output).
     pub fn reported(total: Usd) -> Self {
@@ -153,6 +178,12 @@ pub struct ModelPrice {
     pub cache_write: Option<PicoPerToken>,
     /// Reasoning tokens (else the output rate).
     pub reasoning: Option<PicoPerToken>,
+    /// Input tokens written to the cache with a 1-hour lifetime (else the cache-write rate).
+    pub cache_write_1h: Option<PicoPerToken>,
+    /// Audio input tokens (else the input rate).
+    pub audio_input: Option<PicoPerToken>,
+    /// Audio output tokens (else the output rate).
+    pub audio_output: Option<PicoPerToken>,
     /// Context window.
     pub max_input_tokens: Option<u64>,
     /// Most output tokens.
@@ -188,12 +219,18 @@ pub struct Rates {
     pub input: PicoPerToken,
     /// Cache reads.
     pub cache_read: PicoPerToken,
-    /// Cache writes.
+    /// Cache writes (5-minute lifetime: the default).
     pub cache_write: PicoPerToken,
+    /// Cache writes with a 1-hour lifetime.
+    pub cache_write_1h: PicoPerToken,
+    /// Audio input.
+    pub audio_input: PicoPerToken,
     /// Plain output.
     pub output: PicoPerToken,
     /// Reasoning.
     pub reasoning: PicoPerToken,
+    /// Audio output.
+    pub audio_output: PicoPerToken,
 }
 
 impl ModelPrice {
@@ -201,22 +238,33 @@ impl ModelPrice {
     /// threshold, else the base ones; a missing cache or reasoning rate is the input
     /// (output) rate.
     pub fn rates(&self, prompt_tokens: u64) -> Rates {
-        match self.tier.filter(|t| prompt_tokens > t.above_tokens) {
-            Some(t) => Rates {
-                input: t.input,
-                cache_read: t.cache_read.or(self.cache_read).unwrap_or(t.input),
-                cache_write: t.cache_write.or(self.cache_write).unwrap_or(t.input),
-                output: t.output,
-                // Reasoning is output: in a tier, at the tier's output rate.
-                reasoning: t.output,
-            },
-            None => Rates {
-                input: self.input,
-                cache_read: self.cache_read.unwrap_or(self.input),
-                cache_write: self.cache_write.unwrap_or(self.input),
-                output: self.output,
-                reasoning: self.reasoning.unwrap_or(self.output),
-            },
+        let tier = self.tier.filter(|t| prompt_tokens > t.above_tokens);
+        // The price data has no tiered reasoning, audio or 1-hour rates: in a tier those
+        // are the tier's output / input / cache-write rates; else the base ones.
+        let base = |rate: Option<PicoPerToken>| rate.filter(|_| tier.is_none());
+        let (input, output, cache_read, cache_write) = match tier {
+            Some(t) => (
+                t.input,
+                t.output,
+                t.cache_read.or(self.cache_read).unwrap_or(t.input),
+                t.cache_write.or(self.cache_write).unwrap_or(t.input),
+            ),
+            None => (
+                self.input,
+                self.output,
+                self.cache_read.unwrap_or(self.input),
+                self.cache_write.unwrap_or(self.input),
+            ),
+        };
+        Rates {
+            input,
+            cache_read,
+            cache_write,
+            cache_write_1h: base(self.cache_write_1h).unwrap_or(cache_write),
+            audio_input: base(self.audio_input).unwrap_or(input),
+            output,
+            reasoning: base(self.reasoning).unwrap_or(output),
+            audio_output: base(self.audio_output).unwrap_or(output),
         }
     }
 
@@ -230,20 +278,47 @@ impl ModelPrice {
     }
 
     /// The cost of `usage` at these prices (exact integer arithmetic, saturating): plain
-    /// input, cache reads and cache writes each at their own rate (a missing rate is the
-    /// input rate), plain output and reasoning likewise.
+    /// input, cache reads, cache writes (5-minute and 1-hour), audio input, plain output,
+    /// reasoning and audio output each at their own rate (a missing rate is the input or
+    /// output rate). Parts larger than their whole are clamped, never double-billed.
     pub fn cost(&self, usage: &Usage) -> Cost {
         let rates = self.rates(usage.input_tokens);
-        let cached = usage.cached_input_tokens.min(usage.input_tokens);
-        let written = usage.cache_write_tokens.min(usage.input_tokens - cached);
-        let reasoning = usage.reasoning_tokens.min(usage.output_tokens);
-        let input = (usage.input_tokens - cached - written)
-            .saturating_mul(rates.input)
-            .saturating_add(cached.saturating_mul(rates.cache_read))
-            .saturating_add(written.saturating_mul(rates.cache_write));
-        let output = (usage.output_tokens - reasoning)
-            .saturating_mul(rates.output)
-            .saturating_add(reasoning.saturating_mul(rates.reasoning));
+        let mut left = usage.input_tokens;
+        let mut take = |n: u64| {
+            let n = n.min(left);
+            left -= n;
+            n
+        };
+        let cached = take(usage.cached_input_tokens);
+        let written = take(usage.cache_write_tokens);
+        let audio_in = take(usage.audio_input_tokens);
+        let written_1h = usage.cache_write_1h_tokens.min(written);
+        let input = [
+            (left, rates.input),
+            (cached, rates.cache_read),
+            (written - written_1h, rates.cache_write),
+            (written_1h, rates.cache_write_1h),
+            (audio_in, rates.audio_input),
+        ];
+        let mut left = usage.output_tokens;
+        let mut take = |n: u64| {
+            let n = n.min(left);
+            left -= n;
+            n
+        };
+        let reasoning = take(usage.reasoning_tokens);
+        let audio_out = take(usage.audio_output_tokens);
+        let output = [
+            (left, rates.output),
+            (reasoning, rates.reasoning),
+            (audio_out, rates.audio_output),
+        ];
+        let sum = |parts: &[(u64, PicoPerToken)]| {
+            parts.iter().fold(0u64, |acc, &(tokens, rate)| {
+                acc.saturating_add(tokens.saturating_mul(rate))
+            })
+        };
+        let (input, output) = (sum(&input), sum(&output));
         Cost {
             input_usd: Some(Usd(input)),
             output_usd: Some(Usd(output)),
@@ -314,6 +389,10 @@ pub fn parse_usd_per_million(s: &str) -> Result<PicoPerToken> {
 #[derive(Debug, Clone, Default)]
 pub struct PriceTable {
     prices: HashMap<String, ModelPrice>,
+    /// The price data's version (see [`PriceTable::version`]).
+    version: Option<String>,
+    /// Models priced by their provider's own list ([`PriceTable::with_defaults`]), not the data.
+    own: std::collections::HashSet<String>,
 }
 
 static BUNDLED_TSV: &str = include_str!("../data/prices.tsv");
@@ -351,17 +430,23 @@ impl PriceTable {
         BUNDLED.clone()
     }
 
-    /// Parses the TSV format of `data/prices.tsv`.
+    /// Parses the TSV format of `data/prices.tsv` (its `# version:` line names the data).
     pub fn parse_tsv(tsv: &str) -> Result<Self> {
+        const COLUMNS: usize = 16;
         let mut prices = HashMap::new();
+        let mut version = None;
         for (n, line) in tsv.lines().enumerate() {
+            if let Some(v) = line.strip_prefix("# version:") {
+                version = Some(v.trim().to_string());
+                continue;
+            }
             if line.starts_with('#') || line.trim().is_empty() {
                 continue;
             }
             let cols: Vec<&str> = line.split('\t').collect();
-            if cols.len() != 13 {
+            if cols.len() != COLUMNS {
                 return Err(Error::Internal(format!(
-                    "price table line {}: expected 13 columns, got {}",
+                    "price table line {}: expected {COLUMNS} columns, got {}",
                     n + 1,
                     cols.len()
                 )));
@@ -394,11 +479,24 @@ impl PriceTable {
                         }),
                         None => None,
                     },
+                    cache_write_1h: opt_price(cols[13])?,
+                    audio_input: opt_price(cols[14])?,
+                    audio_output: opt_price(cols[15])?,
                     configured: false,
                 },
             );
         }
-        Ok(Self { prices })
+        Ok(Self {
+            prices,
+            version,
+            own: Default::default(),
+        })
+    }
+
+    /// The version of the price data the table was generated from (`sha256:…` of LiteLLM's
+    /// file, with its date when known), when the table says.
+    pub fn version(&self) -> Option<&str> {
+        self.version.as_deref()
     }
 
     /// This table with `entries` added where it has no price of its own (a provider's own
@@ -408,9 +506,26 @@ impl PriceTable {
         entries: impl IntoIterator<Item = (String, ModelPrice)>,
     ) -> Self {
         for (model, price) in entries {
-            self.prices.entry(model).or_insert(price);
+            if !self.prices.contains_key(&model) {
+                self.own.insert(model.clone());
+                self.prices.insert(model, price);
+            }
         }
         self
+    }
+
+    /// Where `model`'s price comes from — the table (with the price data's version when the
+    /// data has it, not for a provider's own prices) or the configuration; None when unpriced.
+    pub fn provenance(&self, model: &str) -> Option<(CostSource, Option<&str>)> {
+        self.get(model).map(|p| {
+            if p.configured {
+                (CostSource::Config, None)
+            } else if self.own.contains(model) {
+                (CostSource::PriceTable, None)
+            } else {
+                (CostSource::PriceTable, self.version())
+            }
+        })
     }
 
     /// The price of a model, by exact id.
@@ -493,8 +608,11 @@ mod tests {
                 input: m(1),
                 cache_read: m(1) / 10,
                 cache_write: m(1),
+                cache_write_1h: m(1),
+                audio_input: m(1),
                 output: m(10),
-                reasoning: m(10)
+                reasoning: m(10),
+                audio_output: m(10),
             }
         );
         // Above: the tier's, a missing tier cache rate falling back to the base cache rate,
@@ -505,8 +623,11 @@ mod tests {
                 input: m(2),
                 cache_read: m(1) / 10,
                 cache_write: m(2),
+                cache_write_1h: m(2),
+                audio_input: m(2),
                 output: m(20),
-                reasoning: m(20)
+                reasoning: m(20),
+                audio_output: m(20),
             }
         );
         // 1,001 in (100 of them cache reads, 1 a write) and 3 out, above the tier, by hand:
@@ -590,6 +711,15 @@ mod tests {
         let json = serde_json::to_value(c).unwrap();
         assert_eq!(json["priced"], false);
         assert!(json["total_usd"].is_null());
+    }
+
+    #[test]
+    fn cost_source_names_match_their_serde_form() {
+        for s in CostSource::ALL {
+            assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
+            assert_eq!(CostSource::from_name(s.as_str()), Some(s));
+        }
+        assert_eq!(CostSource::from_name("guess"), None);
     }
 
     #[test]

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use futures::stream::BoxStream;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::cost::{ModelPrice, PriceTable};
 use crate::error::{Error, Result};
@@ -46,33 +46,64 @@ pub enum ProviderEvent {
     },
 }
 
-/// Token counts as a provider reports them: each field may be missing.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// Token counts as a provider reports them: each field may be missing. Also the wire form of
+/// a usage line between `llm-compare worker` and the server (absent fields left out).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReportedUsage {
     /// Prompt tokens, cached ones included.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub input_tokens: Option<u64>,
     /// Generated tokens, reasoning included.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output_tokens: Option<u64>,
     /// Prompt tokens read from the cache.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cached_input_tokens: Option<u64>,
     /// Prompt tokens written to the cache.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cache_write_tokens: Option<u64>,
+    /// Of those, written with a 1-hour lifetime.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_write_1h_tokens: Option<u64>,
+    /// Prompt tokens of audio (not read from the cache).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audio_input_tokens: Option<u64>,
     /// Reasoning tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reasoning_tokens: Option<u64>,
-    /// What the call cost, as the provider reports it (OpenRouter's `usage.cost`): then the
-    /// cost, whatever the price table says.
+    /// Generated tokens of audio.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audio_output_tokens: Option<u64>,
+    /// What the call cost, as the provider reports it (OpenRouter's `usage.cost`, xAI's
+    /// `cost_in_usd_ticks`): then the cost, whatever the price table says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cost: Option<crate::cost::Usd>,
 }
 
 impl ReportedUsage {
     /// Overrides the fields `newer` reports.
     pub fn merge(&mut self, newer: &ReportedUsage) {
-        self.input_tokens = newer.input_tokens.or(self.input_tokens);
-        self.output_tokens = newer.output_tokens.or(self.output_tokens);
-        self.cached_input_tokens = newer.cached_input_tokens.or(self.cached_input_tokens);
-        self.cache_write_tokens = newer.cache_write_tokens.or(self.cache_write_tokens);
-        self.cost = newer.cost.or(self.cost);
-        self.reasoning_tokens = newer.reasoning_tokens.or(self.reasoning_tokens);
+        // Destructured so that a new field cannot be forgotten here.
+        let ReportedUsage {
+            input_tokens,
+            output_tokens,
+            cached_input_tokens,
+            cache_write_tokens,
+            cache_write_1h_tokens,
+            audio_input_tokens,
+            reasoning_tokens,
+            audio_output_tokens,
+            cost,
+        } = *newer;
+        self.input_tokens = input_tokens.or(self.input_tokens);
+        self.output_tokens = output_tokens.or(self.output_tokens);
+        self.cached_input_tokens = cached_input_tokens.or(self.cached_input_tokens);
+        self.cache_write_tokens = cache_write_tokens.or(self.cache_write_tokens);
+        self.cache_write_1h_tokens = cache_write_1h_tokens.or(self.cache_write_1h_tokens);
+        self.audio_input_tokens = audio_input_tokens.or(self.audio_input_tokens);
+        self.reasoning_tokens = reasoning_tokens.or(self.reasoning_tokens);
+        self.audio_output_tokens = audio_output_tokens.or(self.audio_output_tokens);
+        self.cost = cost.or(self.cost);
     }
 }
 
@@ -142,6 +173,12 @@ pub struct ModelInfo {
     pub input_usd_per_million: Option<f64>,
     /// USD per 1M output tokens, when priced.
     pub output_usd_per_million: Option<f64>,
+    /// Where its prices come from: `price_table` or `config` (an override); null when unpriced.
+    pub price_source: Option<crate::cost::CostSource>,
+    /// The version of the price data its prices come from (`sha256:…`), when they do.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
+    pub price_version: Option<String>,
     /// Whether it can be used now.
     pub available: bool,
     /// Why not, when it cannot.
@@ -228,6 +265,8 @@ impl ProviderRegistry {
                         context_window: None,
                         input_usd_per_million: None,
                         output_usd_per_million: None,
+                        price_source: None,
+                        price_version: None,
                         available: false,
                         reason: Some(format!("could not list models: {e}")),
                     });
@@ -237,10 +276,13 @@ impl ProviderRegistry {
             for m in models {
                 let id = format!("{name}/{m}");
                 let price = prices.get(&id);
+                let provenance = prices.provenance(&id);
                 out.push(ModelInfo {
                     context_window: price.and_then(|p| p.max_input_tokens),
                     input_usd_per_million: price.map(|p| p.input_per_million()),
                     output_usd_per_million: price.map(|p| p.output_per_million()),
+                    price_source: provenance.map(|(s, _)| s),
+                    price_version: provenance.and_then(|(_, v)| v.map(str::to_string)),
                     id,
                     provider: name.clone(),
                     available,

@@ -82,20 +82,7 @@ enum Line {
         name: Option<String>,
         arguments: String,
     },
-    Usage {
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        input_tokens: Option<u64>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        output_tokens: Option<u64>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        cached_input_tokens: Option<u64>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        cache_write_tokens: Option<u64>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        reasoning_tokens: Option<u64>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        cost: Option<crate::cost::Usd>,
-    },
+    Usage(ReportedUsage),
     Finish {
         reason: FinishReason,
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -133,14 +120,7 @@ impl CallEvent {
                 name,
                 arguments,
             },
-            CallEvent::Event(ProviderEvent::Usage(u)) => Line::Usage {
-                input_tokens: u.input_tokens,
-                output_tokens: u.output_tokens,
-                cached_input_tokens: u.cached_input_tokens,
-                cache_write_tokens: u.cache_write_tokens,
-                reasoning_tokens: u.reasoning_tokens,
-                cost: u.cost,
-            },
+            CallEvent::Event(ProviderEvent::Usage(u)) => Line::Usage(u),
             CallEvent::Event(ProviderEvent::Finish { reason, raw }) => Line::Finish { reason, raw },
             CallEvent::Attempt(a) => Line::Attempt(a),
             CallEvent::ServedBy(model) => Line::ServedBy { model },
@@ -168,21 +148,7 @@ impl CallEvent {
                 name,
                 arguments,
             }),
-            Line::Usage {
-                input_tokens,
-                output_tokens,
-                cached_input_tokens,
-                cache_write_tokens,
-                reasoning_tokens,
-                cost,
-            } => CallEvent::Event(ProviderEvent::Usage(ReportedUsage {
-                input_tokens,
-                output_tokens,
-                cached_input_tokens,
-                cache_write_tokens,
-                reasoning_tokens,
-                cost,
-            })),
+            Line::Usage(u) => CallEvent::Event(ProviderEvent::Usage(u)),
             Line::Finish { reason, raw } => CallEvent::Event(ProviderEvent::Finish { reason, raw }),
             Line::Attempt(a) => CallEvent::Attempt(a),
             Line::ServedBy { model } => CallEvent::ServedBy(model),
@@ -285,7 +251,10 @@ mod tests {
                 output_tokens: None,
                 cached_input_tokens: Some(1),
                 cache_write_tokens: Some(2),
+                cache_write_1h_tokens: Some(1),
+                audio_input_tokens: None,
                 reasoning_tokens: None,
+                audio_output_tokens: Some(4),
                 cost: Some(crate::cost::Usd(1_500_000)),
             })),
             CallEvent::Event(ProviderEvent::Finish {

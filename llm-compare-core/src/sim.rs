@@ -395,7 +395,7 @@ impl Provider for SimProvider {
                 cached_input_tokens: Some(0),
                 cache_write_tokens: Some(0),
                 reasoning_tokens: Some(0),
-                cost: None,
+                ..ReportedUsage::default()
             }));
             yield Ok(ProviderEvent::Finish {
                 reason: finish,

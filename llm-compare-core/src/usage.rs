@@ -20,8 +20,10 @@ pub enum UsageSource {
 /// Token counts of one model call.
 ///
 /// Conventions (all providers are normalized to them): `input_tokens` includes
-/// `cached_input_tokens` (read from the provider's cache) and `cache_write_tokens` (written to
-/// it); `output_tokens` includes `reasoning_tokens`. Each part is priced at its own rate.
+/// `cached_input_tokens` (read from the provider's cache), `cache_write_tokens` (written to
+/// it; `cache_write_1h_tokens` of them with a 1-hour lifetime) and `audio_input_tokens`;
+/// `output_tokens` includes `reasoning_tokens` and `audio_output_tokens`. Each part is priced
+/// at its own rate (docs/costs.md).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
@@ -37,9 +39,19 @@ pub struct Usage {
     /// `cache_creation_input_tokens`), priced at the cache-write rate.
     #[serde(default)]
     pub cache_write_tokens: u64,
+    /// Of `cache_write_tokens`, those written with a 1-hour lifetime (Anthropic's
+    /// `cache_creation.ephemeral_1h_input_tokens`), priced at the 1-hour cache-write rate.
+    #[serde(default)]
+    pub cache_write_1h_tokens: u64,
+    /// Prompt tokens of audio not read from the cache, priced at the audio input rate.
+    #[serde(default)]
+    pub audio_input_tokens: u64,
     /// Generated tokens spent on reasoning.
     #[serde(default)]
     pub reasoning_tokens: u64,
+    /// Generated tokens of audio, priced at the audio output rate.
+    #[serde(default)]
+    pub audio_output_tokens: u64,
     /// Reported by the provider or estimated.
     #[serde(default)]
     pub source: UsageSource,

@@ -150,16 +150,24 @@ async fn every_recorded_stream_parses_as_expected_over_http() {
             "{file}: reasoning tokens"
         );
         assert_eq!(r.usage.source, UsageSource::Reported, "{file}");
-        // Cost: price-table math on the usage.
-        let cached = r.usage.cached_input_tokens;
-        let input = (r.usage.input_tokens - cached) * IN + cached * CACHED;
-        let output = r.usage.output_tokens * OUT;
-        assert_eq!(r.cost.input_usd, Some(Usd(input)), "{file}: input cost");
-        assert_eq!(
-            r.cost.total_usd,
-            Some(Usd(input + output)),
-            "{file}: total cost"
-        );
+        if file == "xai/xai-text.chunks.txt" {
+            // xAI reports the charge: `cost_in_usd_ticks: 1466250`, ticks of 10⁻¹⁰ USD:
+            // $0.000146625 = 146,625,000 pico-USD, exactly.
+            assert_eq!(r.cost.total_usd, Some(Usd(146_625_000)), "{file}: cost");
+            assert_eq!(r.cost.source, CostSource::Provider, "{file}");
+        } else {
+            // Cost: price-table math on the usage (the config's prices).
+            let cached = r.usage.cached_input_tokens;
+            let input = (r.usage.input_tokens - cached) * IN + cached * CACHED;
+            let output = r.usage.output_tokens * OUT;
+            assert_eq!(r.cost.input_usd, Some(Usd(input)), "{file}: input cost");
+            assert_eq!(
+                r.cost.total_usd,
+                Some(Usd(input + output)),
+                "{file}: total cost"
+            );
+            assert_eq!(r.cost.source, CostSource::Config, "{file}");
+        }
         // What was sent: the preset's wire format, streaming, the key in the right header.
         let sent = &server.received_requests().await.unwrap()[0];
         let body: Value = serde_json::from_slice(&sent.body).unwrap();
@@ -483,5 +491,275 @@ async fn openrouter_reported_charges_are_the_cost() {
         assert_eq!(r.cost.source, CostSource::Provider);
         assert!(done.totals.priced);
         assert_eq!(done.totals.cost_usd, Usd(123_000_000));
+    }
+}
+
+/// A stream in OpenAI's chat-completions format answering "Ok." with `usage` (a JSON
+/// object) in its last chunk.
+fn openai_stream(usage: &str) -> Vec<u8> {
+    format!(
+        concat!(
+            "data: {{\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"choices\":[{{\"index\":0,\"delta\":{{\"role\":\"assistant\",\"content\":\"Ok.\"}},\"finish_reason\":null}}]}}\n\n",
+            "data: {{\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"choices\":[{{\"index\":0,\"delta\":{{}},\"finish_reason\":\"stop\"}}]}}\n\n",
+            "data: {{\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"choices\":[],\"usage\":{}}}\n\n",
+            "data: [DONE]\n\n",
+        ),
+        usage
+    )
+    .into_bytes()
+}
+
+/// An Anthropic Messages stream answering "Ok." with `start` as `message_start`'s usage and
+/// `output_tokens` in `message_delta`.
+fn anthropic_stream(start: &str, output_tokens: u64) -> Vec<u8> {
+    format!(
+        concat!(
+            "event: message_start\n",
+            "data: {{\"type\":\"message_start\",\"message\":{{\"id\":\"msg_1\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"m\",\"content\":[],\"stop_reason\":null,\"usage\":{}}}}}\n\n",
+            "event: content_block_start\n",
+            "data: {{\"type\":\"content_block_start\",\"index\":0,\"content_block\":{{\"type\":\"text\",\"text\":\"\"}}}}\n\n",
+            "event: content_block_delta\n",
+            "data: {{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{{\"type\":\"text_delta\",\"text\":\"Ok.\"}}}}\n\n",
+            "event: content_block_stop\n",
+            "data: {{\"type\":\"content_block_stop\",\"index\":0}}\n\n",
+            "event: message_delta\n",
+            "data: {{\"type\":\"message_delta\",\"delta\":{{\"stop_reason\":\"end_turn\"}},\"usage\":{{\"output_tokens\":{}}}}}\n\n",
+            "event: message_stop\n",
+            "data: {{\"type\":\"message_stop\"}}\n\n",
+        ),
+        start, output_tokens
+    )
+    .into_bytes()
+}
+
+/// A Gemini stream answering "Ok." with `usage` as its `usageMetadata`.
+fn gemini_stream(usage: &str) -> Vec<u8> {
+    format!(
+        "data: {{\"candidates\":[{{\"content\":{{\"parts\":[{{\"text\":\"Ok.\"}}],\"role\":\"model\"}},\"finishReason\":\"STOP\",\"index\":0}}],\"usageMetadata\":{usage}}}\r\n\r\n"
+    )
+    .into_bytes()
+}
+
+/// One conformance case: a wire format's usage fields, what they normalize to, and the cost
+/// worked out by hand from the bundled table's rates (USD per 1M tokens, in the comment).
+struct CostCase {
+    name: &'static str,
+    provider: &'static str,
+    endpoint: &'static str,
+    model: &'static str,
+    body: Vec<u8>,
+    usage: Usage,
+    /// (input, output) in pico-USD; None when the charge has no split (reported).
+    split: Option<(u64, u64)>,
+    total: &'static str,
+    source: CostSource,
+}
+
+/// Every priced component and tier rule of every wire format (issue 20), priced through the
+/// real engine over loopback HTTP against amounts worked out by hand, not by the code under
+/// test.
+#[tokio::test]
+async fn every_priced_component_of_every_wire_format_is_billed_at_its_rate() {
+    let u = |input, output| Usage {
+        input_tokens: input,
+        output_tokens: output,
+        ..Usage::default()
+    };
+    let cases = [
+        // Anthropic, claude-sonnet-4-5 ($3 in, $0.30 cache read, $3.75 5-minute cache write,
+        // $6 1-hour cache write, $15 out): 5 plain + 4,000 read + 1,000 + 2,000 written
+        // (5 min, 1 h) in, 7 out: 15 + 1,200 + 3,750 + 12,000 = $16,965 per 1M in, 105 out.
+        CostCase {
+            name: "anthropic: cache reads, 5-minute and 1-hour cache writes",
+            provider: "anthropic",
+            endpoint: "/anthropic/v1/messages",
+            model: "anthropic/claude-sonnet-4-5",
+            body: anthropic_stream(
+                r#"{"input_tokens":5,"cache_read_input_tokens":4000,"cache_creation_input_tokens":3000,"cache_creation":{"ephemeral_5m_input_tokens":1000,"ephemeral_1h_input_tokens":2000},"output_tokens":1}"#,
+                7,
+            ),
+            usage: Usage {
+                cached_input_tokens: 4_000,
+                cache_write_tokens: 3_000,
+                cache_write_1h_tokens: 2_000,
+                ..u(7_005, 7)
+            },
+            split: Some((16_965_000_000, 105_000_000)),
+            total: "$0.01707",
+            source: CostSource::PriceTable,
+        },
+        // Anthropic, claude-haiku-5-5 above its 100k tier ($0.50 in, $0.05 read, $0.625
+        // write, $2.50 out; base $0.10 / $0.01 / $0.125 / $0.50): 1,000 plain + 99,500 read +
+        // 500 written = 101,000 > 100,000, 10 out: 500 + 4,975 + 312.5 = $5,787.5 in, 25 out.
+        CostCase {
+            name: "anthropic: the prompt-size tier, cache included",
+            provider: "anthropic",
+            endpoint: "/anthropic/v1/messages",
+            model: "anthropic/claude-haiku-5-5",
+            body: anthropic_stream(
+                r#"{"input_tokens":1000,"cache_read_input_tokens":99500,"cache_creation_input_tokens":500,"output_tokens":1}"#,
+                10,
+            ),
+            usage: Usage {
+                cached_input_tokens: 99_500,
+                cache_write_tokens: 500,
+                ..u(101_000, 10)
+            },
+            split: Some((5_787_500_000, 25_000_000)),
+            total: "$0.0058125",
+            source: CostSource::PriceTable,
+        },
+        // OpenAI, gpt-audio ($2.50 text in, $32 audio in, $10 text out, $64 audio out):
+        // 1,000 in (600 audio), 500 out (400 audio): 1,000 + 19,200 = $20,200 in;
+        // 1,000 + 25,600 = $26,600 out.
+        CostCase {
+            name: "openai: audio in and out",
+            provider: "openai",
+            endpoint: "/openai/chat/completions",
+            model: "openai/gpt-audio",
+            body: openai_stream(
+                r#"{"prompt_tokens":1000,"completion_tokens":500,"total_tokens":1500,"prompt_tokens_details":{"cached_tokens":0,"audio_tokens":600},"completion_tokens_details":{"reasoning_tokens":0,"audio_tokens":400,"accepted_prediction_tokens":0,"rejected_prediction_tokens":0}}"#,
+            ),
+            usage: Usage {
+                audio_input_tokens: 600,
+                audio_output_tokens: 400,
+                ..u(1_000, 500)
+            },
+            split: Some((20_200_000_000, 26_600_000_000)),
+            total: "$0.0468",
+            source: CostSource::PriceTable,
+        },
+        // OpenAI, gpt-5.4 above its 272k tier ($5 in, $0.50 cached, $22.50 out; base $2.50 /
+        // $0.25 / $15): 300,000 in (100,000 cached), 1,000 out (600 reasoning, no rate of its
+        // own: output): 1,000,000 + 50,000 = $1,050,000 in; 22,500 out.
+        CostCase {
+            name: "openai: the prompt-size tier, cached and reasoning tokens",
+            provider: "openai",
+            endpoint: "/openai/chat/completions",
+            model: "openai/gpt-5.4",
+            body: openai_stream(
+                r#"{"prompt_tokens":300000,"completion_tokens":1000,"total_tokens":301000,"prompt_tokens_details":{"cached_tokens":100000},"completion_tokens_details":{"reasoning_tokens":600}}"#,
+            ),
+            usage: Usage {
+                cached_input_tokens: 100_000,
+                reasoning_tokens: 600,
+                ..u(300_000, 1_000)
+            },
+            split: Some((1_050_000_000_000, 22_500_000_000)),
+            total: "$1.0725",
+            source: CostSource::PriceTable,
+        },
+        // DeepSeek, deepseek-chat ($0.28 miss, $0.028 hit, $0.42 out): 200 missed + 800 hit
+        // in, 100 out: 56 + 22.4 = $78.4 in; 42 out.
+        CostCase {
+            name: "deepseek: cache hits and misses",
+            provider: "deepseek",
+            endpoint: "/deepseek/chat/completions",
+            model: "deepseek/deepseek-chat",
+            body: openai_stream(
+                r#"{"prompt_tokens":1000,"completion_tokens":100,"total_tokens":1100,"prompt_cache_hit_tokens":800,"prompt_cache_miss_tokens":200}"#,
+            ),
+            usage: Usage {
+                cached_input_tokens: 800,
+                ..u(1_000, 100)
+            },
+            split: Some((78_400_000, 42_000_000)),
+            total: "$0.0001204",
+            source: CostSource::PriceTable,
+        },
+        // xAI, grok-4.20 above its 200k tier ($2.50 in, $0.40 cached, $5 out; base $1.25 /
+        // $0.20 / $2.50), reasoning reported outside completion_tokens (total = prompt +
+        // completion + reasoning): 250,000 in (50,000 cached), 10 + 90 out: 500,000 + 20,000
+        // = $520,000 in; 500 out.
+        CostCase {
+            name: "xai: the prompt-size tier, reasoning outside completion_tokens",
+            provider: "xai",
+            endpoint: "/xai/chat/completions",
+            model: "xai/grok-4.20",
+            body: openai_stream(
+                r#"{"prompt_tokens":250000,"completion_tokens":10,"total_tokens":250100,"prompt_tokens_details":{"text_tokens":250000,"audio_tokens":0,"image_tokens":0,"cached_tokens":50000},"completion_tokens_details":{"reasoning_tokens":90,"audio_tokens":0,"accepted_prediction_tokens":0,"rejected_prediction_tokens":0},"num_sources_used":0}"#,
+            ),
+            usage: Usage {
+                cached_input_tokens: 50_000,
+                reasoning_tokens: 90,
+                ..u(250_000, 100)
+            },
+            split: Some((520_000_000_000, 500_000_000)),
+            total: "$0.5205",
+            source: CostSource::PriceTable,
+        },
+        // xAI's reported charge: 37,756,000 ticks of 10⁻¹⁰ USD = $0.0037756 (xAI's own
+        // example), whatever the table says.
+        CostCase {
+            name: "xai: cost_in_usd_ticks is the cost",
+            provider: "xai",
+            endpoint: "/xai/chat/completions",
+            model: "xai/grok-4.20",
+            body: openai_stream(
+                r#"{"prompt_tokens":12,"completion_tokens":1,"total_tokens":13,"cost_in_usd_ticks":37756000}"#,
+            ),
+            usage: u(12, 1),
+            split: None,
+            total: "$0.0037756",
+            source: CostSource::Provider,
+        },
+        // Gemini, gemini-2.5-flash ($0.30 in, $0.03 cached, $1 audio in, $2.50 out and
+        // thoughts): 1,000 prompt (600 audio; 200 cached, 100 of them audio) + 300 tool-use
+        // prompt tokens = 1,300 in: 200 cached, 500 uncached audio, 600 plain; 50 + 100
+        // thoughts out: 180 + 6 + 500 = $686 in; 375 out.
+        CostCase {
+            name: "gemini: tool-use prompt, cached, audio and thoughts tokens",
+            provider: "gemini",
+            endpoint: "/gemini/models/gemini-2.5-flash:streamGenerateContent",
+            model: "gemini/gemini-2.5-flash",
+            body: gemini_stream(
+                r#"{"promptTokenCount":1000,"cachedContentTokenCount":200,"candidatesTokenCount":50,"toolUsePromptTokenCount":300,"thoughtsTokenCount":100,"totalTokenCount":1450,"promptTokensDetails":[{"modality":"TEXT","tokenCount":400},{"modality":"AUDIO","tokenCount":600}],"cacheTokensDetails":[{"modality":"TEXT","tokenCount":100},{"modality":"AUDIO","tokenCount":100}],"toolUsePromptTokensDetails":[{"modality":"TEXT","tokenCount":300}]}"#,
+            ),
+            usage: Usage {
+                cached_input_tokens: 200,
+                audio_input_tokens: 500,
+                reasoning_tokens: 100,
+                ..u(1_300, 150)
+            },
+            split: Some((686_000_000, 375_000_000)),
+            total: "$0.001061",
+            source: CostSource::PriceTable,
+        },
+        // Gemini, gemini-2.5-pro-preview-tts ($1 text in, $0.70 audio in, $20 out, audio out
+        // too): 10 text in, 1,000 audio out (split from candidatesTokensDetails): $10 in;
+        // $20,000 out.
+        CostCase {
+            name: "gemini: audio out",
+            provider: "gemini",
+            endpoint: "/gemini/models/gemini-2.5-pro-preview-tts:streamGenerateContent",
+            model: "gemini/gemini-2.5-pro-preview-tts",
+            body: gemini_stream(
+                r#"{"promptTokenCount":10,"candidatesTokenCount":1000,"totalTokenCount":1010,"promptTokensDetails":[{"modality":"TEXT","tokenCount":10}],"candidatesTokensDetails":[{"modality":"AUDIO","tokenCount":1000}]}"#,
+            ),
+            usage: Usage {
+                audio_output_tokens: 1_000,
+                ..u(10, 1_000)
+            },
+            split: Some((10_000_000, 20_000_000_000)),
+            total: "$0.02001",
+            source: CostSource::PriceTable,
+        },
+    ];
+    for c in cases {
+        let done = one_call(c.provider, c.endpoint, c.model, c.body).await;
+        let r = &done.results[0];
+        assert_eq!(r.text, "Ok.", "{}", c.name);
+        assert_eq!(r.usage, c.usage, "{}: usage", c.name);
+        if let Some((input, output)) = c.split {
+            assert_eq!(r.cost.input_usd, Some(Usd(input)), "{}: input", c.name);
+            assert_eq!(r.cost.output_usd, Some(Usd(output)), "{}: output", c.name);
+        }
+        assert_eq!(
+            r.cost.total_usd.map(|t| t.to_string()).as_deref(),
+            Some(c.total),
+            "{}: total",
+            c.name
+        );
+        assert_eq!(r.cost.source, c.source, "{}: source", c.name);
     }
 }

@@ -447,6 +447,9 @@ async fn auth_and_log(State(state): State<AppState>, mut req: Request, next: Nex
 
 /// The router with every route and layer.
 pub fn router(state: AppState) -> Router {
+    // The metrics recorder, before the first request: counted from the start, not from the
+    // first scrape (any app that embeds the router, not only `serve`).
+    let _ = crate::api::metrics::handle();
     let cors = {
         let o = &state.options().cors_origins;
         if o.is_empty() {

@@ -265,8 +265,26 @@ fn models_lists_every_provider_with_availability() {
     assert_eq!(gpt["available"], true);
     assert!(!String::from_utf8_lossy(&out.stdout).contains("sk-test"));
     assert_eq!(find("ollama/llama3.2")["available"], true);
+    // Prices say where they come from, and which price data: the bundled table's version
+    // line, as the generator wrote it.
+    let tsv = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../llm-compare-core/data/prices.tsv"),
+    )
+    .unwrap();
+    let version = tsv
+        .lines()
+        .find_map(|l| l.strip_prefix("# version: "))
+        .unwrap();
+    assert!(version.starts_with("sha256:"), "{version}");
+    assert_eq!(gpt["price_source"], "price_table");
+    assert_eq!(gpt["price_version"], version);
     let table = String::from_utf8(run(&["models"]).stdout).unwrap();
     assert!(table.contains("sim/lorem") && table.contains("Available"));
+    assert!(
+        table.contains(&format!("LiteLLM's price data, version {version}")),
+        "{table}"
+    );
 }
 
 fn with_config(path: &std::path::Path, args: &[&str]) -> Output {
@@ -281,7 +299,8 @@ fn config_file_configures_providers_aliases_and_sim() {
     std::fs::write(
         &path,
         "max_models = 2\n[aliases]\nparrot = \"sim/echo\"\n[providers.local]\nkind = \"openai\"\n\
-         base_url = \"http://127.0.0.1:9/v1\"\nmodels = [\"my-model\"]\n[defaults]\nretries = 0\n",
+         base_url = \"http://127.0.0.1:9/v1\"\nmodels = [\"my-model\"]\n[defaults]\nretries = 0\n\
+         [prices.\"local/my-model\"]\ninput = 1\noutput = \"2\"\naudio_output = 8\n",
     )
     .unwrap();
     let out = with_config(&path, &["run", "--json", "-m", "parrot", "via alias"]);
@@ -303,7 +322,17 @@ fn config_file_configures_providers_aliases_and_sim() {
     );
     assert_eq!(out.status.code(), Some(2), "max_models from the file");
     let out = with_config(&path, &["models", "--json"]);
-    assert!(String::from_utf8_lossy(&out.stdout).contains("local/my-model"));
+    let models: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mine = models
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["id"] == "local/my-model")
+        .unwrap();
+    // A configured price says so, and has no price-data version.
+    assert_eq!(mine["price_source"], "config", "{mine}");
+    assert_eq!(mine["output_usd_per_million"], 2.0, "{mine}");
+    assert!(mine.get("price_version").is_none(), "{mine}");
     // The local server is down: that model fails with a network error, exit 1.
     let out = with_config(
         &path,

@@ -507,6 +507,13 @@ async fn twenty_concurrent_requests_against_a_budget_for_five() {
     );
     assert_eq!(usage["rows"][0]["model"], "sim/lorem");
     assert_eq!(usage["rows"][0]["calls"], 5);
+    // Priced by the table on reported usage: all of it, by source.
+    let by_source = &usage["total"]["cost_by_source"];
+    assert_eq!(
+        by_source["price_table"], usage["total"]["cost_usd"],
+        "{usage}"
+    );
+    assert_eq!(by_source["provider"], 0.0, "{usage}");
     assert_eq!(usage["total"]["output_tokens"], 500);
     // Each worst case was replaced by the actual cost (208 µ$: 8 tokens in, 100 out), so what
     // is left (5.5 × 224 − 5 × 208 = 192 µ$) still takes a smaller request, not a full one.

@@ -599,6 +599,9 @@ async fn models_health_metrics_and_openapi() {
     assert_eq!(models["data"][0]["id"], "sim/echo");
     assert_eq!(models["data"][0]["object"], "model");
     assert_eq!(models["data"][0]["available"], true);
+    // The simulator's own $0 prices: in the table, but not LiteLLM's data (no version).
+    assert_eq!(models["data"][0]["price_source"], "price_table");
+    assert!(models["data"][0].get("price_version").is_none(), "{models}");
     let h: Value = get(&s, "/health").await.json().await.unwrap();
     assert_eq!(h["status"], "ok");
     // Drive one comparison so model metrics exist.

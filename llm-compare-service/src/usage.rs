@@ -2,7 +2,7 @@
 //! from the usage ledger — chat completions and comparisons alike — per model or per UTC day,
 //! with their budget for the current period.
 
-use llm_compare_core::{Error, Result, Usd};
+use llm_compare_core::{CostSource, Error, Result, Usd};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -81,6 +81,49 @@ pub struct UsageLine {
     pub cost_usd: Usd,
     /// Calls without a known price (not in `cost_usd`).
     pub unpriced_calls: u64,
+    /// `cost_usd` split by where each figure came from.
+    pub cost_by_source: CostBySource,
+}
+
+/// Costs split by their source ([`CostSource`]): what providers reported, what the price
+/// table or an override priced, what rests on estimated usage.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct CostBySource {
+    /// Reported by the provider with the call.
+    #[cfg_attr(feature = "openapi", schema(value_type = f64))]
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
+    pub provider: Usd,
+    /// The bundled price table on reported usage.
+    #[cfg_attr(feature = "openapi", schema(value_type = f64))]
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
+    pub price_table: Usd,
+    /// A configured price on reported usage.
+    #[cfg_attr(feature = "openapi", schema(value_type = f64))]
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
+    pub config: Usd,
+    /// Prices on usage the tokenizer counted.
+    #[cfg_attr(feature = "openapi", schema(value_type = f64))]
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
+    pub estimated: Usd,
+    /// Entered before sources were kept.
+    #[cfg_attr(feature = "openapi", schema(value_type = f64))]
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
+    pub unrecorded: Usd,
+}
+
+impl CostBySource {
+    fn add(&mut self, source: Option<CostSource>, amount: Usd) {
+        let slot = match source {
+            Some(CostSource::Provider) => &mut self.provider,
+            Some(CostSource::PriceTable) => &mut self.price_table,
+            Some(CostSource::Config) => &mut self.config,
+            Some(CostSource::Estimated) => &mut self.estimated,
+            None => &mut self.unrecorded,
+        };
+        *slot = slot.saturating_add(amount);
+    }
 }
 
 /// The owner's budget in the current period.
@@ -131,12 +174,12 @@ fn day_name(day: i64) -> String {
 }
 
 fn add(line: &mut UsageLine, r: &crate::UsageRow) {
+    let cost = Usd(u64::try_from(r.cost_pico).unwrap_or(0));
     line.calls += r.calls;
     line.input_tokens += r.input_tokens;
     line.output_tokens += r.output_tokens;
-    line.cost_usd = line
-        .cost_usd
-        .saturating_add(Usd(u64::try_from(r.cost_pico).unwrap_or(0)));
+    line.cost_usd = line.cost_usd.saturating_add(cost);
+    line.cost_by_source.add(r.cost_source, cost);
     line.unpriced_calls += r.unpriced_calls;
 }
 

@@ -19,7 +19,7 @@ use llm_compare_core::request::{
 };
 use llm_compare_service::leaderboard::{Leaderboard, Standing};
 use llm_compare_service::service::{ModelSnapshot, SessionDetail, Snapshot, Submitted, VoteBody};
-use llm_compare_service::usage::{BudgetView, GroupBy, UsageLine, UsageReport};
+use llm_compare_service::usage::{BudgetView, CostBySource, GroupBy, UsageLine, UsageReport};
 use llm_compare_service::{ComparisonKind, ComparisonSummary, Outcome, SessionSummary, Winner};
 use ts_rs::{Config, TS};
 
@@ -78,6 +78,7 @@ fn generate() -> String {
     decl::<SessionDetail>(&cfg, &mut out);
     decl::<UsageReport>(&cfg, &mut out);
     decl::<UsageLine>(&cfg, &mut out);
+    decl::<CostBySource>(&cfg, &mut out);
     decl::<BudgetView>(&cfg, &mut out);
     decl::<GroupBy>(&cfg, &mut out);
     decl::<Leaderboard>(&cfg, &mut out);

@@ -341,6 +341,8 @@ pub struct UsageRow {
     pub cost_pico: i64,
     /// Calls without a known price (not in `cost_pico`).
     pub unpriced_calls: u64,
+    /// Where these calls' costs came from; None for entries made before sources were kept.
+    pub cost_source: Option<llm_compare_core::CostSource>,
 }
 
 /// An owner's budget period.

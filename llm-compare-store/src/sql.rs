@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
-use llm_compare_core::{Complete, Error, ModelResult, RequestStatus, Result};
+use llm_compare_core::{Complete, CostSource, Error, ModelResult, RequestStatus, Result};
 use serde::Serialize;
 use sqlx::any::{AnyPoolOptions, AnyRow, install_default_drivers};
 use sqlx::{Any, AnyPool, AssertSqlSafe, Row, Transaction};
@@ -349,9 +349,9 @@ impl SqlStore {
         let results: usize = whole.iter().map(|w| w.results.len()).sum();
         if results > 0 {
             let mut sql = String::from(
-                "INSERT INTO usage_ledger (comparison_id, model_index, owner, model, at_ms, input_tokens, output_tokens, cost_pico, priced) VALUES ",
+                "INSERT INTO usage_ledger (comparison_id, model_index, owner, model, at_ms, input_tokens, output_tokens, cost_pico, priced, cost_source) VALUES ",
             );
-            values(&mut sql, results, 9);
+            values(&mut sql, results, 10);
             let mut q = sqlx::query(AssertSqlSafe(sql));
             for w in whole {
                 for r in &w.results {
@@ -364,7 +364,8 @@ impl SqlStore {
                         .bind(i64::try_from(r.usage.input_tokens).unwrap_or(i64::MAX))
                         .bind(i64::try_from(r.usage.output_tokens).unwrap_or(i64::MAX))
                         .bind(pico(r.cost.total_usd).unwrap_or(0))
-                        .bind(i64::from(r.cost.priced));
+                        .bind(i64::from(r.cost.priced))
+                        .bind(r.cost.source.as_str());
                 }
             }
             q.execute(&mut **tx).await.map_err(db_err)?;
@@ -422,8 +423,8 @@ impl SqlStore {
             .execute(&mut **tx)
             .await
             .map_err(db_err)?;
-        sqlx::query("INSERT INTO usage_ledger (comparison_id, model_index, owner, model, at_ms, input_tokens, output_tokens, cost_pico, priced) \
-                     SELECT id, $1, owner, $2, $3, $4, $5, $6, $7 FROM comparisons WHERE id = $8 ON CONFLICT (comparison_id, model_index) DO NOTHING")
+        sqlx::query("INSERT INTO usage_ledger (comparison_id, model_index, owner, model, at_ms, input_tokens, output_tokens, cost_pico, priced, cost_source) \
+                     SELECT id, $1, owner, $2, $3, $4, $5, $6, $7, $8 FROM comparisons WHERE id = $9 ON CONFLICT (comparison_id, model_index) DO NOTHING")
             .bind(r.model_index as i64)
             .bind(r.served_by.as_deref().unwrap_or(&r.model))
             .bind(at)
@@ -431,6 +432,7 @@ impl SqlStore {
             .bind(i64::try_from(r.usage.output_tokens).unwrap_or(i64::MAX))
             .bind(cost.unwrap_or(0))
             .bind(i64::from(r.cost.priced))
+            .bind(r.cost.source.as_str())
             .bind(id)
             .execute(&mut **tx)
             .await
@@ -932,11 +934,11 @@ impl Store for SqlStore {
 
     async fn usage(&self, owner: &str, from_ms: i64, to_ms: i64) -> Result<Vec<UsageRow>> {
         let rows = sqlx::query(
-            "SELECT model, at_ms / 86400000 AS day, COUNT(*) AS calls, \
+            "SELECT model, at_ms / 86400000 AS day, cost_source, COUNT(*) AS calls, \
              CAST(SUM(input_tokens) AS BIGINT) AS input_tokens, CAST(SUM(output_tokens) AS BIGINT) AS output_tokens, \
              CAST(SUM(cost_pico) AS BIGINT) AS cost_pico, CAST(SUM(1 - priced) AS BIGINT) AS unpriced \
              FROM usage_ledger WHERE owner = $1 AND at_ms >= $2 AND at_ms < $3 \
-             GROUP BY model, at_ms / 86400000 ORDER BY day, model",
+             GROUP BY model, at_ms / 86400000, cost_source ORDER BY day, model, cost_source",
         )
         .bind(owner)
         .bind(from_ms)
@@ -949,8 +951,21 @@ impl Store for SqlStore {
         };
         rows.iter()
             .map(|row| {
+                let model: String = get(row, "model")?;
+                let source: Option<String> = get(row, "cost_source")?;
+                let cost_source = match source {
+                    None => None,
+                    Some(name) => Some(CostSource::from_name(&name).ok_or_else(|| {
+                        corrupt(
+                            "usage_ledger",
+                            &model,
+                            format!("unknown cost_source `{name}`"),
+                        )
+                    })?),
+                };
                 Ok(UsageRow {
-                    model: get(row, "model")?,
+                    cost_source,
+                    model,
                     day: get(row, "day")?,
                     calls: n(row, "calls")?,
                     input_tokens: n(row, "input_tokens")?,

@@ -111,6 +111,13 @@ async fn batches_are_all_or_nothing(store: Arc<dyn Store>) {
     );
     let usage = store.usage(&owner, 0, i64::MAX).await.unwrap();
     assert_eq!(usage.iter().map(|u| u.calls).sum::<u64>(), 2);
+    // Batched ledger entries keep where each cost came from.
+    assert!(
+        usage
+            .iter()
+            .all(|u| u.cost_source == Some(CostSource::PriceTable)),
+        "{usage:?}"
+    );
     // A new record, then one that collides with a stored one: neither is kept.
     let fresh = group(&owner);
     let fresh_id = fresh[0].comparison_id().to_string();
@@ -495,7 +502,7 @@ async fn budgets_and_usage(store: Arc<dyn Store>) {
     assert_eq!(b.spent_pico, 0);
     // One finishes cheaper than its worst case: the difference is released.
     let mut cheap = result(0, "openai/gpt-4o", "x");
-    cheap.cost.total_usd = Some(Usd(1));
+    cheap.cost = Cost::reported(Usd(1));
     store.save_result(&accepted[0], &cheap).await.unwrap();
     let mut second = result(1, "sim/lorem", "y");
     second.cost = Cost::UNPRICED;
@@ -519,8 +526,11 @@ async fn budgets_and_usage(store: Arc<dyn Store>) {
     let gpt = rows.iter().find(|r| r.model == "openai/gpt-4o").unwrap();
     assert_eq!((gpt.calls, gpt.input_tokens, gpt.output_tokens), (1, 10, 3));
     assert_eq!((gpt.cost_pico, gpt.unpriced_calls), (1, 0));
+    // The ledger keeps where each figure came from.
+    assert_eq!(gpt.cost_source, Some(CostSource::Provider));
     let lorem = rows.iter().find(|r| r.model == "sim/lorem").unwrap();
     assert_eq!((lorem.cost_pico, lorem.unpriced_calls), (0, 1));
+    assert_eq!(lorem.cost_source, Some(CostSource::PriceTable));
     assert!(store.usage(&owner, 0, 1).await.unwrap().is_empty());
     assert!(store.usage("nobody", 0, i64::MAX).await.unwrap().is_empty());
 }
@@ -668,6 +678,15 @@ async fn corrupt_rows_are_errors_not_defaults() {
         store.comparisons("alice", 10, None).await.unwrap_err(),
         "kind",
     );
+    // A ledger entry whose cost source this version does not know; entries from before
+    // sources were kept (NULL) are read as such.
+    exec("UPDATE usage_ledger SET cost_source = NULL WHERE comparison_id = $1").await;
+    let rows = store.usage("alice", 0, i64::MAX).await.unwrap();
+    assert!(rows.iter().all(|r| r.cost_source.is_none()), "{rows:?}");
+    exec("UPDATE usage_ledger SET cost_source = 'guessed' WHERE comparison_id = $1").await;
+    let e = store.usage("alice", 0, i64::MAX).await.unwrap_err();
+    assert_eq!(e.code(), ErrorCode::Internal, "{e}");
+    assert!(e.to_string().contains("cost_source"), "{e}");
     raw.close().await;
     drop(store);
     std::fs::remove_dir_all(&dir).unwrap();

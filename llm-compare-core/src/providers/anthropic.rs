@@ -200,6 +200,15 @@ struct UsageJson {
     cache_read_input_tokens: Option<u64>,
     #[serde(default)]
     cache_creation_input_tokens: Option<u64>,
+    // The cache writes split by lifetime (5 minutes, 1 hour), billed at different rates.
+    #[serde(default)]
+    cache_creation: Option<CacheCreation>,
+}
+
+#[derive(Deserialize, Clone, Copy, Default)]
+struct CacheCreation {
+    #[serde(default)]
+    ephemeral_1h_input_tokens: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -242,6 +251,7 @@ impl AnthropicParser {
         self.usage.cache_creation_input_tokens = u
             .cache_creation_input_tokens
             .or(self.usage.cache_creation_input_tokens);
+        self.usage.cache_creation = u.cache_creation.or(self.usage.cache_creation);
     }
 }
 
@@ -351,8 +361,8 @@ impl StreamParser for AnthropicParser {
             output_tokens: u.output_tokens,
             cached_input_tokens: u.cache_read_input_tokens,
             cache_write_tokens: u.cache_creation_input_tokens,
-            reasoning_tokens: None,
-            cost: None,
+            cache_write_1h_tokens: u.cache_creation.and_then(|c| c.ephemeral_1h_input_tokens),
+            ..ReportedUsage::default()
         }));
         out.push(ProviderEvent::Finish {
             reason: finish_reason(&raw),

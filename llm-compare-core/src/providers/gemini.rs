@@ -212,7 +212,7 @@ struct FunctionCall {
     args: Option<Value>,
 }
 
-#[derive(Deserialize, Clone, Copy, Default)]
+#[derive(Deserialize, Clone, Default)]
 #[serde(rename_all = "camelCase")]
 struct UsageJson {
     #[serde(default)]
@@ -223,6 +223,35 @@ struct UsageJson {
     thoughts_token_count: Option<u64>,
     #[serde(default)]
     cached_content_token_count: Option<u64>,
+    // Tokens of built-in tools' results fed back to the model (search, code execution):
+    // input, billed as such, but not in `promptTokenCount`.
+    #[serde(default)]
+    tool_use_prompt_token_count: Option<u64>,
+    // Per-modality splits: audio has its own input rate.
+    #[serde(default)]
+    prompt_tokens_details: Vec<ModalityCount>,
+    #[serde(default)]
+    cache_tokens_details: Vec<ModalityCount>,
+    #[serde(default)]
+    candidates_tokens_details: Vec<ModalityCount>,
+}
+
+#[derive(Deserialize, Clone, Default)]
+#[serde(rename_all = "camelCase")]
+struct ModalityCount {
+    #[serde(default)]
+    modality: String,
+    #[serde(default)]
+    token_count: u64,
+}
+
+/// The tokens of `modality` in a per-modality split; None when the split does not name it.
+fn modality(counts: &[ModalityCount], modality: &str) -> Option<u64> {
+    counts
+        .iter()
+        .filter(|c| c.modality == modality)
+        .map(|c| c.token_count)
+        .reduce(|a, b| a + b)
 }
 
 /// Parses a Gemini `streamGenerateContent?alt=sse` stream.
@@ -282,14 +311,21 @@ impl StreamParser for GeminiParser {
         }
         if let Some(u) = r.usage_metadata {
             let thoughts = u.thoughts_token_count.unwrap_or(0);
+            let tool_use = u.tool_use_prompt_token_count.unwrap_or(0);
+            // Audio read from the cache is a cache read; the rest bills at the audio rate.
+            let audio_in = modality(&u.prompt_tokens_details, "AUDIO")
+                .map(|a| a.saturating_sub(modality(&u.cache_tokens_details, "AUDIO").unwrap_or(0)));
             self.usage = Some(ReportedUsage {
-                input_tokens: u.prompt_token_count,
+                input_tokens: u.prompt_token_count.map(|p| p + tool_use),
                 // Thinking tokens are billed as output.
                 output_tokens: Some(u.candidates_token_count.unwrap_or(0) + thoughts),
                 cached_input_tokens: u.cached_content_token_count,
                 // Gemini bills cache creation apart (storage per hour), not per request.
                 cache_write_tokens: None,
+                cache_write_1h_tokens: None,
+                audio_input_tokens: audio_in,
                 reasoning_tokens: u.thoughts_token_count,
+                audio_output_tokens: modality(&u.candidates_tokens_details, "AUDIO"),
                 cost: None,
             });
         }

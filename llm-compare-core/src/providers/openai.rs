@@ -182,6 +182,9 @@ struct UsageJson {
     // OpenRouter reports what the call cost (USD).
     #[serde(default)]
     cost: Option<f64>,
+    // xAI reports it in ticks of 10⁻¹⁰ USD (exact integers).
+    #[serde(default)]
+    cost_in_usd_ticks: Option<u64>,
 }
 
 #[derive(Deserialize, Clone, Copy)]
@@ -191,12 +194,20 @@ struct PromptDetails {
     // OpenRouter: tokens written to the upstream provider's prompt cache.
     #[serde(default)]
     cache_write_tokens: Option<u64>,
+    // Audio in the prompt (gpt-audio, gpt-4o-audio-preview), billed at the audio rate.
+    #[serde(default)]
+    audio_tokens: Option<u64>,
 }
 
+// `accepted_prediction_tokens` / `rejected_prediction_tokens` (Predicted Outputs) are part of
+// `completion_tokens` and billed at the output rate: nothing to read apart.
 #[derive(Deserialize, Clone, Copy)]
 struct CompletionDetails {
     #[serde(default)]
     reasoning_tokens: Option<u64>,
+    // Generated audio, billed at the audio output rate.
+    #[serde(default)]
+    audio_tokens: Option<u64>,
 }
 
 impl UsageJson {
@@ -228,11 +239,19 @@ impl UsageJson {
             cache_write_tokens: self
                 .prompt_tokens_details
                 .and_then(|d| d.cache_write_tokens),
+            cache_write_1h_tokens: None,
+            audio_input_tokens: self.prompt_tokens_details.and_then(|d| d.audio_tokens),
             cost: self
-                .cost
-                .filter(|c| c.is_finite() && *c >= 0.0)
-                .map(crate::cost::Usd::from_f64),
+                .cost_in_usd_ticks
+                // One tick is 10⁻¹⁰ USD: 100 pico-USD, exactly.
+                .map(|ticks| crate::cost::Usd(ticks.saturating_mul(100)))
+                .or_else(|| {
+                    self.cost
+                        .filter(|c| c.is_finite() && *c >= 0.0)
+                        .map(crate::cost::Usd::from_f64)
+                }),
             reasoning_tokens: reasoning,
+            audio_output_tokens: self.completion_tokens_details.and_then(|d| d.audio_tokens),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! `llm-compare models`: the catalogue.
 
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
+use llm_compare_core::CostSource;
 
 use crate::{EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, ModelsArgs};
 
@@ -37,6 +38,7 @@ pub async fn run(config: Option<&std::path::Path>, args: ModelsArgs) -> u8 {
         "Context",
         "Input $/1M",
         "Output $/1M",
+        "Prices from",
         "Available",
     ]);
     for m in &models {
@@ -47,6 +49,11 @@ pub async fn run(config: Option<&std::path::Path>, args: ModelsArgs) -> u8 {
                 .map_or_else(|| "-".into(), |c| c.to_string()),
             price(m.input_usd_per_million),
             price(m.output_usd_per_million),
+            match m.price_source {
+                Some(CostSource::Config) => "config".to_string(),
+                Some(_) => "price table".to_string(),
+                None => "-".to_string(),
+            },
             match &m.reason {
                 None => "yes".to_string(),
                 Some(r) => format!("no: {r}"),
@@ -54,5 +61,12 @@ pub async fn run(config: Option<&std::path::Path>, args: ModelsArgs) -> u8 {
         ]);
     }
     println!("{table}");
+    // Which price data the table's figures are: a user checking a price against the
+    // provider's page needs to know how old it is.
+    println!(
+        "Price table: LiteLLM's price data, version {} ({} models); overrides from the configuration say `config`.",
+        service.prices().version().unwrap_or("unknown"),
+        service.prices().len()
+    );
     EXIT_OK
 }

@@ -184,8 +184,6 @@ pub async fn run(config: Option<&Path>, args: ServeArgs) -> u8 {
     };
     let ui = options.ui;
     let state = AppState::with_backend(engine, options, Some(store), backend);
-    // Install the metrics recorder before the first request.
-    let _ = llm_compare_http::api::metrics::handle();
     let web_ui = if ui {
         format!("http://{addr}/")
     } else {
