@@ -283,33 +283,28 @@ impl ModelPrice {
     /// output rate). Parts larger than their whole are clamped, never double-billed.
     pub fn cost(&self, usage: &Usage) -> Cost {
         let rates = self.rates(usage.input_tokens);
-        let mut left = usage.input_tokens;
-        let mut take = |n: u64| {
-            let n = n.min(left);
-            left -= n;
-            n
-        };
-        let cached = take(usage.cached_input_tokens);
-        let written = take(usage.cache_write_tokens);
-        let audio_in = take(usage.audio_input_tokens);
+        let (plain_in, [cached, written, audio_in]) = carve(
+            usage.input_tokens,
+            [
+                usage.cached_input_tokens,
+                usage.cache_write_tokens,
+                usage.audio_input_tokens,
+            ],
+        );
         let written_1h = usage.cache_write_1h_tokens.min(written);
         let input = [
-            (left, rates.input),
+            (plain_in, rates.input),
             (cached, rates.cache_read),
             (written - written_1h, rates.cache_write),
             (written_1h, rates.cache_write_1h),
             (audio_in, rates.audio_input),
         ];
-        let mut left = usage.output_tokens;
-        let mut take = |n: u64| {
-            let n = n.min(left);
-            left -= n;
-            n
-        };
-        let reasoning = take(usage.reasoning_tokens);
-        let audio_out = take(usage.audio_output_tokens);
+        let (plain_out, [reasoning, audio_out]) = carve(
+            usage.output_tokens,
+            [usage.reasoning_tokens, usage.audio_output_tokens],
+        );
         let output = [
-            (left, rates.output),
+            (plain_out, rates.output),
             (reasoning, rates.reasoning),
             (audio_out, rates.audio_output),
         ];
@@ -343,6 +338,17 @@ impl ModelPrice {
     pub fn output_per_million(&self) -> f64 {
         self.output as f64 / 1e6
     }
+}
+
+/// Takes `parts` out of `whole` in order, each clamped to what is left (a provider reporting a
+/// part larger than its whole must not be billed twice); returns what is left and the parts.
+fn carve<const N: usize>(whole: u64, mut parts: [u64; N]) -> (u64, [u64; N]) {
+    let mut left = whole;
+    for p in &mut parts {
+        *p = (*p).min(left);
+        left -= *p;
+    }
+    (left, parts)
 }
 
 /// Parses a decimal "USD per 1M tokens" (`"2.5"`, `"0.075"`) into exact pico-USD per token.
@@ -711,6 +717,27 @@ mod tests {
         let json = serde_json::to_value(c).unwrap();
         assert_eq!(json["priced"], false);
         assert!(json["total_usd"].is_null());
+    }
+
+    #[test]
+    fn parts_larger_than_their_whole_are_never_billed_twice() {
+        let mut p = ModelPrice::per_million("1", "10").unwrap();
+        p.cache_read = Some(100_000); // $0.10
+        p.audio_input = Some(5_000_000); // $5
+        // 10 in, of which "8 cached and 8 audio": 8 cached, the 2 left audio, none plain.
+        // 4 out, "9 reasoning": all 4 reasoning (at the output rate).
+        let c = p.cost(&Usage {
+            input_tokens: 10,
+            cached_input_tokens: 8,
+            audio_input_tokens: 8,
+            output_tokens: 4,
+            reasoning_tokens: 9,
+            ..Usage::default()
+        });
+        // 8 × $0.10 + 2 × $5 = $10.8 per 1M in; 4 × $10 = $40 per 1M out.
+        assert_eq!(c.input_usd, Some(Usd(10_800_000)));
+        assert_eq!(c.output_usd, Some(Usd(40_000_000)));
+        assert_eq!(carve(5, [3, 3, 3]), (0, [3, 2, 0]));
     }
 
     #[test]

@@ -228,12 +228,7 @@ fn models_lists_every_provider_with_availability() {
         .unwrap();
     assert_eq!(out.status.code(), Some(0));
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let all = v.as_array().unwrap();
-    let find = |id: &str| {
-        all.iter()
-            .find(|m| m["id"] == id)
-            .unwrap_or_else(|| panic!("{id} not listed"))
-    };
+    let find = |id: &str| listed(&v, id);
     for sim in [
         "sim/echo",
         "sim/lorem",
@@ -255,13 +250,7 @@ fn models_lists_every_provider_with_availability() {
         .output()
         .unwrap();
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let gpt = v
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["id"] == "openai/gpt-4o")
-        .unwrap()
-        .clone();
+    let gpt = listed(&v, "openai/gpt-4o").clone();
     assert_eq!(gpt["available"], true);
     assert!(!String::from_utf8_lossy(&out.stdout).contains("sk-test"));
     assert_eq!(find("ollama/llama3.2")["available"], true);
@@ -285,6 +274,16 @@ fn models_lists_every_provider_with_availability() {
         table.contains(&format!("LiteLLM's price data, version {version}")),
         "{table}"
     );
+}
+
+/// Model `id` in the output of `models --json`.
+fn listed<'a>(models: &'a Value, id: &str) -> &'a Value {
+    models
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["id"] == id)
+        .unwrap_or_else(|| panic!("{id} not listed"))
 }
 
 fn with_config(path: &std::path::Path, args: &[&str]) -> Output {
@@ -323,12 +322,7 @@ fn config_file_configures_providers_aliases_and_sim() {
     assert_eq!(out.status.code(), Some(2), "max_models from the file");
     let out = with_config(&path, &["models", "--json"]);
     let models: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let mine = models
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["id"] == "local/my-model")
-        .unwrap();
+    let mine = listed(&models, "local/my-model");
     // A configured price says so, and has no price-data version.
     assert_eq!(mine["price_source"], "config", "{mine}");
     assert_eq!(mine["output_usd_per_million"], 2.0, "{mine}");
