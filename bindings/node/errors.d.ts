@@ -28,3 +28,6 @@ export declare class UnavailableError extends LlmCompareError {}
 
 /** The feature needs something this engine was not given (a store, Redis, a runner). Codes: `not_configured`. */
 export declare class NotConfiguredError extends LlmCompareError {}
+
+/** The API key does not allow this (missing, expired or revoked; not an admin; a model outside its allow-list). Codes: `unauthorized`, `forbidden`, `model_not_allowed`. */
+export declare class PermissionDeniedError extends LlmCompareError {}

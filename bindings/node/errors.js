@@ -14,6 +14,7 @@ exports.CLASSES = [
   ['ProviderError', 'LlmCompareError'],
   ['UnavailableError', 'LlmCompareError'],
   ['NotConfiguredError', 'LlmCompareError'],
+  ['PermissionDeniedError', 'LlmCompareError'],
 ]
 
 /** The class of each error code. */
@@ -24,6 +25,9 @@ exports.CODES = {
   rate_limited: 'RateLimitedError',
   conflict: 'ConflictError',
   budget_exceeded: 'BudgetExceededError',
+  unauthorized: 'PermissionDeniedError',
+  forbidden: 'PermissionDeniedError',
+  model_not_allowed: 'PermissionDeniedError',
   auth: 'ProviderError',
   bad_request: 'ProviderError',
   context_length_exceeded: 'ProviderError',

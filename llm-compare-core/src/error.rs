@@ -27,6 +27,12 @@ pub enum ErrorCode {
     Conflict,
     /// The caller's spending budget for the period cannot cover the request's worst case.
     BudgetExceeded,
+    /// The caller's API key is missing, unknown, expired or revoked.
+    Unauthorized,
+    /// The caller's key may not do this (a key route without the admin scope).
+    Forbidden,
+    /// The caller's key may not use this model (outside its allow-list).
+    ModelNotAllowed,
     /// The provider rejected the credentials (401/403).
     Auth,
     /// The provider rejected the request as malformed (400/404/422).
@@ -75,6 +81,9 @@ impl ErrorCode {
             Self::NotFound => "not_found",
             Self::RateLimited => "rate_limited",
             Self::Conflict => "conflict",
+            Self::Unauthorized => "unauthorized",
+            Self::Forbidden => "forbidden",
+            Self::ModelNotAllowed => "model_not_allowed",
             Self::BudgetExceeded => "budget_exceeded",
             Self::Auth => "auth",
             Self::BadRequest => "bad_request",
@@ -105,8 +114,9 @@ impl ErrorCode {
             | Self::BadRequest
             | Self::ContextLengthExceeded
             | Self::ContentFilter => 400,
-            Self::Auth => 401,
+            Self::Auth | Self::Unauthorized => 401,
             Self::BudgetExceeded => 402,
+            Self::Forbidden | Self::ModelNotAllowed => 403,
             Self::NotFound => 404,
             Self::Conflict => 409,
             Self::RateLimited => 429,
@@ -136,6 +146,9 @@ impl ErrorCode {
             Self::BudgetExceeded => ErrorFamily::BudgetExceeded,
             Self::Unavailable => ErrorFamily::Unavailable,
             Self::NotConfigured => ErrorFamily::NotConfigured,
+            Self::Unauthorized | Self::Forbidden | Self::ModelNotAllowed => {
+                ErrorFamily::PermissionDenied
+            }
             Self::Auth
             | Self::BadRequest
             | Self::ContextLengthExceeded
@@ -155,13 +168,16 @@ impl ErrorCode {
 
     /// Every code, in declaration order (the table-driven tests and the generated Node list
     /// walk it; `as_str`, `http_status` and `family` match each one explicitly).
-    pub const ALL: [ErrorCode; 24] = [
+    pub const ALL: [ErrorCode; 27] = [
         Self::InvalidRequest,
         Self::UnknownModel,
         Self::NotFound,
         Self::RateLimited,
         Self::Conflict,
         Self::BudgetExceeded,
+        Self::Unauthorized,
+        Self::Forbidden,
+        Self::ModelNotAllowed,
         Self::Auth,
         Self::BadRequest,
         Self::ContextLengthExceeded,
@@ -221,11 +237,14 @@ pub enum ErrorFamily {
     Unavailable,
     /// A feature this process was not set up for.
     NotConfigured,
+    /// The caller's key does not allow this (missing, expired or revoked; not an admin; a
+    /// model outside its allow-list).
+    PermissionDenied,
 }
 
 impl ErrorFamily {
     /// Every family.
-    pub const ALL: [ErrorFamily; 10] = [
+    pub const ALL: [ErrorFamily; 11] = [
         Self::Base,
         Self::InvalidRequest,
         Self::UnknownModel,
@@ -236,6 +255,7 @@ impl ErrorFamily {
         Self::Provider,
         Self::Unavailable,
         Self::NotConfigured,
+        Self::PermissionDenied,
     ];
 
     /// The class's name (Python's; Node's adds `Error` where this does not end in it).
@@ -251,6 +271,7 @@ impl ErrorFamily {
             Self::Provider => "ProviderError",
             Self::Unavailable => "Unavailable",
             Self::NotConfigured => "NotConfigured",
+            Self::PermissionDenied => "PermissionDenied",
         }
     }
 
@@ -266,7 +287,8 @@ impl ErrorFamily {
             | Self::BudgetExceeded
             | Self::Provider
             | Self::Unavailable
-            | Self::NotConfigured => Some(Self::Base),
+            | Self::NotConfigured
+            | Self::PermissionDenied => Some(Self::Base),
         }
     }
 
@@ -286,6 +308,9 @@ impl ErrorFamily {
             }
             Self::NotConfigured => {
                 "The feature needs something this engine was not given (a store, Redis, a runner)."
+            }
+            Self::PermissionDenied => {
+                "The API key does not allow this (missing, expired or revoked; not an admin; a model outside its allow-list)."
             }
         }
     }
@@ -367,6 +392,20 @@ pub enum Error {
     /// The caller's budget for the period cannot cover the request's worst-case cost.
     #[error("budget exceeded: {0}")]
     BudgetExceeded(String),
+    /// The caller's API key is missing, unknown, expired or revoked (the message says which).
+    #[error("unauthorized: {0}")]
+    Unauthorized(String),
+    /// The caller's key may not do this.
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    /// The caller's key may not use `model`.
+    #[error("model not allowed: `{model}` is outside this API key's allowed models ({allowed})")]
+    ModelNotAllowed {
+        /// The model asked for.
+        model: String,
+        /// The key's allow-list, as patterns.
+        allowed: String,
+    },
     /// An upstream provider failed.
     #[error("{} error from provider: {}", .0.code, .0.message)]
     Provider(ProviderError),
@@ -407,6 +446,9 @@ impl Error {
             Self::RateLimited { .. } => ErrorCode::RateLimited,
             Self::Conflict(_) => ErrorCode::Conflict,
             Self::BudgetExceeded(_) => ErrorCode::BudgetExceeded,
+            Self::Unauthorized(_) => ErrorCode::Unauthorized,
+            Self::Forbidden(_) => ErrorCode::Forbidden,
+            Self::ModelNotAllowed { .. } => ErrorCode::ModelNotAllowed,
             Self::Provider(e) => e.code,
             Self::Cancelled => ErrorCode::Cancelled,
             Self::Unavailable { .. } => ErrorCode::Unavailable,
@@ -433,6 +475,9 @@ impl Error {
             | Self::NotFound(_)
             | Self::Conflict(_)
             | Self::BudgetExceeded(_)
+            | Self::Unauthorized(_)
+            | Self::Forbidden(_)
+            | Self::ModelNotAllowed { .. }
             | Self::Cancelled
             | Self::NotConfigured(_)
             | Self::Internal(_) => false,
@@ -449,7 +494,8 @@ impl Error {
     pub fn field(&self) -> Option<&str> {
         match self {
             Self::InvalidRequest { field, .. } => field.as_deref(),
-            Self::UnknownModel { .. } => Some("models"),
+            Self::UnknownModel { .. } | Self::ModelNotAllowed { .. } => Some("models"),
+            Self::Unauthorized(_) | Self::Forbidden(_) => None,
             Self::NotFound(_)
             | Self::RateLimited { .. }
             | Self::Conflict(_)
@@ -474,6 +520,9 @@ impl Error {
             | Self::NotFound(_)
             | Self::Conflict(_)
             | Self::BudgetExceeded(_)
+            | Self::Unauthorized(_)
+            | Self::Forbidden(_)
+            | Self::ModelNotAllowed { .. }
             | Self::Cancelled
             | Self::NotConfigured(_)
             | Self::Internal(_) => None,
@@ -526,6 +575,9 @@ mod tests {
             ("rate_limited", 429, true, F::RateLimited),
             ("conflict", 409, false, F::Conflict),
             ("budget_exceeded", 402, false, F::BudgetExceeded),
+            ("unauthorized", 401, false, F::PermissionDenied),
+            ("forbidden", 403, false, F::PermissionDenied),
+            ("model_not_allowed", 403, false, F::PermissionDenied),
             ("auth", 401, false, F::Provider),
             ("bad_request", 400, false, F::Provider),
             ("context_length_exceeded", 400, false, F::Provider),

@@ -71,8 +71,8 @@ impl RequestRegistry for ObservedRegistry {
         self.inner.cancel(owner, id).await
     }
 
-    async fn lease(&self, owner: &str) -> Result<crate::registry::ActiveLease> {
-        self.inner.lease(owner).await
+    async fn lease(&self, owner: &str, max: Option<usize>) -> Result<crate::registry::ActiveLease> {
+        self.inner.lease(owner, max).await
     }
 
     async fn ping(&self) -> Result<()> {

@@ -125,9 +125,10 @@ pub trait RequestRegistry: Send + Sync + std::fmt::Debug {
 
     /// Takes one of `owner`'s active slots (the same ones [`RequestRegistry::register`]
     /// counts) for work whose events the registry does not hold — an OpenAI-compatible chat
-    /// completion, read by its caller alone. [`Error::RateLimited`] when all are taken; the
-    /// slot is free again when the lease is dropped.
-    async fn lease(&self, owner: &str) -> Result<ActiveLease>;
+    /// completion, read by its caller alone — or, with `max`, one of at most `max` slots of
+    /// another subject (an API key's own limit). [`Error::RateLimited`] when all are taken;
+    /// the slot is free again when the lease is dropped.
+    async fn lease(&self, owner: &str, max: Option<usize>) -> Result<ActiveLease>;
 
     /// Whether the registry's backing state answers ([`Error::Unavailable`] when it does
     /// not).
@@ -526,8 +527,8 @@ impl RequestRegistry for InMemoryRegistry {
         Ok(())
     }
 
-    async fn lease(&self, owner: &str) -> Result<ActiveLease> {
-        let max = self.inner.config.max_active_per_owner;
+    async fn lease(&self, owner: &str, max: Option<usize>) -> Result<ActiveLease> {
+        let max = max.unwrap_or(self.inner.config.max_active_per_owner);
         let mut t = self.inner.tables.lock();
         let active = t.active.get(owner).copied().unwrap_or(0);
         if active >= max {
@@ -570,8 +571,21 @@ impl Engine {
     pub async fn submit_calls(
         &self,
         registry: Arc<dyn RequestRegistry>,
+        request: NewRequest,
+        calls: Vec<ChatRequest>,
+    ) -> Result<String> {
+        self.submit_calls_holding(registry, request, calls, None)
+            .await
+    }
+
+    /// [`Engine::submit_calls`], holding `lease` (an API key's active slot) until the
+    /// request's last event is published.
+    pub async fn submit_calls_holding(
+        &self,
+        registry: Arc<dyn RequestRegistry>,
         mut request: NewRequest,
         calls: Vec<ChatRequest>,
+        lease: Option<ActiveLease>,
     ) -> Result<String> {
         request.models = calls.iter().map(|c| c.model.to_string()).collect();
         let reg = registry.register(&request).await?;
@@ -591,6 +605,7 @@ impl Engine {
         };
         let id = reg.id.clone();
         tokio::spawn(async move {
+            let _lease = lease;
             // Publish whatever is ready in one go: one registry write per burst, not per token.
             let mut batches = crate::burst::bursts(comparison, 256);
             while let Some(batch) = batches.next().await {

@@ -49,6 +49,75 @@ enum Command {
     /// Make exactly one model call (given as JSON) and write its events as JSON lines on
     /// stdout: what a remote runner (a Kubernetes Job) runs.
     Worker(WorkerArgs),
+    /// Manage API keys in the server's database directly (no server needed): mint the
+    /// first admin key, list keys, revoke one.
+    Keys(KeysArgs),
+}
+
+/// Arguments of `llm-compare keys`.
+#[derive(Debug, Args)]
+pub struct KeysArgs {
+    /// Where the server keeps its data (as `serve`).
+    #[arg(long, env = "LLM_COMPARE_DATA_DIR", value_name = "DIR", global = true)]
+    pub data_dir: Option<std::path::PathBuf>,
+    /// Database URL (as `serve`).
+    #[arg(
+        long,
+        env = "LLM_COMPARE_DATABASE_URL",
+        value_name = "URL",
+        global = true
+    )]
+    pub database_url: Option<String>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: KeysCommand,
+}
+
+/// `llm-compare keys …`.
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Mint a key: the secret alone on stdout (`KEY=$(llm-compare keys create …)`), its
+    /// details on stderr.
+    Create {
+        /// The user it authenticates as.
+        #[arg(long)]
+        user: String,
+        /// A label.
+        #[arg(long)]
+        name: Option<String>,
+        /// May manage keys and see every user's usage.
+        #[arg(long)]
+        admin: bool,
+        /// A glob pattern of models it may use (repeatable; default: every model).
+        #[arg(long = "models", value_name = "GLOB")]
+        models: Vec<String>,
+        /// Requests per minute.
+        #[arg(long)]
+        rpm: Option<u32>,
+        /// Comparisons running at once.
+        #[arg(long)]
+        max_active: Option<u32>,
+        /// Spending limit per period, USD.
+        #[arg(long)]
+        budget_usd: Option<f64>,
+        /// The budget's period: day, week or month.
+        #[arg(long)]
+        period: Option<String>,
+        /// Lifetime: `30d`, `12h`, `90m`.
+        #[arg(long, value_name = "DURATION")]
+        expires_in: Option<String>,
+    },
+    /// List keys (never their secrets).
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a key: every server refuses it within a second.
+    Revoke {
+        /// The key's id.
+        id: String,
+    },
 }
 
 /// Arguments of `llm-compare worker`.
@@ -219,6 +288,7 @@ async fn main() -> ExitCode {
         Command::Run(args) => cli::run::run(cli.config.as_deref(), args).await,
         Command::Models(args) => cli::models::run(cli.config.as_deref(), args).await,
         Command::Worker(args) => cli::worker::run(cli.config.as_deref(), args).await,
+        Command::Keys(args) => cli::keys::run(cli.config.as_deref(), args).await,
     };
     ExitCode::from(code)
 }

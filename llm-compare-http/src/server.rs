@@ -19,13 +19,12 @@ use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
-use crate::api::auth::ApiKeys;
 use crate::api::error::ApiError;
 use crate::api::extract::Caller;
 use crate::api::limits::RateLimiter;
 use crate::api::metrics::{self, ModelMetrics};
-use crate::api::{chat, comparisons, leaderboard, meta, sessions, usage};
-use llm_compare_service::{BudgetSettings, RedisRegistry, Service, Store};
+use crate::api::{chat, comparisons, keys, leaderboard, meta, sessions, usage};
+use llm_compare_service::{BudgetSettings, Principal, RedisRegistry, Service, Store};
 
 /// `[server]` in the configuration file (every key optional).
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -171,7 +170,8 @@ impl ServerOptions {
         o.api_keys = s.api_keys.into_iter().collect();
         if let Ok(spec) = std::env::var("LLM_COMPARE_API_KEYS") {
             o.api_keys.extend(
-                ApiKeys::parse(&spec).map_err(|m| ApiError::invalid("LLM_COMPARE_API_KEYS", m))?,
+                crate::api::auth::parse_static_keys(&spec)
+                    .map_err(|m| ApiError::invalid("LLM_COMPARE_API_KEYS", m))?,
             );
         }
         if let Some(n) = s.max_active_per_user {
@@ -213,12 +213,13 @@ impl ServerOptions {
         })
     }
 
-    /// Refuses to serve an open (keyless) API on anything but loopback unless told to.
-    pub fn check_exposure(&self) -> Result<(), String> {
-        if self.api_keys.is_empty() && !self.bind.ip().is_loopback() && !self.insecure_open {
+    /// Refuses to serve an open API (`open`: no key configured or stored) on anything but
+    /// loopback unless told to.
+    pub fn check_exposure(&self, open: bool) -> Result<(), String> {
+        if open && !self.bind.ip().is_loopback() && !self.insecure_open {
             return Err(format!(
-                "refusing to serve without API keys on {}: set LLM_COMPARE_API_KEYS (user:KEY,…) or [server.api_keys], \
-                 bind to 127.0.0.1, or pass --insecure-open",
+                "refusing to serve without API keys on {}: mint one (`llm-compare keys create --user U`), set \
+                 LLM_COMPARE_API_KEYS (user:KEY,…) or [server.api_keys], bind to 127.0.0.1, or pass --insecure-open",
                 self.bind
             ));
         }
@@ -271,7 +272,6 @@ impl Backend {
 struct Inner {
     service: Service,
     backend: Backend,
-    keys: ApiKeys,
     limiter: RateLimiter,
     options: ServerOptions,
     shutdown: CancellationToken,
@@ -324,16 +324,16 @@ impl AppState {
             options.registry.retention,
         )
         .with_budget(options.budget.clone())
-        .with_instance(options.instance_id.clone());
+        .with_instance(options.instance_id.clone())
+        .with_static_keys(
+            options
+                .api_keys
+                .iter()
+                .map(|(u, k)| (u.as_str(), k.as_str())),
+        );
         Self(Arc::new(Inner {
             service,
-            keys: ApiKeys::new(
-                options
-                    .api_keys
-                    .iter()
-                    .map(|(u, k)| (u.as_str(), k.as_str())),
-            ),
-            limiter: RateLimiter::new(options.requests_per_minute, options.burst),
+            limiter: RateLimiter::new(),
             backend,
             options,
             shutdown: CancellationToken::new(),
@@ -350,10 +350,6 @@ impl AppState {
     pub fn backend(&self) -> &Backend {
         &self.0.backend
     }
-    /// API keys.
-    pub fn keys(&self) -> &ApiKeys {
-        &self.0.keys
-    }
     /// Options.
     pub fn options(&self) -> &ServerOptions {
         &self.0.options
@@ -366,17 +362,31 @@ impl AppState {
     pub fn uptime(&self) -> Duration {
         self.0.started.elapsed()
     }
-    /// Takes a request-rate token for `user`.
-    pub fn check_rate(&self, user: &str) -> Result<(), ApiError> {
-        self.0.limiter.check(user).map_err(|wait| {
-            ApiError::rate_limited(
-                format!(
-                    "too many requests: at most {} per minute per caller",
-                    self.0.options.requests_per_minute
-                ),
-                wait,
-            )
-        })
+    /// Takes a request-rate token for the caller: its key's rate when the key has one (a
+    /// burst of that many, then that rate), else the server's per-user rate.
+    pub fn check_rate(&self, who: &Principal) -> Result<(), ApiError> {
+        let (subject, per_minute, burst) = match who.rpm() {
+            Some((key, rpm)) => (format!("key:{key}"), rpm, rpm),
+            None => (
+                format!("user:{}", who.user),
+                self.0.options.requests_per_minute,
+                self.0.options.burst,
+            ),
+        };
+        self.0
+            .limiter
+            .check(&subject, per_minute, burst)
+            .map_err(|wait| {
+                let whose = if who.rpm().is_some() {
+                    "for this API key"
+                } else {
+                    "per caller"
+                };
+                ApiError::rate_limited(
+                    format!("too many requests: at most {per_minute} per minute {whose}"),
+                    wait,
+                )
+            })
     }
 }
 
@@ -409,16 +419,16 @@ async fn auth_and_log(State(state): State<AppState>, mut req: Request, next: Nex
             .filter(|_| req.uri().path().ends_with("/ws"))
             .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("api_key=")))
             .map(str::to_string);
-        match state
-            .keys()
-            .authenticate(req.headers(), query_key.as_deref())
-        {
-            Ok(u) => {
-                user.clone_from(&u);
-                req.extensions_mut().insert(Caller(u));
+        let secret =
+            crate::api::auth::presented(req.headers(), query_key.as_deref()).map(str::to_string);
+        match state.service().authenticate(secret.as_deref()).await {
+            Ok(who) => {
+                user.clone_from(&who.user);
+                req.extensions_mut().insert(Caller(who.user.clone()));
+                req.extensions_mut().insert(who);
                 next.run(req).await
             }
-            Err(e) => e.into_response(),
+            Err(e) => ApiError::from(e).into_response(),
         }
     };
     let mut resp = resp;
@@ -491,6 +501,12 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/leaderboard", get(leaderboard::get))
         .route("/v1/usage", get(usage::get))
+        .route("/v1/keys", post(keys::create).get(keys::list))
+        .route("/v1/keys/self", get(keys::own))
+        .route(
+            "/v1/keys/{id}",
+            get(keys::get_one).patch(keys::update).delete(keys::revoke),
+        )
         .route("/v1/chat/completions", post(chat::completions))
         .route("/v1/models", get(meta::models))
         .route("/health", get(meta::health))

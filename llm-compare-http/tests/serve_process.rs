@@ -309,3 +309,104 @@ async fn kill_9_loses_nothing_that_finished_and_interrupts_what_was_running() {
     assert_eq!(wait_exit(&mut child, Duration::from_secs(15)), 0);
     std::fs::remove_dir_all(&data).unwrap();
 }
+
+/// `llm-compare keys …` on the data dir of a running server, the key printed alone on
+/// stdout.
+fn keys_cli(data: &std::path::Path, args: &[&str]) -> std::process::Output {
+    let out = Command::new(env!("CARGO_BIN_EXE_llm-compare"))
+        .arg("keys")
+        .arg("--data-dir")
+        .arg(data)
+        .args(args)
+        .env_remove("LLM_COMPARE_DATABASE_URL")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+#[tokio::test]
+async fn stored_keys_from_the_cli_work_are_revoked_by_it_and_never_logged() {
+    let data = temp_dir();
+    // A fresh install mints its admin key without a server: the secret alone on stdout.
+    let out = keys_cli(
+        &data,
+        &["create", "--user", "root", "--admin", "--name", "ops"],
+    );
+    let admin = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    assert!(
+        admin.starts_with("lcsk_") && !admin.contains('\n'),
+        "{admin}"
+    );
+    let details = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        details.contains("\"scope\":\"admin\"") && !details.contains(&admin),
+        "{details}"
+    );
+    let (mut child, url) = serve_in(
+        &data,
+        &["--bind", "127.0.0.1:0", "--log-format", "json"],
+        &[],
+    );
+    let c = reqwest::Client::new();
+    // Closed: keys exist.
+    let r = c.get(format!("{url}/v1/models")).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    let minted = common::json(
+        c.post(format!("{url}/v1/keys"))
+            .bearer_auth(&admin)
+            .json(&json!({"user": "ann", "models": ["sim/*"]})),
+    )
+    .await;
+    let user_key = minted["key"].as_str().unwrap().to_string();
+    let id = minted["id"].as_str().unwrap().to_string();
+    let r = c
+        .post(format!("{url}/v1/comparisons"))
+        .bearer_auth(&user_key)
+        .json(&json!({"prompt": "hi", "models": ["sim/echo"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let listed = String::from_utf8(keys_cli(&data, &["list", "--json"]).stdout).unwrap();
+    assert!(listed.contains(&id) && !listed.contains(&user_key) && !listed.contains(&admin));
+    // Revoked by the CLI, in another process: the server refuses it within a second.
+    keys_cli(&data, &["revoke", &id]);
+    let t0 = Instant::now();
+    loop {
+        let r = c
+            .get(format!("{url}/v1/keys/self"))
+            .bearer_auth(&user_key)
+            .send()
+            .await
+            .unwrap();
+        if r.status() == 401 {
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(1),
+            "still accepted after 1 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    sigterm(&child);
+    assert_eq!(wait_exit(&mut child, Duration::from_secs(15)), 0);
+    let mut logs = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut logs)
+        .unwrap();
+    assert!(logs.contains("\"user\":\"ann\""), "{logs}");
+    for secret in [&admin, &user_key] {
+        assert!(
+            !logs.contains(secret.as_str()),
+            "logs contain a secret:\n{logs}"
+        );
+    }
+}

@@ -136,6 +136,7 @@ impl BudgetSettings {
             limit_pico,
             period_start_ms: unix_ms(self.period.start(OffsetDateTime::now_utc())),
             per_model_pico: self.worst_case(engine, calls)?,
+            account: None,
         }))
     }
 }

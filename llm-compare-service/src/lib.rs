@@ -12,6 +12,7 @@
 //! - [`persist`]: the registry observer that writes what a comparison publishes;
 //! - [`leaderboard`]: votes → ratings (Bradley-Terry with a bootstrap, Elo) and the vote cache;
 //! - [`usage`]: the usage report (per model or day, with the budget);
+//! - [`keys`]: API keys as data (minting, the key routes' bodies, the cached authenticator);
 //! - `redis_registry` (feature `redis`): the request registry of a cluster, in Redis.
 //!
 //! Storage is `llm-compare-store` (re-exported as [`store`]); the engine is
@@ -19,6 +20,7 @@
 
 pub mod backlog;
 pub mod budget;
+pub mod keys;
 pub mod leaderboard;
 pub mod persist;
 #[cfg(feature = "redis")]
@@ -27,6 +29,7 @@ pub mod service;
 pub mod usage;
 
 pub use budget::{BudgetSettings, Period};
+pub use keys::Principal;
 pub use llm_compare_store as store;
 // The stored types front ends see (summaries, votes, the store itself), under one name.
 pub use llm_compare_store::*;

@@ -609,15 +609,16 @@ impl RequestRegistry for RedisRegistry {
         Ok(())
     }
 
-    async fn lease(&self, owner: &str) -> Result<ActiveLease> {
+    async fn lease(&self, owner: &str, max: Option<usize>) -> Result<ActiveLease> {
         let inner = &self.0;
+        let max = max.unwrap_or(inner.config.max_active_per_owner);
         let now = now_ms();
         // Not a request id: a lease never collides with one, and renewal keeps it alive.
         let id = format!("lease:{}", uuid::Uuid::now_v7());
         let outcome: i64 = redis::Script::new(LEASE_SLOT)
             .key(inner.active_key(owner))
             .arg(now)
-            .arg(inner.config.max_active_per_owner)
+            .arg(max)
             .arg(now + LEASE.as_millis() as u64)
             .arg(&id)
             .arg(inner.running_ttl().as_millis() as u64)
@@ -627,7 +628,7 @@ impl RequestRegistry for RedisRegistry {
         if outcome != -2 {
             return Err(too_many_active(
                 usize::try_from(outcome).unwrap_or(usize::MAX),
-                inner.config.max_active_per_owner,
+                max,
             ));
         }
         inner.local.lock().insert(

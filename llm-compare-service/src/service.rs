@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::backlog::Write;
 use crate::budget::BudgetSettings;
+use crate::keys::{CreateKey, CreatedKey, KeyPage, KeyView, Keys, Principal, SelfView, UpdateKey};
 use crate::leaderboard::{Leaderboard, VoteCache};
 use crate::persist::{Persistence, WRITE_WINDOW};
 use crate::usage::{UsageQuery, UsageReport};
@@ -312,7 +313,8 @@ struct ChatRecorder {
     started: std::time::Instant,
     results: Vec<ModelResult>,
     done: bool,
-    lease: Option<ActiveLease>,
+    /// The caller's active slot and, under a key with `max_active`, the key's.
+    lease: Option<(ActiveLease, Option<ActiveLease>)>,
 }
 
 impl ChatRecorder {
@@ -463,6 +465,7 @@ pub struct Service {
     instance: String,
     votes: VoteCache,
     persistence: Option<Persistence>,
+    keys: Arc<Keys>,
 }
 
 impl Service {
@@ -509,6 +512,8 @@ impl Service {
         } else {
             Arc::new(ObservedRegistry::new(registry, all))
         };
+        let keys = Arc::new(Keys::new([], store.clone()));
+        Keys::spawn_refresh(&keys);
         Self {
             engine,
             registry,
@@ -517,7 +522,231 @@ impl Service {
             instance: "local".into(),
             votes: VoteCache::default(),
             persistence,
+            keys,
         }
+    }
+
+    /// Static API keys (`(user, secret)` pairs from the configuration) beside the stored
+    /// ones: no limits, never admin.
+    pub fn with_static_keys<'a>(
+        mut self,
+        pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Self {
+        let keys = Arc::new(Keys::new(pairs, self.store.clone()));
+        Keys::spawn_refresh(&keys);
+        self.keys = keys;
+        self
+    }
+
+    /// Who presents `secret` ([`Error::Unauthorized`] saying why not: missing, unknown,
+    /// expired, revoked). On a server with no key anywhere, everyone is `anonymous`.
+    pub async fn authenticate(&self, secret: Option<&str>) -> Result<Principal> {
+        self.keys.authenticate(secret).await
+    }
+
+    /// Whether no API key exists (static or stored): the server is open.
+    pub async fn is_open(&self) -> Result<bool> {
+        self.keys.ensure_loaded().await?;
+        Ok(self.keys.is_open())
+    }
+
+    /// Reloads the stored keys now if they changed (servers also poll every 250 ms).
+    pub async fn refresh_keys(&self) -> Result<()> {
+        self.keys.refresh().await
+    }
+
+    fn admin_only(who: &Principal) -> Result<()> {
+        if who.is_admin() {
+            Ok(())
+        } else {
+            Err(Error::Forbidden(
+                "managing API keys needs an admin key (mint the first one with `llm-compare keys create --admin`)".into(),
+            ))
+        }
+    }
+
+    /// The budget hold for `who`'s `calls`: against its key's own budget when the key has
+    /// one (account `key:<id>`), else against the server's budget for its user; None when no
+    /// budget applies.
+    fn reservation(
+        &self,
+        who: &Principal,
+        calls: &[llm_compare_core::ChatRequest],
+    ) -> Result<Option<crate::Reservation>> {
+        match who.key.as_ref().and_then(|k| k.budget.map(|b| (k, b))) {
+            Some((key, (limit_pico, period))) => {
+                let settings = self.budget.clone().unwrap_or_default();
+                Ok(Some(crate::Reservation {
+                    limit_pico,
+                    period_start_ms: crate::budget::unix_ms(
+                        period.start(time::OffsetDateTime::now_utc()),
+                    ),
+                    per_model_pico: settings.worst_case(&self.engine, calls)?,
+                    account: Some(format!("key:{}", key.id)),
+                }))
+            }
+            None => match &self.budget {
+                Some(b) => b.reservation(&who.user, &self.engine, calls),
+                None => Ok(None),
+            },
+        }
+    }
+
+    /// One of the active slots of `who`'s key, when the key limits them (`max_active`):
+    /// held while the comparison or chat completion runs, on every server of a cluster.
+    async fn key_lease(&self, who: &Principal) -> Result<Option<ActiveLease>> {
+        let Some((id, max)) = who
+            .key
+            .as_ref()
+            .and_then(|k| k.max_active.map(|m| (k.id.as_str(), m)))
+        else {
+            return Ok(None);
+        };
+        // A subject no user name can be (control characters are refused in user names).
+        let subject = format!("\u{1}key {id}");
+        match self.registry.lease(&subject, Some(max as usize)).await {
+            Ok(l) => Ok(Some(l)),
+            Err(Error::RateLimited { retry_after, .. }) => Err(Error::RateLimited {
+                message: format!(
+                    "this API key's {max} active comparisons are all running (max_active)"
+                ),
+                retry_after,
+            }),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Mints a key (admins only): the answer holds its secret, shown this once.
+    pub async fn create_key(&self, who: &Principal, body: CreateKey) -> Result<CreatedKey> {
+        Self::admin_only(who)?;
+        let store = self.store_for("API keys need")?;
+        let (key, secret) = body.mint()?;
+        store.insert_key(&key).await?;
+        self.keys.refresh().await?;
+        Ok(CreatedKey {
+            key: secret,
+            view: KeyView::of(&key)?,
+        })
+    }
+
+    /// Keys, newest first (admins only), `limit` per page after `cursor`.
+    pub async fn keys(
+        &self,
+        who: &Principal,
+        limit: Option<u32>,
+        cursor: Option<&str>,
+    ) -> Result<KeyPage> {
+        Self::admin_only(who)?;
+        let store = self.store_for("API keys need")?;
+        let limit = page_limit(limit)?;
+        let rows = store.keys(limit + 1, cursor).await?;
+        let more = rows.len() > limit as usize;
+        let data = rows
+            .iter()
+            .take(limit as usize)
+            .map(KeyView::of)
+            .collect::<Result<Vec<_>>>()?;
+        Ok(KeyPage {
+            object: "list",
+            next_cursor: if more {
+                data.last().map(|k| k.id.clone())
+            } else {
+                None
+            },
+            data,
+        })
+    }
+
+    async fn stored_key(
+        &self,
+        who: &Principal,
+        id: &str,
+    ) -> Result<(SharedStore, crate::StoredKey)> {
+        Self::admin_only(who)?;
+        let store = self.store_for("API keys need")?.clone();
+        let key = store
+            .key(id)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("no API key `{id}`")))?;
+        Ok((store, key))
+    }
+
+    /// Key `id` (admins only).
+    pub async fn key(&self, who: &Principal, id: &str) -> Result<KeyView> {
+        KeyView::of(&self.stored_key(who, id).await?.1)
+    }
+
+    /// Changes key `id`'s name, limits or expiry (admins only); every server sees it within
+    /// a second.
+    pub async fn update_key(
+        &self,
+        who: &Principal,
+        id: &str,
+        changes: UpdateKey,
+    ) -> Result<KeyView> {
+        let (store, mut key) = self.stored_key(who, id).await?;
+        changes.apply(&mut key)?;
+        store.update_key(&key).await?;
+        self.keys.refresh().await?;
+        KeyView::of(&store.key(id).await?.unwrap_or(key))
+    }
+
+    /// Revokes key `id` (admins only): refused within a second on every server.
+    pub async fn revoke_key(&self, who: &Principal, id: &str) -> Result<KeyView> {
+        let (store, mut key) = self.stored_key(who, id).await?;
+        key.revoked_at_ms.get_or_insert_with(now_ms);
+        store.update_key(&key).await?;
+        self.keys.refresh().await?;
+        KeyView::of(&store.key(id).await?.unwrap_or(key))
+    }
+
+    /// The budget `who`'s requests are held against now, with what is spent and held.
+    async fn budget_of(&self, who: &Principal) -> Result<Option<crate::usage::BudgetView>> {
+        let Some(store) = &self.store else {
+            return Ok(None);
+        };
+        let now = time::OffsetDateTime::now_utc();
+        let (account, limit, period) = match who.key.as_ref().and_then(|k| k.budget.map(|b| (k, b)))
+        {
+            Some((key, (limit, period))) => (format!("key:{}", key.id), limit, period),
+            None => match self
+                .budget
+                .as_ref()
+                .and_then(|b| b.limit_pico(&who.user).map(|l| (l, b.period)))
+            {
+                Some((limit, period)) => (who.user.clone(), limit, period),
+                None => return Ok(None),
+            },
+        };
+        let start = crate::budget::unix_ms(period.start(now));
+        let state = store.budget(&account, start).await?;
+        Ok(Some(crate::usage::budget_view(period, start, limit, state)))
+    }
+
+    /// The caller's own key and what it allows.
+    pub async fn key_self(&self, who: &Principal) -> Result<SelfView> {
+        let key = match (&who.key, &self.store) {
+            (Some(k), Some(store)) => store
+                .key(&k.id)
+                .await?
+                .as_ref()
+                .map(KeyView::of)
+                .transpose()?,
+            _ => None,
+        };
+        let budget = self.budget_of(who).await?;
+        Ok(SelfView {
+            budget,
+            user: who.user.clone(),
+            kind: if key.is_some() {
+                "stored"
+            } else if self.keys.is_open() {
+                "open"
+            } else {
+                "static"
+            },
+            key,
+        })
     }
 
     /// Whether this service can take requests: its database and its registry answer (within
@@ -561,6 +790,13 @@ impl Service {
             .providers()
             .catalogue(self.engine.prices())
             .await
+    }
+
+    /// The catalogue as `who` sees it: the models its key may use.
+    pub async fn models_for(&self, who: &Principal) -> Vec<ModelInfo> {
+        let mut models = self.models().await;
+        models.retain(|m| who.allows(&m.id));
+        models
     }
 
     /// The price table in effect (overrides applied): prices and costs for the bindings.
@@ -632,12 +868,19 @@ impl Service {
     /// ([`Error::RateLimited`] when all are taken), holds its worst case against the owner's
     /// budget first when budgets apply ([`Error::BudgetExceeded`]), and is recorded — as a
     /// `chat_completion`, listed with the owner's comparisons, its cost in the usage ledger.
-    pub async fn chat_completion(&self, owner: &str, request: CompareRequest) -> Result<ChatCall> {
+    pub async fn chat_completion(
+        &self,
+        who: &Principal,
+        request: CompareRequest,
+    ) -> Result<ChatCall> {
+        let owner = who.user.as_str();
         if request.models.len() != 1 {
             return Err(Error::invalid("model", "a chat completion has one model"));
         }
         let calls = self.engine.plan(&request)?;
-        let lease = self.registry.lease(owner).await?;
+        check_models(who, &calls)?;
+        let lease = self.registry.lease(owner, None).await?;
+        let key_lease = self.key_lease(who).await?;
         let id = uuid::Uuid::now_v7().to_string();
         let model = calls
             .first()
@@ -645,10 +888,7 @@ impl Service {
             .unwrap_or_default();
         let mut pending = None;
         if let Some(store) = &self.store {
-            let reservation = match &self.budget {
-                Some(b) => b.reservation(owner, &self.engine, &calls)?,
-                None => None,
-            };
+            let reservation = self.reservation(who, &calls)?;
             let new = NewComparison {
                 id: id.clone(),
                 owner: owner.to_string(),
@@ -688,7 +928,7 @@ impl Service {
             started: std::time::Instant::now(),
             results: Vec::new(),
             done: false,
-            lease: Some(lease),
+            lease: Some((lease, key_lease)),
         };
         let events = comparison.inspect(move |e| recorder.see(e));
         Ok(ChatCall {
@@ -700,7 +940,8 @@ impl Service {
 
     /// Checks `body`, records it (with its budget hold) when there is a store, registers it
     /// and starts its model calls; its events are then read from the registry.
-    pub async fn submit(&self, owner: &str, body: CreateComparison) -> Result<Submitted> {
+    pub async fn submit(&self, who: &Principal, body: CreateComparison) -> Result<Submitted> {
+        let owner = who.user.as_str();
         let Prepared {
             mut calls,
             metadata,
@@ -708,6 +949,9 @@ impl Service {
             prompt,
             blind,
         } = self.prepare(owner, body).await?;
+        // Before anything is recorded or called.
+        check_models(who, &calls)?;
+        let key_lease = self.key_lease(who).await?;
         if blind {
             // Position must not give the models away either.
             fastrand::shuffle(&mut calls);
@@ -719,10 +963,7 @@ impl Service {
         let mut new = NewRequest::new(owner, models.clone()).metadata(metadata.clone());
         new.blind = blind;
         if let Some(store) = &self.store {
-            let reservation = match &self.budget {
-                Some(b) => b.reservation(owner, &self.engine, &calls)?,
-                None => None,
-            };
+            let reservation = self.reservation(who, &calls)?;
             // Recorded (and its worst case held against the budget) before any upstream call.
             store
                 .create_comparison(&NewComparison {
@@ -743,7 +984,7 @@ impl Service {
         let pending_id = new.id.clone();
         let request_id = match self
             .engine
-            .submit_calls(self.registry.clone(), new, calls)
+            .submit_calls_holding(self.registry.clone(), new, calls, key_lease)
             .await
         {
             Ok(id) => id,
@@ -1094,7 +1335,12 @@ impl Service {
 
     /// Starts a session for `owner`: its models (resolved, aliases applied) and system
     /// prompt are fixed for every turn.
-    pub async fn create_session(&self, owner: &str, body: CreateSession) -> Result<SessionSummary> {
+    pub async fn create_session(
+        &self,
+        who: &Principal,
+        body: CreateSession,
+    ) -> Result<SessionSummary> {
+        let owner = who.user.as_str();
         let store = self.store_for("sessions need")?;
         if body.models.is_empty() {
             return Err(Error::invalid("models", "at least one model is required"));
@@ -1121,6 +1367,9 @@ impl Service {
                     .map(|(id, _)| id.to_string())
             })
             .collect::<Result<Vec<_>>>()?;
+        for m in &models {
+            who.check_model(m)?;
+        }
         let s = NewSession {
             id: uuid::Uuid::now_v7().to_string(),
             owner: owner.to_string(),
@@ -1180,4 +1429,11 @@ impl Service {
         self.votes.invalidate().await;
         Ok(())
     }
+}
+
+/// [`Error::ModelNotAllowed`] for the first planned call `who`'s key may not make.
+fn check_models(who: &Principal, calls: &[llm_compare_core::ChatRequest]) -> Result<()> {
+    calls
+        .iter()
+        .try_for_each(|c| who.check_model(&c.model.to_string()))
 }

@@ -27,8 +27,10 @@ use async_trait::async_trait;
 use llm_compare_core::{Error, ModelResult, RequestStatus, Result, Totals};
 use serde::{Deserialize, Serialize};
 
+mod keys;
 mod sql;
 
+pub use keys::{KeyLimits, StoredKey};
 pub use sql::SqlStore;
 
 /// A new comparison, as registered.
@@ -131,6 +133,9 @@ pub struct Reservation {
     pub period_start_ms: i64,
     /// Worst-case cost per model, by `model_index`, pico-USD.
     pub per_model_pico: Vec<i64>,
+    /// Whose budget it is held against: the comparison's owner when None; an API key with a
+    /// budget of its own holds against `key:<id>`.
+    pub account: Option<String>,
 }
 
 /// One model of a stored comparison.
@@ -426,6 +431,24 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn usage(&self, owner: &str, from_ms: i64, to_ms: i64) -> Result<Vec<UsageRow>>;
     /// `owner`'s budget period starting at `period_start_ms`.
     async fn budget(&self, owner: &str, period_start_ms: i64) -> Result<BudgetState>;
+
+    /// Stores a new API key (its digest, never its secret) and bumps the key epoch.
+    async fn insert_key(&self, key: &StoredKey) -> Result<()>;
+    /// Saves a key's name, scope, limits, expiry and revocation (a revoked key stays revoked)
+    /// and bumps the key epoch; false when there is no such key.
+    async fn update_key(&self, key: &StoredKey) -> Result<bool>;
+    /// Key `id`.
+    async fn key(&self, id: &str) -> Result<Option<StoredKey>>;
+    /// The key whose secret has this hex SHA-256 digest.
+    async fn key_by_digest(&self, digest: &str) -> Result<Option<StoredKey>>;
+    /// Keys, newest first, up to `limit`, before the key id `before` (ids sort by creation).
+    async fn keys(&self, limit: u32, before: Option<&str>) -> Result<Vec<StoredKey>>;
+    /// Every key, revoked ones included (what a server caches).
+    async fn all_keys(&self) -> Result<Vec<StoredKey>>;
+    /// The key epoch: changes whenever a key does.
+    async fn key_epoch(&self) -> Result<i64>;
+    /// Records that key `id` was used at `at_ms`.
+    async fn touch_key(&self, id: &str, at_ms: i64) -> Result<()>;
 }
 
 /// A shared store.

@@ -13,8 +13,8 @@ use sqlx::{Any, AnyPool, AssertSqlSafe, Row, Transaction};
 
 use crate::{
     BudgetState, ComparisonKind, ComparisonSummary, NewComparison, NewSession, SessionSummary,
-    Store, StoredComparison, StoredModel, StoredSession, UsageRow, Vote, VoteRecord, Winner, Write,
-    not_yours,
+    Store, StoredComparison, StoredKey, StoredModel, StoredSession, UsageRow, Vote, VoteRecord,
+    Winner, Write, not_yours,
 };
 
 fn now_ms() -> i64 {
@@ -92,6 +92,9 @@ where
 {
     row.try_get(col).map_err(db_err)
 }
+
+#[path = "sql_keys.rs"]
+mod keys;
 
 /// Which comparisons a load is for.
 enum Scope<'a> {
@@ -463,8 +466,9 @@ impl SqlStore {
             return Ok(());
         };
         let total: i64 = r.per_model_pico.iter().sum();
+        let account = r.account.as_deref().unwrap_or(&c.owner);
         sqlx::query("INSERT INTO budget_periods (owner, period_start_ms, committed_pico, spent_pico) VALUES ($1, $2, 0, 0) ON CONFLICT (owner, period_start_ms) DO NOTHING")
-            .bind(&c.owner)
+            .bind(account)
             .bind(r.period_start_ms)
             .execute(&mut **tx)
             .await
@@ -473,7 +477,7 @@ impl SqlStore {
         // on the locked row; SQLite has one writer), so concurrent holds cannot overshoot.
         let held = sqlx::query("UPDATE budget_periods SET committed_pico = committed_pico + $1 WHERE owner = $2 AND period_start_ms = $3 AND committed_pico + $1 <= $4")
             .bind(total)
-            .bind(&c.owner)
+            .bind(account)
             .bind(r.period_start_ms)
             .bind(r.limit_pico)
             .execute(&mut **tx)
@@ -481,7 +485,7 @@ impl SqlStore {
             .map_err(db_err)?;
         if held.rows_affected() == 0 {
             let committed: i64 = sqlx::query("SELECT committed_pico FROM budget_periods WHERE owner = $1 AND period_start_ms = $2")
-                .bind(&c.owner)
+                .bind(account)
                 .bind(r.period_start_ms)
                 .fetch_one(&mut **tx)
                 .await
@@ -499,7 +503,7 @@ impl SqlStore {
             sqlx::query("INSERT INTO budget_reservations (comparison_id, model_index, owner, period_start_ms, amount_pico) VALUES ($1, $2, $3, $4, $5)")
                 .bind(&c.id)
                 .bind(i as i64)
-                .bind(&c.owner)
+                .bind(account)
                 .bind(r.period_start_ms)
                 .bind(*amount)
                 .execute(&mut **tx)
@@ -992,6 +996,38 @@ impl Store for SqlStore {
             None => BudgetState::default(),
         })
     }
+
+    async fn insert_key(&self, key: &StoredKey) -> Result<()> {
+        self.insert_key_row(key).await
+    }
+
+    async fn update_key(&self, key: &StoredKey) -> Result<bool> {
+        self.update_key_row(key).await
+    }
+
+    async fn key(&self, id: &str) -> Result<Option<StoredKey>> {
+        self.key_where("id", id).await
+    }
+
+    async fn key_by_digest(&self, digest: &str) -> Result<Option<StoredKey>> {
+        self.key_where("digest", digest).await
+    }
+
+    async fn keys(&self, limit: u32, before: Option<&str>) -> Result<Vec<StoredKey>> {
+        self.key_rows(Some(limit), before).await
+    }
+
+    async fn all_keys(&self) -> Result<Vec<StoredKey>> {
+        self.key_rows(None, None).await
+    }
+
+    async fn key_epoch(&self) -> Result<i64> {
+        self.key_epoch_row().await
+    }
+
+    async fn touch_key(&self, id: &str, at_ms: i64) -> Result<()> {
+        self.touch_key_row(id, at_ms).await
+    }
 }
 
 fn summary(row: &AnyRow) -> Result<SessionSummary> {
@@ -1016,6 +1052,7 @@ mod tests {
             id: id.into(),
             models: vec!["sim/echo".into()],
             reservation: held.then(|| crate::Reservation {
+                account: None,
                 limit_pico: 1,
                 period_start_ms: 0,
                 per_model_pico: vec![1],

@@ -477,6 +477,7 @@ async fn budgets_and_usage(store: Arc<dyn Store>) {
             let store = store.clone();
             let c = NewComparison {
                 reservation: Some(Reservation {
+                    account: None,
                     limit_pico: limit,
                     period_start_ms: period,
                     per_model_pico: per_model.clone(),

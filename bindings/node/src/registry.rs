@@ -47,7 +47,13 @@ impl NativeEngine {
     #[napi]
     pub async fn submit(&self, body_json: String, owner: String) -> napi::Result<String> {
         let body = parse_body(&body_json)?;
-        to_json(&self.service.submit(&owner, body).await.or_js()?)
+        to_json(
+            &self
+                .service
+                .submit(&llm_compare_service::Principal::user(owner), body)
+                .await
+                .or_js()?,
+        )
     }
 
     /// `owner`'s request's events after `after_seq`: replayed, then live, to `complete`.

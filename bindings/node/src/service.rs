@@ -75,7 +75,13 @@ impl NativeEngine {
     pub async fn create_session(&self, body_json: String, owner: String) -> napi::Result<String> {
         let body: CreateSession =
             serde_json::from_str(&body_json).map_err(|e| invalid("session", e.to_string()))?;
-        to_json(&self.service.create_session(&owner, body).await.or_js()?)
+        to_json(
+            &self
+                .service
+                .create_session(&llm_compare_service::Principal::user(owner), body)
+                .await
+                .or_js()?,
+        )
     }
 
     /// `owner`'s sessions, newest first, older than id `before`.

@@ -67,6 +67,13 @@ create_exception!(
     "The feature needs something this engine was not given (a store, Redis, a runner)."
 );
 
+create_exception!(
+    _native,
+    PermissionDenied,
+    LlmCompareError,
+    "The API key does not allow this (missing, expired or revoked; not an admin; a model outside its allow-list)."
+);
+
 /// The exception type of each error family (the core decides which code is which family).
 fn exception_type(py: Python<'_>, family: ErrorFamily) -> Bound<'_, pyo3::types::PyType> {
     match family {
@@ -80,6 +87,7 @@ fn exception_type(py: Python<'_>, family: ErrorFamily) -> Bound<'_, pyo3::types:
         ErrorFamily::Provider => py.get_type::<ProviderError>(),
         ErrorFamily::Unavailable => py.get_type::<Unavailable>(),
         ErrorFamily::NotConfigured => py.get_type::<NotConfigured>(),
+        ErrorFamily::PermissionDenied => py.get_type::<PermissionDenied>(),
     }
 }
 

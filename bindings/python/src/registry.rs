@@ -68,7 +68,11 @@ impl Engine {
     ) -> PyResult<Bound<'py, PyAny>> {
         let body = parse_body(body_json)?;
         let service = self.service.clone();
-        future_json(py, async move { service.submit(&owner, body).await })
+        future_json(py, async move {
+            service
+                .submit(&llm_compare_service::Principal::user(owner), body)
+                .await
+        })
     }
 
     /// `owner`'s request's events after `after_seq`: replayed, then live, to `complete`

@@ -103,10 +103,11 @@ impl Engine {
         let body: CreateSession =
             serde_json::from_str(body_json).map_err(|e| invalid("session", e.to_string()))?;
         let service = self.service.clone();
-        future_json(
-            py,
-            async move { service.create_session(&owner, body).await },
-        )
+        future_json(py, async move {
+            service
+                .create_session(&llm_compare_service::Principal::user(owner), body)
+                .await
+        })
     }
 
     /// `owner`'s sessions, newest first, older than id `before`.

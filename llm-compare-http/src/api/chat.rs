@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 use utoipa::ToSchema;
 
 use super::error::{ApiError, ErrorBody};
-use super::extract::{Caller, JsonBody};
+use super::extract::{JsonBody, Who};
 use super::metrics;
 use crate::server::AppState;
 
@@ -259,6 +259,7 @@ fn openai_error_of(e: &llm_compare_core::Error) -> Response {
         (status = 400, description = "Bad body or unknown model", body = ErrorBody),
         (status = 401, description = "Missing or wrong API key", body = ErrorBody),
         (status = 402, description = "The caller's budget cannot cover the worst-case cost (OpenAI error shape, `insufficient_quota`)"),
+        (status = 403, description = "The API key may not use this model (OpenAI error shape, `model_not_allowed`)"),
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 415, description = "Body is not JSON", body = ErrorBody),
         (status = 429, description = "Too many requests per minute, or too many active ones (OpenAI error shape)",
@@ -272,14 +273,14 @@ fn openai_error_of(e: &llm_compare_core::Error) -> Response {
 )]
 pub async fn completions(
     State(state): State<AppState>,
-    Caller(user): Caller,
+    Who(who): Who,
     body: Result<JsonBody<ChatCompletionRequest>, ApiError>,
 ) -> Result<Response, ApiError> {
-    state.check_rate(&user)?;
+    state.check_rate(&who)?;
     let JsonBody(body) = body?;
     let stream = body.stream;
     let request = body.into_compare()?;
-    let call = match state.service().chat_completion(&user, request).await {
+    let call = match state.service().chat_completion(&who, request).await {
         Ok(call) => call,
         Err(e) => return Ok(openai_error_of(&e)),
     };

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::error::{ApiError, ErrorBody};
-use super::extract::{Caller, IdPath, JsonBody, PageQuery, QueryParams};
+use super::extract::{Caller, IdPath, JsonBody, PageQuery, QueryParams, Who};
 use super::metrics;
 use crate::server::AppState;
 
@@ -54,6 +54,7 @@ pub struct Created {
         (status = 503, description = "The database or the registry is unreachable (`unavailable`): retry after `Retry-After`",
          body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait"))),
         (status = 402, description = "The caller's budget cannot cover the worst-case cost", body = ErrorBody),
+        (status = 403, description = "The API key may not use a model (`model_not_allowed`)", body = ErrorBody),
         (status = 409, description = "The session's previous turn is still running", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 415, description = "Body is not JSON", body = ErrorBody),
@@ -64,19 +65,19 @@ pub struct Created {
 )]
 pub async fn create(
     State(state): State<AppState>,
-    Caller(user): Caller,
+    Who(who): Who,
     body: Result<JsonBody<CreateComparison>, ApiError>,
 ) -> Result<Response, ApiError> {
-    state.check_rate(&user)?;
+    state.check_rate(&who)?;
     let JsonBody(body) = body?;
     let Submitted {
         request_id: id,
         models,
         history_trimmed,
         prompt,
-    } = state.service().submit(&user, body).await?;
+    } = state.service().submit(&who, body).await?;
     if state.options().log_prompts {
-        tracing::info!(target: "llm_compare::prompts", request_id = %id, user = %user, prompt = ?prompt, "prompt");
+        tracing::info!(target: "llm_compare::prompts", request_id = %id, user = %who.user, prompt = ?prompt, "prompt");
     }
     let location = format!("/v1/comparisons/{id}");
     let body = Created {

@@ -8,12 +8,31 @@ use axum::http::StatusCode;
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
+use llm_compare_service::Principal;
+
 use super::error::ApiError;
 use crate::server::AppState;
 
 /// The authenticated user (set by the auth middleware).
 #[derive(Debug, Clone)]
 pub struct Caller(pub String);
+
+/// The authenticated caller with its key's scope and limits (set by the auth middleware).
+#[derive(Debug, Clone)]
+pub struct Who(pub Principal);
+
+/// The caller of a request the auth middleware did not see: authenticated here.
+async fn principal(parts: &Parts, state: &AppState) -> Result<Principal, ApiError> {
+    if let Some(p) = parts.extensions.get::<Principal>() {
+        return Ok(p.clone());
+    }
+    let query_key = parts
+        .uri
+        .query()
+        .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("api_key=")));
+    let secret = super::auth::presented(&parts.headers, query_key);
+    Ok(state.service().authenticate(secret).await?)
+}
 
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
@@ -25,14 +44,18 @@ impl FromRequestParts<AppState> for Caller {
         if let Some(c) = parts.extensions.get::<Caller>() {
             return Ok(c.clone());
         }
-        let query_key = parts
-            .uri
-            .query()
-            .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("api_key=")));
-        state
-            .keys()
-            .authenticate(&parts.headers, query_key)
-            .map(Caller)
+        principal(parts, state).await.map(|p| Caller(p.user))
+    }
+}
+
+impl FromRequestParts<AppState> for Who {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        principal(parts, state).await.map(Who)
     }
 }
 

@@ -1,49 +1,46 @@
-//! Per-user request rate: a token bucket per user (burst, then a steady rate).
+//! Request rates: a token bucket per subject (a user, or an API key with a rate of its own):
+//! a burst, then a steady rate.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
-/// A token bucket per user.
-#[derive(Debug)]
+/// A token bucket per subject; each check says the subject's rate.
+#[derive(Debug, Default)]
 pub struct RateLimiter {
-    per_second: f64,
-    burst: f64,
     buckets: Mutex<HashMap<String, (f64, Instant)>>,
 }
 
 impl RateLimiter {
-    /// `per_minute` requests per minute on average, up to `burst` at once.
-    pub fn new(per_minute: u32, burst: u32) -> Self {
-        Self {
-            per_second: f64::from(per_minute) / 60.0,
-            burst: f64::from(burst.max(1)),
-            buckets: Mutex::new(HashMap::new()),
-        }
+    /// No buckets yet.
+    pub fn new() -> Self {
+        Self::default()
     }
 
-    /// Takes a token for `user`, or says how long until one is free.
-    pub fn check(&self, user: &str) -> Result<(), Duration> {
-        if self.per_second <= 0.0 {
+    /// Takes a token for `subject`, allowed `per_minute` requests per minute on average and
+    /// up to `burst` at once, or says how long until one is free. `per_minute` 0: no limit.
+    pub fn check(&self, subject: &str, per_minute: u32, burst: u32) -> Result<(), Duration> {
+        if per_minute == 0 {
             return Ok(());
         }
+        let per_second = f64::from(per_minute) / 60.0;
+        let burst = f64::from(burst.max(1));
         let now = Instant::now();
         let mut buckets = self.buckets.lock();
-        // Forget idle users now and then so the map does not grow without bound.
+        // Forget idle subjects now and then so the map does not grow without bound (a
+        // bucket idle that long is full again anyway).
         if buckets.len() > 10_000 {
-            let full = self.burst / self.per_second;
-            buckets.retain(|_, (_, t)| now.duration_since(*t).as_secs_f64() < full);
+            buckets.retain(|_, (_, t)| now.duration_since(*t).as_secs_f64() < 600.0);
         }
-        let (tokens, last) = buckets.entry(user.to_string()).or_insert((self.burst, now));
-        *tokens =
-            (*tokens + now.duration_since(*last).as_secs_f64() * self.per_second).min(self.burst);
+        let (tokens, last) = buckets.entry(subject.to_string()).or_insert((burst, now));
+        *tokens = (*tokens + now.duration_since(*last).as_secs_f64() * per_second).min(burst);
         *last = now;
         if *tokens >= 1.0 {
             *tokens -= 1.0;
             Ok(())
         } else {
-            Err(Duration::from_secs_f64((1.0 - *tokens) / self.per_second))
+            Err(Duration::from_secs_f64((1.0 - *tokens) / per_second))
         }
     }
 }
@@ -53,13 +50,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn burst_then_refuse_per_user() {
-        let l = RateLimiter::new(60, 3);
+    fn burst_then_refuse_per_subject() {
+        let l = RateLimiter::new();
         for _ in 0..3 {
-            assert!(l.check("a").is_ok());
+            assert!(l.check("a", 60, 3).is_ok());
         }
-        let wait = l.check("a").unwrap_err();
+        let wait = l.check("a", 60, 3).unwrap_err();
         assert!(wait > Duration::from_millis(900) && wait <= Duration::from_secs(1));
-        assert!(l.check("b").is_ok());
+        assert!(l.check("b", 60, 3).is_ok());
+        // Another subject at its own rate: 2 per minute, 2 at once.
+        assert!(l.check("k", 2, 2).is_ok() && l.check("k", 2, 2).is_ok());
+        let wait = l.check("k", 2, 2).unwrap_err();
+        assert!(
+            wait > Duration::from_secs(29) && wait <= Duration::from_secs(30),
+            "{wait:?}"
+        );
+        assert!(l.check("x", 0, 0).is_ok());
     }
 }

@@ -9,7 +9,7 @@ use serde::Serialize;
 use utoipa::{OpenApi, ToSchema};
 
 use super::error::ErrorBody;
-use super::extract::Caller;
+use super::extract::Who;
 use super::metrics;
 use crate::server::AppState;
 
@@ -34,7 +34,8 @@ pub struct ModelList {
     pub data: Vec<ModelEntry>,
 }
 
-/// The catalogue: provider, context window, prices, available or why not.
+/// The catalogue: provider, context window, prices, available or why not — the models the
+/// caller's API key may use.
 #[utoipa::path(
     get, path = "/v1/models", tag = "meta",
     responses(
@@ -43,10 +44,10 @@ pub struct ModelList {
     ),
     security(("bearer" = []), ("api_key" = []), ())
 )]
-pub async fn models(State(state): State<AppState>, _caller: Caller) -> Json<ModelList> {
+pub async fn models(State(state): State<AppState>, Who(who): Who) -> Json<ModelList> {
     let data = state
         .service()
-        .models()
+        .models_for(&who)
         .await
         .into_iter()
         .map(|info| ModelEntry {

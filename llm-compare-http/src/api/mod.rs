@@ -6,6 +6,7 @@ pub mod chat;
 pub mod comparisons;
 pub mod error;
 pub mod extract;
+pub mod keys;
 pub mod leaderboard;
 pub mod limits;
 pub mod meta;

@@ -12,7 +12,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::error::{ApiError, ErrorBody};
-use super::extract::{Caller, IdPath, JsonBody, PageQuery, QueryParams};
+use super::extract::{Caller, IdPath, JsonBody, PageQuery, QueryParams, Who};
 use crate::server::AppState;
 
 /// A page of sessions.
@@ -34,6 +34,7 @@ pub struct SessionPage {
          headers(("Location" = String, description = "The session's URL"))),
         (status = 400, description = "Bad body (the field named) or unknown model", body = ErrorBody),
         (status = 401, description = "Missing or wrong API key", body = ErrorBody),
+        (status = 403, description = "The API key may not use a model (`model_not_allowed`)", body = ErrorBody),
         (status = 503, description = "The database or the registry is unreachable (`unavailable`): retry after `Retry-After`",
          body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait"))),
         (status = 501, description = "The server has no store (`not_configured`)", body = ErrorBody),
@@ -46,12 +47,12 @@ pub struct SessionPage {
 )]
 pub async fn create(
     State(state): State<AppState>,
-    Caller(user): Caller,
+    Who(who): Who,
     body: Result<JsonBody<CreateSession>, ApiError>,
 ) -> Result<Response, ApiError> {
-    state.check_rate(&user)?;
+    state.check_rate(&who)?;
     let JsonBody(body) = body?;
-    let info = state.service().create_session(&user, body).await?;
+    let info = state.service().create_session(&who, body).await?;
     let location = format!("/v1/sessions/{}", info.id);
     let mut resp = (StatusCode::CREATED, Json(info)).into_response();
     if let Ok(v) = HeaderValue::from_str(&location) {

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use llm_compare_core::{Config, Error, InMemoryRegistry};
 use llm_compare_service::Service;
 
+pub mod keys;
 pub mod models;
 pub mod run;
 pub mod serve;

@@ -126,10 +126,6 @@ pub async fn run(config: Option<&Path>, args: ServeArgs) -> u8 {
     if args.no_ui {
         options.ui = false;
     }
-    if let Err(msg) = options.check_exposure() {
-        eprintln!("error: {msg}");
-        return EXIT_USAGE;
-    }
     if let Err(e) = std::fs::create_dir_all(&options.data_dir) {
         eprintln!(
             "error: cannot create data dir {}: {e}",
@@ -147,7 +143,6 @@ pub async fn run(config: Option<&Path>, args: ServeArgs) -> u8 {
     let addr = listener
         .local_addr()
         .map_or_else(|_| options.bind.to_string(), |a| a.to_string());
-    let open = options.api_keys.is_empty();
     let store = match llm_compare_service::SqlStore::open(&options.database_url()).await {
         Ok(s) => s,
         Err(e) => {
@@ -184,6 +179,18 @@ pub async fn run(config: Option<&Path>, args: ServeArgs) -> u8 {
     };
     let ui = options.ui;
     let state = AppState::with_backend(engine, options, Some(store), backend);
+    // Open only when no key exists anywhere: configured or stored (read before serving).
+    let open = match state.service().is_open().await {
+        Ok(open) => open,
+        Err(e) => {
+            super::print_error(&e);
+            return EXIT_INTERNAL;
+        }
+    };
+    if let Err(msg) = state.options().check_exposure(open) {
+        eprintln!("error: {msg}");
+        return EXIT_USAGE;
+    }
     let web_ui = if ui {
         format!("http://{addr}/")
     } else {
