@@ -1,6 +1,6 @@
 // Test harness: a real `llm-compare serve` process, a TCP proxy that can cut every
 // connection (a network drop), and Debian's chromium driven by playwright-core.
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, mkdirSync, rmSync } from "node:fs";
 import net from "node:net";
 import os from "node:os";
@@ -22,13 +22,17 @@ export const shotDir = process.env.LLM_COMPARE_UPDATE_SCREENSHOTS === "1"
 mkdirSync(shotDir, { recursive: true });
 
 /** Starts `llm-compare serve` on a free loopback port with its own data dir. */
-export async function startServer({ env = {}, args = [] } = {}) {
+export async function startServer({ env = {}, args = [], mintAdmin = false } = {}) {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), "llmc-e2e-"));
   const clean = { ...process.env };
   // A developer's real keys must not make the tests call real providers.
   for (const k of Object.keys(clean)) {
-    if (/_API_KEY$/.test(k) || k === "LLM_COMPARE_API_KEYS" || k.startsWith("LLM_COMPARE_SIM_")) delete clean[k];
+    if (/_API_KEY$/.test(k) || k === "LLM_COMPARE_API_KEYS" || k.startsWith("LLM_COMPARE_SIM_") || k === "LLM_COMPARE_DATABASE_URL") delete clean[k];
   }
+  // The first admin key, minted as a fresh install does: `llm-compare keys create --admin`.
+  const adminKey = mintAdmin
+    ? execFileSync(binary, ["keys", "--data-dir", dataDir, "create", "--user", "root", "--admin"], { env: clean, stdio: ["ignore", "pipe", "ignore"] }).toString().trim()
+    : undefined;
   const child = spawn(binary, ["serve", "--bind", "127.0.0.1:0", "--data-dir", dataDir, ...args], {
     env: { ...clean, RUST_LOG: "warn", ...env },
     stdio: ["ignore", "pipe", "pipe"],
@@ -47,6 +51,7 @@ export async function startServer({ env = {}, args = [] } = {}) {
   });
   return {
     url,
+    adminKey,
     port: Number(new URL(url).port),
     async stop() {
       child.kill("SIGKILL");

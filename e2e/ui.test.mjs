@@ -389,3 +389,72 @@ describe("a server with API keys", () => {
     await context.close();
   });
 });
+
+describe("API keys page", () => {
+  let keyed;
+  before(async () => {
+    keyed = await startServer({ env: SIM, mintAdmin: true });
+  });
+  after(async () => { await keyed?.stop(); });
+
+  async function signIn(context, key) {
+    const page = await context.newPage();
+    page.errors = [];
+    page.on("pageerror", (e) => page.errors.push(e.message));
+    await page.goto(keyed.url + "/");
+    await page.waitForSelector("#key-dialog[open]");
+    await page.fill("#key-input", key);
+    await page.click("#key-save");
+    await page.waitForFunction(() => !document.querySelector("#key-dialog").open);
+    return page;
+  }
+
+  test("an admin mints a key (shown once, copied), edits its limits and revokes it; its user sees its own", async () => {
+    const admin = await browser.newContext({ permissions: ["clipboard-read", "clipboard-write"] });
+    const page = await signIn(admin, keyed.adminKey);
+    await page.goto(keyed.url + "/#/keys");
+    await page.waitForSelector("#keys-admin:not([hidden])");
+    assert.match(await page.textContent("#self-key"), /root/);
+    await page.fill("#nk-user", "zoe");
+    await page.fill("#nk-models", "sim/*");
+    await page.fill("#nk-rpm", "7");
+    await page.click("#nk-create");
+    await page.waitForSelector("#nk-secret:not([hidden])");
+    const secret = (await page.textContent("#nk-secret-value")).trim();
+    assert.match(secret, /^lcsk_/);
+    await page.click("#nk-copy");
+    assert.equal(await page.evaluate(() => navigator.clipboard.readText()), secret);
+    const row = "#keys-table tbody tr:first-child";
+    assert.equal(await page.textContent(`${row} td:nth-child(2)`), "zoe");
+    assert.match(await page.textContent(`${row} .limits`), /7\/min/);
+    // The secret is in the page only until it is left: the list shows its prefix alone.
+    assert.ok(!(await page.textContent("#keys-table")).includes(secret));
+    // Edit its limits inline.
+    await page.click(`${row} button:has-text("Edit limits")`);
+    await page.fill(".edit-row input[name=rpm]", "9");
+    await page.click(".edit-row button[type=submit]");
+    await page.waitForSelector(".edit-row", { state: "detached" });
+    assert.match(await page.textContent(`${row} .limits`), /9\/min/);
+
+    // Zoe signs in with it: she sees her own key and limits, and no admin area.
+    const user = await browser.newContext();
+    const zoe = await signIn(user, secret);
+    await zoe.goto(keyed.url + "/#/keys");
+    await zoe.waitForFunction(() => /zoe/.test(document.querySelector("#self-key").textContent));
+    assert.match(await zoe.textContent("#self-key"), /sim\/\*/);
+    assert.match(await zoe.textContent("#self-key"), /9\/min/);
+    assert.equal(await zoe.isHidden("#keys-admin"), true);
+
+    // Revoked by the admin: her next request is refused and the page asks for a key.
+    page.once("dialog", (d) => d.accept());
+    await page.click(`${row} button:has-text("Revoke")`);
+    await page.waitForFunction((sel) => document.querySelector(sel + " .status").textContent === "revoked", row);
+    await until(async () => {
+      await zoe.reload();
+      return zoe.$("#key-dialog[open]");
+    }, "the revoked key refused", 5000, 200);
+    assert.deepEqual(page.errors, []);
+    await admin.close();
+    await user.close();
+  });
+});

@@ -74,7 +74,42 @@ pub fn temp_dir(name: &str) -> std::io::Result<PathBuf> {
 /// directory of its own, logs at `warn` into `log` and `env` on top; returns once it prints
 /// where it listens.
 pub fn serve(bin: &Path, config: &str, env: &[(&str, &str)], log: &Path) -> Result<Proc, String> {
-    let dir = temp_dir("serve").map_err(|e| e.to_string())?;
+    serve_in(
+        temp_dir("serve").map_err(|e| e.to_string())?,
+        bin,
+        config,
+        env,
+        log,
+    )
+}
+
+/// Mints an API key in data directory `dir` as an operator does (`llm-compare keys create`);
+/// returns the secret.
+pub fn mint_key(bin: &Path, dir: &Path, user: &str) -> Result<String, String> {
+    let out = Command::new(bin)
+        .args(["keys", "--data-dir"])
+        .arg(dir)
+        .args(["create", "--user", user])
+        .env_remove("LLM_COMPARE_DATABASE_URL")
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", bin.display()))?;
+    if !out.status.success() {
+        return Err(format!(
+            "llm-compare keys create failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+/// [`serve`] with data directory `dir` (keys minted into it are the server's).
+pub fn serve_in(
+    dir: PathBuf,
+    bin: &Path,
+    config: &str,
+    env: &[(&str, &str)],
+    log: &Path,
+) -> Result<Proc, String> {
     let path = dir.join("llm-compare.toml");
     std::fs::write(&path, config).map_err(|e| e.to_string())?;
     let mut cmd = Command::new(bin);
@@ -264,6 +299,8 @@ pub struct Oha {
     pub bin: PathBuf,
     /// Connections it keeps open.
     pub connections: u32,
+    /// Headers sent with every request (`Authorization: Bearer …`).
+    pub headers: Vec<String>,
 }
 
 impl Oha {
@@ -284,6 +321,9 @@ impl Oha {
             .args(["-c", &self.connections.to_string()]);
         if let Some(r) = rate {
             cmd.args(["-q", &r.to_string(), "--latency-correction"]);
+        }
+        for h in &self.headers {
+            cmd.args(["-H", h]);
         }
         if let Some(b) = body {
             cmd.args([

@@ -219,3 +219,24 @@ async fn chat(State(mock): State<Arc<Mock>>, headers: HeaderMap, body: String) -
     };
     Sse::new(stream).into_response()
 }
+
+/// An OpenAI-compatible provider named `name` whose models (`mock-1`) this mock, listening at
+/// `addr`, serves: how tests and benchmarks put it behind the engine.
+pub fn provider(
+    name: &str,
+    addr: std::net::SocketAddr,
+) -> llm_compare_core::Result<llm_compare_core::providers::HttpProvider> {
+    use llm_compare_core::providers::{HttpProvider, HttpProviderSpec, WireFormat};
+    let spec = HttpProviderSpec {
+        name: name.into(),
+        wire: WireFormat::Openai,
+        base_url: format!("http://{addr}/v1"),
+        key: None,
+        unavailable: None,
+        headers: vec![],
+        models: vec!["mock-1".into()],
+        include_usage: true,
+        connect_timeout: Duration::from_secs(2),
+    };
+    HttpProvider::new(spec)
+}

@@ -4,8 +4,11 @@
 import type {
   Complete,
   ComparisonSummary,
+  CreatedKey,
   ErrorCode,
   Event,
+  KeyPage,
+  KeyView,
   Leaderboard,
   Message,
   ModelInfo,
@@ -13,6 +16,7 @@ import type {
   Params,
   PriceSummary,
   RequestStatus,
+  SelfView,
   SessionDetail,
   SessionSummary,
   Snapshot,
@@ -203,6 +207,28 @@ export class Engine {
   sessions(options: PageOptions): Promise<SessionSummary[]>
   /** A session with every turn. */
   session(sessionId: string, options: Owned): Promise<SessionDetail>
+  /** Mints an API key; its `key` is the secret, shown this once. Needs a store. */
+  createKey(options: {
+    user: string
+    name?: string
+    admin?: boolean
+    models?: string | string[]
+    rpm?: number
+    maxActive?: number
+    budgetUsd?: number
+    period?: 'day' | 'week' | 'month'
+    expiresAt?: Instant
+  }): Promise<CreatedKey>
+  /** A page of keys, newest first (never a secret). */
+  keys(options?: { limit?: number; cursor?: string }): Promise<KeyPage>
+  /** One key. */
+  key(keyId: string): Promise<KeyView>
+  /** Changes a key's name, limits or expiry (null clears one). */
+  updateKey(keyId: string, changes: Record<string, unknown>): Promise<KeyView>
+  /** Revokes a key. */
+  revokeKey(keyId: string): Promise<KeyView>
+  /** Who presents `secret`; throws `PermissionDeniedError` if no one valid does. */
+  authenticate(secret: string | null | undefined): Promise<SelfView>
   /** Deletes a session and its turns. */
   deleteSession(sessionId: string, options: Owned): Promise<void>
   /** `model`'s price in this engine (price overrides applied), null if unpriced. */

@@ -354,6 +354,39 @@ class Engine {
   async deleteSession(sessionId, { owner } = {}) {
     await call(() => this.#native.deleteSession(sessionId, needOwner(owner)))
   }
+  /** Mints an API key for `user`: `models` glob patterns it may use, `rpm`, `maxActive`,
+   * `budgetUsd` per `period` (held against the key alone), `expiresAt`. The answer's `key` is
+   * the secret, shown this once; only its digest is stored. Needs a store. */
+  async createKey({ user, name, admin, models, rpm, maxActive, budgetUsd, period, expiresAt } = {}) {
+    const b = { user }
+    const opt = { name, admin, rpm, max_active: maxActive, budget_usd: budgetUsd, period }
+    for (const [k, v] of Object.entries(opt)) if (v !== undefined) b[k] = v
+    if (models !== undefined) b.models = typeof models === 'string' ? [models] : [...models]
+    if (expiresAt !== undefined) b.expires_at = String(ms(expiresAt))
+    return JSON.parse(await call(() => this.#native.createKey(JSON.stringify(b))))
+  }
+  /** A page of keys, newest first (`{data, next_cursor}`; never a secret). */
+  async keys({ limit, cursor } = {}) {
+    return JSON.parse(await call(() => this.#native.keys(limit ?? null, cursor ?? null)))
+  }
+  /** Key `keyId` (never its secret). */
+  async key(keyId) {
+    return JSON.parse(await call(() => this.#native.key(keyId)))
+  }
+  /** Changes key `keyId` (`name`, `models`, `rpm`, `max_active`, `budget_usd`, `period`,
+   * `expires_at`; null clears a limit); every server on the database applies it within a second. */
+  async updateKey(keyId, changes) {
+    return JSON.parse(await call(() => this.#native.updateKey(keyId, JSON.stringify(changes))))
+  }
+  /** Revokes key `keyId`: refused within a second by every server on the database. */
+  async revokeKey(keyId) {
+    return JSON.parse(await call(() => this.#native.revokeKey(keyId)))
+  }
+  /** Who presents `secret` (`{user, kind, key, budget}`), with the server's own checks:
+   * throws `PermissionDeniedError` when it is missing, unknown, expired or revoked. */
+  async authenticate(secret) {
+    return JSON.parse(await call(() => this.#native.authenticate(secret ?? null)))
+  }
   /** `model`'s price in this engine (overrides applied), null if unpriced. */
   price(model) {
     const p = this.#native.priceJson(model)

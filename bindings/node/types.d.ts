@@ -899,6 +899,193 @@ reserved_usd: number,
 remaining_usd: number, };
 
 /**
+ * A key as the API shows it: never its secret.
+ */
+export type KeyView = { 
+/**
+ * Its id.
+ */
+id: string, 
+/**
+ * `key`.
+ */
+object: string, 
+/**
+ * The user it authenticates as.
+ */
+user: string, 
+/**
+ * Its label.
+ */
+name: string | null, 
+/**
+ * The secret's first characters.
+ */
+prefix: string, 
+/**
+ * `admin` or `user`.
+ */
+scope: Scope, 
+/**
+ * Allowed models (glob patterns); empty: every model.
+ */
+models: Array<string>, 
+/**
+ * Requests per minute.
+ */
+rpm: number | null, 
+/**
+ * Comparisons at once.
+ */
+max_active: number | null, 
+/**
+ * Spending limit per period, USD.
+ */
+budget_usd: number | null, 
+/**
+ * The budget's period.
+ */
+period: "day" | "week" | "month" | null, 
+/**
+ * Created (Unix ms).
+ */
+created_at_ms: number, 
+/**
+ * Expires (Unix ms).
+ */
+expires_at_ms: number | null, 
+/**
+ * Last used (Unix ms, to the minute).
+ */
+last_used_at_ms: number | null, 
+/**
+ * Revoked (Unix ms).
+ */
+revoked_at_ms: number | null, 
+/**
+ * `active`, `expired` or `revoked`.
+ */
+status: string, };
+
+/**
+ * `POST /v1/keys`'s answer: the key, and its secret — shown this once.
+ */
+export type CreatedKey = { 
+/**
+ * The secret: `Authorization: Bearer <key>`. Not stored; not shown again.
+ */
+key: string, 
+/**
+ * Its id.
+ */
+id: string, 
+/**
+ * `key`.
+ */
+object: string, 
+/**
+ * The user it authenticates as.
+ */
+user: string, 
+/**
+ * Its label.
+ */
+name: string | null, 
+/**
+ * The secret's first characters.
+ */
+prefix: string, 
+/**
+ * `admin` or `user`.
+ */
+scope: Scope, 
+/**
+ * Allowed models (glob patterns); empty: every model.
+ */
+models: Array<string>, 
+/**
+ * Requests per minute.
+ */
+rpm: number | null, 
+/**
+ * Comparisons at once.
+ */
+max_active: number | null, 
+/**
+ * Spending limit per period, USD.
+ */
+budget_usd: number | null, 
+/**
+ * The budget's period.
+ */
+period: "day" | "week" | "month" | null, 
+/**
+ * Created (Unix ms).
+ */
+created_at_ms: number, 
+/**
+ * Expires (Unix ms).
+ */
+expires_at_ms: number | null, 
+/**
+ * Last used (Unix ms, to the minute).
+ */
+last_used_at_ms: number | null, 
+/**
+ * Revoked (Unix ms).
+ */
+revoked_at_ms: number | null, 
+/**
+ * `active`, `expired` or `revoked`.
+ */
+status: string, };
+
+/**
+ * A page of keys.
+ */
+export type KeyPage = { 
+/**
+ * `list`.
+ */
+object: string, 
+/**
+ * Newest first.
+ */
+data: Array<KeyView>, 
+/**
+ * Give as `cursor` for the next page; null on the last.
+ */
+next_cursor: string | null, };
+
+/**
+ * `GET /v1/keys/self`: who the caller is and what its key allows.
+ */
+export type SelfView = { 
+/**
+ * The caller's user.
+ */
+user: string, 
+/**
+ * `stored` (a key from the key API), `static` (from the configuration) or `open` (no
+ * keys on this server).
+ */
+kind: string, 
+/**
+ * The stored key, when the caller used one.
+ */
+key: KeyView | null, 
+/**
+ * The budget the caller's requests are held against in the current period (the key's
+ * own, else the server's for the user), when one applies.
+ */
+budget: BudgetView | null, };
+
+/**
+ * A key's scope.
+ */
+export type Scope = "user" | "admin";
+
+/**
  * How rows are grouped.
  */
 export type GroupBy = "model" | "day";

@@ -10,8 +10,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use common::{Server, call, sim_config, start_state};
-use llm_compare_benches::mock_upstream::{MockConfig, spawn};
-use llm_compare_core::providers::{HttpProvider, HttpProviderSpec, WireFormat};
+use llm_compare_benches::mock_upstream::{self, MockConfig, spawn};
 use llm_compare_core::{
     CompareRequest, Engine, InMemoryRegistry, ModelPrice, PriceTable, ProviderRegistry, SimConfig,
     SimProvider,
@@ -28,19 +27,7 @@ fn engine(sim: SimConfig, upstream: Option<std::net::SocketAddr>) -> (Engine, Ar
     let mut providers = ProviderRegistry::new();
     providers.register(sim.clone());
     if let Some(addr) = upstream {
-        let mock = HttpProvider::new(HttpProviderSpec {
-            name: "mock".into(),
-            wire: WireFormat::Openai,
-            base_url: format!("http://{addr}/v1"),
-            key: None,
-            unavailable: None,
-            headers: vec![],
-            models: vec!["mock-1".into()],
-            include_usage: true,
-            connect_timeout: Duration::from_secs(2),
-        })
-        .unwrap();
-        providers.register(Arc::new(mock));
+        providers.register(Arc::new(mock_upstream::provider("mock", addr).unwrap()));
     }
     let mut prices = PriceTable::empty();
     prices.set("sim/lorem", ModelPrice::per_million("1", "2").unwrap());
@@ -101,10 +88,20 @@ async fn answer(r: reqwest::Response) -> (StatusCode, Value) {
     (status, r.json().await.unwrap_or(Value::Null))
 }
 
+/// `method path` as `key` (with a JSON body): the status and the JSON answer.
+async fn ask(
+    s: &Server,
+    method: Method,
+    path: &str,
+    key: Option<&str>,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    answer(call(s, method, path, key, body).await).await
+}
+
 /// Mints a key with `body` through the API (as `admin`): (secret, id).
 async fn mint(s: &Server, admin: &str, body: Value) -> (String, String) {
-    let (status, v) =
-        answer(call(s, Method::POST, "/v1/keys", Some(admin), Some(body)).await).await;
+    let (status, v) = ask(s, Method::POST, "/v1/keys", Some(admin), Some(body)).await;
     assert_eq!(status, StatusCode::CREATED, "{v}");
     (
         v["key"].as_str().unwrap().to_string(),
@@ -151,7 +148,7 @@ async fn keys_are_minted_used_listed_changed_and_revoked() {
     let admin = admin_key(&url).await;
     let s = server(&url, None, sim_config()).await;
     // Keys exist: the server is closed to callers without one.
-    let (status, v) = answer(call(&s, Method::GET, "/v1/models", None, None).await).await;
+    let (status, v) = ask(&s, Method::GET, "/v1/models", None, None).await;
     assert_eq!(
         (status, v["error"]["code"].as_str()),
         (StatusCode::UNAUTHORIZED, Some("unauthorized"))
@@ -164,19 +161,16 @@ async fn keys_are_minted_used_listed_changed_and_revoked() {
     .await;
     assert!(secret.starts_with("lcsk_"), "{secret}");
     // Used: a comparison runs as carol.
-    let (status, v) = answer(
-        call(
-            &s,
-            Method::POST,
-            "/v1/comparisons",
-            Some(&secret),
-            Some(json!({"prompt": "hi", "models": ["sim/echo"]})),
-        )
-        .await,
+    let (status, v) = ask(
+        &s,
+        Method::POST,
+        "/v1/comparisons",
+        Some(&secret),
+        Some(json!({"prompt": "hi", "models": ["sim/echo"]})),
     )
     .await;
     assert_eq!(status, StatusCode::CREATED, "{v}");
-    let (_, me) = answer(call(&s, Method::GET, "/v1/keys/self", Some(&secret), None).await).await;
+    let (_, me) = ask(&s, Method::GET, "/v1/keys/self", Some(&secret), None).await;
     assert_eq!(
         (me["user"].as_str(), me["kind"].as_str()),
         (Some("carol"), Some("stored"))
@@ -188,35 +182,28 @@ async fn keys_are_minted_used_listed_changed_and_revoked() {
         "the secret is shown once: {me}"
     );
     // Listed (never the secret), one at a time with a cursor.
-    let (_, page) =
-        answer(call(&s, Method::GET, "/v1/keys?limit=1", Some(&admin), None).await).await;
+    let (_, page) = ask(&s, Method::GET, "/v1/keys?limit=1", Some(&admin), None).await;
     assert_eq!(page["data"].as_array().unwrap().len(), 1);
     assert_eq!(page["data"][0]["id"], id.as_str(), "newest first");
     let cursor = page["next_cursor"].as_str().unwrap();
-    let (_, rest) = answer(
-        call(
-            &s,
-            Method::GET,
-            &format!("/v1/keys?limit=1&cursor={cursor}"),
-            Some(&admin),
-            None,
-        )
-        .await,
+    let (_, rest) = ask(
+        &s,
+        Method::GET,
+        &format!("/v1/keys?limit=1&cursor={cursor}"),
+        Some(&admin),
+        None,
     )
     .await;
     assert_eq!(rest["data"][0]["user"], "root");
     assert!(rest["next_cursor"].is_null());
     assert!(!page.to_string().contains(&secret) && !rest.to_string().contains(&secret));
     // Changed: the allow-list widens to every model, a name is set.
-    let (status, k) = answer(
-        call(
-            &s,
-            Method::PATCH,
-            &format!("/v1/keys/{id}"),
-            Some(&admin),
-            Some(json!({"models": null, "name": "ci-2", "rpm": 50})),
-        )
-        .await,
+    let (status, k) = ask(
+        &s,
+        Method::PATCH,
+        &format!("/v1/keys/{id}"),
+        Some(&admin),
+        Some(json!({"models": null, "name": "ci-2", "rpm": 50})),
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{k}");
@@ -226,32 +213,27 @@ async fn keys_are_minted_used_listed_changed_and_revoked() {
     );
     assert_eq!(k["models"], json!([]));
     // A user key may not manage keys; unknown ids are 404.
-    let (status, v) = answer(call(&s, Method::GET, "/v1/keys", Some(&secret), None).await).await;
+    let (status, v) = ask(&s, Method::GET, "/v1/keys", Some(&secret), None).await;
     assert_eq!(
         (status, v["error"]["code"].as_str()),
         (StatusCode::FORBIDDEN, Some("forbidden"))
     );
-    let (status, _) =
-        answer(call(&s, Method::DELETE, "/v1/keys/key_nope", Some(&admin), None).await).await;
+    let (status, _) = ask(&s, Method::DELETE, "/v1/keys/key_nope", Some(&admin), None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     // Revoked: refused, saying so.
-    let (status, k) = answer(
-        call(
-            &s,
-            Method::DELETE,
-            &format!("/v1/keys/{id}"),
-            Some(&admin),
-            None,
-        )
-        .await,
+    let (status, k) = ask(
+        &s,
+        Method::DELETE,
+        &format!("/v1/keys/{id}"),
+        Some(&admin),
+        None,
     )
     .await;
     assert_eq!(
         (status, k["status"].as_str()),
         (StatusCode::OK, Some("revoked"))
     );
-    let (status, v) =
-        answer(call(&s, Method::GET, "/v1/keys/self", Some(&secret), None).await).await;
+    let (status, v) = ask(&s, Method::GET, "/v1/keys/self", Some(&secret), None).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert!(
         v["error"]["message"].as_str().unwrap().contains("revoked"),
@@ -278,8 +260,7 @@ async fn keys_are_minted_used_listed_changed_and_revoked() {
     );
     let deadline = Instant::now() + Duration::from_secs(5);
     let v = loop {
-        let (status, v) =
-            answer(call(&s, Method::GET, "/v1/keys/self", Some(&brief), None).await).await;
+        let (status, v) = ask(&s, Method::GET, "/v1/keys/self", Some(&brief), None).await;
         if status == StatusCode::UNAUTHORIZED {
             break v;
         }
@@ -324,29 +305,23 @@ async fn bad_key_bodies_are_400s_naming_the_field() {
         (json!({"name": "no user"}), "user"),
         (json!({"user": "x", "colour": "red"}), "colour"),
     ] {
-        let (status, v) = answer(
-            call(
-                &s,
-                Method::POST,
-                "/v1/keys",
-                Some(&admin),
-                Some(body.clone()),
-            )
-            .await,
+        let (status, v) = ask(
+            &s,
+            Method::POST,
+            "/v1/keys",
+            Some(&admin),
+            Some(body.clone()),
         )
         .await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {v}");
         assert_eq!(v["error"]["field"], field, "{body}: {v}");
     }
-    let (status, v) = answer(
-        call(
-            &s,
-            Method::PATCH,
-            "/v1/keys/key_nope",
-            Some(&admin),
-            Some(json!({"rpm": 1})),
-        )
-        .await,
+    let (status, v) = ask(
+        &s,
+        Method::PATCH,
+        "/v1/keys/key_nope",
+        Some(&admin),
+        Some(json!({"rpm": 1})),
     )
     .await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{v}");
@@ -370,52 +345,27 @@ async fn a_model_outside_the_allow_list_is_refused_without_an_upstream_call() {
         assert!(m.contains("mock/mock-1"), "{v}");
     };
     // A comparison (even with an allowed model beside it), a chat completion, a session.
-    let (status, v) = answer(
-        call(
-            &s,
-            Method::POST,
+    for (path, body) in [
+        (
             "/v1/comparisons",
-            Some(&key),
-            Some(json!({"prompt": "hi", "models": ["sim/echo", "mock/mock-1"]})),
-        )
-        .await,
-    )
-    .await;
-    assert_eq!(
-        (status, v["error"]["code"].as_str()),
-        (StatusCode::FORBIDDEN, Some("model_not_allowed"))
-    );
-    refused(&v);
-    let (status, v) = answer(
-        call(
-            &s,
-            Method::POST,
+            json!({"prompt": "hi", "models": ["sim/echo", "mock/mock-1"]}),
+        ),
+        (
             "/v1/chat/completions",
-            Some(&key),
-            Some(json!({"model": "mock/mock-1", "messages": [{"role": "user", "content": "hi"}]})),
-        )
-        .await,
-    )
-    .await;
-    assert_eq!(
-        (status, v["error"]["code"].as_str()),
-        (StatusCode::FORBIDDEN, Some("model_not_allowed"))
-    );
-    refused(&v);
-    let (status, v) = answer(
-        call(
-            &s,
-            Method::POST,
-            "/v1/sessions",
-            Some(&key),
-            Some(json!({"models": ["mock/mock-1"]})),
-        )
-        .await,
-    )
-    .await;
-    assert_eq!(status, StatusCode::FORBIDDEN, "{v}");
+            json!({"model": "mock/mock-1", "messages": [{"role": "user", "content": "hi"}]}),
+        ),
+        ("/v1/sessions", json!({"models": ["mock/mock-1"]})),
+    ] {
+        let (status, v) = ask(&s, Method::POST, path, Some(&key), Some(body)).await;
+        assert_eq!(
+            (status, v["error"]["code"].as_str()),
+            (StatusCode::FORBIDDEN, Some("model_not_allowed")),
+            "{path}"
+        );
+        refused(&v);
+    }
     // The catalogue lists what the key may use.
-    let (_, models) = answer(call(&s, Method::GET, "/v1/models", Some(&key), None).await).await;
+    let (_, models) = ask(&s, Method::GET, "/v1/models", Some(&key), None).await;
     let ids: Vec<&str> = models["data"]
         .as_array()
         .unwrap()
@@ -428,15 +378,12 @@ async fn a_model_outside_the_allow_list_is_refused_without_an_upstream_call() {
     );
     // Nothing reached the upstream; the admin key (no allow-list) does.
     assert_eq!(stats.started.load(Ordering::Relaxed), 0);
-    let (status, v) = answer(
-        call(
-            &s,
-            Method::POST,
-            "/v1/chat/completions",
-            Some(&admin),
-            Some(json!({"model": "mock/mock-1", "messages": [{"role": "user", "content": "hi"}]})),
-        )
-        .await,
+    let (status, v) = ask(
+        &s,
+        Method::POST,
+        "/v1/chat/completions",
+        Some(&admin),
+        Some(json!({"model": "mock/mock-1", "messages": [{"role": "user", "content": "hi"}]})),
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{v}");
@@ -498,7 +445,7 @@ async fn per_key_rate_active_and_budget_limits_hold_under_twenty_concurrent_requ
             .all(|r| r.0 == 402 && r.1 == "budget_exceeded"),
         "{refused:?}"
     );
-    let (_, me) = answer(call(&s, Method::GET, "/v1/keys/self", Some(&capped), None).await).await;
+    let (_, me) = ask(&s, Method::GET, "/v1/keys/self", Some(&capped), None).await;
     let reserved = me["budget"]["reserved_usd"].as_f64().unwrap();
     assert!((reserved - 5.0 * worst as f64 / 1e12).abs() < 1e-12, "{me}");
     assert_eq!(me["budget"]["period"], "day");
@@ -538,25 +485,21 @@ async fn a_revoked_key_is_refused_within_a_second_on_another_server() {
     let b = server(&url, None, sim_config()).await;
     let (key, id) = mint(&a, &admin, json!({"user": "ivy"})).await;
     // Minted on A, used on B at once (B looks a key it does not know up once).
-    let (status, v) = answer(call(&b, Method::GET, "/v1/keys/self", Some(&key), None).await).await;
+    let (status, v) = ask(&b, Method::GET, "/v1/keys/self", Some(&key), None).await;
     assert_eq!(status, StatusCode::OK, "{v}");
     // Revoked on A: B refuses it within a second.
-    let (status, _) = answer(
-        call(
-            &a,
-            Method::DELETE,
-            &format!("/v1/keys/{id}"),
-            Some(&admin),
-            None,
-        )
-        .await,
+    let (status, _) = ask(
+        &a,
+        Method::DELETE,
+        &format!("/v1/keys/{id}"),
+        Some(&admin),
+        None,
     )
     .await;
     assert_eq!(status, StatusCode::OK);
     let revoked = Instant::now();
     let v = loop {
-        let (status, v) =
-            answer(call(&b, Method::GET, "/v1/keys/self", Some(&key), None).await).await;
+        let (status, v) = ask(&b, Method::GET, "/v1/keys/self", Some(&key), None).await;
         if status == StatusCode::UNAUTHORIZED {
             break v;
         }

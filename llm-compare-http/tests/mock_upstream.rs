@@ -9,24 +9,13 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use llm_compare_benches::mock_upstream::{MockConfig, spawn};
-use llm_compare_core::providers::{HttpProvider, HttpProviderSpec, WireFormat};
 use llm_compare_core::{CompareRequest, Engine, EventKind, ProviderRegistry};
 
 fn engine(addr: std::net::SocketAddr) -> Engine {
-    let provider = HttpProvider::new(HttpProviderSpec {
-        name: "mock".into(),
-        wire: WireFormat::Openai,
-        base_url: format!("http://{addr}/v1"),
-        key: None,
-        unavailable: None,
-        headers: vec![],
-        models: vec![],
-        include_usage: true,
-        connect_timeout: Duration::from_secs(2),
-    })
-    .unwrap();
     let mut providers = ProviderRegistry::new();
-    providers.register(Arc::new(provider));
+    providers.register(Arc::new(
+        llm_compare_benches::mock_upstream::provider("mock", addr).unwrap(),
+    ));
     Engine::new(providers)
 }
 

@@ -71,6 +71,20 @@ fn wait_exit(child: &mut Child, within: Duration) -> i32 {
     }
 }
 
+/// Stops the server (SIGTERM, a clean exit) and returns everything it logged.
+fn stop_for_logs(child: &mut Child) -> String {
+    sigterm(child);
+    assert_eq!(wait_exit(child, Duration::from_secs(15)), 0);
+    let mut logs = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut logs)
+        .unwrap();
+    logs
+}
+
 #[tokio::test]
 async fn logs_are_structured_and_hold_no_keys_or_prompts() {
     let (mut child, url) = serve(
@@ -93,15 +107,7 @@ async fn logs_are_structured_and_hold_no_keys_or_prompts() {
         .await
         .unwrap();
     assert_eq!(r.status(), 401);
-    sigterm(&child);
-    assert_eq!(wait_exit(&mut child, Duration::from_secs(15)), 0);
-    let mut logs = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut logs)
-        .unwrap();
+    let logs = stop_for_logs(&mut child);
     for secret in ["SUPERSECRET-1", "WRONG-SECRET-2", "TOP-SECRET-PROMPT"] {
         assert!(!logs.contains(secret), "logs contain {secret}:\n{logs}");
     }
@@ -393,15 +399,7 @@ async fn stored_keys_from_the_cli_work_are_revoked_by_it_and_never_logged() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    sigterm(&child);
-    assert_eq!(wait_exit(&mut child, Duration::from_secs(15)), 0);
-    let mut logs = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut logs)
-        .unwrap();
+    let logs = stop_for_logs(&mut child);
     assert!(logs.contains("\"user\":\"ann\""), "{logs}");
     for secret in [&admin, &user_key] {
         assert!(

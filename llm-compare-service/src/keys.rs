@@ -257,8 +257,6 @@ fn now_ms() -> i64 {
 struct Cache {
     epoch: Option<i64>,
     by_digest: HashMap<[u8; 32], Arc<Grant>>,
-    /// Keys neither revoked nor expired at the last load.
-    live: usize,
 }
 
 /// Authenticates secrets: static keys and stored ones (cached).
@@ -295,9 +293,10 @@ impl Keys {
         }
     }
 
-    /// Whether no key exists anywhere: then every caller is [`ANONYMOUS`].
+    /// Whether no key exists anywhere: then every caller is [`ANONYMOUS`]. A revoked or
+    /// expired key still counts: revoking the last key must not open the server to everyone.
     pub fn is_open(&self) -> bool {
-        self.statics.is_empty() && self.cache.read().live == 0
+        self.statics.is_empty() && self.cache.read().by_digest.is_empty()
     }
 
     /// Reloads the stored keys when the store's key epoch moved (or on the first call).
@@ -309,14 +308,9 @@ impl Keys {
         if self.cache.read().epoch == Some(epoch) {
             return Ok(());
         }
-        let now = now_ms();
         let mut by_digest = HashMap::new();
-        let mut live = 0;
         for k in store.all_keys().await? {
             let g = Grant::of(&k)?;
-            if g.refusal(now).is_none() {
-                live += 1;
-            }
             by_digest.insert(g.digest, Arc::new(g));
         }
         let mut c = self.cache.write();
@@ -330,22 +324,26 @@ impl Keys {
         *c = Cache {
             epoch: Some(epoch),
             by_digest,
-            live,
         };
         Ok(())
     }
 
     /// The first load, once (every authentication waits for it: a server whose keys are in
-    /// the store is never open, not even for its first request).
-    pub async fn ensure_loaded(&self) -> Result<()> {
+    /// the store is never open, not even for its first request); it starts the poll of the
+    /// key epoch (inside the caller's runtime: an engine may be built outside one).
+    pub async fn ensure_loaded(self: &Arc<Self>) -> Result<()> {
         self.loaded
-            .get_or_try_init(|| async { self.refresh().await })
+            .get_or_try_init(|| async {
+                self.refresh().await?;
+                Self::spawn_refresh(self);
+                Ok::<(), Error>(())
+            })
             .await
             .map(|_| ())
     }
 
     /// Polls the store's key epoch every [`REFRESH_EVERY`] until `keys` is dropped.
-    pub fn spawn_refresh(keys: &Arc<Keys>) {
+    fn spawn_refresh(keys: &Arc<Keys>) {
         if keys.store.is_none() {
             return;
         }
@@ -364,7 +362,7 @@ impl Keys {
     }
 
     /// Who presents `secret` (None: no key given).
-    pub async fn authenticate(&self, secret: Option<&str>) -> Result<Principal> {
+    pub async fn authenticate(self: &Arc<Self>, secret: Option<&str>) -> Result<Principal> {
         self.ensure_loaded().await?;
         if self.is_open() {
             return Ok(Principal::user(ANONYMOUS));
@@ -410,11 +408,7 @@ impl Keys {
         };
         let k = store.key_by_digest(&to_hex(d)).await?.ok_or_else(invalid)?;
         let g = Arc::new(Grant::of(&k)?);
-        let mut c = self.cache.write();
-        if g.refusal(now_ms()).is_none() && !c.by_digest.contains_key(d) {
-            c.live += 1;
-        }
-        c.by_digest.insert(*d, g.clone());
+        self.cache.write().by_digest.insert(*d, g.clone());
         Ok(g)
     }
 

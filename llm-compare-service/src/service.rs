@@ -513,7 +513,6 @@ impl Service {
             Arc::new(ObservedRegistry::new(registry, all))
         };
         let keys = Arc::new(Keys::new([], store.clone()));
-        Keys::spawn_refresh(&keys);
         Self {
             engine,
             registry,
@@ -532,9 +531,7 @@ impl Service {
         mut self,
         pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
     ) -> Self {
-        let keys = Arc::new(Keys::new(pairs, self.store.clone()));
-        Keys::spawn_refresh(&keys);
-        self.keys = keys;
+        self.keys = Arc::new(Keys::new(pairs, self.store.clone()));
         self
     }
 

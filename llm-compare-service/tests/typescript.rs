@@ -17,6 +17,7 @@ use llm_compare_core::provider::ModelInfo;
 use llm_compare_core::request::{
     FunctionDef, Message, NamedFunction, Params, Role, Tool, ToolChoice, ToolChoiceMode,
 };
+use llm_compare_service::keys::{CreatedKey, KeyPage, KeyView, Scope, SelfView};
 use llm_compare_service::leaderboard::{Leaderboard, Standing};
 use llm_compare_service::service::{ModelSnapshot, SessionDetail, Snapshot, Submitted, VoteBody};
 use llm_compare_service::usage::{BudgetView, CostBySource, GroupBy, UsageLine, UsageReport};
@@ -80,6 +81,11 @@ fn generate() -> String {
     decl::<UsageLine>(&cfg, &mut out);
     decl::<CostBySource>(&cfg, &mut out);
     decl::<BudgetView>(&cfg, &mut out);
+    decl::<KeyView>(&cfg, &mut out);
+    decl::<CreatedKey>(&cfg, &mut out);
+    decl::<KeyPage>(&cfg, &mut out);
+    decl::<SelfView>(&cfg, &mut out);
+    decl::<Scope>(&cfg, &mut out);
     decl::<GroupBy>(&cfg, &mut out);
     decl::<Leaderboard>(&cfg, &mut out);
     decl::<Standing>(&cfg, &mut out);

@@ -11,5 +11,6 @@ pub mod comparison;
 pub mod config;
 pub mod cost;
 pub mod error;
+pub mod keys;
 pub mod registry;
 pub mod service;

@@ -12,6 +12,7 @@ mod comparison;
 mod config;
 mod cost;
 mod error;
+mod keys;
 mod registry;
 mod runtime;
 mod service;

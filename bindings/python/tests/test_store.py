@@ -5,6 +5,7 @@ and LLM_COMPARE_REQUIRE_SERVICES=1, which turns the skip into a failure)."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import sqlite3
 import time
@@ -14,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from llm_compare import Conflict, Engine, Event, InvalidRequest, NotConfigured, NotFound, Unavailable
+from llm_compare import Conflict, Engine, Event, InvalidRequest, NotConfigured, NotFound, PermissionDenied, Unavailable
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -234,5 +235,38 @@ def test_stored_features_need_a_store() -> None:
         with pytest.raises(Unavailable) as down:
             Engine(store="postgres://127.0.0.1:1/nothing")
         assert (down.value.code, down.value.status, down.value.retryable) == ("unavailable", 503, True)
+
+    asyncio.run(main())
+
+
+def test_api_keys_are_minted_checked_and_revoked_like_the_servers(store: str) -> None:
+    async def main() -> None:
+        engine = Engine(store=store)
+        who = owner()
+        created = await engine.create_key(who, name="fastapi", models=["sim/*"], rpm=5, budget_usd=1.5, period="day")
+        secret = created["key"]
+        assert secret.startswith("lcsk_") and created["prefix"] == secret[:13]
+        assert created["models"] == ["sim/*"] and created["period"] == "day" and created["status"] == "active"
+        me = await engine.authenticate(secret)
+        assert me["user"] == who and me["kind"] == "stored" and me["key"]["id"] == created["id"]
+        assert "key" not in me["key"], "the secret is shown once"
+        assert me["budget"]["limit_usd"] == 1.5 and me["budget"]["period"] == "day"
+        changed = await engine.update_key(created["id"], rpm=None, name="fastapi-2")
+        assert changed["rpm"] is None and changed["name"] == "fastapi-2"
+        page = await engine.keys(limit=100)
+        assert any(k["id"] == created["id"] for k in page["data"])
+        assert secret not in json.dumps(page)
+        with pytest.raises(InvalidRequest) as bad:
+            await engine.create_key(who, models=["openai/[gpt"])
+        assert bad.value.field == "models[0]"
+        with pytest.raises(NotFound):
+            await engine.revoke_key("key_nope")
+        revoked = await engine.revoke_key(created["id"])
+        assert revoked["status"] == "revoked"
+        with pytest.raises(PermissionDenied) as denied:
+            await engine.authenticate(secret)
+        assert denied.value.code == "unauthorized" and "revoked" in str(denied.value)
+        with pytest.raises(PermissionDenied):
+            await engine.authenticate("lcsk_not-a-key")
 
     asyncio.run(main())

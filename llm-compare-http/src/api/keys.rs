@@ -10,6 +10,24 @@ pub use llm_compare_service::keys::{
 };
 
 use super::error::{ApiError, ErrorBody};
+
+/// What every admin key route may answer besides its own answers.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)] // Documentation of the responses: never constructed.
+enum KeyRouteErrors {
+    /// Missing, wrong, expired or revoked API key (`unauthorized`).
+    #[response(status = 401)]
+    Unauthorized(#[to_schema] ErrorBody),
+    /// Not an admin key (`forbidden`).
+    #[response(status = 403)]
+    Forbidden(#[to_schema] ErrorBody),
+    /// The server has no store (`not_configured`).
+    #[response(status = 501)]
+    NotConfigured(#[to_schema] ErrorBody),
+    /// The database is unreachable (`unavailable`).
+    #[response(status = 503)]
+    Unavailable(#[to_schema] ErrorBody),
+}
 use super::extract::{IdPath, JsonBody, PageQuery, QueryParams, Who};
 use crate::server::AppState;
 
@@ -21,12 +39,9 @@ use crate::server::AppState;
         (status = 201, description = "Created: `key` is the secret, shown this once", body = CreatedKey,
          headers(("Location" = String, description = "The key's URL"))),
         (status = 400, description = "Bad body (the field named)", body = ErrorBody),
-        (status = 401, description = "Missing, wrong, expired or revoked API key", body = ErrorBody),
-        (status = 403, description = "Not an admin key (`forbidden`)", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 415, description = "Body is not JSON", body = ErrorBody),
-        (status = 501, description = "The server has no store (`not_configured`)", body = ErrorBody),
-        (status = 503, description = "The database is unreachable (`unavailable`)", body = ErrorBody),
+        KeyRouteErrors,
     ),
     security(("bearer" = []), ("api_key" = []))
 )]
@@ -52,10 +67,7 @@ pub async fn create(
     responses(
         (status = 200, description = "A page of keys", body = KeyPage),
         (status = 400, description = "Bad limit or cursor", body = ErrorBody),
-        (status = 401, description = "Missing, wrong, expired or revoked API key", body = ErrorBody),
-        (status = 403, description = "Not an admin key (`forbidden`)", body = ErrorBody),
-        (status = 501, description = "The server has no store (`not_configured`)", body = ErrorBody),
-        (status = 503, description = "The database is unreachable (`unavailable`)", body = ErrorBody),
+        KeyRouteErrors,
     ),
     security(("bearer" = []), ("api_key" = []))
 )]
@@ -92,11 +104,8 @@ pub async fn own(State(state): State<AppState>, Who(who): Who) -> Result<Json<Se
     params(("id" = String, Path, description = "Key id")),
     responses(
         (status = 200, description = "The key", body = KeyView),
-        (status = 401, description = "Missing, wrong, expired or revoked API key", body = ErrorBody),
-        (status = 403, description = "Not an admin key (`forbidden`)", body = ErrorBody),
         (status = 404, description = "No such key", body = ErrorBody),
-        (status = 501, description = "The server has no store (`not_configured`)", body = ErrorBody),
-        (status = 503, description = "The database is unreachable (`unavailable`)", body = ErrorBody),
+        KeyRouteErrors,
     ),
     security(("bearer" = []), ("api_key" = []))
 )]
@@ -117,13 +126,10 @@ pub async fn get_one(
     responses(
         (status = 200, description = "The key as changed", body = KeyView),
         (status = 400, description = "Bad body (the field named)", body = ErrorBody),
-        (status = 401, description = "Missing, wrong, expired or revoked API key", body = ErrorBody),
-        (status = 403, description = "Not an admin key (`forbidden`)", body = ErrorBody),
         (status = 404, description = "No such key", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 415, description = "Body is not JSON", body = ErrorBody),
-        (status = 501, description = "The server has no store (`not_configured`)", body = ErrorBody),
-        (status = 503, description = "The database is unreachable (`unavailable`)", body = ErrorBody),
+        KeyRouteErrors,
     ),
     security(("bearer" = []), ("api_key" = []))
 )]
@@ -143,11 +149,8 @@ pub async fn update(
     params(("id" = String, Path, description = "Key id")),
     responses(
         (status = 200, description = "The key, revoked", body = KeyView),
-        (status = 401, description = "Missing, wrong, expired or revoked API key", body = ErrorBody),
-        (status = 403, description = "Not an admin key (`forbidden`)", body = ErrorBody),
         (status = 404, description = "No such key", body = ErrorBody),
-        (status = 501, description = "The server has no store (`not_configured`)", body = ErrorBody),
-        (status = 503, description = "The database is unreachable (`unavailable`)", body = ErrorBody),
+        KeyRouteErrors,
     ),
     security(("bearer" = []), ("api_key" = []))
 )]

@@ -172,6 +172,11 @@ def _ms(t: Union[datetime, int, None]) -> Optional[int]:
     return int(t.timestamp() * 1000)
 
 
+def _instant(t: Union[datetime, int, str]) -> str:
+    """A time as the service reads it: Unix ms, or RFC 3339 / a date as given."""
+    return t if isinstance(t, str) else str(_ms(t))
+
+
 def _usage_query(
     since: Union[datetime, int, None], until: Union[datetime, int, None], group_by: str
 ) -> str:
@@ -536,6 +541,66 @@ class Engine:
     async def delete_session(self, session_id: str, *, owner: str) -> None:
         """Deletes ``owner``'s session and its turns (running turns are cancelled first)."""
         await self._native.delete_session(session_id, owner)
+
+    async def create_key(
+        self,
+        user: str,
+        *,
+        name: Optional[str] = None,
+        admin: bool = False,
+        models: Optional[Sequence[str]] = None,
+        rpm: Optional[int] = None,
+        max_active: Optional[int] = None,
+        budget_usd: Optional[float] = None,
+        period: Optional[str] = None,
+        expires_at: Union[datetime, int, str, None] = None,
+    ) -> dict[str, Any]:
+        """Mints an API key for ``user`` (``POST /v1/keys``): ``models`` glob patterns it may
+        use (``"openai/*"``), requests per minute, comparisons at once, a USD budget per
+        ``period`` (``"day"``, ``"week"``, ``"month"``) held against the key alone, an expiry.
+        The answer's ``key`` is the secret, shown this once; only its digest is stored.
+        Needs a store."""
+        body: dict[str, Any] = {"user": user, "admin": admin}
+        for field, value in (
+            ("name", name),
+            ("rpm", rpm),
+            ("max_active", max_active),
+            ("budget_usd", budget_usd),
+            ("period", period),
+        ):
+            if value is not None:
+                body[field] = value
+        if models is not None:
+            body["models"] = [models] if isinstance(models, str) else list(models)
+        if expires_at is not None:
+            body["expires_at"] = _instant(expires_at)
+        return _obj(await self._native.create_key(json.dumps(body)))
+
+    async def keys(self, *, limit: Optional[int] = None, cursor: Optional[str] = None) -> dict[str, Any]:
+        """A page of keys, newest first (``{data, next_cursor}``; never a secret)."""
+        return _obj(await self._native.keys(limit, cursor))
+
+    async def key(self, key_id: str) -> dict[str, Any]:
+        """Key ``key_id`` (never its secret)."""
+        return _obj(await self._native.key(key_id))
+
+    async def update_key(self, key_id: str, **changes: Any) -> dict[str, Any]:
+        """Changes key ``key_id``: ``name``, ``models``, ``rpm``, ``max_active``,
+        ``budget_usd``, ``period``, ``expires_at`` (``None`` clears a limit). Every server on
+        the same database applies it within a second."""
+        if "expires_at" in changes and changes["expires_at"] is not None:
+            changes["expires_at"] = _instant(changes["expires_at"])
+        return _obj(await self._native.update_key(key_id, json.dumps(changes)))
+
+    async def revoke_key(self, key_id: str) -> dict[str, Any]:
+        """Revokes key ``key_id``: refused within a second by every server on the database."""
+        return _obj(await self._native.revoke_key(key_id))
+
+    async def authenticate(self, secret: Optional[str]) -> dict[str, Any]:
+        """Who presents ``secret`` — ``{user, kind, key, budget}`` — with the server's own
+        checks (raises :class:`PermissionDenied` when it is missing, unknown, expired or
+        revoked): how a FastAPI app in front of the engine accepts the same keys."""
+        return _obj(await self._native.authenticate(secret))
 
     def active(self, owner: str) -> int:
         """How many of ``owner``'s requests are running."""
