@@ -1078,7 +1078,12 @@ key: KeyView | null,
  * The budget the caller's requests are held against in the current period (the key's
  * own, else the server's for the user), when one applies.
  */
-budget: BudgetView | null, };
+budget: BudgetView | null, 
+/**
+ * The user's calls, tokens and cost in the current budget period (else the last 30
+ * days), when the server has a store.
+ */
+usage: UsageLine | null, };
 
 /**
  * A key's scope.

@@ -170,6 +170,15 @@ async fn keys_are_minted_used_listed_changed_and_revoked() {
     )
     .await;
     assert_eq!(status, StatusCode::CREATED, "{v}");
+    let events = common::read_sse(
+        &s,
+        Some(&secret),
+        v["request_id"].as_str().unwrap(),
+        None,
+        1000,
+    )
+    .await;
+    assert_eq!(events.last().unwrap().2["status"], "completed");
     let (_, me) = ask(&s, Method::GET, "/v1/keys/self", Some(&secret), None).await;
     assert_eq!(
         (me["user"].as_str(), me["kind"].as_str()),
@@ -177,6 +186,19 @@ async fn keys_are_minted_used_listed_changed_and_revoked() {
     );
     assert_eq!(me["key"]["id"], id.as_str());
     assert!(me["key"]["last_used_at_ms"].is_i64(), "{me}");
+    assert_eq!(me["usage"]["calls"], 1, "{me}");
+    // Another user's usage: an admin's to see, not carol's.
+    let (status, v) = ask(&s, Method::GET, "/v1/usage?user=root", Some(&secret), None).await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("forbidden"))
+    );
+    let (status, v) = ask(&s, Method::GET, "/v1/usage?user=carol", Some(&admin), None).await;
+    assert_eq!(
+        (status, v["total"]["calls"].as_u64()),
+        (StatusCode::OK, Some(1)),
+        "{v}"
+    );
     assert!(
         me["key"].get("key").is_none(),
         "the secret is shown once: {me}"

@@ -627,6 +627,9 @@ pub struct SelfView {
     /// The budget the caller's requests are held against in the current period (the key's
     /// own, else the server's for the user), when one applies.
     pub budget: Option<crate::usage::BudgetView>,
+    /// The user's calls, tokens and cost in the current budget period (else the last 30
+    /// days), when the server has a store.
+    pub usage: Option<crate::usage::UsageLine>,
 }
 
 fn check_text(field: &str, v: &str, max: usize) -> Result<()> {

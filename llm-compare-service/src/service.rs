@@ -732,8 +732,13 @@ impl Service {
             _ => None,
         };
         let budget = self.budget_of(who).await?;
+        let usage = match &self.store {
+            Some(_) => Some(self.usage(&who.user, &UsageQuery::default()).await?.total),
+            None => None,
+        };
         Ok(SelfView {
             budget,
+            usage,
             user: who.user.clone(),
             kind: if key.is_some() {
                 "stored"
@@ -1289,6 +1294,24 @@ impl Service {
 
     /// `owner`'s usage report: calls, tokens and cost per model or per day (chat completions
     /// included), and their budget for the current period when budgets apply.
+    /// The usage report `who` asks for: its own (with the budget its requests are held
+    /// against — its key's own, else its user's), or with `user` another user's, which needs
+    /// an admin key ([`Error::Forbidden`]).
+    pub async fn usage_as(&self, who: &Principal, q: &UsageQuery) -> Result<UsageReport> {
+        match q.user.as_deref().filter(|u| *u != who.user) {
+            Some(other) if who.is_admin() => self.usage(other, q).await,
+            Some(_) => Err(Error::Forbidden(
+                "another user's usage needs an admin key".into(),
+            )),
+            None => {
+                let mut report = self.usage(&who.user, q).await?;
+                report.budget = self.budget_of(who).await?;
+                Ok(report)
+            }
+        }
+    }
+
+    /// `owner`'s usage report (`user` in `q` is not consulted: see [`Service::usage_as`]).
     pub async fn usage(&self, owner: &str, q: &UsageQuery) -> Result<UsageReport> {
         let store = self.store_for("usage needs")?;
         let (from_ms, to_ms) = crate::usage::range(q, self.budget.as_ref().map(|b| b.period))?;

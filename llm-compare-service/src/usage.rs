@@ -54,6 +54,8 @@ pub struct UsageQuery {
     pub to: Option<String>,
     /// `model` (default) or `day`.
     pub group_by: Option<GroupBy>,
+    /// Whose usage: another user's needs an admin key (default: the caller's).
+    pub user: Option<String>,
 }
 
 /// One row.

@@ -8,10 +8,11 @@ pub use llm_compare_service::usage::{
 };
 
 use super::error::{ApiError, ErrorBody};
-use super::extract::{Caller, QueryParams};
+use super::extract::{QueryParams, Who};
 use crate::server::AppState;
 
-/// The caller's usage: calls, tokens and cost per model or per day, and their budget.
+/// The caller's usage (an admin's: any user's, `user=`): calls, tokens and cost per model or
+/// per day, and the budget.
 #[utoipa::path(
     get, path = "/v1/usage", tag = "usage",
     params(UsageQuery),
@@ -19,6 +20,7 @@ use crate::server::AppState;
         (status = 200, description = "Usage", body = UsageReport),
         (status = 400, description = "Bad from, to or group_by", body = ErrorBody),
         (status = 401, description = "Missing or wrong API key", body = ErrorBody),
+        (status = 403, description = "Another user's usage without an admin key (`forbidden`)", body = ErrorBody),
         (status = 503, description = "The database or the registry is unreachable (`unavailable`): retry after `Retry-After`",
          body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait"))),
         (status = 501, description = "The server has no store (`not_configured`)", body = ErrorBody),
@@ -27,8 +29,8 @@ use crate::server::AppState;
 )]
 pub async fn get(
     State(state): State<AppState>,
-    Caller(user): Caller,
+    Who(who): Who,
     QueryParams(q): QueryParams<UsageQuery>,
 ) -> Result<Json<UsageReport>, ApiError> {
-    Ok(Json(state.service().usage(&user, &q).await?))
+    Ok(Json(state.service().usage_as(&who, &q).await?))
 }
