@@ -257,7 +257,14 @@ fn now_ms() -> i64 {
 struct Cache {
     epoch: Option<i64>,
     by_digest: HashMap<[u8; 32], Arc<Grant>>,
+    /// Secrets looked up and not found since the last reload: a wrong key costs one database
+    /// lookup per reload, not one per request (bounded; a reload clears it, so a key minted
+    /// elsewhere is never hidden by it for longer than the poll).
+    missing: std::collections::HashSet<[u8; 32]>,
 }
+
+/// Most wrong secrets remembered between reloads.
+const MISSING_MAX: usize = 10_000;
 
 /// Authenticates secrets: static keys and stored ones (cached).
 pub struct Keys {
@@ -324,7 +331,22 @@ impl Keys {
         *c = Cache {
             epoch: Some(epoch),
             by_digest,
+            missing: Default::default(),
         };
+        Ok(())
+    }
+
+    /// Puts a key this process just wrote into the cache (the poll reloads every key when it
+    /// sees the epoch move; this one is right at once, here).
+    pub fn remember(&self, key: &StoredKey) -> Result<()> {
+        let g = Arc::new(Grant::of(key)?);
+        let mut c = self.cache.write();
+        c.missing.remove(&g.digest);
+        if let Some(old) = c.by_digest.get(&g.digest) {
+            g.last_touch_ms
+                .fetch_max(old.last_touch_ms.load(Ordering::Relaxed), Ordering::Relaxed);
+        }
+        c.by_digest.insert(g.digest, g);
         Ok(())
     }
 
@@ -406,7 +428,17 @@ impl Keys {
         let Some(store) = &self.store else {
             return Err(invalid());
         };
-        let k = store.key_by_digest(&to_hex(d)).await?.ok_or_else(invalid)?;
+        if self.cache.read().missing.contains(d) {
+            return Err(invalid());
+        }
+        let Some(k) = store.key_by_digest(&to_hex(d)).await? else {
+            let mut c = self.cache.write();
+            if c.missing.len() >= MISSING_MAX {
+                c.missing.clear();
+            }
+            c.missing.insert(*d);
+            return Err(invalid());
+        };
         let g = Arc::new(Grant::of(&k)?);
         self.cache.write().by_digest.insert(*d, g.clone());
         Ok(g)

@@ -619,7 +619,7 @@ impl Service {
         let store = self.store_for("API keys need")?;
         let (key, secret) = body.mint()?;
         store.insert_key(&key).await?;
-        self.keys.refresh().await?;
+        self.keys.remember(&key)?;
         Ok(CreatedKey {
             key: secret,
             view: KeyView::of(&key)?,
@@ -668,6 +668,13 @@ impl Service {
         Ok((store, key))
     }
 
+    /// A key as saved (re-read: a concurrent revocation wins), cached here at once.
+    async fn saved_key(&self, store: &SharedStore, key: crate::StoredKey) -> Result<KeyView> {
+        let saved = store.key(&key.id).await?.unwrap_or(key);
+        self.keys.remember(&saved)?;
+        KeyView::of(&saved)
+    }
+
     /// Key `id` (admins only).
     pub async fn key(&self, who: &Principal, id: &str) -> Result<KeyView> {
         KeyView::of(&self.stored_key(who, id).await?.1)
@@ -684,8 +691,7 @@ impl Service {
         let (store, mut key) = self.stored_key(who, id).await?;
         changes.apply(&mut key)?;
         store.update_key(&key).await?;
-        self.keys.refresh().await?;
-        KeyView::of(&store.key(id).await?.unwrap_or(key))
+        self.saved_key(&store, key).await
     }
 
     /// Revokes key `id` (admins only): refused within a second on every server.
@@ -693,8 +699,7 @@ impl Service {
         let (store, mut key) = self.stored_key(who, id).await?;
         key.revoked_at_ms.get_or_insert_with(now_ms);
         store.update_key(&key).await?;
-        self.keys.refresh().await?;
-        KeyView::of(&store.key(id).await?.unwrap_or(key))
+        self.saved_key(&store, key).await
     }
 
     /// The budget `who`'s requests are held against now, with what is spent and held.

@@ -34,7 +34,7 @@ struct Args {
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "overhead,litellm,memory,cancel,post"
+        default_value = "overhead,litellm,memory,cancel,post,auth"
     )]
     sections: Vec<String>,
     /// Fixed rates (requests/s) for the overhead section.
