@@ -1,10 +1,8 @@
 //! `llm-compare keys`: API keys in the server's database, without a server — how a fresh
 //! install mints its first admin key. Acts as the operator (whoever holds the database).
 
-use std::sync::Arc;
-
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
-use llm_compare_core::{Config, Error, InMemoryRegistry};
+use llm_compare_core::{Config, Error};
 use llm_compare_service::keys::{CreateKey, KeyView};
 use llm_compare_service::{Principal, Service, SqlStore};
 
@@ -47,12 +45,7 @@ async fn service(config: Option<&std::path::Path>, args: &KeysArgs) -> Result<Se
         )
     })?;
     let store = SqlStore::open(&options.database_url()).await?;
-    Ok(Service::new(
-        config.engine()?,
-        Arc::new(InMemoryRegistry::default()),
-        Some(store),
-        Vec::new(),
-    ))
+    super::service_on(&config, None, Some(store))
 }
 
 fn describe(k: &KeyView) -> String {

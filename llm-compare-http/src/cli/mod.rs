@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use llm_compare_core::{Config, Error, InMemoryRegistry};
-use llm_compare_service::Service;
+use llm_compare_service::{Service, SharedStore};
 
 pub mod keys;
 pub mod models;
@@ -17,7 +17,17 @@ pub mod worker;
 /// configuration file (`--config`, else `./llm-compare.toml` when present) and the
 /// environment; `max_models` overrides.
 pub fn service(config: Option<&Path>, max_models: Option<usize>) -> Result<Service, Error> {
-    let engine = Config::load(config)?.engine()?;
+    service_on(&Config::load(config)?, max_models, None)
+}
+
+/// The service over `config`'s engine (`max_models` overriding), an in-memory registry and
+/// `store` (the server's database, for `keys`).
+pub fn service_on(
+    config: &Config,
+    max_models: Option<usize>,
+    store: Option<SharedStore>,
+) -> Result<Service, Error> {
+    let engine = config.engine()?;
     let engine = match max_models {
         Some(n) => engine.with_max_models(n),
         None => engine,
@@ -25,7 +35,7 @@ pub fn service(config: Option<&Path>, max_models: Option<usize>) -> Result<Servi
     Ok(Service::new(
         engine,
         Arc::new(InMemoryRegistry::default()),
-        None,
+        store,
         Vec::new(),
     ))
 }
