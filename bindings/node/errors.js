@@ -21,6 +21,8 @@ exports.CLASSES = [
 exports.CODES = {
   invalid_request: 'InvalidRequestError',
   unknown_model: 'UnknownModelError',
+  payload_too_large: 'InvalidRequestError',
+  unsupported_input: 'InvalidRequestError',
   not_found: 'NotFoundError',
   rate_limited: 'RateLimitedError',
   conflict: 'ConflictError',

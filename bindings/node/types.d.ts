@@ -338,7 +338,7 @@ retryable: boolean, };
 /**
  * Stable, machine-readable error codes (serialized in `snake_case`, e.g. `"rate_limited"`).
  */
-export type ErrorCode = "invalid_request" | "unknown_model" | "not_found" | "rate_limited" | "conflict" | "budget_exceeded" | "unauthorized" | "forbidden" | "model_not_allowed" | "auth" | "bad_request" | "context_length_exceeded" | "content_filter" | "overloaded" | "server" | "timeout" | "network" | "parse" | "image_pull" | "unschedulable" | "out_of_memory" | "worker_exit" | "cancelled" | "shutting_down" | "unavailable" | "not_configured" | "internal";
+export type ErrorCode = "invalid_request" | "unknown_model" | "payload_too_large" | "unsupported_input" | "not_found" | "rate_limited" | "conflict" | "budget_exceeded" | "unauthorized" | "forbidden" | "model_not_allowed" | "auth" | "bad_request" | "context_length_exceeded" | "content_filter" | "overloaded" | "server" | "timeout" | "network" | "parse" | "image_pull" | "unschedulable" | "out_of_memory" | "worker_exit" | "cancelled" | "shutting_down" | "unavailable" | "not_configured" | "internal";
 
 /**
  * A failed attempt of a model call (retried, or given up for a fallback).
@@ -387,9 +387,10 @@ export type Message = {
  */
 role: Role, 
 /**
- * What it says (for a `tool` message: the tool's result).
+ * What it says — text, or parts: text, images, files (for a `tool` message: the tool's
+ * result).
  */
-content: string, 
+content: Content, 
 /**
  * Tool calls an assistant message made (same shape as the `tool_call` event).
  */
@@ -398,6 +399,48 @@ tool_calls?: Array<ToolCall>,
  * For a `tool` message: the id of the call it answers.
  */
 tool_call_id?: string | null, };
+
+/**
+ * A message's content: text, or parts in order.
+ */
+export type Content = string | Array<Part>;
+
+/**
+ * One part of a message.
+ */
+export type Part = { "type": "text", 
+/**
+ * The text.
+ */
+text: string, } | { "type": "image", 
+/**
+ * `image/png`, `image/jpeg`, `image/gif` or `image/webp`.
+ */
+media_type?: string, 
+/**
+ * The bytes, base64.
+ */
+data?: string, 
+/**
+ * Where the provider fetches it.
+ */
+url?: string, } | { "type": "file", 
+/**
+ * `application/pdf` or `text/plain`.
+ */
+media_type?: string, 
+/**
+ * The bytes, base64.
+ */
+data?: string, 
+/**
+ * Where the provider fetches it.
+ */
+url?: string, 
+/**
+ * Its file name.
+ */
+name?: string, };
 
 /**
  * Who wrote a message.
@@ -516,6 +559,11 @@ output_usd_per_million: number | null,
  * Where its prices come from: `price_table` or `config` (an override); null when unpriced.
  */
 price_source: CostSource | null, 
+/**
+ * What it is known to take and do: `vision`, `pdf`, `response_schema`, `tools`,
+ * `reasoning` (from the price data, or the configuration).
+ */
+capabilities: Array<string>, 
 /**
  * The version of the price data its prices come from (`sha256:…`), when they do.
  */

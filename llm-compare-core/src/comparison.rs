@@ -38,6 +38,7 @@ pub struct Engine {
     prices: Arc<PriceTable>,
     policies: Arc<Policies>,
     max_models: usize,
+    max_attachment_bytes: usize,
     runner: Arc<dyn Runner>,
 }
 
@@ -57,6 +58,7 @@ impl Engine {
             prices,
             policies: Arc::default(),
             max_models: DEFAULT_MAX_MODELS,
+            max_attachment_bytes: crate::content::DEFAULT_MAX_ATTACHMENT_BYTES,
             runner: Arc::new(InProcessRunner),
         }
     }
@@ -95,6 +97,12 @@ impl Engine {
         self
     }
 
+    /// Changes the largest attachment (image, file) a request may carry, decoded.
+    pub fn with_max_attachment_bytes(mut self, bytes: usize) -> Self {
+        self.max_attachment_bytes = bytes;
+        self
+    }
+
     /// The providers.
     pub fn providers(&self) -> &ProviderRegistry {
         &self.providers
@@ -113,7 +121,7 @@ impl Engine {
     /// Validates `request` and resolves its models into one call per model, without starting
     /// anything. Errors name the field at fault.
     pub fn plan(&self, request: &CompareRequest) -> Result<Vec<ChatRequest>> {
-        request.validate(self.max_models)?;
+        request.validate_with(self.max_models, self.max_attachment_bytes)?;
         let messages = request.conversation();
         request
             .models
@@ -166,7 +174,14 @@ impl Engine {
             .map(|(i, c)| self.plan_call(request_id.clone(), i, c))
             .collect::<Result<Vec<_>>>()?;
         let calls: Vec<ChatRequest> = planned.iter().map(|p| p.call.request.clone()).collect();
-        let streams = planned.into_iter().map(|p| self.runner.run(p)).collect();
+        let streams = planned
+            .into_iter()
+            .map(|mut p| match self.admit(&mut p) {
+                Ok(()) => self.runner.run(p),
+                // This model alone fails, before any call; the others run.
+                Err(e) => futures::stream::iter([CallEvent::Failed(e)]).boxed(),
+            })
+            .collect();
         let cancel = options.cancel.unwrap_or_default();
         let models = calls.iter().map(|c| c.model.as_arc()).collect();
         let inner = run(
@@ -183,6 +198,64 @@ impl Engine {
             cancel,
             inner,
         })
+    }
+
+    /// Keeps the candidates (the model, then its fallbacks) that can take every image and
+    /// file of the call — their API carries it, and the model is not known to refuse it —
+    /// or says which part none can take (`unsupported_input`).
+    fn admit(&self, planned: &mut PlannedCall) -> Result<()> {
+        let has_media = planned
+            .call
+            .request
+            .messages
+            .iter()
+            .any(|m| m.content.media().next().is_some());
+        if !has_media {
+            return Ok(());
+        }
+        let mut first = None;
+        planned.candidates.retain(|c| match self.refusal(c) {
+            None => true,
+            Some(why) => {
+                first.get_or_insert(why);
+                false
+            }
+        });
+        match (planned.candidates.is_empty(), first) {
+            (true, Some(why)) => {
+                Err(crate::error::ProviderError::new(ErrorCode::UnsupportedInput, why).into())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The first image or file of its messages `candidate` cannot take, and why.
+    fn refusal(&self, candidate: &Candidate) -> Option<String> {
+        let model = candidate.request.model.as_str();
+        let caps = self
+            .prices
+            .get(model)
+            .map(|p| p.capabilities)
+            .unwrap_or_default();
+        for (i, m) in candidate.request.messages.iter().enumerate() {
+            for (j, part) in m.content.media() {
+                let at = format!("messages[{i}].content[{j}]");
+                if let Some(why) = candidate.provider.refusal(part) {
+                    return Some(format!("{at}: {why}"));
+                }
+                let refused = match part.kind() {
+                    Some(crate::content::Kind::Image) => {
+                        (caps.vision == Some(false)).then_some("images")
+                    }
+                    Some(crate::content::Kind::Pdf) => (caps.pdf == Some(false)).then_some("PDFs"),
+                    Some(crate::content::Kind::TextFile) | None => None,
+                };
+                if let Some(what) = refused {
+                    return Some(format!("{at}: `{model}` does not take {what}"));
+                }
+            }
+        }
+        None
     }
 
     /// One model's call as a runner gets it: the model's policy applied (default params,

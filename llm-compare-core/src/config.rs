@@ -33,6 +33,9 @@ pub struct Config {
     /// Most models per comparison (default 8).
     #[serde(default)]
     pub max_models: Option<usize>,
+    /// Largest attachment (image, file) a request may carry, decoded bytes (default 20 MiB).
+    #[serde(default)]
+    pub max_attachment_bytes: Option<usize>,
     /// Defaults for every model: retries, backoff, timeouts, params.
     #[serde(default)]
     pub defaults: ModelSettings,
@@ -152,6 +155,8 @@ pub struct PriceOverride {
     pub audio_input: Option<Decimal>,
     /// Audio output tokens.
     pub audio_output: Option<Decimal>,
+    /// What the model takes and does: `["vision", "pdf", "!tools"]` (`!`: known not to).
+    pub capabilities: Option<Vec<String>>,
     /// Context window.
     pub context_window: Option<u64>,
 }
@@ -326,6 +331,10 @@ impl Config {
             if let Some(c) = o.context_window {
                 p.max_input_tokens = Some(c);
             }
+            if let Some(list) = &o.capabilities {
+                p.capabilities = crate::cost::Capabilities::parse(&list.join(","))
+                    .map_err(|e| Error::invalid(field("capabilities"), e.to_string()))?;
+            }
             table.set(model.clone(), p);
         }
         Ok(table)
@@ -381,7 +390,11 @@ impl Config {
         Ok(Engine::new(providers)
             .with_prices(Arc::new(prices))
             .with_policies(self.policies())
-            .with_max_models(self.max_models.unwrap_or(DEFAULT_MAX_MODELS)))
+            .with_max_models(self.max_models.unwrap_or(DEFAULT_MAX_MODELS))
+            .with_max_attachment_bytes(
+                self.max_attachment_bytes
+                    .unwrap_or(crate::content::DEFAULT_MAX_ATTACHMENT_BYTES),
+            ))
     }
 }
 

@@ -191,8 +191,76 @@ pub struct ModelPrice {
     /// The rates of a call whose prompt is larger than a threshold, when the provider bills
     /// such calls apart.
     pub tier: Option<PriceTier>,
+    /// What the model takes and does, as far as the price data knows.
+    pub capabilities: Capabilities,
     /// Set by the configuration (an override), not the bundled table.
     pub configured: bool,
+}
+
+/// What a model takes and does: `Some(true)` known yes, `Some(false)` known no, `None`
+/// unknown (then requests are sent and the provider's refusal is typed).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Capabilities {
+    /// Images in.
+    pub vision: Option<bool>,
+    /// PDFs in.
+    pub pdf: Option<bool>,
+    /// JSON-schema structured output.
+    pub response_schema: Option<bool>,
+    /// Tool (function) calls.
+    pub tools: Option<bool>,
+    /// Reasoning.
+    pub reasoning: Option<bool>,
+}
+
+impl Capabilities {
+    /// The names, in order, with the field each sets.
+    const NAMES: [&'static str; 5] = ["vision", "pdf", "response_schema", "tools", "reasoning"];
+
+    fn slot(&mut self, name: &str) -> Option<&mut Option<bool>> {
+        Some(match name {
+            "vision" => &mut self.vision,
+            "pdf" => &mut self.pdf,
+            "response_schema" => &mut self.response_schema,
+            "tools" => &mut self.tools,
+            "reasoning" => &mut self.reasoning,
+            _ => return None,
+        })
+    }
+
+    /// Parses `vision,!pdf,tools` (`-`: none known); an unknown name is an error naming it.
+    pub fn parse(list: &str) -> Result<Self> {
+        let mut c = Self::default();
+        for item in list
+            .split(',')
+            .map(str::trim)
+            .filter(|i| !i.is_empty() && *i != "-")
+        {
+            let (name, yes) = match item.strip_prefix('!') {
+                Some(n) => (n, false),
+                None => (item, true),
+            };
+            *c.slot(name).ok_or_else(|| {
+                Error::invalid(
+                    "capabilities",
+                    format!(
+                        "unknown capability `{name}`: one of {}",
+                        Self::NAMES.join(", ")
+                    ),
+                )
+            })? = Some(yes);
+        }
+        Ok(c)
+    }
+
+    /// The capabilities known to be there, by name.
+    pub fn names(&self) -> Vec<&'static str> {
+        let mut c = *self;
+        Self::NAMES
+            .into_iter()
+            .filter(|n| c.slot(n).is_some_and(|v| *v == Some(true)))
+            .collect()
+    }
 }
 
 /// A prompt-size tier: a call whose prompt (cache reads and writes included) is larger than
@@ -438,7 +506,7 @@ impl PriceTable {
 
     /// Parses the TSV format of `data/prices.tsv` (its `# version:` line names the data).
     pub fn parse_tsv(tsv: &str) -> Result<Self> {
-        const COLUMNS: usize = 16;
+        const COLUMNS: usize = 17;
         let mut prices = HashMap::new();
         let mut version = None;
         for (n, line) in tsv.lines().enumerate() {
@@ -488,6 +556,7 @@ impl PriceTable {
                     cache_write_1h: opt_price(cols[13])?,
                     audio_input: opt_price(cols[14])?,
                     audio_output: opt_price(cols[15])?,
+                    capabilities: Capabilities::parse(cols[16])?,
                     configured: false,
                 },
             );

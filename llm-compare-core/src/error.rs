@@ -19,6 +19,11 @@ pub enum ErrorCode {
     InvalidRequest,
     /// The model id names a provider that is not configured.
     UnknownModel,
+    /// A part of the request (an attachment) is larger than the server accepts.
+    PayloadTooLarge,
+    /// This model does not take a part of the request (an image, a PDF): that model alone
+    /// fails, before any call.
+    UnsupportedInput,
     /// The id is unknown, expired or belongs to someone else.
     NotFound,
     /// Too many active requests or too many requests per unit of time.
@@ -78,6 +83,8 @@ impl ErrorCode {
         match self {
             Self::InvalidRequest => "invalid_request",
             Self::UnknownModel => "unknown_model",
+            Self::PayloadTooLarge => "payload_too_large",
+            Self::UnsupportedInput => "unsupported_input",
             Self::NotFound => "not_found",
             Self::RateLimited => "rate_limited",
             Self::Conflict => "conflict",
@@ -111,11 +118,13 @@ impl ErrorCode {
         match self {
             Self::InvalidRequest
             | Self::UnknownModel
+            | Self::UnsupportedInput
             | Self::BadRequest
             | Self::ContextLengthExceeded
             | Self::ContentFilter => 400,
             Self::Auth | Self::Unauthorized => 401,
             Self::BudgetExceeded => 402,
+            Self::PayloadTooLarge => 413,
             Self::Forbidden | Self::ModelNotAllowed => 403,
             Self::NotFound => 404,
             Self::Conflict => 409,
@@ -138,7 +147,9 @@ impl ErrorCode {
     /// subclass): one table, so the languages cannot drift apart.
     pub fn family(self) -> ErrorFamily {
         match self {
-            Self::InvalidRequest => ErrorFamily::InvalidRequest,
+            Self::InvalidRequest | Self::PayloadTooLarge | Self::UnsupportedInput => {
+                ErrorFamily::InvalidRequest
+            }
             Self::UnknownModel => ErrorFamily::UnknownModel,
             Self::NotFound => ErrorFamily::NotFound,
             Self::RateLimited => ErrorFamily::RateLimited,
@@ -168,9 +179,11 @@ impl ErrorCode {
 
     /// Every code, in declaration order (the table-driven tests and the generated Node list
     /// walk it; `as_str`, `http_status` and `family` match each one explicitly).
-    pub const ALL: [ErrorCode; 27] = [
+    pub const ALL: [ErrorCode; 29] = [
         Self::InvalidRequest,
         Self::UnknownModel,
+        Self::PayloadTooLarge,
+        Self::UnsupportedInput,
         Self::NotFound,
         Self::RateLimited,
         Self::Conflict,
@@ -378,6 +391,9 @@ pub enum Error {
     /// The request id is unknown, expired or belongs to another owner.
     #[error("not found: {0}")]
     NotFound(String),
+    /// A part of the request is larger than accepted (the message names it).
+    #[error("too large: {0}")]
+    PayloadTooLarge(String),
     /// Too many active requests (or requests per unit of time) for this owner.
     #[error("rate limited: {message}")]
     RateLimited {
@@ -443,6 +459,7 @@ impl Error {
             Self::InvalidRequest { .. } => ErrorCode::InvalidRequest,
             Self::UnknownModel { .. } => ErrorCode::UnknownModel,
             Self::NotFound(_) => ErrorCode::NotFound,
+            Self::PayloadTooLarge(_) => ErrorCode::PayloadTooLarge,
             Self::RateLimited { .. } => ErrorCode::RateLimited,
             Self::Conflict(_) => ErrorCode::Conflict,
             Self::BudgetExceeded(_) => ErrorCode::BudgetExceeded,
@@ -473,6 +490,7 @@ impl Error {
             Self::InvalidRequest { .. }
             | Self::UnknownModel { .. }
             | Self::NotFound(_)
+            | Self::PayloadTooLarge(_)
             | Self::Conflict(_)
             | Self::BudgetExceeded(_)
             | Self::Unauthorized(_)
@@ -495,7 +513,7 @@ impl Error {
         match self {
             Self::InvalidRequest { field, .. } => field.as_deref(),
             Self::UnknownModel { .. } | Self::ModelNotAllowed { .. } => Some("models"),
-            Self::Unauthorized(_) | Self::Forbidden(_) => None,
+            Self::Unauthorized(_) | Self::Forbidden(_) | Self::PayloadTooLarge(_) => None,
             Self::NotFound(_)
             | Self::RateLimited { .. }
             | Self::Conflict(_)
@@ -518,6 +536,7 @@ impl Error {
             Self::InvalidRequest { .. }
             | Self::UnknownModel { .. }
             | Self::NotFound(_)
+            | Self::PayloadTooLarge(_)
             | Self::Conflict(_)
             | Self::BudgetExceeded(_)
             | Self::Unauthorized(_)
@@ -571,6 +590,8 @@ mod tests {
         let table: &[(&str, u16, bool, F)] = &[
             ("invalid_request", 400, false, F::InvalidRequest),
             ("unknown_model", 400, false, F::UnknownModel),
+            ("payload_too_large", 413, false, F::InvalidRequest),
+            ("unsupported_input", 400, false, F::InvalidRequest),
             ("not_found", 404, false, F::NotFound),
             ("rate_limited", 429, true, F::RateLimited),
             ("conflict", 409, false, F::Conflict),

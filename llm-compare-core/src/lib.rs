@@ -28,6 +28,7 @@ pub mod burst;
 mod call;
 pub mod comparison;
 pub mod config;
+pub mod content;
 pub mod cost;
 pub mod driven;
 pub mod error;
@@ -47,7 +48,8 @@ pub mod usage;
 pub use burst::bursts;
 pub use comparison::{CompareOptions, Comparison, Engine};
 pub use config::Config;
-pub use cost::{Cost, CostSource, ModelPrice, PriceTable, PriceTier, Rates, Usd};
+pub use content::{Content, Part};
+pub use cost::{Capabilities, Cost, CostSource, ModelPrice, PriceTable, PriceTier, Rates, Usd};
 pub use driven::DrivenComparison;
 pub use error::{Error, ErrorCode, ErrorFamily, ProviderError, Result};
 pub use event::{

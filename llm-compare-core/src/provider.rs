@@ -136,6 +136,12 @@ pub trait Provider: Send + Sync + fmt::Debug {
         Availability::Available
     }
 
+    /// Why its API cannot carry `part` (a web URL where it takes only bytes), if it cannot:
+    /// the model then fails with `unsupported_input` before any call.
+    fn refusal(&self, _part: &crate::content::Part) -> Option<String> {
+        None
+    }
+
     /// Models this provider is known to serve (for listings; not a whitelist unless
     /// [`Provider::check_model`] says so).
     async fn list_models(&self) -> Result<Vec<String>>;
@@ -175,6 +181,9 @@ pub struct ModelInfo {
     pub output_usd_per_million: Option<f64>,
     /// Where its prices come from: `price_table` or `config` (an override); null when unpriced.
     pub price_source: Option<crate::cost::CostSource>,
+    /// What it is known to take and do: `vision`, `pdf`, `response_schema`, `tools`,
+    /// `reasoning` (from the price data, or the configuration).
+    pub capabilities: Vec<String>,
     /// The version of the price data its prices come from (`sha256:…`), when they do.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "ts", ts(optional))]
@@ -267,6 +276,7 @@ impl ProviderRegistry {
                         output_usd_per_million: None,
                         price_source: None,
                         price_version: None,
+                        capabilities: Vec::new(),
                         available: false,
                         reason: Some(format!("could not list models: {e}")),
                     });
@@ -282,6 +292,13 @@ impl ProviderRegistry {
                     input_usd_per_million: price.map(|p| p.input_per_million()),
                     output_usd_per_million: price.map(|p| p.output_per_million()),
                     price_source: provenance.map(|(s, _)| s),
+                    capabilities: price.map_or_else(Vec::new, |p| {
+                        p.capabilities
+                            .names()
+                            .into_iter()
+                            .map(String::from)
+                            .collect()
+                    }),
                     price_version: provenance.and_then(|(_, v)| v.map(str::to_string)),
                     id,
                     provider: name.clone(),

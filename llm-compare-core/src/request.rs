@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use crate::content::Content;
 use crate::error::{Error, Result};
 
 /// Default cap on the number of models in one comparison.
@@ -38,9 +39,10 @@ pub enum Role {
 pub struct Message {
     /// Who wrote it.
     pub role: Role,
-    /// What it says (for a `tool` message: the tool's result).
+    /// What it says — text, or parts: text, images, files (for a `tool` message: the tool's
+    /// result).
     #[serde(default)]
-    pub content: String,
+    pub content: Content,
     /// Tool calls an assistant message made (same shape as the `tool_call` event).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tool_calls: Vec<crate::event::ToolCall>,
@@ -51,7 +53,7 @@ pub struct Message {
 
 impl Message {
     /// A system message.
-    pub fn system(content: impl Into<String>) -> Self {
+    pub fn system(content: impl Into<Content>) -> Self {
         Self {
             role: Role::System,
             content: content.into(),
@@ -60,7 +62,7 @@ impl Message {
         }
     }
     /// A user message.
-    pub fn user(content: impl Into<String>) -> Self {
+    pub fn user(content: impl Into<Content>) -> Self {
         Self {
             role: Role::User,
             content: content.into(),
@@ -69,7 +71,7 @@ impl Message {
         }
     }
     /// The result of tool call `call_id`.
-    pub fn tool_result(call_id: impl Into<String>, content: impl Into<String>) -> Self {
+    pub fn tool_result(call_id: impl Into<String>, content: impl Into<Content>) -> Self {
         Self {
             role: Role::Tool,
             content: content.into(),
@@ -80,7 +82,7 @@ impl Message {
 
     /// An assistant message that called tools.
     pub fn assistant_tool_calls(
-        content: impl Into<String>,
+        content: impl Into<Content>,
         calls: Vec<crate::event::ToolCall>,
     ) -> Self {
         Self {
@@ -92,7 +94,7 @@ impl Message {
     }
 
     /// An assistant message.
-    pub fn assistant(content: impl Into<String>) -> Self {
+    pub fn assistant(content: impl Into<Content>) -> Self {
         Self {
             role: Role::Assistant,
             content: content.into(),
@@ -390,24 +392,24 @@ impl ChatRequest {
         }
     }
 
-    /// The system prompt (all system messages joined), for APIs that take it apart.
+    /// The system prompt (all system messages' text joined), for APIs that take it apart.
     pub fn system_prompt(&self) -> Option<String> {
-        let parts: Vec<&str> = self
+        let parts: Vec<String> = self
             .messages
             .iter()
             .filter(|m| m.role == Role::System && !m.content.is_empty())
-            .map(|m| m.content.as_str())
+            .map(|m| m.content.text().into_owned())
             .collect();
         (!parts.is_empty()).then(|| parts.join("\n\n"))
     }
 
-    /// The last user message (what `sim/echo` echoes).
-    pub fn last_user_message(&self) -> Option<&str> {
+    /// The last user message's text (what `sim/echo` echoes).
+    pub fn last_user_message(&self) -> Option<std::borrow::Cow<'_, str>> {
         self.messages
             .iter()
             .rev()
             .find(|m| m.role == Role::User)
-            .map(|m| m.content.as_str())
+            .map(|m| m.content.text())
     }
 }
 
@@ -438,7 +440,7 @@ impl CompareRequest {
     /// A single-prompt comparison.
     pub fn prompt(
         models: impl IntoIterator<Item = impl Into<String>>,
-        prompt: impl Into<String>,
+        prompt: impl Into<Content>,
     ) -> Self {
         Self {
             models: models.into_iter().map(Into::into).collect(),
@@ -450,8 +452,14 @@ impl CompareRequest {
         }
     }
 
-    /// Checks the shape of the request (models count, prompt, params) without resolving models.
+    /// Checks the shape of the request (models count, prompt, params, parts) without resolving
+    /// models, attachments up to the default size.
     pub fn validate(&self, max_models: usize) -> Result<()> {
+        self.validate_with(max_models, crate::content::DEFAULT_MAX_ATTACHMENT_BYTES)
+    }
+
+    /// [`CompareRequest::validate`] with attachments up to `max_attachment_bytes` (decoded).
+    pub fn validate_with(&self, max_models: usize, max_attachment_bytes: usize) -> Result<()> {
         if self.models.is_empty() {
             return Err(Error::invalid("models", "at least one model is required"));
         }
@@ -471,7 +479,7 @@ impl CompareRequest {
             ));
         }
         match self.messages.last() {
-            Some(m) if m.role == Role::User && m.content.trim().is_empty() => {
+            Some(m) if m.role == Role::User && m.content.is_empty() => {
                 return Err(Error::invalid("prompt", "the prompt must not be empty"));
             }
             // A conversation continues after the user's message or after tool results.
@@ -484,6 +492,8 @@ impl CompareRequest {
             _ => {}
         }
         for (i, m) in self.messages.iter().enumerate() {
+            m.content
+                .check(&format!("messages[{i}].content"), max_attachment_bytes)?;
             if m.role == Role::Tool && m.tool_call_id.as_deref().is_none_or(str::is_empty) {
                 return Err(Error::invalid(
                     format!("messages[{i}].tool_call_id"),

@@ -211,7 +211,7 @@ const LOREM: [&str; 64] = [
 fn seed_of(request: &ChatRequest) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for m in &request.messages {
-        for b in m.content.bytes() {
+        for b in m.content.text().bytes() {
             h ^= u64::from(b);
             h = h.wrapping_mul(0x0100_0000_01b3);
         }
@@ -319,7 +319,7 @@ impl Provider for SimProvider {
         let max = request.params.max_tokens.map(|m| m as usize);
         let (words, finish) = match kind.as_str() {
             "echo" => {
-                let mut w = echo_words(request.last_user_message().unwrap_or_default());
+                let mut w = echo_words(&request.last_user_message().unwrap_or_default());
                 match max {
                     Some(m) if w.len() > m => {
                         w.truncate(m);

@@ -55,7 +55,7 @@ pub fn count_message_tokens(messages: &[Message], model: &str) -> u64 {
     let bpe = encoding_for(model);
     let content: u64 = messages
         .iter()
-        .map(|m| bpe.count_ordinary(&m.content) as u64 + 4)
+        .map(|m| bpe.count_ordinary(&m.content.text()) as u64 + 4)
         .sum();
     content + 3
 }

@@ -523,9 +523,15 @@ async fn session_history_is_trimmed_oldest_first_to_the_context_window() {
     assert!(
         echo.messages[echo.messages.len() - 3]
             .content
+            .text()
             .starts_with("3 ")
     );
-    assert!(!echo.messages.iter().any(|m| m.content.starts_with("0 ")));
+    assert!(
+        !echo
+            .messages
+            .iter()
+            .any(|m| m.content.text().starts_with("0 "))
+    );
     // sim/lorem has no window in this table: nothing trimmed.
     assert_eq!(calls[1].history_trimmed, 0);
     assert_eq!(calls[1].messages.len(), 9);

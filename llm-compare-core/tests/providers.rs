@@ -763,3 +763,204 @@ async fn every_priced_component_of_every_wire_format_is_billed_at_its_rate() {
         assert_eq!(r.cost.source, c.source, "{}: source", c.name);
     }
 }
+
+const PNG: &str = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==";
+const PDF: &str = "JVBERi0xLjQKMSAwIG9iajw8Pj5lbmRvYmoKJSVFT0YK";
+
+/// A question with an image by bytes, an image by URL (unless `urls` is false) and a PDF.
+fn rich_message(urls: bool) -> Value {
+    let mut parts = vec![
+        json!({"type": "text", "text": "What is in these?"}),
+        json!({"type": "image", "media_type": "image/png", "data": PNG}),
+    ];
+    if urls {
+        parts.push(json!({"type": "image", "url": "https://example.com/cat.jpg"}));
+    }
+    parts.push(
+        json!({"type": "file", "media_type": "application/pdf", "data": PDF, "name": "report.pdf"}),
+    );
+    json!({"role": "user", "content": parts})
+}
+
+/// The body sent for one comparison of `model` with `message`, served `answer`
+/// (an event stream) by a loopback mock at `endpoint`; and the comparison's end.
+async fn sent_body(endpoint: &str, model: &str, message: Value, answer: &str) -> (Value, Complete) {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(endpoint))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_raw(answer.as_bytes().to_vec(), "text/event-stream"),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    let engine = config(&server).engine().unwrap();
+    let request: CompareRequest =
+        serde_json::from_value(json!({"models": [model], "messages": [message]})).unwrap();
+    let done = engine.compare(&request).unwrap().result().await.unwrap();
+    let sent = &server.received_requests().await.unwrap()[0];
+    (serde_json::from_slice(&sent.body).unwrap(), done)
+}
+
+const OPENAI_ANSWER: &str = "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"A cat.\"},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n";
+const ANTHROPIC_ANSWER: &str = concat!(
+    "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"usage\":{\"input_tokens\":5,\"output_tokens\":1}}}\n\n",
+    "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n",
+    "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"A cat.\"}}\n\n",
+    "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":{\"output_tokens\":3}}\n\n",
+    "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n",
+);
+const GEMINI_ANSWER: &str = "data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"A cat.\"}],\"role\":\"model\"},\"finishReason\":\"STOP\",\"index\":0}]}\r\n\r\n";
+
+/// Images and files in each wire format's native shape (issue 22), field by field as each
+/// API reference gives it: OpenAI `image_url` (data URL or URL) and `file.file_data`;
+/// Anthropic `image`/`document` blocks with `base64` or `url` sources; Gemini `inlineData`.
+#[tokio::test]
+async fn images_and_files_go_in_each_wire_formats_native_shape() {
+    let data_url = format!("data:image/png;base64,{PNG}");
+    let (body, done) = sent_body(
+        "/openai/chat/completions",
+        "openai/test-model",
+        rich_message(true),
+        OPENAI_ANSWER,
+    )
+    .await;
+    assert_eq!(done.results[0].text, "A cat.");
+    assert_eq!(
+        body["messages"][0],
+        json!({"role": "user", "content": [
+            {"type": "text", "text": "What is in these?"},
+            {"type": "image_url", "image_url": {"url": data_url}},
+            {"type": "image_url", "image_url": {"url": "https://example.com/cat.jpg"}},
+            {"type": "file", "file": {"filename": "report.pdf", "file_data": format!("data:application/pdf;base64,{PDF}")}},
+        ]})
+    );
+    let (body, done) = sent_body(
+        "/anthropic/v1/messages",
+        "anthropic/test-model",
+        rich_message(true),
+        ANTHROPIC_ANSWER,
+    )
+    .await;
+    assert_eq!(done.results[0].text, "A cat.");
+    assert_eq!(
+        body["messages"][0],
+        json!({"role": "user", "content": [
+            {"type": "text", "text": "What is in these?"},
+            {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": PNG}},
+            {"type": "image", "source": {"type": "url", "url": "https://example.com/cat.jpg"}},
+            {"type": "document", "source": {"type": "base64", "media_type": "application/pdf", "data": PDF}, "title": "report.pdf"},
+        ]})
+    );
+    let (body, done) = sent_body(
+        "/gemini/models/test-model:streamGenerateContent",
+        "gemini/test-model",
+        rich_message(false),
+        GEMINI_ANSWER,
+    )
+    .await;
+    assert_eq!(done.results[0].text, "A cat.");
+    assert_eq!(
+        body["contents"][0],
+        json!({"role": "user", "parts": [
+            {"text": "What is in these?"},
+            {"inlineData": {"mimeType": "image/png", "data": PNG}},
+            {"inlineData": {"mimeType": "application/pdf", "data": PDF}},
+        ]})
+    );
+    // A data: URL is bytes for every wire format; a plain-text file is text where the API has
+    // no text document (OpenAI) and a `text` source where it has (Anthropic).
+    let hello = "aGVsbG8sIGZpbGU="; // "hello, file"
+    let msg = json!({"role": "user", "content": [
+        {"type": "image", "url": data_url},
+        {"type": "file", "media_type": "text/plain", "data": hello, "name": "notes.txt"},
+    ]});
+    let (body, _) = sent_body(
+        "/gemini/models/test-model:streamGenerateContent",
+        "gemini/test-model",
+        msg.clone(),
+        GEMINI_ANSWER,
+    )
+    .await;
+    assert_eq!(
+        body["contents"][0]["parts"][0],
+        json!({"inlineData": {"mimeType": "image/png", "data": PNG}})
+    );
+    let (body, _) = sent_body(
+        "/openai/chat/completions",
+        "openai/test-model",
+        msg.clone(),
+        OPENAI_ANSWER,
+    )
+    .await;
+    assert_eq!(
+        body["messages"][0]["content"][1],
+        json!({"type": "text", "text": "notes.txt:\nhello, file"})
+    );
+    let (body, _) = sent_body(
+        "/anthropic/v1/messages",
+        "anthropic/test-model",
+        msg,
+        ANTHROPIC_ANSWER,
+    )
+    .await;
+    assert_eq!(
+        body["messages"][0]["content"][1],
+        json!({"type": "document", "source": {"type": "text", "media_type": "text/plain", "data": "hello, file"}, "title": "notes.txt"})
+    );
+}
+
+/// A model known not to take images, or an API that cannot carry a part, fails alone with
+/// `unsupported_input` naming the part — before any call — while the others answer.
+#[tokio::test]
+async fn a_model_that_cannot_take_an_image_fails_alone_before_any_call() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/openai/chat/completions"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_raw(OPENAI_ANSWER.as_bytes().to_vec(), "text/event-stream"),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    // Neither the text-only model (the price data says `!vision`) nor Gemini with a web URL
+    // may reach their upstreams.
+    for p in [
+        "/deepseek/chat/completions",
+        "/gemini/models/gemini-2.5-flash:streamGenerateContent",
+    ] {
+        Mock::given(method("POST"))
+            .and(path(p))
+            .respond_with(ResponseTemplate::new(500))
+            .expect(0)
+            .mount(&server)
+            .await;
+    }
+    let engine = config(&server).engine().unwrap();
+    let request: CompareRequest = serde_json::from_value(json!({
+        "models": ["openai/gpt-4o", "deepseek/deepseek-v4-pro", "gemini/gemini-2.5-flash"],
+        "messages": [{"role": "user", "content": [
+            {"type": "text", "text": "What is this?"},
+            {"type": "image", "url": "https://example.com/cat.jpg"},
+        ]}],
+    }))
+    .unwrap();
+    let done = engine.compare(&request).unwrap().result().await.unwrap();
+    assert_eq!(done.results[0].text, "A cat.");
+    assert!(done.results[0].error.is_none());
+    for (r, why) in [
+        (&done.results[1], "does not take images"),
+        (&done.results[2], "Gemini takes images and files as bytes"),
+    ] {
+        let e = r.error.as_ref().unwrap();
+        assert_eq!(e.code, ErrorCode::UnsupportedInput, "{e:?}");
+        assert!(
+            e.message.contains("messages[0].content[1]") && e.message.contains(why),
+            "{}",
+            e.message
+        );
+    }
+    assert_eq!(done.status, RequestStatus::Completed);
+}

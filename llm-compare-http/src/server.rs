@@ -130,7 +130,8 @@ impl Default for ServerOptions {
             burst: 60,
             keepalive: Duration::from_secs(15),
             cors_origins: Vec::new(),
-            body_limit: 1024 * 1024,
+            // Room for one 20 MiB attachment as base64 (4/3) and the rest of a request.
+            body_limit: 32 * 1024 * 1024,
             shutdown_grace: Duration::from_secs(10),
             log_prompts: false,
             instance_id: default_instance_id(),

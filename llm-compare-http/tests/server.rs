@@ -161,6 +161,28 @@ async fn bad_requests_get_a_status_and_the_field() {
             "payload_too_large",
             None,
         ),
+        (
+            // Parts: a media type that is not an image's, an unknown part type, broken base64.
+            json!({"models": ["sim/echo"], "messages": [{"role": "user", "content": [
+                {"type": "text", "text": "x"}, {"type": "image", "media_type": "image/bmp", "data": "Qk0="}]}]}),
+            400,
+            "invalid_request",
+            Some("messages[0].content[1].media_type"),
+        ),
+        (
+            json!({"models": ["sim/echo"], "messages": [{"role": "user", "content": [
+                {"type": "text", "text": "x"}, {"type": "video", "url": "https://x/y.mp4"}]}]}),
+            400,
+            "invalid_request",
+            Some("messages[0].content[1]"),
+        ),
+        (
+            json!({"models": ["sim/echo"], "messages": [{"role": "user", "content": [
+                {"type": "file", "media_type": "application/pdf", "data": "%%%"}]}]}),
+            400,
+            "invalid_request",
+            Some("messages[0].content[0].data"),
+        ),
     ];
     for (body, status, code, field) in cases {
         let r = create(&s, None, body.clone()).await;
@@ -523,6 +545,35 @@ async fn openai_compatible_chat_completions() {
     assert_eq!(r["choices"][0]["finish_reason"], "stop");
     assert_eq!(r["usage"]["completion_tokens"], 2);
     assert!(r["usage"]["prompt_tokens"].as_u64().unwrap() > 0);
+
+    // OpenAI's content parts: text and an image by data URL (what an SDK's vision request
+    // sends); a data URL whose bytes are not what it declares is a 400 naming the part.
+    let png = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==";
+    let vision = |url: String| {
+        json!({"model": "sim/echo", "messages": [{"role": "user", "content": [
+            {"type": "text", "text": "what is this"},
+            {"type": "image_url", "image_url": {"url": url, "detail": "low"}},
+        ]}]})
+    };
+    let r = common::json(
+        client()
+            .post(&url)
+            .json(&vision(format!("data:image/png;base64,{png}"))),
+    )
+    .await;
+    assert_eq!(r["choices"][0]["message"]["content"], "what is this", "{r}");
+    let r = client()
+        .post(&url)
+        .json(&vision(format!("data:image/jpeg;base64,{png}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let e: Value = r.json().await.unwrap();
+    assert_eq!(
+        e["error"]["param"], "messages[0].content[1].media_type",
+        "{e}"
+    );
 
     let resp = client()
         .post(&url)

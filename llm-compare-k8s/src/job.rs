@@ -345,7 +345,7 @@ mod tests {
 
     use super::*;
 
-    fn prompt(text: impl Into<String>) -> ChatRequest {
+    fn prompt(text: impl Into<llm_compare_core::Content>) -> ChatRequest {
         let model = ModelId::parse("sim/echo").unwrap_or_else(|e| panic!("{e}"));
         ChatRequest::new(model, vec![Message::user(text)])
     }

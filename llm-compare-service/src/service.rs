@@ -908,7 +908,7 @@ impl Service {
                     .iter()
                     .rev()
                     .find(|m| m.role == llm_compare_core::Role::User)
-                    .map(|m| m.content.clone()),
+                    .map(|m| m.content.text().into_owned()),
                 blind: false,
                 instance: self.instance.clone(),
                 reservation,
@@ -1034,7 +1034,10 @@ impl Service {
                 calls: self.engine.plan(&request)?,
                 metadata,
                 session_id: None,
-                prompt: request.messages.last().map(|m| m.content.clone()),
+                prompt: request
+                    .messages
+                    .last()
+                    .map(|m| m.content.text().into_owned()),
                 blind,
             });
         };

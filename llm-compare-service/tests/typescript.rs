@@ -58,6 +58,8 @@ fn generate() -> String {
     decl::<Attempt>(&cfg, &mut out);
     decl::<ToolCall>(&cfg, &mut out);
     decl::<Message>(&cfg, &mut out);
+    decl::<llm_compare_core::Content>(&cfg, &mut out);
+    decl::<llm_compare_core::Part>(&cfg, &mut out);
     decl::<Role>(&cfg, &mut out);
     decl::<Params>(&cfg, &mut out);
     decl::<Tool>(&cfg, &mut out);

@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::content::{Content, Part, Source};
 use crate::error::{ErrorCode, ProviderError, Result};
 use crate::event::FinishReason;
 use crate::provider::{ProviderEvent, ReportedUsage};
@@ -21,25 +22,65 @@ use crate::request::{ChatRequest, Role, ToolChoice, ToolChoiceMode};
 /// `max_tokens` is mandatory on this API; used when the request sets none.
 pub const DEFAULT_MAX_TOKENS: u32 = 4096;
 
+/// A user message's content blocks: `text`, `image` and `document` blocks with a `base64`,
+/// `url` or (plain-text files) `text` source.
+fn blocks_of(c: &Content) -> Vec<Value> {
+    let parts = match c {
+        Content::Text(s) => return vec![json!({"type": "text", "text": s})],
+        Content::Parts(parts) => parts,
+    };
+    parts
+        .iter()
+        .map(|p| {
+            let source = match p.source() {
+                Some(Source::Bytes {
+                    media_type: "text/plain",
+                    data,
+                }) => {
+                    json!({"type": "text", "media_type": "text/plain", "data": super::decoded_text(data)})
+                }
+                Some(Source::Bytes { media_type, data }) => {
+                    json!({"type": "base64", "media_type": media_type, "data": data})
+                }
+                Some(Source::Url { url, .. }) => json!({"type": "url", "url": url}),
+                None => {
+                    let text = match p {
+                        Part::Text { text } => text.as_str(),
+                        _ => "",
+                    };
+                    return json!({"type": "text", "text": text});
+                }
+            };
+            match p {
+                Part::File { name: Some(n), .. } => {
+                    json!({"type": "document", "source": source, "title": n})
+                }
+                Part::File { .. } => json!({"type": "document", "source": source}),
+                _ => json!({"type": "image", "source": source}),
+            }
+        })
+        .collect()
+}
+
 /// The JSON body of a streaming Messages request.
 pub fn build_body(req: &ChatRequest) -> Value {
     let mut messages: Vec<Value> = Vec::new();
     for m in &req.messages {
         let (role, blocks) = match m.role {
             Role::System => continue,
-            Role::User => ("user", vec![json!({"type": "text", "text": m.content})]),
+            Role::User => ("user", blocks_of(&m.content)),
             Role::Tool => (
                 "user",
                 vec![json!({
                     "type": "tool_result",
                     "tool_use_id": m.tool_call_id.clone().unwrap_or_default(),
-                    "content": m.content,
+                    "content": m.content.text(),
                 })],
             ),
             Role::Assistant => {
                 let mut blocks = Vec::new();
                 if !m.content.is_empty() {
-                    blocks.push(json!({"type": "text", "text": m.content}));
+                    blocks.push(json!({"type": "text", "text": m.content.text()}));
                 }
                 for c in &m.tool_calls {
                     blocks.push(json!({

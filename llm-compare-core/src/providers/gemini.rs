@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::content::{self, Source};
 use crate::error::{ErrorCode, ProviderError, Result};
 use crate::event::FinishReason;
 use crate::provider::{ProviderEvent, ReportedUsage};
@@ -38,6 +39,41 @@ pub fn path(model: &str) -> String {
     format!("/models/{model}:streamGenerateContent?alt=sse")
 }
 
+/// A user message's parts: `text`, and `inlineData` (`mimeType` + base64) for images and
+/// files.
+fn parts_of(c: &content::Content) -> Vec<Value> {
+    let parts = match c {
+        content::Content::Text(s) => return vec![json!({"text": s})],
+        content::Content::Parts(parts) => parts,
+    };
+    parts
+        .iter()
+        .map(|p| match p.source() {
+            Some(Source::Bytes { media_type, data }) => {
+                json!({"inlineData": {"mimeType": media_type, "data": data}})
+            }
+            // Refused before any call (`refusal`).
+            Some(Source::Url { url, .. }) => json!({"text": url}),
+            None => match p {
+                content::Part::Text { text } => json!({"text": text}),
+                _ => json!({"text": ""}),
+            },
+        })
+        .collect()
+}
+
+/// What of a request this wire format cannot carry: Gemini's API fetches no web URLs (its
+/// `fileData` takes Files API URIs), so images and files go as bytes.
+pub fn refusal(part: &content::Part) -> Option<String> {
+    match part.source() {
+        Some(Source::Url { .. }) => Some(
+            "Gemini takes images and files as bytes: give the part's `data` (or a data: URL), not a web URL"
+                .into(),
+        ),
+        _ => None,
+    }
+}
+
 /// The JSON body of a streaming `generateContent` request.
 pub fn build_body(req: &ChatRequest) -> Value {
     // Tool results name the function, not the call id: find it from the assistant's calls.
@@ -51,14 +87,15 @@ pub fn build_body(req: &ChatRequest) -> Value {
     for m in &req.messages {
         let (role, parts) = match m.role {
             Role::System => continue,
-            Role::User => ("user", vec![json!({"text": m.content})]),
+            Role::User => ("user", parts_of(&m.content)),
             Role::Tool => {
                 let id = m.tool_call_id.as_deref().unwrap_or_default();
                 let name = call_names.get(id).copied().unwrap_or(id);
-                let response = serde_json::from_str::<Value>(&m.content)
+                let text = m.content.text();
+                let response = serde_json::from_str::<Value>(&text)
                     .ok()
                     .filter(Value::is_object)
-                    .unwrap_or_else(|| json!({"result": m.content}));
+                    .unwrap_or_else(|| json!({"result": text}));
                 (
                     "user",
                     vec![json!({"functionResponse": {"name": name, "response": response}})],
@@ -67,7 +104,7 @@ pub fn build_body(req: &ChatRequest) -> Value {
             Role::Assistant => {
                 let mut parts = Vec::new();
                 if !m.content.is_empty() {
-                    parts.push(json!({"text": m.content}));
+                    parts.push(json!({"text": m.content.text()}));
                 }
                 for c in &m.tool_calls {
                     parts.push(json!({"functionCall": {"name": c.name, "args": arguments_object(&c.arguments)}}));

@@ -35,6 +35,23 @@ pub enum WireFormat {
     Gemini,
 }
 
+/// A base64 plain-text file's text (invalid UTF-8 was refused by `Content::check`).
+fn decoded_text(data: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD
+        .decode(data.trim_end())
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default()
+}
+
+/// A plain-text file as text for APIs without a text-document part: its name, then its text.
+fn file_text(name: Option<&str>, data: &str) -> String {
+    match name {
+        Some(n) => format!("{n}:\n{}", decoded_text(data)),
+        None => decoded_text(data),
+    }
+}
+
 /// A secret (API key) that never shows in `Debug`, `Display` or errors.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
@@ -361,6 +378,14 @@ impl Provider for HttpProvider {
 
     async fn list_models(&self) -> Result<Vec<String>> {
         Ok(self.models.clone())
+    }
+
+    fn refusal(&self, part: &crate::content::Part) -> Option<String> {
+        match self.wire {
+            WireFormat::Openai => openai::refusal(part),
+            WireFormat::Anthropic => None,
+            WireFormat::Gemini => gemini::refusal(part),
+        }
     }
 
     async fn stream(&self, request: ChatRequest) -> Result<ProviderStream> {

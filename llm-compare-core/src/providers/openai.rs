@@ -5,6 +5,7 @@
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::content::{Content, Part, Source};
 use crate::error::{ErrorCode, ProviderError, Result};
 use crate::event::FinishReason;
 use crate::provider::{ProviderEvent, ReportedUsage};
@@ -30,6 +31,66 @@ impl Default for OpenAiOptions {
     }
 }
 
+/// A user message's content: a string, or OpenAI's content parts (`text`, `image_url` with a
+/// URL or a data URL, `file` with `file_data`; a plain-text file becomes text).
+fn content_json(c: &Content) -> Value {
+    let parts = match c {
+        Content::Text(s) => return Value::String(s.clone()),
+        Content::Parts(parts) => parts,
+    };
+    Value::Array(
+        parts
+            .iter()
+            .map(|p| match (p, p.source()) {
+                (Part::Image { .. }, Some(Source::Bytes { media_type, data })) => json!({
+                    "type": "image_url",
+                    "image_url": {"url": format!("data:{media_type};base64,{data}")},
+                }),
+                (Part::Image { .. }, Some(Source::Url { url, .. })) => {
+                    json!({"type": "image_url", "image_url": {"url": url}})
+                }
+                (
+                    Part::File { name, .. },
+                    Some(Source::Bytes {
+                        media_type: "text/plain",
+                        data,
+                    }),
+                ) => {
+                    json!({"type": "text", "text": super::file_text(name.as_deref(), data)})
+                }
+                (Part::File { name, .. }, Some(Source::Bytes { media_type, data })) => json!({
+                    "type": "file",
+                    "file": {
+                        "filename": name.as_deref().unwrap_or("document.pdf"),
+                        "file_data": format!("data:{media_type};base64,{data}"),
+                    },
+                }),
+                // Text, and what `accepts` refuses before any call (file URLs).
+                _ => json!({"type": "text", "text": text_of(p)}),
+            })
+            .collect(),
+    )
+}
+
+fn text_of(p: &Part) -> &str {
+    match p {
+        Part::Text { text } => text,
+        _ => "",
+    }
+}
+
+/// What of a request this wire format cannot carry: OpenAI's chat completions take files as
+/// bytes only.
+pub fn refusal(part: &Part) -> Option<String> {
+    match (part, part.source()) {
+        (Part::File { .. }, Some(Source::Url { .. })) => Some(
+            "OpenAI-compatible chat completions take files as bytes: give the file's `data`, not a `url`"
+                .into(),
+        ),
+        _ => None,
+    }
+}
+
 /// The JSON body of a streaming chat completion.
 pub fn build_body(req: &ChatRequest, opts: OpenAiOptions) -> Value {
     let messages: Vec<Value> = req
@@ -39,20 +100,21 @@ pub fn build_body(req: &ChatRequest, opts: OpenAiOptions) -> Value {
             Role::Tool => json!({
                 "role": "tool",
                 "tool_call_id": m.tool_call_id.clone().unwrap_or_default(),
-                "content": m.content,
+                "content": m.content.text(),
             }),
             Role::Assistant if !m.tool_calls.is_empty() => json!({
                 "role": "assistant",
-                "content": if m.content.is_empty() { Value::Null } else { Value::String(m.content.clone()) },
+                "content": if m.content.is_empty() { Value::Null } else { Value::String(m.content.text().into_owned()) },
                 "tool_calls": m.tool_calls.iter().map(|c| json!({
                     "id": c.id,
                     "type": "function",
                     "function": {"name": c.name, "arguments": c.arguments},
                 })).collect::<Vec<_>>(),
             }),
+            Role::User => json!({"role": "user", "content": content_json(&m.content)}),
             role => json!({
-                "role": match role { Role::System => "system", Role::User => "user", _ => "assistant" },
-                "content": m.content,
+                "role": if role == Role::System { "system" } else { "assistant" },
+                "content": m.content.text(),
             }),
         })
         .collect();

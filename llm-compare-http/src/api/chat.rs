@@ -13,8 +13,8 @@ use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use llm_compare_core::{
-    CompareRequest, ErrorCode, EventKind, FinishReason, Message, ModelResult, Params, Tool,
-    ToolChoice, bursts,
+    CompareRequest, Content, ErrorCode, EventKind, FinishReason, Message, ModelResult, Params,
+    Part, Tool, ToolChoice, bursts,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -87,27 +87,69 @@ pub struct ChatCompletionRequest {
     pub tool_choice: Option<ToolChoice>,
 }
 
-fn text_of(content: &Option<Value>) -> Result<String, ApiError> {
-    match content {
-        None | Some(Value::Null) => Ok(String::new()),
-        Some(Value::String(s)) => Ok(s.clone()),
-        Some(Value::Array(parts)) => Ok(parts
-            .iter()
-            .filter_map(|p| p.get("text").and_then(Value::as_str))
-            .collect::<Vec<_>>()
-            .join("")),
-        Some(_) => Err(ApiError::invalid(
-            "messages.content",
-            "content must be a string or an array of text parts",
-        )),
+/// A message's content in OpenAI's shapes — a string, or content parts (`text`, `image_url`
+/// with a URL or a data URL, `file` with `file_data`) — as the engine's [`Content`]; `field`
+/// is the message's path for errors.
+fn content_of(content: &Option<Value>, field: &str) -> Result<Content, ApiError> {
+    let parts = match content {
+        None | Some(Value::Null) => return Ok(Content::default()),
+        Some(Value::String(s)) => return Ok(Content::Text(s.clone())),
+        Some(Value::Array(parts)) => parts,
+        Some(_) => {
+            return Err(ApiError::invalid(
+                format!("{field}.content"),
+                "content must be a string or an array of content parts",
+            ));
+        }
+    };
+    let str_at = |p: &Value, path: &[&str]| {
+        path.iter()
+            .try_fold(p, |v, k| v.get(k))
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
+    let mut out = Vec::with_capacity(parts.len());
+    for (j, p) in parts.iter().enumerate() {
+        let at = format!("{field}.content[{j}]");
+        let kind = p.get("type").and_then(Value::as_str).unwrap_or_default();
+        out.push(match kind {
+            "text" => Part::Text {
+                text: str_at(p, &["text"]).unwrap_or_default(),
+            },
+            "image_url" => Part::Image {
+                media_type: None,
+                data: None,
+                url: Some(str_at(p, &["image_url", "url"]).ok_or_else(|| {
+                    ApiError::invalid(format!("{at}.image_url.url"), "an image_url part needs image_url.url")
+                })?),
+            },
+            "file" => Part::File {
+                media_type: None,
+                data: None,
+                url: Some(str_at(p, &["file", "file_data"]).ok_or_else(|| {
+                    ApiError::invalid(
+                        format!("{at}.file.file_data"),
+                        "a file part needs file.file_data (a data: URL; file ids are not supported)",
+                    )
+                })?),
+                name: str_at(p, &["file", "filename"]),
+            },
+            other => {
+                return Err(ApiError::invalid(
+                    format!("{at}.type"),
+                    format!("`{other}` parts are not supported: text, image_url or file"),
+                ));
+            }
+        });
     }
+    Ok(Content::Parts(out))
 }
 
 impl ChatCompletionRequest {
     fn into_compare(self) -> Result<CompareRequest, ApiError> {
         let mut messages = Vec::with_capacity(self.messages.len());
         for (i, m) in self.messages.iter().enumerate() {
-            let content = text_of(&m.content)?;
+            let content = content_of(&m.content, &format!("messages[{i}]"))?;
             let msg = match m.role.as_str() {
                 "system" | "developer" => Message::system(content),
                 "user" => Message::user(content),

@@ -102,7 +102,7 @@ async fn act(config: Option<&std::path::Path>, args: KeysArgs) -> Result<(), Err
             // The secret alone on stdout, for `KEY=$(…)`; what it is on stderr.
             eprintln!("created {}", describe(&created.view));
             eprintln!("the key below is shown once: store it now");
-            println!("{}", created.key);
+            super::print_out(&created.key);
         }
         KeysCommand::List { json } => {
             let mut all = Vec::new();
@@ -118,7 +118,7 @@ async fn act(config: Option<&std::path::Path>, args: KeysArgs) -> Result<(), Err
                 }
             }
             if json {
-                println!("{}", serde_json::to_string_pretty(&all).unwrap_or_default());
+                super::print_out(&serde_json::to_string_pretty(&all).unwrap_or_default());
             } else {
                 let mut table = Table::new();
                 table
@@ -139,7 +139,7 @@ async fn act(config: Option<&std::path::Path>, args: KeysArgs) -> Result<(), Err
                         k.status.to_string(),
                     ]);
                 }
-                println!("{table}");
+                super::print_out(&table.to_string());
             }
         }
         KeysCommand::Revoke { id } => {

@@ -47,3 +47,11 @@ pub fn print_error(e: &Error) {
         None => eprintln!("error: {e}"),
     }
 }
+
+/// Writes `text` and a newline to standard output. A reader that went away (`… | head`) is
+/// not an error worth a panic: the rest is dropped quietly.
+pub fn print_out(text: &str) {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{text}").and_then(|()| out.flush());
+}

@@ -22,7 +22,7 @@ pub async fn run(config: Option<&std::path::Path>, args: ModelsArgs) -> u8 {
     if args.json {
         return match serde_json::to_string_pretty(&models) {
             Ok(s) => {
-                println!("{s}");
+                super::print_out(&s);
                 EXIT_OK
             }
             Err(e) => {
@@ -39,6 +39,7 @@ pub async fn run(config: Option<&std::path::Path>, args: ModelsArgs) -> u8 {
         "Input $/1M",
         "Output $/1M",
         "Prices from",
+        "Takes",
         "Available",
     ]);
     for m in &models {
@@ -54,19 +55,33 @@ pub async fn run(config: Option<&std::path::Path>, args: ModelsArgs) -> u8 {
                 Some(_) => "price table".to_string(),
                 None => "-".to_string(),
             },
+            {
+                let takes: Vec<&str> = m
+                    .capabilities
+                    .iter()
+                    .map(String::as_str)
+                    .filter(|c| matches!(*c, "vision" | "pdf"))
+                    .map(|c| if c == "vision" { "images" } else { "PDFs" })
+                    .collect();
+                if takes.is_empty() {
+                    "text".to_string()
+                } else {
+                    format!("text, {}", takes.join(", "))
+                }
+            },
             match &m.reason {
                 None => "yes".to_string(),
                 Some(r) => format!("no: {r}"),
             },
         ]);
     }
-    println!("{table}");
+    super::print_out(&table.to_string());
     // Which price data the table's figures are: a user checking a price against the
     // provider's page needs to know how old it is.
-    println!(
+    super::print_out(&format!(
         "Price table: LiteLLM's price data, version {} ({} models); overrides from the configuration say `config`.",
         service.prices().version().unwrap_or("unknown"),
         service.prices().len()
-    );
+    ));
     EXIT_OK
 }

@@ -1,0 +1,540 @@
+//! What a message says: text, or an ordered list of parts — text, images and files — in one
+//! normalized shape every wire format builds its own from ([`crate::providers`]).
+//!
+//! Bytes travel as the base64 the caller sent, in an `Arc<str>`: a request to 8 models holds
+//! an attachment once; each wire format's encoding is made when its request body is built.
+//! [`Content::check`] validates what the engine is given (media types, base64, the bytes'
+//! signature against the declared type, size) and names the failing field.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use base64::Engine as _;
+use serde::de::{SeqAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize};
+
+use crate::error::{Error, Result};
+
+/// Default largest attachment, decoded (20 MiB).
+pub const DEFAULT_MAX_ATTACHMENT_BYTES: usize = 20 * 1024 * 1024;
+
+/// Image media types every provider takes.
+pub const IMAGE_TYPES: [&str; 4] = ["image/png", "image/jpeg", "image/gif", "image/webp"];
+/// File media types.
+pub const FILE_TYPES: [&str; 2] = ["application/pdf", "text/plain"];
+
+/// A message's content: text, or parts in order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(untagged)]
+pub enum Content {
+    /// Plain text.
+    Text(String),
+    /// Text, images and files, in order.
+    Parts(Vec<Part>),
+}
+
+impl Default for Content {
+    fn default() -> Self {
+        Self::Text(String::new())
+    }
+}
+
+impl From<String> for Content {
+    fn from(s: String) -> Self {
+        Self::Text(s)
+    }
+}
+
+/// Text content equals its text (`content == "hi"`).
+impl PartialEq<&str> for Content {
+    fn eq(&self, other: &&str) -> bool {
+        matches!(self, Content::Text(s) if s == other)
+    }
+}
+
+impl From<&str> for Content {
+    fn from(s: &str) -> Self {
+        Self::Text(s.to_string())
+    }
+}
+
+// By hand rather than `untagged`, so that a bad part's error keeps its path
+// (`messages[0].content[2].type`) instead of "did not match any variant".
+impl<'de> Deserialize<'de> for Content {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Content;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string or a list of content parts")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> std::result::Result<Content, E> {
+                Ok(Content::Text(v.to_string()))
+            }
+            fn visit_string<E: serde::de::Error>(
+                self,
+                v: String,
+            ) -> std::result::Result<Content, E> {
+                Ok(Content::Text(v))
+            }
+            // OpenAI's assistant messages with tool calls have `content: null`.
+            fn visit_unit<E: serde::de::Error>(self) -> std::result::Result<Content, E> {
+                Ok(Content::default())
+            }
+            fn visit_none<E: serde::de::Error>(self) -> std::result::Result<Content, E> {
+                Ok(Content::default())
+            }
+            fn visit_seq<A: SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> std::result::Result<Content, A::Error> {
+                let mut parts = Vec::new();
+                while let Some(part) = seq.next_element::<StrictPart>()? {
+                    parts.push(part.0);
+                }
+                Ok(Content::Parts(parts))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A [`Part`] that refuses fields its type does not have (serde's `deny_unknown_fields` on
+/// the enum would do it, but the TypeScript generator cannot read it there).
+struct StrictPart(Part);
+
+impl<'de> Deserialize<'de> for StrictPart {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        use serde::de::Error as _;
+        let v = serde_json::Value::deserialize(d)?;
+        let allowed: &[&str] = match v.get("type").and_then(serde_json::Value::as_str) {
+            Some("text") => &["type", "text"],
+            Some("image") => &["type", "media_type", "data", "url"],
+            Some("file") => &["type", "media_type", "data", "url", "name"],
+            _ => &[],
+        };
+        if let Some(obj) = v.as_object()
+            && !allowed.is_empty()
+            && let Some(unknown) = obj.keys().find(|k| !allowed.contains(&k.as_str()))
+        {
+            return Err(D::Error::custom(format!(
+                "unknown field `{unknown}`, expected one of {}",
+                allowed
+                    .iter()
+                    .map(|a| format!("`{a}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+        Part::deserialize(v)
+            .map(StrictPart)
+            .map_err(D::Error::custom)
+    }
+}
+
+/// One part of a message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Part {
+    /// Text.
+    Text {
+        /// The text.
+        text: String,
+    },
+    /// An image: base64 `data` with its `media_type` (png, jpeg, gif, webp), or a `url`
+    /// (`https://…`, or a `data:` URL).
+    Image {
+        /// `image/png`, `image/jpeg`, `image/gif` or `image/webp`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[cfg_attr(feature = "ts", ts(optional))]
+        media_type: Option<String>,
+        /// The bytes, base64.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[cfg_attr(feature = "ts", ts(optional, type = "string"))]
+        #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+        data: Option<Arc<str>>,
+        /// Where the provider fetches it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[cfg_attr(feature = "ts", ts(optional))]
+        url: Option<String>,
+    },
+    /// A file: a PDF or plain text, base64 `data` (or a `url` where the provider fetches it).
+    File {
+        /// `application/pdf` or `text/plain`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[cfg_attr(feature = "ts", ts(optional))]
+        media_type: Option<String>,
+        /// The bytes, base64.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[cfg_attr(feature = "ts", ts(optional, type = "string"))]
+        #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+        data: Option<Arc<str>>,
+        /// Where the provider fetches it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[cfg_attr(feature = "ts", ts(optional))]
+        url: Option<String>,
+        /// Its file name.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[cfg_attr(feature = "ts", ts(optional))]
+        name: Option<String>,
+    },
+}
+
+/// Where a part's bytes are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source<'a> {
+    /// Base64 bytes of this media type (a `data:` URL is read as such).
+    Bytes {
+        /// The media type.
+        media_type: &'a str,
+        /// Base64.
+        data: &'a str,
+    },
+    /// A URL the provider fetches (its media type when given).
+    Url {
+        /// The URL.
+        url: &'a str,
+        /// The media type, when given.
+        media_type: Option<&'a str>,
+    },
+}
+
+/// What kind of input a part is, for capability checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// An image.
+    Image,
+    /// A PDF.
+    Pdf,
+    /// A plain-text file.
+    TextFile,
+}
+
+impl Part {
+    /// Where the bytes of an image or file part are; None for text (or a malformed part,
+    /// which [`Content::check`] refuses).
+    pub fn source(&self) -> Option<Source<'_>> {
+        let (media_type, data, url) = match self {
+            Part::Text { .. } => return None,
+            Part::Image {
+                media_type,
+                data,
+                url,
+            }
+            | Part::File {
+                media_type,
+                data,
+                url,
+                ..
+            } => (media_type.as_deref(), data.as_deref(), url.as_deref()),
+        };
+        match (data, url) {
+            (Some(data), None) => Some(Source::Bytes {
+                media_type: media_type?,
+                data,
+            }),
+            (None, Some(url)) => match parse_data_url(url) {
+                Some((mt, data)) => Some(Source::Bytes {
+                    media_type: mt,
+                    data,
+                }),
+                None => Some(Source::Url { url, media_type }),
+            },
+            _ => None,
+        }
+    }
+
+    /// The kind of input, for capability checks (None for text).
+    pub fn kind(&self) -> Option<Kind> {
+        match self {
+            Part::Text { .. } => None,
+            Part::Image { .. } => Some(Kind::Image),
+            Part::File { .. } => Some(match self.source() {
+                Some(Source::Bytes { media_type, .. })
+                | Some(Source::Url {
+                    media_type: Some(media_type),
+                    ..
+                }) if media_type == "text/plain" => Kind::TextFile,
+                _ => Kind::Pdf,
+            }),
+        }
+    }
+}
+
+/// `data:<media type>;base64,<data>` → (media type, data).
+pub fn parse_data_url(url: &str) -> Option<(&str, &str)> {
+    let rest = url.strip_prefix("data:")?;
+    let (meta, data) = rest.split_once(',')?;
+    let media_type = meta.strip_suffix(";base64")?;
+    Some((media_type, data))
+}
+
+/// Whether `bytes` start as `media_type`'s format does.
+fn signature_matches(media_type: &str, bytes: &[u8]) -> bool {
+    match media_type {
+        "image/png" => bytes.starts_with(b"\x89PNG\r\n\x1a\n"),
+        "image/jpeg" => bytes.starts_with(b"\xff\xd8\xff"),
+        "image/gif" => bytes.starts_with(b"GIF87a") || bytes.starts_with(b"GIF89a"),
+        "image/webp" => bytes.len() >= 12 && &bytes[..4] == b"RIFF" && &bytes[8..12] == b"WEBP",
+        "application/pdf" => bytes.starts_with(b"%PDF-"),
+        "text/plain" => std::str::from_utf8(bytes).is_ok(),
+        _ => false,
+    }
+}
+
+impl Content {
+    /// The text: the string, or the text parts joined by newlines.
+    pub fn text(&self) -> Cow<'_, str> {
+        match self {
+            Content::Text(s) => Cow::Borrowed(s),
+            Content::Parts(parts) => {
+                let texts: Vec<&str> = parts
+                    .iter()
+                    .filter_map(|p| match p {
+                        Part::Text { text } => Some(text.as_str()),
+                        _ => None,
+                    })
+                    .collect();
+                match texts.as_slice() {
+                    [one] => Cow::Borrowed(one),
+                    _ => Cow::Owned(texts.join("\n")),
+                }
+            }
+        }
+    }
+
+    /// Whether it has neither text nor any other part.
+    pub fn is_empty(&self) -> bool {
+        match self {
+            Content::Text(s) => s.trim().is_empty(),
+            Content::Parts(parts) => parts.iter().all(|p| match p {
+                Part::Text { text } => text.trim().is_empty(),
+                _ => false,
+            }),
+        }
+    }
+
+    /// Its parts other than text.
+    pub fn media(&self) -> impl Iterator<Item = (usize, &Part)> {
+        let parts: &[Part] = match self {
+            Content::Text(_) => &[],
+            Content::Parts(p) => p,
+        };
+        parts
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| !matches!(p, Part::Text { .. }))
+    }
+
+    /// Checks every part (`field` is the content's path, `messages[0].content`): a known
+    /// media type for its kind, exactly one of `data` or `url`, base64 that decodes to bytes
+    /// whose signature matches the declared type, at most `max_bytes` decoded
+    /// ([`Error::PayloadTooLarge`]), `https` (or `data:`) URLs.
+    pub fn check(&self, field: &str, max_bytes: usize) -> Result<()> {
+        for (i, part) in self.media() {
+            let at = |f: &str| format!("{field}[{i}].{f}");
+            let (allowed, media_type, data, url): (&[&str], _, _, _) = match part {
+                Part::Text { .. } => continue,
+                Part::Image {
+                    media_type,
+                    data,
+                    url,
+                } => (&IMAGE_TYPES, media_type, data, url),
+                Part::File {
+                    media_type,
+                    data,
+                    url,
+                    name,
+                } => {
+                    if let Some(n) = name
+                        && (n.chars().any(char::is_control) || n.len() > 255)
+                    {
+                        return Err(Error::invalid(
+                            at("name"),
+                            "a file name of at most 255 bytes, without control characters",
+                        ));
+                    }
+                    (&FILE_TYPES, media_type, data, url)
+                }
+            };
+            let (media_type, data) = match (data, url) {
+                (Some(_), Some(_)) | (None, None) => {
+                    return Err(Error::invalid(
+                        at("data"),
+                        "give either `data` (base64) or `url`",
+                    ));
+                }
+                (Some(d), None) => match media_type {
+                    Some(mt) => (mt.as_str(), d.as_ref()),
+                    None => {
+                        return Err(Error::invalid(
+                            at("media_type"),
+                            format!(
+                                "`media_type` is required with `data` (one of {})",
+                                allowed.join(", ")
+                            ),
+                        ));
+                    }
+                },
+                (None, Some(u)) => match parse_data_url(u) {
+                    Some((mt, d)) => {
+                        if media_type.as_deref().is_some_and(|m| m != mt) {
+                            return Err(Error::invalid(
+                                at("media_type"),
+                                format!(
+                                    "`{}` contradicts the data URL's `{mt}`",
+                                    media_type.as_deref().unwrap_or_default()
+                                ),
+                            ));
+                        }
+                        (mt, d)
+                    }
+                    None => {
+                        if u.starts_with("data:") {
+                            return Err(Error::invalid(
+                                at("url"),
+                                "a data URL must be `data:<media type>;base64,<data>`",
+                            ));
+                        }
+                        if !u.starts_with("https://") && !u.starts_with("http://") {
+                            return Err(Error::invalid(at("url"), "an http(s) URL or a data: URL"));
+                        }
+                        if let Some(mt) = media_type
+                            && !allowed.contains(&mt.as_str())
+                        {
+                            return Err(Error::invalid(
+                                at("media_type"),
+                                format!(
+                                    "`{mt}` is not accepted here: one of {}",
+                                    allowed.join(", ")
+                                ),
+                            ));
+                        }
+                        continue;
+                    }
+                },
+            };
+            if !allowed.contains(&media_type) {
+                return Err(Error::invalid(
+                    at("media_type"),
+                    format!(
+                        "`{media_type}` is not accepted here: one of {}",
+                        allowed.join(", ")
+                    ),
+                ));
+            }
+            // Too large is known before decoding: 4 base64 characters per 3 bytes.
+            if data.len() / 4 * 3 > max_bytes + 3 {
+                return Err(Error::PayloadTooLarge(format!(
+                    "{}: the attachment is larger than {max_bytes} bytes",
+                    at("data")
+                )));
+            }
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(data.trim_end())
+                .map_err(|e| Error::invalid(at("data"), format!("not base64: {e}")))?;
+            if bytes.len() > max_bytes {
+                return Err(Error::PayloadTooLarge(format!(
+                    "{}: the attachment is {} bytes, more than {max_bytes}",
+                    at("data"),
+                    bytes.len()
+                )));
+            }
+            if !signature_matches(media_type, &bytes) {
+                return Err(Error::invalid(
+                    at("media_type"),
+                    format!("the bytes are not `{media_type}` (their signature does not match)"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PNG: &str = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==";
+
+    fn parse(v: serde_json::Value) -> std::result::Result<Content, String> {
+        serde_path_to_error::deserialize(v).map_err(|e| format!("{}: {}", e.path(), e.inner()))
+    }
+
+    #[test]
+    fn content_is_a_string_or_parts_and_bad_parts_keep_their_path() {
+        assert_eq!(parse(serde_json::json!("hi")).unwrap(), Content::from("hi"));
+        assert_eq!(parse(serde_json::Value::Null).unwrap(), Content::default());
+        let c = parse(serde_json::json!([
+            {"type": "text", "text": "what is this?"},
+            {"type": "image", "media_type": "image/png", "data": PNG},
+        ]))
+        .unwrap();
+        assert_eq!(c.text(), "what is this?");
+        assert_eq!(c.media().count(), 1);
+        c.check("messages[0].content", 1024).unwrap();
+        let e = parse(
+            serde_json::json!([{"type": "text", "text": "x"}, {"type": "video", "url": "x"}]),
+        )
+        .unwrap_err();
+        assert!(
+            e.starts_with("[1]") && e.contains("unknown variant `video`"),
+            "{e}"
+        );
+        let e = parse(serde_json::json!([{"type": "image", "colour": "red"}])).unwrap_err();
+        assert!(e.contains("unknown field `colour`"), "{e}");
+    }
+
+    #[test]
+    fn bad_parts_name_their_field() {
+        let check = |part: serde_json::Value| {
+            Content::Parts(vec![serde_json::from_value(part).unwrap()])
+                .check("messages[0].content", 100)
+                .unwrap_err()
+        };
+        let field = |e: Error| e.field().map(str::to_string);
+        assert_eq!(
+            field(check(
+                serde_json::json!({"type": "image", "media_type": "image/bmp", "data": PNG})
+            )),
+            Some("messages[0].content[0].media_type".into())
+        );
+        assert_eq!(
+            field(check(
+                serde_json::json!({"type": "image", "media_type": "image/png", "data": "***"})
+            )),
+            Some("messages[0].content[0].data".into())
+        );
+        // Declared JPEG, PNG bytes.
+        let e = check(
+            serde_json::json!({"type": "image", "url": format!("data:image/jpeg;base64,{PNG}")}),
+        );
+        assert_eq!(field(e), Some("messages[0].content[0].media_type".into()));
+        assert_eq!(
+            field(check(
+                serde_json::json!({"type": "file", "media_type": "application/zip", "data": PNG})
+            )),
+            Some("messages[0].content[0].media_type".into())
+        );
+        assert_eq!(
+            field(check(
+                serde_json::json!({"type": "image", "url": "ftp://x/cat.png"})
+            )),
+            Some("messages[0].content[0].url".into())
+        );
+        assert_eq!(
+            field(check(
+                serde_json::json!({"type": "image", "media_type": "image/png"})
+            )),
+            Some("messages[0].content[0].data".into())
+        );
+        let big = base64::engine::general_purpose::STANDARD.encode([0u8; 300]);
+        let e = check(serde_json::json!({"type": "file", "media_type": "text/plain", "data": big}));
+        assert_eq!(e.code(), crate::ErrorCode::PayloadTooLarge, "{e}");
+        assert!(e.to_string().contains("messages[0].content[0].data"), "{e}");
+    }
+}
