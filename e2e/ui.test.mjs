@@ -222,6 +222,25 @@ describe("web UI", () => {
     await page.context().close();
   });
 
+  test("a structured answer shows pretty-printed JSON under a valid / invalid badge", async () => {
+    const resp = await fetch(server.url + "/v1/comparisons", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ prompt: '{"ok": true, "n": [1, 2]}', models: ["sim/echo", "sim/lorem"], response_format: { type: "json_object" } }),
+    });
+    assert.equal(resp.status, 201);
+    const { request_id: id } = await resp.json();
+    const page = await openPage({ url: server.url });
+    await page.goto(`${server.url}/#/c/${id}`);
+    await page.waitForSelector('.col[data-index="0"] .json-valid');
+    assert.equal(await page.textContent('.col[data-index="0"] .json-valid'), "JSON ✓ valid");
+    assert.equal(await page.textContent('.col[data-index="0"] .col-body pre code'), '{\n  "ok": true,\n  "n": [\n    1,\n    2\n  ]\n}');
+    await page.waitForSelector('.col[data-index="1"] .json-invalid');
+    assert.match(await page.textContent('.col[data-index="1"] .json-result'), /not JSON/);
+    assert.deepEqual(page.errors, []);
+    await page.context().close();
+  });
+
   test("votes change the leaderboard; blind hides names until the vote", async () => {
     const page = await openPage();
     const before = await apiGet(page, "/v1/leaderboard");

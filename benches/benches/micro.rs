@@ -100,6 +100,7 @@ fn sample_result() -> ModelResult {
         attempts: vec![],
         served_by: None,
         history_trimmed: 0,
+        structured: None,
     }
 }
 

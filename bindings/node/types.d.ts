@@ -169,7 +169,69 @@ attempts?: Array<Attempt>,
  * Earlier session turns left out of this model's history because they no longer fit
  * its context window (oldest first).
  */
-history_trimmed?: number, };
+history_trimmed?: number, 
+/**
+ * With a JSON `response_format`: whether the answer is JSON valid against the schema.
+ */
+structured?: Structured, };
+
+/**
+ * Whether an answer asked for as JSON is valid: parsed, then checked against the schema
+ * (draft 2020-12).
+ */
+export type Structured = { 
+/**
+ * Whether it is.
+ */
+valid: boolean, 
+/**
+ * What is wrong, where (`path`: a JSON pointer into the answer; empty: the whole).
+ */
+errors?: Array<StructuredError>, };
+
+/**
+ * One reason an answer is not valid.
+ */
+export type StructuredError = { 
+/**
+ * A JSON pointer into the answer (`/items/0/price`).
+ */
+path: string, 
+/**
+ * What is wrong.
+ */
+message: string, };
+
+/**
+ * What shape the answer must take (OpenAI's `response_format`): free text, any JSON object,
+ * or JSON valid against a schema.
+ */
+export type ResponseFormat = { "type": "text" } | { "type": "json_object" } | { "type": "json_schema", 
+/**
+ * The schema and its name.
+ */
+json_schema: JsonSchemaFormat, };
+
+/**
+ * A named JSON schema for structured output.
+ */
+export type JsonSchemaFormat = { 
+/**
+ * Its name: letters, digits, `_` and `-`, at most 64.
+ */
+name: string, 
+/**
+ * What the answer is.
+ */
+description?: string, 
+/**
+ * The JSON schema.
+ */
+schema: Record<string, unknown>, 
+/**
+ * Whether the provider must follow it exactly (where it can).
+ */
+strict?: boolean, };
 
 /**
  * The last event of a request.

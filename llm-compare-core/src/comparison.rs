@@ -134,6 +134,7 @@ impl Engine {
                     params: request.params.clone(),
                     tools: request.tools.clone(),
                     tool_choice: request.tool_choice.clone(),
+                    response_format: request.response_format.clone(),
                     history_trimmed: 0,
                 })
             })
@@ -204,13 +205,16 @@ impl Engine {
     /// file of the call — their API carries it, and the model is not known to refuse it —
     /// or says which part none can take (`unsupported_input`).
     fn admit(&self, planned: &mut PlannedCall) -> Result<()> {
-        let has_media = planned
-            .call
-            .request
+        let request = &planned.call.request;
+        let has_media = request
             .messages
             .iter()
             .any(|m| m.content.media().next().is_some());
-        if !has_media {
+        let schema = request
+            .response_format
+            .as_ref()
+            .is_some_and(|f| f.schema().is_some());
+        if !has_media && !schema {
             return Ok(());
         }
         let mut first = None;
@@ -237,6 +241,17 @@ impl Engine {
             .get(model)
             .map(|p| p.capabilities)
             .unwrap_or_default();
+        if caps.response_schema == Some(false)
+            && candidate
+                .request
+                .response_format
+                .as_ref()
+                .is_some_and(|f| f.schema().is_some())
+        {
+            return Some(format!(
+                "response_format: `{model}` does not do structured output (a JSON schema)"
+            ));
+        }
         for (i, m) in candidate.request.messages.iter().enumerate() {
             for (j, part) in m.content.media() {
                 let at = format!("messages[{i}].content[{j}]");
@@ -424,6 +439,7 @@ struct ModelState {
     served_by: Option<Arc<str>>,
     attempts: Vec<Attempt>,
     history_trimmed: u32,
+    format: Option<crate::request::ResponseFormat>,
     done: bool,
 }
 
@@ -609,6 +625,11 @@ fn finish_model(
             .then(|| ((usage.output_tokens - 1) as f64 / secs * 10.0).round() / 10.0)
     });
     let partial = error.is_some() && st.has_output();
+    // A failed answer is not judged as JSON.
+    let structured = match (&st.format, &error) {
+        (Some(f), None) => crate::event::Structured::check(f, &st.text),
+        _ => None,
+    };
     let result = ModelResult {
         model_index: index,
         model,
@@ -629,6 +650,7 @@ fn finish_model(
         served_by: st.served_by.take(),
         attempts: std::mem::take(&mut st.attempts),
         history_trimmed: st.history_trimmed,
+        structured,
     };
     (events, result)
 }
@@ -661,6 +683,7 @@ fn run(
                 served_by: None,
                 attempts: Vec::new(),
                 history_trimmed: c.history_trimmed,
+                format: c.response_format.clone(),
                 done: false,
             })
             .collect();

@@ -374,6 +374,80 @@ pub struct ModelResult {
     /// its context window (oldest first).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub history_trimmed: u32,
+    /// With a JSON `response_format`: whether the answer is JSON valid against the schema.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
+    pub structured: Option<Structured>,
+}
+
+/// Whether an answer asked for as JSON is valid: parsed, then checked against the schema
+/// (draft 2020-12).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct Structured {
+    /// Whether it is.
+    pub valid: bool,
+    /// What is wrong, where (`path`: a JSON pointer into the answer; empty: the whole).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<StructuredError>,
+}
+
+/// One reason an answer is not valid.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct StructuredError {
+    /// A JSON pointer into the answer (`/items/0/price`).
+    pub path: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl Structured {
+    /// Checks `answer` against `format` (None for free text).
+    pub fn check(format: &crate::request::ResponseFormat, answer: &str) -> Option<Self> {
+        if !format.is_json() {
+            return None;
+        }
+        let one = |path: &str, message: String| Structured {
+            valid: false,
+            errors: vec![StructuredError {
+                path: path.into(),
+                message,
+            }],
+        };
+        let value: serde_json::Value = match serde_json::from_str(answer.trim()) {
+            Ok(v) => v,
+            Err(e) => return Some(one("", format!("not JSON: {e}"))),
+        };
+        let Some(schema) = format.schema() else {
+            return Some(if value.is_object() {
+                Structured {
+                    valid: true,
+                    errors: Vec::new(),
+                }
+            } else {
+                one("", "not a JSON object".into())
+            });
+        };
+        let validator = match jsonschema::validator_for(schema) {
+            Ok(v) => v,
+            Err(e) => return Some(one("", format!("the schema does not compile: {e}"))),
+        };
+        let errors: Vec<StructuredError> = validator
+            .iter_errors(&value)
+            .take(20)
+            .map(|e| StructuredError {
+                path: e.instance_path().to_string(),
+                message: e.to_string(),
+            })
+            .collect();
+        Some(Structured {
+            valid: errors.is_empty(),
+            errors,
+        })
+    }
 }
 
 fn is_zero(n: &u32) -> bool {

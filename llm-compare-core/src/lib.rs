@@ -54,7 +54,7 @@ pub use driven::DrivenComparison;
 pub use error::{Error, ErrorCode, ErrorFamily, ProviderError, Result};
 pub use event::{
     Attempt, Complete, ErrorInfo, Event, EventKind, FinishReason, ModelResult, RequestStatus,
-    Stage, Timing, ToolCall, Totals, Usage, UsageSource, blind_label,
+    Stage, Structured, StructuredError, Timing, ToolCall, Totals, Usage, UsageSource, blind_label,
 };
 pub use observe::{ObservedRegistry, RegistryObserver};
 pub use policy::{CallPolicy, Policies, Timeouts};
@@ -68,8 +68,8 @@ pub use registry::{
     RequestInfo, RequestRegistry, too_many_active,
 };
 pub use request::{
-    ChatRequest, CompareRequest, FunctionDef, Message, ModelId, Params, Role, Tool, ToolChoice,
-    ToolChoiceMode,
+    ChatRequest, CompareRequest, FunctionDef, JsonSchemaFormat, Message, ModelId, Params,
+    ResponseFormat, Role, Tool, ToolChoice, ToolChoiceMode,
 };
 pub use runner::{CallEvent, InProcessRunner, ModelCall, PlannedCall, Runner};
 pub use session::{InMemorySession, Session, Turn};

@@ -104,6 +104,86 @@ impl Message {
     }
 }
 
+/// What shape the answer must take (OpenAI's `response_format`): free text, any JSON object,
+/// or JSON valid against a schema.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ResponseFormat {
+    /// Free text (the default).
+    Text,
+    /// Any JSON object.
+    JsonObject,
+    /// JSON valid against `json_schema.schema` (draft 2020-12).
+    JsonSchema {
+        /// The schema and its name.
+        json_schema: JsonSchemaFormat,
+    },
+}
+
+/// A named JSON schema for structured output.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct JsonSchemaFormat {
+    /// Its name: letters, digits, `_` and `-`, at most 64.
+    pub name: String,
+    /// What the answer is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
+    pub description: Option<String>,
+    /// The JSON schema.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    #[cfg_attr(feature = "ts", ts(type = "Record<string, unknown>"))]
+    pub schema: serde_json::Value,
+    /// Whether the provider must follow it exactly (where it can).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
+    pub strict: Option<bool>,
+}
+
+impl ResponseFormat {
+    /// The schema, when there is one.
+    pub fn schema(&self) -> Option<&serde_json::Value> {
+        match self {
+            ResponseFormat::JsonSchema { json_schema } => Some(&json_schema.schema),
+            ResponseFormat::Text | ResponseFormat::JsonObject => None,
+        }
+    }
+
+    /// Whether the answer must be JSON.
+    pub fn is_json(&self) -> bool {
+        !matches!(self, ResponseFormat::Text)
+    }
+
+    /// Checks the name and compiles the schema (`field`: the format's path).
+    pub fn check(&self, field: &str) -> Result<()> {
+        let ResponseFormat::JsonSchema { json_schema } = self else {
+            return Ok(());
+        };
+        let n = &json_schema.name;
+        if n.is_empty()
+            || n.len() > 64
+            || !n
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        {
+            return Err(Error::invalid(
+                format!("{field}.json_schema.name"),
+                "1–64 letters, digits, `_` or `-`",
+            ));
+        }
+        jsonschema::validator_for(&json_schema.schema).map_err(|e| {
+            Error::invalid(
+                format!("{field}.json_schema.schema"),
+                format!("not a valid JSON schema: {e}"),
+            )
+        })?;
+        Ok(())
+    }
+}
+
 /// Generation parameters, passed to every model of a comparison.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -373,6 +453,9 @@ pub struct ChatRequest {
     /// Whether and which tool it must call.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tool_choice: Option<ToolChoice>,
+    /// The answer's shape (structured output).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_format: Option<ResponseFormat>,
     /// Earlier session turns left out of `messages` to fit the context window (reported in
     /// the model's result; not sent upstream).
     #[serde(default)]
@@ -388,6 +471,7 @@ impl ChatRequest {
             params: Params::default(),
             tools: Vec::new(),
             tool_choice: None,
+            response_format: None,
             history_trimmed: 0,
         }
     }
@@ -434,6 +518,11 @@ pub struct CompareRequest {
     /// Whether and which tool the models must call.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tool_choice: Option<ToolChoice>,
+    /// The answers' shape: `{"type": "json_schema", "json_schema": {"name", "schema",
+    /// "strict"?}}` or `{"type": "json_object"}` (OpenAI's); each result then says whether
+    /// its answer is valid (`structured`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_format: Option<ResponseFormat>,
 }
 
 impl CompareRequest {
@@ -449,6 +538,7 @@ impl CompareRequest {
             params: Params::default(),
             tools: Vec::new(),
             tool_choice: None,
+            response_format: None,
         }
     }
 
@@ -490,6 +580,9 @@ impl CompareRequest {
                 ));
             }
             _ => {}
+        }
+        if let Some(f) = &self.response_format {
+            f.check("response_format")?;
         }
         for (i, m) in self.messages.iter().enumerate() {
             m.content

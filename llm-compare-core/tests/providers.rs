@@ -964,3 +964,149 @@ async fn a_model_that_cannot_take_an_image_fails_alone_before_any_call() {
     }
     assert_eq!(done.status, RequestStatus::Completed);
 }
+
+fn person_format() -> Value {
+    json!({"type": "json_schema", "json_schema": {"name": "person", "strict": true, "schema": {
+        "type": "object",
+        "properties": {"name": {"type": "string"}, "age": {"type": "integer", "minimum": 0}},
+        "required": ["name", "age"],
+        "additionalProperties": false,
+    }}})
+}
+
+/// Structured output (issue 22) in each wire format's shape — OpenAI `response_format`,
+/// Gemini `responseMimeType` + `responseJsonSchema`, Anthropic a forced tool whose input is
+/// the answer — and each answer judged against the schema: valid, or invalid with the path.
+#[tokio::test]
+async fn structured_output_is_asked_natively_and_judged_against_the_schema() {
+    let server = MockServer::start().await;
+    let openai_answer = |json: &str| {
+        format!(
+            "data: {}\n\ndata: [DONE]\n\n",
+            json!({"choices": [{"index": 0, "delta": {"content": json}, "finish_reason": "stop"}]})
+        )
+    };
+    let anthropic_answer = concat!(
+        "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"usage\":{\"input_tokens\":5,\"output_tokens\":1}}}\n\n",
+        "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"tool_use\",\"id\":\"toolu_1\",\"name\":\"person\",\"input\":{}}}\n\n",
+        "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\"{\\\"name\\\": \\\"Ada\\\",\"}}\n\n",
+        "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\" \\\"age\\\": 36}\"}}\n\n",
+        "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n",
+        "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"tool_use\"},\"usage\":{\"output_tokens\":9}}\n\n",
+        "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n",
+    );
+    for (p, body) in [
+        (
+            "/openai/chat/completions",
+            openai_answer("{\"name\": \"Ada\", \"age\": 36}"),
+        ),
+        (
+            "/groq/chat/completions",
+            openai_answer("{\"name\": \"Ada\", \"age\": \"old\"}"),
+        ),
+        ("/anthropic/v1/messages", anthropic_answer.to_string()),
+        (
+            "/gemini/models/test-model:streamGenerateContent",
+            format!(
+                "data: {}\r\n\r\n",
+                json!({"candidates": [{"content": {"parts": [{"text": "not json"}], "role": "model"}, "finishReason": "STOP", "index": 0}]})
+            ),
+        ),
+    ] {
+        Mock::given(method("POST"))
+            .and(path(p))
+            .respond_with(
+                ResponseTemplate::new(200).set_body_raw(body.into_bytes(), "text/event-stream"),
+            )
+            .expect(1)
+            .mount(&server)
+            .await;
+    }
+    let engine = config(&server).engine().unwrap();
+    let request: CompareRequest = serde_json::from_value(json!({
+        "models": ["openai/test-model", "groq/test-model", "anthropic/test-model", "gemini/test-model"],
+        "messages": [{"role": "user", "content": "Who wrote the first program? Name and age at the time."}],
+        "response_format": person_format(),
+    }))
+    .unwrap();
+    let done = engine.compare(&request).unwrap().result().await.unwrap();
+    let schema = person_format()["json_schema"]["schema"].clone();
+    // What each was sent.
+    let sent: Vec<Value> = server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r.url.path().to_string(),
+                serde_json::from_slice::<Value>(&r.body).unwrap(),
+            )
+        })
+        .map(|(p, mut b)| {
+            b["__path"] = json!(p);
+            b
+        })
+        .collect();
+    let body_of = |p: &str| sent.iter().find(|b| b["__path"] == p).unwrap().clone();
+    assert_eq!(
+        body_of("/openai/chat/completions")["response_format"],
+        person_format()
+    );
+    let g = body_of("/gemini/models/test-model:streamGenerateContent");
+    assert_eq!(
+        g["generationConfig"]["responseMimeType"],
+        "application/json"
+    );
+    assert_eq!(g["generationConfig"]["responseJsonSchema"], schema);
+    let a = body_of("/anthropic/v1/messages");
+    assert_eq!(
+        a["tools"],
+        json!([{"name": "person", "description": "Give your answer as this tool's input.", "input_schema": schema}])
+    );
+    assert_eq!(a["tool_choice"], json!({"type": "tool", "name": "person"}));
+    // How each answer was judged.
+    let by = |i: usize| &done.results[i];
+    assert_eq!(
+        by(0).structured,
+        Some(Structured {
+            valid: true,
+            errors: vec![]
+        })
+    );
+    let invalid = by(1).structured.clone().unwrap();
+    assert!(!invalid.valid);
+    assert_eq!(invalid.errors[0].path, "/age", "{invalid:?}");
+    // Anthropic's forced tool call is the answer's text, and a plain stop.
+    assert_eq!(by(2).text, "{\"name\": \"Ada\", \"age\": 36}");
+    assert!(by(2).tool_calls.is_empty());
+    assert_eq!(by(2).finish_reason, Some(FinishReason::Stop));
+    assert_eq!(by(2).structured.as_ref().map(|s| s.valid), Some(true));
+    let not_json = by(3).structured.clone().unwrap();
+    assert!(
+        !not_json.valid && not_json.errors[0].message.starts_with("not JSON"),
+        "{not_json:?}"
+    );
+}
+
+/// A schema that does not compile is a 400 naming it, before any call.
+#[test]
+fn a_bad_schema_or_name_is_refused_naming_the_field() {
+    let engine = Engine::new(ProviderRegistry::with_sim());
+    for (format, field) in [
+        (
+            json!({"type": "json_schema", "json_schema": {"name": "p", "schema": {"type": "objekt"}}}),
+            "response_format.json_schema.schema",
+        ),
+        (
+            json!({"type": "json_schema", "json_schema": {"name": "a b", "schema": {}}}),
+            "response_format.json_schema.name",
+        ),
+    ] {
+        let request: CompareRequest = serde_json::from_value(json!({
+            "models": ["sim/echo"], "messages": [{"role": "user", "content": "x"}], "response_format": format,
+        }))
+        .unwrap();
+        assert_eq!(engine.plan(&request).unwrap_err().field(), Some(field));
+    }
+}

@@ -804,3 +804,40 @@ async fn the_web_ui_is_embedded_public_and_revalidated() {
         StatusCode::NOT_FOUND
     );
 }
+
+#[tokio::test]
+async fn attachments_and_structured_output_over_http() {
+    let s = start().await;
+    let png = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==";
+    // `prompt` + `attachments`: the parts join the prompt's message; the answers are judged
+    // as JSON (sim/echo repeats the prompt, JSON here; sim/lorem answers prose).
+    let id = create_id(
+        &s,
+        None,
+        json!({
+            "prompt": "{\"ok\": true}",
+            "attachments": [{"type": "image", "media_type": "image/png", "data": png}],
+            "models": ["sim/echo", "sim/lorem"],
+            "response_format": {"type": "json_object"},
+        }),
+    )
+    .await;
+    let events = read_sse(&s, None, &id, None, 1000).await;
+    let results = &events.last().unwrap().2["results"];
+    assert_eq!(results[0]["text"], "{\"ok\": true}");
+    assert_eq!(results[0]["structured"], json!({"valid": true}));
+    assert_eq!(results[1]["structured"]["valid"], false, "{results}");
+    // Attachments go with a prompt; a bad one names its part.
+    let r = create(
+        &s,
+        None,
+        json!({"prompt": "x", "models": ["sim/echo"], "attachments": [{"type": "image", "media_type": "image/png", "data": "bm90IGEgcG5n"}]}),
+    )
+    .await;
+    assert_eq!(r.status(), 400);
+    let e: Value = r.json().await.unwrap();
+    assert_eq!(
+        e["error"]["field"], "messages[0].content[1].media_type",
+        "{e}"
+    );
+}

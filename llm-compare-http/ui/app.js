@@ -358,6 +358,7 @@ class Turn {
     c.reasoningEl = el("details", { class: "reasoning", hidden: true }, el("summary", { text: "Reasoning" }), el("div"));
     c.bodyEl = el("div", { class: "col-body", "data-empty": "true" });
     c.toolsEl = el("div", { class: "tool-calls", hidden: true });
+    c.jsonEl = el("div", { class: "json-result", hidden: true });
     c.errorEl = el("div", { class: "col-error", role: "alert", hidden: true });
     c.el = el("section", {
       class: "col", "data-index": String(c.index),
@@ -367,7 +368,7 @@ class Turn {
     el("div", { class: "badges" },
       badge("TTFT", c.badges.ttft, "b-ttft"), badge("tok/s", c.badges.tps, "b-tps"),
       badge("tokens", c.badges.tokens, "b-tokens"), badge("cost", c.badges.cost, "b-cost")),
-    c.reasoningEl, c.bodyEl, c.toolsEl, c.errorEl);
+    c.reasoningEl, c.bodyEl, c.toolsEl, c.jsonEl, c.errorEl);
     // Through CSSOM: the CSP forbids style attributes.
     c.el.style.setProperty("--mc", colour);
     return c.el;
@@ -524,8 +525,23 @@ class Turn {
   paint(c) {
     if (!c.dirty) return;
     c.dirty = false;
-    const html = renderMarkdown(c.text);
-    if (html === null) c.bodyEl.textContent = c.text; else c.bodyEl.innerHTML = html;
+    const structured = c.result && c.result.structured;
+    const pretty = structured && prettyJson(c.text);
+    if (pretty !== null && pretty !== undefined) {
+      // A structured answer: the JSON pretty-printed, under a valid / invalid badge.
+      c.bodyEl.replaceChildren(el("pre", {}, el("code", { class: "language-json", text: pretty })));
+    } else {
+      const html = renderMarkdown(c.text);
+      if (html === null) c.bodyEl.textContent = c.text; else c.bodyEl.innerHTML = html;
+    }
+    if (structured) {
+      const errors = structured.errors || [];
+      c.jsonEl.hidden = false;
+      c.jsonEl.replaceChildren(
+        el("span", { class: "badge " + (structured.valid ? "json-valid" : "json-invalid"),
+          text: structured.valid ? "JSON ✓ valid" : `JSON ✗ invalid (${errors.length})` }),
+        ...errors.map((e) => el("div", { class: "json-error", text: `${e.path || "/"}: ${e.message}` })));
+    }
     c.bodyEl.dataset.empty = c.text ? "false" : (c.result ? "false" : "true");
     c.bodyEl.classList.toggle("caret", !c.result && c.text.length > 0);
     if (c.reasoning) {
@@ -837,6 +853,11 @@ async function loadHistory(kind, more) {
     list.replaceChildren(el("li", { class: "hint", text: errorText(e) }));
     btn.hidden = true;
   }
+}
+
+/** `text` as indented JSON, or null when it is not JSON. */
+function prettyJson(text) {
+  try { return JSON.stringify(JSON.parse(text), null, 2); } catch { return null; }
 }
 
 // ---------------------------------------------------------------- keys

@@ -87,6 +87,11 @@ pub struct CreateComparison {
     pub tools: Option<Vec<Tool>>,
     /// Whether and which tool the models must call.
     pub tool_choice: Option<ToolChoice>,
+    /// Images and files for the prompt: they join its user message, after the text.
+    pub attachments: Option<Vec<llm_compare_core::Part>>,
+    /// The answers' shape (OpenAI's `response_format`): each result then says whether its
+    /// answer is valid against the schema (`structured`).
+    pub response_format: Option<llm_compare_core::ResponseFormat>,
     /// Continue a session: give `prompt`; every model sees its own earlier answers.
     pub session_id: Option<String>,
     /// Hide model names ("Model A", "Model B", … in shuffled order) until the vote.
@@ -391,6 +396,21 @@ struct Prepared {
     blind: bool,
 }
 
+/// A prompt's content: its text, then its attachments (text alone without any).
+fn with_attachments(
+    prompt: String,
+    attachments: Option<Vec<llm_compare_core::Part>>,
+) -> llm_compare_core::Content {
+    match attachments.filter(|a| !a.is_empty()) {
+        None => llm_compare_core::Content::Text(prompt),
+        Some(a) => llm_compare_core::Content::Parts(
+            std::iter::once(llm_compare_core::Part::Text { text: prompt })
+                .chain(a)
+                .collect(),
+        ),
+    }
+}
+
 fn check_metadata(metadata: Option<&serde_json::Value>) -> Result<()> {
     if metadata.is_some_and(|m| m.to_string().len() > 16 * 1024) {
         return Err(Error::invalid(
@@ -411,7 +431,13 @@ impl CreateComparison {
     /// metadata.
     pub fn into_request(self) -> Result<(CompareRequest, Option<serde_json::Value>)> {
         let messages = match (self.prompt, self.messages) {
-            (Some(p), None) => vec![Message::user(p)],
+            (Some(p), None) => vec![Message::user(with_attachments(p, self.attachments))],
+            (None, Some(_)) if self.attachments.is_some() => {
+                return Err(Error::invalid(
+                    "attachments",
+                    "attachments go with `prompt`; in `messages`, put them in the message's content",
+                ));
+            }
             (None, Some(m)) => m,
             (Some(_), Some(_)) => {
                 return Err(Error::invalid(
@@ -432,6 +458,7 @@ impl CreateComparison {
                 params: self.params.unwrap_or_default(),
                 tools: self.tools.unwrap_or_default(),
                 tool_choice: self.tool_choice,
+                response_format: self.response_format,
             },
             self.metadata,
         ))

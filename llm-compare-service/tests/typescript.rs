@@ -46,6 +46,10 @@ fn generate() -> String {
     decl::<Stage>(&cfg, &mut out);
     decl::<FinishReason>(&cfg, &mut out);
     decl::<ModelResult>(&cfg, &mut out);
+    decl::<llm_compare_core::Structured>(&cfg, &mut out);
+    decl::<llm_compare_core::StructuredError>(&cfg, &mut out);
+    decl::<llm_compare_core::ResponseFormat>(&cfg, &mut out);
+    decl::<llm_compare_core::JsonSchemaFormat>(&cfg, &mut out);
     decl::<Complete>(&cfg, &mut out);
     decl::<Totals>(&cfg, &mut out);
     decl::<Usage>(&cfg, &mut out);

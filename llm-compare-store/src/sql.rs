@@ -1080,6 +1080,7 @@ mod tests {
                 served_by: None,
                 attempts: vec![],
                 history_trimmed: 0,
+                structured: None,
             }),
         }
     }

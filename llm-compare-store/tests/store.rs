@@ -39,6 +39,7 @@ fn result(index: usize, model: &str, text: &str) -> ModelResult {
         served_by: None,
         attempts: vec![],
         history_trimmed: 0,
+        structured: None,
     }
 }
 

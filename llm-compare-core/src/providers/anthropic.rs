@@ -128,6 +128,23 @@ pub fn build_body(req: &ChatRequest) -> Value {
                 .collect();
             obj.insert("tools".into(), json!(tools));
         }
+        // Structured output as a forced call of one tool whose input is the answer (the
+        // parser turns that call back into text: see `answer_tool`).
+        if let Some((name, schema)) = answer_tool(req) {
+            let tool = json!({
+                "name": name,
+                "description": "Give your answer as this tool's input.",
+                "input_schema": schema,
+            });
+            match obj.get_mut("tools").and_then(Value::as_array_mut) {
+                Some(tools) => tools.push(tool),
+                None => {
+                    obj.insert("tools".into(), json!([tool]));
+                }
+            }
+            obj.insert("tool_choice".into(), json!({"type": "tool", "name": name}));
+            return body;
+        }
         if let Some(tc) = &req.tool_choice {
             let choice = match tc {
                 ToolChoice::Mode(ToolChoiceMode::Auto) => json!({"type": "auto"}),
@@ -141,6 +158,18 @@ pub fn build_body(req: &ChatRequest) -> Value {
         }
     }
     body
+}
+
+/// The tool a structured answer is asked for through — its name and input schema — when the
+/// request asks for JSON.
+pub fn answer_tool(req: &ChatRequest) -> Option<(String, Value)> {
+    let f = req.response_format.as_ref().filter(|f| f.is_json())?;
+    Some(match f {
+        crate::request::ResponseFormat::JsonSchema { json_schema } => {
+            (json_schema.name.clone(), json_schema.schema.clone())
+        }
+        _ => ("json_answer".into(), json!({"type": "object"})),
+    })
 }
 
 /// Normalizes Anthropic stop reasons.
@@ -263,6 +292,10 @@ struct ErrorBody {
 /// Parses an Anthropic Messages stream.
 #[derive(Debug, Default)]
 pub struct AnthropicParser {
+    /// The tool whose input is the answer (structured output): its input is text.
+    answer_tool: Option<String>,
+    /// Content block indexes of that tool's calls.
+    answer_blocks: std::collections::HashSet<usize>,
     usage: UsageJson,
     stop_reason: Option<String>,
     /// Content block index → tool call slot.
@@ -281,6 +314,15 @@ impl AnthropicParser {
     /// A fresh parser.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A parser for a request answered through tool `name` (structured output): that tool's
+    /// input streams as the answer's text, and its `tool_use` stop is a plain stop.
+    pub fn answering(name: Option<String>) -> Self {
+        Self {
+            answer_tool: name,
+            ..Self::default()
+        }
     }
 
     fn merge_usage(&mut self, u: &UsageJson) {
@@ -331,6 +373,9 @@ impl StreamParser for AnthropicParser {
                 Block::Thinking { thinking } if !thinking.is_empty() => {
                     out.push(ProviderEvent::ReasoningDelta(thinking))
                 }
+                Block::ToolUse { name, .. } if self.answer_tool.as_deref() == Some(&name) => {
+                    self.answer_blocks.insert(index);
+                }
                 Block::ToolUse { id, name } => {
                     // Same block index, same slot: a spliced stream that restarts the
                     // message re-sends its tool blocks, and the new call id resets the slot.
@@ -352,6 +397,11 @@ impl StreamParser for AnthropicParser {
                 BlockDelta::TextDelta { text } => out.push(ProviderEvent::TextDelta(text)),
                 BlockDelta::ThinkingDelta { thinking } => {
                     out.push(ProviderEvent::ReasoningDelta(thinking))
+                }
+                BlockDelta::InputJsonDelta { partial_json }
+                    if self.answer_blocks.contains(&index) =>
+                {
+                    out.push(ProviderEvent::TextDelta(partial_json));
                 }
                 BlockDelta::InputJsonDelta { partial_json } => {
                     if let Some(slot) = self.tool_slots.get(&index) {
@@ -405,8 +455,13 @@ impl StreamParser for AnthropicParser {
             cache_write_1h_tokens: u.cache_creation.and_then(|c| c.ephemeral_1h_input_tokens),
             ..ReportedUsage::default()
         }));
+        // The forced answer tool's `tool_use` stop is the answer's end, not a tool call.
+        let reason = match finish_reason(&raw) {
+            FinishReason::ToolCalls if !self.answer_blocks.is_empty() => FinishReason::Stop,
+            r => r,
+        };
         out.push(ProviderEvent::Finish {
-            reason: finish_reason(&raw),
+            reason,
             raw: Some(raw),
         });
         Ok(())

@@ -131,6 +131,13 @@ pub fn build_body(req: &ChatRequest) -> Value {
     if let Some(s) = p.seed {
         generation.insert("seed".into(), json!(s));
     }
+    // Structured output: JSON, and with a schema, Gemini's `responseJsonSchema`.
+    if let Some(f) = req.response_format.as_ref().filter(|f| f.is_json()) {
+        generation.insert("responseMimeType".into(), json!("application/json"));
+        if let Some(schema) = f.schema() {
+            generation.insert("responseJsonSchema".into(), schema.clone());
+        }
+    }
     let mut body = json!({"contents": contents});
     if let Some(obj) = body.as_object_mut() {
         if let Some(s) = req.system_prompt() {

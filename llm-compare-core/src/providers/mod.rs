@@ -353,9 +353,19 @@ impl HttpProvider {
 
     /// A fresh stream parser for this provider's wire format.
     pub fn parser(&self) -> Box<dyn StreamParser> {
+        self.parser_for(None)
+    }
+
+    /// The parser of the answer to `request` (Anthropic's structured output arrives as a
+    /// forced tool call that the parser turns into text).
+    pub fn parser_for(&self, request: Option<&ChatRequest>) -> Box<dyn StreamParser> {
         match self.wire {
             WireFormat::Openai => Box::new(openai::OpenAiParser::new()),
-            WireFormat::Anthropic => Box::new(anthropic::AnthropicParser::new()),
+            WireFormat::Anthropic => Box::new(anthropic::AnthropicParser::answering(
+                request
+                    .and_then(anthropic::answer_tool)
+                    .map(|(name, _)| name),
+            )),
             WireFormat::Gemini => Box::new(gemini::GeminiParser::new()),
         }
     }
@@ -393,6 +403,6 @@ impl Provider for HttpProvider {
             return Err(ProviderError::new(ErrorCode::Auth, reason.clone()).into());
         }
         let req = self.build_request(&request);
-        http::send_sse(&self.client, req, self.parser()).await
+        http::send_sse(&self.client, req, self.parser_for(Some(&request))).await
     }
 }

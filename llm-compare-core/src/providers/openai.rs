@@ -155,6 +155,10 @@ pub fn build_body(req: &ChatRequest, opts: OpenAiOptions) -> Value {
         if let Some(tc) = &req.tool_choice {
             obj.insert("tool_choice".into(), json!(tc));
         }
+        // Our `response_format` is OpenAI's shape; free text is the default, left out.
+        if let Some(f) = req.response_format.as_ref().filter(|f| f.is_json()) {
+            obj.insert("response_format".into(), json!(f));
+        }
     }
     body
 }

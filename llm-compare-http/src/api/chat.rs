@@ -85,6 +85,9 @@ pub struct ChatCompletionRequest {
     pub tools: Option<Vec<Tool>>,
     /// Tool choice.
     pub tool_choice: Option<ToolChoice>,
+    /// The answer's shape: `{"type": "json_schema", "json_schema": {…}}` or
+    /// `{"type": "json_object"}`.
+    pub response_format: Option<llm_compare_core::ResponseFormat>,
 }
 
 /// A message's content in OpenAI's shapes — a string, or content parts (`text`, `image_url`
@@ -209,6 +212,7 @@ impl ChatCompletionRequest {
             },
             tools: self.tools.unwrap_or_default(),
             tool_choice: self.tool_choice,
+            response_format: self.response_format,
         })
     }
 }
