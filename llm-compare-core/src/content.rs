@@ -265,6 +265,69 @@ impl Part {
     }
 }
 
+/// The media type `bytes` are, by their signature: an image or a PDF, else plain text when
+/// they are UTF-8; None otherwise.
+pub fn sniff(bytes: &[u8]) -> Option<&'static str> {
+    IMAGE_TYPES
+        .into_iter()
+        .chain(["application/pdf"])
+        .find(|t| signature_matches(t, bytes))
+        .or_else(|| signature_matches("text/plain", bytes).then_some("text/plain"))
+}
+
+impl Part {
+    /// An image or file part of `bytes` (its type sniffed from the bytes): an image for
+    /// png/jpeg/gif/webp, a file for a PDF or text, named `name`.
+    pub fn from_bytes(bytes: &[u8], name: Option<&str>) -> Result<Self> {
+        let media_type = sniff(bytes).ok_or_else(|| {
+            Error::invalid(
+                "attachment",
+                format!(
+                    "{}: not an image ({}), a PDF or UTF-8 text",
+                    name.unwrap_or("the attachment"),
+                    IMAGE_TYPES.join(", ")
+                ),
+            )
+        })?;
+        let data: Arc<str> = base64::engine::general_purpose::STANDARD
+            .encode(bytes)
+            .into();
+        Ok(if media_type.starts_with("image/") {
+            Part::Image {
+                media_type: Some(media_type.into()),
+                data: Some(data),
+                url: None,
+            }
+        } else {
+            Part::File {
+                media_type: Some(media_type.into()),
+                data: Some(data),
+                url: None,
+                name: name.map(str::to_string),
+            }
+        })
+    }
+
+    /// An image or file part of the file at `path` ([`Part::from_bytes`]), or of an
+    /// `http(s)://` or `data:` URL (an image).
+    pub fn from_path_or_url(path: &str) -> Result<Self> {
+        if path.starts_with("https://") || path.starts_with("http://") || path.starts_with("data:")
+        {
+            return Ok(Part::Image {
+                media_type: None,
+                data: None,
+                url: Some(path.to_string()),
+            });
+        }
+        let bytes = std::fs::read(path)
+            .map_err(|e| Error::invalid("attachment", format!("cannot read {path}: {e}")))?;
+        let name = std::path::Path::new(path)
+            .file_name()
+            .and_then(|n| n.to_str());
+        Self::from_bytes(&bytes, name)
+    }
+}
+
 /// `data:<media type>;base64,<data>` → (media type, data).
 pub fn parse_data_url(url: &str) -> Option<(&str, &str)> {
     let rest = url.strip_prefix("data:")?;
@@ -487,6 +550,32 @@ mod tests {
         );
         let e = parse(serde_json::json!([{"type": "image", "colour": "red"}])).unwrap_err();
         assert!(e.contains("unknown field `colour`"), "{e}");
+    }
+
+    #[test]
+    fn parts_from_bytes_sniff_their_type() {
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(PNG)
+            .unwrap();
+        let p = Part::from_bytes(&png, Some("cat.png")).unwrap();
+        assert!(matches!(&p, Part::Image { media_type: Some(m), .. } if m == "image/png"));
+        Content::Parts(vec![p]).check("c", 1024).unwrap();
+        let p = Part::from_bytes(b"%PDF-1.7 ...", Some("a.pdf")).unwrap();
+        assert!(
+            matches!(&p, Part::File { media_type: Some(m), name: Some(n), .. } if m == "application/pdf" && n == "a.pdf")
+        );
+        let p = Part::from_bytes("notes ✓".as_bytes(), None).unwrap();
+        assert_eq!(p.kind(), Some(Kind::TextFile));
+        assert_eq!(
+            Part::from_bytes(&[0xff, 0xfe, 0x00], None)
+                .unwrap_err()
+                .field(),
+            Some("attachment")
+        );
+        assert!(matches!(
+            Part::from_path_or_url("https://x/cat.jpg").unwrap(),
+            Part::Image { url: Some(_), .. }
+        ));
     }
 
     #[test]

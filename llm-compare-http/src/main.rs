@@ -156,6 +156,17 @@ pub struct RunArgs {
     /// A stop sequence (repeatable).
     #[arg(long = "stop")]
     pub stop: Vec<String>,
+    /// An image to send with the prompt: a file, or an `https://` or `data:` URL
+    /// (repeatable).
+    #[arg(long = "image", value_name = "PATH|URL")]
+    pub images: Vec<String>,
+    /// A file to send with the prompt: a PDF or a text file (repeatable).
+    #[arg(long = "file", value_name = "PATH")]
+    pub files: Vec<String>,
+    /// A JSON schema file: the answers must be JSON valid against it, and each result says
+    /// whether it is.
+    #[arg(long, value_name = "FILE.json")]
+    pub schema: Option<std::path::PathBuf>,
     /// Print one JSON event per line (the SSE event schema) instead of the live view.
     #[arg(long)]
     pub json: bool,

@@ -405,3 +405,54 @@ async fn compares_a_local_openai_compatible_server_through_the_ollama_preset() {
     // Ollama models are not in the price table: unpriced, not refused.
     assert_eq!(last["results"][0]["cost"]["priced"], false);
 }
+
+#[test]
+fn run_sends_images_and_files_and_judges_answers_against_a_schema() {
+    let dir = std::env::temp_dir().join(format!("llm-compare-cli-rich-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // A 1×1 PNG, a text file and a schema the echoed prompt satisfies.
+    let png = [
+        0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 0x0d, 0x49, 0x48, 0x44, 0x52,
+    ];
+    std::fs::write(dir.join("dot.png"), png).unwrap();
+    std::fs::write(dir.join("notes.txt"), "some notes").unwrap();
+    std::fs::write(
+        dir.join("ok.json"),
+        r#"{"type": "object", "required": ["ok"], "properties": {"ok": {"type": "boolean"}}}"#,
+    )
+    .unwrap();
+    let arg = |f: &str| dir.join(f).display().to_string();
+    let out = run(&[
+        "run",
+        "--json",
+        "-m",
+        "sim/echo",
+        "-m",
+        "sim/lorem",
+        "--image",
+        &arg("dot.png"),
+        "--file",
+        &arg("notes.txt"),
+        "--schema",
+        &arg("ok.json"),
+        r#"{"ok": true}"#,
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let last = events(&out).pop().unwrap();
+    assert_eq!(
+        last["results"][0]["structured"],
+        serde_json::json!({"valid": true})
+    );
+    assert_eq!(last["results"][1]["structured"]["valid"], false);
+    // A file that is neither an image, a PDF nor text is bad usage, named.
+    std::fs::write(dir.join("blob.bin"), [0xff, 0xfe, 0x00, 0x01]).unwrap();
+    let out = run(&["run", "-m", "sim/echo", "--file", &arg("blob.bin"), "x"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("blob.bin"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -31,9 +31,53 @@ fn request(args: &RunArgs) -> Result<CompareRequest, Error> {
         }
         Some(p) => p.to_string(),
     };
+    let mut parts = Vec::new();
+    for path in args.images.iter().chain(&args.files) {
+        parts.push(llm_compare_core::Part::from_path_or_url(path)?);
+    }
+    let content = if parts.is_empty() {
+        llm_compare_core::Content::Text(prompt)
+    } else {
+        parts.insert(0, llm_compare_core::Part::Text { text: prompt });
+        llm_compare_core::Content::Parts(parts)
+    };
+    let response_format = match &args.schema {
+        None => None,
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                Error::invalid("schema", format!("cannot read {}: {e}", path.display()))
+            })?;
+            let schema = serde_json::from_str(&text).map_err(|e| {
+                Error::invalid("schema", format!("{} is not JSON: {e}", path.display()))
+            })?;
+            let name: String = path
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .unwrap_or("answer")
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || c == '-' {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
+                .take(64)
+                .collect();
+            Some(llm_compare_core::ResponseFormat::JsonSchema {
+                json_schema: llm_compare_core::JsonSchemaFormat {
+                    name,
+                    description: None,
+                    schema,
+                    strict: Some(true),
+                },
+            })
+        }
+    };
     Ok(CompareRequest {
         models: args.models.clone(),
-        messages: vec![Message::user(prompt)],
+        messages: vec![Message::user(content)],
+        response_format,
         system: args.system.clone(),
         params: Params {
             temperature: args.temperature,
@@ -184,6 +228,14 @@ fn print_human(c: &Complete) {
         }
         if !r.text.is_empty() {
             let _ = writeln!(out, "{}", r.text);
+        }
+        if let Some(s) = &r.structured {
+            let verdict = if s.valid { "valid" } else { "INVALID" };
+            let _ = writeln!(out, "[JSON {verdict}]");
+            for e in &s.errors {
+                let path = if e.path.is_empty() { "/" } else { &e.path };
+                let _ = writeln!(out, "  {path}: {}", e.message);
+            }
         }
     }
     let total = if c.totals.priced {
