@@ -14,6 +14,8 @@ import type {
   ModelInfo,
   ModelResult,
   Params,
+  Part,
+  ResponseFormat,
   PriceSummary,
   RequestStatus,
   SelfView,
@@ -81,6 +83,10 @@ export interface CompareInput {
   tools?: Tool[]
   /** Whether and which tool the models must call. */
   toolChoice?: ToolChoice
+  /** Images and files sent with `prompt` (see `image`, `file`, `attachment`). */
+  attachments?: Part[]
+  /** The answers' shape; each result then says whether its answer is valid (`structured`). */
+  responseFormat?: ResponseFormat
 }
 
 export interface CompareOptions extends CompareInput {
@@ -238,6 +244,13 @@ export class Engine {
 }
 
 /** Tokens in `text` for `model` (tiktoken: the model's encoding, else o200k_base). */
+/** An image or file part (a path, an https:// or data: URL, or bytes; its type read from
+ * the bytes). */
+export function attachment(source: string | Uint8Array, options?: { name?: string }): Part
+/** An image part; throws `InvalidRequestError` if the source is not an image. */
+export function image(source: string | Uint8Array): Part
+/** A file part (a PDF or a text file). */
+export function file(source: string | Uint8Array, options?: { name?: string }): Part
 export function countTokens(text: string, model: string): number
 /** `model`'s price in the bundled table, null if unpriced. */
 export function price(model: string): PriceSummary | null

@@ -217,7 +217,7 @@ class EventStream {
 }
 
 function body(input, extra = {}) {
-  const { prompt, messages, models = [], system, params, tools, toolChoice, metadata } = input
+  const { prompt, messages, models = [], system, params, tools, toolChoice, metadata, attachments, responseFormat } = input
   const out = { models: typeof models === 'string' ? [models] : [...models] }
   if (prompt !== undefined) out.prompt = prompt
   if (messages !== undefined) out.messages = messages
@@ -226,6 +226,8 @@ function body(input, extra = {}) {
   if (tools !== undefined) out.tools = tools
   if (toolChoice !== undefined) out.tool_choice = toolChoice
   if (metadata !== undefined) out.metadata = metadata
+  if (attachments !== undefined) out.attachments = attachments
+  if (responseFormat !== undefined) out.response_format = responseFormat
   for (const [k, v] of Object.entries(extra)) if (v !== undefined && v !== null) out[k] = v
   return JSON.stringify(out)
 }
@@ -398,8 +400,31 @@ class Engine {
   }
 }
 
+/** An image or file part for `attachments` (or a message's content list): a path, an
+ * `https://` or `data:` URL, or a Buffer; its type is read from the bytes (png, jpeg, gif,
+ * webp; PDF; UTF-8 text). Throws `InvalidRequestError` for anything else. */
+function attachment(source, { name } = {}) {
+  return JSON.parse(
+    call(() =>
+      Buffer.isBuffer(source) || source instanceof Uint8Array
+        ? native.attachmentFromBytes(Buffer.from(source), name ?? null)
+        : native.attachmentFromPath(String(source)),
+    ),
+  )
+}
+
+function ofType(part, type, what) {
+  if (part.type !== type) {
+    throw new classes.InvalidRequestError(`not ${what}: ${part.media_type}`, { code: 'invalid_request', field: 'attachment' })
+  }
+  return part
+}
+
 module.exports = {
   Engine,
+  attachment,
+  image: (source) => ofType(attachment(source), 'image', 'an image'),
+  file: (source, options) => ofType(attachment(source, options), 'file', 'a PDF or a text file'),
   Comparison,
   EventStream,
   ...classes,

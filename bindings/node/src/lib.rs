@@ -9,6 +9,7 @@
 
 pub mod comparison;
 pub mod config;
+pub mod content;
 pub mod cost;
 pub mod error;
 pub mod keys;

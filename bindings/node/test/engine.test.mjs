@@ -259,3 +259,30 @@ test('API keys: minted, checked like the server checks them, revoked', async () 
   await assert.rejects(engine.authenticate(created.key), (e) => e instanceof lc.PermissionDeniedError && e.code === 'unauthorized' && /revoked/.test(e.message))
   await assert.rejects(engine.authenticate(null), lc.PermissionDeniedError)
 })
+
+test('attachments and structured output', async () => {
+  const png = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==', 'base64')
+  const pic = lc.image(png)
+  assert.equal(pic.type, 'image')
+  assert.equal(pic.media_type, 'image/png')
+  const dir = mkdtempSync(join(tmpdir(), 'llm-compare-node-parts-'))
+  const notes = join(dir, 'notes.txt')
+  require('node:fs').writeFileSync(notes, 'some notes')
+  assert.deepEqual(
+    { type: lc.file(notes).type, media_type: lc.file(notes).media_type, name: lc.file(notes).name },
+    { type: 'file', media_type: 'text/plain', name: 'notes.txt' },
+  )
+  assert.deepEqual(lc.attachment('https://example.com/cat.jpg'), { type: 'image', url: 'https://example.com/cat.jpg' })
+  assert.throws(() => lc.image(notes), lc.InvalidRequestError)
+  assert.throws(() => lc.attachment(Buffer.from([0xff, 0xfe, 0])), (e) => e instanceof lc.InvalidRequestError && e.field === 'attachment')
+  const engine = new Engine()
+  const events = await collect(engine.compare({
+    prompt: '{"ok": true}',
+    models: ['sim/echo', 'sim/lorem'],
+    attachments: [pic, lc.file(notes)],
+    responseFormat: { type: 'json_object' },
+  }))
+  const results = events.filter((e) => e.type === 'model_result')
+  assert.deepEqual(results.find((r) => r.model_index === 0).structured, { valid: true })
+  assert.equal(results.find((r) => r.model_index === 1).structured.valid, false)
+})

@@ -10,6 +10,7 @@ use pyo3::prelude::*;
 
 mod comparison;
 mod config;
+mod content;
 mod cost;
 mod error;
 mod keys;
@@ -32,5 +33,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(cost::count_tokens, m)?)?;
     m.add_function(wrap_pyfunction!(cost::price, m)?)?;
     m.add_function(wrap_pyfunction!(cost::cost, m)?)?;
+    m.add_function(wrap_pyfunction!(content::attachment_from_path, m)?)?;
+    m.add_function(wrap_pyfunction!(content::attachment_from_bytes, m)?)?;
     Ok(())
 }

@@ -4,6 +4,7 @@ threads, uvloop, utilities."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import subprocess
 import threading
@@ -23,6 +24,9 @@ from llm_compare import (
     ProviderError,
     RateLimited,
     UnknownModel,
+    attachment,
+    file,
+    image,
 )
 
 from conftest import Upstream
@@ -345,3 +349,40 @@ def test_models_and_utilities() -> None:
         assert Engine(str(path)).price("sim/echo")["output_usd_per_million"] == 4.0  # type: ignore[index]
     finally:
         path.unlink()
+
+
+PNG_BYTES = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+)
+
+
+def test_attachments_and_structured_output(tmp_path: Path) -> None:
+    # Parts from bytes and from paths, their type read from the bytes.
+    pic = image(PNG_BYTES)
+    assert pic["type"] == "image" and pic["media_type"] == "image/png"
+    (tmp_path / "notes.txt").write_text("some notes")
+    notes = file(tmp_path / "notes.txt")
+    assert notes["type"] == "file" and notes["media_type"] == "text/plain" and notes["name"] == "notes.txt"
+    assert attachment("https://example.com/cat.jpg") == {"type": "image", "url": "https://example.com/cat.jpg"}
+    with pytest.raises(InvalidRequest):
+        image(tmp_path / "notes.txt")
+    with pytest.raises(InvalidRequest) as bad:
+        attachment(b"\xff\xfe\x00")
+    assert bad.value.field == "attachment"
+    # The engine takes them with the prompt, and judges JSON answers against the format.
+    events = run(
+        collect(
+            Engine().compare(
+                '{"ok": true}',
+                models=["sim/echo", "sim/lorem"],
+                attachments=[pic, notes],
+                response_format={"type": "json_object"},
+            )
+        )
+    )
+    results = {e.model_index: e for e in events if e.type == "model_result"}
+    assert results[0]["structured"] == {"valid": True}
+    assert results[1]["structured"]["valid"] is False
+    with pytest.raises(InvalidRequest) as bad:
+        Engine().compare("x", models=["sim/echo"], attachments=[{"type": "image", "media_type": "image/png", "data": "bm9wZQ=="}])
+    assert bad.value.field == "messages[0].content[1].media_type"

@@ -54,6 +54,9 @@ __all__ = [
     "Event",
     "EventStream",
     "InvalidRequest",
+    "attachment",
+    "file",
+    "image",
     "LlmCompareError",
     "NotConfigured",
     "NotFound",
@@ -139,6 +142,34 @@ def error_of(event: Mapping[str, Any]) -> Optional[LlmCompareError]:
     return exc
 
 
+def attachment(source: Union[str, bytes, "os.PathLike[str]"], *, name: Optional[str] = None) -> dict[str, Any]:
+    """An image or file part for ``attachments=`` (or a message's content list): a path, an
+    ``https://`` or ``data:`` URL, or bytes; the type is read from the bytes (png, jpeg, gif,
+    webp; PDF; UTF-8 text). Raises :class:`InvalidRequest` for anything else."""
+    if isinstance(source, bytes):
+        text = _native.attachment_from_bytes(source, name)
+    else:
+        text = _native.attachment_from_path(os.fspath(source))
+    part: dict[str, Any] = json.loads(text)
+    return part
+
+
+def image(source: Union[str, bytes, "os.PathLike[str]"]) -> dict[str, Any]:
+    """An image part (see :func:`attachment`); raises :class:`InvalidRequest` if it is not one."""
+    part = attachment(source)
+    if part["type"] != "image":
+        raise InvalidRequest(f"not an image: {part.get('media_type')}")
+    return part
+
+
+def file(source: Union[str, bytes, "os.PathLike[str]"], *, name: Optional[str] = None) -> dict[str, Any]:
+    """A file part — a PDF or a text file (see :func:`attachment`)."""
+    part = attachment(source, name=name)
+    if part["type"] != "file":
+        raise InvalidRequest(f"not a PDF or a text file: {part.get('media_type')}")
+    return part
+
+
 def _body(
     prompt: Union[str, Sequence[Message], None],
     models: Sequence[str],
@@ -149,6 +180,11 @@ def _body(
     **extra: Any,
 ) -> str:
     """The JSON body of ``POST /v1/comparisons`` (the engine checks it the same way)."""
+    params = dict(params)
+    # Not generation parameters: request fields of their own.
+    for key in ("attachments", "response_format"):
+        if key in params:
+            extra[key] = params.pop(key)
     body: dict[str, Any] = {"models": [models] if isinstance(models, str) else list(models)}
     if isinstance(prompt, str):
         body["prompt"] = prompt
@@ -361,7 +397,10 @@ class Engine:
         **params: Any,
     ) -> Comparison:
         """Starts a comparison of ``models`` on ``prompt`` (a string, or a list of messages).
-        ``params``: temperature, max_tokens, top_p, stop, seed."""
+        ``params``: temperature, max_tokens, top_p, stop, seed; also ``attachments`` (parts
+        from :func:`image`, :func:`file`, :func:`attachment`, sent with the prompt) and
+        ``response_format`` (``{"type": "json_schema", "json_schema": {...}}``: each result
+        then says whether its answer is valid, ``structured``)."""
         return Comparison(self._native.compare(_body(prompt, models, system, tools, tool_choice, params)))
 
     def compare_sync(
