@@ -222,6 +222,32 @@ describe("web UI", () => {
     await page.context().close();
   });
 
+  test("attach by file picker and by paste: thumbnails, then the comparison runs with them", async () => {
+    const page = await openPage();
+    await chooseModels(page, ["sim/echo"]);
+    const png = Buffer.from("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==", "base64");
+    await page.setInputFiles("#attach", { name: "dot.png", mimeType: "image/png", buffer: png });
+    await page.waitForSelector("#attachments .attachment img.thumb");
+    // Paste a text file into the prompt.
+    await page.evaluate(() => {
+      const dt = new DataTransfer();
+      dt.items.add(new File(["some notes"], "notes.txt", { type: "text/plain" }));
+      document.querySelector("#prompt").dispatchEvent(new ClipboardEvent("paste", { clipboardData: dt, bubbles: true, cancelable: true }));
+    });
+    await page.waitForSelector("#attachments .file-chip");
+    assert.equal(await page.textContent("#attachments .file-chip"), "notes.txt");
+    assert.equal((await page.$$("#attachments .attachment")).length, 2);
+    // Sending: the comparison carries both and answers; the tray empties.
+    await page.fill("#prompt", "what is in the picture");
+    await page.click("#start");
+    await page.waitForSelector(".turn[data-request-id]");
+    await until(() => finished(page), "the comparison with an attachment");
+    assert.equal((await columnTexts(page))[0], "what is in the picture");
+    assert.equal((await page.$$("#attachments .attachment")).length, 0, "sent attachments are cleared");
+    assert.deepEqual(page.errors, []);
+    await page.context().close();
+  });
+
   test("a structured answer shows pretty-printed JSON under a valid / invalid badge", async () => {
     const resp = await fetch(server.url + "/v1/comparisons", {
       method: "POST",

@@ -627,6 +627,10 @@ price_source: CostSource | null,
  */
 capabilities: Array<string>, 
 /**
+ * What it is known not to take or do (same names): the UI disables it for such input.
+ */
+lacks: Array<string>, 
+/**
  * The version of the price data its prices come from (`sha256:…`), when they do.
  */
 price_version?: string, 

@@ -253,6 +253,15 @@ impl Capabilities {
         Ok(c)
     }
 
+    /// The capabilities known to be missing, by name.
+    pub fn lacking(&self) -> Vec<&'static str> {
+        let mut c = *self;
+        Self::NAMES
+            .into_iter()
+            .filter(|n| c.slot(n).is_some_and(|v| *v == Some(false)))
+            .collect()
+    }
+
     /// The capabilities known to be there, by name.
     pub fn names(&self) -> Vec<&'static str> {
         let mut c = *self;

@@ -184,6 +184,9 @@ pub struct ModelInfo {
     /// What it is known to take and do: `vision`, `pdf`, `response_schema`, `tools`,
     /// `reasoning` (from the price data, or the configuration).
     pub capabilities: Vec<String>,
+    /// What it is known not to take or do (same names): the UI disables it for such input.
+    #[serde(default)]
+    pub lacks: Vec<String>,
     /// The version of the price data its prices come from (`sha256:…`), when they do.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "ts", ts(optional))]
@@ -277,6 +280,7 @@ impl ProviderRegistry {
                         price_source: None,
                         price_version: None,
                         capabilities: Vec::new(),
+                        lacks: Vec::new(),
                         available: false,
                         reason: Some(format!("could not list models: {e}")),
                     });
@@ -295,6 +299,13 @@ impl ProviderRegistry {
                     capabilities: price.map_or_else(Vec::new, |p| {
                         p.capabilities
                             .names()
+                            .into_iter()
+                            .map(String::from)
+                            .collect()
+                    }),
+                    lacks: price.map_or_else(Vec::new, |p| {
+                        p.capabilities
+                            .lacking()
                             .into_iter()
                             .map(String::from)
                             .collect()

@@ -841,3 +841,67 @@ async fn attachments_and_structured_output_over_http() {
         "{e}"
     );
 }
+
+/// `multipart/form-data`: the comparison's JSON in `request`, files as attachments (what a
+/// browser form uploads).
+#[tokio::test]
+async fn a_multipart_form_uploads_files_as_attachments() {
+    let s = start().await;
+    let png = [
+        0x89u8, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 0x0d, 0x49, 0x48, 0x44, 0x52,
+    ];
+    let form = |request: &str, file: (&str, &[u8])| {
+        let mut b: Vec<u8> = Vec::new();
+        b.extend_from_slice(b"--XyZ\r\nContent-Disposition: form-data; name=\"request\"\r\n\r\n");
+        b.extend_from_slice(request.as_bytes());
+        b.extend_from_slice(
+            format!("\r\n--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{}\"\r\nContent-Type: application/octet-stream\r\n\r\n", file.0).as_bytes(),
+        );
+        b.extend_from_slice(file.1);
+        b.extend_from_slice(b"\r\n--XyZ--\r\n");
+        b
+    };
+    let post = |body: Vec<u8>| {
+        client()
+            .post(format!("{}/v1/comparisons", s.url))
+            .header("content-type", "multipart/form-data; boundary=XyZ")
+            .body(body)
+            .send()
+    };
+    let r = post(form(
+        r#"{"prompt": "what is this", "models": ["sim/echo"]}"#,
+        ("dot.png", &png),
+    ))
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 201);
+    let id = r.json::<Value>().await.unwrap()["request_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let events = read_sse(&s, None, &id, None, 1000).await;
+    assert_eq!(
+        events.last().unwrap().2["results"][0]["text"],
+        "what is this"
+    );
+    // A file that is no image, PDF or text is named by its field; a form without `request`
+    // says what it lacks.
+    let r = post(form(
+        r#"{"prompt": "x", "models": ["sim/echo"]}"#,
+        ("x.bin", &[0xff, 0xfe, 0]),
+    ))
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(r.json::<Value>().await.unwrap()["error"]["field"], "file");
+    let r = post(
+        b"--XyZ\r\nContent-Disposition: form-data; name=\"other\"\r\n\r\nx\r\n--XyZ--\r\n".to_vec(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["error"]["field"],
+        "request"
+    );
+}

@@ -272,7 +272,7 @@ async function loadModels() {
     const input = el("input", {
       type: "checkbox", id, value: m.id, name: "model",
       disabled: !m.available, checked: m.available && chosen.includes(m.id),
-      "aria-describedby": id + "-why",
+      "aria-describedby": id + "-why", "data-lacks": (m.lacks || []).join(","),
     });
     box.append(el("div", { class: "model-option" + (m.available ? "" : " unavailable") },
       input,
@@ -707,6 +707,70 @@ const conv = {
   },
 };
 
+// ---------------------------------------------------------------- attachments
+
+/** Files to send with the next prompt, as `{file, part}` (part: the API's image/file part). */
+const attached = [];
+const ACCEPTED = ["image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf", "text/plain"];
+
+/** Reads `file` as an attachment part (base64 data). */
+function readPart(file) {
+  return new Promise((resolve, reject) => {
+    const reader = new FileReader();
+    reader.onerror = () => reject(reader.error);
+    reader.onload = () => {
+      const data = String(reader.result).split(",", 2)[1] || "";
+      resolve(file.type.startsWith("image/")
+        ? { type: "image", media_type: file.type, data }
+        : { type: "file", media_type: file.type, data, name: file.name });
+    };
+    reader.readAsDataURL(file);
+  });
+}
+
+async function attach(files) {
+  for (const file of files) {
+    if (!ACCEPTED.includes(file.type)) {
+      notice(`${file.name || "That file"} is not an image (PNG, JPEG, GIF, WebP), a PDF or a text file.`);
+      continue;
+    }
+    attached.push({ file, part: await readPart(file) });
+  }
+  renderAttachments();
+}
+
+function renderAttachments() {
+  const box = $("#attachments");
+  box.replaceChildren(...attached.map((a, i) => {
+    const preview = a.part.type === "image"
+      ? el("img", { class: "thumb", alt: a.file.name || "pasted image", src: `data:${a.part.media_type};base64,${a.part.data}` })
+      : el("span", { class: "file-chip", text: a.file.name || a.part.media_type });
+    return el("span", { class: "attachment" }, preview,
+      el("button", { type: "button", class: "ghost remove", "aria-label": `Remove ${a.file.name || "attachment"}`, text: "×",
+        onclick: () => { attached.splice(i, 1); renderAttachments(); } }));
+  }));
+  limitToAttachments();
+}
+
+/** Models known not to take what is attached are disabled, saying why. */
+function limitToAttachments() {
+  const needs = new Set(attached.map((a) => (a.part.type === "image" ? "vision" : a.part.media_type === "application/pdf" ? "pdf" : null)).filter(Boolean));
+  for (const input of document.querySelectorAll("#model-list input")) {
+    const lacks = (input.dataset.lacks || "").split(",").filter((c) => needs.has(c));
+    const why = document.getElementById(input.id + "-why");
+    if (lacks.length) {
+      input.checked = false;
+      input.disabled = true;
+      input.dataset.attachDisabled = "true";
+      if (why) why.dataset.attach = `does not take ${lacks.map((c) => (c === "vision" ? "images" : "PDFs")).join(" or ")}`;
+    } else if (input.dataset.attachDisabled === "true") {
+      input.disabled = false;
+      delete input.dataset.attachDisabled;
+      if (why) delete why.dataset.attach;
+    }
+  }
+}
+
 async function startComparison(ev) {
   ev.preventDefault();
   notice("");
@@ -722,13 +786,15 @@ async function startComparison(ev) {
   btn.disabled = true;
   try {
     // A session, so the conversation can go on; a server without a store (it says so in
-    // /health's features) gets a one-off comparison instead.
-    const session = (await serverFeatures()).store
+    // /health's features), or a prompt with attachments (sessions take text turns), gets a
+    // one-off comparison instead.
+    const attachments = attached.map((a) => a.part);
+    const session = (await serverFeatures()).store && !attachments.length
       ? await api.post("/v1/sessions", { models, system, title: prompt.slice(0, 120) })
       : null;
     const body = session
       ? { session_id: session.id, prompt, params, blind }
-      : { prompt, models, system, params, blind };
+      : { prompt, models, system, params, blind, attachments: attachments.length ? attachments : undefined };
     let created;
     try {
       created = await api.post("/v1/comparisons", body);
@@ -745,6 +811,8 @@ async function startComparison(ev) {
     conv.add(turn);
     turn.stream();
     $("#prompt").value = "";
+    attached.length = 0;
+    renderAttachments();
     ignoreNextRoute = true;
     location.hash = session ? `#/s/${session.id}` : `#/c/${created.request_id}`;
   } catch (e) {
@@ -1161,6 +1229,16 @@ document.addEventListener("DOMContentLoaded", async () => {
   $("#more-comparisons").addEventListener("click", () => loadHistory("comparisons", true));
   $("#more-keys").addEventListener("click", () => loadKeys(true).catch((e) => notice(errorText(e))));
   $("#key-create").addEventListener("submit", createKey);
+  $("#attach").addEventListener("change", async (e) => { await attach([...e.target.files]); e.target.value = ""; });
+  $("#prompt").addEventListener("paste", (e) => {
+    const files = [...(e.clipboardData ? e.clipboardData.files : [])];
+    if (files.length) { e.preventDefault(); attach(files); }
+  });
+  $("#setup").addEventListener("dragover", (e) => { e.preventDefault(); });
+  $("#setup").addEventListener("drop", (e) => {
+    e.preventDefault();
+    attach([...(e.dataTransfer ? e.dataTransfer.files : [])]);
+  });
   $("#nk-copy").addEventListener("click", async () => {
     await navigator.clipboard.writeText($("#nk-secret-value").textContent);
     $("#nk-copy").textContent = "Copied";

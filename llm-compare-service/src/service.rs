@@ -1074,6 +1074,19 @@ impl Service {
                 "a session turn takes a prompt; the session holds the history",
             ));
         }
+        if body.attachments.is_some() || body.response_format.is_some() {
+            let field = if body.attachments.is_some() {
+                "attachments"
+            } else {
+                "response_format"
+            };
+            return Err(Error::invalid(
+                field,
+                format!(
+                    "`{field}` is not supported in session turns yet: start a comparison without `session_id`"
+                ),
+            ));
+        }
         if body.system.is_some() {
             return Err(Error::invalid(
                 "system",

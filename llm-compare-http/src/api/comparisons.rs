@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::error::{ApiError, ErrorBody};
-use super::extract::{Caller, IdPath, JsonBody, PageQuery, QueryParams, Who};
+use super::extract::{Caller, ComparisonBody, IdPath, JsonBody, PageQuery, QueryParams, Who};
 use super::metrics;
 use crate::server::AppState;
 
@@ -57,7 +57,7 @@ pub struct Created {
         (status = 403, description = "The API key may not use a model (`model_not_allowed`)", body = ErrorBody),
         (status = 409, description = "The session's previous turn is still running", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
-        (status = 415, description = "Body is not JSON", body = ErrorBody),
+        (status = 415, description = "Body is neither JSON nor a multipart form", body = ErrorBody),
         (status = 429, description = "Too many active requests, or too many requests per minute",
          body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait"))),
     ),
@@ -66,10 +66,10 @@ pub struct Created {
 pub async fn create(
     State(state): State<AppState>,
     Who(who): Who,
-    body: Result<JsonBody<CreateComparison>, ApiError>,
+    body: Result<ComparisonBody, ApiError>,
 ) -> Result<Response, ApiError> {
     state.check_rate(&who)?;
-    let JsonBody(body) = body?;
+    let ComparisonBody(body) = body?;
     let Submitted {
         request_id: id,
         models,

@@ -193,3 +193,68 @@ impl PageQuery {
         (items, next)
     }
 }
+
+/// A comparison's body: JSON, or `multipart/form-data` — a `request` field holding the JSON
+/// and file fields that become attachments (after any in the JSON), so a browser form
+/// uploads files as they are.
+#[derive(Debug)]
+pub struct ComparisonBody(pub llm_compare_service::CreateComparison);
+
+impl<S: Send + Sync> FromRequest<S> for ComparisonBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let multipart = req
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|ct| ct.to_ascii_lowercase().starts_with("multipart/form-data"));
+        if !multipart {
+            return JsonBody::from_request(req, state)
+                .await
+                .map(|JsonBody(b)| ComparisonBody(b));
+        }
+        let mut form = axum::extract::Multipart::from_request(req, state)
+            .await
+            .map_err(|e| ApiError::invalid("body", format!("not a multipart form: {e}")))?;
+        let bad = |field: &str, e: axum::extract::multipart::MultipartError| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "payload_too_large",
+                    format!("{field}: the form is larger than the server accepts"),
+                )
+            } else {
+                ApiError::invalid(field.to_string(), format!("could not read the form: {e}"))
+            }
+        };
+        let mut request: Option<llm_compare_service::CreateComparison> = None;
+        let mut files = Vec::new();
+        while let Some(field) = form.next_field().await.map_err(|e| bad("body", e))? {
+            let name = field.name().unwrap_or_default().to_string();
+            let file_name = field.file_name().map(str::to_string);
+            let bytes = field.bytes().await.map_err(|e| bad(&name, e))?;
+            if name == "request" && file_name.is_none() {
+                let de = &mut serde_json::Deserializer::from_slice(&bytes);
+                request = Some(serde_path_to_error::deserialize(de).map_err(|e| {
+                    let path = e.path().to_string();
+                    ApiError::invalid(format!("request.{path}"), e.into_inner().to_string())
+                })?);
+            } else {
+                let part = llm_compare_core::Part::from_bytes(&bytes, file_name.as_deref())
+                    .map_err(|e| ApiError::invalid(name.clone(), e.to_string()))?;
+                files.push(part);
+            }
+        }
+        let mut body = request.ok_or_else(|| {
+            ApiError::invalid(
+                "request",
+                "the form needs a `request` field with the comparison's JSON",
+            )
+        })?;
+        if !files.is_empty() {
+            body.attachments.get_or_insert_with(Vec::new).extend(files);
+        }
+        Ok(ComparisonBody(body))
+    }
+}
