@@ -255,19 +255,20 @@ impl Capabilities {
 
     /// The capabilities known to be missing, by name.
     pub fn lacking(&self) -> Vec<&'static str> {
-        let mut c = *self;
-        Self::NAMES
-            .into_iter()
-            .filter(|n| c.slot(n).is_some_and(|v| *v == Some(false)))
-            .collect()
+        self.known(false)
     }
 
     /// The capabilities known to be there, by name.
     pub fn names(&self) -> Vec<&'static str> {
+        self.known(true)
+    }
+
+    /// The capabilities known to be `value` (there or missing), by name.
+    fn known(&self, value: bool) -> Vec<&'static str> {
         let mut c = *self;
         Self::NAMES
             .into_iter()
-            .filter(|n| c.slot(n).is_some_and(|v| *v == Some(true)))
+            .filter(|n| c.slot(n).is_some_and(|v| *v == Some(value)))
             .collect()
     }
 }

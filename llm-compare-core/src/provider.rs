@@ -199,6 +199,19 @@ pub struct ModelInfo {
     pub reason: Option<String>,
 }
 
+/// A model's capabilities as `pick` names them (none when unpriced).
+fn caps(
+    price: Option<&crate::cost::ModelPrice>,
+    pick: fn(&crate::cost::Capabilities) -> Vec<&'static str>,
+) -> Vec<String> {
+    price.map_or_else(Vec::new, |p| {
+        pick(&p.capabilities)
+            .into_iter()
+            .map(String::from)
+            .collect()
+    })
+}
+
 /// Resolves model ids to providers.
 #[derive(Debug, Clone, Default)]
 pub struct ProviderRegistry {
@@ -296,20 +309,8 @@ impl ProviderRegistry {
                     input_usd_per_million: price.map(|p| p.input_per_million()),
                     output_usd_per_million: price.map(|p| p.output_per_million()),
                     price_source: provenance.map(|(s, _)| s),
-                    capabilities: price.map_or_else(Vec::new, |p| {
-                        p.capabilities
-                            .names()
-                            .into_iter()
-                            .map(String::from)
-                            .collect()
-                    }),
-                    lacks: price.map_or_else(Vec::new, |p| {
-                        p.capabilities
-                            .lacking()
-                            .into_iter()
-                            .map(String::from)
-                            .collect()
-                    }),
+                    capabilities: caps(price, crate::cost::Capabilities::names),
+                    lacks: caps(price, crate::cost::Capabilities::lacking),
                     price_version: provenance.and_then(|(_, v)| v.map(str::to_string)),
                     id,
                     provider: name.clone(),
