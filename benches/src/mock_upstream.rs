@@ -105,6 +105,8 @@ pub fn router(config: MockConfig) -> (axum::Router, Arc<MockStats>) {
         .route("/v1/chat/completions", post(chat))
         .route("/v1/models", get(models))
         .route("/stats", get(stats_json))
+        // Requests with attachments (the harness's attachment section) are tens of MiB.
+        .layer(axum::extract::DefaultBodyLimit::max(64 * 1024 * 1024))
         .with_state(state);
     (app, stats)
 }
