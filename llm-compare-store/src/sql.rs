@@ -93,6 +93,9 @@ where
     row.try_get(col).map_err(db_err)
 }
 
+/// The usage ledger's columns, in the order both of its INSERTs bind them.
+const LEDGER_COLUMNS: &str = "comparison_id, model_index, owner, model, at_ms, input_tokens, output_tokens, cost_pico, priced, cost_source";
+
 #[path = "sql_keys.rs"]
 mod keys;
 
@@ -351,9 +354,9 @@ impl SqlStore {
 
         let results: usize = whole.iter().map(|w| w.results.len()).sum();
         if results > 0 {
-            let mut sql = String::from(
-                "INSERT INTO usage_ledger (comparison_id, model_index, owner, model, at_ms, input_tokens, output_tokens, cost_pico, priced, cost_source) VALUES ",
-            );
+            let mut sql = String::from("INSERT INTO usage_ledger (");
+            sql.push_str(LEDGER_COLUMNS);
+            sql.push_str(") VALUES ");
             values(&mut sql, results, 10);
             let mut q = sqlx::query(AssertSqlSafe(sql));
             for w in whole {
@@ -426,8 +429,8 @@ impl SqlStore {
             .execute(&mut **tx)
             .await
             .map_err(db_err)?;
-        sqlx::query("INSERT INTO usage_ledger (comparison_id, model_index, owner, model, at_ms, input_tokens, output_tokens, cost_pico, priced, cost_source) \
-                     SELECT id, $1, owner, $2, $3, $4, $5, $6, $7, $8 FROM comparisons WHERE id = $9 ON CONFLICT (comparison_id, model_index) DO NOTHING")
+        sqlx::query(AssertSqlSafe(format!("INSERT INTO usage_ledger ({LEDGER_COLUMNS}) \
+                     SELECT id, $1, owner, $2, $3, $4, $5, $6, $7, $8 FROM comparisons WHERE id = $9 ON CONFLICT (comparison_id, model_index) DO NOTHING")))
             .bind(r.model_index as i64)
             .bind(r.served_by.as_deref().unwrap_or(&r.model))
             .bind(at)
@@ -1006,11 +1009,11 @@ impl Store for SqlStore {
     }
 
     async fn key(&self, id: &str) -> Result<Option<StoredKey>> {
-        self.key_where("id", id).await
+        self.key_where(keys::KeyColumn::Id, id).await
     }
 
     async fn key_by_digest(&self, digest: &str) -> Result<Option<StoredKey>> {
-        self.key_where("digest", digest).await
+        self.key_where(keys::KeyColumn::Digest, digest).await
     }
 
     async fn keys(&self, limit: u32, before: Option<&str>) -> Result<Vec<StoredKey>> {

@@ -9,6 +9,15 @@ use llm_compare_core::Result;
 
 const COLUMNS: &str = "id, owner, name, prefix, digest, admin, limits, created_at_ms, expires_at_ms, last_used_at_ms, revoked_at_ms";
 
+/// A unique column a key is looked up by.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum KeyColumn {
+    /// Its id.
+    Id,
+    /// The secret's digest.
+    Digest,
+}
+
 fn key_of(row: &AnyRow) -> Result<StoredKey> {
     let id: String = get(row, "id")?;
     let limits: String = get(row, "limits")?;
@@ -83,27 +92,23 @@ impl SqlStore {
         Ok(done)
     }
 
-    pub(super) async fn key_where(
-        &self,
-        column: &'static str,
-        value: &str,
-    ) -> Result<Option<StoredKey>> {
-        let sql = match column {
-            "digest" => {
-                "SELECT id, owner, name, prefix, digest, admin, limits, created_at_ms, expires_at_ms, last_used_at_ms, revoked_at_ms FROM api_keys WHERE digest = $1"
-            }
-            _ => {
-                "SELECT id, owner, name, prefix, digest, admin, limits, created_at_ms, expires_at_ms, last_used_at_ms, revoked_at_ms FROM api_keys WHERE id = $1"
-            }
+    /// The key whose `by` column is `value`.
+    pub(super) async fn key_where(&self, by: KeyColumn, value: &str) -> Result<Option<StoredKey>> {
+        let column = match by {
+            KeyColumn::Id => "id",
+            KeyColumn::Digest => "digest",
         };
-        sqlx::query(sql)
-            .bind(value)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_err)?
-            .as_ref()
-            .map(key_of)
-            .transpose()
+        // Both parts are constants of this file: nothing from a caller is formatted in.
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM api_keys WHERE {column} = $1"
+        )))
+        .bind(value)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_err)?
+        .as_ref()
+        .map(key_of)
+        .transpose()
     }
 
     pub(super) async fn key_rows(
