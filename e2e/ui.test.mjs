@@ -244,6 +244,18 @@ describe("web UI", () => {
     await until(() => finished(page), "the comparison with an attachment");
     assert.equal((await columnTexts(page))[0], "what is in the picture");
     assert.equal((await page.$$("#attachments .attachment")).length, 0, "sent attachments are cleared");
+    // The turn shows what it carried; it is a session, so it goes on (and sends them again).
+    await page.waitForSelector(".turn .turn-attachments img.thumb");
+    assert.equal(await page.textContent(".turn .turn-attachments .file-chip"), "notes.txt");
+    await page.waitForSelector("#follow-up:not([hidden])");
+    await page.fill("#follow-prompt", "and now?");
+    await page.click("#follow-send");
+    await until(async () => (await page.$$(".turn[data-finished='true']")).length === 2, "the second turn");
+    // Reopened from history: the thumbnail comes from the server's stored bytes.
+    await page.reload();
+    await page.waitForSelector(".turn .turn-attachments img.thumb[src^='data:image/png']");
+    assert.equal((await page.$$(".turn")).length, 2);
+    assert.equal((await page.$$(".turn .turn-attachments img.thumb")).length, 1, "only turn 1 has attachments");
     assert.deepEqual(page.errors, []);
     await page.context().close();
   });

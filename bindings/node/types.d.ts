@@ -484,7 +484,7 @@ media_type?: string,
  */
 data?: string, 
 /**
- * Where the provider fetches it.
+ * Where the provider fetches it (shared: a `data:` URL is as large as its bytes).
  */
 url?: string, } | { "type": "file", 
 /**
@@ -496,7 +496,7 @@ media_type?: string,
  */
 data?: string, 
 /**
- * Where the provider fetches it.
+ * Where the provider fetches it (shared: a `data:` URL is as large as its bytes).
  */
 url?: string, 
 /**
@@ -737,7 +737,12 @@ session_id?: string,
 /**
  * Blind: model names are "Model A", … until the vote.
  */
-blind: boolean, };
+blind: boolean, 
+/**
+ * The prompt's images and files (their bytes: `GET
+ * /v1/comparisons/{id}/attachments/{index}`).
+ */
+attachments?: Array<AttachmentRef>, };
 
 /**
  * One model's state in a snapshot.
@@ -763,6 +768,41 @@ text: string,
  * Its result, once it finished.
  */
 result?: ModelResult, };
+
+/**
+ * An image or file of a stored prompt: what it is and where its bytes are (the store's
+ * attachments, by SHA-256; or the URL the provider fetched).
+ */
+export type AttachmentRef = { 
+/**
+ * `image` or `file`.
+ */
+type: AttachmentKind, 
+/**
+ * Its media type.
+ */
+media_type?: string, 
+/**
+ * SHA-256 of its bytes, hex (bytes given).
+ */
+sha256?: string, 
+/**
+ * Its size in bytes (bytes given).
+ */
+size?: number, 
+/**
+ * Its URL (a URL given).
+ */
+url?: string, 
+/**
+ * Its file name.
+ */
+name?: string, };
+
+/**
+ * What an attachment is.
+ */
+export type AttachmentKind = "image" | "file";
 
 /**
  * A vote (`POST /v1/comparisons/{id}/preference`, `engine.vote`; also the vote in snapshots).

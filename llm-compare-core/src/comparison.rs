@@ -103,6 +103,11 @@ impl Engine {
         self
     }
 
+    /// The largest attachment a request may carry, decoded.
+    pub fn max_attachment_bytes(&self) -> usize {
+        self.max_attachment_bytes
+    }
+
     /// The providers.
     pub fn providers(&self) -> &ProviderRegistry {
         &self.providers

@@ -91,8 +91,8 @@ impl<'de> Deserialize<'de> for Content {
                 mut seq: A,
             ) -> std::result::Result<Content, A::Error> {
                 let mut parts = Vec::new();
-                while let Some(part) = seq.next_element::<StrictPart>()? {
-                    parts.push(part.0);
+                while let Some(part) = seq.next_element::<Part>()? {
+                    parts.push(part);
                 }
                 Ok(Content::Parts(parts))
             }
@@ -101,41 +101,8 @@ impl<'de> Deserialize<'de> for Content {
     }
 }
 
-/// A [`Part`] that refuses fields its type does not have (serde's `deny_unknown_fields` on
-/// the enum would do it, but the TypeScript generator cannot read it there).
-struct StrictPart(Part);
-
-impl<'de> Deserialize<'de> for StrictPart {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        use serde::de::Error as _;
-        let v = serde_json::Value::deserialize(d)?;
-        let allowed: &[&str] = match v.get("type").and_then(serde_json::Value::as_str) {
-            Some("text") => &["type", "text"],
-            Some("image") => &["type", "media_type", "data", "url"],
-            Some("file") => &["type", "media_type", "data", "url", "name"],
-            _ => &[],
-        };
-        if let Some(obj) = v.as_object()
-            && !allowed.is_empty()
-            && let Some(unknown) = obj.keys().find(|k| !allowed.contains(&k.as_str()))
-        {
-            return Err(D::Error::custom(format!(
-                "unknown field `{unknown}`, expected one of {}",
-                allowed
-                    .iter()
-                    .map(|a| format!("`{a}`"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )));
-        }
-        Part::deserialize(v)
-            .map(StrictPart)
-            .map_err(D::Error::custom)
-    }
-}
-
 /// One part of a message.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -157,10 +124,11 @@ pub enum Part {
         #[cfg_attr(feature = "ts", ts(optional, type = "string"))]
         #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
         data: Option<Arc<str>>,
-        /// Where the provider fetches it.
+        /// Where the provider fetches it (shared: a `data:` URL is as large as its bytes).
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        #[cfg_attr(feature = "ts", ts(optional))]
-        url: Option<String>,
+        #[cfg_attr(feature = "ts", ts(optional, type = "string"))]
+        #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+        url: Option<Arc<str>>,
     },
     /// A file: a PDF or plain text, base64 `data` (or a `url` where the provider fetches it).
     File {
@@ -173,15 +141,165 @@ pub enum Part {
         #[cfg_attr(feature = "ts", ts(optional, type = "string"))]
         #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
         data: Option<Arc<str>>,
-        /// Where the provider fetches it.
+        /// Where the provider fetches it (shared: a `data:` URL is as large as its bytes).
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        #[cfg_attr(feature = "ts", ts(optional))]
-        url: Option<String>,
+        #[cfg_attr(feature = "ts", ts(optional, type = "string"))]
+        #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+        url: Option<Arc<str>>,
         /// Its file name.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         #[cfg_attr(feature = "ts", ts(optional))]
         name: Option<String>,
     },
+}
+
+/// Base64 held by a request: the tail of a shared string (the part's `data`, or a `data:`
+/// URL after its comma), so that every model's request body can send it without a copy
+/// ([`B64::shared`]).
+#[derive(Clone, Copy)]
+pub struct B64<'a> {
+    owner: &'a Arc<str>,
+    start: usize,
+}
+
+impl<'a> B64<'a> {
+    /// The base64 text.
+    pub fn as_str(&self) -> &'a str {
+        &self.owner[self.start..]
+    }
+
+    /// The base64 text as bytes that share the request's allocation.
+    pub fn shared(&self) -> bytes::Bytes {
+        struct Tail(Arc<str>, usize);
+        impl AsRef<[u8]> for Tail {
+            fn as_ref(&self) -> &[u8] {
+                &self.0.as_bytes()[self.1..]
+            }
+        }
+        bytes::Bytes::from_owner(Tail(self.owner.clone(), self.start))
+    }
+}
+
+impl std::ops::Deref for B64<'_> {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl std::fmt::Display for B64<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::fmt::Debug for B64<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "B64({} bytes)", self.as_str().len())
+    }
+}
+
+impl PartialEq for B64<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for B64<'_> {}
+
+// By hand: a part refuses fields its type does not have (serde's `deny_unknown_fields` on
+// an internally tagged enum would do it, but the TypeScript generator cannot read it there),
+// and `data`/`url` go straight from the request's bytes into their `Arc` (one copy of a
+// 27 MiB base64 string, not three through a `serde_json::Value`).
+impl<'de> Deserialize<'de> for Part {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        d.deserialize_map(PartVisitor)
+    }
+}
+
+/// A string read into an `Arc<str>` with one copy (borrowed from the input when it can be).
+struct SharedStr(Arc<str>);
+
+impl<'de> Deserialize<'de> for SharedStr {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = SharedStr;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> std::result::Result<SharedStr, E> {
+                Ok(SharedStr(Arc::from(v)))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+struct PartVisitor;
+
+impl<'de> Visitor<'de> for PartVisitor {
+    type Value = Part;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a content part: {\"type\": \"text\" | \"image\" | \"file\", …}")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(
+        self,
+        mut map: A,
+    ) -> std::result::Result<Part, A::Error> {
+        use serde::de::Error as _;
+        let (mut kind, mut text, mut media_type, mut data, mut url, mut name) = (
+            None::<String>,
+            None::<String>,
+            None::<String>,
+            None,
+            None,
+            None::<String>,
+        );
+        let mut seen: Vec<String> = Vec::new();
+        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+            match key.as_ref() {
+                "type" => kind = Some(map.next_value()?),
+                "text" => text = Some(map.next_value()?),
+                "media_type" => media_type = map.next_value()?,
+                "data" => data = map.next_value::<Option<SharedStr>>()?.map(|s| s.0),
+                "url" => url = map.next_value::<Option<SharedStr>>()?.map(|s| s.0),
+                "name" => name = map.next_value()?,
+                _ => {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                }
+            }
+            seen.push(key.into_owned());
+        }
+        let kind = kind.ok_or_else(|| A::Error::missing_field("type"))?;
+        let allowed: &'static [&'static str] = match kind.as_str() {
+            "text" => &["type", "text"],
+            "image" => &["type", "media_type", "data", "url"],
+            "file" => &["type", "media_type", "data", "url", "name"],
+            other => return Err(A::Error::unknown_variant(other, &["text", "image", "file"])),
+        };
+        if let Some(unknown) = seen.iter().find(|k| !allowed.contains(&k.as_str())) {
+            return Err(A::Error::unknown_field(unknown, allowed));
+        }
+        Ok(match kind.as_str() {
+            "text" => Part::Text {
+                text: text.ok_or_else(|| A::Error::missing_field("text"))?,
+            },
+            "image" => Part::Image {
+                media_type,
+                data,
+                url,
+            },
+            _ => Part::File {
+                media_type,
+                data,
+                url,
+                name,
+            },
+        })
+    }
 }
 
 /// Where a part's bytes are.
@@ -192,7 +310,7 @@ pub enum Source<'a> {
         /// The media type.
         media_type: &'a str,
         /// Base64.
-        data: &'a str,
+        data: B64<'a>,
     },
     /// A URL the provider fetches (its media type when given).
     Url {
@@ -230,19 +348,25 @@ impl Part {
                 data,
                 url,
                 ..
-            } => (media_type.as_deref(), data.as_deref(), url.as_deref()),
+            } => (media_type.as_deref(), data.as_ref(), url.as_ref()),
         };
         match (data, url) {
-            (Some(data), None) => Some(Source::Bytes {
+            (Some(owner), None) => Some(Source::Bytes {
                 media_type: media_type?,
-                data,
+                data: B64 { owner, start: 0 },
             }),
-            (None, Some(url)) => match parse_data_url(url) {
+            (None, Some(owner)) => match parse_data_url(owner) {
                 Some((mt, data)) => Some(Source::Bytes {
                     media_type: mt,
-                    data,
+                    data: B64 {
+                        owner,
+                        start: owner.len() - data.len(),
+                    },
                 }),
-                None => Some(Source::Url { url, media_type }),
+                None => Some(Source::Url {
+                    url: owner,
+                    media_type,
+                }),
             },
             _ => None,
         }
@@ -316,7 +440,7 @@ impl Part {
             return Ok(Part::Image {
                 media_type: None,
                 data: None,
-                url: Some(path.to_string()),
+                url: Some(path.into()),
             });
         }
         let bytes = std::fs::read(path)
@@ -334,6 +458,98 @@ pub fn parse_data_url(url: &str) -> Option<(&str, &str)> {
     let (meta, data) = rest.split_once(',')?;
     let media_type = meta.strip_suffix(";base64")?;
     Some((media_type, data))
+}
+
+/// What an attachment's base64 holds, found in one pass without holding the decoded bytes
+/// (a 20 MiB image is checked in 64 KiB pieces).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Inspected {
+    /// Decoded size in bytes.
+    pub len: usize,
+    /// SHA-256 of the decoded bytes, lowercase hex: the attachment's address in a store.
+    pub sha256: String,
+    /// The first bytes (up to 64 KiB): signature and image dimensions.
+    pub head: Vec<u8>,
+    /// Whether the bytes are UTF-8.
+    pub utf8: bool,
+}
+
+/// Why [`inspect`] refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InspectError {
+    /// Not base64.
+    NotBase64(String),
+    /// More than the limit (the size when known).
+    TooLarge(Option<usize>),
+}
+
+impl std::fmt::Display for InspectError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::NotBase64(why) => write!(f, "not base64: {why}"),
+            Self::TooLarge(Some(n)) => write!(f, "{n} bytes, more than allowed"),
+            Self::TooLarge(None) => f.write_str("more bytes than allowed"),
+        }
+    }
+}
+
+/// Decodes `data` (base64) piece by piece: its size (refused past `max_bytes`), SHA-256, first
+/// bytes and whether it is UTF-8.
+pub fn inspect(data: &str, max_bytes: usize) -> std::result::Result<Inspected, InspectError> {
+    use sha2::Digest as _;
+    use std::io::Read as _;
+    const PIECE: usize = 64 * 1024;
+    let data = data.trim_end();
+    // Too large is known before decoding: 4 base64 characters per 3 bytes.
+    if data.len() / 4 * 3 > max_bytes.saturating_add(3) {
+        return Err(InspectError::TooLarge(None));
+    }
+    let mut reader = base64::read::DecoderReader::new(
+        data.as_bytes(),
+        &base64::engine::general_purpose::STANDARD,
+    );
+    let mut hasher = sha2::Sha256::new();
+    let mut buf = vec![0u8; PIECE];
+    let (mut len, mut head, mut utf8) = (0usize, Vec::new(), true);
+    // A UTF-8 sequence cut by a piece boundary, carried into the next piece.
+    let mut carry: Vec<u8> = Vec::new();
+    loop {
+        let n = reader
+            .read(&mut buf)
+            .map_err(|e| InspectError::NotBase64(e.to_string()))?;
+        if n == 0 {
+            break;
+        }
+        let piece = &buf[..n];
+        hasher.update(piece);
+        len += n;
+        if head.len() < PIECE {
+            head.extend_from_slice(&piece[..n.min(PIECE - head.len())]);
+        }
+        if utf8 {
+            carry.extend_from_slice(piece);
+            match std::str::from_utf8(&carry) {
+                Ok(_) => carry.clear(),
+                Err(e) if e.error_len().is_none() && carry.len() - e.valid_up_to() < 4 => {
+                    carry.drain(..e.valid_up_to());
+                }
+                Err(_) => utf8 = false,
+            }
+        }
+    }
+    if len > max_bytes {
+        return Err(InspectError::TooLarge(Some(len)));
+    }
+    Ok(Inspected {
+        len,
+        sha256: hasher
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect(),
+        head,
+        utf8: utf8 && carry.is_empty(),
+    })
 }
 
 /// Whether `bytes` start as `media_type`'s format does.
@@ -490,24 +706,25 @@ impl Content {
                     ),
                 ));
             }
-            // Too large is known before decoding: 4 base64 characters per 3 bytes.
-            if data.len() / 4 * 3 > max_bytes + 3 {
-                return Err(Error::PayloadTooLarge(format!(
+            let found = inspect(data, max_bytes).map_err(|e| match e {
+                InspectError::NotBase64(why) => {
+                    Error::invalid(at("data"), format!("not base64: {why}"))
+                }
+                InspectError::TooLarge(None) => Error::PayloadTooLarge(format!(
                     "{}: the attachment is larger than {max_bytes} bytes",
                     at("data")
-                )));
-            }
-            let bytes = base64::engine::general_purpose::STANDARD
-                .decode(data.trim_end())
-                .map_err(|e| Error::invalid(at("data"), format!("not base64: {e}")))?;
-            if bytes.len() > max_bytes {
-                return Err(Error::PayloadTooLarge(format!(
-                    "{}: the attachment is {} bytes, more than {max_bytes}",
-                    at("data"),
-                    bytes.len()
-                )));
-            }
-            if !signature_matches(media_type, &bytes) {
+                )),
+                InspectError::TooLarge(Some(n)) => Error::PayloadTooLarge(format!(
+                    "{}: the attachment is {n} bytes, more than {max_bytes}",
+                    at("data")
+                )),
+            })?;
+            let matches = if media_type == "text/plain" {
+                found.utf8
+            } else {
+                signature_matches(media_type, &found.head)
+            };
+            if !matches {
                 return Err(Error::invalid(
                     at("media_type"),
                     format!("the bytes are not `{media_type}` (their signature does not match)"),
@@ -576,6 +793,34 @@ mod tests {
             Part::from_path_or_url("https://x/cat.jpg").unwrap(),
             Part::Image { url: Some(_), .. }
         ));
+    }
+
+    #[test]
+    fn inspect_decodes_in_pieces_and_hashes() {
+        use sha2::Digest as _;
+        let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+        // 3-byte characters across every 64 KiB boundary: still UTF-8.
+        let text = "✓".repeat(70_000);
+        let found = inspect(&b64(text.as_bytes()), usize::MAX).unwrap();
+        assert!(found.utf8);
+        assert_eq!(found.len, text.len());
+        assert_eq!(found.head.len(), 64 * 1024);
+        let want: String = sha2::Sha256::digest(text.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(found.sha256, want);
+        // Cut in the middle of the last character: not UTF-8.
+        let cut = &text.as_bytes()[..text.len() - 1];
+        assert!(!inspect(&b64(cut), usize::MAX).unwrap().utf8);
+        assert!(matches!(
+            inspect("QUJD*", 100),
+            Err(InspectError::NotBase64(_))
+        ));
+        assert_eq!(
+            inspect(&b64(&[0; 10]), 9),
+            Err(InspectError::TooLarge(Some(10)))
+        );
     }
 
     #[test]

@@ -14,6 +14,7 @@ use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
 use crate::comparison::{CompareOptions, Comparison, Engine};
+use crate::content::Content;
 use crate::cost::PriceTable;
 use crate::error::{Error, Result};
 use crate::event::{Complete, EventKind};
@@ -25,15 +26,15 @@ use crate::tokens;
 pub struct Turn {
     /// The comparison that answered it.
     pub request_id: String,
-    /// What the user said.
-    pub user: String,
+    /// What the user said: text, or text with images and files (sent again in later turns).
+    pub user: Content,
     /// Each model's answer by `model_index` (`None` when it produced nothing).
     pub answers: Vec<Option<String>>,
 }
 
 impl Turn {
     /// The turn a finished comparison answered.
-    pub fn from_complete(user: impl Into<String>, complete: &Complete) -> Self {
+    pub fn from_complete(user: impl Into<Content>, complete: &Complete) -> Self {
         Self {
             request_id: complete.request_id.clone(),
             user: user.into(),
@@ -65,19 +66,20 @@ pub trait Session: Send + Sync + std::fmt::Debug {
     async fn push_turn(&self, turn: Turn) -> Result<()>;
 
     /// One request per model for a new user message: the system prompt, then for every
-    /// earlier turn the user's message and *that model's* answer (a turn the model did not
-    /// answer is left out of its history, keeping user/assistant alternation), then `user`.
+    /// earlier turn the user's message (with its attachments) and *that model's* answer (a
+    /// turn the model did not answer is left out of its history, keeping user/assistant
+    /// alternation), then `user`.
     ///
     /// History that does not fit the model's context window (from `prices`; counted with
     /// the tokenizer) is dropped oldest turn first; the request's `history_trimmed` says how
     /// many turns were left out.
     async fn calls_for(
         &self,
-        user: &str,
+        user: &Content,
         params: &Params,
         prices: &PriceTable,
     ) -> Result<Vec<ChatRequest>> {
-        if user.trim().is_empty() {
+        if user.text().trim().is_empty() {
             return Err(Error::invalid("prompt", "the prompt must not be empty"));
         }
         let turns = self.turns().await?;
@@ -87,10 +89,10 @@ pub trait Session: Send + Sync + std::fmt::Debug {
             .iter()
             .enumerate()
             .map(|(i, model)| {
-                let history: Vec<(&str, &str)> = turns
+                let history: Vec<(&Content, &str)> = turns
                     .iter()
                     .filter_map(|t| match t.answers.get(i) {
-                        Some(Some(answer)) => Some((t.user.as_str(), answer.as_str())),
+                        Some(Some(answer)) => Some((&t.user, answer.as_str())),
                         _ => None,
                     })
                     .collect();
@@ -101,10 +103,11 @@ pub trait Session: Send + Sync + std::fmt::Debug {
                     messages.push(Message::system(s));
                 }
                 for (u, a) in &history[history.len() - kept..] {
-                    messages.push(Message::user(*u));
+                    // Attachments are shared (`Arc`): every turn and model holds them once.
+                    messages.push(Message::user((*u).clone()));
                     messages.push(Message::assistant(*a));
                 }
-                messages.push(Message::user(user));
+                messages.push(Message::user(user.clone()));
                 ChatRequest {
                     params: params.clone(),
                     history_trimmed: u32::try_from(history.len() - kept).unwrap_or(u32::MAX),
@@ -124,18 +127,19 @@ const MESSAGE_OVERHEAD: u64 = 4;
 fn fitting_history(
     model: &str,
     system: Option<&str>,
-    history: &[(&str, &str)],
-    user: &str,
+    history: &[(&Content, &str)],
+    user: &Content,
     window: Option<u64>,
 ) -> usize {
     let Some(window) = window else {
         return history.len();
     };
     let cost = |text: &str| tokens::count_tokens(text, model) + MESSAGE_OVERHEAD;
-    let mut used = 3 + cost(user) + system.map_or(0, cost);
+    let content_cost = |c: &Content| tokens::count_content_tokens(c, model) + MESSAGE_OVERHEAD;
+    let mut used = 3 + content_cost(user) + system.map_or(0, cost);
     let mut kept = 0;
     for (u, a) in history.iter().rev() {
-        used += cost(u) + cost(a);
+        used += content_cost(u) + cost(a);
         if used > window {
             break;
         }
@@ -222,13 +226,14 @@ impl Engine {
     pub async fn compare_in_session(
         &self,
         session: Arc<dyn Session>,
-        user: &str,
+        user: impl Into<Content>,
         params: &Params,
     ) -> Result<Comparison> {
         params.validate()?;
-        let calls = session.calls_for(user, params, self.prices()).await?;
+        let user = user.into();
+        user.check("prompt", self.max_attachment_bytes())?;
+        let calls = session.calls_for(&user, params, self.prices()).await?;
         let inner = self.compare_calls(calls, CompareOptions::default())?;
-        let user = user.to_string();
         let request_id = inner.request_id().to_string();
         let models = inner.models().to_vec();
         let cancel = inner.cancel_token();

@@ -453,7 +453,7 @@ async fn session_models_see_their_own_answers() {
     );
 
     let calls = session
-        .calls_for("third", &Params::default(), engine.prices())
+        .calls_for(&"third".into(), &Params::default(), engine.prices())
         .await
         .unwrap();
     // scripted/a: system, (user, its answer) × 2, user.
@@ -501,7 +501,7 @@ async fn session_history_is_trimmed_oldest_first_to_the_context_window() {
         let done = engine
             .compare_in_session(
                 session.clone(),
-                &format!("{turn} {long}"),
+                format!("{turn} {long}"),
                 &Params::default(),
             )
             .await
@@ -512,7 +512,7 @@ async fn session_history_is_trimmed_oldest_first_to_the_context_window() {
         assert!(done.results.iter().all(|r| r.error.is_none()));
     }
     let calls = session
-        .calls_for("and now?", &Params::default(), engine.prices())
+        .calls_for(&"and now?".into(), &Params::default(), engine.prices())
         .await
         .unwrap();
     // sim/echo: 4 turns of history, only the newest that fit are kept, the oldest dropped.

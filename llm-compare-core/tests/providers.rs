@@ -782,9 +782,8 @@ fn rich_message(urls: bool) -> Value {
     json!({"role": "user", "content": parts})
 }
 
-/// The body sent for one comparison of `model` with `message`, served `answer`
-/// (an event stream) by a loopback mock at `endpoint`; and the comparison's end.
-async fn sent_body(endpoint: &str, model: &str, message: Value, answer: &str) -> (Value, Complete) {
+/// A loopback mock that answers `answer` (an event stream) to POSTs at `endpoint`.
+async fn answering(endpoint: &str, answer: &str) -> MockServer {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path(endpoint))
@@ -792,15 +791,22 @@ async fn sent_body(endpoint: &str, model: &str, message: Value, answer: &str) ->
             ResponseTemplate::new(200)
                 .set_body_raw(answer.as_bytes().to_vec(), "text/event-stream"),
         )
-        .expect(1)
         .mount(&server)
         .await;
+    server
+}
+
+/// The body sent for one comparison of `model` with `message`, served `answer`
+/// (an event stream) by a loopback mock at `endpoint`; and the comparison's end.
+async fn sent_body(endpoint: &str, model: &str, message: Value, answer: &str) -> (Value, Complete) {
+    let server = answering(endpoint, answer).await;
     let engine = config(&server).engine().unwrap();
     let request: CompareRequest =
         serde_json::from_value(json!({"models": [model], "messages": [message]})).unwrap();
     let done = engine.compare(&request).unwrap().result().await.unwrap();
-    let sent = &server.received_requests().await.unwrap()[0];
-    (serde_json::from_slice(&sent.body).unwrap(), done)
+    let sent = server.received_requests().await.unwrap();
+    assert_eq!(sent.len(), 1, "one upstream call");
+    (serde_json::from_slice(&sent[0].body).unwrap(), done)
 }
 
 const OPENAI_ANSWER: &str = "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"A cat.\"},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n";
@@ -909,6 +915,67 @@ async fn images_and_files_go_in_each_wire_formats_native_shape() {
         body["messages"][0]["content"][1],
         json!({"type": "document", "source": {"type": "text", "media_type": "text/plain", "data": "hello, file"}, "title": "notes.txt"})
     );
+}
+
+/// A large attachment goes out as the request's own bytes (not copied into each model's
+/// JSON) and arrives whole, with a `content-length` (not chunked), in every wire format.
+#[tokio::test]
+async fn a_large_attachment_is_sent_whole_with_its_length_by_every_wire_format() {
+    use base64::Engine as _;
+    let mut bytes = b"\x89PNG\r\n\x1a\n".to_vec();
+    bytes.extend((0..300_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8));
+    let b64 = base64::engine::general_purpose::STANDARD.encode(&bytes);
+    for (endpoint, model, answer, pointer) in [
+        (
+            "/openai/chat/completions",
+            "openai/test-model",
+            OPENAI_ANSWER,
+            "/messages/0/content/1/image_url/url",
+        ),
+        (
+            "/anthropic/v1/messages",
+            "anthropic/test-model",
+            ANTHROPIC_ANSWER,
+            "/messages/0/content/1/source/data",
+        ),
+        (
+            "/gemini/models/test-model:streamGenerateContent",
+            "gemini/test-model",
+            GEMINI_ANSWER,
+            "/contents/0/parts/1/inlineData/data",
+        ),
+    ] {
+        let server = answering(endpoint, answer).await;
+        let engine = config(&server).engine().unwrap();
+        let request: CompareRequest = serde_json::from_value(json!({
+            "models": [model],
+            "messages": [{"role": "user", "content": [
+                {"type": "text", "text": "What is this?"},
+                {"type": "image", "media_type": "image/png", "data": b64},
+            ]}],
+        }))
+        .unwrap();
+        let done = engine.compare(&request).unwrap().result().await.unwrap();
+        assert_eq!(done.results[0].text, "A cat.", "{model}");
+        let sent = &server.received_requests().await.unwrap()[0];
+        assert_eq!(
+            sent.headers["content-length"],
+            sent.body.len().to_string().as_str(),
+            "{model}"
+        );
+        assert!(!sent.headers.contains_key("transfer-encoding"), "{model}");
+        let body: Value = serde_json::from_slice(&sent.body).unwrap();
+        let got = body.pointer(pointer).and_then(Value::as_str).unwrap();
+        assert_eq!(
+            got.trim_start_matches("data:image/png;base64,"),
+            b64,
+            "{model}"
+        );
+        assert!(
+            String::from_utf8_lossy(&sent.body).contains("\"What is this?\""),
+            "{model}"
+        );
+    }
 }
 
 /// A model known not to take images, or an API that cannot carry a part, fails alone with

@@ -495,6 +495,10 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/comparisons/{id}/stream", get(comparisons::stream))
         .route("/v1/comparisons/{id}/ws", get(comparisons::websocket))
         .route("/v1/comparisons/{id}/preference", post(comparisons::vote))
+        .route(
+            "/v1/comparisons/{id}/attachments/{index}",
+            get(comparisons::attachment),
+        )
         .route("/v1/sessions", post(sessions::create).get(sessions::list))
         .route(
             "/v1/sessions/{id}",

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use common::{Server, call, sim_config, start_state};
+use common::{Server, call, sim_config, sqlite_url, start_state};
 use llm_compare_benches::mock_upstream::{self, MockConfig, spawn};
 use llm_compare_core::{
     CompareRequest, Engine, InMemoryRegistry, ModelPrice, PriceTable, ProviderRegistry, SimConfig,
@@ -34,15 +34,6 @@ fn engine(sim: SimConfig, upstream: Option<std::net::SocketAddr>) -> (Engine, Ar
     prices.set("sim/echo", ModelPrice::per_million("1", "2").unwrap());
     prices.set("sim/slow", ModelPrice::per_million("1", "2").unwrap());
     (Engine::new(providers).with_prices(Arc::new(prices)), sim)
-}
-
-/// A temporary SQLite database URL (its file, to search its bytes).
-fn sqlite_url() -> (std::path::PathBuf, String) {
-    let dir = std::env::temp_dir().join(format!("llm-compare-keys-{}", uuid::Uuid::now_v7()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("llm-compare.db");
-    let url = format!("sqlite://{}", file.display());
-    (dir, url)
 }
 
 /// A server on the store at `url`.
@@ -474,34 +465,14 @@ async fn per_key_rate_active_and_budget_limits_hold_under_twenty_concurrent_requ
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-/// A fresh PostgreSQL database (the shared one's server, a database of its own) when the
-/// tests have one; None (skipped, said) otherwise.
-async fn postgres_database() -> Option<String> {
-    let Ok(base) = std::env::var("LLM_COMPARE_TEST_DATABASE_URL") else {
-        assert!(
-            std::env::var("LLM_COMPARE_REQUIRE_SERVICES").as_deref() != Ok("1"),
-            "LLM_COMPARE_TEST_DATABASE_URL is not set but LLM_COMPARE_REQUIRE_SERVICES=1"
-        );
-        eprintln!("SKIPPED the PostgreSQL revocation test: set LLM_COMPARE_TEST_DATABASE_URL");
-        return None;
-    };
-    let name = format!("llmc_keys_{}", uuid::Uuid::now_v7().simple());
-    let admin = sqlx::PgPool::connect(&base).await.unwrap();
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&admin)
-        .await
-        .unwrap();
-    admin.close().await;
-    let (server, _) = base.rsplit_once('/').unwrap();
-    Some(format!("{server}/{name}"))
-}
-
 #[tokio::test]
 async fn a_revoked_key_is_refused_within_a_second_on_another_server() {
     // Two servers sharing PostgreSQL (a cluster's database); SQLite shared by two processes
     // behaves the same, so without PostgreSQL the test uses a SQLite file.
     let (dir, sqlite) = sqlite_url();
-    let url = postgres_database().await.unwrap_or(sqlite);
+    let url = common::postgres_database("the PostgreSQL revocation test")
+        .await
+        .unwrap_or(sqlite);
     let admin = admin_key(&url).await;
     let a = server(&url, None, sim_config()).await;
     let b = server(&url, None, sim_config()).await;

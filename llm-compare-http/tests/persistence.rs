@@ -60,6 +60,10 @@ async fn post(s: &Server, path: &str, body: Value) -> reqwest::Response {
     call(s, Method::POST, path, Some(KEY), Some(body)).await
 }
 
+async fn get_as(s: &Server, key: &str, path: &str) -> reqwest::Response {
+    call(s, Method::GET, path, Some(key), None).await
+}
+
 async fn get_json(s: &Server, path: &str) -> Value {
     json_of(
         call(s, Method::GET, path, Some(KEY), None).await,
@@ -768,4 +772,176 @@ async fn a_chat_completion_is_stored_and_listed_under_its_request_id() {
         .find(|x| x["id"] == id.as_str())
         .unwrap_or_else(|| panic!("{list}"));
     assert_eq!(listed["kind"], "chat_completion");
+}
+
+/// A session turn with an image: later turns send it again (each model's history carries
+/// it), the store holds its bytes once (content-addressed) however many turns carry it,
+/// snapshots list it and serve its bytes, and deleting the session deletes them. On SQLite,
+/// and on PostgreSQL when the tests have one.
+#[tokio::test]
+async fn session_attachments_are_sent_again_and_stored_once() {
+    let (dir, sqlite) = sqlite_url();
+    session_attachments_on(&sqlite).await;
+    std::fs::remove_dir_all(&dir).unwrap();
+    if let Some(pg) = postgres_database("session attachments").await {
+        session_attachments_on(&pg).await;
+    }
+}
+
+async fn session_attachments_on(url: &str) {
+    use llm_compare_core::{HttpProvider, ProviderRegistry, Secret, WireFormat};
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let upstream = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/chat/completions"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(
+            "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"A dot.\"},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n",
+            "text/event-stream",
+        ))
+        .mount(&upstream)
+        .await;
+    let sim = Arc::new(llm_compare_core::SimProvider::new(sim()));
+    let mut providers = ProviderRegistry::new();
+    providers.register(sim.clone());
+    providers.register(Arc::new(
+        HttpProvider::new(llm_compare_core::providers::HttpProviderSpec {
+            name: "up".into(),
+            wire: WireFormat::Openai,
+            base_url: format!("{}/v1", upstream.uri()),
+            key: Some(Secret::new("k")),
+            unavailable: None,
+            headers: Vec::new(),
+            models: vec!["vision".into()],
+            include_usage: true,
+            connect_timeout: Duration::from_secs(5),
+        })
+        .unwrap(),
+    ));
+    let store = llm_compare_service::SqlStore::open(url).await.unwrap();
+    let state = AppState::with_store(
+        llm_compare_core::Engine::new(providers),
+        options(),
+        Some(store),
+    );
+    let s = start_state(state, sim).await;
+
+    // 1.2 MB: stored in two pieces.
+    let mut bytes = b"\x89PNG\r\n\x1a\n".to_vec();
+    bytes.extend((0..1_200_000u32 - 8).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8));
+    let image =
+        serde_json::to_value(llm_compare_core::Part::from_bytes(&bytes, None).unwrap()).unwrap();
+    let png = image["data"].as_str().unwrap().to_string();
+    let session = json_of(
+        post(
+            &s,
+            "/v1/sessions",
+            json!({"models": ["up/vision", "sim/echo"]}),
+        )
+        .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let sid = session["id"].as_str().unwrap();
+    let (t1, _) = run(
+        &s,
+        json!({"session_id": sid, "prompt": "What is this?", "attachments": [image]}),
+    )
+    .await;
+    run(&s, json!({"session_id": sid, "prompt": "And its colour?"})).await;
+    // The same image again in turn 3: still one stored copy.
+    run(
+        &s,
+        json!({"session_id": sid, "prompt": "Once more.", "attachments": [image]}),
+    )
+    .await;
+
+    let sent = upstream.received_requests().await.unwrap();
+    assert_eq!(sent.len(), 3);
+    let turn2: Value = serde_json::from_slice(&sent[1].body).unwrap();
+    let data_url = format!("data:image/png;base64,{png}");
+    assert_eq!(
+        turn2["messages"],
+        json!([
+            {"role": "user", "content": [
+                {"type": "text", "text": "What is this?"},
+                {"type": "image_url", "image_url": {"url": data_url}},
+            ]},
+            {"role": "assistant", "content": "A dot."},
+            {"role": "user", "content": "And its colour?"},
+        ])
+    );
+    let turn3: Value = serde_json::from_slice(&sent[2].body).unwrap();
+    assert_eq!(turn3["messages"].as_array().unwrap().len(), 5);
+    assert_eq!(
+        turn3["messages"][4]["content"][1]["image_url"]["url"],
+        data_url
+    );
+
+    // Stored once.
+    sqlx::any::install_default_drivers();
+    let db = sqlx::AnyPool::connect(url).await.unwrap();
+    let count = |table: &'static str| {
+        let db = db.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(format!(
+                "SELECT COUNT(*) FROM {table}"
+            )))
+            .fetch_one(&db)
+            .await
+            .unwrap()
+        }
+    };
+    assert_eq!(count("attachments").await, 1);
+    assert_eq!(count("attachment_chunks").await, 2);
+
+    // Listed in the session's turns; its bytes served by position.
+    let detail = get_json(&s, &format!("/v1/sessions/{sid}")).await;
+    let refs = &detail["turns"][0]["attachments"];
+    assert_eq!(refs[0]["type"], "image");
+    assert_eq!(refs[0]["media_type"], "image/png");
+    assert_eq!(refs[0]["size"], 1_200_000);
+    assert_eq!(refs[0]["sha256"].as_str().unwrap().len(), 64);
+    assert!(detail["turns"][1].get("attachments").is_none(), "{detail}");
+    let t1 = t1["request_id"].as_str().unwrap();
+    let r = get_as(&s, KEY, &format!("/v1/comparisons/{t1}/attachments/0")).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["content-type"], "image/png");
+    assert_eq!(r.bytes().await.unwrap(), bytes);
+    // Another caller's, an index past the end, not an index: refused, named.
+    let r = get_as(&s, "KEY-B", &format!("/v1/comparisons/{t1}/attachments/0")).await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let r = get_as(&s, KEY, &format!("/v1/comparisons/{t1}/attachments/1")).await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let e = json_of(
+        get_as(&s, KEY, &format!("/v1/comparisons/{t1}/attachments/x")).await,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    assert_eq!(e["error"]["field"], "index");
+    // A bad attachment in a session turn is named and nothing is recorded.
+    let e = json_of(
+        post(
+            &s,
+            "/v1/comparisons",
+            json!({"session_id": sid, "prompt": "x", "attachments": [{"type": "image", "media_type": "image/jpeg", "data": png}]}),
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    assert_eq!(e["error"]["field"], "attachments[0].media_type", "{e}");
+
+    // Deleting the session deletes the bytes no comparison refers to any more.
+    let r = call(
+        &s,
+        Method::DELETE,
+        &format!("/v1/sessions/{sid}"),
+        Some(KEY),
+        None,
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    assert_eq!(count("attachments").await, 0);
+    assert_eq!(count("attachment_chunks").await, 0);
 }

@@ -7,6 +7,7 @@
 //! publishes; sessions plan each turn from the stored history; votes feed the leaderboard.
 //! Without one, comparisons run in memory and the stored features say they need a store.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use futures::StreamExt;
@@ -25,8 +26,8 @@ use crate::leaderboard::{Leaderboard, VoteCache};
 use crate::persist::{Persistence, WRITE_WINDOW};
 use crate::usage::{UsageQuery, UsageReport};
 use crate::{
-    ComparisonKind, ComparisonSummary, NewComparison, NewSession, SessionSummary, SharedStore,
-    StoredComparison, Vote, Winner,
+    AttachmentRef, ComparisonKind, ComparisonSummary, NewComparison, NewSession, SessionSummary,
+    SharedStore, StoredComparison, Vote, Winner,
 };
 
 /// Now, in Unix milliseconds.
@@ -220,6 +221,11 @@ pub struct Snapshot {
     /// Blind: model names are "Model A", … until the vote.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub blind: bool,
+    /// The prompt's images and files (their bytes: `GET
+    /// /v1/comparisons/{id}/attachments/{index}`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[cfg_attr(feature = "ts", ts(as = "Option<Vec<AttachmentRef>>", optional))]
+    pub attachments: Vec<AttachmentRef>,
 }
 
 impl Snapshot {
@@ -279,6 +285,7 @@ pub fn stored_snapshot(c: StoredComparison) -> Snapshot {
         prompt: c.prompt,
         session_id: c.session_id,
         blind: c.blind,
+        attachments: c.attachments,
     };
     if hide {
         snap.blind();
@@ -393,6 +400,8 @@ struct Prepared {
     metadata: Option<serde_json::Value>,
     session_id: Option<String>,
     prompt: Option<String>,
+    /// The prompt's images and files, stored with it.
+    attachments: Vec<llm_compare_core::Part>,
     blind: bool,
 }
 
@@ -465,15 +474,21 @@ impl CreateComparison {
     }
 }
 
-fn turn_of(c: &StoredComparison) -> Option<Turn> {
-    let user = c.prompt.clone()?;
+/// The turn stored comparison `c` answered, its attachments' bytes from `blobs` (by SHA-256).
+fn turn_of(c: &StoredComparison, blobs: &HashMap<String, Arc<str>>) -> Option<Turn> {
+    let prompt = c.prompt.clone()?;
     // A cancelled or interrupted turn was never seen through: left out, as in memory.
     if !matches!(c.status, RequestStatus::Completed | RequestStatus::Failed) {
         return None;
     }
+    let parts: Vec<llm_compare_core::Part> = c
+        .attachments
+        .iter()
+        .map(|r| r.to_part(r.sha256.as_ref().and_then(|h| blobs.get(h)).cloned()))
+        .collect();
     Some(Turn {
         request_id: c.id.clone(),
-        user,
+        user: with_attachments(prompt, Some(parts)),
         answers: c
             .models
             .iter()
@@ -940,6 +955,7 @@ impl Service {
                 instance: self.instance.clone(),
                 reservation,
                 kind: ComparisonKind::ChatCompletion,
+                attachments: Vec::new(),
             };
             if new.reservation.is_some() {
                 // The hold is taken before any upstream call.
@@ -981,6 +997,7 @@ impl Service {
             metadata,
             session_id,
             prompt,
+            attachments,
             blind,
         } = self.prepare(owner, body).await?;
         // Before anything is recorded or called.
@@ -1012,6 +1029,7 @@ impl Service {
                     instance: self.instance.clone(),
                     reservation,
                     kind: ComparisonKind::Comparison,
+                    attachments,
                 })
                 .await?;
         }
@@ -1057,14 +1075,15 @@ impl Service {
         }
         let Some(session_id) = body.session_id.clone() else {
             let (request, metadata) = body.into_request()?;
+            let last = request.messages.last();
             return Ok(Prepared {
                 calls: self.engine.plan(&request)?,
                 metadata,
                 session_id: None,
-                prompt: request
-                    .messages
-                    .last()
-                    .map(|m| m.content.text().into_owned()),
+                prompt: last.map(|m| m.content.text().into_owned()),
+                attachments: last
+                    .map(|m| m.content.media().map(|(_, p)| p.clone()).collect())
+                    .unwrap_or_default(),
                 blind,
             });
         };
@@ -1072,19 +1091,6 @@ impl Service {
             return Err(Error::invalid(
                 "messages",
                 "a session turn takes a prompt; the session holds the history",
-            ));
-        }
-        if body.attachments.is_some() || body.response_format.is_some() {
-            let field = if body.attachments.is_some() {
-                "attachments"
-            } else {
-                "response_format"
-            };
-            return Err(Error::invalid(
-                field,
-                format!(
-                    "`{field}` is not supported in session turns yet: start a comparison without `session_id`"
-                ),
             ));
         }
         if body.system.is_some() {
@@ -1102,18 +1108,27 @@ impl Service {
         let params = body.params.clone().unwrap_or_default();
         params.validate()?;
         check_metadata(body.metadata.as_ref())?;
+        if let Some(f) = &body.response_format {
+            f.check("response_format")?;
+        }
+        let attachments = body.attachments.clone().unwrap_or_default();
+        llm_compare_core::Content::Parts(attachments.clone())
+            .check("attachments", self.engine.max_attachment_bytes())?;
+        let user = with_attachments(prompt.clone(), Some(attachments.clone()));
         let mut calls = self
-            .next_turn(owner, &session_id, &prompt, &body.models, &params)
+            .next_turn(owner, &session_id, &user, &body.models, &params)
             .await?;
         for c in &mut calls {
             c.tools = body.tools.clone().unwrap_or_default();
             c.tool_choice = body.tool_choice.clone();
+            c.response_format = body.response_format.clone();
         }
         Ok(Prepared {
             calls,
             metadata: body.metadata,
             session_id: Some(session_id),
             prompt: Some(prompt),
+            attachments,
             blind,
         })
     }
@@ -1125,7 +1140,7 @@ impl Service {
         &self,
         owner: &str,
         session_id: &str,
-        prompt: &str,
+        prompt: &llm_compare_core::Content,
         models: &[String],
         params: &Params,
     ) -> Result<Vec<ChatRequest>> {
@@ -1151,7 +1166,21 @@ impl Service {
                 ),
             ));
         }
-        // The stored turns are the history; the new turn is recorded as a comparison.
+        // The stored turns are the history (their attachments read once each, shared by
+        // every turn and model that sends them); the new turn is recorded as a comparison.
+        let mut blobs: HashMap<String, Arc<str>> = HashMap::new();
+        for r in s.turns.iter().flat_map(|t| &t.attachments) {
+            if let Some(h) = &r.sha256
+                && !blobs.contains_key(h)
+            {
+                let Some(a) = store.attachment(h).await? else {
+                    return Err(Error::Internal(format!(
+                        "session `{session_id}`: attachment {h} is missing from the store"
+                    )));
+                };
+                blobs.insert(h.clone(), a.data);
+            }
+        }
         let session = InMemorySession::restore(
             s.summary.id.clone(),
             s.summary
@@ -1160,7 +1189,7 @@ impl Service {
                 .map(|m| ModelId::parse(m))
                 .collect::<Result<_>>()?,
             s.summary.system.clone(),
-            s.turns.iter().filter_map(turn_of).collect(),
+            s.turns.iter().filter_map(|t| turn_of(t, &blobs)).collect(),
         );
         session
             .calls_for(prompt, params, self.engine.prices())
@@ -1231,9 +1260,14 @@ impl Service {
             None => None,
         };
         let hide = info.blind && stored.as_ref().is_none_or(|c| c.preference.is_none());
-        let (preference, prompt, session_id) = match stored {
-            Some(c) => (c.preference.map(Into::into), c.prompt, c.session_id),
-            None => (None, None, None),
+        let (preference, prompt, session_id, attachments) = match stored {
+            Some(c) => (
+                c.preference.map(Into::into),
+                c.prompt,
+                c.session_id,
+                c.attachments,
+            ),
+            None => (None, None, None, Vec::new()),
         };
         let events = self.registry.events(owner, id, 0).await?;
         let mut models: Vec<ModelSnapshot> = info
@@ -1292,11 +1326,47 @@ impl Service {
             prompt,
             session_id,
             blind: info.blind,
+            attachments,
         };
         if hide {
             snap.blind();
         }
         Ok(snap)
+    }
+
+    /// The bytes and media type of attachment `index` of `owner`'s stored comparison `id`.
+    pub async fn attachment(
+        &self,
+        owner: &str,
+        id: &str,
+        index: usize,
+    ) -> Result<(String, Vec<u8>)> {
+        use base64::Engine as _;
+        let store = self.store_for("attachments are kept in")?;
+        let Some(c) = store.comparison(owner, id).await? else {
+            return Err(crate::not_yours("comparison", id));
+        };
+        let Some(r) = c.attachments.get(index) else {
+            return Err(Error::NotFound(format!(
+                "comparison `{id}` has {} attachment(s); no attachment {index}",
+                c.attachments.len()
+            )));
+        };
+        let (Some(sha), None) = (&r.sha256, &r.url) else {
+            return Err(Error::NotFound(format!(
+                "attachment {index} of `{id}` was given as a URL ({}); its bytes are not stored",
+                r.url.as_deref().unwrap_or_default()
+            )));
+        };
+        let Some(a) = store.attachment(sha).await? else {
+            return Err(Error::Internal(format!(
+                "comparison `{id}`: attachment {sha} is missing from the store"
+            )));
+        };
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(a.data.trim_end())
+            .map_err(|e| Error::Internal(format!("attachment {sha} does not decode: {e}")))?;
+        Ok((a.media_type, bytes))
     }
 
     /// Cancels `owner`'s comparison `id`; its status right after (`cancelled` once the

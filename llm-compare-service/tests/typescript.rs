@@ -76,6 +76,8 @@ fn generate() -> String {
     decl::<Submitted>(&cfg, &mut out);
     decl::<Snapshot>(&cfg, &mut out);
     decl::<ModelSnapshot>(&cfg, &mut out);
+    decl::<llm_compare_service::AttachmentRef>(&cfg, &mut out);
+    decl::<llm_compare_service::AttachmentKind>(&cfg, &mut out);
     decl::<VoteBody>(&cfg, &mut out);
     decl::<Winner>(&cfg, &mut out);
     decl::<Outcome>(&cfg, &mut out);

@@ -58,6 +58,8 @@ pub struct NewComparison {
     pub reservation: Option<Reservation>,
     /// What it is.
     pub kind: ComparisonKind,
+    /// The images and files of its prompt (stored once each, by content).
+    pub attachments: Vec<llm_compare_core::Part>,
 }
 
 /// What a stored comparison is.
@@ -180,6 +182,135 @@ pub struct StoredComparison {
     pub prompt: Option<String>,
     /// Whether model names are hidden until the vote.
     pub blind: bool,
+    /// The images and files of its prompt.
+    pub attachments: Vec<AttachmentRef>,
+}
+
+/// An image or file of a stored prompt: what it is and where its bytes are (the store's
+/// attachments, by SHA-256; or the URL the provider fetched).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct AttachmentRef {
+    /// `image` or `file`.
+    #[serde(rename = "type")]
+    pub kind: AttachmentKind,
+    /// Its media type.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
+    pub media_type: Option<String>,
+    /// SHA-256 of its bytes, hex (bytes given).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
+    pub sha256: Option<String>,
+    /// Its size in bytes (bytes given).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional, type = "number"))]
+    pub size: Option<u64>,
+    /// Its URL (a URL given).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
+    pub url: Option<String>,
+    /// Its file name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
+    pub name: Option<String>,
+}
+
+/// What an attachment is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum AttachmentKind {
+    /// An image.
+    Image,
+    /// A file (PDF, text).
+    File,
+}
+
+/// An attachment's bytes, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredAttachment {
+    /// Its media type.
+    pub media_type: String,
+    /// The bytes, base64.
+    pub data: std::sync::Arc<str>,
+}
+
+impl AttachmentRef {
+    /// The reference to store for `part` (and the base64 to store under it, when the part
+    /// carries bytes); None for text. The bytes are hashed in pieces (no copy held).
+    pub fn of(
+        part: &llm_compare_core::Part,
+    ) -> Result<Option<(Self, Option<std::sync::Arc<str>>)>> {
+        use llm_compare_core::Part;
+        use llm_compare_core::content::Source;
+        let (kind, name) = match part {
+            Part::Text { .. } => return Ok(None),
+            Part::Image { .. } => (AttachmentKind::Image, None),
+            Part::File { name, .. } => (AttachmentKind::File, name.clone()),
+        };
+        Ok(Some(match part.source() {
+            Some(Source::Bytes { media_type, data }) => {
+                let found = llm_compare_core::content::inspect(&data, usize::MAX)
+                    .map_err(|e| Error::invalid("attachments", e.to_string()))?;
+                (
+                    Self {
+                        kind,
+                        media_type: Some(media_type.to_string()),
+                        sha256: Some(found.sha256),
+                        size: Some(found.len as u64),
+                        url: None,
+                        name,
+                    },
+                    // A data: URL's base64 is a tail of the URL: stored as its own string.
+                    Some(match part {
+                        Part::Image { data: Some(d), .. } | Part::File { data: Some(d), .. } => {
+                            d.clone()
+                        }
+                        _ => std::sync::Arc::from(data.as_str()),
+                    }),
+                )
+            }
+            Some(Source::Url { url, media_type }) => (
+                Self {
+                    kind,
+                    media_type: media_type.map(str::to_string),
+                    sha256: None,
+                    size: None,
+                    url: Some(url.to_string()),
+                    name,
+                },
+                None,
+            ),
+            None => return Ok(None),
+        }))
+    }
+
+    /// The part this reference stands for, with `data` (its stored bytes; None for a URL).
+    pub fn to_part(&self, data: Option<std::sync::Arc<str>>) -> llm_compare_core::Part {
+        use llm_compare_core::Part;
+        let url = if data.is_some() {
+            None
+        } else {
+            self.url.as_deref().map(std::sync::Arc::from)
+        };
+        match self.kind {
+            AttachmentKind::Image => Part::Image {
+                media_type: self.media_type.clone(),
+                data,
+                url,
+            },
+            AttachmentKind::File => Part::File {
+                media_type: self.media_type.clone(),
+                data,
+                url,
+                name: self.name.clone(),
+            },
+        }
+    }
 }
 
 /// A comparison without its texts (listings).
@@ -424,6 +555,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn session(&self, owner: &str, id: &str) -> Result<Option<StoredSession>>;
     /// Deletes a session and its turns; false if unknown or another owner's.
     async fn delete_session(&self, owner: &str, id: &str) -> Result<bool>;
+
+    /// The stored bytes of attachment `sha256`.
+    async fn attachment(&self, sha256: &str) -> Result<Option<StoredAttachment>>;
 
     /// Votes cast at or after `since_ms`, oldest first.
     async fn votes_since(&self, since_ms: i64) -> Result<Vec<VoteRecord>>;

@@ -12,9 +12,9 @@ use sqlx::any::{AnyPoolOptions, AnyRow, install_default_drivers};
 use sqlx::{Any, AnyPool, AssertSqlSafe, Row, Transaction};
 
 use crate::{
-    BudgetState, ComparisonKind, ComparisonSummary, NewComparison, NewSession, SessionSummary,
-    Store, StoredComparison, StoredKey, StoredModel, StoredSession, UsageRow, Vote, VoteRecord,
-    Winner, Write, not_yours,
+    AttachmentRef, BudgetState, ComparisonKind, ComparisonSummary, NewComparison, NewSession,
+    SessionSummary, Store, StoredAttachment, StoredComparison, StoredKey, StoredModel,
+    StoredSession, UsageRow, Vote, VoteRecord, Winner, Write, not_yours,
 };
 
 fn now_ms() -> i64 {
@@ -49,6 +49,9 @@ fn db_err(e: sqlx::Error) -> Error {
         Error::Internal(format!("database: {e}"))
     }
 }
+
+/// Base64 characters per stored piece of an attachment (1 MiB).
+const ATTACHMENT_CHUNK: usize = 1024 * 1024;
 
 fn json<T: Serialize>(v: &T) -> String {
     serde_json::to_string(v).unwrap_or_default()
@@ -219,7 +222,7 @@ impl SqlStore {
         let (clause, a, b) = scope.clause();
         let rows = sqlx::query(AssertSqlSafe(format!(
             "SELECT c.id, c.owner, c.status, c.metadata, c.created_at_ms, c.finished_at_ms, c.totals, \
-             c.duration_ms, c.session_id, c.prompt, c.blind FROM comparisons c WHERE {clause} \
+             c.duration_ms, c.session_id, c.prompt, c.blind, c.attachments FROM comparisons c WHERE {clause} \
              ORDER BY c.created_at_ms, c.id"
         )))
         .bind(a)
@@ -234,6 +237,7 @@ impl SqlStore {
             let totals: Option<String> = get(&row, "totals")?;
             let status: String = get(&row, "status")?;
             let id: String = get(&row, "id")?;
+            let attachments: Option<String> = get(&row, "attachments")?;
             index.insert(id.clone(), out.len());
             out.push(StoredComparison {
                 owner: get(&row, "owner")?,
@@ -248,6 +252,13 @@ impl SqlStore {
                 session_id: get(&row, "session_id")?,
                 prompt: get(&row, "prompt")?,
                 blind: get::<i64>(&row, "blind")? != 0,
+                attachments: parse_json_opt::<Vec<AttachmentRef>>(
+                    "comparisons",
+                    &id,
+                    "attachments",
+                    attachments,
+                )?
+                .unwrap_or_default(),
                 id,
             });
         }
@@ -306,11 +317,15 @@ impl SqlStore {
         let at = now_ms();
         let mut sql = String::from(
             "INSERT INTO comparisons (id, owner, status, models, metadata, created_at_ms, session_id, prompt, \
-             blind, instance, kind, finished_at_ms, totals, duration_ms) VALUES ",
+             blind, instance, kind, finished_at_ms, totals, duration_ms, attachments) VALUES ",
         );
-        values(&mut sql, whole.len(), 14);
-        let mut q = sqlx::query(AssertSqlSafe(sql));
+        values(&mut sql, whole.len(), 15);
+        let mut refs = Vec::with_capacity(whole.len());
         for w in whole {
+            refs.push(Self::put_attachments(tx, &w.create.attachments).await?);
+        }
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for (w, refs) in whole.iter().zip(refs) {
             let c = w.create;
             q = q
                 .bind(&c.id)
@@ -326,7 +341,8 @@ impl SqlStore {
                 .bind(c.kind.as_str())
                 .bind(at)
                 .bind(json(&w.finish.totals))
-                .bind(w.finish.duration_ms);
+                .bind(w.finish.duration_ms)
+                .bind(refs);
         }
         q.execute(&mut **tx).await.map_err(db_err)?;
 
@@ -382,7 +398,8 @@ impl SqlStore {
     /// Records comparison `c` (with its budget hold) inside `tx`.
     async fn create_in(tx: &mut Transaction<'static, Any>, c: &NewComparison) -> Result<()> {
         Self::reserve(tx, c).await?;
-        sqlx::query("INSERT INTO comparisons (id, owner, status, models, metadata, created_at_ms, session_id, prompt, blind, instance, kind) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)")
+        let refs = Self::put_attachments(tx, &c.attachments).await?;
+        sqlx::query("INSERT INTO comparisons (id, owner, status, models, metadata, created_at_ms, session_id, prompt, blind, instance, kind, attachments) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)")
             .bind(&c.id)
             .bind(&c.owner)
             .bind(RequestStatus::Running.as_str())
@@ -394,6 +411,7 @@ impl SqlStore {
             .bind(i64::from(c.blind))
             .bind(&c.instance)
             .bind(c.kind.as_str())
+            .bind(refs)
             .execute(&mut **tx)
             .await
             .map_err(db_err)?;
@@ -408,6 +426,52 @@ impl SqlStore {
                 .map_err(db_err)?;
         }
         Ok(())
+    }
+
+    /// Stores the bytes of `parts` once each (by SHA-256: bytes already stored are not
+    /// written again) inside `tx`; their references as the `attachments` column (None:
+    /// no attachments).
+    async fn put_attachments(
+        tx: &mut Transaction<'static, Any>,
+        parts: &[llm_compare_core::Part],
+    ) -> Result<Option<String>> {
+        let mut refs = Vec::new();
+        for part in parts {
+            let Some((r, data)) = AttachmentRef::of(part)? else {
+                continue;
+            };
+            if let (Some(data), Some(sha), Some(media_type)) = (data, &r.sha256, &r.media_type) {
+                let added = sqlx::query(
+                    "INSERT INTO attachments (sha256, media_type, size, created_at_ms) \
+                     VALUES ($1, $2, $3, $4) ON CONFLICT (sha256) DO NOTHING",
+                )
+                .bind(sha)
+                .bind(media_type)
+                .bind(i64::try_from(r.size.unwrap_or(0)).unwrap_or(i64::MAX))
+                .bind(now_ms())
+                .execute(&mut **tx)
+                .await
+                .map_err(db_err)?;
+                // Stored already (another turn, another comparison): not written again.
+                if added.rows_affected() > 0 {
+                    let data = data.trim_end();
+                    // base64 is ASCII: any byte offset is a character boundary.
+                    for (seq, at) in (0..data.len()).step_by(ATTACHMENT_CHUNK).enumerate() {
+                        sqlx::query(
+                            "INSERT INTO attachment_chunks (sha256, seq, data) VALUES ($1, $2, $3)",
+                        )
+                        .bind(sha)
+                        .bind(seq as i64)
+                        .bind(&data[at..(at + ATTACHMENT_CHUNK).min(data.len())])
+                        .execute(&mut **tx)
+                        .await
+                        .map_err(db_err)?;
+                    }
+                }
+            }
+            refs.push(r);
+        }
+        Ok((!refs.is_empty()).then(|| json(&refs)))
     }
 
     /// Saves a model's result, its usage-ledger entry and its settled cost inside `tx`.
@@ -902,8 +966,51 @@ impl Store for SqlStore {
             .execute(&mut *tx)
             .await
             .map_err(db_err)?;
+        // Attachments no comparison refers to any more go with it.
+        for sql in [
+            "DELETE FROM attachments WHERE NOT EXISTS (SELECT 1 FROM comparisons c \
+             WHERE c.attachments IS NOT NULL AND c.attachments LIKE '%' || attachments.sha256 || '%')",
+            "DELETE FROM attachment_chunks WHERE NOT EXISTS \
+             (SELECT 1 FROM attachments a WHERE a.sha256 = attachment_chunks.sha256)",
+        ] {
+            sqlx::query(sql).execute(&mut *tx).await.map_err(db_err)?;
+        }
         tx.commit().await.map_err(db_err)?;
         Ok(r.rows_affected() > 0)
+    }
+
+    async fn attachment(&self, sha256: &str) -> Result<Option<StoredAttachment>> {
+        let Some(row) = sqlx::query("SELECT media_type, size FROM attachments WHERE sha256 = $1")
+            .bind(sha256)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?
+        else {
+            return Ok(None);
+        };
+        let size: i64 = get(&row, "size")?;
+        let chunks =
+            sqlx::query("SELECT data FROM attachment_chunks WHERE sha256 = $1 ORDER BY seq")
+                .bind(sha256)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db_err)?;
+        let mut data = String::with_capacity(usize::try_from(size).unwrap_or(0).div_ceil(3) * 4);
+        for c in &chunks {
+            data.push_str(&get::<String>(c, "data")?);
+        }
+        // Strictly: the pieces must add up to the bytes that were stored.
+        if data.len() != usize::try_from(size).unwrap_or(0).div_ceil(3) * 4 {
+            return Err(crate::sql::corrupt(
+                "attachments",
+                sha256,
+                format!("{} base64 characters stored for {size} bytes", data.len()),
+            ));
+        }
+        Ok(Some(StoredAttachment {
+            media_type: get(&row, "media_type")?,
+            data: data.into(),
+        }))
     }
 
     async fn votes_since(&self, since_ms: i64) -> Result<Vec<VoteRecord>> {

@@ -15,7 +15,7 @@ use crate::content::{Content, Part, Source};
 use crate::error::{ErrorCode, ProviderError, Result};
 use crate::event::FinishReason;
 use crate::provider::{ProviderEvent, ReportedUsage};
-use crate::providers::http::{StreamParser, classify, cut_short, parse_error};
+use crate::providers::http::{Blobs, StreamParser, classify, cut_short, parse_error};
 use crate::providers::{arguments_object, push_merged};
 use crate::request::{ChatRequest, Role, ToolChoice, ToolChoiceMode};
 
@@ -24,7 +24,7 @@ pub const DEFAULT_MAX_TOKENS: u32 = 4096;
 
 /// A user message's content blocks: `text`, `image` and `document` blocks with a `base64`,
 /// `url` or (plain-text files) `text` source.
-fn blocks_of(c: &Content) -> Vec<Value> {
+fn blocks_of(c: &Content, blobs: &mut Blobs) -> Vec<Value> {
     let parts = match c {
         Content::Text(s) => return vec![json!({"type": "text", "text": s})],
         Content::Parts(parts) => parts,
@@ -37,10 +37,10 @@ fn blocks_of(c: &Content) -> Vec<Value> {
                     media_type: "text/plain",
                     data,
                 }) => {
-                    json!({"type": "text", "media_type": "text/plain", "data": super::decoded_text(data)})
+                    json!({"type": "text", "media_type": "text/plain", "data": super::decoded_text(&data)})
                 }
                 Some(Source::Bytes { media_type, data }) => {
-                    json!({"type": "base64", "media_type": media_type, "data": data})
+                    json!({"type": "base64", "media_type": media_type, "data": blobs.text(data)})
                 }
                 Some(Source::Url { url, .. }) => json!({"type": "url", "url": url}),
                 None => {
@@ -63,12 +63,12 @@ fn blocks_of(c: &Content) -> Vec<Value> {
 }
 
 /// The JSON body of a streaming Messages request.
-pub fn build_body(req: &ChatRequest) -> Value {
+pub fn build_body(req: &ChatRequest, blobs: &mut Blobs) -> Value {
     let mut messages: Vec<Value> = Vec::new();
     for m in &req.messages {
         let (role, blocks) = match m.role {
             Role::System => continue,
-            Role::User => ("user", blocks_of(&m.content)),
+            Role::User => ("user", blocks_of(&m.content, blobs)),
             Role::Tool => (
                 "user",
                 vec![json!({

@@ -14,7 +14,7 @@ use crate::content::{self, Source};
 use crate::error::{ErrorCode, ProviderError, Result};
 use crate::event::FinishReason;
 use crate::provider::{ProviderEvent, ReportedUsage};
-use crate::providers::http::{StreamParser, classify, cut_short, parse_error};
+use crate::providers::http::{Blobs, StreamParser, classify, cut_short, parse_error};
 use crate::providers::{arguments_object, push_merged};
 use crate::request::{ChatRequest, Role, ToolChoice, ToolChoiceMode};
 
@@ -41,7 +41,7 @@ pub fn path(model: &str) -> String {
 
 /// A user message's parts: `text`, and `inlineData` (`mimeType` + base64) for images and
 /// files.
-fn parts_of(c: &content::Content) -> Vec<Value> {
+fn parts_of(c: &content::Content, blobs: &mut Blobs) -> Vec<Value> {
     let parts = match c {
         content::Content::Text(s) => return vec![json!({"text": s})],
         content::Content::Parts(parts) => parts,
@@ -50,7 +50,7 @@ fn parts_of(c: &content::Content) -> Vec<Value> {
         .iter()
         .map(|p| match p.source() {
             Some(Source::Bytes { media_type, data }) => {
-                json!({"inlineData": {"mimeType": media_type, "data": data}})
+                json!({"inlineData": {"mimeType": media_type, "data": blobs.text(data)}})
             }
             // Refused before any call (`refusal`).
             Some(Source::Url { url, .. }) => json!({"text": url}),
@@ -75,7 +75,7 @@ pub fn refusal(part: &content::Part) -> Option<String> {
 }
 
 /// The JSON body of a streaming `generateContent` request.
-pub fn build_body(req: &ChatRequest) -> Value {
+pub fn build_body(req: &ChatRequest, blobs: &mut Blobs) -> Value {
     // Tool results name the function, not the call id: find it from the assistant's calls.
     let call_names: HashMap<&str, &str> = req
         .messages
@@ -87,7 +87,7 @@ pub fn build_body(req: &ChatRequest) -> Value {
     for m in &req.messages {
         let (role, parts) = match m.role {
             Role::System => continue,
-            Role::User => ("user", parts_of(&m.content)),
+            Role::User => ("user", parts_of(&m.content, blobs)),
             Role::Tool => {
                 let id = m.tool_call_id.as_deref().unwrap_or_default();
                 let name = call_names.get(id).copied().unwrap_or(id);

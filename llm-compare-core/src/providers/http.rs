@@ -32,8 +32,108 @@ pub struct HttpRequest {
     pub url: String,
     /// Headers (credentials included; never logged).
     pub headers: Vec<(String, String)>,
-    /// JSON body.
+    /// JSON body, with a placeholder string where each of `blobs` goes.
     pub body: serde_json::Value,
+    /// The attachments' base64, sent where their placeholders are.
+    pub blobs: Blobs,
+}
+
+impl HttpRequest {
+    /// The body as it is sent: the JSON around the attachments, and each attachment's
+    /// base64 as bytes shared with the request (no copy per model).
+    pub fn body_chunks(&self) -> Result<Vec<Bytes>> {
+        let json = serde_json::to_vec(&self.body)
+            .map_err(|e| Error::Internal(format!("cannot serialize a request body: {e}")))?;
+        self.blobs.splice(Bytes::from(json))
+    }
+
+    /// The body as one JSON value, attachments in place (for tests and inspection).
+    pub fn body_json(&self) -> Result<serde_json::Value> {
+        let bytes: Vec<u8> = self.body_chunks()?.concat();
+        serde_json::from_slice(&bytes)
+            .map_err(|e| Error::Internal(format!("a request body does not parse: {e}")))
+    }
+}
+
+/// Attachments at least this large are sent as shared bytes; smaller ones are copied into
+/// the JSON (one chunk is cheaper than several for them).
+const BLOB_MIN: usize = 16 * 1024;
+
+/// The large base64 strings of a request body. A wire format's builder asks
+/// [`Blobs::text`] for the string to put in its JSON: a placeholder that
+/// [`HttpRequest::body_chunks`] replaces with the shared bytes, so 8 models sent one
+/// 20 MiB image hold it once, not 8 × (JSON value + serialized body).
+#[derive(Debug, Default)]
+pub struct Blobs {
+    /// Placeholders are made (else the text goes in the JSON as is).
+    shared: bool,
+    /// Makes placeholders unguessable, so a prompt cannot forge one.
+    nonce: u64,
+    items: Vec<Bytes>,
+}
+
+impl Blobs {
+    /// Attachments copied into the JSON (tests; small bodies).
+    pub fn inline() -> Self {
+        Self::default()
+    }
+
+    /// Large attachments replaced by placeholders, sent as shared bytes.
+    pub fn shared() -> Self {
+        Self {
+            shared: true,
+            nonce: fastrand::u64(..),
+            items: Vec::new(),
+        }
+    }
+
+    /// What to write in the JSON for `data` (base64: no character JSON escapes).
+    pub fn text<'a>(&mut self, data: crate::content::B64<'a>) -> std::borrow::Cow<'a, str> {
+        if !self.shared || data.len() < BLOB_MIN {
+            return std::borrow::Cow::Borrowed(data.as_str());
+        }
+        self.items.push(data.shared());
+        std::borrow::Cow::Owned(format!(
+            "\u{1}{}{}\u{1}",
+            self.marker(),
+            self.items.len() - 1
+        ))
+    }
+
+    /// The placeholder's start, as serialized JSON writes it (`\u0001` escaped).
+    fn marker(&self) -> String {
+        format!("lcblob{:016x}.", self.nonce)
+    }
+
+    /// `json` with every placeholder replaced by its bytes, as chunks.
+    fn splice(&self, json: Bytes) -> Result<Vec<Bytes>> {
+        if self.items.is_empty() {
+            return Ok(vec![json]);
+        }
+        let open = format!("\\u0001{}", self.marker());
+        let text = std::str::from_utf8(&json)
+            .map_err(|e| Error::Internal(format!("a request body is not UTF-8: {e}")))?;
+        let mut chunks = Vec::with_capacity(self.items.len() * 2 + 1);
+        let mut at = 0;
+        while let Some(found) = text[at..].find(&open) {
+            let start = at + found;
+            let digits = start + open.len();
+            let end = text[digits..]
+                .find("\\u0001")
+                .map(|n| digits + n)
+                .ok_or_else(|| Error::Internal("a request body's placeholder is cut".into()))?;
+            let item = text[digits..end]
+                .parse::<usize>()
+                .ok()
+                .and_then(|i| self.items.get(i))
+                .ok_or_else(|| Error::Internal("a request body's placeholder is unknown".into()))?;
+            chunks.push(json.slice(at..start));
+            chunks.push(item.clone());
+            at = end + "\\u0001".len();
+        }
+        chunks.push(json.slice(at..));
+        Ok(chunks)
+    }
 }
 
 /// Most bytes of an error body kept for the message.
@@ -45,7 +145,21 @@ pub async fn send_sse(
     req: HttpRequest,
     parser: Box<dyn StreamParser>,
 ) -> Result<ProviderStream> {
-    let mut builder = client.post(&req.url).json(&req.body);
+    let mut chunks = req.body_chunks()?;
+    let mut builder = client
+        .post(&req.url)
+        .header(reqwest::header::CONTENT_TYPE, "application/json");
+    builder = if chunks.len() == 1 {
+        builder.body(chunks.remove(0))
+    } else {
+        // Sent with its length (not chunked): some APIs refuse chunked uploads.
+        let len: usize = chunks.iter().map(Bytes::len).sum();
+        builder
+            .header(reqwest::header::CONTENT_LENGTH, len)
+            .body(reqwest::Body::wrap_stream(futures::stream::iter(
+                chunks.into_iter().map(Ok::<_, std::io::Error>),
+            )))
+    };
     for (k, v) in &req.headers {
         builder = builder.header(k, v);
     }
@@ -357,6 +471,57 @@ mod tests {
         assert_eq!(e.message, "HTTP 400: API key not valid.");
         assert!(!e.retryable);
         assert!(http_error(500, None, "").retryable);
+    }
+
+    #[test]
+    fn large_base64_is_spliced_in_as_the_requests_own_bytes() {
+        use crate::content::{Part, Source};
+        let data: std::sync::Arc<str> = "QUJD".repeat(BLOB_MIN).into();
+        let part = Part::Image {
+            media_type: Some("image/png".into()),
+            data: Some(data.clone()),
+            url: None,
+        };
+        let Some(Source::Bytes { data: b64, .. }) = part.source() else {
+            panic!("bytes")
+        };
+        let small_part = Part::Image {
+            media_type: Some("image/png".into()),
+            data: Some("QUJD".into()),
+            url: None,
+        };
+        let Some(Source::Bytes { data: small, .. }) = small_part.source() else {
+            panic!("bytes")
+        };
+        let forged = "\u{1}lcblob0000000000000000.0\u{1}";
+        let mut blobs = Blobs::shared();
+        let body = serde_json::json!({
+            "a": format!("data:image/png;base64,{}", blobs.text(b64)),
+            "b": [blobs.text(b64), forged],
+            "small": blobs.text(small),
+        });
+        let req = HttpRequest {
+            url: String::new(),
+            headers: Vec::new(),
+            body,
+            blobs,
+        };
+        let chunks = req.body_chunks().unwrap();
+        // JSON, blob, JSON, blob, JSON: the blobs point into the request's own string.
+        assert_eq!(chunks.len(), 5);
+        for blob in [&chunks[1], &chunks[3]] {
+            assert_eq!(blob.as_ptr(), data.as_ptr());
+            assert_eq!(blob.len(), data.len());
+        }
+        let v = req.body_json().unwrap();
+        assert_eq!(v["a"], format!("data:image/png;base64,{data}"));
+        assert_eq!(v["b"][0], &*data);
+        // A forged placeholder (another nonce) is left as the text it is.
+        assert_eq!(v["b"][1], forged);
+        assert_eq!(v["small"], "QUJD");
+        // Inline: no placeholders at all.
+        let mut inline = Blobs::inline();
+        assert_eq!(inline.text(b64), &*data);
     }
 
     #[test]

@@ -308,6 +308,7 @@ impl HttpProvider {
     pub fn build_request(&self, req: &ChatRequest) -> HttpRequest {
         let mut headers = self.headers.clone();
         let key = self.key.as_ref().map(Secret::expose);
+        let mut blobs = http::Blobs::shared();
         let (url, body) = match self.wire {
             WireFormat::Openai => {
                 if let Some(k) = key {
@@ -319,7 +320,7 @@ impl HttpProvider {
                 };
                 (
                     format!("{}/chat/completions", self.base_url),
-                    openai::build_body(req, opts),
+                    openai::build_body(req, opts, &mut blobs),
                 )
             }
             WireFormat::Anthropic => {
@@ -334,7 +335,7 @@ impl HttpProvider {
                 }
                 (
                     format!("{}/v1/messages", self.base_url),
-                    anthropic::build_body(req),
+                    anthropic::build_body(req, &mut blobs),
                 )
             }
             WireFormat::Gemini => {
@@ -343,12 +344,17 @@ impl HttpProvider {
                 }
                 (
                     format!("{}{}", self.base_url, gemini::path(req.model.model())),
-                    gemini::build_body(req),
+                    gemini::build_body(req, &mut blobs),
                 )
             }
         };
         headers.push(("accept".into(), "text/event-stream".into()));
-        HttpRequest { url, headers, body }
+        HttpRequest {
+            url,
+            headers,
+            body,
+            blobs,
+        }
     }
 
     /// A fresh stream parser for this provider's wire format.

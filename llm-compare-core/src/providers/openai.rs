@@ -9,7 +9,7 @@ use crate::content::{Content, Part, Source};
 use crate::error::{ErrorCode, ProviderError, Result};
 use crate::event::FinishReason;
 use crate::provider::{ProviderEvent, ReportedUsage};
-use crate::providers::http::{StreamParser, classify, cut_short, parse_error};
+use crate::providers::http::{Blobs, StreamParser, classify, cut_short, parse_error};
 use crate::request::{ChatRequest, Role};
 
 /// Wire options that differ between OpenAI-compatible servers.
@@ -33,7 +33,7 @@ impl Default for OpenAiOptions {
 
 /// A user message's content: a string, or OpenAI's content parts (`text`, `image_url` with a
 /// URL or a data URL, `file` with `file_data`; a plain-text file becomes text).
-fn content_json(c: &Content) -> Value {
+fn content_json(c: &Content, blobs: &mut Blobs) -> Value {
     let parts = match c {
         Content::Text(s) => return Value::String(s.clone()),
         Content::Parts(parts) => parts,
@@ -44,7 +44,7 @@ fn content_json(c: &Content) -> Value {
             .map(|p| match (p, p.source()) {
                 (Part::Image { .. }, Some(Source::Bytes { media_type, data })) => json!({
                     "type": "image_url",
-                    "image_url": {"url": format!("data:{media_type};base64,{data}")},
+                    "image_url": {"url": format!("data:{media_type};base64,{}", blobs.text(data))},
                 }),
                 (Part::Image { .. }, Some(Source::Url { url, .. })) => {
                     json!({"type": "image_url", "image_url": {"url": url}})
@@ -56,13 +56,13 @@ fn content_json(c: &Content) -> Value {
                         data,
                     }),
                 ) => {
-                    json!({"type": "text", "text": super::file_text(name.as_deref(), data)})
+                    json!({"type": "text", "text": super::file_text(name.as_deref(), &data)})
                 }
                 (Part::File { name, .. }, Some(Source::Bytes { media_type, data })) => json!({
                     "type": "file",
                     "file": {
                         "filename": name.as_deref().unwrap_or("document.pdf"),
-                        "file_data": format!("data:{media_type};base64,{data}"),
+                        "file_data": format!("data:{media_type};base64,{}", blobs.text(data)),
                     },
                 }),
                 // Text, and what `accepts` refuses before any call (file URLs).
@@ -92,7 +92,7 @@ pub fn refusal(part: &Part) -> Option<String> {
 }
 
 /// The JSON body of a streaming chat completion.
-pub fn build_body(req: &ChatRequest, opts: OpenAiOptions) -> Value {
+pub fn build_body(req: &ChatRequest, opts: OpenAiOptions, blobs: &mut Blobs) -> Value {
     let messages: Vec<Value> = req
         .messages
         .iter()
@@ -111,7 +111,7 @@ pub fn build_body(req: &ChatRequest, opts: OpenAiOptions) -> Value {
                     "function": {"name": c.name, "arguments": c.arguments},
                 })).collect::<Vec<_>>(),
             }),
-            Role::User => json!({"role": "user", "content": content_json(&m.content)}),
+            Role::User => json!({"role": "user", "content": content_json(&m.content, blobs)}),
             role => json!({
                 "role": if role == Role::System { "system" } else { "assistant" },
                 "content": m.content.text(),

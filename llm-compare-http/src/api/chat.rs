@@ -105,37 +105,47 @@ fn content_of(content: &Option<Value>, field: &str) -> Result<Content, ApiError>
             ));
         }
     };
-    let str_at = |p: &Value, path: &[&str]| {
+    fn str_at<'v>(p: &'v Value, path: &[&str]) -> Option<&'v str> {
         path.iter()
             .try_fold(p, |v, k| v.get(k))
             .and_then(Value::as_str)
-            .map(str::to_string)
-    };
+    }
     let mut out = Vec::with_capacity(parts.len());
     for (j, p) in parts.iter().enumerate() {
         let at = format!("{field}.content[{j}]");
         let kind = p.get("type").and_then(Value::as_str).unwrap_or_default();
         out.push(match kind {
             "text" => Part::Text {
-                text: str_at(p, &["text"]).unwrap_or_default(),
+                text: str_at(p, &["text"]).unwrap_or_default().to_string(),
             },
             "image_url" => Part::Image {
                 media_type: None,
                 data: None,
-                url: Some(str_at(p, &["image_url", "url"]).ok_or_else(|| {
-                    ApiError::invalid(format!("{at}.image_url.url"), "an image_url part needs image_url.url")
-                })?),
+                url: Some(
+                    str_at(p, &["image_url", "url"])
+                        .ok_or_else(|| {
+                            ApiError::invalid(
+                                format!("{at}.image_url.url"),
+                                "an image_url part needs image_url.url",
+                            )
+                        })?
+                        .into(),
+                ),
             },
             "file" => Part::File {
                 media_type: None,
                 data: None,
-                url: Some(str_at(p, &["file", "file_data"]).ok_or_else(|| {
-                    ApiError::invalid(
-                        format!("{at}.file.file_data"),
-                        "a file part needs file.file_data (a data: URL; file ids are not supported)",
-                    )
-                })?),
-                name: str_at(p, &["file", "filename"]),
+                url: Some(
+                    str_at(p, &["file", "file_data"])
+                        .ok_or_else(|| {
+                            ApiError::invalid(
+                                format!("{at}.file.file_data"),
+                                "a file part needs file.file_data (a data: URL; file ids are not supported)",
+                            )
+                        })?
+                        .into(),
+                ),
+                name: str_at(p, &["file", "filename"]).map(str::to_string),
             },
             other => {
                 return Err(ApiError::invalid(

@@ -339,6 +339,59 @@ pub async fn snapshot(
     Ok(Json(state.service().snapshot(&user, &id).await?))
 }
 
+/// An image or file of a stored comparison's prompt, by its position in `attachments`: its
+/// bytes with their media type.
+#[utoipa::path(
+    get, path = "/v1/comparisons/{id}/attachments/{index}", tag = "comparisons",
+    params(
+        ("id" = String, Path, description = "Request id"),
+        ("index" = u32, Path, description = "Position in the snapshot's `attachments`"),
+    ),
+    responses(
+        (status = 200, description = "The bytes (`content-type`: the attachment's media type)",
+         content_type = "application/octet-stream", body = Vec<u8>),
+        (status = 400, description = "A bad index", body = ErrorBody),
+        (status = 401, description = "Missing or wrong API key", body = ErrorBody),
+        (status = 404, description = "Unknown comparison or attachment, or one given as a URL", body = ErrorBody),
+        (status = 501, description = "No store", body = ErrorBody),
+        (status = 503, description = "The database is unreachable (`unavailable`): retry after `Retry-After`",
+         body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    ),
+    security(("bearer" = []), ("api_key" = []), ())
+)]
+pub async fn attachment(
+    State(state): State<AppState>,
+    Caller(user): Caller,
+    path: Result<axum::extract::Path<(String, String)>, axum::extract::rejection::PathRejection>,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    let axum::extract::Path((id, index)) =
+        path.map_err(|e| ApiError::invalid("id", format!("bad path: {e}")))?;
+    let index: usize = index.parse().map_err(|_| {
+        ApiError::invalid(
+            "index",
+            format!("`{index}` is not an attachment index (0, 1, …)"),
+        )
+    })?;
+    let (media_type, bytes) = state.service().attachment(&user, &id, index).await?;
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, media_type),
+            // Content-addressed: the bytes under this URL never change.
+            (
+                axum::http::header::CACHE_CONTROL,
+                "private, max-age=31536000, immutable".to_string(),
+            ),
+            (
+                axum::http::header::X_CONTENT_TYPE_OPTIONS,
+                "nosniff".to_string(),
+            ),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
 /// Votes for the best answer of a finished comparison: one vote per comparison, by its owner.
 #[utoipa::path(
     post, path = "/v1/comparisons/{id}/preference", tag = "comparisons",

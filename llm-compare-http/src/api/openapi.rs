@@ -13,6 +13,7 @@ use utoipa::{Modify, OpenApi};
         super::comparisons::stream,
         super::comparisons::websocket,
         super::comparisons::snapshot,
+        super::comparisons::attachment,
         super::comparisons::cancel,
         super::comparisons::vote,
         super::sessions::create,

@@ -172,6 +172,36 @@ pub async fn call(
     r.send().await.unwrap()
 }
 
+/// A fresh PostgreSQL database (the shared one's server, a database of its own) when the
+/// tests have one; None (`test` skipped, said) otherwise.
+pub async fn postgres_database(test: &str) -> Option<String> {
+    let Ok(base) = std::env::var("LLM_COMPARE_TEST_DATABASE_URL") else {
+        assert!(
+            std::env::var("LLM_COMPARE_REQUIRE_SERVICES").as_deref() != Ok("1"),
+            "LLM_COMPARE_TEST_DATABASE_URL is not set but LLM_COMPARE_REQUIRE_SERVICES=1"
+        );
+        eprintln!("SKIPPED {test} on PostgreSQL: set LLM_COMPARE_TEST_DATABASE_URL");
+        return None;
+    };
+    let name = format!("llmc_test_{}", uuid::Uuid::now_v7().simple());
+    let admin = sqlx::PgPool::connect(&base).await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&admin)
+        .await
+        .unwrap();
+    admin.close().await;
+    let (server, _) = base.rsplit_once('/').unwrap();
+    Some(format!("{server}/{name}"))
+}
+
+/// A temporary SQLite database URL (and its directory).
+pub fn sqlite_url() -> (std::path::PathBuf, String) {
+    let dir = std::env::temp_dir().join(format!("llm-compare-test-{}", uuid::Uuid::now_v7()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let url = format!("sqlite://{}", dir.join("llm-compare.db").display());
+    (dir, url)
+}
+
 /// A temporary SQLite store.
 pub async fn sqlite_store() -> Arc<dyn Store> {
     let dir = std::env::temp_dir().join(format!("llm-compare-test-{}", uuid::Uuid::now_v7()));
