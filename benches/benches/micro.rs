@@ -101,6 +101,7 @@ fn sample_result() -> ModelResult {
         served_by: None,
         history_trimmed: 0,
         structured: None,
+        steps: 0,
     }
 }
 

@@ -68,7 +68,55 @@ name: string,
 /**
  * The arguments, a JSON string as the model wrote it.
  */
-arguments: string, } | { "type": "error", 
+arguments: string, } | { "type": "tool_result", 
+/**
+ * The model's position in the request.
+ */
+model_index: number, 
+/**
+ * The model id.
+ */
+model: string, 
+/**
+ * The call it answers.
+ */
+call_id: string, 
+/**
+ * The tool's name.
+ */
+name: string, 
+/**
+ * What the tool returned (or why it failed).
+ */
+content: Content, 
+/**
+ * Whether the tool failed (the model sees the error and goes on).
+ */
+is_error: boolean, 
+/**
+ * How long the tool ran.
+ */
+duration_ms: number, 
+/**
+ * Taken from the comparison's tool cassette, not executed.
+ */
+replayed?: boolean, } | { "type": "step", 
+/**
+ * The model's position in the request.
+ */
+model_index: number, 
+/**
+ * The model id.
+ */
+model: string, 
+/**
+ * The step that ended (1-based).
+ */
+step: number, 
+/**
+ * That step's usage.
+ */
+usage: Usage, } | { "type": "error", 
 /**
  * The failed model's position, absent for request-wide errors.
  */
@@ -173,7 +221,13 @@ history_trimmed?: number,
 /**
  * With a JSON `response_format`: whether the answer is JSON valid against the schema.
  */
-structured?: Structured, };
+structured?: Structured, 
+/**
+ * Steps of its tool loop (a comparison with executable tools; absent otherwise): its
+ * usage and cost are summed over them, `tool_calls` lists every step's calls, and its
+ * time to first token is the first step's.
+ */
+steps?: number, };
 
 /**
  * Whether an answer asked for as JSON is valid: parsed, then checked against the schema

@@ -54,6 +54,29 @@ pub enum CallEvent {
     /// The call was cancelled: from the engine's cancel stream, the comparison's cancel;
     /// from a runner, its call alone ends `cancelled`.
     Cancel,
+    /// A step of the model's tool loop ended: the tool calls it made run next, and a new
+    /// step starts with their results.
+    StepEnd,
+    /// A tool's result, fed back to the model.
+    ToolResult(ToolResult),
+}
+
+/// A tool's result in a model's tool loop.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ToolResult {
+    /// The call it answers.
+    pub call_id: String,
+    /// The tool's name.
+    pub name: String,
+    /// What the tool returned (or why it failed).
+    pub content: crate::content::Content,
+    /// Whether the tool failed.
+    pub is_error: bool,
+    /// How long it ran.
+    pub duration_ms: f64,
+    /// Taken from a cassette, not executed.
+    #[serde(default)]
+    pub replayed: bool,
 }
 
 fn is_content(ev: &ProviderEvent) -> bool {

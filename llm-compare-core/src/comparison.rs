@@ -19,15 +19,13 @@ use futures::stream::{BoxStream, Stream, StreamExt};
 use tokio_stream::StreamMap;
 use tokio_util::sync::CancellationToken;
 
-use crate::cost::{PriceTable, Usd};
+use crate::cost::PriceTable;
 use crate::error::{Error, ErrorCode, Result};
-use crate::event::{
-    Attempt, Complete, ErrorInfo, Event, EventKind, FinishReason, ModelResult, RequestStatus,
-    Stage, Timing, ToolCall, Totals, Usage, UsageSource,
-};
+use crate::event::{Complete, Event, EventKind};
+use crate::merge::{CANCEL_KEY, Merge, Outcome};
 use crate::policy::Policies;
-use crate::provider::{ProviderEvent, ProviderRegistry, ReportedUsage};
-use crate::request::{ChatRequest, CompareRequest, DEFAULT_MAX_MODELS, Message};
+use crate::provider::ProviderRegistry;
+use crate::request::{ChatRequest, CompareRequest, DEFAULT_MAX_MODELS};
 use crate::runner::{CallEvent, Candidate, InProcessRunner, ModelCall, PlannedCall, Runner};
 use crate::tokens;
 
@@ -171,9 +169,19 @@ impl Engine {
                 ),
             ));
         }
+        if options.max_steps == 0 {
+            return Err(Error::invalid("max_steps", "max_steps must be at least 1"));
+        }
         let request_id = options
             .request_id
             .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+        let mut calls = calls;
+        if let Some(tools) = &options.tools {
+            let offered = tools.tools();
+            for c in &mut calls {
+                c.tools.extend(offered.iter().cloned());
+            }
+        }
         let planned = calls
             .into_iter()
             .enumerate()
@@ -183,7 +191,18 @@ impl Engine {
         let streams = planned
             .into_iter()
             .map(|mut p| match self.admit(&mut p) {
-                Ok(()) => self.runner.run(p),
+                Ok(()) => match &options.tools {
+                    Some(tools) => crate::agent::run(
+                        self.runner.clone(),
+                        p,
+                        crate::agent::LoopOptions {
+                            tools: tools.clone(),
+                            max_steps: options.max_steps,
+                            limits: options.tool_limits,
+                        },
+                    ),
+                    None => self.runner.run(p),
+                },
                 // This model alone fails, before any call; the others run.
                 Err(e) => futures::stream::iter([CallEvent::Failed(e)]).boxed(),
             })
@@ -331,6 +350,13 @@ pub struct CompareOptions {
     pub cancel: Option<CancellationToken>,
     /// Whether to price results (default true; off only to measure pricing's own cost).
     pub pricing: bool,
+    /// Executable tools: each model runs its own tool loop with them (their definitions are
+    /// added to every call's `tools`).
+    pub tools: Option<Arc<dyn crate::tools::ToolExecutor>>,
+    /// Most steps of each model's tool loop (default 8).
+    pub max_steps: u32,
+    /// Each tool call's timeout and result size.
+    pub tool_limits: crate::tools::ToolLimits,
 }
 
 impl Default for CompareOptions {
@@ -339,6 +365,9 @@ impl Default for CompareOptions {
             request_id: None,
             cancel: None,
             pricing: true,
+            tools: None,
+            max_steps: crate::tools::DEFAULT_MAX_STEPS,
+            tool_limits: crate::tools::ToolLimits::default(),
         }
     }
 }
@@ -419,248 +448,9 @@ impl Stream for Comparison {
     }
 }
 
-/// Key of the cancellation stream in the merge map.
-const CANCEL_KEY: usize = usize::MAX;
-
-/// A tool call being assembled from deltas.
-#[derive(Default)]
-struct PartialTool {
-    id: String,
-    name: String,
-    arguments: String,
-}
-
-/// Everything the engine tracks for one model while it streams.
-struct ModelState {
-    model: Arc<str>,
-    messages: Vec<Message>,
-    text: String,
-    reasoning: String,
-    tools: Vec<PartialTool>,
-    usage: ReportedUsage,
-    finish: Option<(FinishReason, Option<String>)>,
-    first_token: Option<Instant>,
-    last_token: Option<Instant>,
-    served_by: Option<Arc<str>>,
-    attempts: Vec<Attempt>,
-    history_trimmed: u32,
-    format: Option<crate::request::ResponseFormat>,
-    done: bool,
-}
-
-impl ModelState {
-    fn has_output(&self) -> bool {
-        !self.text.is_empty() || !self.reasoning.is_empty() || !self.tools.is_empty()
-    }
-
-    /// The model that answered (a fallback, or the one asked).
-    fn answering_model(&self) -> &Arc<str> {
-        self.served_by.as_ref().unwrap_or(&self.model)
-    }
-
-    /// Usage as reported, with missing fields estimated by the tokenizer.
-    ///
-    /// Estimating needs the tokenizer; until it is loaded (the first 0.1–0.6 s of a process)
-    /// counting runs on a blocking thread so the stream loop never stalls.
-    async fn usage(&self) -> Usage {
-        let r = self.usage;
-        let model = self.answering_model().clone();
-        if (r.input_tokens.is_some() && r.output_tokens.is_some()) || tokens::is_ready() {
-            let args: Vec<&str> = self.tools.iter().map(|t| t.arguments.as_str()).collect();
-            return estimate_usage(
-                r,
-                &model,
-                &self.messages,
-                &self.text,
-                &self.reasoning,
-                &args,
-            );
-        }
-        let (messages, text, reasoning) = (
-            self.messages.clone(),
-            self.text.clone(),
-            self.reasoning.clone(),
-        );
-        let args: Vec<String> = self.tools.iter().map(|t| t.arguments.clone()).collect();
-        let count = move || {
-            let args: Vec<&str> = args.iter().map(String::as_str).collect();
-            estimate_usage(r, &model, &messages, &text, &reasoning, &args)
-        };
-        match tokio::task::spawn_blocking(count.clone()).await {
-            Ok(u) => u,
-            Err(_) => count(),
-        }
-    }
-}
-
-/// Reported usage with the missing fields counted by the tokenizer.
-fn estimate_usage(
-    r: ReportedUsage,
-    model: &str,
-    messages: &[Message],
-    text: &str,
-    reasoning: &str,
-    tool_args: &[&str],
-) -> Usage {
-    let estimated = r.input_tokens.is_none() || r.output_tokens.is_none();
-    let input = r
-        .input_tokens
-        .unwrap_or_else(|| tokens::count_message_tokens(messages, model));
-    let output = r.output_tokens.unwrap_or_else(|| {
-        let args: u64 = tool_args
-            .iter()
-            .map(|a| tokens::count_tokens(a, model))
-            .sum();
-        tokens::count_tokens(text, model) + tokens::count_tokens(reasoning, model) + args
-    });
-    Usage {
-        input_tokens: input,
-        output_tokens: output,
-        cached_input_tokens: r.cached_input_tokens.unwrap_or(0),
-        cache_write_tokens: r.cache_write_tokens.unwrap_or(0),
-        cache_write_1h_tokens: r.cache_write_1h_tokens.unwrap_or(0),
-        audio_input_tokens: r.audio_input_tokens.unwrap_or(0),
-        reasoning_tokens: r.reasoning_tokens.unwrap_or(0),
-        audio_output_tokens: r.audio_output_tokens.unwrap_or(0),
-        source: if estimated {
-            UsageSource::Estimated
-        } else {
-            UsageSource::Reported
-        },
-    }
-}
-
-fn ms(d: std::time::Duration) -> f64 {
-    // Microsecond resolution is plenty and keeps the JSON short.
-    (d.as_secs_f64() * 1e6).round() / 1e3
-}
-
-/// Hands out strictly increasing sequence numbers.
-struct Seq(u64);
-
-impl Seq {
-    fn next(&mut self, kind: EventKind) -> Event {
-        self.0 += 1;
-        Event { seq: self.0, kind }
-    }
-}
-
-/// How one model ended.
-enum Outcome {
-    Done,
-    Failed(Error),
-    Cancelled,
-}
-
-/// Ends one model: the events that close it (tool calls, error, stage) and its result.
-fn finish_model(
-    index: usize,
-    st: &mut ModelState,
-    outcome: Outcome,
-    (start, end): (Instant, Instant),
-    prices: Option<&PriceTable>,
-    usage: Usage,
-) -> (Vec<EventKind>, ModelResult) {
-    st.done = true;
-    let model = st.model.clone();
-    let mut events = Vec::new();
-    let tool_calls: Vec<ToolCall> = st
-        .tools
-        .drain(..)
-        // Slots a provider skipped (e.g. Anthropic's text blocks) stay empty.
-        .filter(|t| !t.name.is_empty() || !t.id.is_empty() || !t.arguments.is_empty())
-        .map(|t| ToolCall {
-            id: t.id,
-            name: t.name,
-            arguments: t.arguments,
-        })
-        .collect();
-    for t in &tool_calls {
-        events.push(EventKind::ToolCall {
-            model_index: index,
-            model: model.clone(),
-            id: t.id.clone(),
-            name: t.name.clone(),
-            arguments: t.arguments.clone(),
-        });
-    }
-    let (stage, error, finish_reason, raw_finish_reason) = match outcome {
-        Outcome::Done => {
-            let (reason, raw) = st.finish.take().unwrap_or((FinishReason::Stop, None));
-            (Stage::Done, None, reason, raw)
-        }
-        Outcome::Failed(e) => {
-            let info = ErrorInfo::from(&e);
-            events.push(EventKind::Error {
-                model_index: Some(index),
-                model: Some(model.clone()),
-                code: info.code,
-                message: info.message.clone(),
-                retryable: info.retryable,
-            });
-            (Stage::Failed, Some(info), FinishReason::Error, None)
-        }
-        Outcome::Cancelled => (
-            Stage::Cancelled,
-            Some(ErrorInfo {
-                code: ErrorCode::Cancelled,
-                message: "the comparison was cancelled".into(),
-                retryable: false,
-            }),
-            FinishReason::Cancelled,
-            None,
-        ),
-    };
-    events.push(EventKind::Stage {
-        model_index: index,
-        model: model.clone(),
-        stage,
-    });
-
-    // What the provider says the call cost is the cost; else the table's math on usage.
-    let cost = prices.map_or(crate::cost::Cost::UNPRICED, |p| match st.usage.cost {
-        Some(charged) => crate::cost::Cost::reported(charged),
-        None => p.cost(st.answering_model(), &usage),
-    });
-    let total = end - start;
-    let ttft = st.first_token.map(|t| t - start);
-    let tokens_per_s = st.first_token.zip(st.last_token).and_then(|(first, last)| {
-        let secs = (last - first).as_secs_f64();
-        (secs > 0.0 && usage.output_tokens > 1)
-            .then(|| ((usage.output_tokens - 1) as f64 / secs * 10.0).round() / 10.0)
-    });
-    let partial = error.is_some() && st.has_output();
-    // A failed answer is not judged as JSON.
-    let structured = match (&st.format, &error) {
-        (Some(f), None) => crate::event::Structured::check(f, &st.text),
-        _ => None,
-    };
-    let result = ModelResult {
-        model_index: index,
-        model,
-        text: std::mem::take(&mut st.text),
-        reasoning: std::mem::take(&mut st.reasoning),
-        tool_calls,
-        finish_reason: Some(finish_reason),
-        raw_finish_reason,
-        partial,
-        usage,
-        cost,
-        timing: Timing {
-            ttft_ms: ttft.map(ms),
-            total_ms: ms(total),
-            tokens_per_s,
-        },
-        error,
-        served_by: st.served_by.take(),
-        attempts: std::mem::take(&mut st.attempts),
-        history_trimmed: st.history_trimmed,
-        structured,
-    };
-    (events, result)
-}
-
-/// The merged stream of one comparison.
+/// The merged stream of one comparison: the async shell around [`Merge`] (which holds the
+/// logic): it polls the model calls round-robin, reads the clock, counts estimated usage off
+/// the loop, and drops every call at cancel or at the end.
 fn run(
     request_id: String,
     calls: Vec<ChatRequest>,
@@ -670,30 +460,10 @@ fn run(
     pricing: bool,
 ) -> BoxStream<'static, Event> {
     let stream = async_stream::stream! {
-        let start = Instant::now();
-        let n = calls.len();
-        let mut seq = Seq(0);
-        let mut states: Vec<ModelState> = calls
-            .iter()
-            .map(|c| ModelState {
-                model: c.model.as_arc(),
-                messages: c.messages.clone(),
-                text: String::new(),
-                reasoning: String::new(),
-                tools: Vec::new(),
-                usage: ReportedUsage::default(),
-                finish: None,
-                first_token: None,
-                last_token: None,
-                served_by: None,
-                attempts: Vec::new(),
-                history_trimmed: c.history_trimmed,
-                format: c.response_format.clone(),
-                done: false,
-            })
-            .collect();
-        let mut results: Vec<Option<ModelResult>> = (0..n).map(|_| None).collect();
-        let mut map: StreamMap<usize, BoxStream<'static, CallEvent>> = StreamMap::with_capacity(n + 1);
+        let mut merge = Merge::new(request_id, &calls, Instant::now(), pricing.then_some(prices));
+        drop(calls);
+        let mut map: StreamMap<usize, BoxStream<'static, CallEvent>> =
+            StreamMap::with_capacity(streams.len() + 1);
         for (i, stream) in streams.into_iter().enumerate() {
             map.insert(i, stream);
         }
@@ -702,150 +472,40 @@ fn run(
             CANCEL_KEY,
             futures::stream::once(async move { token.cancelled_owned().await; CallEvent::Cancel }).boxed(),
         );
-
-        yield seq.next(EventKind::Status { status: RequestStatus::Running });
-        for (i, st) in states.iter().enumerate() {
-            yield seq.next(EventKind::Stage { model_index: i, model: st.model.clone(), stage: Stage::Connecting });
+        if cancel.is_cancelled() {
+            merge.cancel();
         }
-
-        let mut finished = 0usize;
-        let mut cancelled = cancel.is_cancelled();
-        while finished < n && !cancelled {
+        let mut out = Vec::new();
+        merge.open(&mut out);
+        for e in out.drain(..) { yield e; }
+        while !merge.is_done() {
             let Some((i, raw)) = map.next().await else { break };
-            let outcome = match raw {
-                CallEvent::Cancel if i == CANCEL_KEY => {
-                    cancelled = true;
-                    continue;
-                }
-                CallEvent::Attempt(a) => {
-                    states[i].attempts.push(a);
-                    continue;
-                }
-                CallEvent::ServedBy(m) => {
-                    states[i].served_by = Some(m);
-                    continue;
-                }
-                CallEvent::Event(ev) => {
-                    let st = &mut states[i];
-                    let first = st.first_token.is_none();
-                    let kind = match ev {
-                        ProviderEvent::TextDelta(delta) => {
-                            if delta.is_empty() { continue; }
-                            st.text.push_str(&delta);
-                            Some(EventKind::ResponseChunk { model_index: i, model: st.model.clone(), delta })
-                        }
-                        ProviderEvent::ReasoningDelta(delta) => {
-                            if delta.is_empty() { continue; }
-                            st.reasoning.push_str(&delta);
-                            Some(EventKind::ReasoningChunk { model_index: i, model: st.model.clone(), delta })
-                        }
-                        ProviderEvent::ToolCallDelta { index, id, name, arguments } => {
-                            if st.tools.len() <= index {
-                                st.tools.resize_with(index + 1, PartialTool::default);
-                            }
-                            let t = &mut st.tools[index];
-                            if let Some(id) = id {
-                                // A new id at a known index is a new call (a restarted message).
-                                if !t.id.is_empty() && t.id != id {
-                                    *t = PartialTool::default();
-                                }
-                                t.id = id;
-                            }
-                            if let Some(name) = name { t.name.push_str(&name); }
-                            t.arguments.push_str(&arguments);
-                            None
-                        }
-                        ProviderEvent::Usage(u) => {
-                            st.usage.merge(&u);
-                            continue;
-                        }
-                        ProviderEvent::Finish { reason, raw } => {
-                            st.finish = Some((reason, raw));
-                            continue;
-                        }
-                    };
-                    // One clock read per chunk: tokens/s is measured first to last token,
-                    // not skewed by a slow usage report or connection close after them.
-                    let now = Instant::now();
-                    st.last_token = Some(now);
-                    if first {
-                        st.first_token = Some(now);
-                        yield seq.next(EventKind::Stage { model_index: i, model: st.model.clone(), stage: Stage::Streaming });
-                    }
-                    if let Some(kind) = kind {
-                        yield seq.next(kind);
-                    }
-                    continue;
-                }
-                CallEvent::Failed(e) => {
-                    // Drop the failed call now: nothing more is read from it.
-                    map.remove(&i);
-                    // `attempts` lists the failures *before* the last; the last is `error`.
-                    let last = ErrorInfo::from(&e);
-                    if states[i].attempts.last().is_some_and(|a| a.error == last) {
-                        states[i].attempts.pop();
-                    }
-                    Outcome::Failed(e)
-                }
-                CallEvent::End => Outcome::Done,
-                // A runner saying its call was cancelled under it (not the comparison's own
-                // cancel): that model ends `cancelled`, the others go on.
-                CallEvent::Cancel => {
-                    map.remove(&i);
-                    Outcome::Failed(Error::Cancelled)
-                }
-            };
-            // The model's end is now; counting tokens afterwards is not its time.
-            let end = Instant::now();
-            let usage = states[i].usage().await;
-            let (events, result) = finish_model(i, &mut states[i], outcome, (start, end), pricing.then_some(&*prices), usage);
-            for kind in events {
-                yield seq.next(kind);
+            if i == CANCEL_KEY {
+                merge.cancel();
+                continue;
             }
-            yield seq.next(EventKind::ModelResult(Box::new(result.clone())));
-            results[i] = Some(result);
-            finished += 1;
+            // A failed or cancelled call is dropped now: nothing more is read from it.
+            let drop_call = matches!(raw, CallEvent::Failed(_) | CallEvent::Cancel);
+            if let Some(outcome) = merge.on_event(i, raw, Instant::now(), &mut out) {
+                if drop_call {
+                    map.remove(&i);
+                }
+                // The model's end is now; counting tokens afterwards is not its time.
+                let end = Instant::now();
+                let usage = merge.model(i).usage().await;
+                merge.finish(i, outcome, end, usage, &mut out);
+            }
+            for e in out.drain(..) { yield e; }
         }
         // Dropping the map drops every provider stream still open: upstream calls abort here.
         drop(map);
-
-        for (i, st) in states.iter_mut().enumerate() {
-            if st.done {
-                continue;
-            }
+        for i in merge.unfinished() {
             let end = Instant::now();
-            let usage = st.usage().await;
-            let (events, result) = finish_model(i, st, Outcome::Cancelled, (start, end), pricing.then_some(&*prices), usage);
-            for kind in events {
-                yield seq.next(kind);
-            }
-            yield seq.next(EventKind::ModelResult(Box::new(result.clone())));
-            results[i] = Some(result);
+            let usage = merge.model(i).usage().await;
+            merge.finish(i, Outcome::Cancelled, end, usage, &mut out);
         }
-
-        let results: Vec<ModelResult> = results.into_iter().flatten().collect();
-        let status = if cancelled {
-            RequestStatus::Cancelled
-        } else if results.iter().all(|r| r.error.is_some()) {
-            RequestStatus::Failed
-        } else {
-            RequestStatus::Completed
-        };
-        let mut totals = Totals { priced: true, ..Totals::default() };
-        for r in &results {
-            totals.input_tokens += r.usage.input_tokens;
-            totals.output_tokens += r.usage.output_tokens;
-            totals.cost_usd = totals.cost_usd.saturating_add(r.cost.total_usd.unwrap_or(Usd(0)));
-            totals.priced &= r.cost.priced;
-        }
-        yield seq.next(EventKind::Status { status });
-        yield seq.next(EventKind::Complete(Complete {
-            request_id,
-            status,
-            results,
-            totals,
-            duration_ms: ms(start.elapsed()),
-        }));
+        merge.complete(Instant::now(), &mut out);
+        for e in out.drain(..) { yield e; }
     };
     stream.boxed()
 }

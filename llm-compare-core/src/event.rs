@@ -101,6 +101,39 @@ pub enum EventKind {
         /// The arguments, a JSON string as the model wrote it.
         arguments: String,
     },
+    /// A tool's result, fed back to the model that called it (a comparison with executable
+    /// tools: each model runs its own tool loop).
+    ToolResult {
+        /// The model's position in the request.
+        model_index: usize,
+        /// The model id.
+        model: Arc<str>,
+        /// The call it answers.
+        call_id: String,
+        /// The tool's name.
+        name: String,
+        /// What the tool returned (or why it failed).
+        content: crate::content::Content,
+        /// Whether the tool failed (the model sees the error and goes on).
+        is_error: bool,
+        /// How long the tool ran.
+        duration_ms: f64,
+        /// Taken from the comparison's tool cassette, not executed.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        #[cfg_attr(feature = "ts", ts(optional, as = "Option<bool>"))]
+        replayed: bool,
+    },
+    /// One model finished a step of its tool loop: its tool calls run next.
+    Step {
+        /// The model's position in the request.
+        model_index: usize,
+        /// The model id.
+        model: Arc<str>,
+        /// The step that ended (1-based).
+        step: u32,
+        /// That step's usage.
+        usage: Usage,
+    },
     /// Something failed: one model (with `model_index`) or the whole request (without).
     Error {
         /// The failed model's position, absent for request-wide errors.
@@ -139,6 +172,12 @@ impl Event {
             }
             | EventKind::ToolCall {
                 model_index, model, ..
+            }
+            | EventKind::ToolResult {
+                model_index, model, ..
+            }
+            | EventKind::Step {
+                model_index, model, ..
             } => *model = label(*model_index),
             EventKind::Error {
                 model_index: Some(i),
@@ -162,6 +201,8 @@ impl EventKind {
             Self::ResponseChunk { .. } => "response_chunk",
             Self::ReasoningChunk { .. } => "reasoning_chunk",
             Self::ToolCall { .. } => "tool_call",
+            Self::ToolResult { .. } => "tool_result",
+            Self::Step { .. } => "step",
             Self::Error { .. } => "error",
             Self::ModelResult(_) => "model_result",
             Self::Complete(_) => "complete",
@@ -174,7 +215,9 @@ impl EventKind {
             Self::Stage { model_index, .. }
             | Self::ResponseChunk { model_index, .. }
             | Self::ReasoningChunk { model_index, .. }
-            | Self::ToolCall { model_index, .. } => Some(*model_index),
+            | Self::ToolCall { model_index, .. }
+            | Self::ToolResult { model_index, .. }
+            | Self::Step { model_index, .. } => Some(*model_index),
             Self::Error { model_index, .. } => *model_index,
             Self::ModelResult(r) => Some(r.model_index),
             Self::Status { .. } | Self::Complete(_) => None,
@@ -378,6 +421,16 @@ pub struct ModelResult {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "ts", ts(optional))]
     pub structured: Option<Structured>,
+    /// Steps of its tool loop (a comparison with executable tools; absent otherwise): its
+    /// usage and cost are summed over them, `tool_calls` lists every step's calls, and its
+    /// time to first token is the first step's.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    #[cfg_attr(feature = "ts", ts(optional, as = "Option<u32>"))]
+    pub steps: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// Whether an answer asked for as JSON is valid: parsed, then checked against the schema
@@ -448,10 +501,6 @@ impl Structured {
             errors,
         })
     }
-}
-
-fn is_zero(n: &u32) -> bool {
-    *n == 0
 }
 
 /// The name a blind comparison shows for `model_index`: "Model A", "Model B", …, "Model Z",

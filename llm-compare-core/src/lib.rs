@@ -24,6 +24,7 @@
 //! [`session`] (multi-turn), [`runner`] (where model calls run: in process, or a remote worker
 //! streaming JSON lines back), [`error`].
 
+pub mod agent;
 pub mod burst;
 mod call;
 pub mod comparison;
@@ -33,6 +34,7 @@ pub mod cost;
 pub mod driven;
 pub mod error;
 pub mod event;
+mod merge;
 pub mod observe;
 pub mod policy;
 pub mod provider;
@@ -43,6 +45,7 @@ pub mod runner;
 pub mod session;
 pub mod sim;
 pub mod tokens;
+pub mod tools;
 pub mod usage;
 
 pub use burst::bursts;

@@ -105,6 +105,28 @@ impl ReportedUsage {
         self.audio_output_tokens = audio_output_tokens.or(self.audio_output_tokens);
         self.cost = cost.or(self.cost);
     }
+
+    /// The usage of two calls together (an agent's steps): each field summed; a field one
+    /// of them did not report is unknown for both (then estimated).
+    pub fn add(&self, other: &ReportedUsage) -> ReportedUsage {
+        fn sum(a: Option<u64>, b: Option<u64>) -> Option<u64> {
+            Some(a?.saturating_add(b?))
+        }
+        ReportedUsage {
+            input_tokens: sum(self.input_tokens, other.input_tokens),
+            output_tokens: sum(self.output_tokens, other.output_tokens),
+            cached_input_tokens: sum(self.cached_input_tokens, other.cached_input_tokens),
+            cache_write_tokens: sum(self.cache_write_tokens, other.cache_write_tokens),
+            cache_write_1h_tokens: sum(self.cache_write_1h_tokens, other.cache_write_1h_tokens),
+            audio_input_tokens: sum(self.audio_input_tokens, other.audio_input_tokens),
+            reasoning_tokens: sum(self.reasoning_tokens, other.reasoning_tokens),
+            audio_output_tokens: sum(self.audio_output_tokens, other.audio_output_tokens),
+            cost: match (self.cost, other.cost) {
+                (Some(a), Some(b)) => Some(a.saturating_add(b)),
+                _ => None,
+            },
+        }
+    }
 }
 
 /// The stream a provider returns for one call.

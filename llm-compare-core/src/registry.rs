@@ -594,7 +594,7 @@ impl Engine {
             CompareOptions {
                 request_id: Some(reg.id.clone()),
                 cancel: Some(reg.cancel.clone()),
-                pricing: true,
+                ..CompareOptions::default()
             },
         ) {
             Ok(c) => c,

@@ -95,6 +95,8 @@ enum Line {
     Failed(ErrorInfo),
     End,
     Cancel,
+    Step,
+    ToolResult(crate::call::ToolResult),
 }
 
 impl CallEvent {
@@ -127,6 +129,8 @@ impl CallEvent {
             CallEvent::Failed(e) => Line::Failed(ErrorInfo::from(&e)),
             CallEvent::End => Line::End,
             CallEvent::Cancel => Line::Cancel,
+            CallEvent::StepEnd => Line::Step,
+            CallEvent::ToolResult(r) => Line::ToolResult(r),
         };
         // Plain data (strings, numbers, enums): serializing cannot fail.
         serde_json::to_string(&line).unwrap_or_default()
@@ -158,6 +162,8 @@ impl CallEvent {
             )),
             Line::End => CallEvent::End,
             Line::Cancel => CallEvent::Cancel,
+            Line::Step => CallEvent::StepEnd,
+            Line::ToolResult(r) => CallEvent::ToolResult(r),
         })
     }
 }
@@ -266,6 +272,15 @@ mod tests {
                     .retryable(false)
                     .into(),
             ),
+            CallEvent::StepEnd,
+            CallEvent::ToolResult(crate::call::ToolResult {
+                call_id: "c1".into(),
+                name: "square".into(),
+                content: "49".into(),
+                is_error: false,
+                duration_ms: 1.5,
+                replayed: false,
+            }),
             CallEvent::End,
             CallEvent::Cancel,
         ];

@@ -7,6 +7,7 @@
 //! | `sim/slow`  | like `lorem`, after a long time to first token (default 3 s) |
 //! | `sim/flaky` | streams a few words, then fails with a retryable `server` error |
 //! | `sim/error` | fails before its first token with a non-retryable `bad_request` error |
+//! | `sim/agent` | with tools offered: calls the first one, its first (required) parameter set from the prompt (a number parameter gets the prompt's first number); given the result, answers "`<tool>` returned: <result>"; without tools, like `echo` |
 //!
 //! Timing is configurable ([`SimConfig`]), down to zero delay for benchmarks. Like a real
 //! provider it reports usage at the end of a successful stream (input counted with tiktoken,
@@ -26,7 +27,7 @@ use crate::provider::{Provider, ProviderEvent, ProviderStream, ReportedUsage};
 use crate::request::{ChatRequest, ModelId};
 
 /// The simulated models.
-pub const MODELS: [&str; 5] = ["echo", "lorem", "slow", "flaky", "error"];
+pub const MODELS: [&str; 6] = ["echo", "lorem", "slow", "flaky", "error", "agent"];
 /// The context window the simulated models claim.
 pub const CONTEXT_WINDOW: u64 = 128_000;
 /// Words `sim/lorem` writes when `max_tokens` is not set.
@@ -239,6 +240,73 @@ fn lorem_words(seed: u64, n: usize) -> Vec<String> {
 }
 
 /// The last user message split into words, keeping the whitespace before each.
+/// What `sim/agent` does next.
+enum AgentTurn {
+    /// Calls a tool.
+    Call(crate::event::ToolCall),
+    /// Answers.
+    Say(String),
+}
+
+/// `sim/agent`'s next move: after a tool result, say what it returned; with tools offered,
+/// call the first with its first parameter taken from the prompt; else echo the prompt.
+fn agent_turn(request: &ChatRequest) -> AgentTurn {
+    use crate::request::Role;
+    let last = request.messages.last();
+    if let Some(m) = last.filter(|m| m.role == Role::Tool) {
+        let id = m.tool_call_id.as_deref().unwrap_or_default();
+        let name = request
+            .messages
+            .iter()
+            .flat_map(|m| &m.tool_calls)
+            .find(|c| c.id == id)
+            .map_or("the tool", |c| c.name.as_str());
+        return AgentTurn::Say(format!("`{name}` returned: {}", m.content.text()));
+    }
+    let prompt = request.last_user_message().unwrap_or_default().into_owned();
+    let Some(tool) = request.tools.first() else {
+        return AgentTurn::Say(prompt);
+    };
+    let schema = tool.function.parameters.clone().unwrap_or_default();
+    let first = schema
+        .pointer("/required/0")
+        .and_then(serde_json::Value::as_str)
+        .map(str::to_string)
+        .or_else(|| {
+            schema
+                .get("properties")
+                .and_then(serde_json::Value::as_object)
+                .and_then(|p| p.keys().next().cloned())
+        });
+    let mut args = serde_json::Map::new();
+    if let Some(param) = first {
+        let kind = schema
+            .pointer(&format!("/properties/{param}/type"))
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or("string");
+        let number = prompt
+            .split(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-'))
+            .find_map(|w| w.parse::<f64>().ok());
+        let value = match (kind, number) {
+            ("integer", Some(n)) => serde_json::json!(n as i64),
+            ("number", Some(n)) => serde_json::json!(n),
+            _ => serde_json::Value::String(prompt.clone()),
+        };
+        args.insert(param, value);
+    }
+    let step = request
+        .messages
+        .iter()
+        .filter(|m| m.role == Role::Tool)
+        .count()
+        + 1;
+    AgentTurn::Call(crate::event::ToolCall {
+        id: format!("sim_call_{step}"),
+        name: tool.function.name.clone(),
+        arguments: serde_json::Value::Object(args).to_string(),
+    })
+}
+
 fn echo_words(text: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut start = 0;
@@ -317,7 +385,15 @@ impl Provider for SimProvider {
             return Err(e.into());
         }
         let max = request.params.max_tokens.map(|m| m as usize);
+        let mut tool_call = None;
         let (words, finish) = match kind.as_str() {
+            "agent" => match agent_turn(&request) {
+                AgentTurn::Call(call) => {
+                    tool_call = Some(call);
+                    (Vec::new(), FinishReason::ToolCalls)
+                }
+                AgentTurn::Say(text) => (echo_words(&text), FinishReason::Stop),
+            },
             "echo" => {
                 let mut w = echo_words(&request.last_user_message().unwrap_or_default());
                 match max {
@@ -373,6 +449,18 @@ impl Provider for SimProvider {
                 }
                 yield Ok(ProviderEvent::TextDelta(w));
             }
+            let n = if let Some(call) = tool_call {
+                let args_tokens = call.arguments.split_whitespace().count() as u64 + 1;
+                yield Ok(ProviderEvent::ToolCallDelta {
+                    index: 0,
+                    id: Some(call.id),
+                    name: Some(call.name),
+                    arguments: call.arguments,
+                });
+                args_tokens
+            } else {
+                n
+            };
             if flaky {
                 let mut e = ProviderError::new(
                     ErrorCode::Server,
@@ -401,6 +489,7 @@ impl Provider for SimProvider {
                 reason: finish,
                 raw: Some(match finish {
                     FinishReason::Length => "length".to_string(),
+                    FinishReason::ToolCalls => "tool_calls".to_string(),
                     _ => "stop".to_string(),
                 }),
             });

@@ -355,6 +355,60 @@ fn tools_and_tool_results_translate_for_each_wire_format() {
     );
 }
 
+/// A tool result with an image, where each API takes it: Anthropic's `tool_result` content
+/// blocks, Gemini's `functionResponse.parts`; OpenAI's tool messages take text only, so the
+/// image follows the turn's tool messages as one user message.
+#[test]
+fn tool_results_with_images_go_where_each_api_takes_them() {
+    let mut req = tool_request();
+    req.messages[3].content = serde_json::from_value(json!([
+        {"type": "text", "text": "{\"temp_c\":21}"},
+        {"type": "image", "media_type": "image/png", "data": PNG},
+    ]))
+    .unwrap();
+    req.messages.push(Message::user("and tomorrow?"));
+    let body = |wire| {
+        HttpProvider::new(spec(wire))
+            .unwrap()
+            .build_request(&req)
+            .body_json()
+            .unwrap()
+    };
+    let b = body(WireFormat::Openai);
+    assert_eq!(
+        b["messages"][3],
+        json!({"role": "tool", "tool_call_id": "call_1", "content": "{\"temp_c\":21}"})
+    );
+    assert_eq!(
+        b["messages"][4],
+        json!({"role": "user", "content": [
+            {"type": "text", "text": "Attachments of tool result `call_1`:"},
+            {"type": "image_url", "image_url": {"url": format!("data:image/png;base64,{PNG}")}},
+        ]})
+    );
+    assert_eq!(
+        b["messages"][5],
+        json!({"role": "user", "content": "and tomorrow?"})
+    );
+    let b = body(WireFormat::Anthropic);
+    assert_eq!(
+        b["messages"][2]["content"][0],
+        json!({"type": "tool_result", "tool_use_id": "call_1", "content": [
+            {"type": "text", "text": "{\"temp_c\":21}"},
+            {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": PNG}},
+        ]})
+    );
+    let b = body(WireFormat::Gemini);
+    assert_eq!(
+        b["contents"][2]["parts"][0],
+        json!({"functionResponse": {
+            "name": "get_weather",
+            "response": {"temp_c": 21},
+            "parts": [{"inlineData": {"mimeType": "image/png", "data": PNG}}],
+        }})
+    );
+}
+
 #[test]
 fn keys_stay_out_of_debug_output() {
     let p = HttpProvider::new(spec(WireFormat::Openai)).unwrap();

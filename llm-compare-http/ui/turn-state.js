@@ -10,6 +10,10 @@
 /** @typedef {import("../../bindings/node/types").ToolCall} ToolCall */
 /** @typedef {import("../../bindings/node/types").ErrorInfo} ErrorInfo */
 /** @typedef {import("../../bindings/node/types").Totals} Totals */
+/**
+ * A tool's result in a model's loop.
+ * @typedef {{ callId: string, name: string, text: string, isError: boolean, durationMs: number }} ToolOutcome
+ */
 
 /**
  * One model's column.
@@ -17,6 +21,7 @@
  *   index: number, model: string, text: string, reasoning: string, tools: ToolCall[],
  *   stage: Stage, error: ErrorInfo | null, result: ModelResult | null, chunks: number,
  *   startedAt: number | null, firstAt: number | null, lastAt: number | null,
+ *   results: ToolOutcome[], steps: number,
  * }} Column
  */
 
@@ -44,7 +49,7 @@ export function createTurn(models, blind = false) {
     status: "pending", finished: false, blind, notice: null, totals: null, durationMs: null,
     cols: models.map((model, index) => ({
       index, model, text: "", reasoning: "", tools: [], stage: "queued", error: null,
-      result: null, chunks: 0, startedAt: null, firstAt: null, lastAt: null,
+      result: null, chunks: 0, startedAt: null, firstAt: null, lastAt: null, results: [], steps: 0,
     })),
   };
 }
@@ -71,6 +76,16 @@ export function setResult(c, r) {
   if (r.error) c.error = r.error;
   if (r.reasoning) c.reasoning = r.reasoning;
   if (r.tool_calls && r.tool_calls.length) c.tools = r.tool_calls;
+  if (r.steps) c.steps = r.steps;
+}
+
+/**
+ * A message content's text (its text parts, for content with images).
+ * @param {import("../../bindings/node/types").Content} content
+ */
+export function contentText(content) {
+  if (typeof content === "string") return content;
+  return content.map((p) => (p.type === "text" ? p.text : `[${p.type}]`)).join("\n");
 }
 
 /**
@@ -113,6 +128,16 @@ export function applyEvent(state, e, now) {
     case "tool_call":
       if (!col) break;
       col.tools.push({ id: e.id, name: e.name, arguments: e.arguments });
+      touch();
+      break;
+    case "step":
+      if (!col) break;
+      col.steps = e.step;
+      touch();
+      break;
+    case "tool_result":
+      if (!col) break;
+      col.results.push({ callId: e.call_id, name: e.name, text: contentText(e.content), isError: e.is_error, durationMs: e.duration_ms });
       touch();
       break;
     case "error":

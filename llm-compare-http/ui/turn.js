@@ -216,10 +216,19 @@ export class Turn {
       v.reasoningEl.hidden = false;
       v.reasoningEl.lastChild.textContent = c.reasoning;
     }
-    if (c.tools.length) {
+    if (c.tools.length || c.results.length) {
+      // Each call with its result (a tool loop), collapsible.
       v.toolsEl.hidden = false;
-      v.toolsEl.replaceChildren(...c.tools.map((t) => el("pre", {}, el("code", { text: `${t.name}(${t.arguments})` }))));
+      v.toolsEl.replaceChildren(...c.tools.map((t) => {
+        const r = c.results.find((x) => x.callId === t.id);
+        const call = el("summary", {}, el("code", { text: `${t.name}(${t.arguments})` }));
+        if (!r) return el("details", { class: "tool-call", open: true }, call);
+        return el("details", { class: "tool-call" + (r.isError ? " tool-error" : ""), open: true }, call,
+          el("pre", { class: "tool-result", text: `→ ${r.text}` }),
+          el("span", { class: "hint", text: `${r.isError ? "error · " : ""}${fmt.ms(r.durationMs)}` }));
+      }));
     }
+    if (c.steps) v.stageEl.textContent = `${c.stage} · step ${c.result ? c.steps : c.steps + 1}`;
     // Stopping is not a failure: the stage says "cancelled".
     if (c.error && c.error.code !== "cancelled") {
       v.errorEl.hidden = false;

@@ -1191,6 +1191,7 @@ mod tests {
                 attempts: vec![],
                 history_trimmed: 0,
                 structured: None,
+                steps: 0,
             }),
         }
     }

@@ -40,6 +40,7 @@ fn result(index: usize, model: &str, text: &str) -> ModelResult {
         attempts: vec![],
         history_trimmed: 0,
         structured: None,
+        steps: 0,
     }
 }
 

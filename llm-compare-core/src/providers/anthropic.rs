@@ -69,12 +69,17 @@ pub fn build_body(req: &ChatRequest, blobs: &mut Blobs) -> Value {
         let (role, blocks) = match m.role {
             Role::System => continue,
             Role::User => ("user", blocks_of(&m.content, blobs)),
+            // A tool result with images or documents carries them as its content blocks.
             Role::Tool => (
                 "user",
                 vec![json!({
                     "type": "tool_result",
                     "tool_use_id": m.tool_call_id.clone().unwrap_or_default(),
-                    "content": m.content.text(),
+                    "content": if m.content.media().next().is_some() {
+                        Value::Array(blocks_of(&m.content, blobs))
+                    } else {
+                        Value::String(m.content.text().into_owned())
+                    },
                 })],
             ),
             Role::Assistant => {

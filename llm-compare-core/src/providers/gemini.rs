@@ -96,10 +96,16 @@ pub fn build_body(req: &ChatRequest, blobs: &mut Blobs) -> Value {
                     .ok()
                     .filter(Value::is_object)
                     .unwrap_or_else(|| json!({"result": text}));
-                (
-                    "user",
-                    vec![json!({"functionResponse": {"name": name, "response": response}})],
-                )
+                let mut function = json!({"name": name, "response": response});
+                // Images and files a tool returned go inside its response (`parts`).
+                let media: Vec<Value> = parts_of(&m.content, blobs)
+                    .into_iter()
+                    .filter(|p| p.get("inlineData").is_some())
+                    .collect();
+                if !media.is_empty() {
+                    function["parts"] = Value::Array(media);
+                }
+                ("user", vec![json!({ "functionResponse": function })])
             }
             Role::Assistant => {
                 let mut parts = Vec::new();

@@ -93,15 +93,27 @@ pub fn refusal(part: &Part) -> Option<String> {
 
 /// The JSON body of a streaming chat completion.
 pub fn build_body(req: &ChatRequest, opts: OpenAiOptions, blobs: &mut Blobs) -> Value {
-    let messages: Vec<Value> = req
-        .messages
-        .iter()
-        .map(|m| match m.role {
-            Role::Tool => json!({
-                "role": "tool",
-                "tool_call_id": m.tool_call_id.clone().unwrap_or_default(),
-                "content": m.content.text(),
-            }),
+    let mut messages: Vec<Value> = Vec::with_capacity(req.messages.len());
+    // Tool messages take text only: images and files a tool returned follow the tool
+    // messages of their turn as one user message (a user message between them would break
+    // the rule that tool messages answer the assistant's calls).
+    let mut tool_media: Vec<Value> = Vec::new();
+    for m in &req.messages {
+        if m.role != Role::Tool && !tool_media.is_empty() {
+            messages.push(json!({"role": "user", "content": std::mem::take(&mut tool_media)}));
+        }
+        messages.push(match m.role {
+            Role::Tool => {
+                let id = m.tool_call_id.clone().unwrap_or_default();
+                if m.content.media().next().is_some() {
+                    tool_media.push(json!({"type": "text", "text": format!("Attachments of tool result `{id}`:")}));
+                    let media = Content::Parts(m.content.media().map(|(_, p)| p.clone()).collect());
+                    if let Value::Array(parts) = content_json(&media, blobs) {
+                        tool_media.extend(parts);
+                    }
+                }
+                json!({"role": "tool", "tool_call_id": id, "content": m.content.text()})
+            }
             Role::Assistant if !m.tool_calls.is_empty() => json!({
                 "role": "assistant",
                 "content": if m.content.is_empty() { Value::Null } else { Value::String(m.content.text().into_owned()) },
@@ -116,8 +128,11 @@ pub fn build_body(req: &ChatRequest, opts: OpenAiOptions, blobs: &mut Blobs) -> 
                 "role": if role == Role::System { "system" } else { "assistant" },
                 "content": m.content.text(),
             }),
-        })
-        .collect();
+        });
+    }
+    if !tool_media.is_empty() {
+        messages.push(json!({"role": "user", "content": tool_media}));
+    }
     let mut body = json!({
         "model": req.model.model(),
         "messages": messages,

@@ -110,3 +110,19 @@ test("formatting", () => {
   assert.equal(needs({ type: "file", media_type: "application/pdf" }), "pdf");
   assert.equal(needs({ type: "file", media_type: "text/plain" }), null);
 });
+
+test("a tool loop's steps and results fold into the column", () => {
+  const s = createTurn(["sim/agent"]);
+  applyEvent(s, { seq: 1, type: "tool_call", model_index: 0, model: "sim/agent", id: "c1", name: "square", arguments: '{"x":7}' }, 0);
+  applyEvent(s, { seq: 2, type: "step", model_index: 0, model: "sim/agent", step: 1, usage }, 0);
+  const c = applyEvent(s, {
+    seq: 3, type: "tool_result", model_index: 0, model: "sim/agent", call_id: "c1", name: "square",
+    content: [{ type: "text", text: "49" }, { type: "image", media_type: "image/png", data: "x" }], is_error: false, duration_ms: 3,
+  }, 0);
+  assert.deepEqual(c.cols, [0]);
+  assert.equal(s.cols[0].steps, 1);
+  assert.deepEqual(s.cols[0].results, [{ callId: "c1", name: "square", text: "49\n[image]", isError: false, durationMs: 3 }]);
+  applyEvent(s, { seq: 4, type: "model_result", ...result(0, "`square` returned: 49", { steps: 2, tool_calls: [{ id: "c1", name: "square", arguments: '{"x":7}' }] }) }, 0);
+  assert.equal(s.cols[0].steps, 2);
+  assert.equal(s.cols[0].tools.length, 1);
+});

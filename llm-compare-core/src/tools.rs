@@ -1,0 +1,263 @@
+//! Tools executed in a model's loop (agent comparisons): the [`ToolExecutor`] seam every
+//! source of tools implements, [`Toolbox`] — the embedder's Rust functions, each with a JSON
+//! Schema — and [`execute`], which runs one call under the limits every source shares.
+//!
+//! What a model gets wrong is its own problem, not the comparison's: arguments that are not
+//! JSON or do not match the tool's schema, an unknown tool, a tool that fails, panics or runs
+//! past its timeout — each becomes an error result the model sees ([`ToolOutput::error`]).
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures::future::BoxFuture;
+use serde_json::Value;
+
+use crate::call::ToolResult;
+use crate::content::Content;
+use crate::event::ToolCall;
+use crate::request::Tool;
+
+/// Default time a tool may run.
+pub const DEFAULT_TOOL_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default largest tool result, in bytes of text (longer results are cut, with a marker).
+pub const DEFAULT_MAX_RESULT_BYTES: usize = 64 * 1024;
+/// Default most steps of a model's loop.
+pub const DEFAULT_MAX_STEPS: u32 = 8;
+
+/// What a tool returned.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolOutput {
+    /// The result (text, or text with images).
+    pub content: Content,
+    /// Whether it is an error the model should see as one.
+    pub is_error: bool,
+}
+
+impl ToolOutput {
+    /// A result.
+    pub fn ok(content: impl Into<Content>) -> Self {
+        Self {
+            content: content.into(),
+            is_error: false,
+        }
+    }
+
+    /// An error result.
+    pub fn error(message: impl Into<String>) -> Self {
+        Self {
+            content: Content::Text(message.into()),
+            is_error: true,
+        }
+    }
+}
+
+/// Runs tools by name: the one seam behind the embedder's functions, configured HTTP and MCP
+/// tools and client-side tools.
+#[async_trait]
+pub trait ToolExecutor: Send + Sync + fmt::Debug {
+    /// The tools, as the models are offered them.
+    fn tools(&self) -> Vec<Tool>;
+
+    /// Runs tool `name` with `arguments` (a JSON object, checked against its schema).
+    async fn call(&self, name: &str, arguments: Value) -> ToolOutput;
+}
+
+/// How calls are run: per-call timeout and result size.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ToolLimits {
+    /// Time one call may run.
+    pub timeout: Duration,
+    /// Largest result text, in bytes.
+    pub max_result_bytes: usize,
+}
+
+impl Default for ToolLimits {
+    fn default() -> Self {
+        Self {
+            timeout: DEFAULT_TOOL_TIMEOUT,
+            max_result_bytes: DEFAULT_MAX_RESULT_BYTES,
+        }
+    }
+}
+
+/// A Rust function as a tool.
+type ToolFn = Arc<dyn Fn(Value) -> BoxFuture<'static, Result<Content, String>> + Send + Sync>;
+
+/// The embedder's functions as tools: each an async closure with a JSON Schema for its
+/// arguments.
+#[derive(Clone, Default)]
+pub struct Toolbox {
+    tools: Vec<Tool>,
+    functions: HashMap<String, ToolFn>,
+}
+
+impl fmt::Debug for Toolbox {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Toolbox")
+            .field("tools", &self.functions.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl Toolbox {
+    /// No tools.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds tool `name`: `f` gets the arguments (valid against `parameters`, a JSON Schema of
+    /// an object) and returns the result, or an error message the model sees.
+    pub fn function<F, Fut, C>(
+        mut self,
+        name: impl Into<String>,
+        description: impl Into<String>,
+        parameters: Value,
+        f: F,
+    ) -> Self
+    where
+        F: Fn(Value) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = Result<C, String>> + Send + 'static,
+        C: Into<Content>,
+    {
+        let name = name.into();
+        self.tools
+            .push(Tool::function(name.clone(), description, parameters));
+        let f = Arc::new(f);
+        self.functions.insert(
+            name,
+            Arc::new(move |args| {
+                let f = f.clone();
+                Box::pin(async move { f(args).await.map(Into::into) })
+            }),
+        );
+        self
+    }
+}
+
+#[async_trait]
+impl ToolExecutor for Toolbox {
+    fn tools(&self) -> Vec<Tool> {
+        self.tools.clone()
+    }
+
+    async fn call(&self, name: &str, arguments: Value) -> ToolOutput {
+        match self.functions.get(name) {
+            Some(f) => match f(arguments).await {
+                Ok(content) => ToolOutput::ok(content),
+                Err(message) => ToolOutput::error(message),
+            },
+            None => ToolOutput::error(format!("no tool `{name}`")),
+        }
+    }
+}
+
+/// Runs `call` on `tools` under `limits`: arguments checked (JSON, an object, valid against
+/// the tool's schema), the call run on its own task (a panic is an error result, not a crashed
+/// comparison) and abandoned at the timeout, its text cut to the size limit.
+pub async fn execute(
+    tools: Arc<dyn ToolExecutor>,
+    call: &ToolCall,
+    limits: ToolLimits,
+) -> ToolResult {
+    // Tokio's clock: the one the timeout runs on (and tests pause).
+    let started = tokio::time::Instant::now();
+    let output = run_checked(tools, call, limits).await;
+    ToolResult {
+        call_id: call.id.clone(),
+        name: call.name.clone(),
+        content: cap(output.content, limits.max_result_bytes),
+        is_error: output.is_error,
+        duration_ms: (started.elapsed().as_secs_f64() * 1e6).round() / 1e3,
+        replayed: false,
+    }
+}
+
+async fn run_checked(
+    tools: Arc<dyn ToolExecutor>,
+    call: &ToolCall,
+    limits: ToolLimits,
+) -> ToolOutput {
+    let Some(tool) = tools
+        .tools()
+        .into_iter()
+        .find(|t| t.function.name == call.name)
+    else {
+        let names: Vec<String> = tools.tools().into_iter().map(|t| t.function.name).collect();
+        return ToolOutput::error(format!(
+            "no tool `{}`; the tools are: {}",
+            call.name,
+            names.join(", ")
+        ));
+    };
+    let raw = if call.arguments.trim().is_empty() {
+        "{}"
+    } else {
+        &call.arguments
+    };
+    let arguments: Value = match serde_json::from_str(raw) {
+        Ok(v @ Value::Object(_)) => v,
+        Ok(_) => return ToolOutput::error("the arguments must be a JSON object"),
+        Err(e) => return ToolOutput::error(format!("the arguments are not JSON: {e}")),
+    };
+    if let Some(schema) = &tool.function.parameters
+        && let Ok(validator) = jsonschema::validator_for(schema)
+    {
+        let errors: Vec<String> = validator
+            .iter_errors(&arguments)
+            .map(|e| format!("{}: {e}", e.instance_path()))
+            .collect();
+        if !errors.is_empty() {
+            return ToolOutput::error(format!(
+                "the arguments do not match the tool's schema: {}",
+                errors.join("; ")
+            ));
+        }
+    }
+    let name = call.name.clone();
+    // Its own task: a panic is caught there, and dropping the handle at the timeout (or
+    // when the comparison is cancelled) aborts the tool's work.
+    let task = tokio::spawn(async move { tools.call(&name, arguments).await });
+    let abort = task.abort_handle();
+    let _abort_on_drop = AbortOnDrop(abort);
+    match tokio::time::timeout(limits.timeout, task).await {
+        Ok(Ok(output)) => output,
+        Ok(Err(e)) if e.is_panic() => {
+            ToolOutput::error(format!("the tool `{}` failed (it panicked)", call.name))
+        }
+        Ok(Err(_)) => ToolOutput::error(format!("the tool `{}` was cancelled", call.name)),
+        Err(_) => ToolOutput::error(format!(
+            "the tool `{}` did not answer within {} s",
+            call.name,
+            limits.timeout.as_secs_f64()
+        )),
+    }
+}
+
+/// Aborts a tool's task when its call is given up (timeout, cancel).
+struct AbortOnDrop(tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// `content` with its text cut to `max` bytes (at a character boundary), marked.
+fn cap(content: Content, max: usize) -> Content {
+    match content {
+        Content::Text(mut s) if s.len() > max => {
+            let total = s.len();
+            let mut at = max;
+            while !s.is_char_boundary(at) {
+                at -= 1;
+            }
+            s.truncate(at);
+            s.push_str(&format!("\n[… truncated: {total} bytes, {max} kept]"));
+            Content::Text(s)
+        }
+        other => other,
+    }
+}

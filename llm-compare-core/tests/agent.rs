@@ -1,0 +1,294 @@
+//! Agent comparisons in the engine: each model runs its own tool loop with the embedder's
+//! Rust functions ([`Toolbox`]) — results fed back, steps and usage summed — and what a model
+//! or a tool gets wrong (bad arguments, a failing, panicking or hanging tool, too many steps)
+//! becomes an error result the model sees, never a broken comparison.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use futures::StreamExt;
+use llm_compare_core::tools::{ToolLimits, Toolbox};
+use llm_compare_core::{
+    CompareOptions, CompareRequest, Complete, Engine, EventKind, FinishReason, ProviderRegistry,
+    SimConfig, SimProvider,
+};
+use serde_json::{Value, json};
+
+fn engine() -> Engine {
+    let mut providers = ProviderRegistry::new();
+    providers.register(Arc::new(SimProvider::new(SimConfig::instant())));
+    Engine::new(providers)
+}
+
+fn calls(engine: &Engine, models: &[&str], prompt: &str) -> Vec<llm_compare_core::ChatRequest> {
+    let request: CompareRequest = serde_json::from_value(
+        json!({"models": models, "messages": [{"role": "user", "content": prompt}]}),
+    )
+    .unwrap();
+    engine.plan(&request).unwrap()
+}
+
+fn square_schema() -> Value {
+    json!({"type": "object", "properties": {"x": {"type": "number"}}, "required": ["x"]})
+}
+
+/// Runs a comparison with `tools`, returning its events' JSON and its end.
+async fn run(
+    models: &[&str],
+    prompt: &str,
+    tools: Toolbox,
+    tune: impl FnOnce(&mut CompareOptions),
+) -> (Vec<Value>, Complete) {
+    let engine = engine();
+    let mut options = CompareOptions {
+        tools: Some(Arc::new(tools)),
+        ..CompareOptions::default()
+    };
+    tune(&mut options);
+    let mut comparison = engine
+        .compare_calls(calls(&engine, models, prompt), options)
+        .unwrap();
+    let mut events = Vec::new();
+    let mut seq = 0;
+    while let Some(e) = comparison.next().await {
+        assert_eq!(e.seq, seq + 1, "seq is strictly increasing by one");
+        seq = e.seq;
+        let done = match &e.kind {
+            EventKind::Complete(c) => Some(c.clone()),
+            _ => None,
+        };
+        events.push(serde_json::to_value(&e).unwrap());
+        if let Some(c) = done {
+            return (events, c);
+        }
+    }
+    panic!("no complete")
+}
+
+fn of_type<'a>(events: &'a [Value], t: &str, model: usize) -> Vec<&'a Value> {
+    events
+        .iter()
+        .filter(|e| e["type"] == t && e["model_index"] == model)
+        .collect()
+}
+
+fn squares(calls: Arc<AtomicUsize>) -> Toolbox {
+    Toolbox::new().function(
+        "square",
+        "x squared",
+        square_schema(),
+        move |args: Value| {
+            calls.fetch_add(1, Ordering::SeqCst);
+            async move {
+                let x = args["x"].as_f64().ok_or("x must be a number")?;
+                Ok::<_, String>((x * x).to_string())
+            }
+        },
+    )
+}
+
+#[tokio::test]
+async fn every_model_runs_its_own_loop_and_its_result_sums_the_steps() {
+    let executed = Arc::new(AtomicUsize::new(0));
+    let (events, done) = run(
+        &["sim/agent", "sim/agent", "sim/echo"],
+        "square 7",
+        squares(executed.clone()),
+        |_| {},
+    )
+    .await;
+    // Independent mode: every call executed.
+    assert_eq!(executed.load(Ordering::SeqCst), 2);
+    for i in 0..2 {
+        let call = of_type(&events, "tool_call", i);
+        assert_eq!(call.len(), 1);
+        assert_eq!(call[0]["name"], "square");
+        assert_eq!(call[0]["arguments"], "{\"x\":7.0}");
+        let step = of_type(&events, "step", i);
+        assert_eq!(step.len(), 1);
+        assert_eq!(step[0]["step"], 1);
+        let result = of_type(&events, "tool_result", i);
+        assert_eq!(result.len(), 1);
+        assert_eq!(result[0]["call_id"], call[0]["id"]);
+        assert_eq!(result[0]["content"], "49");
+        assert_eq!(result[0]["is_error"], false);
+        let r = &done.results[i];
+        assert_eq!(r.text, "`square` returned: 49");
+        assert_eq!(r.steps, 2);
+        assert_eq!(r.tool_calls.len(), 1);
+        assert_eq!(r.finish_reason, Some(FinishReason::Stop));
+        // Usage over both steps: the second step's prompt holds the first exchange.
+        let step1 = step[0]["usage"]["input_tokens"].as_u64().unwrap();
+        assert!(r.usage.input_tokens > 2 * step1, "{:?} vs {step1}", r.usage);
+        // Order: the call and the step before the result, the result before the answer.
+        let pos = |t: &str| {
+            events
+                .iter()
+                .position(|e| e["type"] == t && e["model_index"] == i)
+                .unwrap()
+        };
+        assert!(pos("tool_call") < pos("step"));
+        assert!(pos("step") < pos("tool_result"));
+        assert!(pos("tool_result") < pos("model_result"));
+    }
+    // A model that calls no tool runs one step, as before.
+    assert_eq!(done.results[2].text, "square 7");
+    assert_eq!(done.results[2].steps, 0);
+    assert!(of_type(&events, "step", 2).is_empty());
+}
+
+#[tokio::test]
+async fn wrong_arguments_and_failing_or_panicking_tools_are_results_the_model_sees() {
+    // No number in the prompt: `x` is a string, which the schema refuses.
+    let (events, done) = run(&["sim/agent"], "square it", squares(Arc::default()), |_| {}).await;
+    let r = of_type(&events, "tool_result", 0);
+    assert_eq!(r[0]["is_error"], true);
+    assert!(
+        r[0]["content"]
+            .as_str()
+            .unwrap()
+            .contains("do not match the tool's schema"),
+        "{}",
+        r[0]
+    );
+    assert!(
+        done.results[0]
+            .text
+            .starts_with("`square` returned: the arguments do not match")
+    );
+    assert!(done.results[0].error.is_none());
+
+    let failing =
+        Toolbox::new().function("lookup", "fails", json!({"type": "object"}), |_| async {
+            Err::<String, _>("the database is down".to_string())
+        });
+    let (events, done) = run(&["sim/agent"], "look it up", failing, |_| {}).await;
+    assert_eq!(
+        of_type(&events, "tool_result", 0)[0]["content"],
+        "the database is down"
+    );
+    assert_eq!(
+        done.results[0].text,
+        "`lookup` returned: the database is down"
+    );
+
+    let panicking =
+        Toolbox::new().function("boom", "panics", json!({"type": "object"}), |_| async {
+            if true {
+                panic!("tool bug");
+            }
+            Ok::<String, String>(String::new())
+        });
+    let (events, done) = run(&["sim/agent", "sim/echo"], "go", panicking, |_| {}).await;
+    let r = of_type(&events, "tool_result", 0);
+    assert_eq!(r[0]["is_error"], true);
+    assert!(r[0]["content"].as_str().unwrap().contains("panicked"));
+    assert_eq!(done.status, llm_compare_core::RequestStatus::Completed);
+    assert_eq!(done.results[1].text, "go");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_hanging_tool_times_out_and_its_work_is_dropped() {
+    let dropped = Arc::new(AtomicBool::new(false));
+    let flag = dropped.clone();
+    let hanging = Toolbox::new().function("wait", "hangs", json!({"type": "object"}), move |_| {
+        let guard = DropFlag(flag.clone());
+        async move {
+            let _guard = guard;
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+            Ok::<String, String>("never".into())
+        }
+    });
+    let (events, _) = run(&["sim/agent"], "wait", hanging, |o| {
+        o.tool_limits = ToolLimits {
+            timeout: Duration::from_secs(2),
+            ..ToolLimits::default()
+        };
+    })
+    .await;
+    let r = of_type(&events, "tool_result", 0);
+    assert_eq!(r[0]["content"], "the tool `wait` did not answer within 2 s");
+    assert_eq!(r[0]["duration_ms"], 2000.0);
+    tokio::task::yield_now().await;
+    assert!(
+        dropped.load(Ordering::SeqCst),
+        "the tool's work was dropped"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn cancelling_during_a_tool_call_stops_the_tool() {
+    let dropped = Arc::new(AtomicBool::new(false));
+    let started = Arc::new(tokio::sync::Notify::new());
+    let (flag, notify) = (dropped.clone(), started.clone());
+    let slow = Toolbox::new().function("slow", "slow", json!({"type": "object"}), move |_| {
+        let guard = DropFlag(flag.clone());
+        notify.notify_one();
+        async move {
+            let _guard = guard;
+            tokio::time::sleep(Duration::from_secs(20)).await;
+            Ok::<String, String>("late".into())
+        }
+    });
+    let engine = engine();
+    let mut comparison = engine
+        .compare_calls(
+            calls(&engine, &["sim/agent"], "go"),
+            CompareOptions {
+                tools: Some(Arc::new(slow)),
+                ..CompareOptions::default()
+            },
+        )
+        .unwrap();
+    let cancel = comparison.cancel_token();
+    tokio::spawn(async move {
+        started.notified().await;
+        cancel.cancel();
+    });
+    let mut last = None;
+    while let Some(e) = comparison.next().await {
+        last = Some(e);
+    }
+    let Some(EventKind::Complete(c)) = last.map(|e| e.kind) else {
+        panic!("complete")
+    };
+    assert_eq!(c.status, llm_compare_core::RequestStatus::Cancelled);
+    tokio::task::yield_now().await;
+    assert!(
+        dropped.load(Ordering::SeqCst),
+        "the tool's work was dropped"
+    );
+}
+
+#[tokio::test]
+async fn a_call_past_max_steps_is_refused_and_the_loop_ends() {
+    let executed = Arc::new(AtomicUsize::new(0));
+    let (events, done) = run(&["sim/agent"], "square 3", squares(executed.clone()), |o| {
+        o.max_steps = 1;
+    })
+    .await;
+    assert_eq!(executed.load(Ordering::SeqCst), 0);
+    let r = of_type(&events, "tool_result", 0);
+    assert_eq!(r[0]["is_error"], true);
+    assert!(
+        r[0]["content"]
+            .as_str()
+            .unwrap()
+            .contains("limit of 1 steps")
+    );
+    let result = &done.results[0];
+    assert_eq!(result.finish_reason, Some(FinishReason::ToolCalls));
+    assert_eq!(result.steps, 1);
+    assert!(result.error.is_none());
+}
+
+/// Sets its flag when dropped (a tool's work abandoned).
+struct DropFlag(Arc<AtomicBool>);
+
+impl Drop for DropFlag {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
