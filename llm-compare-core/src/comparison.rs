@@ -38,6 +38,7 @@ pub struct Engine {
     max_models: usize,
     max_attachment_bytes: usize,
     runner: Arc<dyn Runner>,
+    tools: Option<Arc<dyn crate::tools::ToolExecutor>>,
 }
 
 impl Engine {
@@ -58,6 +59,7 @@ impl Engine {
             max_models: DEFAULT_MAX_MODELS,
             max_attachment_bytes: crate::content::DEFAULT_MAX_ATTACHMENT_BYTES,
             runner: Arc::new(InProcessRunner),
+            tools: None,
         }
     }
 
@@ -99,6 +101,17 @@ impl Engine {
     pub fn with_max_attachment_bytes(mut self, bytes: usize) -> Self {
         self.max_attachment_bytes = bytes;
         self
+    }
+
+    /// Adds executable tools requests may name (the server's `[tools.*]`).
+    pub fn with_tools(mut self, tools: Arc<dyn crate::tools::ToolExecutor>) -> Self {
+        self.tools = Some(tools);
+        self
+    }
+
+    /// The executable tools requests may name.
+    pub fn tools(&self) -> Option<&Arc<dyn crate::tools::ToolExecutor>> {
+        self.tools.as_ref()
     }
 
     /// The largest attachment a request may carry, decoded.

@@ -58,6 +58,29 @@ pub struct Config {
     /// The server's own settings (`[server]`), read by `llm-compare serve`.
     #[serde(default)]
     pub server: Option<toml::Table>,
+    /// Executable tools (`[tools.<name>]`): requests name them in `tools` to run an agent
+    /// comparison.
+    #[serde(default)]
+    pub tools: BTreeMap<String, ToolSettings>,
+}
+
+/// One HTTP tool (`[tools.<name>]`): the model's arguments are POSTed as JSON to `url`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ToolSettings {
+    /// Where the arguments go.
+    pub url: String,
+    /// What the tool does, for the models.
+    pub description: String,
+    /// JSON Schema of its arguments (an object; default: no arguments).
+    #[serde(default)]
+    pub parameters: Option<toml::Value>,
+    /// Seconds one call may take (default 30).
+    #[serde(default)]
+    pub timeout_s: Option<f64>,
+    /// Headers sent with each call; a value `env:NAME` is read from environment variable NAME.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
 }
 
 /// One provider's settings.
@@ -387,7 +410,11 @@ impl Config {
     pub fn engine(&self) -> Result<Engine> {
         let providers = self.provider_registry()?;
         let prices = self.price_table_for(&providers)?;
-        Ok(Engine::new(providers)
+        let engine = match self.http_tools()? {
+            Some(tools) => Engine::new(providers).with_tools(Arc::new(tools)),
+            None => Engine::new(providers),
+        };
+        Ok(engine
             .with_prices(Arc::new(prices))
             .with_policies(self.policies())
             .with_max_models(self.max_models.unwrap_or(DEFAULT_MAX_MODELS))
@@ -395,6 +422,67 @@ impl Config {
                 self.max_attachment_bytes
                     .unwrap_or(crate::content::DEFAULT_MAX_ATTACHMENT_BYTES),
             ))
+    }
+}
+
+impl Config {
+    /// The `[tools.*]` as an executor (None without any), checked: a URL, a schema that is an
+    /// object, a positive timeout, `env:` headers whose variable is set.
+    pub fn http_tools(&self) -> Result<Option<crate::tools::HttpTools>> {
+        if self.tools.is_empty() {
+            return Ok(None);
+        }
+        let mut out = Vec::new();
+        for (name, t) in &self.tools {
+            let field = |f: &str| format!("tools.{name}.{f}");
+            if !t.url.starts_with("http://") && !t.url.starts_with("https://") {
+                return Err(Error::invalid(field("url"), "an http(s) URL"));
+            }
+            let parameters = match &t.parameters {
+                None => serde_json::json!({"type": "object", "properties": {}}),
+                Some(v) => serde_json::to_value(v)
+                    .ok()
+                    .filter(serde_json::Value::is_object)
+                    .ok_or_else(|| Error::invalid(field("parameters"), "a JSON Schema object"))?,
+            };
+            if jsonschema::validator_for(&parameters).is_err() {
+                return Err(Error::invalid(
+                    field("parameters"),
+                    "not a valid JSON Schema",
+                ));
+            }
+            let timeout = t.timeout_s.unwrap_or(30.0);
+            if !(timeout > 0.0 && timeout.is_finite()) {
+                return Err(Error::invalid(
+                    field("timeout_s"),
+                    "a positive number of seconds",
+                ));
+            }
+            let mut headers = Vec::new();
+            for (k, v) in &t.headers {
+                let value = match v.strip_prefix("env:") {
+                    Some(var) => env_nonempty(var).ok_or_else(|| {
+                        Error::invalid(
+                            field("headers"),
+                            format!("`{k}` reads ${var}, which is not set"),
+                        )
+                    })?,
+                    None => v.clone(),
+                };
+                headers.push((k.clone(), value));
+            }
+            out.push(crate::tools::HttpTool {
+                tool: crate::request::Tool::function(
+                    name.clone(),
+                    t.description.clone(),
+                    parameters,
+                ),
+                url: t.url.clone(),
+                headers,
+                timeout: Duration::from_secs_f64(timeout),
+            });
+        }
+        Ok(Some(crate::tools::HttpTools::new(out)))
     }
 }
 
@@ -476,6 +564,44 @@ fn http_spec(name: &str, s: &ProviderSettings, connect: Duration) -> Result<Http
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn http_tools_are_checked_and_named_by_field() {
+        let tools = |t: &str| Config::parse(t).and_then(|c| c.http_tools());
+        let ok = tools(
+            "[tools.search]\nurl = \"https://x/search\"\ndescription = \"Search\"\ntimeout_s = 5\n\
+             headers = { x-kind = \"demo\" }\n",
+        )
+        .unwrap()
+        .unwrap();
+        use crate::tools::ToolExecutor as _;
+        let defs = ok.tools();
+        assert_eq!(defs[0].function.name, "search");
+        assert_eq!(
+            defs[0].function.parameters,
+            Some(serde_json::json!({"type": "object", "properties": {}}))
+        );
+        assert!(tools("").unwrap().is_none());
+        let field = |t: &str| tools(t).unwrap_err().field().map(str::to_string);
+        assert_eq!(
+            field("[tools.a]\nurl = \"ftp://x\"\ndescription = \"d\"\n"),
+            Some("tools.a.url".into())
+        );
+        assert_eq!(
+            field("[tools.a]\nurl = \"http://x\"\ndescription = \"d\"\nparameters = 3\n"),
+            Some("tools.a.parameters".into())
+        );
+        assert_eq!(
+            field("[tools.a]\nurl = \"http://x\"\ndescription = \"d\"\ntimeout_s = 0\n"),
+            Some("tools.a.timeout_s".into())
+        );
+        assert_eq!(
+            field(
+                "[tools.a]\nurl = \"http://x\"\ndescription = \"d\"\nheaders = { authorization = \"env:LLMC_TEST_UNSET_VAR\" }\n"
+            ),
+            Some("tools.a.headers".into())
+        );
+    }
 
     #[test]
     fn a_full_file_parses_and_applies() {

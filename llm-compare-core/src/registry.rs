@@ -574,18 +574,20 @@ impl Engine {
         request: NewRequest,
         calls: Vec<ChatRequest>,
     ) -> Result<String> {
-        self.submit_calls_holding(registry, request, calls, None)
+        self.submit_calls_holding(registry, request, calls, None, CompareOptions::default())
             .await
     }
 
     /// [`Engine::submit_calls`], holding `lease` (an API key's active slot) until the
-    /// request's last event is published.
+    /// request's last event is published, with `options` (tools, steps; its id and cancel
+    /// token are the registry's).
     pub async fn submit_calls_holding(
         &self,
         registry: Arc<dyn RequestRegistry>,
         mut request: NewRequest,
         calls: Vec<ChatRequest>,
         lease: Option<ActiveLease>,
+        options: CompareOptions,
     ) -> Result<String> {
         request.models = calls.iter().map(|c| c.model.to_string()).collect();
         let reg = registry.register(&request).await?;
@@ -594,7 +596,7 @@ impl Engine {
             CompareOptions {
                 request_id: Some(reg.id.clone()),
                 cancel: Some(reg.cancel.clone()),
-                ..CompareOptions::default()
+                ..options
             },
         ) {
             Ok(c) => c,

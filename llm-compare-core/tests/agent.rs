@@ -292,3 +292,192 @@ impl Drop for DropFlag {
         self.0.store(true, Ordering::SeqCst);
     }
 }
+
+/// Answers like a tool-calling model: two calls at once (Paris, London) while the request
+/// holds no tool result, then text.
+struct ToolCallingModel {
+    first: &'static str,
+    then: &'static str,
+}
+
+impl wiremock::Respond for ToolCallingModel {
+    fn respond(&self, req: &wiremock::Request) -> wiremock::ResponseTemplate {
+        let body = String::from_utf8_lossy(&req.body);
+        let answered = ["tool_call_id", "tool_result", "functionResponse"]
+            .iter()
+            .any(|k| body.contains(k));
+        let sse = if answered { self.then } else { self.first };
+        wiremock::ResponseTemplate::new(200)
+            .set_body_raw(sse.as_bytes().to_vec(), "text/event-stream")
+    }
+}
+
+const OPENAI_CALLS: &str = concat!(
+    "data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"call_a\",\"type\":\"function\",\"function\":{\"name\":\"get_weather\",\"arguments\":\"{\\\"city\\\":\"}}]}}]}\n\n",
+    "data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"\\\"Paris\\\"}\"}}]}}]}\n\n",
+    "data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":1,\"id\":\"call_b\",\"type\":\"function\",\"function\":{\"name\":\"get_weather\",\"arguments\":\"{\\\"city\\\":\\\"London\\\"}\"}}]}}]}\n\n",
+    "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"tool_calls\"}],\"usage\":{\"prompt_tokens\":20,\"completion_tokens\":10}}\n\n",
+    "data: [DONE]\n\n",
+);
+const OPENAI_TEXT: &str = "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Sunny.\"},\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":40,\"completion_tokens\":2}}\n\ndata: [DONE]\n\n";
+const ANTHROPIC_CALLS: &str = concat!(
+    "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"usage\":{\"input_tokens\":20,\"output_tokens\":1}}}\n\n",
+    "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"tool_use\",\"id\":\"toolu_a\",\"name\":\"get_weather\",\"input\":{}}}\n\n",
+    "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\"{\\\"city\\\": \\\"Paris\\\"}\"}}\n\n",
+    "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n",
+    "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":1,\"content_block\":{\"type\":\"tool_use\",\"id\":\"toolu_b\",\"name\":\"get_weather\",\"input\":{}}}\n\n",
+    "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":1,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\"{\\\"city\\\": \\\"London\\\"}\"}}\n\n",
+    "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":1}\n\n",
+    "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"tool_use\"},\"usage\":{\"output_tokens\":10}}\n\n",
+    "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n",
+);
+const ANTHROPIC_TEXT: &str = concat!(
+    "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"usage\":{\"input_tokens\":40,\"output_tokens\":1}}}\n\n",
+    "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n",
+    "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Sunny.\"}}\n\n",
+    "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":{\"output_tokens\":2}}\n\n",
+    "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n",
+);
+const GEMINI_CALLS: &str = "data: {\"candidates\":[{\"content\":{\"parts\":[{\"functionCall\":{\"name\":\"get_weather\",\"args\":{\"city\":\"Paris\"}}},{\"functionCall\":{\"name\":\"get_weather\",\"args\":{\"city\":\"London\"}}}],\"role\":\"model\"},\"finishReason\":\"STOP\",\"index\":0}],\"usageMetadata\":{\"promptTokenCount\":20,\"candidatesTokenCount\":10}}\r\n\r\n";
+const GEMINI_TEXT: &str = "data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"Sunny.\"}],\"role\":\"model\"},\"finishReason\":\"STOP\",\"index\":0}],\"usageMetadata\":{\"promptTokenCount\":40,\"candidatesTokenCount\":2}}\r\n\r\n";
+
+/// Three models, one per wire format, each in a 2-step loop with two calls at once: the
+/// results go back in each API's native tool-result shape, field by field.
+#[tokio::test]
+async fn each_wire_format_gets_the_results_in_its_native_shape() {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer};
+    let server = MockServer::start().await;
+    for (endpoint, first, then) in [
+        ("/openai/chat/completions", OPENAI_CALLS, OPENAI_TEXT),
+        ("/anthropic/v1/messages", ANTHROPIC_CALLS, ANTHROPIC_TEXT),
+        (
+            "/gemini/models/test-model:streamGenerateContent",
+            GEMINI_CALLS,
+            GEMINI_TEXT,
+        ),
+    ] {
+        Mock::given(method("POST"))
+            .and(path(endpoint))
+            .respond_with(ToolCallingModel { first, then })
+            .mount(&server)
+            .await;
+    }
+    let mut toml = String::from("[defaults]\nretries = 0\n");
+    for p in ["openai", "anthropic", "gemini"] {
+        toml.push_str(&format!(
+            "[providers.{p}]\nbase_url = \"{}/{p}\"\napi_key = \"k\"\n",
+            server.uri()
+        ));
+    }
+    let engine = llm_compare_core::Config::parse(&toml)
+        .unwrap()
+        .engine()
+        .unwrap();
+    let executed = Arc::new(AtomicUsize::new(0));
+    let counter = executed.clone();
+    let weather = Toolbox::new().function(
+        "get_weather",
+        "Current temperature",
+        json!({"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}),
+        move |args: Value| {
+            counter.fetch_add(1, Ordering::SeqCst);
+            async move {
+                Ok::<_, String>(match args["city"].as_str() {
+                    Some("Paris") => "21",
+                    _ => "15",
+                })
+            }
+        },
+    );
+    let models = [
+        "openai/test-model",
+        "anthropic/test-model",
+        "gemini/test-model",
+    ];
+    let (mut comparison, mut events) = (
+        engine
+            .compare_calls(
+                calls(&engine, &models, "Weather in Paris and London?"),
+                CompareOptions {
+                    tools: Some(Arc::new(weather)),
+                    ..CompareOptions::default()
+                },
+            )
+            .unwrap(),
+        Vec::new(),
+    );
+    while let Some(e) = comparison.next().await {
+        events.push(serde_json::to_value(&e).unwrap());
+    }
+    let done: Complete = serde_json::from_value(events.last().unwrap().clone()).unwrap();
+    assert_eq!(executed.load(Ordering::SeqCst), 6, "2 calls × 3 models");
+    for (i, r) in done.results.iter().enumerate() {
+        assert_eq!(r.text, "Sunny.", "{}", models[i]);
+        assert_eq!(r.steps, 2);
+        assert_eq!(r.tool_calls.len(), 2);
+        // Usage summed over the steps, as reported.
+        assert_eq!(
+            (r.usage.input_tokens, r.usage.output_tokens),
+            (60, 12),
+            "{}",
+            models[i]
+        );
+        let results = of_type(&events, "tool_result", i);
+        assert_eq!(results.len(), 2);
+    }
+    let sent = server.received_requests().await.unwrap();
+    let second = |p: &str| -> Value {
+        let bodies: Vec<Value> = sent
+            .iter()
+            .filter(|r| r.url.path().starts_with(p))
+            .map(|r| serde_json::from_slice(&r.body).unwrap())
+            .collect();
+        assert_eq!(bodies.len(), 2, "{p}: two steps");
+        bodies[1].clone()
+    };
+    let b = second("/openai");
+    assert_eq!(b["messages"][1]["role"], "assistant");
+    assert_eq!(b["messages"][1]["tool_calls"][1]["id"], "call_b");
+    assert_eq!(
+        b["messages"][1]["tool_calls"][1]["function"]["arguments"],
+        "{\"city\":\"London\"}"
+    );
+    assert_eq!(
+        b["messages"][2],
+        json!({"role": "tool", "tool_call_id": "call_a", "content": "21"})
+    );
+    assert_eq!(
+        b["messages"][3],
+        json!({"role": "tool", "tool_call_id": "call_b", "content": "15"})
+    );
+    assert_eq!(b["tools"][0]["function"]["name"], "get_weather");
+    let b = second("/anthropic");
+    assert_eq!(
+        b["messages"][1],
+        json!({"role": "assistant", "content": [
+            {"type": "tool_use", "id": "toolu_a", "name": "get_weather", "input": {"city": "Paris"}},
+            {"type": "tool_use", "id": "toolu_b", "name": "get_weather", "input": {"city": "London"}},
+        ]})
+    );
+    assert_eq!(
+        b["messages"][2],
+        json!({"role": "user", "content": [
+            {"type": "tool_result", "tool_use_id": "toolu_a", "content": "21"},
+            {"type": "tool_result", "tool_use_id": "toolu_b", "content": "15"},
+        ]})
+    );
+    let b = second("/gemini");
+    assert_eq!(b["contents"][1]["role"], "model");
+    assert_eq!(
+        b["contents"][1]["parts"][1],
+        json!({"functionCall": {"id": "call_1", "name": "get_weather", "args": {"city": "London"}}})
+    );
+    assert_eq!(
+        b["contents"][2],
+        json!({"role": "user", "parts": [
+            {"functionResponse": {"id": "call_0", "name": "get_weather", "response": {"result": "21"}}},
+            {"functionResponse": {"id": "call_1", "name": "get_weather", "response": {"result": "15"}}},
+        ]})
+    );
+}

@@ -341,11 +341,11 @@ fn tools_and_tool_results_translate_for_each_wire_format() {
     assert_eq!(b["contents"][1]["role"], "model");
     assert_eq!(
         b["contents"][1]["parts"][0]["functionCall"],
-        json!({"name": "get_weather", "args": {"city": "Paris"}})
+        json!({"id": "call_1", "name": "get_weather", "args": {"city": "Paris"}})
     );
     assert_eq!(
         b["contents"][2]["parts"][0]["functionResponse"],
-        json!({"name": "get_weather", "response": {"temp_c": 21}})
+        json!({"id": "call_1", "name": "get_weather", "response": {"temp_c": 21}})
     );
     assert_eq!(b["generationConfig"]["maxOutputTokens"], 100);
     assert!(
@@ -402,6 +402,7 @@ fn tool_results_with_images_go_where_each_api_takes_them() {
     assert_eq!(
         b["contents"][2]["parts"][0],
         json!({"functionResponse": {
+            "id": "call_1",
             "name": "get_weather",
             "response": {"temp_c": 21},
             "parts": [{"inlineData": {"mimeType": "image/png", "data": PNG}}],

@@ -905,3 +905,89 @@ async fn a_multipart_form_uploads_files_as_attachments() {
         "request"
     );
 }
+
+/// An agent comparison over HTTP: a tool of the server's configuration (`[tools.*]`, an HTTP
+/// tool on a loopback mock) named in `tools`; `sim/agent` calls it and answers with its
+/// result, `sim/echo` beside it answers as usual; bad names are 400s naming the entry.
+#[tokio::test]
+async fn a_comparison_naming_a_server_tool_runs_each_models_loop() {
+    use wiremock::matchers::{body_json, method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let tool = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/weather"))
+        .and(body_json(json!({"city": "weather in Paris"})))
+        .respond_with(ResponseTemplate::new(200).set_body_json("21 °C and sunny"))
+        .expect(1)
+        .mount(&tool)
+        .await;
+    let config = llm_compare_core::Config::parse(&format!(
+        "[sim]\nttft_ms = 5\ntokens_per_s = 0\n\
+         [tools.get_weather]\nurl = \"{}/weather\"\ndescription = \"The weather in a city\"\n\
+         parameters = {{ type = \"object\", properties = {{ city = {{ type = \"string\" }} }}, required = [\"city\"] }}\n",
+        tool.uri()
+    ))
+    .unwrap();
+    let engine = config.engine().unwrap();
+    let sim = std::sync::Arc::new(llm_compare_core::SimProvider::new(sim_config()));
+    let s = start_state(
+        llm_compare_http::AppState::with_store(
+            engine,
+            llm_compare_http::ServerOptions::default(),
+            None,
+        ),
+        sim,
+    )
+    .await;
+    let id = create_id(
+        &s,
+        None,
+        json!({"prompt": "weather in Paris", "models": ["sim/agent", "sim/echo"], "tools": ["get_weather"], "max_steps": 3}),
+    )
+    .await;
+    let events = read_sse(&s, None, &id, None, 1000).await;
+    let of =
+        |t: &str| -> Vec<&Value> { events.iter().filter(|e| e.1 == t).map(|e| &e.2).collect() };
+    let results = of("tool_result");
+    assert_eq!(results.len(), 1);
+    assert_eq!(results[0]["model_index"], 0);
+    assert_eq!(results[0]["name"], "get_weather");
+    assert_eq!(results[0]["content"], "21 °C and sunny");
+    assert_eq!(of("step").len(), 1);
+    let done = &events.last().unwrap().2;
+    assert_eq!(
+        done["results"][0]["text"],
+        "`get_weather` returned: 21 °C and sunny"
+    );
+    assert_eq!(done["results"][0]["steps"], 2);
+    assert_eq!(done["results"][1]["text"], "weather in Paris");
+    assert!(done["results"][1].get("steps").is_none());
+
+    for (body, field) in [
+        (
+            json!({"prompt": "x", "models": ["sim/agent"], "tools": ["nope"]}),
+            "tools[0]",
+        ),
+        (
+            json!({"prompt": "x", "models": ["sim/agent"], "tools": [{"type": "function", "function": {"name": "f"}}, "get_weather", "nope"]}),
+            "tools[2]",
+        ),
+        (
+            json!({"prompt": "x", "models": ["sim/agent"], "tools": [7]}),
+            "tools[0]",
+        ),
+        (
+            json!({"prompt": "x", "models": ["sim/agent"], "max_steps": 2}),
+            "max_steps",
+        ),
+        (
+            json!({"prompt": "x", "models": ["sim/agent"], "tools": ["get_weather"], "max_steps": 0}),
+            "max_steps",
+        ),
+    ] {
+        let r = create(&s, None, body.clone()).await;
+        assert_eq!(r.status(), 400, "{body}");
+        let e: Value = r.json().await.unwrap();
+        assert_eq!(e["error"]["field"], field, "{e}");
+    }
+}

@@ -84,8 +84,12 @@ pub struct CreateComparison {
     pub system: Option<String>,
     /// Generation parameters.
     pub params: Option<Params>,
-    /// Tools the models may call (OpenAI function format).
-    pub tools: Option<Vec<Tool>>,
+    /// Tools: the name of one of the server's executable tools (`[tools.*]` in its
+    /// configuration; then every model runs its own tool loop: an agent comparison), or a
+    /// definition the models may call (OpenAI function format; a call ends the answer).
+    pub tools: Option<Vec<ToolSpec>>,
+    /// Most steps of each model's tool loop (default 8), with executable tools.
+    pub max_steps: Option<u32>,
     /// Whether and which tool the models must call.
     pub tool_choice: Option<ToolChoice>,
     /// Images and files for the prompt: they join its user message, after the text.
@@ -100,6 +104,110 @@ pub struct CreateComparison {
     /// Your own data, returned in snapshots.
     #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub metadata: Option<serde_json::Value>,
+}
+
+/// A tool of a comparison: an executable tool of the server, by name, or a definition.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(untagged)]
+pub enum ToolSpec {
+    /// One of the server's executable tools (`[tools.<name>]`).
+    Name(String),
+    /// A definition the models may call (OpenAI function format).
+    Definition(Tool),
+}
+
+// By hand: a bad definition keeps its own error (a missing `function`), not "did not match
+// any variant".
+impl<'de> Deserialize<'de> for ToolSpec {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        use serde::de::Error as _;
+        match serde_json::Value::deserialize(d)? {
+            serde_json::Value::String(name) => Ok(ToolSpec::Name(name)),
+            v @ serde_json::Value::Object(_) => Tool::deserialize(v)
+                .map(ToolSpec::Definition)
+                .map_err(D::Error::custom),
+            _ => Err(D::Error::custom(
+                "a tool is the name of one of the server's tools, or a definition {\"type\": \"function\", \"function\": {…}}",
+            )),
+        }
+    }
+}
+
+impl CreateComparison {
+    /// The tool definitions the models are offered (executable ones come with the loop).
+    fn definitions(&self) -> Vec<Tool> {
+        self.tools
+            .iter()
+            .flatten()
+            .filter_map(|t| match t {
+                ToolSpec::Definition(d) => Some(d.clone()),
+                ToolSpec::Name(_) => None,
+            })
+            .collect()
+    }
+
+    /// The loop's options when the body names executable tools (None otherwise): those
+    /// tools of `engine`'s, and `max_steps`.
+    fn agent(&self, engine: &Engine) -> Result<Option<CompareOptions>> {
+        let names: Vec<(usize, &String)> = self
+            .tools
+            .iter()
+            .flatten()
+            .enumerate()
+            .filter_map(|(i, t)| match t {
+                ToolSpec::Name(n) => Some((i, n)),
+                ToolSpec::Definition(_) => None,
+            })
+            .collect();
+        if names.is_empty() {
+            if self.max_steps.is_some() {
+                return Err(Error::invalid(
+                    "max_steps",
+                    "max_steps goes with executable tools: name one of the server's tools in `tools`",
+                ));
+            }
+            return Ok(None);
+        }
+        let Some(all) = engine.tools() else {
+            return Err(Error::invalid(
+                format!("tools[{}]", names[0].0),
+                format!(
+                    "`{}` is not a tool of this server: it has no executable tools (`[tools.<name>]` in its configuration)",
+                    names[0].1
+                ),
+            ));
+        };
+        let list: Vec<String> = names.iter().map(|(_, n)| (*n).clone()).collect();
+        let tools = llm_compare_core::tools::only(all, &list).map_err(|unknown| {
+            let i = names
+                .iter()
+                .find(|(_, n)| **n == unknown)
+                .map_or(0, |(i, _)| *i);
+            let known: Vec<String> = all.tools().into_iter().map(|t| t.function.name).collect();
+            Error::invalid(
+                format!("tools[{i}]"),
+                format!(
+                    "no tool `{unknown}` on this server; its tools: {}",
+                    known.join(", ")
+                ),
+            )
+        })?;
+        let max_steps = self
+            .max_steps
+            .unwrap_or(llm_compare_core::tools::DEFAULT_MAX_STEPS);
+        if !(1..=64).contains(&max_steps) {
+            return Err(Error::invalid(
+                "max_steps",
+                "max_steps must be between 1 and 64",
+            ));
+        }
+        Ok(Some(CompareOptions {
+            tools: Some(tools),
+            max_steps,
+            ..CompareOptions::default()
+        }))
+    }
 }
 
 /// A started comparison.
@@ -397,6 +505,8 @@ pub struct Capabilities {
 /// What a valid [`CreateComparison`] turns into.
 struct Prepared {
     calls: Vec<ChatRequest>,
+    /// With executable tools: the loop's options.
+    agent: Option<CompareOptions>,
     metadata: Option<serde_json::Value>,
     session_id: Option<String>,
     prompt: Option<String>,
@@ -439,6 +549,7 @@ impl CreateComparison {
     /// The plain request (no session, not blind: those need [`Service::submit`]) and its
     /// metadata.
     pub fn into_request(self) -> Result<(CompareRequest, Option<serde_json::Value>)> {
+        let tools = self.definitions();
         let messages = match (self.prompt, self.messages) {
             (Some(p), None) => vec![Message::user(with_attachments(p, self.attachments))],
             (None, Some(_)) if self.attachments.is_some() => {
@@ -465,7 +576,7 @@ impl CreateComparison {
                 messages,
                 system: self.system,
                 params: self.params.unwrap_or_default(),
-                tools: self.tools.unwrap_or_default(),
+                tools,
                 tool_choice: self.tool_choice,
                 response_format: self.response_format,
             },
@@ -893,8 +1004,14 @@ impl Service {
                 "session turns and blind comparisons are stored: use submit() and stream()",
             ));
         }
+        let agent = body.agent(&self.engine)?;
         let (request, _metadata) = body.into_request()?;
-        self.compare_request(&request)
+        match agent {
+            Some(options) => self
+                .engine
+                .compare_calls(self.engine.plan(&request)?, options),
+            None => self.compare_request(&request),
+        }
     }
 
     /// Starts an unregistered comparison of a built `request`, read by the caller alone (the
@@ -994,6 +1111,7 @@ impl Service {
         let owner = who.user.as_str();
         let Prepared {
             mut calls,
+            agent,
             metadata,
             session_id,
             prompt,
@@ -1036,7 +1154,13 @@ impl Service {
         let pending_id = new.id.clone();
         let request_id = match self
             .engine
-            .submit_calls_holding(self.registry.clone(), new, calls, key_lease)
+            .submit_calls_holding(
+                self.registry.clone(),
+                new,
+                calls,
+                key_lease,
+                agent.unwrap_or_default(),
+            )
             .await
         {
             Ok(id) => id,
@@ -1073,11 +1197,13 @@ impl Service {
                 "`{field}`: sessions and blind comparisons need a store (a database), and none is configured"
             )));
         }
+        let agent = body.agent(&self.engine)?;
         let Some(session_id) = body.session_id.clone() else {
             let (request, metadata) = body.into_request()?;
             let last = request.messages.last();
             return Ok(Prepared {
                 calls: self.engine.plan(&request)?,
+                agent,
                 metadata,
                 session_id: None,
                 prompt: last.map(|m| m.content.text().into_owned()),
@@ -1119,12 +1245,13 @@ impl Service {
             .next_turn(owner, &session_id, &user, &body.models, &params)
             .await?;
         for c in &mut calls {
-            c.tools = body.tools.clone().unwrap_or_default();
+            c.tools = body.definitions();
             c.tool_choice = body.tool_choice.clone();
             c.response_format = body.response_format.clone();
         }
         Ok(Prepared {
             calls,
+            agent,
             metadata: body.metadata,
             session_id: Some(session_id),
             prompt: Some(prompt),

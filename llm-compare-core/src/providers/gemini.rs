@@ -96,7 +96,9 @@ pub fn build_body(req: &ChatRequest, blobs: &mut Blobs) -> Value {
                     .ok()
                     .filter(Value::is_object)
                     .unwrap_or_else(|| json!({"result": text}));
-                let mut function = json!({"name": name, "response": response});
+                // The call's id echoed (Gemini 3 matches responses to calls by it; earlier
+                // models ignore it).
+                let mut function = json!({"id": id, "name": name, "response": response});
                 // Images and files a tool returned go inside its response (`parts`).
                 let media: Vec<Value> = parts_of(&m.content, blobs)
                     .into_iter()
@@ -113,7 +115,7 @@ pub fn build_body(req: &ChatRequest, blobs: &mut Blobs) -> Value {
                     parts.push(json!({"text": m.content.text()}));
                 }
                 for c in &m.tool_calls {
-                    parts.push(json!({"functionCall": {"name": c.name, "args": arguments_object(&c.arguments)}}));
+                    parts.push(json!({"functionCall": {"id": c.id, "name": c.name, "args": arguments_object(&c.arguments)}}));
                 }
                 ("model", parts)
             }
