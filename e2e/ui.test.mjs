@@ -2,7 +2,10 @@
 // `llm-compare serve` with simulated models, through a proxy that can drop the network.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import http from "node:http";
 import { createRequire } from "node:module";
+import os from "node:os";
 import path from "node:path";
 import { launchBrowser, shotDir, sleep, startProxy, startServer, until } from "./harness.mjs";
 
@@ -513,5 +516,57 @@ describe("API keys page", () => {
     assert.deepEqual(page.errors, []);
     await admin.close();
     await user.close();
+  });
+});
+
+describe("agent comparisons", () => {
+  let agentServer;
+  let toolServer;
+  const calls = [];
+  before(async () => {
+    // An HTTP tool on loopback, configured as the server's `get_weather`.
+    toolServer = http.createServer((req, res) => {
+      let body = "";
+      req.on("data", (d) => { body += d; });
+      req.on("end", () => {
+        calls.push(JSON.parse(body));
+        res.writeHead(200, { "content-type": "application/json" });
+        res.end(JSON.stringify("21 °C and sunny"));
+      });
+    });
+    await new Promise((r) => toolServer.listen(0, "127.0.0.1", r));
+    const dir = mkdtempSync(path.join(os.tmpdir(), "llmc-e2e-tools-"));
+    const config = path.join(dir, "llm-compare.toml");
+    writeFileSync(config, `[tools.get_weather]\nurl = "http://127.0.0.1:${toolServer.address().port}/weather"\ndescription = "The weather in a city"\nparameters = { type = "object", properties = { city = { type = "string" } }, required = ["city"] }\n`);
+    agentServer = await startServer({ env: SIM, args: ["--config", config] });
+  });
+  after(async () => {
+    await agentServer?.stop();
+    await new Promise((r) => toolServer?.close(r));
+  });
+
+  test("an agent comparison shows each model's tool calls, results and steps in its column", async () => {
+    const resp = await fetch(agentServer.url + "/v1/comparisons", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ prompt: "Paris", models: ["sim/agent", "sim/agent", "sim/echo"], tools: ["get_weather"] }),
+    });
+    assert.equal(resp.status, 201);
+    const { request_id: id } = await resp.json();
+    const page = await openPage({ url: agentServer.url });
+    await page.goto(`${agentServer.url}/#/c/${id}`);
+    await page.waitForSelector(".turn[data-finished='true']");
+    for (const i of [0, 1]) {
+      const col = `.col[data-index="${i}"]`;
+      assert.equal(await page.textContent(`${col} .tool-call summary`), 'get_weather({"city":"Paris"})');
+      assert.equal(await page.textContent(`${col} .tool-result`), "→ 21 °C and sunny");
+      assert.equal(await page.textContent(`${col} .stage`), "done · step 2");
+      assert.match(await page.textContent(`${col} .col-body`), /`?get_weather`? returned: 21 °C and sunny/);
+    }
+    assert.equal(await page.textContent('.col[data-index="2"] .stage'), "done");
+    assert.equal((await page.$$('.col[data-index="2"] .tool-call')).length, 0);
+    assert.equal(calls.length, 2, "each model ran its own call");
+    assert.deepEqual(page.errors, []);
+    await page.context().close();
   });
 });
