@@ -481,3 +481,92 @@ async fn each_wire_format_gets_the_results_in_its_native_shape() {
         ]})
     );
 }
+
+/// `tool_mode: "shared"`: the first execution of a (tool, arguments) is recorded and every
+/// other model asking the same gets it, marked `replayed`; a cassette exported from one
+/// comparison replays in a later one without executing anything.
+#[tokio::test]
+async fn a_cassette_gives_every_model_the_same_world_with_one_execution() {
+    use llm_compare_core::tools::{Cassette, ToolExecutor, canonical};
+    let executed = Arc::new(AtomicUsize::new(0));
+    let cassette = Arc::new(Cassette::record(Arc::new(squares(executed.clone()))));
+    let tools: Arc<dyn ToolExecutor> = cassette.clone();
+    let engine = engine();
+    let mut comparison = engine
+        .compare_calls(
+            calls(
+                &engine,
+                &["sim/agent", "sim/agent", "sim/agent"],
+                "square 12",
+            ),
+            CompareOptions {
+                tools: Some(tools),
+                ..CompareOptions::default()
+            },
+        )
+        .unwrap();
+    let mut events = Vec::new();
+    while let Some(e) = comparison.next().await {
+        events.push(serde_json::to_value(&e).unwrap());
+    }
+    assert_eq!(executed.load(Ordering::SeqCst), 1, "one real execution");
+    let results: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["type"] == "tool_result")
+        .collect();
+    assert_eq!(results.len(), 3);
+    assert!(results.iter().all(|r| r["content"] == "144"));
+    let replayed = results.iter().filter(|r| r["replayed"] == true).count();
+    assert_eq!(replayed, 2, "{results:?}");
+
+    // Exported, then replayed by a later comparison: nothing runs.
+    let recordings = cassette.recordings();
+    assert_eq!(recordings.len(), 1);
+    assert_eq!(recordings[0].tool, "square");
+    assert_eq!(canonical(&recordings[0].arguments), "{\"x\":12.0}");
+    let replay = Cassette::replay(squares(executed.clone()).tools(), recordings);
+    let (events, done) = run(
+        &["sim/agent", "sim/agent"],
+        "square 12",
+        Toolbox::new(),
+        |o| {
+            o.tools = Some(Arc::new(replay));
+        },
+    )
+    .await;
+    assert_eq!(
+        executed.load(Ordering::SeqCst),
+        1,
+        "replaying executes nothing"
+    );
+    let results: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["type"] == "tool_result")
+        .collect();
+    assert!(
+        results
+            .iter()
+            .all(|r| r["replayed"] == true && r["content"] == "144")
+    );
+    assert_eq!(done.results[0].text, "`square` returned: 144");
+    // A call the cassette lacks is an error result, not an execution.
+    let replay = Cassette::replay(squares(executed.clone()).tools(), Vec::new());
+    let (events, _) = run(&["sim/agent"], "square 5", Toolbox::new(), |o| {
+        o.tools = Some(Arc::new(replay));
+    })
+    .await;
+    let r = of_type(&events, "tool_result", 0);
+    assert_eq!(r[0]["is_error"], true);
+    assert!(
+        r[0]["content"]
+            .as_str()
+            .unwrap()
+            .contains("not in the cassette")
+    );
+    assert_eq!(executed.load(Ordering::SeqCst), 1);
+    // Arguments compare canonically: key order does not matter.
+    assert_eq!(
+        canonical(&json!({"b": 1, "a": {"d": 2, "c": 3}})),
+        canonical(&json!({"a": {"c": 3, "d": 2}, "b": 1}))
+    );
+}

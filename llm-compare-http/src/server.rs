@@ -495,6 +495,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/comparisons/{id}/stream", get(comparisons::stream))
         .route("/v1/comparisons/{id}/ws", get(comparisons::websocket))
         .route("/v1/comparisons/{id}/preference", post(comparisons::vote))
+        .route("/v1/comparisons/{id}/cassette", get(comparisons::cassette))
         .route(
             "/v1/comparisons/{id}/attachments/{index}",
             get(comparisons::attachment),

@@ -991,3 +991,85 @@ async fn a_comparison_naming_a_server_tool_runs_each_models_loop() {
         assert_eq!(e["error"]["field"], field, "{e}");
     }
 }
+
+/// `tool_mode: "shared"` over HTTP: three models asking the same get one execution (two
+/// replays); the comparison's cassette replays in a later one with no execution at all.
+#[tokio::test]
+async fn shared_tools_execute_once_and_a_cassette_replays_without_executing() {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let tool = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/weather"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("rain"))
+        .mount(&tool)
+        .await;
+    let config = llm_compare_core::Config::parse(&format!(
+        "[sim]\nttft_ms = 5\ntokens_per_s = 0\n\
+         [tools.get_weather]\nurl = \"{}/weather\"\ndescription = \"The weather\"\n\
+         parameters = {{ type = \"object\", properties = {{ city = {{ type = \"string\" }} }}, required = [\"city\"] }}\n",
+        tool.uri()
+    ))
+    .unwrap();
+    let sim = std::sync::Arc::new(llm_compare_core::SimProvider::new(sim_config()));
+    let s = start_state(
+        llm_compare_http::AppState::with_store(
+            config.engine().unwrap(),
+            llm_compare_http::ServerOptions::default(),
+            None,
+        ),
+        sim,
+    )
+    .await;
+    let models = ["sim/agent", "sim/agent", "sim/agent"];
+    let id = create_id(
+        &s,
+        None,
+        json!({"prompt": "Oslo", "models": models, "tools": ["get_weather"], "tool_mode": "shared"}),
+    )
+    .await;
+    let events = read_sse(&s, None, &id, None, 1000).await;
+    let results: Vec<&Value> = events
+        .iter()
+        .filter(|e| e.1 == "tool_result")
+        .map(|e| &e.2)
+        .collect();
+    assert_eq!(results.len(), 3);
+    assert_eq!(results.iter().filter(|r| r["replayed"] == true).count(), 2);
+    assert_eq!(
+        tool.received_requests().await.unwrap().len(),
+        1,
+        "one execution"
+    );
+
+    let cassette = json(client().get(format!("{}/v1/comparisons/{id}/cassette", s.url))).await;
+    assert_eq!(
+        cassette,
+        json!([{"tool": "get_weather", "arguments": {"city": "Oslo"}, "content": "rain", "is_error": false}])
+    );
+    let id = create_id(
+        &s,
+        None,
+        json!({"prompt": "Oslo", "models": ["sim/agent"], "tools": ["get_weather"], "cassette": cassette}),
+    )
+    .await;
+    let events = read_sse(&s, None, &id, None, 1000).await;
+    let done = &events.last().unwrap().2;
+    assert_eq!(done["results"][0]["text"], "`get_weather` returned: rain");
+    assert_eq!(
+        tool.received_requests().await.unwrap().len(),
+        1,
+        "replaying executes nothing"
+    );
+    let r = create(
+        &s,
+        None,
+        json!({"prompt": "x", "models": ["sim/echo"], "tool_mode": "shared"}),
+    )
+    .await;
+    assert_eq!(r.status(), 400);
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["error"]["field"],
+        "tool_mode"
+    );
+}

@@ -90,6 +90,13 @@ pub struct CreateComparison {
     pub tools: Option<Vec<ToolSpec>>,
     /// Most steps of each model's tool loop (default 8), with executable tools.
     pub max_steps: Option<u32>,
+    /// With executable tools: `independent` (default) executes every call; `shared` executes
+    /// each (tool, arguments) once and gives every other model asking the same the recorded
+    /// result (`replayed`), so models are compared on the same world.
+    pub tool_mode: Option<ToolMode>,
+    /// Recorded results to replay (`GET /v1/comparisons/{id}/cassette` of an earlier
+    /// comparison): nothing is executed; a call they lack is an error result.
+    pub cassette: Option<Vec<llm_compare_core::tools::Recording>>,
     /// Whether and which tool the models must call.
     pub tool_choice: Option<ToolChoice>,
     /// Images and files for the prompt: they join its user message, after the text.
@@ -104,6 +111,18 @@ pub struct CreateComparison {
     /// Your own data, returned in snapshots.
     #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub metadata: Option<serde_json::Value>,
+}
+
+/// How an agent comparison's tools run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum ToolMode {
+    /// Every call executed.
+    #[default]
+    Independent,
+    /// Each (tool, arguments) executed once, replayed to the other models.
+    Shared,
 }
 
 /// A tool of a comparison: an executable tool of the server, by name, or a definition.
@@ -161,10 +180,17 @@ impl CreateComparison {
             })
             .collect();
         if names.is_empty() {
-            if self.max_steps.is_some() {
+            let stray = [
+                ("max_steps", self.max_steps.is_some()),
+                ("tool_mode", self.tool_mode.is_some()),
+                ("cassette", self.cassette.is_some()),
+            ];
+            if let Some((field, _)) = stray.iter().find(|(_, set)| *set) {
                 return Err(Error::invalid(
-                    "max_steps",
-                    "max_steps goes with executable tools: name one of the server's tools in `tools`",
+                    *field,
+                    format!(
+                        "`{field}` goes with executable tools: name one of the server's tools in `tools`"
+                    ),
                 ));
             }
             return Ok(None);
@@ -202,6 +228,15 @@ impl CreateComparison {
                 "max_steps must be between 1 and 64",
             ));
         }
+        use llm_compare_core::tools::Cassette;
+        let tools: Arc<dyn llm_compare_core::tools::ToolExecutor> =
+            match (&self.cassette, self.tool_mode.unwrap_or_default()) {
+                (Some(recordings), _) => {
+                    Arc::new(Cassette::replay(tools.tools(), recordings.clone()))
+                }
+                (None, ToolMode::Shared) => Arc::new(Cassette::record(tools)),
+                (None, ToolMode::Independent) => tools,
+            };
         Ok(Some(CompareOptions {
             tools: Some(tools),
             max_steps,
@@ -1459,6 +1494,55 @@ impl Service {
             snap.blind();
         }
         Ok(snap)
+    }
+
+    /// The tool calls of `owner`'s agent comparison `id` with their results, one per (tool,
+    /// arguments): a cassette a later comparison replays (`cassette`). Read from its events,
+    /// while the server still has them (the retention window).
+    pub async fn cassette(
+        &self,
+        owner: &str,
+        id: &str,
+    ) -> Result<Vec<llm_compare_core::tools::Recording>> {
+        use llm_compare_core::tools::{Recording, canonical};
+        let events = self.registry.events(owner, id, 0).await?;
+        let mut calls: HashMap<(usize, String), (String, serde_json::Value)> = HashMap::new();
+        let mut seen = std::collections::HashSet::new();
+        let mut out = Vec::new();
+        for e in events {
+            match e.kind {
+                EventKind::ToolCall {
+                    model_index,
+                    id,
+                    name,
+                    arguments,
+                    ..
+                } => {
+                    let args = serde_json::from_str(&arguments).unwrap_or(serde_json::Value::Null);
+                    calls.insert((model_index, id), (name, args));
+                }
+                EventKind::ToolResult {
+                    model_index,
+                    call_id,
+                    content,
+                    is_error,
+                    ..
+                } => {
+                    if let Some((tool, arguments)) = calls.remove(&(model_index, call_id))
+                        && seen.insert((tool.clone(), canonical(&arguments)))
+                    {
+                        out.push(Recording {
+                            tool,
+                            arguments,
+                            content,
+                            is_error,
+                        });
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(out)
     }
 
     /// The bytes and media type of attachment `index` of `owner`'s stored comparison `id`.

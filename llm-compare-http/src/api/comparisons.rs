@@ -339,6 +339,29 @@ pub async fn snapshot(
     Ok(Json(state.service().snapshot(&user, &id).await?))
 }
 
+/// An agent comparison's tool calls with their results, one per (tool, arguments): a
+/// cassette to replay in a later comparison (`cassette` in its body). Available while the
+/// server keeps the comparison's events (its retention window).
+#[utoipa::path(
+    get, path = "/v1/comparisons/{id}/cassette", tag = "comparisons",
+    params(("id" = String, Path, description = "Request id")),
+    responses(
+        (status = 200, description = "The recordings", body = Vec<llm_compare_core::tools::Recording>),
+        (status = 401, description = "Missing or wrong API key", body = ErrorBody),
+        (status = 404, description = "Unknown, expired or another caller's request", body = ErrorBody),
+        (status = 503, description = "The registry is unreachable (`unavailable`): retry after `Retry-After`",
+         body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    ),
+    security(("bearer" = []), ("api_key" = []), ())
+)]
+pub async fn cassette(
+    State(state): State<AppState>,
+    Caller(user): Caller,
+    IdPath(id): IdPath,
+) -> Result<Json<Vec<llm_compare_core::tools::Recording>>, ApiError> {
+    Ok(Json(state.service().cassette(&user, &id).await?))
+}
+
 /// An image or file of a stored comparison's prompt, by its position in `attachments`: its
 /// bytes with their media type.
 #[utoipa::path(

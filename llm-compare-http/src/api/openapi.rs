@@ -14,6 +14,7 @@ use utoipa::{Modify, OpenApi};
         super::comparisons::websocket,
         super::comparisons::snapshot,
         super::comparisons::attachment,
+        super::comparisons::cassette,
         super::comparisons::cancel,
         super::comparisons::vote,
         super::sessions::create,
