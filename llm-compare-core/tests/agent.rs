@@ -67,6 +67,13 @@ async fn run(
     panic!("no complete")
 }
 
+/// Model 0's first tool result is an error that says `what`.
+fn assert_error_result(events: &[Value], what: &str) {
+    let r = of_type(events, "tool_result", 0);
+    assert_eq!(r[0]["is_error"], true, "{}", r[0]);
+    assert!(r[0]["content"].as_str().unwrap().contains(what), "{}", r[0]);
+}
+
 fn of_type<'a>(events: &'a [Value], t: &str, model: usize) -> Vec<&'a Value> {
     events
         .iter()
@@ -270,14 +277,7 @@ async fn a_call_past_max_steps_is_refused_and_the_loop_ends() {
     })
     .await;
     assert_eq!(executed.load(Ordering::SeqCst), 0);
-    let r = of_type(&events, "tool_result", 0);
-    assert_eq!(r[0]["is_error"], true);
-    assert!(
-        r[0]["content"]
-            .as_str()
-            .unwrap()
-            .contains("limit of 1 steps")
-    );
+    assert_error_result(&events, "limit of 1 steps");
     let result = &done.results[0];
     assert_eq!(result.finish_reason, Some(FinishReason::ToolCalls));
     assert_eq!(result.steps, 1);
@@ -555,14 +555,7 @@ async fn a_cassette_gives_every_model_the_same_world_with_one_execution() {
         o.tools = Some(Arc::new(replay));
     })
     .await;
-    let r = of_type(&events, "tool_result", 0);
-    assert_eq!(r[0]["is_error"], true);
-    assert!(
-        r[0]["content"]
-            .as_str()
-            .unwrap()
-            .contains("not in the cassette")
-    );
+    assert_error_result(&events, "not in the cassette");
     assert_eq!(executed.load(Ordering::SeqCst), 1);
     // Arguments compare canonically: key order does not matter.
     assert_eq!(
