@@ -341,6 +341,44 @@ impl ToolExecutor for HttpTools {
     }
 }
 
+/// `first`'s tools and `second`'s (a name both have is `first`'s).
+pub fn combine(
+    first: Arc<dyn ToolExecutor>,
+    second: Arc<dyn ToolExecutor>,
+) -> Arc<dyn ToolExecutor> {
+    Arc::new(Combined { first, second })
+}
+
+/// Two executors as one.
+#[derive(Debug)]
+struct Combined {
+    first: Arc<dyn ToolExecutor>,
+    second: Arc<dyn ToolExecutor>,
+}
+
+#[async_trait]
+impl ToolExecutor for Combined {
+    fn tools(&self) -> Vec<Tool> {
+        let mut all = self.first.tools();
+        all.extend(
+            self.second
+                .tools()
+                .into_iter()
+                .filter(|t| !all.iter().any(|a| a.function.name == t.function.name))
+                .collect::<Vec<_>>(),
+        );
+        all
+    }
+
+    async fn call(&self, name: &str, arguments: Value) -> ToolOutput {
+        if self.first.tools().iter().any(|t| t.function.name == name) {
+            self.first.call(name, arguments).await
+        } else {
+            self.second.call(name, arguments).await
+        }
+    }
+}
+
 /// The tools of `from` named in `names` (in that order), or the first name it does not have.
 pub fn only(
     from: &Arc<dyn ToolExecutor>,

@@ -168,7 +168,10 @@ impl CreateComparison {
 
     /// The loop's options when the body names executable tools (None otherwise): those
     /// tools of `engine`'s, and `max_steps`.
-    fn agent(&self, engine: &Engine) -> Result<Option<CompareOptions>> {
+    fn agent(
+        &self,
+        available: Option<&Arc<dyn llm_compare_core::tools::ToolExecutor>>,
+    ) -> Result<Option<CompareOptions>> {
         let names: Vec<(usize, &String)> = self
             .tools
             .iter()
@@ -195,7 +198,7 @@ impl CreateComparison {
             }
             return Ok(None);
         }
-        let Some(all) = engine.tools() else {
+        let Some(all) = available else {
             return Err(Error::invalid(
                 format!("tools[{}]", names[0].0),
                 format!(
@@ -1026,6 +1029,16 @@ impl Service {
     /// `compare`). Session turns and blind comparisons are stored, so they are refused here:
     /// they go through [`Service::submit`].
     pub fn compare(&self, body: CreateComparison) -> Result<Comparison> {
+        self.compare_with(body, None)
+    }
+
+    /// [`Service::compare`] with the embedder's own tools (Python or Node functions, Rust
+    /// closures): the body names them in `tools` like the server's.
+    pub fn compare_with(
+        &self,
+        body: CreateComparison,
+        embedder: Option<Arc<dyn llm_compare_core::tools::ToolExecutor>>,
+    ) -> Result<Comparison> {
         let refused = if body.blind == Some(true) {
             Some("blind")
         } else if body.session_id.is_some() {
@@ -1039,7 +1052,12 @@ impl Service {
                 "session turns and blind comparisons are stored: use submit() and stream()",
             ));
         }
-        let agent = body.agent(&self.engine)?;
+        let tools = match (embedder, self.engine.tools()) {
+            (Some(e), Some(s)) => Some(llm_compare_core::tools::combine(e, s.clone())),
+            (Some(e), None) => Some(e),
+            (None, s) => s.cloned(),
+        };
+        let agent = body.agent(tools.as_ref())?;
         let (request, _metadata) = body.into_request()?;
         match agent {
             Some(options) => self
@@ -1232,7 +1250,7 @@ impl Service {
                 "`{field}`: sessions and blind comparisons need a store (a database), and none is configured"
             )));
         }
-        let agent = body.agent(&self.engine)?;
+        let agent = body.agent(self.engine.tools())?;
         let Some(session_id) = body.session_id.clone() else {
             let (request, metadata) = body.into_request()?;
             let last = request.messages.last();

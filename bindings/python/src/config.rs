@@ -97,14 +97,28 @@ impl Engine {
         self.service.capabilities().store
     }
 
-    /// Starts a comparison (`body_json`: a comparison body) for async iteration.
-    fn compare(&self, body_json: &str) -> PyResult<Comparison> {
-        Ok(Comparison::new(self.start(body_json)?))
+    /// Starts a comparison (`body_json`: a comparison body) for async iteration. `tools`:
+    /// Python functions as (name, description, JSON Schema as JSON, function), named in the
+    /// body's `tools`: each model runs its own tool loop with them.
+    #[pyo3(signature = (body_json, tools = None))]
+    fn compare(
+        &self,
+        py: Python<'_>,
+        body_json: &str,
+        tools: Option<Vec<crate::tools::PyTool>>,
+    ) -> PyResult<Comparison> {
+        Ok(Comparison::new(self.start(py, body_json, tools)?))
     }
 
     /// Starts a comparison for blocking iteration.
-    fn compare_sync(&self, body_json: &str) -> PyResult<SyncComparison> {
-        Ok(SyncComparison::new(self.start(body_json)?))
+    #[pyo3(signature = (body_json, tools = None))]
+    fn compare_sync(
+        &self,
+        py: Python<'_>,
+        body_json: &str,
+        tools: Option<Vec<crate::tools::PyTool>>,
+    ) -> PyResult<SyncComparison> {
+        Ok(SyncComparison::new(self.start(py, body_json, tools)?))
     }
 
     /// The price of `model` in this engine's table (overrides applied), as JSON or None.
@@ -119,10 +133,19 @@ impl Engine {
 }
 
 impl Engine {
-    fn start(&self, body_json: &str) -> PyResult<Arc<DrivenComparison>> {
+    fn start(
+        &self,
+        py: Python<'_>,
+        body_json: &str,
+        tools: Option<Vec<crate::tools::PyTool>>,
+    ) -> PyResult<Arc<DrivenComparison>> {
         let body = parse_body(body_json)?;
+        let tools: Option<Arc<dyn llm_compare_core::tools::ToolExecutor>> = match tools {
+            Some(t) if !t.is_empty() => Some(Arc::new(crate::tools::PyTools::new(py, t)?)),
+            _ => None,
+        };
         let _guard = pyo3_async_runtimes::tokio::get_runtime().enter();
-        let comparison = self.service.compare(body).map_err(to_py)?;
+        let comparison = self.service.compare_with(body, tools).map_err(to_py)?;
         Ok(Arc::new(DrivenComparison::spawn(comparison)))
     }
 }

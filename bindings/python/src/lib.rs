@@ -17,6 +17,7 @@ mod keys;
 mod registry;
 mod runtime;
 mod service;
+mod tools;
 
 /// The native module.
 #[pymodule]

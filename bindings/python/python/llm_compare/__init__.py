@@ -20,10 +20,25 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import enum
+import inspect
 import json
 import os
+import re
+import types
+import typing
 from datetime import datetime
-from typing import Any, AsyncIterable, AsyncIterator, Iterator, Mapping, Optional, Sequence, Union
+from typing import (
+    Any,
+    AsyncIterable,
+    AsyncIterator,
+    Callable,
+    Iterator,
+    Mapping,
+    Optional,
+    Sequence,
+    Union,
+)
 
 from . import _native
 from ._native import (
@@ -72,6 +87,7 @@ __all__ = [
     "format_sse",
     "price",
     "sse_stream",
+    "tool_schema",
 ]
 
 Message = Mapping[str, Any]
@@ -170,11 +186,102 @@ def file(source: Union[str, bytes, "os.PathLike[str]"], *, name: Optional[str] =
     return part
 
 
+Tool = Union[Callable[..., Any], Mapping[str, Any], str]
+"""A tool: a Python function (plain or ``async``; executed in the loop), the name of one of
+the server's tools, or an OpenAI function definition (its calls end the answer)."""
+
+_JSON_TYPES: dict[Any, str] = {str: "string", int: "integer", float: "number", bool: "boolean"}
+
+
+def _type_schema(t: Any) -> dict[str, Any]:
+    """The JSON Schema of a type hint (``Any`` and unknown types: no constraint)."""
+    origin, args = typing.get_origin(t), typing.get_args(t)
+    if t in _JSON_TYPES:
+        return {"type": _JSON_TYPES[t]}
+    if origin in (Union, getattr(types, "UnionType", Union)):
+        options = [a for a in args if a is not type(None)]
+        return _type_schema(options[0]) if len(options) == 1 else {"anyOf": [_type_schema(a) for a in options]}
+    if origin is typing.Literal:
+        return {"enum": list(args)}
+    if origin in (list, tuple, set, frozenset, Sequence) or t in (list, tuple, set):
+        return {"type": "array", "items": _type_schema(args[0])} if args else {"type": "array"}
+    if origin in (dict, Mapping) or t is dict:
+        return {"type": "object"}
+    if isinstance(t, type) and issubclass(t, enum.Enum):
+        return {"enum": [m.value for m in t]}
+    return {}
+
+
+def _doc_params(doc: str) -> dict[str, str]:
+    """Parameter descriptions from a docstring's ``Args:`` section (``name: text`` lines)."""
+    out: dict[str, str] = {}
+    section = re.split(r"\n\s*(?:Args|Arguments|Parameters):\s*\n", doc, maxsplit=1)
+    if len(section) == 2:
+        for line in section[1].splitlines():
+            m = re.match(r"\s*(\w+)\s*(?:\([^)]*\))?\s*:\s*(.+)", line)
+            if m:
+                out[m.group(1)] = m.group(2).strip()
+            elif line.strip() and not line.startswith((" ", "\t")):
+                break
+    return out
+
+
+def tool_schema(fn: Callable[..., Any]) -> dict[str, Any]:
+    """The tool definition the models are offered for ``fn``: its name, its docstring's first
+    paragraph as the description, and a JSON Schema of its parameters from their type hints
+    (``str``, ``int``, ``float``, ``bool``, ``list[...]``, ``dict``, ``Optional[...]``,
+    ``Literal[...]``, enums), defaults (a parameter with one is optional) and the docstring's
+    ``Args:`` lines."""
+    doc = inspect.getdoc(fn) or ""
+    hints = typing.get_type_hints(fn)
+    described = _doc_params(doc)
+    properties: dict[str, Any] = {}
+    required: list[str] = []
+    for name, p in inspect.signature(fn).parameters.items():
+        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            continue
+        schema = _type_schema(hints.get(name, Any))
+        if name in described:
+            schema["description"] = described[name]
+        if p.default is p.empty:
+            required.append(name)
+        elif p.default is None or isinstance(p.default, (str, int, float, bool)):
+            schema["default"] = p.default
+        properties[name] = schema
+    description = doc.split("\n\n", 1)[0].strip() or fn.__name__
+    return {
+        "type": "function",
+        "function": {
+            "name": fn.__name__,
+            "description": description,
+            "parameters": {"type": "object", "properties": properties, "required": required, "additionalProperties": False},
+        },
+    }
+
+
+def _split_tools(
+    tools: Optional[Sequence[Tool]],
+) -> tuple[Optional[list[Any]], Optional[list[tuple[str, str, str, Any]]]]:
+    """The body's ``tools`` (functions by name) and the functions for the engine."""
+    if not tools:
+        return None, None
+    body: list[Any] = []
+    functions: list[tuple[str, str, str, Any]] = []
+    for t in tools:
+        if callable(t) and not isinstance(t, (str, Mapping)):
+            spec = tool_schema(t)["function"]
+            functions.append((spec["name"], spec["description"], json.dumps(spec["parameters"]), t))
+            body.append(spec["name"])
+        else:
+            body.append(t if isinstance(t, str) else dict(t))
+    return body, functions or None
+
+
 def _body(
     prompt: Union[str, Sequence[Message], None],
     models: Sequence[str],
     system: Optional[str],
-    tools: Optional[Sequence[Mapping[str, Any]]],
+    tools: Optional[Sequence[Any]],
     tool_choice: Any,
     params: Mapping[str, Any],
     **extra: Any,
@@ -182,7 +289,7 @@ def _body(
     """The JSON body of ``POST /v1/comparisons`` (the engine checks it the same way)."""
     params = dict(params)
     # Not generation parameters: request fields of their own.
-    for key in ("attachments", "response_format"):
+    for key in ("attachments", "response_format", "max_steps", "tool_mode", "cassette"):
         if key in params:
             extra[key] = params.pop(key)
     body: dict[str, Any] = {"models": [models] if isinstance(models, str) else list(models)}
@@ -195,7 +302,7 @@ def _body(
     if system is not None:
         body["system"] = system
     if tools:
-        body["tools"] = [dict(t) for t in tools]
+        body["tools"] = [t if isinstance(t, str) else dict(t) for t in tools]
     if tool_choice is not None:
         body["tool_choice"] = tool_choice
     body.update({k: v for k, v in extra.items() if v is not None})
@@ -392,7 +499,7 @@ class Engine:
         *,
         models: Sequence[str],
         system: Optional[str] = None,
-        tools: Optional[Sequence[Mapping[str, Any]]] = None,
+        tools: Optional[Sequence[Tool]] = None,
         tool_choice: Any = None,
         **params: Any,
     ) -> Comparison:
@@ -400,8 +507,17 @@ class Engine:
         ``params``: temperature, max_tokens, top_p, stop, seed; also ``attachments`` (parts
         from :func:`image`, :func:`file`, :func:`attachment`, sent with the prompt) and
         ``response_format`` (``{"type": "json_schema", "json_schema": {...}}``: each result
-        then says whether its answer is valid, ``structured``)."""
-        return Comparison(self._native.compare(_body(prompt, models, system, tools, tool_choice, params)))
+        then says whether its answer is valid, ``structured``).
+
+        ``tools``: Python functions (plain or ``async``; their schema from
+        :func:`tool_schema`) are executed in each model's own loop — ``max_steps`` (default
+        8) and ``tool_mode`` (``"shared"``: one execution per distinct call) apply; an
+        exception is an error result the model sees. Also server tool names and plain
+        definitions."""
+        body_tools, functions = _split_tools(tools)
+        return Comparison(
+            self._native.compare(_body(prompt, models, system, body_tools, tool_choice, params), functions)
+        )
 
     def compare_sync(
         self,
@@ -409,13 +525,15 @@ class Engine:
         *,
         models: Sequence[str],
         system: Optional[str] = None,
-        tools: Optional[Sequence[Mapping[str, Any]]] = None,
+        tools: Optional[Sequence[Tool]] = None,
         tool_choice: Any = None,
         **params: Any,
     ) -> SyncComparison:
-        """Like :meth:`compare`, as a blocking iterator."""
+        """Like :meth:`compare`, as a blocking iterator (``async`` tools run in
+        ``asyncio.run``)."""
+        body_tools, functions = _split_tools(tools)
         return SyncComparison(
-            self._native.compare_sync(_body(prompt, models, system, tools, tool_choice, params))
+            self._native.compare_sync(_body(prompt, models, system, body_tools, tool_choice, params), functions)
         )
 
     async def submit(
