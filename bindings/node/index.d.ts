@@ -79,17 +79,37 @@ export interface CompareInput {
   system?: string
   /** Generation parameters. */
   params?: Params
-  /** Tools the models may call (OpenAI function format). */
-  tools?: Tool[]
+  /** Tools the models may call (OpenAI function format; a call ends the answer), or the name
+   * of one of the configured tools (`[tools.*]`: executed in each model's own loop). */
+  tools?: Array<Tool | string>
   /** Whether and which tool the models must call. */
   toolChoice?: ToolChoice
   /** Images and files sent with `prompt` (see `image`, `file`, `attachment`). */
   attachments?: Part[]
   /** The answers' shape; each result then says whether its answer is valid (`structured`). */
   responseFormat?: ResponseFormat
+  /** Most steps of each model's tool loop (default 8), with executable tools. */
+  maxSteps?: number
+  /** `shared`: each distinct tool call executed once, replayed to the other models. */
+  toolMode?: 'independent' | 'shared'
 }
 
-export interface CompareOptions extends CompareInput {
+/** A JavaScript function as a tool, executed in each model's own loop. */
+export interface ExecutableTool {
+  /** Its name as the models see it. */
+  name: string
+  /** What it does, for the models. */
+  description: string
+  /** JSON Schema of its arguments (an object). */
+  parameters: Record<string, unknown>
+  /** Runs it (plain or async); a string is the result, other values go as JSON; a thrown
+   * error is an error result the model sees. */
+  execute(args: any): unknown
+}
+
+export interface CompareOptions extends Omit<CompareInput, 'tools'> {
+  /** As in `CompareInput`, plus JavaScript functions executed in each model's loop. */
+  tools?: Array<Tool | string | ExecutableTool>
   /** Aborting it cancels the upstream calls; unfinished models end `cancelled`. */
   signal?: AbortSignal
 }

@@ -217,7 +217,7 @@ class EventStream {
 }
 
 function body(input, extra = {}) {
-  const { prompt, messages, models = [], system, params, tools, toolChoice, metadata, attachments, responseFormat } = input
+  const { prompt, messages, models = [], system, params, tools, toolChoice, metadata, attachments, responseFormat, maxSteps, toolMode } = input
   const out = { models: typeof models === 'string' ? [models] : [...models] }
   if (prompt !== undefined) out.prompt = prompt
   if (messages !== undefined) out.messages = messages
@@ -228,6 +228,8 @@ function body(input, extra = {}) {
   if (metadata !== undefined) out.metadata = metadata
   if (attachments !== undefined) out.attachments = attachments
   if (responseFormat !== undefined) out.response_format = responseFormat
+  if (maxSteps !== undefined) out.max_steps = maxSteps
+  if (toolMode !== undefined) out.tool_mode = toolMode
   for (const [k, v] of Object.entries(extra)) if (v !== undefined && v !== null) out[k] = v
   return JSON.stringify(out)
 }
@@ -242,6 +244,30 @@ function needOwner(owner) {
     throw new classes.InvalidRequestError('owner is required', { code: 'invalid_request', field: 'owner' })
   }
   return owner
+}
+
+/** A request's JavaScript tools: the body names them; their definitions and one dispatcher
+ * go to the engine, which calls it `(name, argsJson)` from its threads. */
+function executable(request) {
+  const tools = request.tools || []
+  const functions = tools.filter((t) => t && typeof t === 'object' && typeof t.execute === 'function')
+  if (!functions.length) return { request }
+  const byName = new Map(functions.map((t) => [t.name, t]))
+  const defs = functions.map((t) => ({
+    type: 'function',
+    function: { name: t.name, description: t.description, parameters: t.parameters || { type: 'object', properties: {} } },
+  }))
+  // Called with one argument, the pair [name, argsJson].
+  const dispatch = async ([name, argsJson]) => {
+    try {
+      const value = await byName.get(name).execute(JSON.parse(argsJson))
+      return JSON.stringify({ ok: typeof value === 'string' ? value : JSON.stringify(value ?? '') })
+    } catch (e) {
+      return JSON.stringify({ error: e instanceof Error ? `${e.name}: ${e.message}` : String(e) })
+    }
+  }
+  const named = tools.map((t) => (functions.includes(t) ? t.name : t))
+  return { request: { ...request, tools: named }, defs: JSON.stringify(defs), dispatch }
 }
 
 /** The llm-compare engine. */
@@ -285,7 +311,8 @@ class Engine {
   }
   /** Starts a comparison; `signal` (an AbortSignal) cancels it. */
   compare(request) {
-    const native = call(() => this.#native.compare(body(request)))
+    const { request: r, defs, dispatch } = executable(request)
+    const native = call(() => (defs ? this.#native.compare(body(r), defs, dispatch) : this.#native.compare(body(r))))
     return new Comparison(native, request.signal)
   }
   /** Registers and starts a comparison for `owner`; resolves to `{request_id, models,

@@ -98,13 +98,27 @@ impl NativeEngine {
         self.service.capabilities().store
     }
 
-    /// Starts a comparison (`body_json`: a comparison body, no session, not blind).
+    /// Starts a comparison (`body_json`: a comparison body, no session, not blind). With
+    /// `tools_json` (JavaScript functions' definitions, named in the body's `tools`) and
+    /// `dispatch` (runs one: `([name, argsJson]) => Promise<resultJson>`), each model runs its
+    /// own tool loop with them.
     #[napi]
-    pub fn compare(&self, body_json: String) -> napi::Result<NativeComparison> {
+    pub fn compare(
+        &self,
+        body_json: String,
+        tools_json: Option<String>,
+        dispatch: Option<crate::tools::Dispatch>,
+    ) -> napi::Result<NativeComparison> {
         let body = parse_body(&body_json)?;
-        let comparison =
-            napi::bindgen_prelude::within_runtime_if_available(|| self.service.compare(body))
-                .or_js()?;
+        let tools: Option<Arc<dyn llm_compare_core::tools::ToolExecutor>> =
+            match (tools_json, dispatch) {
+                (Some(defs), Some(d)) => Some(Arc::new(crate::tools::JsTools::new(&defs, d)?)),
+                _ => None,
+            };
+        let comparison = napi::bindgen_prelude::within_runtime_if_available(|| {
+            self.service.compare_with(body, tools)
+        })
+        .or_js()?;
         Ok(NativeComparison::spawn(comparison))
     }
 

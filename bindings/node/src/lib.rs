@@ -15,3 +15,4 @@ pub mod error;
 pub mod keys;
 pub mod registry;
 pub mod service;
+pub mod tools;

@@ -286,3 +286,38 @@ test('attachments and structured output', async () => {
   assert.deepEqual(results.find((r) => r.model_index === 0).structured, { valid: true })
   assert.equal(results.find((r) => r.model_index === 1).structured.valid, false)
 })
+
+test('JavaScript functions as tools: each model runs its own loop; a throw is an error result', async () => {
+  const engine = new Engine()
+  const calls = []
+  const square = {
+    name: 'square',
+    description: 'Squares a number',
+    parameters: { type: 'object', properties: { x: { type: 'number' } }, required: ['x'] },
+    execute: async ({ x }) => {
+      calls.push(x)
+      await new Promise((r) => setTimeout(r, 5))
+      return { square: x * x }
+    },
+  }
+  const events = await collect(engine.compare({ prompt: 'square 12', models: ['sim/agent', 'sim/agent', 'sim/echo'], tools: [square] }))
+  assert.deepEqual(calls, [12, 12])
+  const results = events.filter((e) => e.type === 'tool_result')
+  assert.deepEqual(results.map((r) => r.content), ['{"square":144}', '{"square":144}'])
+  const done = events.at(-1)
+  assert.equal(done.results[0].text, '`square` returned: {"square":144}')
+  assert.equal(done.results[0].steps, 2)
+  assert.equal(done.results[2].text, 'square 12')
+
+  // Shared mode: one execution for both models.
+  calls.length = 0
+  await collect(engine.compare({ prompt: 'square 3', models: ['sim/agent', 'sim/agent'], tools: [square], toolMode: 'shared' }))
+  assert.deepEqual(calls, [3])
+
+  const failing = { name: 'lookup', description: 'Looks up', parameters: { type: 'object' }, execute: () => { throw new TypeError('no such key') } }
+  const evs = await collect(engine.compare({ prompt: 'find', models: ['sim/agent'], tools: [failing], maxSteps: 2 }))
+  const r = evs.find((e) => e.type === 'tool_result')
+  assert.equal(r.is_error, true)
+  assert.equal(r.content, 'TypeError: no such key')
+  assert.equal(evs.at(-1).status, 'completed')
+})
