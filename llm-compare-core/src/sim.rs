@@ -7,7 +7,7 @@
 //! | `sim/slow`  | like `lorem`, after a long time to first token (default 3 s) |
 //! | `sim/flaky` | streams a few words, then fails with a retryable `server` error |
 //! | `sim/error` | fails before its first token with a non-retryable `bad_request` error |
-//! | `sim/agent` | with tools offered: calls the first one, its first (required) parameter set from the prompt (a number parameter gets the prompt's first number); given the result, answers "`<tool>` returned: <result>"; without tools, like `echo` |
+//! | `sim/agent` | with tools offered: calls the first one, its first (required) parameter set from the prompt (a number parameter gets the prompt's first number); given the result, answers "`<tool>` returned: <result>" (`steps=N` in the prompt: calls it N − 1 times first); without tools, like `echo` |
 //!
 //! Timing is configurable ([`SimConfig`]), down to zero delay for benchmarks. Like a real
 //! provider it reports usage at the end of a successful stream (input counted with tiktoken,
@@ -252,8 +252,19 @@ enum AgentTurn {
 /// call the first with its first parameter taken from the prompt; else echo the prompt.
 fn agent_turn(request: &ChatRequest) -> AgentTurn {
     use crate::request::Role;
+    let prompt = request.last_user_message().unwrap_or_default().into_owned();
+    // `steps=N`: N − 1 tool calls, then the answer.
+    let steps = prompt
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("steps=")?.parse::<usize>().ok())
+        .unwrap_or(2);
+    let results = request
+        .messages
+        .iter()
+        .filter(|m| m.role == Role::Tool)
+        .count();
     let last = request.messages.last();
-    if let Some(m) = last.filter(|m| m.role == Role::Tool) {
+    if let Some(m) = last.filter(|m| m.role == Role::Tool && results + 1 >= steps) {
         let id = m.tool_call_id.as_deref().unwrap_or_default();
         let name = request
             .messages
@@ -263,7 +274,6 @@ fn agent_turn(request: &ChatRequest) -> AgentTurn {
             .map_or("the tool", |c| c.name.as_str());
         return AgentTurn::Say(format!("`{name}` returned: {}", m.content.text()));
     }
-    let prompt = request.last_user_message().unwrap_or_default().into_owned();
     let Some(tool) = request.tools.first() else {
         return AgentTurn::Say(prompt);
     };

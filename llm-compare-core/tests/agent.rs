@@ -563,3 +563,26 @@ async fn a_cassette_gives_every_model_the_same_world_with_one_execution() {
         canonical(&json!({"a": {"c": 3, "d": 2}, "b": 1}))
     );
 }
+
+#[tokio::test]
+async fn sim_agent_takes_as_many_steps_as_the_prompt_asks() {
+    let executed = Arc::new(AtomicUsize::new(0));
+    let (events, done) = run(
+        &["sim/agent"],
+        "square 2 steps=4",
+        squares(executed.clone()),
+        |_| {},
+    )
+    .await;
+    assert_eq!(executed.load(Ordering::SeqCst), 3);
+    assert_eq!(of_type(&events, "step", 0).len(), 3);
+    assert_eq!(done.results[0].steps, 4);
+    assert_eq!(done.results[0].tool_calls.len(), 3);
+    // Ids differ per step.
+    let ids: std::collections::HashSet<String> = done.results[0]
+        .tool_calls
+        .iter()
+        .map(|c| c.id.clone())
+        .collect();
+    assert_eq!(ids.len(), 3);
+}

@@ -167,6 +167,16 @@ pub struct RunArgs {
     /// whether it is.
     #[arg(long, value_name = "FILE.json")]
     pub schema: Option<std::path::PathBuf>,
+    /// A TOML file of executable tools (`[tools.<name>]`, as in the configuration): each
+    /// model runs its own tool loop with all of them.
+    #[arg(long, value_name = "FILE.toml")]
+    pub tools: Option<std::path::PathBuf>,
+    /// Most steps of each model's tool loop (with --tools; default 8).
+    #[arg(long)]
+    pub max_steps: Option<u32>,
+    /// `shared`: each distinct tool call executed once and replayed to the other models.
+    #[arg(long, value_name = "independent|shared")]
+    pub tool_mode: Option<String>,
     /// Print one JSON event per line (the SSE event schema) instead of the live view.
     #[arg(long)]
     pub json: bool,

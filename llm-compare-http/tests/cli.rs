@@ -456,3 +456,99 @@ fn run_sends_images_and_files_and_judges_answers_against_a_schema() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("blob.bin"));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A loopback HTTP tool answering `"sunny"` to every call; counts the calls.
+fn tool_server() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::io::Read;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/weather", listener.local_addr().unwrap());
+    let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = calls.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut s) = stream else { return };
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 4096];
+            // Headers, then the body by its length.
+            loop {
+                let n = s.read(&mut chunk).unwrap_or(0);
+                if n == 0 {
+                    break;
+                }
+                buf.extend_from_slice(&chunk[..n]);
+                let text = String::from_utf8_lossy(&buf).to_string();
+                if let Some(end) = text.find("\r\n\r\n") {
+                    let len = text
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                        })
+                        .unwrap_or(0);
+                    if buf.len() >= end + 4 + len {
+                        break;
+                    }
+                }
+            }
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let body = "\"sunny\"";
+            let _ = s.write_all(
+                format!("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len()).as_bytes(),
+            );
+        }
+    });
+    (url, calls)
+}
+
+#[test]
+fn run_with_tools_runs_each_models_loop() {
+    let (url, calls) = tool_server();
+    let dir = std::env::temp_dir().join(format!("llmc-cli-tools-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("tools.toml");
+    std::fs::write(
+        &file,
+        format!("[tools.get_weather]\nurl = \"{url}\"\ndescription = \"The weather\"\n"),
+    )
+    .unwrap();
+    let tools = file.to_str().unwrap();
+    let out = run(&[
+        "run",
+        "--json",
+        "-m",
+        "sim/agent",
+        "-m",
+        "sim/agent",
+        "--tools",
+        tools,
+        "--tool-mode",
+        "shared",
+        "--max-steps",
+        "3",
+        "Oslo",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ev = events(&out);
+    let results: Vec<&Value> = ev.iter().filter(|e| e["type"] == "tool_result").collect();
+    assert_eq!(results.len(), 2);
+    assert!(results.iter().all(|r| r["content"] == "sunny"));
+    assert_eq!(
+        calls.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "shared: one execution"
+    );
+    let done = ev.last().unwrap();
+    assert_eq!(done["results"][0]["text"], "`get_weather` returned: sunny");
+    assert_eq!(done["results"][0]["steps"], 2);
+    // Misuse is a usage error naming the flag.
+    let out = run(&["run", "-m", "sim/agent", "--max-steps", "3", "x"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--max-steps goes with --tools"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

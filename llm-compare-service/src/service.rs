@@ -1073,6 +1073,16 @@ impl Service {
         self.engine.compare(request)
     }
 
+    /// [`Service::compare_request`] with `options` (executable tools: the CLI's `--tools`).
+    pub fn compare_request_with(
+        &self,
+        request: &CompareRequest,
+        options: CompareOptions,
+    ) -> Result<Comparison> {
+        self.engine
+            .compare_calls(self.engine.plan(request)?, options)
+    }
+
     /// Runs one planned model call and returns its events (`llm-compare worker`, the process
     /// a remote runner starts per call).
     pub fn run_call(

@@ -90,6 +90,60 @@ fn request(args: &RunArgs) -> Result<CompareRequest, Error> {
     })
 }
 
+/// The tool loop's options from `--tools`, `--max-steps` and `--tool-mode` (None without
+/// `--tools`).
+fn agent(args: &RunArgs) -> Result<Option<llm_compare_core::CompareOptions>, Error> {
+    use llm_compare_core::tools::{Cassette, ToolExecutor};
+    let Some(path) = &args.tools else {
+        for (flag, set) in [
+            ("max_steps", args.max_steps.is_some()),
+            ("tool_mode", args.tool_mode.is_some()),
+        ] {
+            if set {
+                return Err(Error::invalid(
+                    flag,
+                    format!("--{} goes with --tools", flag.replace('_', "-")),
+                ));
+            }
+        }
+        return Ok(None);
+    };
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::invalid("tools", format!("cannot read {}: {e}", path.display())))?;
+    let tools = llm_compare_core::Config::parse(&text)?
+        .http_tools()?
+        .ok_or_else(|| {
+            Error::invalid(
+                "tools",
+                format!("{} defines no [tools.<name>]", path.display()),
+            )
+        })?;
+    let tools: std::sync::Arc<dyn ToolExecutor> = match args.tool_mode.as_deref() {
+        None | Some("independent") => std::sync::Arc::new(tools),
+        Some("shared") => std::sync::Arc::new(Cassette::record(std::sync::Arc::new(tools))),
+        Some(other) => {
+            return Err(Error::invalid(
+                "tool_mode",
+                format!("`{other}`: independent or shared"),
+            ));
+        }
+    };
+    let max_steps = args
+        .max_steps
+        .unwrap_or(llm_compare_core::tools::DEFAULT_MAX_STEPS);
+    if !(1..=64).contains(&max_steps) {
+        return Err(Error::invalid(
+            "max_steps",
+            "--max-steps must be between 1 and 64",
+        ));
+    }
+    Ok(Some(llm_compare_core::CompareOptions {
+        tools: Some(tools),
+        max_steps,
+        ..llm_compare_core::CompareOptions::default()
+    }))
+}
+
 /// Live per-model progress: a spinner, the stage, tokens so far and tokens/s.
 struct Live {
     bars: Vec<ProgressBar>,
@@ -256,8 +310,13 @@ fn print_human(c: &Complete) {
 
 /// Runs `llm-compare run`.
 pub async fn run(config: Option<&std::path::Path>, args: RunArgs) -> u8 {
-    let prepared = super::service(config, args.max_models)
-        .and_then(|service| service.compare_request(&request(&args)?));
+    let prepared = super::service(config, args.max_models).and_then(|service| {
+        let request = request(&args)?;
+        match agent(&args)? {
+            Some(options) => service.compare_request_with(&request, options),
+            None => service.compare_request(&request),
+        }
+    });
     let mut comparison = match prepared {
         Ok(c) => c,
         Err(e) => {
