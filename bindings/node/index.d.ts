@@ -114,7 +114,9 @@ export interface CompareOptions extends Omit<CompareInput, 'tools'> {
   signal?: AbortSignal
 }
 
-export interface SubmitOptions extends Omit<CompareInput, 'models'> {
+export interface SubmitOptions extends Omit<CompareInput, 'models' | 'tools'> {
+  /** As in `CompareOptions`: JavaScript functions are executed in each model's loop. */
+  tools?: Array<Tool | string | ExecutableTool>
   /** Models (may be omitted with `sessionId`: the session's). */
   models?: string | string[]
   /** Whose request it is (every registry and store call is scoped to an owner). */

@@ -319,8 +319,9 @@ class Engine {
    * history_trimmed?}` (POST-then-stream; with a store it is recorded first). */
   async submitInfo(request) {
     const owner = needOwner(request.owner)
-    const b = body(request, { session_id: request.sessionId, blind: request.blind || undefined })
-    return JSON.parse(await call(() => this.#native.submit(b, owner)))
+    const { request: r, defs, dispatch } = executable(request)
+    const b = body(r, { session_id: request.sessionId, blind: request.blind || undefined })
+    return JSON.parse(await call(() => (defs ? this.#native.submit(b, owner, defs, dispatch) : this.#native.submit(b, owner))))
   }
   /** Like submitInfo, resolving to the request id. */
   async submit(request) {

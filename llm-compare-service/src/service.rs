@@ -1032,6 +1032,18 @@ impl Service {
         self.compare_with(body, None)
     }
 
+    /// The tools a request may name: the embedder's, then the server's.
+    fn tools_with(
+        &self,
+        embedder: Option<Arc<dyn llm_compare_core::tools::ToolExecutor>>,
+    ) -> Option<Arc<dyn llm_compare_core::tools::ToolExecutor>> {
+        match (embedder, self.engine.tools()) {
+            (Some(e), Some(s)) => Some(llm_compare_core::tools::combine(e, s.clone())),
+            (Some(e), None) => Some(e),
+            (None, s) => s.cloned(),
+        }
+    }
+
     /// [`Service::compare`] with the embedder's own tools (Python or Node functions, Rust
     /// closures): the body names them in `tools` like the server's.
     pub fn compare_with(
@@ -1052,12 +1064,7 @@ impl Service {
                 "session turns and blind comparisons are stored: use submit() and stream()",
             ));
         }
-        let tools = match (embedder, self.engine.tools()) {
-            (Some(e), Some(s)) => Some(llm_compare_core::tools::combine(e, s.clone())),
-            (Some(e), None) => Some(e),
-            (None, s) => s.cloned(),
-        };
-        let agent = body.agent(tools.as_ref())?;
+        let agent = body.agent(self.tools_with(embedder).as_ref())?;
         let (request, _metadata) = body.into_request()?;
         match agent {
             Some(options) => self
@@ -1171,6 +1178,17 @@ impl Service {
     /// Checks `body`, records it (with its budget hold) when there is a store, registers it
     /// and starts its model calls; its events are then read from the registry.
     pub async fn submit(&self, who: &Principal, body: CreateComparison) -> Result<Submitted> {
+        self.submit_with(who, body, None).await
+    }
+
+    /// [`Service::submit`] with the embedder's own tools (Python or Node functions) beside
+    /// the server's, named in the body's `tools`.
+    pub async fn submit_with(
+        &self,
+        who: &Principal,
+        body: CreateComparison,
+        embedder: Option<Arc<dyn llm_compare_core::tools::ToolExecutor>>,
+    ) -> Result<Submitted> {
         let owner = who.user.as_str();
         let Prepared {
             mut calls,
@@ -1180,7 +1198,7 @@ impl Service {
             prompt,
             attachments,
             blind,
-        } = self.prepare(owner, body).await?;
+        } = self.prepare(owner, body, self.tools_with(embedder)).await?;
         // Before anything is recorded or called.
         check_models(who, &calls)?;
         let key_lease = self.key_lease(who).await?;
@@ -1252,7 +1270,12 @@ impl Service {
 
     /// Checks the body and plans one call per model (a session's next turn with
     /// `session_id`).
-    async fn prepare(&self, owner: &str, body: CreateComparison) -> Result<Prepared> {
+    async fn prepare(
+        &self,
+        owner: &str,
+        body: CreateComparison,
+        tools: Option<Arc<dyn llm_compare_core::tools::ToolExecutor>>,
+    ) -> Result<Prepared> {
         let blind = body.blind == Some(true);
         if (blind || body.session_id.is_some()) && self.store.is_none() {
             let field = if blind { "blind" } else { "session_id" };
@@ -1260,7 +1283,7 @@ impl Service {
                 "`{field}`: sessions and blind comparisons need a store (a database), and none is configured"
             )));
         }
-        let agent = body.agent(self.engine.tools())?;
+        let agent = body.agent(tools.as_ref())?;
         let Some(session_id) = body.session_id.clone() else {
             let (request, metadata) = body.into_request()?;
             let last = request.messages.last();

@@ -45,12 +45,25 @@ impl NativeEngine {
     /// the body of `POST /v1/comparisons`); resolves to `{request_id, models,
     /// history_trimmed?}` as JSON.
     #[napi]
-    pub async fn submit(&self, body_json: String, owner: String) -> napi::Result<String> {
+    pub async fn submit(
+        &self,
+        body_json: String,
+        owner: String,
+        tools_json: Option<String>,
+        dispatch: Option<crate::tools::Dispatch>,
+    ) -> napi::Result<String> {
         let body = parse_body(&body_json)?;
+        let tools: Option<std::sync::Arc<dyn llm_compare_core::tools::ToolExecutor>> =
+            match (tools_json, dispatch) {
+                (Some(defs), Some(d)) => {
+                    Some(std::sync::Arc::new(crate::tools::JsTools::new(&defs, d)?))
+                }
+                _ => None,
+            };
         to_json(
             &self
                 .service
-                .submit(&llm_compare_service::Principal::user(owner), body)
+                .submit_with(&llm_compare_service::Principal::user(owner), body, tools)
                 .await
                 .or_js()?,
         )

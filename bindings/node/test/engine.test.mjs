@@ -321,3 +321,11 @@ test('JavaScript functions as tools: each model runs its own loop; a throw is an
   assert.equal(r.content, 'TypeError: no such key')
   assert.equal(evs.at(-1).status, 'completed')
 })
+
+test('submitted comparisons run JavaScript tools too', async () => {
+  const engine = new Engine()
+  const double = { name: 'double', description: 'Doubles', parameters: { type: 'object', properties: { x: { type: 'number' } }, required: ['x'] }, execute: ({ x }) => String(2 * x) }
+  const id = await engine.submit({ owner: 'ann', prompt: 'double 21', models: ['sim/agent'], tools: [double] })
+  const events = await collect(await engine.stream(id, { owner: 'ann' }))
+  assert.equal(events.find((e) => e.type === 'tool_result').content, '42')
+})

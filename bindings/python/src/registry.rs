@@ -60,17 +60,23 @@ impl Engine {
     /// Records (with a store), registers and starts a comparison for `owner` (`body_json`:
     /// the body of `POST /v1/comparisons`, sessions and blind included); resolves to the
     /// JSON of `{request_id, models, history_trimmed?}`.
+    #[pyo3(signature = (body_json, owner, tools = None))]
     fn submit<'py>(
         &self,
         py: Python<'py>,
         body_json: &str,
         owner: String,
+        tools: Option<Vec<crate::tools::PyTool>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let body = parse_body(body_json)?;
+        let tools: Option<Arc<dyn llm_compare_core::tools::ToolExecutor>> = match tools {
+            Some(t) if !t.is_empty() => Some(Arc::new(crate::tools::PyTools::new(py, t)?)),
+            _ => None,
+        };
         let service = self.service.clone();
         future_json(py, async move {
             service
-                .submit(&llm_compare_service::Principal::user(owner), body)
+                .submit_with(&llm_compare_service::Principal::user(owner), body, tools)
                 .await
         })
     }

@@ -14,6 +14,26 @@ use pyo3::prelude::*;
 
 static PARKED: AtomicUsize = AtomicUsize::new(0);
 
+/// Tool calls running Python functions on blocking threads (which are not runtime workers:
+/// the exit wait counts them apart).
+static TOOL_CALLS: AtomicUsize = AtomicUsize::new(0);
+
+/// Held while a tool call may run Python on a blocking thread.
+pub(crate) struct ToolCall;
+
+impl ToolCall {
+    pub(crate) fn enter() -> Self {
+        TOOL_CALLS.fetch_add(1, Ordering::SeqCst);
+        ToolCall
+    }
+}
+
+impl Drop for ToolCall {
+    fn drop(&mut self) {
+        TOOL_CALLS.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 fn workers() -> usize {
     std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 8))
 }
@@ -44,7 +64,7 @@ pub fn _quiesce(py: Python<'_>, timeout_s: f64) -> bool {
         let deadline = Instant::now() + Duration::from_secs_f64(timeout_s.max(0.0));
         let mut idle_checks = 0;
         while Instant::now() < deadline {
-            if PARKED.load(Ordering::SeqCst) >= n {
+            if PARKED.load(Ordering::SeqCst) >= n && TOOL_CALLS.load(Ordering::SeqCst) == 0 {
                 idle_checks += 1;
                 // Idle twice in a row, 1 ms apart: nothing is mid-hand-off.
                 if idle_checks >= 2 {

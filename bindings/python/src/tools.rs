@@ -114,9 +114,12 @@ impl ToolExecutor for PyTools {
         let (Some(f), event_loop) = picked else {
             return ToolOutput::error(format!("no tool `{name}`"));
         };
+        // Each blocking thread below is counted until it has left Python (see runtime.rs).
+        let running = crate::runtime::ToolCall::enter();
         let args = arguments.to_string();
         // A plain function may block: it runs on a blocking thread, not on the runtime.
         let started = tokio::task::spawn_blocking(move || {
+            let _running = running;
             Python::attach(|py| -> PyResult<Started> {
                 let kwargs = py.import("json")?.call_method1("loads", (args,))?;
                 let kwargs = kwargs.cast_into::<PyDict>()?;
@@ -152,7 +155,9 @@ impl ToolExecutor for PyTools {
         let mut guard = CancelOnDrop(Some(Python::attach(|py| pending.clone_ref(py))));
         // Waits on a blocking thread (`result()` releases the GIL while it waits); a call
         // given up cancels the coroutine (the guard), which ends the wait.
+        let running = crate::runtime::ToolCall::enter();
         let done = tokio::task::spawn_blocking(move || {
+            let _running = running;
             Python::attach(|py| -> PyResult<String> {
                 let v = pending.call_method0(py, "result")?;
                 text_of(py, v.bind(py))

@@ -143,3 +143,14 @@ def test_the_example_script_prints_each_models_steps() -> None:
     lines = out.splitlines()
     assert sum(" tool_result " in l for l in lines) == 3, out
     assert sum("`square` returned: 144.0" in l for l in lines) == 3, out
+
+
+def test_submitted_comparisons_run_python_tools_too() -> None:
+    async def go() -> list[dict]:  # type: ignore[type-arg]
+        engine = Engine()
+        rid = await engine.submit("square 5", owner="ann", models=["sim/agent"], tools=[square])
+        return [dict(e) async for e in await engine.stream(rid, owner="ann")]
+
+    events = asyncio.run(go())
+    assert results(events)[0]["content"] == "25.0"
+    assert events[-1]["results"][0]["text"] == "`square` returned: 25.0"

@@ -543,7 +543,7 @@ class Engine:
         owner: str,
         models: Sequence[str] = (),
         system: Optional[str] = None,
-        tools: Optional[Sequence[Mapping[str, Any]]] = None,
+        tools: Optional[Sequence[Tool]] = None,
         tool_choice: Any = None,
         metadata: Optional[Mapping[str, Any]] = None,
         session_id: Optional[str] = None,
@@ -577,7 +577,7 @@ class Engine:
         owner: str,
         models: Sequence[str] = (),
         system: Optional[str] = None,
-        tools: Optional[Sequence[Mapping[str, Any]]] = None,
+        tools: Optional[Sequence[Tool]] = None,
         tool_choice: Any = None,
         metadata: Optional[Mapping[str, Any]] = None,
         session_id: Optional[str] = None,
@@ -586,19 +586,21 @@ class Engine:
     ) -> dict[str, Any]:
         """Like :meth:`submit`, returning what ``POST /v1/comparisons`` answers:
         ``request_id``, ``models`` (blind labels when blind) and, for a session turn,
-        ``history_trimmed`` (earlier turns left out per model to fit its context window)."""
+        ``history_trimmed`` (earlier turns left out per model to fit its context window).
+        ``tools`` may hold Python functions, as in :meth:`compare`."""
+        body_tools, functions = _split_tools(tools)
         body = _body(
             prompt,
             models,
             system,
-            tools,
+            body_tools,
             tool_choice,
             params,
             metadata=None if metadata is None else dict(metadata),
             session_id=session_id,
             blind=blind or None,
         )
-        info: dict[str, Any] = json.loads(await self._native.submit(body, owner))
+        info: dict[str, Any] = json.loads(await self._native.submit(body, owner, functions))
         return info
 
     async def stream(self, request_id: str, *, owner: str, after_seq: Optional[int] = None) -> EventStream:
