@@ -420,6 +420,49 @@ impl ToolExecutor for Subset {
     }
 }
 
+/// How an agent comparison's tools run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum ToolMode {
+    /// Every call executed.
+    #[default]
+    Independent,
+    /// Each (tool, arguments) executed once, replayed to the other models ([`Cassette`]).
+    Shared,
+}
+
+/// Most steps a loop may be given.
+pub const MAX_STEPS_LIMIT: u32 = 64;
+
+/// The comparison options of a tool loop over `tools`: `max_steps` (1–64, default 8), and
+/// `mode` (shared: a recording [`Cassette`]) — or, given `cassette`, its recordings replayed
+/// and nothing executed.
+pub fn loop_options(
+    tools: Arc<dyn ToolExecutor>,
+    max_steps: Option<u32>,
+    mode: ToolMode,
+    cassette: Option<Vec<Recording>>,
+) -> crate::error::Result<crate::comparison::CompareOptions> {
+    let max_steps = max_steps.unwrap_or(DEFAULT_MAX_STEPS);
+    if !(1..=MAX_STEPS_LIMIT).contains(&max_steps) {
+        return Err(crate::error::Error::invalid(
+            "max_steps",
+            format!("max_steps must be between 1 and {MAX_STEPS_LIMIT}"),
+        ));
+    }
+    let tools: Arc<dyn ToolExecutor> = match (cassette, mode) {
+        (Some(recordings), _) => Arc::new(Cassette::replay(tools.tools(), recordings)),
+        (None, ToolMode::Shared) => Arc::new(Cassette::record(tools)),
+        (None, ToolMode::Independent) => tools,
+    };
+    Ok(crate::comparison::CompareOptions {
+        tools: Some(tools),
+        max_steps,
+        ..crate::comparison::CompareOptions::default()
+    })
+}
+
 /// One recorded tool call: what a cassette replays.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

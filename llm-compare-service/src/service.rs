@@ -113,17 +113,7 @@ pub struct CreateComparison {
     pub metadata: Option<serde_json::Value>,
 }
 
-/// How an agent comparison's tools run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(rename_all = "snake_case")]
-pub enum ToolMode {
-    /// Every call executed.
-    #[default]
-    Independent,
-    /// Each (tool, arguments) executed once, replayed to the other models.
-    Shared,
-}
+pub use llm_compare_core::tools::ToolMode;
 
 /// A tool of a comparison: an executable tool of the server, by name, or a definition.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -222,29 +212,13 @@ impl CreateComparison {
                 ),
             )
         })?;
-        let max_steps = self
-            .max_steps
-            .unwrap_or(llm_compare_core::tools::DEFAULT_MAX_STEPS);
-        if !(1..=64).contains(&max_steps) {
-            return Err(Error::invalid(
-                "max_steps",
-                "max_steps must be between 1 and 64",
-            ));
-        }
-        use llm_compare_core::tools::Cassette;
-        let tools: Arc<dyn llm_compare_core::tools::ToolExecutor> =
-            match (&self.cassette, self.tool_mode.unwrap_or_default()) {
-                (Some(recordings), _) => {
-                    Arc::new(Cassette::replay(tools.tools(), recordings.clone()))
-                }
-                (None, ToolMode::Shared) => Arc::new(Cassette::record(tools)),
-                (None, ToolMode::Independent) => tools,
-            };
-        Ok(Some(CompareOptions {
-            tools: Some(tools),
-            max_steps,
-            ..CompareOptions::default()
-        }))
+        llm_compare_core::tools::loop_options(
+            tools,
+            self.max_steps,
+            self.tool_mode.unwrap_or_default(),
+            self.cassette.clone(),
+        )
+        .map(Some)
     }
 }
 

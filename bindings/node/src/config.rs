@@ -110,11 +110,7 @@ impl NativeEngine {
         dispatch: Option<crate::tools::Dispatch>,
     ) -> napi::Result<NativeComparison> {
         let body = parse_body(&body_json)?;
-        let tools: Option<Arc<dyn llm_compare_core::tools::ToolExecutor>> =
-            match (tools_json, dispatch) {
-                (Some(defs), Some(d)) => Some(Arc::new(crate::tools::JsTools::new(&defs, d)?)),
-                _ => None,
-            };
+        let tools = crate::tools::executor(tools_json, dispatch)?;
         let comparison = napi::bindgen_prelude::within_runtime_if_available(|| {
             self.service.compare_with(body, tools)
         })

@@ -53,13 +53,7 @@ impl NativeEngine {
         dispatch: Option<crate::tools::Dispatch>,
     ) -> napi::Result<String> {
         let body = parse_body(&body_json)?;
-        let tools: Option<std::sync::Arc<dyn llm_compare_core::tools::ToolExecutor>> =
-            match (tools_json, dispatch) {
-                (Some(defs), Some(d)) => {
-                    Some(std::sync::Arc::new(crate::tools::JsTools::new(&defs, d)?))
-                }
-                _ => None,
-            };
+        let tools = crate::tools::executor(tools_json, dispatch)?;
         to_json(
             &self
                 .service

@@ -48,6 +48,17 @@ impl JsTools {
     }
 }
 
+/// The executor of `defs_json` through `dispatch` (None without them).
+pub(crate) fn executor(
+    defs_json: Option<String>,
+    dispatch: Option<Dispatch>,
+) -> napi::Result<Option<std::sync::Arc<dyn ToolExecutor>>> {
+    Ok(match (defs_json, dispatch) {
+        (Some(defs), Some(d)) => Some(std::sync::Arc::new(JsTools::new(&defs, d)?)),
+        _ => None,
+    })
+}
+
 #[async_trait]
 impl ToolExecutor for JsTools {
     fn tools(&self) -> Vec<Tool> {

@@ -140,10 +140,7 @@ impl Engine {
         tools: Option<Vec<crate::tools::PyTool>>,
     ) -> PyResult<Arc<DrivenComparison>> {
         let body = parse_body(body_json)?;
-        let tools: Option<Arc<dyn llm_compare_core::tools::ToolExecutor>> = match tools {
-            Some(t) if !t.is_empty() => Some(Arc::new(crate::tools::PyTools::new(py, t)?)),
-            _ => None,
-        };
+        let tools = crate::tools::executor(py, tools)?;
         let _guard = pyo3_async_runtimes::tokio::get_runtime().enter();
         let comparison = self.service.compare_with(body, tools).map_err(to_py)?;
         Ok(Arc::new(DrivenComparison::spawn(comparison)))

@@ -69,10 +69,7 @@ impl Engine {
         tools: Option<Vec<crate::tools::PyTool>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let body = parse_body(body_json)?;
-        let tools: Option<Arc<dyn llm_compare_core::tools::ToolExecutor>> = match tools {
-            Some(t) if !t.is_empty() => Some(Arc::new(crate::tools::PyTools::new(py, t)?)),
-            _ => None,
-        };
+        let tools = crate::tools::executor(py, tools)?;
         let service = self.service.clone();
         future_json(py, async move {
             service

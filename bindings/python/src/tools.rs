@@ -61,6 +61,17 @@ impl PyTools {
     }
 }
 
+/// The executor of `tools` (None for none).
+pub(crate) fn executor(
+    py: Python<'_>,
+    tools: Option<Vec<PyTool>>,
+) -> PyResult<Option<std::sync::Arc<dyn ToolExecutor>>> {
+    Ok(match tools {
+        Some(t) if !t.is_empty() => Some(std::sync::Arc::new(PyTools::new(py, t)?)),
+        _ => None,
+    })
+}
+
 /// What calling a function gave.
 enum Started {
     /// Its result's text.

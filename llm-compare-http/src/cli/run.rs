@@ -93,7 +93,6 @@ fn request(args: &RunArgs) -> Result<CompareRequest, Error> {
 /// The tool loop's options from `--tools`, `--max-steps` and `--tool-mode` (None without
 /// `--tools`).
 fn agent(args: &RunArgs) -> Result<Option<llm_compare_core::CompareOptions>, Error> {
-    use llm_compare_core::tools::{Cassette, ToolExecutor};
     let Some(path) = &args.tools else {
         for (flag, set) in [
             ("max_steps", args.max_steps.is_some()),
@@ -118,30 +117,13 @@ fn agent(args: &RunArgs) -> Result<Option<llm_compare_core::CompareOptions>, Err
                 format!("{} defines no [tools.<name>]", path.display()),
             )
         })?;
-    let tools: std::sync::Arc<dyn ToolExecutor> = match args.tool_mode.as_deref() {
-        None | Some("independent") => std::sync::Arc::new(tools),
-        Some("shared") => std::sync::Arc::new(Cassette::record(std::sync::Arc::new(tools))),
-        Some(other) => {
-            return Err(Error::invalid(
-                "tool_mode",
-                format!("`{other}`: independent or shared"),
-            ));
-        }
+    let mode = match args.tool_mode.as_deref() {
+        None => llm_compare_core::tools::ToolMode::default(),
+        Some(m) => serde_json::from_value(serde_json::Value::String(m.to_string()))
+            .map_err(|_| Error::invalid("tool_mode", format!("`{m}`: independent or shared")))?,
     };
-    let max_steps = args
-        .max_steps
-        .unwrap_or(llm_compare_core::tools::DEFAULT_MAX_STEPS);
-    if !(1..=64).contains(&max_steps) {
-        return Err(Error::invalid(
-            "max_steps",
-            "--max-steps must be between 1 and 64",
-        ));
-    }
-    Ok(Some(llm_compare_core::CompareOptions {
-        tools: Some(tools),
-        max_steps,
-        ..llm_compare_core::CompareOptions::default()
-    }))
+    llm_compare_core::tools::loop_options(std::sync::Arc::new(tools), args.max_steps, mode, None)
+        .map(Some)
 }
 
 /// Live per-model progress: a spinner, the stage, tokens so far and tokens/s.
