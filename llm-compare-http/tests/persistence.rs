@@ -945,3 +945,60 @@ async fn session_attachments_on(url: &str) {
     assert_eq!(count("attachments").await, 0);
     assert_eq!(count("attachment_chunks").await, 0);
 }
+
+/// An agent comparison holds the worst case of every step it may take (`max_steps` calls per
+/// model) against the budget, before any call.
+#[tokio::test]
+async fn an_agent_comparison_holds_every_steps_worst_case() {
+    let (engine, sim) = sim_engine(sim());
+    let mut prices = PriceTable::empty();
+    prices.set("sim/lorem", ModelPrice::per_million("1", "2").unwrap());
+    let noop = llm_compare_core::tools::Toolbox::new().function(
+        "noop",
+        "Does nothing",
+        json!({"type": "object"}),
+        |_| async { Ok::<_, String>("ok") },
+    );
+    let engine = engine
+        .with_prices(Arc::new(prices))
+        .with_tools(Arc::new(noop));
+    let mut o = options();
+    o.budget = Some(BudgetSettings {
+        default_usd: Some(WORST * 5.5),
+        ..BudgetSettings::default()
+    });
+    let s = start_state(
+        AppState::with_store(engine, o, Some(sqlite_store().await)),
+        sim,
+    )
+    .await;
+    let body = |steps: u32| {
+        json!({"prompt": "hi", "models": ["sim/lorem"], "params": {"max_tokens": 100},
+               "tools": ["noop"], "max_steps": steps})
+    };
+    // 8 steps × the worst case do not fit 5.5 worst cases; 5 do, and are held.
+    let e = json_of(
+        post(&s, "/v1/comparisons", body(8)).await,
+        StatusCode::PAYMENT_REQUIRED,
+    )
+    .await;
+    assert_eq!(e["error"]["code"], "budget_exceeded");
+    let created = json_of(
+        post(&s, "/v1/comparisons", body(5)).await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let usage = get_json(&s, "/v1/usage").await;
+    let reserved = usage["budget"]["reserved_usd"].as_f64().unwrap();
+    assert!((reserved - 5.0 * WORST).abs() < 1e-9, "{usage}");
+    let id = created["request_id"].as_str().unwrap();
+    let events = read_sse(&s, Some(KEY), id, None, 10_000).await;
+    assert_eq!(events.last().unwrap().2["status"], "completed");
+    // Settled at what it cost: nothing held any more.
+    let usage = get_json(&s, "/v1/usage").await;
+    assert_eq!(
+        usage["budget"]["reserved_usd"].as_f64().unwrap(),
+        0.0,
+        "{usage}"
+    );
+}

@@ -1187,7 +1187,15 @@ impl Service {
         let mut new = NewRequest::new(owner, models.clone()).metadata(metadata.clone());
         new.blind = blind;
         if let Some(store) = &self.store {
-            let reservation = self.reservation(who, &calls)?;
+            // An agent comparison may call each model up to `max_steps` times: the hold is the
+            // worst case of every step.
+            let steps = agent.as_ref().map_or(1, |o| i64::from(o.max_steps));
+            let reservation = self.reservation(who, &calls)?.map(|mut r| {
+                for p in &mut r.per_model_pico {
+                    *p = p.saturating_mul(steps);
+                }
+                r
+            });
             // Recorded (and its worst case held against the budget) before any upstream call.
             store
                 .create_comparison(&NewComparison {
