@@ -103,8 +103,9 @@ export interface ExecutableTool {
   /** JSON Schema of its arguments (an object). */
   parameters: Record<string, unknown>
   /** Runs it (plain or async); a string is the result, other values go as JSON; a thrown
-   * error is an error result the model sees. */
-  execute(args: any): unknown
+   * error is an error result the model sees. `signal` aborts when the call is given up (its
+   * timeout, or the comparison cancelled). */
+  execute(args: any, options: { signal: AbortSignal }): unknown
 }
 
 export interface CompareOptions extends Omit<CompareInput, 'tools'> {

@@ -257,17 +257,24 @@ function executable(request) {
     type: 'function',
     function: { name: t.name, description: t.description, parameters: t.parameters || { type: 'object', properties: {} } },
   }))
-  // Called with one argument, the pair [name, argsJson].
-  const dispatch = async ([name, argsJson]) => {
+  // Each call has an AbortController, aborted when the engine gives the call up (timeout,
+  // cancel): `execute(args, { signal })`.
+  const controllers = new Map()
+  const dispatch = async ([id, name, argsJson]) => {
+    const controller = new AbortController()
+    controllers.set(id, controller)
     try {
-      const value = await byName.get(name).execute(JSON.parse(argsJson))
+      const value = await byName.get(name).execute(JSON.parse(argsJson), { signal: controller.signal })
       return JSON.stringify({ ok: typeof value === 'string' ? value : JSON.stringify(value ?? '') })
     } catch (e) {
       return JSON.stringify({ error: e instanceof Error ? `${e.name}: ${e.message}` : String(e) })
+    } finally {
+      controllers.delete(id)
     }
   }
+  const abort = (id) => controllers.get(id)?.abort()
   const named = tools.map((t) => (functions.includes(t) ? t.name : t))
-  return { request: { ...request, tools: named }, defs: JSON.stringify(defs), dispatch }
+  return { request: { ...request, tools: named }, defs: JSON.stringify(defs), dispatch, abort }
 }
 
 /** The llm-compare engine. */
@@ -311,17 +318,17 @@ class Engine {
   }
   /** Starts a comparison; `signal` (an AbortSignal) cancels it. */
   compare(request) {
-    const { request: r, defs, dispatch } = executable(request)
-    const native = call(() => (defs ? this.#native.compare(body(r), defs, dispatch) : this.#native.compare(body(r))))
+    const { request: r, defs, dispatch, abort } = executable(request)
+    const native = call(() => (defs ? this.#native.compare(body(r), defs, dispatch, abort) : this.#native.compare(body(r))))
     return new Comparison(native, request.signal)
   }
   /** Registers and starts a comparison for `owner`; resolves to `{request_id, models,
    * history_trimmed?}` (POST-then-stream; with a store it is recorded first). */
   async submitInfo(request) {
     const owner = needOwner(request.owner)
-    const { request: r, defs, dispatch } = executable(request)
+    const { request: r, defs, dispatch, abort } = executable(request)
     const b = body(r, { session_id: request.sessionId, blind: request.blind || undefined })
-    return JSON.parse(await call(() => (defs ? this.#native.submit(b, owner, defs, dispatch) : this.#native.submit(b, owner))))
+    return JSON.parse(await call(() => (defs ? this.#native.submit(b, owner, defs, dispatch, abort) : this.#native.submit(b, owner))))
   }
   /** Like submitInfo, resolving to the request id. */
   async submit(request) {

@@ -108,9 +108,10 @@ impl NativeEngine {
         body_json: String,
         tools_json: Option<String>,
         dispatch: Option<crate::tools::Dispatch>,
+        abort: Option<crate::tools::Abort>,
     ) -> napi::Result<NativeComparison> {
         let body = parse_body(&body_json)?;
-        let tools = crate::tools::executor(tools_json, dispatch)?;
+        let tools = crate::tools::executor(tools_json, dispatch, abort)?;
         let comparison = napi::bindgen_prelude::within_runtime_if_available(|| {
             self.service.compare_with(body, tools)
         })

@@ -51,9 +51,10 @@ impl NativeEngine {
         owner: String,
         tools_json: Option<String>,
         dispatch: Option<crate::tools::Dispatch>,
+        abort: Option<crate::tools::Abort>,
     ) -> napi::Result<String> {
         let body = parse_body(&body_json)?;
-        let tools = crate::tools::executor(tools_json, dispatch)?;
+        let tools = crate::tools::executor(tools_json, dispatch, abort)?;
         to_json(
             &self
                 .service

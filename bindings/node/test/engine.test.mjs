@@ -329,3 +329,29 @@ test('submitted comparisons run JavaScript tools too', async () => {
   const events = await collect(await engine.stream(id, { owner: 'ann' }))
   assert.equal(events.find((e) => e.type === 'tool_result').content, '42')
 })
+
+test("cancelling the comparison aborts a JavaScript tool's signal", async () => {
+  const engine = new Engine()
+  let started
+  const running = new Promise((r) => { started = r })
+  let aborted = false
+  const slow = {
+    name: 'slow',
+    description: 'Takes its time',
+    parameters: { type: 'object' },
+    execute: (_args, { signal }) => new Promise((resolve) => {
+      started()
+      const timer = setTimeout(() => resolve('late'), 30000)
+      signal.addEventListener('abort', () => { aborted = true; clearTimeout(timer); resolve('aborted') })
+    }),
+  }
+  const controller = new AbortController()
+  const comparison = engine.compare({ prompt: 'go', models: ['sim/agent'], tools: [slow], signal: controller.signal })
+  const done = collect(comparison)
+  await running
+  controller.abort()
+  const events = await done
+  assert.equal(events.at(-1).status, 'cancelled')
+  await until(() => aborted, 5000)
+  assert.equal(aborted, true)
+})
