@@ -96,12 +96,29 @@ fn text_of(py: Python<'_>, v: &Bound<'_, PyAny>) -> PyResult<String> {
         .extract()
 }
 
-/// Cancels a scheduled coroutine when its call is given up.
-struct CancelOnDrop(Option<Py<PyAny>>);
+/// A call's scheduled coroutine (its `concurrent.futures.Future`) and whether the call was
+/// given up: shared by the call and the thread that schedules it, so a call given up at any
+/// moment — even before the coroutine is scheduled — cancels it.
+#[derive(Default)]
+struct Scheduled {
+    future: Option<Py<PyAny>>,
+    given_up: bool,
+}
 
-impl Drop for CancelOnDrop {
+/// Gives the call up when dropped before it finished: cancels its coroutine (never holding
+/// the lock while taking the GIL: the scheduling thread takes them the other way round).
+struct GiveUp(std::sync::Arc<std::sync::Mutex<Scheduled>>);
+
+impl Drop for GiveUp {
     fn drop(&mut self) {
-        if let Some(f) = self.0.take() {
+        let future = match self.0.lock() {
+            Ok(mut s) => {
+                s.given_up = true;
+                s.future.take()
+            }
+            Err(_) => None,
+        };
+        if let Some(f) = future {
             Python::attach(|py| {
                 let _ = f.call_method0(py, "cancel");
             });
@@ -128,6 +145,8 @@ impl ToolExecutor for PyTools {
         // Each blocking thread below is counted until it has left Python (see runtime.rs).
         let running = crate::runtime::ToolCall::enter();
         let args = arguments.to_string();
+        let scheduled = std::sync::Arc::new(std::sync::Mutex::new(Scheduled::default()));
+        let guard = GiveUp(scheduled.clone());
         // A plain function may block: it runs on a blocking thread, not on the runtime.
         let started = tokio::task::spawn_blocking(move || {
             let _running = running;
@@ -144,11 +163,20 @@ impl ToolExecutor for PyTools {
                 }
                 let asyncio = py.import("asyncio")?;
                 match event_loop {
-                    Some(l) => Ok(Started::Pending(
-                        asyncio
-                            .call_method1("run_coroutine_threadsafe", (r, l))?
-                            .unbind(),
-                    )),
+                    Some(l) => {
+                        let future = asyncio.call_method1("run_coroutine_threadsafe", (r, l))?;
+                        let given_up = match scheduled.lock() {
+                            Ok(mut s) if !s.given_up => {
+                                s.future = Some(future.clone().unbind());
+                                false
+                            }
+                            _ => true,
+                        };
+                        if given_up {
+                            future.call_method0("cancel")?;
+                        }
+                        Ok(Started::Pending(future.unbind()))
+                    }
                     None => Ok(Started::Done(text_of(
                         py,
                         &asyncio.call_method1("run", (r,))?,
@@ -163,7 +191,6 @@ impl ToolExecutor for PyTools {
             Ok(Err(e)) => return ToolOutput::error(e.to_string()),
             Err(e) => return ToolOutput::error(format!("the tool `{name}` failed: {e}")),
         };
-        let mut guard = CancelOnDrop(Some(Python::attach(|py| pending.clone_ref(py))));
         // Waits on a blocking thread (`result()` releases the GIL while it waits); a call
         // given up cancels the coroutine (the guard), which ends the wait.
         let running = crate::runtime::ToolCall::enter();
@@ -176,7 +203,9 @@ impl ToolExecutor for PyTools {
         })
         .await;
         // Finished: nothing to cancel.
-        guard.0 = None;
+        if let Ok(mut s) = guard.0.lock() {
+            s.future = None;
+        }
         match done {
             Ok(Ok(text)) => ToolOutput::ok(text),
             Ok(Err(e)) => ToolOutput::error(e.to_string()),
