@@ -33,7 +33,9 @@ pub mod content;
 pub mod cost;
 pub mod driven;
 pub mod error;
+
 pub mod event;
+pub mod mcp;
 mod merge;
 pub mod observe;
 pub mod policy;

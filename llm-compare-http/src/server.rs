@@ -515,6 +515,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/chat/completions", post(chat::completions))
         .route("/v1/models", get(meta::models))
+        .route("/v1/tools", get(meta::tools))
         .route("/health", get(meta::health))
         .route("/ready", get(meta::ready))
         .route("/metrics", get(meta::metrics))

@@ -192,7 +192,7 @@ impl CreateComparison {
             return Err(Error::invalid(
                 format!("tools[{}]", names[0].0),
                 format!(
-                    "`{}` is not a tool of this server: it has no executable tools (`[tools.<name>]` in its configuration)",
+                    "`{}` is not a tool of this server: it has no executable tools (`[tools.<name>]` or `[mcp.<name>]` in its configuration)",
                     names[0].1
                 ),
             ));
@@ -962,6 +962,15 @@ impl Service {
             .providers()
             .catalogue(self.engine.prices())
             .await
+    }
+
+    /// The server's executable tools (`[tools.*]`, `[mcp.*]`): what a request may name in
+    /// `tools`.
+    pub fn server_tools(&self) -> Vec<llm_compare_core::Tool> {
+        self.engine
+            .tools()
+            .map(|t| llm_compare_core::tools::ToolExecutor::tools(t.as_ref()))
+            .unwrap_or_default()
     }
 
     /// The catalogue as `who` sees it: the models its key may use.

@@ -52,9 +52,8 @@ impl NativeEngine {
             options.text.as_deref().unwrap_or_default(),
         )
         .or_js()?;
-        // Building providers needs a runtime context (HTTP clients).
-        let engine =
-            napi::bindgen_prelude::within_runtime_if_available(|| config.engine()).or_js()?;
+        // On the runtime: providers' HTTP clients need it, and MCP servers are connected.
+        let engine = napi::bindgen_prelude::block_on(config.connect()).or_js()?;
         let mut registry = RegistryConfig::default();
         if let Some(n) = options.max_active_per_owner {
             registry.max_active_per_owner = n as usize;

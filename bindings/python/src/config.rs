@@ -50,11 +50,8 @@ impl Engine {
         instance_id: Option<String>,
     ) -> PyResult<Self> {
         let config = Config::from_kind(kind, text.unwrap_or_default()).map_err(to_py)?;
-        let engine = {
-            // Building providers needs a runtime context (HTTP clients).
-            let _guard = pyo3_async_runtimes::tokio::get_runtime().enter();
-            config.engine().map_err(to_py)?
-        };
+        // On the runtime: providers' HTTP clients need it, and MCP servers are connected.
+        let engine = block_on(py, config.connect()).map_err(to_py)?;
         let mut registry = RegistryConfig::default();
         if let Some(n) = max_active_per_owner {
             registry.max_active_per_owner = n;

@@ -62,6 +62,30 @@ pub async fn models(State(state): State<AppState>, Who(who): Who) -> Json<ModelL
     })
 }
 
+/// `GET /v1/tools`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ToolList {
+    /// The server's executable tools (`[tools.*]`, and the tools of its `[mcp.*]` servers),
+    /// as the models are offered them: a request names them in `tools`.
+    pub tools: Vec<llm_compare_core::Tool>,
+}
+
+/// The server's executable tools: what a request may name in `tools` to run an agent
+/// comparison.
+#[utoipa::path(
+    get, path = "/v1/tools", tag = "meta",
+    responses(
+        (status = 200, description = "The server's tools", body = ToolList),
+        (status = 401, description = "Missing or wrong API key", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("api_key" = []), ())
+)]
+pub async fn tools(State(state): State<AppState>, Who(_who): Who) -> Json<ToolList> {
+    Json(ToolList {
+        tools: state.service().server_tools(),
+    })
+}
+
 /// Health.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Health {

@@ -31,6 +31,7 @@ use utoipa::{Modify, OpenApi};
         super::keys::revoke,
         super::chat::completions,
         super::meta::models,
+        super::meta::tools,
         super::meta::health,
         super::meta::ready,
         super::meta::metrics,

@@ -15,9 +15,20 @@ pub mod worker;
 
 /// The service the CLI's commands call (in memory, no store), over the engine from the
 /// configuration file (`--config`, else `./llm-compare.toml` when present) and the
-/// environment; `max_models` overrides.
-pub fn service(config: Option<&Path>, max_models: Option<usize>) -> Result<Service, Error> {
-    service_on(&Config::load(config)?, max_models, None)
+/// environment; `max_models` overrides. With `tools`, the configuration's MCP servers are
+/// connected (commands that run models' loops need them; the others do without).
+pub async fn service(
+    config: Option<&Path>,
+    max_models: Option<usize>,
+    tools: bool,
+) -> Result<Service, Error> {
+    let config = Config::load(config)?;
+    let engine = if tools {
+        config.connect().await?
+    } else {
+        config.engine()?
+    };
+    Ok(service_over(engine, max_models, None))
 }
 
 /// The service over `config`'s engine (`max_models` overriding), an in-memory registry and
@@ -27,17 +38,24 @@ pub fn service_on(
     max_models: Option<usize>,
     store: Option<SharedStore>,
 ) -> Result<Service, Error> {
-    let engine = config.engine()?;
+    Ok(service_over(config.engine()?, max_models, store))
+}
+
+fn service_over(
+    engine: llm_compare_core::Engine,
+    max_models: Option<usize>,
+    store: Option<SharedStore>,
+) -> Service {
     let engine = match max_models {
         Some(n) => engine.with_max_models(n),
         None => engine,
     };
-    Ok(Service::new(
+    Service::new(
         engine,
         Arc::new(InMemoryRegistry::default()),
         store,
         Vec::new(),
-    ))
+    )
 }
 
 /// Prints an error the way every subcommand does.

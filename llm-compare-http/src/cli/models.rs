@@ -11,7 +11,7 @@ fn price(p: Option<f64>) -> String {
 
 /// Runs `llm-compare models`.
 pub async fn run(config: Option<&std::path::Path>, args: ModelsArgs) -> u8 {
-    let service = match super::service(config, None) {
+    let service = match super::service(config, None, false).await {
         Ok(e) => e,
         Err(e) => {
             super::print_error(&e);

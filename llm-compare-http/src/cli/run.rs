@@ -92,8 +92,35 @@ fn request(args: &RunArgs) -> Result<CompareRequest, Error> {
 
 /// The tool loop's options from `--tools`, `--max-steps` and `--tool-mode` (None without
 /// `--tools`).
-fn agent(args: &RunArgs) -> Result<Option<llm_compare_core::CompareOptions>, Error> {
+/// The tools of `--tools FILE` (`[tools.*]` and `[mcp.*]`, the MCP servers connected).
+async fn agent_tools(
+    args: &RunArgs,
+) -> Result<Option<std::sync::Arc<dyn llm_compare_core::tools::ToolExecutor>>, Error> {
     let Some(path) = &args.tools else {
+        return Ok(None);
+    };
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::invalid("tools", format!("cannot read {}: {e}", path.display())))?;
+    llm_compare_core::Config::parse(&text)?
+        .tools()
+        .await?
+        .ok_or_else(|| {
+            Error::invalid(
+                "tools",
+                format!(
+                    "{} defines no [tools.<name>] and no [mcp.<name>]",
+                    path.display()
+                ),
+            )
+        })
+        .map(Some)
+}
+
+fn agent(
+    args: &RunArgs,
+    tools: Option<std::sync::Arc<dyn llm_compare_core::tools::ToolExecutor>>,
+) -> Result<Option<llm_compare_core::CompareOptions>, Error> {
+    let Some(tools) = tools else {
         for (flag, set) in [
             ("max_steps", args.max_steps.is_some()),
             ("tool_mode", args.tool_mode.is_some()),
@@ -107,23 +134,12 @@ fn agent(args: &RunArgs) -> Result<Option<llm_compare_core::CompareOptions>, Err
         }
         return Ok(None);
     };
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Error::invalid("tools", format!("cannot read {}: {e}", path.display())))?;
-    let tools = llm_compare_core::Config::parse(&text)?
-        .http_tools()?
-        .ok_or_else(|| {
-            Error::invalid(
-                "tools",
-                format!("{} defines no [tools.<name>]", path.display()),
-            )
-        })?;
     let mode = match args.tool_mode.as_deref() {
         None => llm_compare_core::tools::ToolMode::default(),
         Some(m) => serde_json::from_value(serde_json::Value::String(m.to_string()))
             .map_err(|_| Error::invalid("tool_mode", format!("`{m}`: independent or shared")))?,
     };
-    llm_compare_core::tools::loop_options(std::sync::Arc::new(tools), args.max_steps, mode, None)
-        .map(Some)
+    llm_compare_core::tools::loop_options(tools, args.max_steps, mode, None).map(Some)
 }
 
 /// Live per-model progress: a spinner, the stage, tokens so far and tokens/s.
@@ -292,9 +308,15 @@ fn print_human(c: &Complete) {
 
 /// Runs `llm-compare run`.
 pub async fn run(config: Option<&std::path::Path>, args: RunArgs) -> u8 {
-    let prepared = super::service(config, args.max_models).and_then(|service| {
+    let service = match agent_tools(&args).await {
+        Ok(tools) => super::service(config, args.max_models, false)
+            .await
+            .map(|s| (s, tools)),
+        Err(e) => Err(e),
+    };
+    let prepared = service.and_then(|(service, tools)| {
         let request = request(&args)?;
-        match agent(&args)? {
+        match agent(&args, tools)? {
             Some(options) => service.compare_request_with(&request, options),
             None => service.compare_request(&request),
         }

@@ -68,7 +68,10 @@ async fn kubernetes_runner(
 /// Runs `llm-compare serve`.
 pub async fn run(config: Option<&Path>, args: ServeArgs) -> u8 {
     init_logs(args.log_format);
-    let prepared = Config::load(config).and_then(|c| Ok((c.engine()?, c)));
+    let prepared = match Config::load(config) {
+        Ok(c) => c.connect().await.map(|e| (e, c)),
+        Err(e) => Err(e),
+    };
     let (engine, config) = match prepared {
         Ok(x) => x,
         Err(e) => {

@@ -44,7 +44,9 @@ pub async fn run(config: Option<&Path>, args: WorkerArgs) -> u8 {
             return EXIT_USAGE;
         }
     };
-    let events = super::service(config, None).and_then(|service| service.run_call(call));
+    let events = super::service(config, None, true)
+        .await
+        .and_then(|service| service.run_call(call));
     let mut events = match events {
         Ok(events) => events,
         Err(e) => {
