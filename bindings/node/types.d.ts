@@ -100,7 +100,31 @@ duration_ms: number,
 /**
  * Taken from the comparison's tool cassette, not executed.
  */
-replayed?: boolean, } | { "type": "step", 
+replayed?: boolean, } | { "type": "action", 
+/**
+ * The model's position in the request.
+ */
+model_index: number, 
+/**
+ * The model id.
+ */
+model: string, 
+/**
+ * The call's id (with `model_index`, what the result names).
+ */
+call_id: string, 
+/**
+ * The tool's name.
+ */
+name: string, 
+/**
+ * The arguments, a JSON object valid against the tool's schema.
+ */
+arguments: Record<string, unknown>, 
+/**
+ * How long the result is waited for.
+ */
+timeout_ms: number, } | { "type": "step", 
 /**
  * The model's position in the request.
  */

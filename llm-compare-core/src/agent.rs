@@ -10,6 +10,7 @@ use std::sync::Arc;
 use futures::StreamExt;
 use futures::stream::{BoxStream, FuturesUnordered};
 
+use crate::call::Action;
 use crate::call::{CallEvent, ToolResult};
 use crate::content::Content;
 use crate::event::ToolCall;
@@ -17,7 +18,7 @@ use crate::merge::ToolCalls;
 use crate::provider::ProviderEvent;
 use crate::request::Message;
 use crate::runner::{PlannedCall, Runner};
-use crate::tools::{ToolExecutor, ToolLimits, execute};
+use crate::tools::{Awaiting, ClientTools, ToolExecutor, ToolLimits, arguments, execute};
 
 /// How a loop runs.
 #[derive(Debug, Clone)]
@@ -28,6 +29,9 @@ pub struct LoopOptions {
     pub max_steps: u32,
     /// Each tool call's timeout and result size.
     pub limits: ToolLimits,
+    /// Client-side tools (also among `tools`): their calls go out as `action` events and
+    /// wait for the client's result.
+    pub client: Option<Arc<ClientTools>>,
 }
 
 /// `planned`'s tool loop as one call's events.
@@ -77,14 +81,40 @@ pub(crate) fn run(
                 return;
             }
             yield CallEvent::StepEnd;
+            // Client-side calls go out first (each registered before its `action`, so a quick
+            // client finds it waiting); their results come back like any tool's.
+            let model_index = planned.call.model_index;
+            let mut runs: Vec<Arc<dyn ToolExecutor>> = Vec::with_capacity(made.len());
+            for c in &made {
+                match opts.client.as_ref().filter(|cl| cl.has(&c.name)) {
+                    Some(client) => {
+                        let tool = client.tools().into_iter().find(|t| t.function.name == c.name);
+                        match (tool, arguments(client.as_ref(), c)) {
+                            (Some(tool), Ok(args)) => {
+                                let rx = client.expect(model_index, &c.id);
+                                runs.push(Arc::new(Awaiting::new(tool, rx)));
+                                yield CallEvent::Action(Action {
+                                    call_id: c.id.clone(),
+                                    name: c.name.clone(),
+                                    arguments: args,
+                                    timeout_ms: u64::try_from(opts.limits.timeout.as_millis()).unwrap_or(u64::MAX),
+                                });
+                            }
+                            // Bad arguments: `execute` turns them into the error result.
+                            _ => runs.push(client.clone()),
+                        }
+                    }
+                    None => runs.push(opts.tools.clone()),
+                }
+            }
             // The step's calls at once; each result is published as it comes, and goes back
             // to the model in the order the calls were made.
             let mut results: Vec<Option<ToolResult>> = vec![None; made.len()];
             let mut running: FuturesUnordered<_> = made
                 .iter()
+                .zip(runs)
                 .enumerate()
-                .map(|(i, c)| {
-                    let tools = opts.tools.clone();
+                .map(|(i, (c, tools))| {
                     let limits = opts.limits;
                     async move { (i, execute(tools, c, limits).await) }
                 })

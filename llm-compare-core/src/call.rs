@@ -59,6 +59,21 @@ pub enum CallEvent {
     StepEnd,
     /// A tool's result, fed back to the model.
     ToolResult(ToolResult),
+    /// A call of a client-side tool, waiting for the client's result.
+    Action(Action),
+}
+
+/// A call of a client-side tool ([`CallEvent::Action`]).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Action {
+    /// The call's id.
+    pub call_id: String,
+    /// The tool's name.
+    pub name: String,
+    /// The arguments (checked against the tool's schema).
+    pub arguments: serde_json::Value,
+    /// How long the result is waited for, in milliseconds.
+    pub timeout_ms: u64,
 }
 
 /// A tool's result in a model's tool loop.

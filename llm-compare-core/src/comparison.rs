@@ -189,7 +189,13 @@ impl Engine {
             .request_id
             .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
         let mut calls = calls;
-        if let Some(tools) = &options.tools {
+        // Client-side tools join the executable ones (a name both have is the server's).
+        let tools = match (options.tools.clone(), options.client_tools.clone()) {
+            (Some(t), Some(c)) => Some(crate::tools::combine(t, c)),
+            (None, Some(c)) => Some(c as Arc<dyn crate::tools::ToolExecutor>),
+            (t, None) => t,
+        };
+        if let Some(tools) = &tools {
             let offered = tools.tools();
             for c in &mut calls {
                 c.tools.extend(offered.iter().cloned());
@@ -204,7 +210,7 @@ impl Engine {
         let streams = planned
             .into_iter()
             .map(|mut p| match self.admit(&mut p) {
-                Ok(()) => match &options.tools {
+                Ok(()) => match &tools {
                     Some(tools) => crate::agent::run(
                         self.runner.clone(),
                         p,
@@ -212,6 +218,7 @@ impl Engine {
                             tools: tools.clone(),
                             max_steps: options.max_steps,
                             limits: options.tool_limits,
+                            client: options.client_tools.clone(),
                         },
                     ),
                     None => self.runner.run(p),
@@ -370,6 +377,9 @@ pub struct CompareOptions {
     pub max_steps: u32,
     /// Each tool call's timeout and result size.
     pub tool_limits: crate::tools::ToolLimits,
+    /// Client-side tools: offered like `tools`; their calls go out as `action` events and
+    /// wait for [`crate::tools::ClientTools::deliver`].
+    pub client_tools: Option<Arc<crate::tools::ClientTools>>,
 }
 
 impl Default for CompareOptions {
@@ -381,6 +391,7 @@ impl Default for CompareOptions {
             tools: None,
             max_steps: crate::tools::DEFAULT_MAX_STEPS,
             tool_limits: crate::tools::ToolLimits::default(),
+            client_tools: None,
         }
     }
 }

@@ -606,15 +606,9 @@ impl Config {
                 None => serde_json::json!({"type": "object", "properties": {}}),
                 Some(v) => serde_json::to_value(v)
                     .ok()
-                    .filter(serde_json::Value::is_object)
+                    .filter(crate::tools::is_schema)
                     .ok_or_else(|| Error::invalid(field("parameters"), "a JSON Schema object"))?,
             };
-            if jsonschema::validator_for(&parameters).is_err() {
-                return Err(Error::invalid(
-                    field("parameters"),
-                    "not a valid JSON Schema",
-                ));
-            }
             let timeout = t.timeout_s.unwrap_or(30.0);
             if !(timeout > 0.0 && timeout.is_finite()) {
                 return Err(Error::invalid(

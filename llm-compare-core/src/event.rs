@@ -123,6 +123,24 @@ pub enum EventKind {
         #[cfg_attr(feature = "ts", ts(optional, as = "Option<bool>"))]
         replayed: bool,
     },
+    /// A call of a client-side tool: the client carries it out and sends its result with
+    /// `POST /v1/comparisons/{id}/tool_results` within `timeout_ms` (after that the model
+    /// gets an error result).
+    Action {
+        /// The model's position in the request.
+        model_index: usize,
+        /// The model id.
+        model: Arc<str>,
+        /// The call's id (with `model_index`, what the result names).
+        call_id: String,
+        /// The tool's name.
+        name: String,
+        /// The arguments, a JSON object valid against the tool's schema.
+        #[cfg_attr(feature = "ts", ts(type = "Record<string, unknown>"))]
+        arguments: serde_json::Value,
+        /// How long the result is waited for.
+        timeout_ms: u64,
+    },
     /// One model finished a step of its tool loop: its tool calls run next.
     Step {
         /// The model's position in the request.
@@ -176,6 +194,9 @@ impl Event {
             | EventKind::ToolResult {
                 model_index, model, ..
             }
+            | EventKind::Action {
+                model_index, model, ..
+            }
             | EventKind::Step {
                 model_index, model, ..
             } => *model = label(*model_index),
@@ -202,6 +223,7 @@ impl EventKind {
             Self::ReasoningChunk { .. } => "reasoning_chunk",
             Self::ToolCall { .. } => "tool_call",
             Self::ToolResult { .. } => "tool_result",
+            Self::Action { .. } => "action",
             Self::Step { .. } => "step",
             Self::Error { .. } => "error",
             Self::ModelResult(_) => "model_result",
@@ -217,6 +239,7 @@ impl EventKind {
             | Self::ReasoningChunk { model_index, .. }
             | Self::ToolCall { model_index, .. }
             | Self::ToolResult { model_index, .. }
+            | Self::Action { model_index, .. }
             | Self::Step { model_index, .. } => Some(*model_index),
             Self::Error { model_index, .. } => *model_index,
             Self::ModelResult(r) => Some(r.model_index),

@@ -478,6 +478,21 @@ impl Merge {
                 );
                 return None;
             }
+            CallEvent::Action(a) => {
+                let model = st.model.clone();
+                self.push(
+                    out,
+                    EventKind::Action {
+                        model_index: i,
+                        model,
+                        call_id: a.call_id,
+                        name: a.name,
+                        arguments: a.arguments,
+                        timeout_ms: a.timeout_ms,
+                    },
+                );
+                return None;
+            }
             CallEvent::Event(ev) => ev,
         };
         let first = st.first_token.is_none();

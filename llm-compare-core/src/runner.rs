@@ -97,6 +97,7 @@ enum Line {
     Cancel,
     Step,
     ToolResult(crate::call::ToolResult),
+    Action(crate::call::Action),
 }
 
 impl CallEvent {
@@ -131,6 +132,7 @@ impl CallEvent {
             CallEvent::Cancel => Line::Cancel,
             CallEvent::StepEnd => Line::Step,
             CallEvent::ToolResult(r) => Line::ToolResult(r),
+            CallEvent::Action(a) => Line::Action(a),
         };
         // Plain data (strings, numbers, enums): serializing cannot fail.
         serde_json::to_string(&line).unwrap_or_default()
@@ -164,6 +166,7 @@ impl CallEvent {
             Line::Cancel => CallEvent::Cancel,
             Line::Step => CallEvent::StepEnd,
             Line::ToolResult(r) => CallEvent::ToolResult(r),
+            Line::Action(a) => CallEvent::Action(a),
         })
     }
 }

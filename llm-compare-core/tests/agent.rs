@@ -586,3 +586,92 @@ async fn sim_agent_takes_as_many_steps_as_the_prompt_asks() {
         .collect();
     assert_eq!(ids.len(), 3);
 }
+
+/// Client-side tools: each model's client call goes out as an
+/// `action` (registered before it is published) and waits for `deliver`; delivery is all or
+/// nothing; an unanswered call becomes an error result at the tool timeout (paused time).
+#[tokio::test(start_paused = true)]
+async fn client_tools_wait_for_delivered_results_and_time_out_as_error_results() {
+    use llm_compare_core::tools::{ClientResult, ClientTools};
+    let client = Arc::new(ClientTools::new(vec![llm_compare_core::Tool::function(
+        "ask",
+        "Asks the user",
+        json!({"type": "object", "properties": {"q": {"type": "string"}}, "required": ["q"]}),
+    )]));
+    let engine = engine();
+    let mut comparison = engine
+        .compare_calls(
+            calls(&engine, &["sim/agent", "sim/agent"], "why"),
+            CompareOptions {
+                client_tools: Some(client.clone()),
+                tool_limits: ToolLimits {
+                    timeout: Duration::from_secs(5),
+                    ..ToolLimits::default()
+                },
+                ..CompareOptions::default()
+            },
+        )
+        .unwrap();
+    let mut events = Vec::new();
+    let mut actions = Vec::new();
+    while actions.len() < 2 {
+        let e = comparison.next().await.unwrap();
+        if let EventKind::Action {
+            model_index,
+            call_id,
+            name,
+            arguments,
+            timeout_ms,
+            ..
+        } = &e.kind
+        {
+            assert_eq!(name, "ask");
+            assert_eq!(arguments, &json!({"q": "why"}));
+            assert_eq!(*timeout_ms, 5_000);
+            actions.push((*model_index, call_id.clone()));
+        }
+        events.push(serde_json::to_value(&e).unwrap());
+    }
+    let result = |(m, id): &(usize, String), text: &str| ClientResult {
+        model_index: *m,
+        call_id: id.clone(),
+        content: text.to_string().into(),
+        is_error: false,
+    };
+    // A result for a call never made spoils the whole delivery.
+    let stray = ClientResult {
+        model_index: 0,
+        call_id: "nope".into(),
+        ..result(&actions[0], "x")
+    };
+    assert_eq!(
+        client.deliver(vec![result(&actions[0], "because"), stray]),
+        Err(1)
+    );
+    // The same call twice in one delivery, likewise.
+    assert_eq!(
+        client.deliver(vec![result(&actions[0], "a"), result(&actions[0], "b")]),
+        Err(1)
+    );
+    assert_eq!(client.deliver(vec![result(&actions[0], "because")]), Ok(1));
+    assert_eq!(client.deliver(vec![result(&actions[0], "again")]), Err(0));
+    // Model `actions[1]` is never answered: its call times out (5 s of paused time).
+    while let Some(e) = comparison.next().await {
+        events.push(serde_json::to_value(&e).unwrap());
+    }
+    let last = events.last().unwrap();
+    assert_eq!(last["type"], "complete");
+    let answered = actions[0].0;
+    let unanswered = actions[1].0;
+    assert_eq!(last["results"][answered]["text"], "`ask` returned: because");
+    let r = of_type(&events, "tool_result", unanswered);
+    assert_eq!(r[0]["is_error"], true);
+    assert!(
+        r[0]["content"]
+            .as_str()
+            .unwrap()
+            .contains("did not answer within 5 s")
+    );
+    // Given up: a late result finds nothing waiting.
+    assert_eq!(client.deliver(vec![result(&actions[1], "late")]), Err(0));
+}

@@ -497,6 +497,10 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/comparisons/{id}/preference", post(comparisons::vote))
         .route("/v1/comparisons/{id}/cassette", get(comparisons::cassette))
         .route(
+            "/v1/comparisons/{id}/tool_results",
+            post(comparisons::tool_results),
+        )
+        .route(
             "/v1/comparisons/{id}/attachments/{index}",
             get(comparisons::attachment),
         )

@@ -1073,3 +1073,155 @@ async fn shared_tools_execute_once_and_a_cassette_replays_without_executing() {
         "tool_mode"
     );
 }
+
+/// Client-side tools: each model's call goes out as an `action` event; the client POSTs the
+/// results to `…/tool_results` and each model's loop goes on with its own. Results naming a
+/// call that is not waiting are refused whole (409, nothing delivered); bad bodies are 400s
+/// naming the field; a result that never comes is an error result at the tool timeout.
+#[tokio::test]
+async fn client_side_tools_go_out_as_actions_and_their_posted_results_reach_each_model() {
+    let s = start().await;
+    let lookup = json!({"type": "function", "function": {"name": "lookup", "description": "Looks a word up",
+        "parameters": {"type": "object", "properties": {"word": {"type": "string"}}, "required": ["word"]}}});
+    let id = create_id(
+        &s,
+        None,
+        json!({"prompt": "tea", "models": ["sim/agent", "sim/agent", "sim/echo"], "client_tools": [lookup], "tool_timeout_s": 20}),
+    )
+    .await;
+    let resp = client()
+        .get(format!("{}/v1/comparisons/{id}/stream", s.url))
+        .send()
+        .await
+        .unwrap();
+    let mut events = resp.bytes_stream().eventsource();
+    let mut actions = Vec::new();
+    let mut seen = Vec::new();
+    while actions.len() < 2 {
+        let ev = events.next().await.unwrap().unwrap();
+        let data: Value = serde_json::from_str(&ev.data).unwrap();
+        if ev.event == "action" {
+            actions.push(data.clone());
+        }
+        seen.push((ev.event, data));
+    }
+    for a in &actions {
+        assert_eq!(a["name"], "lookup");
+        assert_eq!(a["arguments"], json!({"word": "tea"}));
+        assert_eq!(a["timeout_ms"], 20_000);
+    }
+    let post = |body: Value| {
+        client()
+            .post(format!("{}/v1/comparisons/{id}/tool_results", s.url))
+            .json(&body)
+            .send()
+    };
+    let result = |a: &Value, text: &str| json!({"model_index": a["model_index"], "call_id": a["call_id"], "content": text});
+    // One good result and one for a call never made: refused whole, naming the bad one.
+    let r = post(json!({"results": [result(&actions[0], "a drink"), {"model_index": 2, "call_id": "nope", "content": "x"}]}))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    let body: Value = r.json().await.unwrap();
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("results[1]"),
+        "{body}"
+    );
+    // Bad bodies name the field.
+    let r = post(json!({"results": [{"model_index": 0, "content": "x"}]}))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let body: Value = r.json().await.unwrap();
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("call_id"),
+        "{body}"
+    );
+    let r = post(json!({"results": []})).await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    // Each model gets its own result.
+    let r = post(
+        json!({"results": [result(&actions[0], "a drink"), result(&actions[1], "a hot drink")]}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.json::<Value>().await.unwrap()["accepted"], 2);
+    // Answered already: a second delivery is refused.
+    let r = post(json!({"results": [result(&actions[0], "again")]}))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    while let Some(ev) = events.next().await {
+        let ev = ev.unwrap();
+        seen.push((ev.event, serde_json::from_str(&ev.data).unwrap()));
+    }
+    let done = &seen.last().unwrap().1;
+    assert_eq!(done["status"], "completed", "{done}");
+    let text =
+        |a: &Value| done["results"][a["model_index"].as_u64().unwrap() as usize]["text"].clone();
+    assert_eq!(text(&actions[0]), "`lookup` returned: a drink");
+    assert_eq!(text(&actions[1]), "`lookup` returned: a hot drink");
+    assert_eq!(done["results"][2]["text"], "tea");
+    let tool_results: Vec<&Value> = seen
+        .iter()
+        .filter(|e| e.0 == "tool_result")
+        .map(|e| &e.1)
+        .collect();
+    assert_eq!(tool_results.len(), 2);
+    // Finished: nothing waits any more.
+    let r = post(json!({"results": [result(&actions[0], "late")]}))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+
+    // A result that never comes: the model gets an error result at the timeout and ends.
+    let id = create_id(
+        &s,
+        None,
+        json!({"prompt": "tea", "models": ["sim/agent"], "client_tools": [lookup], "tool_timeout_s": 1}),
+    )
+    .await;
+    let events = read_sse(&s, None, &id, None, 1000).await;
+    let r = &events.iter().find(|e| e.1 == "tool_result").unwrap().2;
+    assert_eq!(r["is_error"], true);
+    assert!(
+        r["content"]
+            .as_str()
+            .unwrap()
+            .contains("did not answer within 1 s"),
+        "{r}"
+    );
+    assert_eq!(events.last().unwrap().2["status"], "completed");
+
+    // Bad client tools are 400s naming the entry.
+    for (body, field) in [
+        (
+            json!({"prompt": "x", "models": ["sim/agent"], "client_tools": [lookup, lookup]}),
+            "client_tools[1]",
+        ),
+        (
+            json!({"prompt": "x", "models": ["sim/agent"], "client_tools": [{"type": "function", "function": {"name": "f", "parameters": 3}}]}),
+            "client_tools[0].function.parameters",
+        ),
+        (
+            json!({"prompt": "x", "models": ["sim/agent"], "client_tools": [lookup], "tool_timeout_s": 0}),
+            "tool_timeout_s",
+        ),
+        (
+            json!({"prompt": "x", "models": ["sim/agent"], "tool_timeout_s": 5}),
+            "tool_timeout_s",
+        ),
+    ] {
+        let r = create(&s, None, body).await;
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+        let b: Value = r.json().await.unwrap();
+        assert_eq!(b["error"]["field"], field, "{b}");
+    }
+}

@@ -97,6 +97,14 @@ pub struct CreateComparison {
     /// Recorded results to replay (`GET /v1/comparisons/{id}/cassette` of an earlier
     /// comparison): nothing is executed; a call they lack is an error result.
     pub cassette: Option<Vec<llm_compare_core::tools::Recording>>,
+    /// Tools the client carries out (OpenAI function format): offered to the models like the
+    /// server's; each call is an `action` event, and its result comes back with `POST
+    /// /v1/comparisons/{id}/tool_results` within the tool timeout (else the model gets an
+    /// error result).
+    pub client_tools: Option<Vec<Tool>>,
+    /// Seconds each tool call may take (default 30; 1–3600): a client-side tool's result
+    /// must come within it.
+    pub tool_timeout_s: Option<f64>,
     /// Whether and which tool the models must call.
     pub tool_choice: Option<ToolChoice>,
     /// Images and files for the prompt: they join its user message, after the text.
@@ -156,11 +164,101 @@ impl CreateComparison {
             .collect()
     }
 
-    /// The loop's options when the body names executable tools (None otherwise): those
-    /// tools of `engine`'s, and `max_steps`.
+    /// The loop's options when the body names executable tools or has client-side tools
+    /// (None otherwise).
     fn agent(
         &self,
         available: Option<&Arc<dyn llm_compare_core::tools::ToolExecutor>>,
+    ) -> Result<Option<CompareOptions>> {
+        let client = self.client_tools()?;
+        let options = match (&client, self.server_agent(available, client.is_some())?) {
+            (_, Some(o)) => Some(o),
+            (Some(_), None) => Some(llm_compare_core::tools::loop_options(
+                Arc::new(llm_compare_core::tools::Toolbox::new()),
+                self.max_steps,
+                ToolMode::Independent,
+                None,
+            )?),
+            (None, None) => None,
+        };
+        let Some(mut options) = options else {
+            if self.tool_timeout_s.is_some() {
+                return Err(Error::invalid(
+                    "tool_timeout_s",
+                    "`tool_timeout_s` goes with executable or client-side tools",
+                ));
+            }
+            return Ok(None);
+        };
+        if let Some(t) = self.tool_timeout_s {
+            if !(1.0..=3600.0).contains(&t) {
+                return Err(Error::invalid(
+                    "tool_timeout_s",
+                    "tool_timeout_s must be between 1 and 3600 seconds",
+                ));
+            }
+            options.tool_limits.timeout = std::time::Duration::from_secs_f64(t);
+        }
+        options.client_tools = client.map(Arc::new);
+        Ok(Some(options))
+    }
+
+    /// The body's client-side tools, checked: a name of its own (not one of the other tools'),
+    /// a JSON Schema object for its parameters.
+    fn client_tools(&self) -> Result<Option<llm_compare_core::tools::ClientTools>> {
+        let Some(list) = self.client_tools.as_ref().filter(|l| !l.is_empty()) else {
+            return Ok(None);
+        };
+        let mut taken: Vec<String> = self
+            .tools
+            .iter()
+            .flatten()
+            .map(|t| match t {
+                ToolSpec::Name(n) => n.clone(),
+                ToolSpec::Definition(d) => d.function.name.clone(),
+            })
+            .collect();
+        let mut out = Vec::with_capacity(list.len());
+        for (i, t) in list.iter().enumerate() {
+            let field = format!("client_tools[{i}]");
+            let name = &t.function.name;
+            if name.is_empty() {
+                return Err(Error::invalid(field, "a tool needs a name"));
+            }
+            if taken.contains(name) {
+                return Err(Error::invalid(
+                    field,
+                    format!("`{name}` is named twice among the comparison's tools"),
+                ));
+            }
+            let mut tool = t.clone();
+            match &tool.function.parameters {
+                None => {
+                    tool.function.parameters =
+                        Some(serde_json::json!({"type": "object", "properties": {}}));
+                }
+                Some(p) => {
+                    if !llm_compare_core::tools::is_schema(p) {
+                        return Err(Error::invalid(
+                            format!("{field}.function.parameters"),
+                            "a JSON Schema object",
+                        ));
+                    }
+                }
+            }
+            taken.push(name.clone());
+            out.push(tool);
+        }
+        Ok(Some(llm_compare_core::tools::ClientTools::new(out)))
+    }
+
+    /// The loop's options when the body names executable tools of the server (None
+    /// otherwise): those tools of `engine`'s, and `max_steps`. `client`: the body has
+    /// client-side tools (then `max_steps` alone is no stray).
+    fn server_agent(
+        &self,
+        available: Option<&Arc<dyn llm_compare_core::tools::ToolExecutor>>,
+        client: bool,
     ) -> Result<Option<CompareOptions>> {
         let names: Vec<(usize, &String)> = self
             .tools
@@ -174,7 +272,7 @@ impl CreateComparison {
             .collect();
         if names.is_empty() {
             let stray = [
-                ("max_steps", self.max_steps.is_some()),
+                ("max_steps", self.max_steps.is_some() && !client),
                 ("tool_mode", self.tool_mode.is_some()),
                 ("cassette", self.cassette.is_some()),
             ];
@@ -631,7 +729,12 @@ pub struct Service {
     votes: VoteCache,
     persistence: Option<Persistence>,
     keys: Arc<Keys>,
+    /// The client-side tools of comparisons running here, by request id (gone with their
+    /// comparison: the loops hold the only strong references).
+    client_tools: Arc<parking_lot::Mutex<HashMap<String, std::sync::Weak<ClientTools>>>>,
 }
+
+use llm_compare_core::tools::{ClientResult, ClientTools};
 
 impl Service {
     /// `engine` over `registry`; with a `store`, what the registry publishes is persisted
@@ -687,6 +790,7 @@ impl Service {
             votes: VoteCache::default(),
             persistence,
             keys,
+            client_tools: Arc::default(),
         }
     }
 
@@ -1047,6 +1151,12 @@ impl Service {
                 "session turns and blind comparisons are stored: use submit() and stream()",
             ));
         }
+        if body.client_tools.is_some() {
+            return Err(Error::invalid(
+                "client_tools",
+                "client-side tools answer through POST …/tool_results: use submit() and stream()",
+            ));
+        }
         let agent = body.agent(self.tools_with(embedder).as_ref())?;
         let (request, _metadata) = body.into_request()?;
         match agent {
@@ -1224,6 +1334,12 @@ impl Service {
                 .await?;
         }
         let pending_id = new.id.clone();
+        if let Some(client) = agent.as_ref().and_then(|o| o.client_tools.as_ref()) {
+            // Registered before the first call can make an `action`.
+            let mut all = self.client_tools.lock();
+            all.retain(|_, w| w.strong_count() > 0);
+            all.insert(pending_id.clone(), Arc::downgrade(client));
+        }
         let request_id = match self
             .engine
             .submit_calls_holding(
@@ -1636,6 +1752,39 @@ impl Service {
             status = self.registry.status(owner, id).await?.status;
         }
         Ok(status)
+    }
+
+    /// Hands the client's `results` to the calls of client-side tools of `owner`'s comparison
+    /// `id` waiting for them — all of them, or none when one names a call that is not waiting
+    /// (answered already, given up at its timeout, never made): [`Error::Conflict`] naming it.
+    pub async fn tool_results(
+        &self,
+        owner: &str,
+        id: &str,
+        results: Vec<ClientResult>,
+    ) -> Result<usize> {
+        if results.is_empty() {
+            return Err(Error::invalid("results", "at least one result"));
+        }
+        // Not found, or another owner's: the registry says so.
+        let status = self.registry.status(owner, id).await?.status;
+        let client = self.client_tools.lock().get(id).and_then(|w| w.upgrade());
+        let Some(client) = client else {
+            return Err(Error::Conflict(if status.is_terminal() {
+                format!("the comparison `{id}` has finished: no tool call waits for a result")
+            } else {
+                format!(
+                    "the comparison `{id}` has no client-side tools running on this server (`client_tools`)"
+                )
+            }));
+        };
+        client.deliver(results.clone()).map_err(|i| {
+            let r = &results[i];
+            Error::Conflict(format!(
+                "results[{i}]: no call waits for this result (model_index {}, call_id `{}`): answered already, given up at its timeout, or never made",
+                r.model_index, r.call_id
+            ))
+        })
     }
 
     /// Records `owner`'s vote on finished comparison `id`.

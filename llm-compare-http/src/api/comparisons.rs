@@ -445,6 +445,54 @@ pub async fn vote(
     Ok((StatusCode::CREATED, Json(body)))
 }
 
+/// `POST /v1/comparisons/{id}/tool_results` body: results of client-side tool calls.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ToolResults {
+    /// One per call answered (each names an `action` event's `model_index` and `call_id`).
+    pub results: Vec<llm_compare_core::tools::ClientResult>,
+}
+
+/// `POST …/tool_results` answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ToolResultsAccepted {
+    /// How many results went to their calls.
+    pub accepted: usize,
+}
+
+/// Sends the results of client-side tool calls (`action` events) back to the models waiting
+/// for them: all the body's results, or none (409 naming the one whose call is not waiting).
+#[utoipa::path(
+    post, path = "/v1/comparisons/{id}/tool_results", tag = "comparisons",
+    params(("id" = String, Path, description = "Request id")),
+    request_body = ToolResults,
+    responses(
+        (status = 200, description = "Delivered", body = ToolResultsAccepted),
+        (status = 400, description = "Bad body (`field` names the entry)", body = ErrorBody),
+        (status = 401, description = "Missing or wrong API key", body = ErrorBody),
+        (status = 404, description = "Unknown, expired or another caller's comparison", body = ErrorBody),
+        (status = 409, description = "A result whose call is not waiting (answered, timed out, never made), or a comparison without client-side tools here", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 415, description = "Body is not JSON", body = ErrorBody),
+        (status = 503, description = "The registry is unreachable (`unavailable`): retry after `Retry-After`",
+         body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    ),
+    security(("bearer" = []), ("api_key" = []), ())
+)]
+pub async fn tool_results(
+    State(state): State<AppState>,
+    Caller(user): Caller,
+    IdPath(id): IdPath,
+    body: Result<JsonBody<ToolResults>, ApiError>,
+) -> Result<Json<ToolResultsAccepted>, ApiError> {
+    let JsonBody(body) = body?;
+    let accepted = state
+        .service()
+        .tool_results(&user, &id, body.results)
+        .await?;
+    Ok(Json(ToolResultsAccepted { accepted }))
+}
+
 /// `DELETE` answer.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Cancelled {

@@ -15,6 +15,7 @@ use utoipa::{Modify, OpenApi};
         super::comparisons::snapshot,
         super::comparisons::attachment,
         super::comparisons::cassette,
+        super::comparisons::tool_results,
         super::comparisons::cancel,
         super::comparisons::vote,
         super::sessions::create,
