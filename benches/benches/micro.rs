@@ -102,6 +102,7 @@ fn sample_result() -> ModelResult {
         history_trimmed: 0,
         structured: None,
         steps: 0,
+        exchange: vec![],
     }
 }
 

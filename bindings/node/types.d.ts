@@ -251,7 +251,13 @@ structured?: Structured,
  * usage and cost are summed over them, `tool_calls` lists every step's calls, and its
  * time to first token is the first step's.
  */
-steps?: number, };
+steps?: number, 
+/**
+ * Each step's tool exchange (what the model said with its calls, and the results it
+ * was given), oldest first: a session's next turn sends them again, so each model keeps
+ * its own tool history.
+ */
+exchange?: Array<ToolStep>, };
 
 /**
  * Whether an answer asked for as JSON is valid: parsed, then checked against the schema
@@ -517,6 +523,40 @@ name: string,
  * The arguments (a JSON string).
  */
 arguments: string, };
+
+/**
+ * One step of a model's tool loop, as its history keeps it.
+ */
+export type ToolStep = { 
+/**
+ * What the model said in this step, before its calls.
+ */
+text?: string, 
+/**
+ * Its calls.
+ */
+calls: Array<ToolCall>, 
+/**
+ * Their results, in the order the calls were made.
+ */
+results: Array<ToolStepResult>, };
+
+/**
+ * A tool result in a [`ToolStep`].
+ */
+export type ToolStepResult = { 
+/**
+ * The call it answers.
+ */
+call_id: string, 
+/**
+ * What the model was given.
+ */
+content: Content, 
+/**
+ * Whether it was an error.
+ */
+is_error?: boolean, };
 
 /**
  * One message of a conversation.

@@ -450,6 +450,43 @@ pub struct ModelResult {
     #[serde(default, skip_serializing_if = "is_zero")]
     #[cfg_attr(feature = "ts", ts(optional, as = "Option<u32>"))]
     pub steps: u32,
+    /// Each step's tool exchange (what the model said with its calls, and the results it
+    /// was given), oldest first: a session's next turn sends them again, so each model keeps
+    /// its own tool history.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[cfg_attr(feature = "ts", ts(optional, as = "Option<Vec<ToolStep>>"))]
+    pub exchange: Vec<ToolStep>,
+}
+
+/// One step of a model's tool loop, as its history keeps it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct ToolStep {
+    /// What the model said in this step, before its calls.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[cfg_attr(feature = "ts", ts(optional, as = "Option<String>"))]
+    pub text: String,
+    /// Its calls.
+    pub calls: Vec<ToolCall>,
+    /// Their results, in the order the calls were made.
+    pub results: Vec<ToolStepResult>,
+}
+
+/// A tool result in a [`ToolStep`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct ToolStepResult {
+    /// The call it answers.
+    pub call_id: String,
+    /// What the model was given.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub content: crate::content::Content,
+    /// Whether it was an error.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    #[cfg_attr(feature = "ts", ts(optional, as = "Option<bool>"))]
+    pub is_error: bool,
 }
 
 fn is_zero(n: &u32) -> bool {

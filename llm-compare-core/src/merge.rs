@@ -108,6 +108,10 @@ pub(crate) struct ModelState {
     step: u32,
     /// Whether it ran a tool loop (a step ended, or a tool answered).
     looped: bool,
+    /// With a tool loop: each ended step's exchange, for the session history.
+    exchange: Vec<crate::event::ToolStep>,
+    /// Where in `text` the step under way began.
+    step_text_start: usize,
 }
 
 impl ModelState {
@@ -317,6 +321,7 @@ fn finish_model(
         history_trimmed: st.history_trimmed,
         structured,
         steps,
+        exchange: std::mem::take(&mut st.exchange),
     };
     (events, result)
 }
@@ -366,6 +371,8 @@ impl Merge {
                     calls: Vec::new(),
                     step: 1,
                     looped: false,
+                    exchange: Vec::new(),
+                    step_text_start: 0,
                 })
                 .collect(),
             results: (0..calls.len()).map(|_| None).collect(),
@@ -462,6 +469,17 @@ impl Merge {
             }
             CallEvent::ToolResult(r) => {
                 st.looped = true;
+                // Kept for the history when it answers a call of the step that ended (a
+                // call refused past `max_steps` has no step: it is left out).
+                if let Some(step) = st.exchange.last_mut()
+                    && step.calls.iter().any(|c| c.id == r.call_id)
+                {
+                    step.results.push(crate::event::ToolStepResult {
+                        call_id: r.call_id.clone(),
+                        content: r.content.clone(),
+                        is_error: r.is_error,
+                    });
+                }
                 let model = st.model.clone();
                 self.push(
                     out,
@@ -597,6 +615,18 @@ impl Merge {
                 },
             );
         }
+        let st = &mut self.states[i];
+        let text = st
+            .text
+            .get(st.step_text_start..)
+            .unwrap_or_default()
+            .to_string();
+        st.step_text_start = st.text.len();
+        st.exchange.push(crate::event::ToolStep {
+            text,
+            calls: calls.clone(),
+            results: Vec::new(),
+        });
         self.states[i].calls.extend(calls);
         self.push(
             out,

@@ -18,7 +18,7 @@ use crate::content::Content;
 use crate::cost::PriceTable;
 use crate::error::{Error, Result};
 use crate::event::{Complete, EventKind};
-use crate::request::{ChatRequest, Message, ModelId, Params};
+use crate::request::{ChatRequest, Message, ModelId, Params, Role};
 use crate::tokens;
 
 /// One turn of a session: the user's message and every model's answer.
@@ -30,6 +30,9 @@ pub struct Turn {
     pub user: Content,
     /// Each model's answer by `model_index` (`None` when it produced nothing).
     pub answers: Vec<Option<String>>,
+    /// Each model's tool exchanges by `model_index` (an agent comparison's steps; empty
+    /// otherwise): sent again before its answer, so each model keeps its own tool history.
+    pub exchanges: Vec<Vec<crate::event::ToolStep>>,
 }
 
 impl Turn {
@@ -43,8 +46,81 @@ impl Turn {
                 .iter()
                 .map(|r| (!r.text.is_empty()).then(|| r.text.clone()))
                 .collect(),
+            exchanges: complete
+                .results
+                .iter()
+                .map(|r| r.exchange.clone())
+                .collect(),
         }
     }
+}
+
+/// `messages` with every tool exchange (an assistant message's calls and the tool results
+/// after it) written into the next assistant message's text as `[tool name(arguments) →
+/// result]` lines: for a turn that offers no tools, since providers refuse native tool
+/// messages without tool definitions (Anthropic) — the model still sees what happened.
+pub fn flatten_tool_history(messages: Vec<Message>) -> Vec<Message> {
+    let mut out: Vec<Message> = Vec::with_capacity(messages.len());
+    let mut pending = String::new();
+    let mut names: std::collections::HashMap<String, (String, String)> =
+        std::collections::HashMap::new();
+    for m in messages {
+        match m.role {
+            Role::Assistant if !m.tool_calls.is_empty() => {
+                let said = m.content.text();
+                if !said.is_empty() {
+                    pending.push_str(&said);
+                    pending.push('\n');
+                }
+                for c in m.tool_calls {
+                    names.insert(c.id, (c.name, c.arguments));
+                }
+            }
+            Role::Tool => {
+                let (name, args) = m
+                    .tool_call_id
+                    .as_ref()
+                    .and_then(|id| names.remove(id))
+                    .unwrap_or_default();
+                pending.push_str(&format!("[tool {name}({args}) → {}]\n", m.content.text()));
+            }
+            Role::Assistant if !pending.is_empty() => {
+                let text = format!("{pending}{}", m.content.text());
+                pending.clear();
+                out.push(Message::assistant(text));
+            }
+            _ => out.push(m),
+        }
+    }
+    out
+}
+
+/// The messages of one model's earlier turn after the user's: each tool step (what it said
+/// with its calls, then their results in call order), then its answer (the text after the
+/// steps').
+fn answer_messages(answer: &str, steps: &[crate::event::ToolStep], out: &mut Vec<Message>) {
+    let mut rest = answer;
+    for step in steps {
+        // A step whose calls did not all get a result cannot be sent (providers refuse an
+        // unanswered call): the exchange stops there.
+        let results: Option<Vec<&crate::event::ToolStepResult>> = step
+            .calls
+            .iter()
+            .map(|c| step.results.iter().find(|r| r.call_id == c.id))
+            .collect();
+        let Some(results) = results else { break };
+        rest = rest.strip_prefix(step.text.as_str()).unwrap_or(rest);
+        out.push(Message::assistant_tool_calls(
+            step.text.clone(),
+            step.calls.clone(),
+        ));
+        out.extend(
+            results
+                .into_iter()
+                .map(|r| Message::tool_result(r.call_id.clone(), r.content.clone())),
+        );
+    }
+    out.push(Message::assistant(rest));
 }
 
 /// A multi-turn comparison.
@@ -89,10 +165,14 @@ pub trait Session: Send + Sync + std::fmt::Debug {
             .iter()
             .enumerate()
             .map(|(i, model)| {
-                let history: Vec<(&Content, &str)> = turns
+                let history: Vec<(&Content, &str, &[crate::event::ToolStep])> = turns
                     .iter()
                     .filter_map(|t| match t.answers.get(i) {
-                        Some(Some(answer)) => Some((&t.user, answer.as_str())),
+                        Some(Some(answer)) => Some((
+                            &t.user,
+                            answer.as_str(),
+                            t.exchanges.get(i).map_or(&[][..], Vec::as_slice),
+                        )),
                         _ => None,
                     })
                     .collect();
@@ -102,10 +182,10 @@ pub trait Session: Send + Sync + std::fmt::Debug {
                 if let Some(s) = system {
                     messages.push(Message::system(s));
                 }
-                for (u, a) in &history[history.len() - kept..] {
+                for (u, a, steps) in &history[history.len() - kept..] {
                     // Attachments are shared (`Arc`): every turn and model holds them once.
                     messages.push(Message::user((*u).clone()));
-                    messages.push(Message::assistant(*a));
+                    answer_messages(a, steps, &mut messages);
                 }
                 messages.push(Message::user(user.clone()));
                 ChatRequest {
@@ -127,7 +207,7 @@ const MESSAGE_OVERHEAD: u64 = 4;
 fn fitting_history(
     model: &str,
     system: Option<&str>,
-    history: &[(&Content, &str)],
+    history: &[(&Content, &str, &[crate::event::ToolStep])],
     user: &Content,
     window: Option<u64>,
 ) -> usize {
@@ -138,8 +218,24 @@ fn fitting_history(
     let content_cost = |c: &Content| tokens::count_content_tokens(c, model) + MESSAGE_OVERHEAD;
     let mut used = 3 + content_cost(user) + system.map_or(0, cost);
     let mut kept = 0;
-    for (u, a) in history.iter().rev() {
-        used += content_cost(u) + cost(a);
+    // A turn's tool exchange counts too: calls' arguments and results are sent again.
+    let steps_cost = |steps: &[crate::event::ToolStep]| -> u64 {
+        steps
+            .iter()
+            .map(|s| {
+                s.calls
+                    .iter()
+                    .map(|c| cost(&c.name) + cost(&c.arguments))
+                    .sum::<u64>()
+                    + s.results
+                        .iter()
+                        .map(|r| content_cost(&r.content))
+                        .sum::<u64>()
+            })
+            .sum()
+    };
+    for (u, a, steps) in history.iter().rev() {
+        used += content_cost(u) + cost(a) + steps_cost(steps);
         if used > window {
             break;
         }

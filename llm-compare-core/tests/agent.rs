@@ -675,3 +675,68 @@ async fn client_tools_wait_for_delivered_results_and_time_out_as_error_results()
     // Given up: a late result finds nothing waiting.
     assert_eq!(client.deliver(vec![result(&actions[1], "late")]), Err(0));
 }
+
+/// A session keeps each model's tool exchange: the result lists each step (what it said, its
+/// calls, their results); the next turn sends them again natively before the answer — or, for
+/// a turn without tools, as text in the answer.
+#[tokio::test]
+async fn a_sessions_next_turn_carries_each_models_own_tool_exchange() {
+    use llm_compare_core::session::{InMemorySession, Session, Turn, flatten_tool_history};
+    use llm_compare_core::{ModelId, Role};
+    let (_, done) = run(
+        &["sim/agent", "sim/echo"],
+        "square 3 steps=3",
+        squares(Arc::default()),
+        |_| {},
+    )
+    .await;
+    let agent = &done.results[0];
+    assert_eq!(agent.exchange.len(), 2);
+    for step in &agent.exchange {
+        assert_eq!(step.calls.len(), 1);
+        assert_eq!(step.results.len(), 1);
+        assert_eq!(step.results[0].call_id, step.calls[0].id);
+        assert_eq!(step.results[0].content, "9");
+    }
+    assert!(done.results[1].exchange.is_empty());
+
+    let session = InMemorySession::restore(
+        "s",
+        vec![
+            ModelId::parse("sim/agent").unwrap(),
+            ModelId::parse("sim/echo").unwrap(),
+        ],
+        None,
+        vec![Turn::from_complete("square 3 steps=3", &done)],
+    );
+    let calls = session
+        .calls_for(
+            &"and again".to_string().into(),
+            &llm_compare_core::Params::default(),
+            &llm_compare_core::PriceTable::bundled(),
+        )
+        .await
+        .unwrap();
+    let roles =
+        |c: &llm_compare_core::ChatRequest| c.messages.iter().map(|m| m.role).collect::<Vec<_>>();
+    use Role::{Assistant as A, Tool as T, User as U};
+    assert_eq!(roles(&calls[0]), [U, A, T, A, T, A, U]);
+    assert_eq!(calls[0].messages[1].tool_calls, agent.exchange[0].calls);
+    assert_eq!(
+        calls[0].messages[2].tool_call_id.as_deref(),
+        Some(agent.exchange[0].calls[0].id.as_str())
+    );
+    assert_eq!(calls[0].messages[5].content, agent.text.as_str());
+    // The other model's history is its own: no tools.
+    assert_eq!(roles(&calls[1]), [U, A, U]);
+    // Without tools this turn: the exchange as text in the answer.
+    let flat = flatten_tool_history(calls[0].messages.clone());
+    assert_eq!(flat.iter().map(|m| m.role).collect::<Vec<_>>(), [U, A, U]);
+    let text = flat[1].content.text().into_owned();
+    let line = format!(
+        "[tool square({}) → 9]\n",
+        agent.exchange[0].calls[0].arguments
+    );
+    assert!(text.starts_with(&line.repeat(2)), "{text}");
+    assert!(text.ends_with(&agent.text), "{text}");
+}

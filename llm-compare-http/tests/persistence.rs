@@ -5,6 +5,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use eventsource_stream::Eventsource;
+use futures::StreamExt;
 use llm_compare_core::{ModelPrice, PriceTable, SimConfig};
 use llm_compare_http::{AppState, ServerOptions};
 use llm_compare_service::BudgetSettings;
@@ -1001,4 +1003,72 @@ async fn an_agent_comparison_holds_every_steps_worst_case() {
         0.0,
         "{usage}"
     );
+}
+
+/// A session turn that ran a tool loop stores each model's exchange (its steps' calls and
+/// results) with its result — what the next turn sends again — and the next turn, without
+/// tools, runs on that history (as text, since it offers no tools).
+#[tokio::test]
+async fn a_session_turn_keeps_each_models_tool_exchange_in_the_store() {
+    let s = start(options()).await;
+    let session = json_of(
+        post(
+            &s,
+            "/v1/sessions",
+            json!({"models": ["sim/agent", "sim/echo"]}),
+        )
+        .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let sid = session["id"].as_str().unwrap();
+    let lookup = json!({"type": "function", "function": {"name": "lookup",
+        "parameters": {"type": "object", "properties": {"word": {"type": "string"}}, "required": ["word"]}}});
+    let created = json_of(
+        post(
+            &s,
+            "/v1/comparisons",
+            json!({"session_id": sid, "prompt": "tea", "client_tools": [lookup]}),
+        )
+        .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let id = created["request_id"].as_str().unwrap().to_string();
+    let mut events = client()
+        .get(format!("{}/v1/comparisons/{id}/stream", s.url))
+        .header("x-api-key", KEY)
+        .send()
+        .await
+        .unwrap()
+        .bytes_stream()
+        .eventsource();
+    let action = loop {
+        let ev = events.next().await.unwrap().unwrap();
+        if ev.event == "action" {
+            break serde_json::from_str::<Value>(&ev.data).unwrap();
+        }
+    };
+    let r = post(
+        &s,
+        &format!("/v1/comparisons/{id}/tool_results"),
+        json!({"results": [{"model_index": 0, "call_id": action["call_id"], "content": "a drink"}]}),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    while events.next().await.is_some() {}
+    let stored = get_json(&s, &format!("/v1/comparisons/{id}")).await;
+    let exchange = &stored["models"][0]["result"]["exchange"];
+    assert_eq!(exchange.as_array().unwrap().len(), 1, "{stored}");
+    assert_eq!(exchange[0]["calls"][0]["name"], "lookup");
+    assert_eq!(exchange[0]["calls"][0]["id"], action["call_id"]);
+    assert_eq!(exchange[0]["results"][0]["content"], "a drink");
+    assert!(stored["models"][1]["result"].get("exchange").is_none());
+    // The next turn, no tools: it runs on that history.
+    let (_, events) = run(&s, json!({"session_id": sid, "prompt": "coffee"})).await;
+    let done = &events.last().unwrap().2;
+    assert_eq!(done["status"], "completed", "{done}");
+    assert_eq!(done["results"][0]["text"], "coffee");
+    let turns = get_json(&s, &format!("/v1/sessions/{sid}")).await;
+    assert_eq!(turns["turn_count"], 2);
 }

@@ -715,6 +715,16 @@ fn turn_of(c: &StoredComparison, blobs: &HashMap<String, Arc<str>>) -> Option<Tu
             .iter()
             .map(|m| (!m.text.is_empty()).then(|| m.text.clone()))
             .collect(),
+        exchanges: c
+            .models
+            .iter()
+            .map(|m| {
+                m.result
+                    .as_ref()
+                    .map(|r| r.exchange.clone())
+                    .unwrap_or_default()
+            })
+            .collect(),
     })
 }
 
@@ -1441,6 +1451,12 @@ impl Service {
             c.tools = body.definitions();
             c.tool_choice = body.tool_choice.clone();
             c.response_format = body.response_format.clone();
+            if c.tools.is_empty() && agent.is_none() {
+                // Earlier tool exchanges as text: no tools this turn.
+                c.messages = llm_compare_core::session::flatten_tool_history(std::mem::take(
+                    &mut c.messages,
+                ));
+            }
         }
         Ok(Prepared {
             calls,

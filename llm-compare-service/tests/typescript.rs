@@ -61,6 +61,8 @@ fn generate() -> String {
     decl::<ErrorCode>(&cfg, &mut out);
     decl::<Attempt>(&cfg, &mut out);
     decl::<ToolCall>(&cfg, &mut out);
+    decl::<llm_compare_core::event::ToolStep>(&cfg, &mut out);
+    decl::<llm_compare_core::event::ToolStepResult>(&cfg, &mut out);
     decl::<Message>(&cfg, &mut out);
     decl::<llm_compare_core::Content>(&cfg, &mut out);
     decl::<llm_compare_core::Part>(&cfg, &mut out);

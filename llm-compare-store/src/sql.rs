@@ -1192,6 +1192,7 @@ mod tests {
                 history_trimmed: 0,
                 structured: None,
                 steps: 0,
+                exchange: vec![],
             }),
         }
     }

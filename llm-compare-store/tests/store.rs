@@ -41,6 +41,7 @@ fn result(index: usize, model: &str, text: &str) -> ModelResult {
         history_trimmed: 0,
         structured: None,
         steps: 0,
+        exchange: vec![],
     }
 }
 
