@@ -201,16 +201,47 @@ impl Engine {
                 c.tools.extend(offered.iter().cloned());
             }
         }
+        // A runner that runs whole loops (Kubernetes: in each model's Job) gets the loop to
+        // run there, with tools its worker has: the configuration's.
+        let remote_loop = match &tools {
+            Some(t) if self.runner.runs_whole_loops() => {
+                if options.client_tools.is_some() {
+                    return Err(Error::invalid(
+                        "client_tools",
+                        "this server runs each model's tool loop in its own Kubernetes Job, where client-side tools cannot be answered",
+                    ));
+                }
+                if !t.portable() {
+                    return Err(Error::invalid(
+                        "tools",
+                        "this server runs each model's tool loop in its own Kubernetes Job: only the configuration's tools ([tools.*], [mcp.*]) run there, not the embedder's functions or a shared (`tool_mode: \"shared\"`) or supplied cassette",
+                    ));
+                }
+                Some(crate::runner::ToolLoop {
+                    tools: t.tools().into_iter().map(|t| t.function.name).collect(),
+                    max_steps: options.max_steps,
+                    timeout_ms: u64::try_from(options.tool_limits.timeout.as_millis())
+                        .unwrap_or(u64::MAX),
+                    max_result_bytes: options.tool_limits.max_result_bytes,
+                })
+            }
+            _ => None,
+        };
         let planned = calls
             .into_iter()
             .enumerate()
-            .map(|(i, c)| self.plan_call(request_id.clone(), i, c))
+            .map(|(i, c)| {
+                let mut p = self.plan_call(request_id.clone(), i, c)?;
+                p.call.tool_loop.clone_from(&remote_loop);
+                Ok(p)
+            })
             .collect::<Result<Vec<_>>>()?;
         let calls: Vec<ChatRequest> = planned.iter().map(|p| p.call.request.clone()).collect();
         let streams = planned
             .into_iter()
             .map(|mut p| match self.admit(&mut p) {
                 Ok(()) => match &tools {
+                    Some(_) if remote_loop.is_some() => self.runner.run(p),
                     Some(tools) => crate::agent::run(
                         self.runner.clone(),
                         p,
@@ -347,6 +378,7 @@ impl Engine {
                 request_id,
                 model_index,
                 request,
+                tool_loop: None,
             },
             candidates,
             policy,
@@ -355,9 +387,39 @@ impl Engine {
 
     /// Makes one model call from this process, whatever the engine's runner: what
     /// `llm-compare worker` does with the call a remote runner gave it.
+    /// With a [`ModelCall::tool_loop`], the model's whole loop, with those tools of this
+    /// engine's.
     pub fn run_call(&self, call: ModelCall) -> Result<BoxStream<'static, CallEvent>> {
+        let tool_loop = call.tool_loop.clone();
         let planned = self.plan_call(call.request_id, call.model_index, call.request)?;
-        Ok(InProcessRunner.run(planned))
+        let Some(l) = tool_loop else {
+            return Ok(InProcessRunner.run(planned));
+        };
+        let Some(all) = &self.tools else {
+            return Err(Error::invalid(
+                "tools",
+                "the call runs a tool loop, and this worker's configuration has no tools ([tools.*], [mcp.*]): give it the server's configuration",
+            ));
+        };
+        let tools = crate::tools::only(all, &l.tools).map_err(|name| {
+            Error::invalid(
+                "tools",
+                format!("the call runs a tool loop with `{name}`, which this worker's configuration does not have"),
+            )
+        })?;
+        Ok(crate::agent::run(
+            Arc::new(InProcessRunner),
+            planned,
+            crate::agent::LoopOptions {
+                tools,
+                max_steps: l.max_steps,
+                limits: crate::tools::ToolLimits {
+                    timeout: std::time::Duration::from_millis(l.timeout_ms),
+                    max_result_bytes: l.max_result_bytes,
+                },
+                client: None,
+            },
+        ))
     }
 }
 

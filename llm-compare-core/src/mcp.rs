@@ -178,6 +178,10 @@ impl McpTools {
 
 #[async_trait]
 impl ToolExecutor for McpTools {
+    fn portable(&self) -> bool {
+        true
+    }
+
     fn tools(&self) -> Vec<Tool> {
         self.servers
             .iter()

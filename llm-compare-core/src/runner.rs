@@ -34,6 +34,24 @@ pub struct ModelCall {
     pub model_index: usize,
     /// The call (model, messages, params, tools).
     pub request: ChatRequest,
+    /// With tools: the model's whole tool loop runs where the call runs (a remote runner's
+    /// worker), with these tools of its own configuration.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_loop: Option<ToolLoop>,
+}
+
+/// A tool loop a worker runs ([`ModelCall::tool_loop`]): the configuration's tools it uses
+/// (`[tools.*]`, `[mcp.*]`), and the loop's limits.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToolLoop {
+    /// The tools, by name.
+    pub tools: Vec<String>,
+    /// Most steps.
+    pub max_steps: u32,
+    /// Each tool call's timeout, in milliseconds.
+    pub timeout_ms: u64,
+    /// Largest tool result, in bytes.
+    pub max_result_bytes: usize,
 }
 
 /// A model call as the engine planned it.
@@ -52,6 +70,13 @@ pub trait Runner: Send + Sync + fmt::Debug {
     /// Starts `call`; its events end with [`CallEvent::End`] or [`CallEvent::Failed`].
     /// Dropping the stream cancels the call (and whatever runs it).
     fn run(&self, call: PlannedCall) -> BoxStream<'static, CallEvent>;
+
+    /// Whether a call given a [`ModelCall::tool_loop`] runs the model's whole tool loop where
+    /// it runs (a remote runner's worker: the tools must then be its configuration's), rather
+    /// than one step, the engine running the loop.
+    fn runs_whole_loops(&self) -> bool {
+        false
+    }
 }
 
 /// Calls the providers from this process (the default runner).

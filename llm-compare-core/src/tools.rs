@@ -68,6 +68,13 @@ pub trait ToolExecutor: Send + Sync + fmt::Debug {
 
     /// Runs tool `name` with `arguments` (a JSON object, checked against its schema).
     async fn call(&self, name: &str, arguments: Value) -> ToolOutput;
+
+    /// Whether these tools can run in another process with the same configuration (a remote
+    /// runner's worker): the configuration's HTTP and MCP tools can; the embedder's
+    /// functions, client-side tools and a shared cassette cannot.
+    fn portable(&self) -> bool {
+        false
+    }
 }
 
 /// How calls are run: per-call timeout and result size.
@@ -319,6 +326,10 @@ impl HttpTools {
 
 #[async_trait]
 impl ToolExecutor for HttpTools {
+    fn portable(&self) -> bool {
+        true
+    }
+
     fn tools(&self) -> Vec<Tool> {
         self.tools.iter().map(|t| t.tool.clone()).collect()
     }
@@ -505,6 +516,10 @@ struct Combined {
 
 #[async_trait]
 impl ToolExecutor for Combined {
+    fn portable(&self) -> bool {
+        self.first.portable() && self.second.portable()
+    }
+
     fn tools(&self) -> Vec<Tool> {
         let mut all = self.first.tools();
         all.extend(
@@ -554,6 +569,10 @@ struct Subset {
 
 #[async_trait]
 impl ToolExecutor for Subset {
+    fn portable(&self) -> bool {
+        self.inner.portable()
+    }
+
     fn tools(&self) -> Vec<Tool> {
         self.tools.clone()
     }

@@ -406,3 +406,119 @@ async fn against_a_real_cluster() {
     }
     panic!("the cancelled comparison's Job is still there ({selector})");
 }
+
+/// An agent comparison on the Kubernetes runner: each model's whole tool loop runs in its
+/// own Job, with the tools of the worker's configuration (an HTTP tool here, called by the
+/// worker processes, not the server); the embedder's functions and client-side tools, which
+/// cannot run there, are refused naming the field.
+#[tokio::test]
+async fn a_models_whole_tool_loop_runs_in_its_job_with_the_configurations_tools() {
+    use serde_json::json;
+    use wiremock::matchers::{body_json, method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let tool = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/weather"))
+        .and(body_json(json!({"city": "Oslo"})))
+        .respond_with(ResponseTemplate::new(200).set_body_json("-3 °C"))
+        .expect(2)
+        .mount(&tool)
+        .await;
+    let config_text = format!(
+        "[tools.get_weather]\nurl = \"{}/weather\"\ndescription = \"The weather\"\n\
+         parameters = {{ type = \"object\", properties = {{ city = {{ type = \"string\" }} }}, required = [\"city\"] }}\n",
+        tool.uri()
+    );
+    let dir = temp_dir("k8s-tools");
+    let config_path = dir.join("llm-compare.toml");
+    std::fs::write(&config_path, &config_text).unwrap();
+    let kube = fake(|_| Scenario::Run).await;
+    let mut s = settings();
+    s.env.push((
+        "LLM_COMPARE_CONFIG".into(),
+        config_path.display().to_string(),
+    ));
+    let config = llm_compare_core::Config::parse(&config_text).unwrap();
+    let server_tools: Arc<dyn llm_compare_core::tools::ToolExecutor> =
+        Arc::new(config.http_tools().unwrap().unwrap());
+    let engine = sim_engine()
+        .with_tools(server_tools.clone())
+        .with_runner(Arc::new(KubernetesRunner::new(kube.client(), s)));
+    let request = CompareRequest::prompt(["sim/agent", "sim/agent", "sim/echo"], "Oslo");
+    let options = llm_compare_core::tools::loop_options(
+        server_tools.clone(),
+        Some(3),
+        llm_compare_core::tools::ToolMode::Independent,
+        None,
+    )
+    .unwrap();
+    let done = engine
+        .compare_calls(engine.plan(&request).unwrap(), options)
+        .unwrap()
+        .result()
+        .await
+        .unwrap();
+    assert_eq!(done.status, RequestStatus::Completed);
+    for r in &done.results[..2] {
+        assert_eq!(r.text, "`get_weather` returned: -3 °C", "{r:?}");
+        assert_eq!(r.steps, 2);
+        assert_eq!(r.exchange.len(), 1);
+    }
+    assert_eq!(done.results[2].text, "Oslo");
+    // One Job per model, each carrying its loop: two loops' calls came from the workers.
+    let created = kube.created();
+    assert_eq!(created.len(), 3);
+    for job in &created {
+        let env = job["spec"]["template"]["spec"]["containers"][0]["env"]
+            .as_array()
+            .unwrap()
+            .clone();
+        let call: Value = serde_json::from_str(
+            env.iter()
+                .find(|e| e["name"] == "LLM_COMPARE_CALL")
+                .unwrap()["value"]
+                .as_str()
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(call["tool_loop"]["tools"], json!(["get_weather"]));
+        assert_eq!(call["tool_loop"]["max_steps"], 3);
+        // The deadline covers every step (3 × (call + tool timeout)) and the slack.
+        let deadline = job["spec"]["activeDeadlineSeconds"].as_i64().unwrap();
+        assert!(deadline > 3 * 30, "{deadline}");
+    }
+    tool.verify().await;
+
+    // What cannot run in a Job is refused before any Job is made.
+    let embedder = llm_compare_core::tools::Toolbox::new().function(
+        "f",
+        "f",
+        json!({"type": "object"}),
+        |_| async { Ok::<String, String>("x".into()) },
+    );
+    let refused = |options: llm_compare_core::CompareOptions| {
+        engine
+            .compare_calls(engine.plan(&request).unwrap(), options)
+            .err()
+            .unwrap()
+    };
+    let e = refused(llm_compare_core::CompareOptions {
+        tools: Some(Arc::new(embedder)),
+        ..Default::default()
+    });
+    assert_eq!(e.field(), Some("tools"), "{e}");
+    let e = refused(llm_compare_core::CompareOptions {
+        client_tools: Some(Arc::new(llm_compare_core::tools::ClientTools::new(vec![]))),
+        ..Default::default()
+    });
+    assert_eq!(e.field(), Some("client_tools"), "{e}");
+    let shared = llm_compare_core::tools::loop_options(
+        server_tools,
+        None,
+        llm_compare_core::tools::ToolMode::Shared,
+        None,
+    )
+    .unwrap();
+    assert_eq!(refused(shared).field(), Some("tools"));
+    assert_eq!(kube.created().len(), 3);
+}

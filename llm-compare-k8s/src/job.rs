@@ -170,7 +170,23 @@ pub fn pod_selector(call: &ModelCall) -> String {
 
 /// `activeDeadlineSeconds` for a call: its total timeout plus the slack, rounded up.
 pub fn active_deadline(policy: &CallPolicy, settings: &JobSettings) -> i64 {
-    let d = policy.timeouts.total + settings.deadline_slack;
+    deadline(policy.timeouts.total + settings.deadline_slack)
+}
+
+/// `activeDeadlineSeconds` for `call`: one step's, or with a tool loop every step's worst case
+/// (the model's total timeout and a tool timeout per step) plus the slack.
+pub fn call_deadline(call: &ModelCall, policy: &CallPolicy, settings: &JobSettings) -> i64 {
+    match &call.tool_loop {
+        None => active_deadline(policy, settings),
+        Some(l) => deadline(
+            (policy.timeouts.total + Duration::from_millis(l.timeout_ms))
+                .saturating_mul(l.max_steps)
+                + settings.deadline_slack,
+        ),
+    }
+}
+
+fn deadline(d: Duration) -> i64 {
     let secs = d.as_secs() + u64::from(d.subsec_nanos() > 0);
     i64::try_from(secs.max(1)).unwrap_or(i64::MAX)
 }
@@ -303,7 +319,7 @@ pub fn job_for(
         },
         spec: Some(JobSpec {
             backoff_limit: Some(0),
-            active_deadline_seconds: Some(active_deadline(policy, settings)),
+            active_deadline_seconds: Some(call_deadline(call, policy, settings)),
             ttl_seconds_after_finished: Some(
                 i32::try_from(settings.ttl_after_finished.as_secs()).unwrap_or(i32::MAX),
             ),
@@ -355,6 +371,7 @@ mod tests {
             request_id: id.into(),
             model_index: index,
             request: prompt("hi"),
+            tool_loop: None,
         }
     }
 

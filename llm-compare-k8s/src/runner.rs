@@ -184,6 +184,11 @@ impl PodWatch {
 }
 
 impl Runner for KubernetesRunner {
+    /// A model's whole tool loop runs in its Job (tools from the worker's configuration).
+    fn runs_whole_loops(&self) -> bool {
+        true
+    }
+
     fn run(&self, planned: PlannedCall) -> BoxStream<'static, CallEvent> {
         let inner = self.inner.clone();
         async_stream::stream! {

@@ -53,6 +53,7 @@ fn generated_jobs(dir: &Path) -> Vec<PathBuf> {
             model,
             vec![Message::system("Be brief."), Message::user("Hello")],
         ),
+        tool_loop: None,
     };
     let plain = JobSettings::new("llm", "ghcr.io/llm-compare/llm-compare:0.1.0");
     let mut full = plain.clone();
