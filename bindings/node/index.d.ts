@@ -4,6 +4,7 @@
 import type {
   Complete,
   ComparisonSummary,
+  Content,
   CreatedKey,
   ErrorCode,
   Event,
@@ -92,6 +93,23 @@ export interface CompareInput {
   maxSteps?: number
   /** `shared`: each distinct tool call executed once, replayed to the other models. */
   toolMode?: 'independent' | 'shared'
+  /** Tools the caller carries out: each call is an `action` event, answered with
+   * `toolResults` (or `POST …/tool_results`) within the tool timeout. */
+  clientTools?: Tool[]
+  /** Seconds each tool call may take (default 30; 1–3600). */
+  toolTimeoutS?: number
+}
+
+/** A client-side tool's result (`toolResults`). */
+export interface ClientToolResult {
+  /** The `action` event's `model_index`. */
+  model_index: number
+  /** The `action` event's `call_id`. */
+  call_id: string
+  /** The result: text, or parts. */
+  content: Content
+  /** Whether it is an error the model should see as one. */
+  is_error?: boolean
 }
 
 /** A JavaScript function as a tool, executed in each model's own loop. */
@@ -221,6 +239,9 @@ export class Engine {
   active(owner: string): number
   /** The request now, from the registry or the store. */
   snapshot(requestId: string, options: Owned): Promise<Snapshot>
+  /** Answers calls of client-side tools: all `results` or none (a `ConflictError` names one
+   * whose call is not waiting); resolves to how many went. */
+  toolResults(requestId: string, results: ClientToolResult[], options: Owned): Promise<number>
   /** Records a vote on a finished comparison: a `model_index`, `'tie'` or `'all_bad'`. */
   vote(requestId: string, winner: Winner, options: Owned & { feedback?: string }): Promise<VoteBody>
   /** Every owner's votes as a ranking; votes cast in [since, until). */

@@ -217,7 +217,7 @@ class EventStream {
 }
 
 function body(input, extra = {}) {
-  const { prompt, messages, models = [], system, params, tools, toolChoice, metadata, attachments, responseFormat, maxSteps, toolMode } = input
+  const { prompt, messages, models = [], system, params, tools, toolChoice, metadata, attachments, responseFormat, maxSteps, toolMode, clientTools, toolTimeoutS } = input
   const out = { models: typeof models === 'string' ? [models] : [...models] }
   if (prompt !== undefined) out.prompt = prompt
   if (messages !== undefined) out.messages = messages
@@ -230,6 +230,8 @@ function body(input, extra = {}) {
   if (responseFormat !== undefined) out.response_format = responseFormat
   if (maxSteps !== undefined) out.max_steps = maxSteps
   if (toolMode !== undefined) out.tool_mode = toolMode
+  if (clientTools !== undefined) out.client_tools = clientTools
+  if (toolTimeoutS !== undefined) out.tool_timeout_s = toolTimeoutS
   for (const [k, v] of Object.entries(extra)) if (v !== undefined && v !== null) out[k] = v
   return JSON.stringify(out)
 }
@@ -349,6 +351,14 @@ class Engine {
   /** The request now (`GET /v1/comparisons/{id}`). */
   async snapshot(requestId, { owner } = {}) {
     return JSON.parse(await call(() => this.#native.snapshot(requestId, needOwner(owner))))
+  }
+  /** Answers calls of client-side tools (`action` events): all `results` or none (a
+   * `ConflictError` names one whose call is not waiting). Resolves to how many went. */
+  async toolResults(requestId, results, { owner } = {}) {
+    const answer = JSON.parse(
+      await call(() => this.#native.toolResults(requestId, needOwner(owner), JSON.stringify({ results }))),
+    )
+    return answer.accepted
   }
   /** Records a vote: `winner` is a model_index, 'tie' or 'all_bad'. Needs a store. */
   async vote(requestId, winner, { owner, feedback } = {}) {

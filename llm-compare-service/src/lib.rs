@@ -38,5 +38,5 @@ pub use persist::Persistence;
 pub use redis_registry::RedisRegistry;
 pub use service::{
     Capabilities, ChatCall, CreateComparison, CreateSession, ModelSnapshot, Service, SessionDetail,
-    Snapshot, Submitted, ToolMode, ToolSpec, VoteBody,
+    Snapshot, Submitted, ToolMode, ToolResults, ToolSpec, VoteBody,
 };

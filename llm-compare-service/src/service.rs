@@ -352,6 +352,16 @@ pub struct CreateSession {
     pub system: Option<String>,
 }
 
+/// `POST /v1/comparisons/{id}/tool_results` body (`engine.tool_results`): results of
+/// client-side tool calls.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ToolResults {
+    /// One per call answered (each names an `action` event's `model_index` and `call_id`).
+    pub results: Vec<llm_compare_core::tools::ClientResult>,
+}
+
 /// A vote (`POST /v1/comparisons/{id}/preference`, `engine.vote`; also the vote in snapshots).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]

@@ -17,6 +17,25 @@ impl NativeEngine {
         to_json(&self.service.snapshot(&owner, &request_id).await.or_js()?)
     }
 
+    /// Answers calls of client-side tools of `owner`'s comparison (`results_json`: the body
+    /// of `POST /v1/comparisons/{id}/tool_results`); `{"accepted": n}`.
+    #[napi]
+    pub async fn tool_results(
+        &self,
+        request_id: String,
+        owner: String,
+        results_json: String,
+    ) -> napi::Result<String> {
+        let body: llm_compare_service::ToolResults =
+            serde_json::from_str(&results_json).map_err(|e| invalid("results", e.to_string()))?;
+        let accepted = self
+            .service
+            .tool_results(&owner, &request_id, body.results)
+            .await
+            .or_js()?;
+        to_json(&serde_json::json!({ "accepted": accepted }))
+    }
+
     /// Records `owner`'s vote (`vote_json`: `{winner, feedback?}`).
     #[napi]
     pub async fn vote(

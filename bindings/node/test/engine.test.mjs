@@ -330,6 +330,27 @@ test('submitted comparisons run JavaScript tools too', async () => {
   assert.equal(events.find((e) => e.type === 'tool_result').content, '42')
 })
 
+test('client-side tools: each call is an action, answered with toolResults (all or none)', async () => {
+  const engine = new Engine()
+  const lookup = { type: 'function', function: { name: 'lookup', parameters: { type: 'object', properties: { word: { type: 'string' } }, required: ['word'] } } }
+  const id = await engine.submit({ owner: 'ann', prompt: 'tea', models: ['sim/agent'], clientTools: [lookup], toolTimeoutS: 30 })
+  const events = []
+  for await (const e of await engine.stream(id, { owner: 'ann' })) {
+    events.push(e)
+    if (e.type === 'action') {
+      assert.deepEqual(e.arguments, { word: 'tea' })
+      const answer = { model_index: e.model_index, call_id: e.call_id, content: 'a drink' }
+      await assert.rejects(
+        engine.toolResults(id, [answer, { ...answer, call_id: 'nope' }], { owner: 'ann' }),
+        (err) => err instanceof lc.ConflictError && /results\[1\]/.test(err.message),
+      )
+      assert.equal(await engine.toolResults(id, [answer], { owner: 'ann' }), 1)
+    }
+  }
+  assert.equal(events.filter((e) => e.type === 'action').length, 1)
+  assert.equal(events.at(-1).results[0].text, '`lookup` returned: a drink')
+})
+
 test("cancelling the comparison aborts a JavaScript tool's signal", async () => {
   const engine = new Engine()
   let started

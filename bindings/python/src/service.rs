@@ -26,6 +26,26 @@ impl Engine {
         )
     }
 
+    /// Answers calls of client-side tools of `owner`'s comparison (`results_json`: the body
+    /// of `POST /v1/comparisons/{id}/tool_results`); resolves to `{"accepted": n}`.
+    fn tool_results<'py>(
+        &self,
+        py: Python<'py>,
+        request_id: String,
+        owner: String,
+        results_json: &str,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let body: llm_compare_service::ToolResults =
+            serde_json::from_str(results_json).map_err(|e| invalid("results", e.to_string()))?;
+        let service = self.service.clone();
+        future_json(py, async move {
+            let accepted = service
+                .tool_results(&owner, &request_id, body.results)
+                .await?;
+            Ok(serde_json::json!({ "accepted": accepted }))
+        })
+    }
+
     /// Records `owner`'s vote (`vote_json`: `{winner, feedback?}`); resolves to it as JSON.
     fn vote<'py>(
         &self,

@@ -154,3 +154,30 @@ def test_submitted_comparisons_run_python_tools_too() -> None:
     events = asyncio.run(go())
     assert results(events)[0]["content"] == "25.0"
     assert events[-1]["results"][0]["text"] == "`square` returned: 25.0"
+
+
+def test_client_side_tools_are_answered_with_tool_results() -> None:
+    lookup = {"type": "function", "function": {"name": "lookup", "parameters": {
+        "type": "object", "properties": {"word": {"type": "string"}}, "required": ["word"]}}}
+
+    async def go() -> list[dict]:  # type: ignore[type-arg]
+        engine = Engine()
+        rid = await engine.submit(
+            "tea", owner="ann", models=["sim/agent"], client_tools=[lookup], tool_timeout_s=30
+        )
+        events = []
+        async for e in await engine.stream(rid, owner="ann"):
+            events.append(dict(e))
+            if e["type"] == "action":
+                assert e["arguments"] == {"word": "tea"}
+                answer = {"model_index": e["model_index"], "call_id": e["call_id"], "content": "a drink"}
+                with pytest.raises(llm_compare.Conflict, match=r"results\[1\]"):
+                    await engine.tool_results(
+                        rid, [answer, {**answer, "call_id": "nope"}], owner="ann"
+                    )
+                assert await engine.tool_results(rid, [answer], owner="ann") == 1
+        return events
+
+    events = asyncio.run(go())
+    assert [e["type"] for e in events].count("action") == 1
+    assert events[-1]["results"][0]["text"] == "`lookup` returned: a drink"

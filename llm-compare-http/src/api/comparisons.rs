@@ -445,14 +445,6 @@ pub async fn vote(
     Ok((StatusCode::CREATED, Json(body)))
 }
 
-/// `POST /v1/comparisons/{id}/tool_results` body: results of client-side tool calls.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ToolResults {
-    /// One per call answered (each names an `action` event's `model_index` and `call_id`).
-    pub results: Vec<llm_compare_core::tools::ClientResult>,
-}
-
 /// `POST …/tool_results` answer.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ToolResultsAccepted {
@@ -465,7 +457,7 @@ pub struct ToolResultsAccepted {
 #[utoipa::path(
     post, path = "/v1/comparisons/{id}/tool_results", tag = "comparisons",
     params(("id" = String, Path, description = "Request id")),
-    request_body = ToolResults,
+    request_body = llm_compare_service::ToolResults,
     responses(
         (status = 200, description = "Delivered", body = ToolResultsAccepted),
         (status = 400, description = "Bad body (`field` names the entry)", body = ErrorBody),
@@ -483,7 +475,7 @@ pub async fn tool_results(
     State(state): State<AppState>,
     Caller(user): Caller,
     IdPath(id): IdPath,
-    body: Result<JsonBody<ToolResults>, ApiError>,
+    body: Result<JsonBody<llm_compare_service::ToolResults>, ApiError>,
 ) -> Result<Json<ToolResultsAccepted>, ApiError> {
     let JsonBody(body) = body?;
     let accepted = state

@@ -289,7 +289,15 @@ def _body(
     """The JSON body of ``POST /v1/comparisons`` (the engine checks it the same way)."""
     params = dict(params)
     # Not generation parameters: request fields of their own.
-    for key in ("attachments", "response_format", "max_steps", "tool_mode", "cassette"):
+    for key in (
+        "attachments",
+        "response_format",
+        "max_steps",
+        "tool_mode",
+        "cassette",
+        "client_tools",
+        "tool_timeout_s",
+    ):
         if key in params:
             extra[key] = params.pop(key)
     body: dict[str, Any] = {"models": [models] if isinstance(models, str) else list(models)}
@@ -612,6 +620,20 @@ class Engine:
         """Cancels ``owner``'s request; returns its status right after (``cancelled``, or
         the status it finished with). Raises :class:`NotFound`."""
         return await self._native.cancel(request_id, owner)
+
+    async def tool_results(
+        self, request_id: str, results: Sequence[Mapping[str, Any]], *, owner: str
+    ) -> int:
+        """Answers calls of client-side tools (``client_tools=[...]`` in :meth:`submit`; each
+        call is an ``action`` event): ``results`` are ``{"model_index", "call_id", "content",
+        "is_error"?}``, as ``POST /v1/comparisons/{id}/tool_results`` takes them. All are
+        delivered or none: raises :class:`Conflict` naming one whose call is not waiting
+        (answered, timed out, never made), :class:`InvalidRequest` for a malformed one.
+        Returns how many were delivered."""
+        body = json.dumps({"results": [dict(r) for r in results]})
+        answer = json.loads(await self._native.tool_results(request_id, owner, body))
+        accepted: int = answer["accepted"]
+        return accepted
 
     async def snapshot(self, request_id: str, *, owner: str) -> dict[str, Any]:
         """The request now, as ``GET /v1/comparisons/{id}``: status, every model's text so far
