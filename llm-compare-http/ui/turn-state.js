@@ -21,7 +21,7 @@
  *   index: number, model: string, text: string, reasoning: string, tools: ToolCall[],
  *   stage: Stage, error: ErrorInfo | null, result: ModelResult | null, chunks: number,
  *   startedAt: number | null, firstAt: number | null, lastAt: number | null,
- *   results: ToolOutcome[], steps: number,
+ *   results: ToolOutcome[], steps: number, waiting: string[],
  * }} Column
  */
 
@@ -49,7 +49,7 @@ export function createTurn(models, blind = false) {
     status: "pending", finished: false, blind, notice: null, totals: null, durationMs: null,
     cols: models.map((model, index) => ({
       index, model, text: "", reasoning: "", tools: [], stage: "queued", error: null,
-      result: null, chunks: 0, startedAt: null, firstAt: null, lastAt: null, results: [], steps: 0,
+      result: null, chunks: 0, startedAt: null, firstAt: null, lastAt: null, results: [], steps: 0, waiting: [],
     })),
   };
 }
@@ -135,8 +135,15 @@ export function applyEvent(state, e, now) {
       col.steps = e.step;
       touch();
       break;
+    case "action":
+      // A client-side tool's call: the client answers it (POST …/tool_results).
+      if (!col) break;
+      col.waiting.push(e.call_id);
+      touch();
+      break;
     case "tool_result":
       if (!col) break;
+      col.waiting = col.waiting.filter((id) => id !== e.call_id);
       col.results.push({ callId: e.call_id, name: e.name, text: contentText(e.content), isError: e.is_error, durationMs: e.duration_ms });
       touch();
       break;

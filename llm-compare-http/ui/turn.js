@@ -222,7 +222,10 @@ export class Turn {
       v.toolsEl.replaceChildren(...c.tools.map((t) => {
         const r = c.results.find((x) => x.callId === t.id);
         const call = el("summary", {}, el("code", { text: `${t.name}(${t.arguments})` }));
-        if (!r) return el("details", { class: "tool-call", open: true }, call);
+        if (!r) {
+          return el("details", { class: "tool-call", open: true }, call,
+            ...(c.waiting.includes(t.id) ? [el("span", { class: "hint", text: "waiting for the client's result" })] : []));
+        }
         return el("details", { class: "tool-call" + (r.isError ? " tool-error" : ""), open: true }, call,
           el("pre", { class: "tool-result", text: `→ ${r.text}` }),
           el("span", { class: "hint", text: `${r.isError ? "error · " : ""}${fmt.ms(r.durationMs)}` }));

@@ -126,3 +126,14 @@ test("a tool loop's steps and results fold into the column", () => {
   assert.equal(s.cols[0].steps, 2);
   assert.equal(s.cols[0].tools.length, 1);
 });
+
+test("a client-side tool's call waits for the client until its result comes", () => {
+  const s = createTurn(["sim/agent"]);
+  applyEvent(s, { seq: 1, type: "tool_call", model_index: 0, model: "sim/agent", id: "c1", name: "lookup", arguments: '{"word":"tea"}' }, 0);
+  const c = applyEvent(s, { seq: 2, type: "action", model_index: 0, model: "sim/agent", call_id: "c1", name: "lookup", arguments: { word: "tea" }, timeout_ms: 30000 }, 0);
+  assert.deepEqual(c.cols, [0]);
+  assert.deepEqual(s.cols[0].waiting, ["c1"]);
+  applyEvent(s, { seq: 3, type: "tool_result", model_index: 0, model: "sim/agent", call_id: "c1", name: "lookup", content: "a drink", is_error: false, duration_ms: 5 }, 0);
+  assert.deepEqual(s.cols[0].waiting, []);
+  assert.equal(s.cols[0].results[0].text, "a drink");
+});
