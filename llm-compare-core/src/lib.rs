@@ -35,6 +35,7 @@ pub mod driven;
 pub mod error;
 
 pub mod event;
+pub mod judge;
 pub mod mcp;
 mod merge;
 pub mod observe;

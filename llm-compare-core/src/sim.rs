@@ -7,6 +7,7 @@
 //! | `sim/slow`  | like `lorem`, after a long time to first token (default 3 s) |
 //! | `sim/flaky` | streams a few words, then fails with a retryable `server` error |
 //! | `sim/error` | fails before its first token with a non-retryable `bad_request` error |
+//! | `sim/judge` | an offline judge ([`crate::judge`]): given a pairwise prompt, prefers the answer containing more distinct words of the question (equal: a tie); given a rubric prompt, passes an answer containing at least half the rubric's distinct words; answers the JSON verdict |
 //! | `sim/agent` | with tools offered: calls the first one, its first (required) parameter set from the prompt (a number parameter gets the prompt's first number); given the result, answers "`<tool>` returned: <result>" (`steps=N` in the prompt: calls it N − 1 times first); without tools, like `echo` |
 //!
 //! Timing is configurable ([`SimConfig`]), down to zero delay for benchmarks. Like a real
@@ -27,7 +28,7 @@ use crate::provider::{Provider, ProviderEvent, ProviderStream, ReportedUsage};
 use crate::request::{ChatRequest, ModelId};
 
 /// The simulated models.
-pub const MODELS: [&str; 6] = ["echo", "lorem", "slow", "flaky", "error", "agent"];
+pub const MODELS: [&str; 7] = ["echo", "lorem", "slow", "flaky", "error", "agent", "judge"];
 /// The context window the simulated models claim.
 pub const CONTEXT_WINDOW: u64 = 128_000;
 /// Words `sim/lorem` writes when `max_tokens` is not set.
@@ -404,6 +405,12 @@ impl Provider for SimProvider {
                 }
                 AgentTurn::Say(text) => (echo_words(&text), FinishReason::Stop),
             },
+            "judge" => (
+                echo_words(&crate::judge::sim_verdict(
+                    &request.last_user_message().unwrap_or_default(),
+                )),
+                FinishReason::Stop,
+            ),
             "echo" => {
                 let mut w = echo_words(&request.last_user_message().unwrap_or_default());
                 match max {

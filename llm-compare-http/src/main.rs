@@ -52,6 +52,51 @@ enum Command {
     /// Manage API keys in the server's database directly (no server needed): mint the
     /// first admin key, list keys, revoke one.
     Keys(KeysArgs),
+    /// Evaluate models over a dataset (JSONL or CSV): each row compared across the models,
+    /// answers checked against the row's assertions, optionally judged pairwise by a model.
+    Eval(EvalArgs),
+}
+
+/// Arguments of `llm-compare eval`.
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// The dataset: JSONL (`{"prompt" | "messages", "id"?, "category"?, "expected"?, "vars"?,
+    /// "assert"?}` per line) or CSV (`.csv`: columns prompt, id, category, expected; others
+    /// are template variables).
+    #[arg(value_name = "DATASET")]
+    pub dataset: std::path::PathBuf,
+    /// A model to evaluate (repeat the flag).
+    #[arg(short = 'm', long = "model", value_name = "MODEL", required = true)]
+    pub models: Vec<String>,
+    /// The judge: grades `llm_rubric` assertions and judges every pair of answers (both
+    /// orders).
+    #[arg(long, value_name = "MODEL")]
+    pub judge: Option<String>,
+    /// Let the judge judge rows that include its own model.
+    #[arg(long)]
+    pub allow_self_judge: bool,
+    /// Rows run at once (default 4).
+    #[arg(long, value_name = "N")]
+    pub concurrency: Option<usize>,
+    /// Runs of each row (default 1): reports pass^N and the variance across runs.
+    #[arg(long, value_name = "N")]
+    pub repeat: Option<u32>,
+    /// The prompt of each row from its variables: `"Translate {{text}} to {{lang}}"`.
+    #[arg(long, value_name = "TEMPLATE")]
+    pub prompt_template: Option<String>,
+    /// One JSON line per finished row, then the summary line.
+    #[arg(long)]
+    pub json: bool,
+    /// Whose run it is: the owner of its comparisons, as a server's API key user (default:
+    /// `anonymous`, whom a server without keys serves).
+    #[arg(long, default_value = "anonymous", value_name = "USER")]
+    pub owner: String,
+    /// Where the server keeps its data (as `serve`).
+    #[arg(long, env = "LLM_COMPARE_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<std::path::PathBuf>,
+    /// Database URL (as `serve`).
+    #[arg(long, env = "LLM_COMPARE_DATABASE_URL", value_name = "URL")]
+    pub database_url: Option<String>,
 }
 
 /// Arguments of `llm-compare keys`.
@@ -310,6 +355,7 @@ async fn main() -> ExitCode {
         Command::Models(args) => cli::models::run(cli.config.as_deref(), args).await,
         Command::Worker(args) => cli::worker::run(cli.config.as_deref(), args).await,
         Command::Keys(args) => cli::keys::run(cli.config.as_deref(), args).await,
+        Command::Eval(args) => cli::eval::run(cli.config.as_deref(), args).await,
     };
     ExitCode::from(code)
 }

@@ -609,3 +609,129 @@ fn run_with_an_mcp_server_in_the_tools_file() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `llm-compare eval` over a 20-row JSONL dataset with `sim/echo`, `sim/lorem` and
+/// `sim/judge`: every row's pass/fail is what its assertions say of the answers (computed here
+/// independently), the summary's pass rates are those counts, the judge prefers `sim/echo`
+/// (it repeats the prompt's words) in both orders, and each row names its comparison. Bad
+/// datasets and options are usage errors naming the line and field.
+#[test]
+fn eval_runs_a_dataset_checks_each_answer_and_judges_pairs() {
+    let dir = std::env::temp_dir().join(format!("llmc-cli-eval-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let data = dir.join("data.jsonl");
+    let mut lines = Vec::new();
+    for i in 0..20 {
+        let mut row = serde_json::json!({"id": format!("r{i}"), "prompt": format!("the quick fox number {i} jumps")});
+        match i % 4 {
+            0 => row["assert"] = serde_json::json!([{"type": "contains", "value": "fox"}]),
+            1 => row["assert"] = serde_json::json!([{"type": "icontains", "value": "LOREM"}]),
+            2 => {
+                row["assert"] =
+                    serde_json::json!([{"type": "regex", "value": format!("number {i}\\b")}])
+            }
+            _ => row["expected"] = serde_json::json!("jumps"),
+        }
+        lines.push(row.to_string());
+    }
+    std::fs::write(&data, lines.join("\n") + "\n").unwrap();
+    let data_dir = dir.join("store");
+    let eval = |extra: &[&str]| {
+        let mut args = vec![
+            "eval",
+            data.to_str().unwrap(),
+            "--data-dir",
+            data_dir.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        run(&args)
+    };
+    let out = eval(&[
+        "--json",
+        "-m",
+        "sim/echo",
+        "-m",
+        "sim/lorem",
+        "--judge",
+        "sim/judge",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ev = events(&out);
+    assert_eq!(ev.len(), 21);
+    // What each row's assertion says of a text, written out here.
+    let expect = |i: usize, text: &str| match i % 4 {
+        0 => text.contains("fox"),
+        1 => text.to_lowercase().contains("lorem"),
+        2 => text
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .windows(2)
+            .any(|w| w[0] == "number" && w[1] == i.to_string()),
+        _ => text.contains("jumps"),
+    };
+    let mut passed = [0usize; 2];
+    let mut ids = std::collections::BTreeSet::new();
+    for row in &ev[..20] {
+        assert_eq!(row["type"], "row");
+        let i: usize = row["row_id"].as_str().unwrap()[1..].parse().unwrap();
+        ids.insert(i);
+        for (m, r) in row["results"].as_array().unwrap().iter().enumerate() {
+            let want = expect(i, r["text"].as_str().unwrap());
+            assert_eq!(r["passed"], want, "row {i} model {m}: {r}");
+            passed[m] += usize::from(want);
+        }
+        assert_eq!(
+            row["results"][0]["text"],
+            format!("the quick fox number {i} jumps")
+        );
+        assert!(!row["comparison_id"].as_str().unwrap().is_empty());
+        let pair = &row["judge"]["pairs"][0];
+        assert_eq!(pair["winner"], "sim/echo", "{pair}");
+        assert_eq!(pair["consistent"], true);
+    }
+    assert_eq!(ids.len(), 20, "every row once");
+    assert_eq!(passed[0], 15);
+    let summary = &ev[20];
+    assert_eq!(summary["type"], "summary");
+    for m in 0..2 {
+        let rate = summary["models"][m]["pass_rate"].as_f64().unwrap();
+        assert!((rate - passed[m] as f64 / 20.0).abs() < 1e-9, "{summary}");
+        let ci = summary["models"][m]["pass_ci"].as_array().unwrap();
+        assert!(ci[0].as_f64().unwrap() <= rate && rate <= ci[1].as_f64().unwrap());
+    }
+    assert_eq!(summary["models"][0]["judge_rating"], 1.0);
+    assert_eq!(summary["models"][1]["judge_rating"], 0.0);
+    assert_eq!(summary["better"][0]["better"], "sim/echo");
+
+    // Usage errors name what is wrong.
+    let fails = |args: &[&str], says: &str| {
+        let out = eval(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr).to_string();
+        assert!(err.contains(says), "{args:?}: {err}");
+    };
+    fails(
+        &["-m", "sim/echo", "--judge", "sim/echo"],
+        "--allow-self-judge",
+    );
+    fails(&["-m", "sim/echo", "--concurrency", "0"], "concurrency");
+    std::fs::write(
+        &data,
+        "{\"prompt\": \"a\"}\n{\"prompt\": \"b\", \"assert\": [{\"type\": \"nope\"}]}\n",
+    )
+    .unwrap();
+    fails(
+        &["-m", "sim/echo"],
+        "line 2: `assert[0]`: unknown assertion type `nope`",
+    );
+    std::fs::write(&data, "{\"prompt\": \"a\"}\n{\"promt\": \"b\"}\n").unwrap();
+    fails(&["-m", "sim/echo"], "line 2: `promt`");
+    std::fs::write(&data, "\n").unwrap();
+    fails(&["-m", "sim/echo"], "no rows");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -20,6 +20,7 @@
 
 pub mod backlog;
 pub mod budget;
+pub mod eval;
 pub mod keys;
 pub mod leaderboard;
 pub mod persist;

@@ -738,15 +738,16 @@ fn turn_of(c: &StoredComparison, blobs: &HashMap<String, Arc<str>>) -> Option<Tu
     })
 }
 
-/// The engine, its request registry and (optionally) a store, with budgets.
-#[derive(Debug)]
+/// The engine, its request registry and (optionally) a store, with budgets. Cloning shares
+/// all of it.
+#[derive(Debug, Clone)]
 pub struct Service {
     engine: Engine,
     registry: Arc<dyn RequestRegistry>,
     store: Option<SharedStore>,
     budget: Option<BudgetSettings>,
     instance: String,
-    votes: VoteCache,
+    votes: Arc<VoteCache>,
     persistence: Option<Persistence>,
     keys: Arc<Keys>,
     /// The client-side tools of comparisons running here, by request id (gone with their
@@ -807,7 +808,7 @@ impl Service {
             store,
             budget: None,
             instance: "local".into(),
-            votes: VoteCache::default(),
+            votes: Arc::default(),
             persistence,
             keys,
             client_tools: Arc::default(),

@@ -2,9 +2,9 @@
 //! install mints its first admin key. Acts as the operator (whoever holds the database).
 
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
-use llm_compare_core::{Config, Error};
+use llm_compare_core::Error;
 use llm_compare_service::keys::{CreateKey, KeyView};
-use llm_compare_service::{Principal, Service, SqlStore};
+use llm_compare_service::{Principal, Service};
 
 use crate::{EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, KeysArgs, KeysCommand};
 
@@ -29,23 +29,13 @@ fn duration_ms(v: &str) -> Result<i64, Error> {
 }
 
 async fn service(config: Option<&std::path::Path>, args: &KeysArgs) -> Result<Service, Error> {
-    let config = Config::load(config)?;
-    let mut options = llm_compare_http::ServerOptions::from_config(&config)
-        .map_err(|e| Error::invalid(e.field.unwrap_or_default(), e.message))?;
-    if let Some(d) = &args.data_dir {
-        options.data_dir.clone_from(d);
-    }
-    if let Some(u) = &args.database_url {
-        options.database_url = Some(u.clone());
-    }
-    std::fs::create_dir_all(&options.data_dir).map_err(|e| {
-        Error::invalid(
-            "data_dir",
-            format!("cannot create {}: {e}", options.data_dir.display()),
-        )
-    })?;
-    let store = SqlStore::open(&options.database_url()).await?;
-    super::service_on(&config, None, Some(store))
+    super::stored_service(
+        config,
+        args.data_dir.as_ref(),
+        args.database_url.as_ref(),
+        false,
+    )
+    .await
 }
 
 fn describe(k: &KeyView) -> String {

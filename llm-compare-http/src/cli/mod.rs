@@ -7,6 +7,7 @@ use std::sync::Arc;
 use llm_compare_core::{Config, Error, InMemoryRegistry};
 use llm_compare_service::{Service, SharedStore};
 
+pub mod eval;
 pub mod keys;
 pub mod models;
 pub mod run;
@@ -31,16 +32,6 @@ pub async fn service(
     Ok(service_over(engine, max_models, None))
 }
 
-/// The service over `config`'s engine (`max_models` overriding), an in-memory registry and
-/// `store` (the server's database, for `keys`).
-pub fn service_on(
-    config: &Config,
-    max_models: Option<usize>,
-    store: Option<SharedStore>,
-) -> Result<Service, Error> {
-    Ok(service_over(config.engine()?, max_models, store))
-}
-
 fn service_over(
     engine: llm_compare_core::Engine,
     max_models: Option<usize>,
@@ -56,6 +47,39 @@ fn service_over(
         store,
         Vec::new(),
     )
+}
+
+/// The service over the configuration's engine and the store `serve` would open (the same
+/// `--data-dir` / `--database-url` / configuration): what `keys` and `eval` act on. With
+/// `tools`, the configuration's MCP servers are connected.
+pub async fn stored_service(
+    config: Option<&Path>,
+    data_dir: Option<&std::path::PathBuf>,
+    database_url: Option<&String>,
+    tools: bool,
+) -> Result<Service, Error> {
+    let config = Config::load(config)?;
+    let mut options = llm_compare_http::ServerOptions::from_config(&config)
+        .map_err(|e| Error::invalid(e.field.unwrap_or_default(), e.message))?;
+    if let Some(d) = data_dir {
+        options.data_dir.clone_from(d);
+    }
+    if let Some(u) = database_url {
+        options.database_url = Some(u.clone());
+    }
+    std::fs::create_dir_all(&options.data_dir).map_err(|e| {
+        Error::invalid(
+            "data_dir",
+            format!("cannot create {}: {e}", options.data_dir.display()),
+        )
+    })?;
+    let store = llm_compare_service::SqlStore::open(&options.database_url()).await?;
+    let engine = if tools {
+        config.connect().await?
+    } else {
+        config.engine()?
+    };
+    Ok(service_over(engine, None, Some(store)))
 }
 
 /// Prints an error the way every subcommand does.

@@ -1,0 +1,142 @@
+//! `llm-compare eval DATASET -m MODEL…`: an evaluation run over a dataset, stored where
+//! `serve` stores (each row a comparison, seen by a server on the same store). Prints one JSON
+//! line per finished row and the summary last (`--json`), or a line per row and a summary
+//! table.
+
+use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
+use futures::StreamExt;
+use llm_compare_core::Error;
+use llm_compare_service::Principal;
+use llm_compare_service::eval::dataset::{self, Format};
+use llm_compare_service::eval::{EvalEvent, EvalOptions, Summary};
+
+use crate::{EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, EvalArgs};
+
+/// The dataset's rows and the run's options, checked.
+fn prepare(args: &EvalArgs) -> Result<(Vec<dataset::Row>, EvalOptions), Error> {
+    let name = args.dataset.display().to_string();
+    let text = std::fs::read_to_string(&args.dataset)
+        .map_err(|e| Error::invalid("dataset", format!("cannot read {name}: {e}")))?;
+    let rows = dataset::parse(
+        &name,
+        &text,
+        Format::of(&name),
+        args.prompt_template.as_deref(),
+    )?;
+    let options = EvalOptions {
+        models: args.models.clone(),
+        judge: args.judge.clone(),
+        concurrency: args.concurrency,
+        repeat: args.repeat,
+        allow_self_judge: args.allow_self_judge,
+    };
+    options.check()?;
+    Ok((rows, options))
+}
+
+/// Runs `llm-compare eval`.
+pub async fn run(config: Option<&std::path::Path>, args: EvalArgs) -> u8 {
+    let prepared = match prepare(&args) {
+        Ok(p) => p,
+        Err(e) => {
+            super::print_error(&e);
+            return EXIT_USAGE;
+        }
+    };
+    let service = match super::stored_service(
+        config,
+        args.data_dir.as_ref(),
+        args.database_url.as_ref(),
+        true,
+    )
+    .await
+    {
+        Ok(s) => s,
+        Err(e) => {
+            super::print_error(&e);
+            return EXIT_USAGE;
+        }
+    };
+    let (rows, options) = prepared;
+    let total = rows.len() * options.repeat.unwrap_or(1) as usize;
+    let who = Principal::user(args.owner.clone());
+    let mut events = match service.evaluate(&who, rows, options) {
+        Ok(s) => s,
+        Err(e) => {
+            super::print_error(&e);
+            return EXIT_USAGE;
+        }
+    };
+    let mut done = 0usize;
+    let mut spent = 0.0f64;
+    while let Some(e) = events.next().await {
+        if args.json {
+            match serde_json::to_string(&e) {
+                Ok(line) => super::print_out(&line),
+                Err(err) => {
+                    eprintln!("error: {err}");
+                    return EXIT_INTERNAL;
+                }
+            }
+        }
+        match e {
+            EvalEvent::Row(r) => {
+                done += 1;
+                spent += r.results.iter().map(|m| m.cost_usd).sum::<f64>()
+                    + r.judge.as_ref().map_or(0.0, |j| j.cost_usd);
+                if !args.json {
+                    let marks: Vec<String> = r
+                        .results
+                        .iter()
+                        .map(|m| format!("{} {}", if m.passed { "✓" } else { "✗" }, m.model))
+                        .collect();
+                    eprintln!(
+                        "[{done}/{total}] {} · {} · ${spent:.4}",
+                        r.row_id,
+                        marks.join("  ")
+                    );
+                }
+            }
+            EvalEvent::Summary(s) => {
+                if !args.json {
+                    print_summary(&s);
+                }
+            }
+        }
+    }
+    EXIT_OK
+}
+
+fn print_summary(s: &Summary) {
+    let mut table = Table::new();
+    table.load_preset(UTF8_FULL_CONDENSED).set_header([
+        "model",
+        "pass rate",
+        "95% CI",
+        "mean cost",
+        "mean latency",
+        "judge rating",
+    ]);
+    for m in &s.models {
+        table.add_row([
+            m.model.clone(),
+            format!("{:.1}%", m.pass_rate * 100.0),
+            format!("{:.1}–{:.1}%", m.pass_ci.0 * 100.0, m.pass_ci.1 * 100.0),
+            format!("${:.6}", m.mean_cost_usd),
+            format!("{:.0} ms", m.mean_latency_ms),
+            m.judge_rating
+                .map_or_else(|| "-".into(), |r| format!("{:.2}", r)),
+        ]);
+    }
+    super::print_out(&table.to_string());
+    for b in &s.better {
+        super::print_out(&format!(
+            "{} is better than {} (exact McNemar p = {:.4})",
+            b.better, b.than, b.p_value
+        ));
+    }
+    super::print_out(&format!(
+        "run {} · {} rows · models ${:.4} · judge ${:.4}",
+        s.run_id, s.rows, s.cost_usd, s.judge_cost_usd
+    ));
+}

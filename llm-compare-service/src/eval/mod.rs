@@ -1,0 +1,673 @@
+//! Evaluation runs: every row of a dataset compared across the same models (each row one
+//! comparison, through [`Service::submit`] — recorded like any other when there is a store),
+//! each answer checked against the row's assertions, and, with a judge, every pair of answers
+//! judged in both orders (an inconsistent pair of verdicts is a tie). The run streams one
+//! [`EvalEvent::Row`] per finished row and ends with [`EvalEvent::Summary`]: pass rates with
+//! Wilson intervals, which model is significantly better than which (exact McNemar test on
+//! the paired rows), costs (the judge's apart), and the judge's rating.
+
+pub mod assertions;
+pub mod dataset;
+pub mod stats;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use futures::StreamExt;
+use futures::stream::BoxStream;
+use llm_compare_core::judge::{
+    self, PAIRWISE_SYSTEM, PairwiseVerdict, RUBRIC_SYSTEM, RubricVerdict, Winner,
+};
+use llm_compare_core::{
+    CompareRequest, Complete, Error, EventKind, Message, ModelResult, ResponseFormat, Result,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::keys::Principal;
+use crate::service::{CreateComparison, Service};
+use assertions::{Answer, Assertion, Outcome};
+use dataset::Row;
+
+/// Most rows run at once.
+pub const MAX_CONCURRENCY: usize = 64;
+/// Most repeats of each row.
+pub const MAX_REPEAT: u32 = 100;
+
+/// How a run goes.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EvalOptions {
+    /// The models compared on every row.
+    pub models: Vec<String>,
+    /// The judge: grades `llm_rubric` assertions and judges every pair of answers.
+    #[serde(default)]
+    pub judge: Option<String>,
+    /// Rows run at once (default 4).
+    #[serde(default)]
+    pub concurrency: Option<usize>,
+    /// Runs of each row (default 1): pass^N is then the share of rows passed every time.
+    #[serde(default)]
+    pub repeat: Option<u32>,
+    /// Let the judge judge comparisons that include its own model.
+    #[serde(default)]
+    pub allow_self_judge: bool,
+}
+
+impl EvalOptions {
+    /// Checked: models, a judge that is not one of them (unless allowed), the limits.
+    pub fn check(&self) -> Result<()> {
+        if self.models.is_empty() {
+            return Err(Error::invalid(
+                "models",
+                "an evaluation needs at least one model",
+            ));
+        }
+        if let Some(j) = &self.judge
+            && self.models.contains(j)
+            && !self.allow_self_judge
+        {
+            return Err(Error::invalid(
+                "judge",
+                format!(
+                    "the judge `{j}` is one of the models it would judge; pick another judge or allow it (--allow-self-judge)"
+                ),
+            ));
+        }
+        if self
+            .concurrency
+            .is_some_and(|c| !(1..=MAX_CONCURRENCY).contains(&c))
+        {
+            return Err(Error::invalid(
+                "concurrency",
+                format!("concurrency must be between 1 and {MAX_CONCURRENCY}"),
+            ));
+        }
+        if self.repeat.is_some_and(|r| !(1..=MAX_REPEAT).contains(&r)) {
+            return Err(Error::invalid(
+                "repeat",
+                format!("repeat must be between 1 and {MAX_REPEAT}"),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// One model's answer to a row, checked.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelOutcome {
+    /// The model.
+    pub model: String,
+    /// Its answer.
+    pub text: String,
+    /// Whether every assertion held (and the model answered).
+    pub passed: bool,
+    /// Each assertion's outcome.
+    pub assertions: Vec<Outcome>,
+    /// Its cost, USD.
+    pub cost_usd: f64,
+    /// Its latency, ms.
+    pub latency_ms: f64,
+    /// Why it failed, when it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// The judge's verdict on one pair of answers (both orders).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PairVerdict {
+    /// The first model.
+    pub a: String,
+    /// The second.
+    pub b: String,
+    /// The better one's name, or `tie` (also when the two orders disagreed).
+    pub winner: String,
+    /// Whether both orders agreed.
+    pub consistent: bool,
+    /// The judge's reasons, in order shown (a, b), then (b, a).
+    pub reasons: Vec<String>,
+}
+
+/// The judge's part of a row.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RowJudge {
+    /// The judge.
+    pub model: String,
+    /// Each pair's verdict.
+    pub pairs: Vec<PairVerdict>,
+    /// What judging this row cost (rubrics too), USD.
+    pub cost_usd: f64,
+}
+
+/// One finished row.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RowReport {
+    /// The row's id.
+    pub row_id: String,
+    /// Which run of the row (0-based; with `repeat`).
+    pub repeat: u32,
+    /// The row's category.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
+    /// The comparison that answered it.
+    pub comparison_id: String,
+    /// Each model's answer, by model order.
+    pub results: Vec<ModelOutcome>,
+    /// The judge's verdicts, with a judge.
+    pub judge: Option<RowJudge>,
+}
+
+/// One model's standing at the end of a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelSummary {
+    /// The model.
+    pub model: String,
+    /// Rows (× repeats) passed / run.
+    pub pass_rate: f64,
+    /// Its Wilson 95 % interval.
+    pub pass_ci: (f64, f64),
+    /// With `repeat` > 1: the share of rows passed every time (pass^N).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pass_all_repeats: Option<f64>,
+    /// With `repeat` > 1: the variance of the pass rate across repeats.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pass_variance: Option<f64>,
+    /// Mean cost per answer, USD.
+    pub mean_cost_usd: f64,
+    /// Mean latency, ms.
+    pub mean_latency_ms: f64,
+    /// With a judge: (wins + ½ ties) / judged pairs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub judge_rating: Option<f64>,
+}
+
+/// A significant difference: `better` passes more of the rows where the two differ.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Better {
+    /// The better model.
+    pub better: String,
+    /// The other.
+    pub than: String,
+    /// The exact McNemar test's p-value.
+    pub p_value: f64,
+}
+
+/// The end of a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    /// The run's id.
+    pub run_id: String,
+    /// Rows run (× repeats).
+    pub rows: usize,
+    /// Each model, in order.
+    pub models: Vec<ModelSummary>,
+    /// Significant differences (p < 0.05).
+    pub better: Vec<Better>,
+    /// What the models cost, USD.
+    pub cost_usd: f64,
+    /// What the judge cost, USD.
+    pub judge_cost_usd: f64,
+}
+
+/// What a run streams.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+#[allow(clippy::large_enum_variant)]
+pub enum EvalEvent {
+    /// A row finished.
+    Row(RowReport),
+    /// The run finished.
+    Summary(Summary),
+}
+
+impl Service {
+    /// Runs `rows` across `options.models` for `who`: rows at once up to the concurrency,
+    /// each one comparison; streams each finished row, then the summary. A row whose models
+    /// fail is reported failed (with the error), never dropped.
+    pub fn evaluate(
+        &self,
+        who: &Principal,
+        rows: Vec<Row>,
+        options: EvalOptions,
+    ) -> Result<BoxStream<'static, EvalEvent>> {
+        options.check()?;
+        if rows.is_empty() {
+            return Err(Error::invalid(
+                "dataset",
+                "an evaluation needs at least one row",
+            ));
+        }
+        let run_id = uuid::Uuid::now_v7().to_string();
+        let repeat = options.repeat.unwrap_or(1);
+        let concurrency = options.concurrency.unwrap_or(4);
+        let service = self.clone();
+        let who = who.clone();
+        let options = Arc::new(options);
+        let units: Vec<(Arc<Row>, u32)> = rows
+            .into_iter()
+            .map(Arc::new)
+            .flat_map(|r| (0..repeat).map(move |k| (r.clone(), k)))
+            .collect();
+        let reports = futures::stream::iter(units)
+            .map(move |(row, k)| {
+                let (service, who, options) = (service.clone(), who.clone(), options.clone());
+                async move { service.eval_row(&who, &row, k, &options).await }
+            })
+            .buffer_unordered(concurrency);
+        let stream = async_stream_like(reports, run_id);
+        Ok(stream)
+    }
+
+    /// One row: its comparison, each answer checked, the judge's verdicts.
+    async fn eval_row(
+        &self,
+        who: &Principal,
+        row: &Row,
+        repeat: u32,
+        options: &EvalOptions,
+    ) -> RowReport {
+        let failed = |comparison_id: String, e: &Error| RowReport {
+            row_id: row.id.clone(),
+            repeat,
+            category: row.category.clone(),
+            comparison_id,
+            results: options
+                .models
+                .iter()
+                .map(|m| ModelOutcome {
+                    model: m.clone(),
+                    text: String::new(),
+                    passed: false,
+                    assertions: Vec::new(),
+                    cost_usd: 0.0,
+                    latency_ms: 0.0,
+                    error: Some(e.to_string()),
+                })
+                .collect(),
+            judge: None,
+        };
+        let body = CreateComparison {
+            prompt: row.prompt.clone(),
+            messages: row.messages.clone(),
+            models: options.models.clone(),
+            system: row.system.clone(),
+            metadata: Some(serde_json::json!({"eval_row": row.id, "category": row.category})),
+            ..CreateComparison::default()
+        };
+        let complete = match self.run_to_end(who, body).await {
+            Ok(c) => c,
+            Err((id, e)) => return failed(id, &e),
+        };
+        let question = row
+            .prompt
+            .clone()
+            .or_else(|| {
+                row.messages
+                    .as_ref()
+                    .and_then(|m| m.last())
+                    .map(|m| m.content.text().into_owned())
+            })
+            .unwrap_or_default();
+        let mut judge_cost = 0.0;
+        let mut results = Vec::with_capacity(complete.results.len());
+        for r in &complete.results {
+            let (outcome, cost) = self.check_answer(row, r, &question, options).await;
+            judge_cost += cost;
+            results.push(outcome);
+        }
+        let judge = match &options.judge {
+            Some(j) if complete.results.len() > 1 => {
+                let (pairs, cost) = self.judge_pairs(j, &question, &complete.results).await;
+                Some(RowJudge {
+                    model: j.clone(),
+                    pairs,
+                    cost_usd: cost + judge_cost,
+                })
+            }
+            Some(j) => Some(RowJudge {
+                model: j.clone(),
+                pairs: Vec::new(),
+                cost_usd: judge_cost,
+            }),
+            None => None,
+        };
+        RowReport {
+            row_id: row.id.clone(),
+            repeat,
+            category: row.category.clone(),
+            comparison_id: complete.request_id.clone(),
+            results,
+            judge,
+        }
+    }
+
+    /// Submits `body` and reads its events to `complete`.
+    async fn run_to_end(
+        &self,
+        who: &Principal,
+        body: CreateComparison,
+    ) -> std::result::Result<Complete, (String, Error)> {
+        let submitted = self
+            .submit(who, body)
+            .await
+            .map_err(|e| (String::new(), e))?;
+        let id = submitted.request_id;
+        let mut events = self
+            .subscribe(&who.user, &id, 0)
+            .await
+            .map_err(|e| (id.clone(), e))?;
+        while let Some(e) = events.next().await {
+            if let EventKind::Complete(c) = e.kind {
+                return Ok(c);
+            }
+        }
+        Err((
+            id.clone(),
+            Error::Internal(format!("the comparison `{id}` ended without `complete`")),
+        ))
+    }
+
+    /// `r` against the row's assertions (rubrics graded by the judge); the judge's cost.
+    async fn check_answer(
+        &self,
+        row: &Row,
+        r: &ModelResult,
+        question: &str,
+        options: &EvalOptions,
+    ) -> (ModelOutcome, f64) {
+        let answer = Answer {
+            text: &r.text,
+            latency_ms: r.timing.total_ms,
+            cost_usd: r.cost.total_usd.map(llm_compare_core::Usd::as_f64),
+        };
+        let mut outcomes = Vec::with_capacity(row.assert.len());
+        let mut judge_cost = 0.0;
+        for a in &row.assert {
+            let outcome = match (a.check(answer), a) {
+                (Some(o), _) => o,
+                (None, Assertion::LlmRubric { value }) => match &options.judge {
+                    None => Outcome {
+                        kind: "llm_rubric".into(),
+                        passed: false,
+                        reason: "an `llm_rubric` needs a judge (--judge)".into(),
+                    },
+                    Some(j) => {
+                        let prompt = judge::rubric_prompt(value, question, &r.text);
+                        match self
+                            .ask_judge::<RubricVerdict>(
+                                j,
+                                RUBRIC_SYSTEM,
+                                prompt,
+                                judge::rubric_schema(),
+                            )
+                            .await
+                        {
+                            Ok((v, cost)) => {
+                                judge_cost += cost;
+                                Outcome {
+                                    kind: "llm_rubric".into(),
+                                    passed: v.pass,
+                                    reason: v.reason,
+                                }
+                            }
+                            Err(e) => Outcome {
+                                kind: "llm_rubric".into(),
+                                passed: false,
+                                reason: format!("the judge failed: {e}"),
+                            },
+                        }
+                    }
+                },
+                (None, other) => Outcome {
+                    kind: other.kind().into(),
+                    passed: false,
+                    reason: "not checked".into(),
+                },
+            };
+            outcomes.push(outcome);
+        }
+        let error = r.error.as_ref().map(|e| e.message.clone());
+        let passed = error.is_none() && outcomes.iter().all(|o| o.passed);
+        (
+            ModelOutcome {
+                model: r.model.to_string(),
+                text: r.text.clone(),
+                passed,
+                assertions: outcomes,
+                cost_usd: r.cost.total_usd.map_or(0.0, llm_compare_core::Usd::as_f64),
+                latency_ms: r.timing.total_ms,
+                error,
+            },
+            judge_cost,
+        )
+    }
+
+    /// Every pair of answers judged in both orders; the verdicts and what they cost.
+    async fn judge_pairs(
+        &self,
+        judge_model: &str,
+        question: &str,
+        results: &[ModelResult],
+    ) -> (Vec<PairVerdict>, f64) {
+        let mut pairs = Vec::new();
+        let mut cost = 0.0;
+        for i in 0..results.len() {
+            for j in i + 1..results.len() {
+                let (a, b) = (&results[i], &results[j]);
+                if a.error.is_some() || b.error.is_some() {
+                    continue;
+                }
+                let ab = judge::pairwise_prompt(question, &a.text, &b.text);
+                let ba = judge::pairwise_prompt(question, &b.text, &a.text);
+                let (first, second) = futures::join!(
+                    self.ask_judge::<PairwiseVerdict>(
+                        judge_model,
+                        PAIRWISE_SYSTEM,
+                        ab,
+                        judge::pairwise_schema()
+                    ),
+                    self.ask_judge::<PairwiseVerdict>(
+                        judge_model,
+                        PAIRWISE_SYSTEM,
+                        ba,
+                        judge::pairwise_schema()
+                    ),
+                );
+                let (Ok((v1, c1)), Ok((v2, c2))) = (first, second) else {
+                    continue;
+                };
+                cost += c1 + c2;
+                // The second order swapped: its A is b.
+                let second_for_a = match v2.winner {
+                    Winner::A => Winner::B,
+                    Winner::B => Winner::A,
+                    Winner::Tie => Winner::Tie,
+                };
+                let consistent = v1.winner == second_for_a;
+                let winner = match (consistent, v1.winner) {
+                    (true, Winner::A) => a.model.to_string(),
+                    (true, Winner::B) => b.model.to_string(),
+                    _ => "tie".to_string(),
+                };
+                pairs.push(PairVerdict {
+                    a: a.model.to_string(),
+                    b: b.model.to_string(),
+                    winner,
+                    consistent,
+                    reasons: vec![v1.reason, v2.reason],
+                });
+            }
+        }
+        (pairs, cost)
+    }
+
+    /// One judgement: `judge_model` asked `prompt`, its JSON verdict parsed; its cost.
+    async fn ask_judge<T: serde::de::DeserializeOwned>(
+        &self,
+        judge_model: &str,
+        system: &str,
+        prompt: String,
+        schema: serde_json::Value,
+    ) -> Result<(T, f64)> {
+        let mut request = CompareRequest::prompt([judge_model], prompt);
+        request.messages.insert(0, Message::system(system));
+        request.response_format = Some(ResponseFormat::JsonSchema {
+            json_schema: llm_compare_core::JsonSchemaFormat {
+                name: "verdict".into(),
+                description: None,
+                schema,
+                strict: Some(true),
+            },
+        });
+        request.params.temperature = Some(0.0);
+        let done = self.compare_request(&request)?.result().await?;
+        let r = done
+            .results
+            .into_iter()
+            .next()
+            .ok_or_else(|| Error::Internal("the judge gave no result".into()))?;
+        if let Some(e) = r.error {
+            return Err(Error::invalid(
+                "judge",
+                format!("the judge failed: {}", e.message),
+            ));
+        }
+        let cost = r.cost.total_usd.map_or(0.0, llm_compare_core::Usd::as_f64);
+        judge::parse_verdict(&r.text)
+            .map(|v| (v, cost))
+            .map_err(|e| Error::invalid("judge", e))
+    }
+}
+
+/// The rows as they finish, then the summary computed from all of them.
+fn async_stream_like(
+    reports: impl futures::Stream<Item = RowReport> + Send + 'static,
+    run_id: String,
+) -> BoxStream<'static, EvalEvent> {
+    let state = Arc::new(parking_lot::Mutex::new(Vec::<RowReport>::new()));
+    let kept = state.clone();
+    let rows = reports.map(move |r| {
+        kept.lock().push(r.clone());
+        EvalEvent::Row(r)
+    });
+    let summary = futures::stream::once(async move {
+        let all = std::mem::take(&mut *state.lock());
+        EvalEvent::Summary(summarize(run_id, &all))
+    });
+    rows.chain(summary).boxed()
+}
+
+/// The run's summary from its rows.
+pub fn summarize(run_id: String, rows: &[RowReport]) -> Summary {
+    let models: Vec<String> = rows
+        .first()
+        .map(|r| r.results.iter().map(|m| m.model.clone()).collect())
+        .unwrap_or_default();
+    let n = rows.len();
+    let repeats: u32 = rows.iter().map(|r| r.repeat + 1).max().unwrap_or(1);
+    let mut out = Vec::with_capacity(models.len());
+    // (wins, ties, judged) by model.
+    let mut judged: BTreeMap<&str, (f64, f64, f64)> = BTreeMap::new();
+    for r in rows {
+        for p in r.judge.iter().flat_map(|j| &j.pairs) {
+            for m in [&p.a, &p.b] {
+                let e = judged.entry(m.as_str()).or_default();
+                e.2 += 1.0;
+                if p.winner == "tie" {
+                    e.1 += 1.0;
+                } else if &p.winner == m {
+                    e.0 += 1.0;
+                }
+            }
+        }
+    }
+    for (i, m) in models.iter().enumerate() {
+        fn at(r: &RowReport, i: usize) -> Option<&ModelOutcome> {
+            r.results.get(i)
+        }
+        let of = |r| at(r, i);
+        let passed = rows
+            .iter()
+            .filter(|r| of(r).is_some_and(|o| o.passed))
+            .count();
+        #[allow(clippy::cast_precision_loss)]
+        let nf = n.max(1) as f64;
+        let (pass_all_repeats, pass_variance) = if repeats > 1 {
+            let mut by_row: BTreeMap<&str, bool> = BTreeMap::new();
+            let mut by_repeat: BTreeMap<u32, (f64, f64)> = BTreeMap::new();
+            for r in rows {
+                let ok = of(r).is_some_and(|o| o.passed);
+                *by_row.entry(r.row_id.as_str()).or_insert(true) &= ok;
+                let e = by_repeat.entry(r.repeat).or_default();
+                e.0 += f64::from(u8::from(ok));
+                e.1 += 1.0;
+            }
+            #[allow(clippy::cast_precision_loss)]
+            let all = by_row.values().filter(|v| **v).count() as f64 / by_row.len().max(1) as f64;
+            let rates: Vec<f64> = by_repeat.values().map(|(p, t)| p / t).collect();
+            (Some(all), Some(stats::variance(&rates)))
+        } else {
+            (None, None)
+        };
+        let judge_rating = judged
+            .get(m.as_str())
+            .filter(|e| e.2 > 0.0)
+            .map(|(w, t, j)| (w + 0.5 * t) / j);
+        out.push(ModelSummary {
+            model: m.clone(),
+            #[allow(clippy::cast_precision_loss)]
+            pass_rate: passed as f64 / nf,
+            pass_ci: stats::wilson(passed as u64, n as u64),
+            pass_all_repeats,
+            pass_variance,
+            mean_cost_usd: rows.iter().filter_map(of).map(|o| o.cost_usd).sum::<f64>() / nf,
+            mean_latency_ms: rows
+                .iter()
+                .filter_map(of)
+                .map(|o| o.latency_ms)
+                .sum::<f64>()
+                / nf,
+            judge_rating,
+        });
+    }
+    let mut better = Vec::new();
+    for i in 0..models.len() {
+        for j in 0..models.len() {
+            if i == j {
+                continue;
+            }
+            let (mut only_i, mut only_j) = (0u64, 0u64);
+            for r in rows {
+                let pi = r.results.get(i).is_some_and(|o| o.passed);
+                let pj = r.results.get(j).is_some_and(|o| o.passed);
+                match (pi, pj) {
+                    (true, false) => only_i += 1,
+                    (false, true) => only_j += 1,
+                    _ => {}
+                }
+            }
+            if stats::better(only_i, only_j) {
+                better.push(Better {
+                    better: models[i].clone(),
+                    than: models[j].clone(),
+                    p_value: stats::mcnemar_exact(only_i, only_j),
+                });
+            }
+        }
+    }
+    Summary {
+        run_id,
+        rows: n,
+        models: out,
+        better,
+        cost_usd: rows
+            .iter()
+            .flat_map(|r| &r.results)
+            .map(|o| o.cost_usd)
+            .sum(),
+        judge_cost_usd: rows
+            .iter()
+            .filter_map(|r| r.judge.as_ref())
+            .map(|j| j.cost_usd)
+            .sum(),
+    }
+}
