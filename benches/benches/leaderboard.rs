@@ -35,6 +35,8 @@ fn votes(n: usize) -> Vec<VoteRecord> {
                 ttft_ms: vec![Some(120.0); size],
                 cost_pico: vec![Some(2_500_000); size],
                 models,
+                source: "human".into(),
+                pair: None,
             }
         })
         .collect()

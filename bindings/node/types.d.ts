@@ -1384,9 +1384,18 @@ from_ms?: number,
  */
 to_ms?: number, 
 /**
+ * Whose votes it counts.
+ */
+source: Source, 
+/**
  * Models, best first.
  */
-models: Array<Standing>, };
+models: Array<Standing>, 
+/**
+ * Judge–human agreement on the comparisons both voted on (in the time window), when
+ * there are any.
+ */
+agreement?: Agreement, };
 
 /**
  * One model's standing.
@@ -1440,3 +1449,25 @@ mean_ttft_ms: number | null,
  * Mean cost over those comparisons (priced calls).
  */
 mean_cost_usd: number | null, };
+
+/**
+ * Whose votes a board counts.
+ */
+export type Source = "human" | "judge" | "all";
+
+/**
+ * How often judges agree with people, on the pairs of answers both judged.
+ */
+export type Agreement = { 
+/**
+ * Pairs judged by both a person and a judge.
+ */
+pairs: number, 
+/**
+ * Share of them with the same outcome (first better, second better, tie).
+ */
+rate: number, 
+/**
+ * Cohen's κ over those three outcomes: agreement beyond chance (1 perfect, 0 chance).
+ */
+kappa: number, };

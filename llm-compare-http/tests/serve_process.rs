@@ -408,3 +408,83 @@ async fn stored_keys_from_the_cli_work_are_revoked_by_it_and_never_logged() {
         );
     }
 }
+
+/// An evaluation run by `llm-compare eval` on a data directory, then `serve` on it: the run's
+/// rows are the server's comparisons, the judge's verdicts its `source=judge` leaderboard
+/// (`sim/echo` first: it repeats the question's words), not the human one; a person's vote on
+/// one of them gives the judge–human agreement.
+#[tokio::test]
+async fn an_eval_runs_judge_votes_rank_models_on_the_servers_leaderboard() {
+    let data = temp_dir();
+    let dataset = data.join("rows.jsonl");
+    let rows: Vec<String> = (0..6)
+        .map(|i| serde_json::json!({"id": format!("q{i}"), "prompt": format!("name the color of the sky on day {i}"), "expected": "sky"}).to_string())
+        .collect();
+    std::fs::write(&dataset, rows.join("\n")).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_llm-compare"))
+        .args([
+            "eval",
+            dataset.to_str().unwrap(),
+            "--data-dir",
+            data.to_str().unwrap(),
+        ])
+        .args([
+            "-m",
+            "sim/lorem",
+            "-m",
+            "sim/echo",
+            "--judge",
+            "sim/judge",
+            "--json",
+        ])
+        .env_remove("LLM_COMPARE_DATABASE_URL")
+        .env("LLM_COMPARE_SIM_TTFT_MS", "1")
+        .env("LLM_COMPARE_SIM_TOKENS_PER_S", "0")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let first_row = lines[0]["comparison_id"].as_str().unwrap().to_string();
+
+    let (mut child, url) = serve_in(&data, &["--bind", "127.0.0.1:0"], &[]);
+    let c = reqwest::Client::new();
+    let board = |source: &'static str| {
+        let c = c.clone();
+        let url = url.clone();
+        async move { common::json(c.get(format!("{url}/v1/leaderboard?source={source}"))).await }
+    };
+    let judged = board("judge").await;
+    assert_eq!(judged["source"], "judge");
+    assert_eq!(judged["votes"], 6, "{judged}");
+    assert_eq!(judged["models"][0]["model"], "sim/echo", "{judged}");
+    assert_eq!(judged["models"][0]["wins"], 6);
+    let human = board("human").await;
+    assert_eq!(human["votes"], 0, "{human}");
+    let bad = c
+        .get(format!("{url}/v1/leaderboard?source=robots"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), reqwest::StatusCode::BAD_REQUEST);
+    // A person agrees with the judge on one row: sim/echo (model_index 1) won.
+    let r = c
+        .post(format!("{url}/v1/comparisons/{first_row}/preference"))
+        .json(&serde_json::json!({"winner": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), reqwest::StatusCode::CREATED);
+    let all = board("all").await;
+    assert_eq!(all["votes"], 7, "{all}");
+    assert_eq!(all["agreement"]["pairs"], 1, "{all}");
+    assert_eq!(all["agreement"]["rate"], 1.0);
+    sigterm(&child);
+    wait_exit(&mut child, Duration::from_secs(10));
+}

@@ -10,6 +10,10 @@
 //! votes there are; the bootstrap resamples groups with Poisson weights (equivalent to
 //! resampling votes). [`VoteLog`] keeps the votes in memory and reads only new ones from the
 //! store, so recomputing as votes arrive costs one pass over them, not a database scan.
+//!
+//! Votes have a source: `human`, or `judge:<model>` (an LLM judge's pairwise verdict in an
+//! evaluation run). A board counts one kind or both ([`Source`]); on comparisons that have
+//! both, [`Agreement`] says how often the judges agree with the humans (rate and Cohen's κ).
 
 use std::collections::{HashMap, HashSet};
 
@@ -39,6 +43,119 @@ pub struct Options {
     pub bootstrap: usize,
     /// Seed of the resampling (same votes + seed → same intervals).
     pub seed: u64,
+    /// Whose votes count.
+    pub source: Source,
+}
+
+/// Whose votes a board counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Deserialize, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    /// People's votes (the default).
+    #[default]
+    Human,
+    /// LLM judges' verdicts.
+    Judge,
+    /// Both.
+    All,
+}
+
+impl Source {
+    /// Whether a vote from `source` counts.
+    pub fn counts(self, source: &str) -> bool {
+        match self {
+            Source::Human => source == "human",
+            Source::Judge => source.starts_with("judge:"),
+            Source::All => true,
+        }
+    }
+
+    /// `human`, `judge` or `all`.
+    pub fn parse(v: &str) -> Option<Self> {
+        match v {
+            "human" => Some(Source::Human),
+            "judge" => Some(Source::Judge),
+            "all" => Some(Source::All),
+            _ => None,
+        }
+    }
+}
+
+/// How often judges agree with people, on the pairs of answers both judged.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Agreement {
+    /// Pairs judged by both a person and a judge.
+    pub pairs: u64,
+    /// Share of them with the same outcome (first better, second better, tie).
+    pub rate: f64,
+    /// Cohen's κ over those three outcomes: agreement beyond chance (1 perfect, 0 chance).
+    pub kappa: f64,
+}
+
+/// Agreement of the judges' verdicts in `votes` with the human votes on the same
+/// comparisons: a human vote gives each pair its outcome (the winner beats the other; a tie
+/// or `all_bad`: a tie; a pair neither of which won is left out). None without such pairs.
+pub fn agreement<'a>(votes: impl Iterator<Item = &'a VoteRecord>) -> Option<Agreement> {
+    // Outcome of a pair (a < b): 0 a better, 1 b better, 2 tie.
+    let (human, judged): (Vec<&VoteRecord>, Vec<&VoteRecord>) =
+        votes.partition(|v| v.source == "human");
+    let human: HashMap<&str, &VoteRecord> = human
+        .into_iter()
+        .map(|v| (v.comparison_id.as_str(), v))
+        .collect();
+    let mut confusion = [[0u64; 3]; 3];
+    for v in judged {
+        let (Some((a, b)), Some(h)) = (v.pair, human.get(v.comparison_id.as_str())) else {
+            continue;
+        };
+        let said = match h.winner {
+            Winner::Model(w) if w == a => 0,
+            Winner::Model(w) if w == b => 1,
+            Winner::Model(_) => continue,
+            Winner::Outcome(_) => 2,
+        };
+        let judged = match v.winner {
+            Winner::Model(0) => 0,
+            Winner::Model(_) => 1,
+            Winner::Outcome(_) => 2,
+        };
+        confusion[said][judged] += 1;
+    }
+    kappa(&confusion)
+}
+
+/// Agreement rate and Cohen's κ of a confusion matrix (rows: one rater, columns: the other).
+pub fn kappa(confusion: &[[u64; 3]; 3]) -> Option<Agreement> {
+    let n: u64 = confusion.iter().flatten().sum();
+    if n == 0 {
+        return None;
+    }
+    #[allow(clippy::cast_precision_loss)]
+    let nf = n as f64;
+    #[allow(clippy::cast_precision_loss)]
+    let observed = (0..3).map(|k| confusion[k][k]).sum::<u64>() as f64 / nf;
+    #[allow(clippy::cast_precision_loss)]
+    let expected: f64 = (0..3)
+        .map(|k| {
+            let row: u64 = confusion[k].iter().sum();
+            let col: u64 = confusion.iter().map(|r| r[k]).sum();
+            (row as f64 / nf) * (col as f64 / nf)
+        })
+        .sum();
+    let kappa = if (1.0 - expected).abs() < f64::EPSILON {
+        1.0
+    } else {
+        (observed - expected) / (1.0 - expected)
+    };
+    Some(Agreement {
+        pairs: n,
+        rate: observed,
+        kappa,
+    })
 }
 
 impl Default for Options {
@@ -48,6 +165,7 @@ impl Default for Options {
             to_ms: None,
             bootstrap: 200,
             seed: 0x5eed,
+            source: Source::Human,
         }
     }
 }
@@ -98,8 +216,15 @@ pub struct Leaderboard {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "ts", ts(optional))]
     pub to_ms: Option<i64>,
+    /// Whose votes it counts.
+    pub source: Source,
     /// Models, best first.
     pub models: Vec<Standing>,
+    /// Judge–human agreement on the comparisons both voted on (in the time window), when
+    /// there are any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
+    pub agreement: Option<Agreement>,
 }
 
 impl Leaderboard {
@@ -258,8 +383,11 @@ pub fn compute(votes: &[VoteRecord], opts: &Options) -> Leaderboard {
     let mut groups: Vec<Group> = Vec::new();
     let mut counted = 0u64;
     let mut idx = Vec::new();
+    let in_window = |v: &VoteRecord| {
+        !(opts.from_ms.is_some_and(|f| v.at_ms < f) || opts.to_ms.is_some_and(|t| v.at_ms >= t))
+    };
     for v in votes {
-        if opts.from_ms.is_some_and(|f| v.at_ms < f) || opts.to_ms.is_some_and(|t| v.at_ms >= t) {
+        if !in_window(v) || !opts.source.counts(&v.source) {
             continue;
         }
         let winner = match v.winner {
@@ -382,7 +510,9 @@ pub fn compute(votes: &[VoteRecord], opts: &Options) -> Leaderboard {
         votes: counted,
         from_ms: opts.from_ms,
         to_ms: opts.to_ms,
+        source: opts.source,
         models,
+        agreement: agreement(votes.iter().filter(|v| in_window(v))),
     }
 }
 
@@ -412,7 +542,7 @@ impl VoteLog {
             .map_or(i64::MIN, |t| t.saturating_sub(SKEW_MS));
         let mut added = 0;
         for v in store.votes_since(since).await? {
-            if self.seen.insert(v.comparison_id.clone()) {
+            if self.seen.insert(v.key()) {
                 self.newest_ms = Some(self.newest_ms.map_or(v.at_ms, |t| t.max(v.at_ms)));
                 self.votes.push(v);
                 added += 1;
@@ -436,8 +566,8 @@ impl VoteLog {
     }
 }
 
-/// A time filter: `[from, to)` in Unix ms.
-type Window = (Option<i64>, Option<i64>);
+/// A board's filter: `[from, to)` in Unix ms, and the source.
+type Window = (Option<i64>, Option<i64>, Source);
 
 /// The votes and the last board computed from them: a board is recomputed only when votes
 /// arrived or the filter changed.
@@ -459,13 +589,14 @@ impl VoteCache {
         store: &dyn Store,
         from_ms: Option<i64>,
         to_ms: Option<i64>,
+        source: Source,
     ) -> Result<Leaderboard> {
         let mut st = self.inner.lock().await;
         if st.log.refresh(store).await? > 0 {
             st.last = None;
         }
         if let Some((key, board)) = &st.last
-            && *key == (from_ms, to_ms)
+            && *key == (from_ms, to_ms, source)
         {
             return Ok(board.clone());
         }
@@ -474,10 +605,11 @@ impl VoteCache {
             &Options {
                 from_ms,
                 to_ms,
+                source,
                 ..Options::default()
             },
         );
-        st.last = Some(((from_ms, to_ms), board.clone()));
+        st.last = Some(((from_ms, to_ms, source), board.clone()));
         Ok(board)
     }
 

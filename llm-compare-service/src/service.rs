@@ -1089,6 +1089,11 @@ impl Service {
             .await
     }
 
+    /// The store, when there is one.
+    pub(crate) fn store_ref(&self) -> Option<&SharedStore> {
+        self.store.as_ref()
+    }
+
     /// The server's executable tools (`[tools.*]`, `[mcp.*]`): what a request may name in
     /// `tools`.
     pub fn server_tools(&self) -> Vec<llm_compare_core::Tool> {
@@ -1835,8 +1840,20 @@ impl Service {
         from_ms: Option<i64>,
         to_ms: Option<i64>,
     ) -> Result<Leaderboard> {
+        self.leaderboard_of(from_ms, to_ms, crate::leaderboard::Source::Human)
+            .await
+    }
+
+    /// The leaderboard of `source`'s votes (people's, judges', or both) cast in
+    /// `[from_ms, to_ms)`, with the judge–human agreement.
+    pub async fn leaderboard_of(
+        &self,
+        from_ms: Option<i64>,
+        to_ms: Option<i64>,
+        source: crate::leaderboard::Source,
+    ) -> Result<Leaderboard> {
         let store = self.store_for("the leaderboard needs")?;
-        self.votes.board(&**store, from_ms, to_ms).await
+        self.votes.board(&**store, from_ms, to_ms, source).await
     }
 
     /// `owner`'s usage report: calls, tokens and cost per model or per day (chat completions

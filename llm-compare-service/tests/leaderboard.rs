@@ -27,6 +27,8 @@ fn synthetic(n: usize, seed: u64) -> Vec<VoteRecord> {
                 winner: Winner::Model(if rng.f64() < p_a { 0 } else { 1 }),
                 ttft_ms: vec![Some(100.0 + a as f64), None],
                 cost_pico: vec![Some(1_000_000), Some(3_000_000)],
+                source: "human".into(),
+                pair: None,
             }
         })
         .collect()
@@ -94,6 +96,8 @@ fn ties_all_bad_multi_model_votes_and_time_filters() {
         winner,
         ttft_ms: vec![None; models.len()],
         cost_pico: vec![None; models.len()],
+        source: "human".into(),
+        pair: None,
     };
     let votes = vec![
         // A three-way vote: a beats b and c.
@@ -128,4 +132,91 @@ fn ties_all_bad_multi_model_votes_and_time_filters() {
     assert_eq!(csv.lines().count(), 4);
     assert!(csv.lines().nth(1).unwrap().starts_with("1,\"a\","));
     assert!(compute(&[], &Options::default()).models.is_empty());
+}
+
+/// Cohen's κ on a confusion matrix with a known answer, and agreement read from votes: a
+/// judge's pairwise verdicts against people's votes on the same comparisons.
+#[test]
+fn judge_human_agreement_is_the_rate_and_cohens_kappa() {
+    use llm_compare_service::leaderboard::{Source, agreement, kappa};
+    // 50 pairs: 35 agree; each rater says "first" half / 60 % of the time → κ = (0.7 − 0.5) / 0.5.
+    let k = kappa(&[[20, 5, 0], [10, 15, 0], [0, 0, 0]]).unwrap();
+    assert_eq!(k.pairs, 50);
+    assert!((k.rate - 0.7).abs() < 1e-12);
+    assert!((k.kappa - 0.4).abs() < 1e-12, "{k:?}");
+    // Perfect agreement on one category only: κ is 1 (no disagreement to explain).
+    assert_eq!(
+        kappa(&[[3, 0, 0], [0, 0, 0], [0, 0, 0]]).unwrap().kappa,
+        1.0
+    );
+    assert!(kappa(&[[0; 3]; 3]).is_none());
+
+    let human = |k: i64, models: &[&str], winner: Winner| VoteRecord {
+        comparison_id: format!("c{k}"),
+        at_ms: k,
+        models: models.iter().map(|m| m.to_string()).collect(),
+        winner,
+        ttft_ms: vec![None; models.len()],
+        cost_pico: vec![None; models.len()],
+        source: "human".into(),
+        pair: None,
+    };
+    let judge = |k: i64, models: [&str; 2], pair: (usize, usize), winner: Winner| VoteRecord {
+        comparison_id: format!("c{k}"),
+        at_ms: 100 + k,
+        models: models.iter().map(|m| m.to_string()).collect(),
+        winner,
+        ttft_ms: vec![None; 2],
+        cost_pico: vec![None; 2],
+        source: "judge:sim/judge".into(),
+        pair: Some(pair),
+    };
+    let votes = vec![
+        // Agree: a won.
+        human(1, &["a", "b"], Winner::Model(0)),
+        judge(1, ["a", "b"], (0, 1), Winner::Model(0)),
+        // Disagree: people say b, the judge a.
+        human(2, &["a", "b"], Winner::Model(1)),
+        judge(2, ["a", "b"], (0, 1), Winner::Model(0)),
+        // A three-way human vote for c: pair (a, b) has no outcome, (a, c) is c's.
+        human(3, &["a", "b", "c"], Winner::Model(2)),
+        judge(3, ["a", "b"], (0, 1), Winner::Model(0)),
+        judge(3, ["a", "c"], (0, 2), Winner::Model(1)),
+        // Agree on a tie.
+        human(4, &["a", "b"], Winner::Outcome(Outcome::Tie)),
+        judge(4, ["a", "b"], (0, 1), Winner::Outcome(Outcome::Tie)),
+        // A judge's verdict with no human vote: not compared.
+        judge(5, ["a", "b"], (0, 1), Winner::Model(1)),
+    ];
+    let a = agreement(votes.iter()).unwrap();
+    assert_eq!(a.pairs, 4);
+    assert!((a.rate - 0.75).abs() < 1e-12, "{a:?}");
+    // Each board counts its source's votes, and reports the agreement.
+    let judged = compute(
+        &votes,
+        &Options {
+            source: Source::Judge,
+            bootstrap: 0,
+            ..Options::default()
+        },
+    );
+    assert_eq!(judged.votes, 6);
+    assert_eq!(judged.agreement.as_ref().unwrap().pairs, 4);
+    let people = compute(
+        &votes,
+        &Options {
+            bootstrap: 0,
+            ..Options::default()
+        },
+    );
+    assert_eq!(people.votes, 4);
+    let all = compute(
+        &votes,
+        &Options {
+            source: Source::All,
+            bootstrap: 0,
+            ..Options::default()
+        },
+    );
+    assert_eq!(all.votes, 10);
 }

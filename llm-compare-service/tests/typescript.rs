@@ -99,6 +99,8 @@ fn generate() -> String {
     decl::<GroupBy>(&cfg, &mut out);
     decl::<Leaderboard>(&cfg, &mut out);
     decl::<Standing>(&cfg, &mut out);
+    decl::<llm_compare_service::leaderboard::Source>(&cfg, &mut out);
+    decl::<llm_compare_service::leaderboard::Agreement>(&cfg, &mut out);
     out.truncate(out.trim_end().len());
     out.push('\n');
     out

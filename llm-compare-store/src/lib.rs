@@ -443,6 +443,23 @@ impl Winner {
     }
 }
 
+/// A judge's verdict on one pair of a comparison's answers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JudgeVote {
+    /// The comparison.
+    pub comparison_id: String,
+    /// The judge model.
+    pub judge: String,
+    /// The pair, by `model_index` (a < b).
+    pub a_index: usize,
+    /// The other.
+    pub b_index: usize,
+    /// `Some(true)`: a won; `Some(false)`: b won; `None`: a tie.
+    pub a_won: Option<bool>,
+    /// The judge's reason.
+    pub reason: Option<String>,
+}
+
 /// One vote with what the leaderboard needs of its comparison.
 #[derive(Debug, Clone, PartialEq)]
 pub struct VoteRecord {
@@ -458,6 +475,21 @@ pub struct VoteRecord {
     pub ttft_ms: Vec<Option<f64>>,
     /// Each model's cost in pico-USD, when priced.
     pub cost_pico: Vec<Option<i64>>,
+    /// Who voted: `human`, or `judge:<model>` (then `models` is the judged pair).
+    pub source: String,
+    /// A judge's vote: the pair's `model_index`es in the comparison.
+    pub pair: Option<(usize, usize)>,
+}
+
+impl VoteRecord {
+    /// What identifies the vote: its comparison (a human's), with the judge and pair (a
+    /// judge's).
+    pub fn key(&self) -> String {
+        match self.pair {
+            None => self.comparison_id.clone(),
+            Some((a, b)) => format!("{}|{}|{a}|{b}", self.comparison_id, self.source),
+        }
+    }
 }
 
 /// One row of a usage report.
@@ -559,8 +591,10 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// The stored bytes of attachment `sha256`.
     async fn attachment(&self, sha256: &str) -> Result<Option<StoredAttachment>>;
 
-    /// Votes cast at or after `since_ms`, oldest first.
+    /// Votes cast at or after `since_ms`, oldest first: the human votes and the judges'.
     async fn votes_since(&self, since_ms: i64) -> Result<Vec<VoteRecord>>;
+    /// Records judges' pairwise verdicts (a verdict already recorded is replaced).
+    async fn judge_votes(&self, votes: &[JudgeVote]) -> Result<()>;
     /// `owner`'s usage from `from_ms` (inclusive) to `to_ms` (exclusive), per model and day.
     async fn usage(&self, owner: &str, from_ms: i64, to_ms: i64) -> Result<Vec<UsageRow>>;
     /// `owner`'s budget period starting at `period_start_ms`.

@@ -12,9 +12,9 @@ use sqlx::any::{AnyPoolOptions, AnyRow, install_default_drivers};
 use sqlx::{Any, AnyPool, AssertSqlSafe, Row, Transaction};
 
 use crate::{
-    AttachmentRef, BudgetState, ComparisonKind, ComparisonSummary, NewComparison, NewSession,
-    SessionSummary, Store, StoredAttachment, StoredComparison, StoredKey, StoredModel,
-    StoredSession, UsageRow, Vote, VoteRecord, Winner, Write, not_yours,
+    AttachmentRef, BudgetState, ComparisonKind, ComparisonSummary, JudgeVote, NewComparison,
+    NewSession, Outcome, SessionSummary, Store, StoredAttachment, StoredComparison, StoredKey,
+    StoredModel, StoredSession, UsageRow, Vote, VoteRecord, Winner, Write, not_yours,
 };
 
 fn now_ms() -> i64 {
@@ -1035,6 +1035,8 @@ impl Store for SqlStore {
                     models: Vec::new(),
                     ttft_ms: Vec::new(),
                     cost_pico: Vec::new(),
+                    source: "human".into(),
+                    pair: None,
                 });
             }
             if let Some(v) = out.last_mut() {
@@ -1043,7 +1045,86 @@ impl Store for SqlStore {
                 v.cost_pico.push(get(&row, "cost_pico")?);
             }
         }
+        let judged = sqlx::query(
+            "SELECT j.comparison_id, j.judge, j.a_index, j.b_index, j.winner, j.created_at_ms,              ma.model AS model_a, ma.ttft_ms AS ttft_a, ma.cost_pico AS cost_a,              mb.model AS model_b, mb.ttft_ms AS ttft_b, mb.cost_pico AS cost_b              FROM judge_votes j              JOIN model_results ma ON ma.comparison_id = j.comparison_id AND ma.model_index = j.a_index              JOIN model_results mb ON mb.comparison_id = j.comparison_id AND mb.model_index = j.b_index              WHERE j.created_at_ms >= $1 ORDER BY j.created_at_ms, j.comparison_id, j.judge, j.a_index, j.b_index",
+        )
+        .bind(since_ms)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        for row in judged {
+            let cid: String = get(&row, "comparison_id")?;
+            let judge: String = get(&row, "judge")?;
+            let index = |col: &str| -> Result<usize> {
+                usize::try_from(get::<i64>(&row, col)?)
+                    .map_err(|_| corrupt("judge_votes", &cid, format!("a negative {col}")))
+            };
+            let winner: String = get(&row, "winner")?;
+            let winner = match winner.as_str() {
+                "a" => Winner::Model(0),
+                "b" => Winner::Model(1),
+                "tie" => Winner::Outcome(Outcome::Tie),
+                other => {
+                    return Err(corrupt(
+                        "judge_votes",
+                        &cid,
+                        format!("unknown winner `{other}`"),
+                    ));
+                }
+            };
+            out.push(VoteRecord {
+                pair: Some((index("a_index")?, index("b_index")?)),
+                comparison_id: cid,
+                at_ms: get(&row, "created_at_ms")?,
+                models: vec![get(&row, "model_a")?, get(&row, "model_b")?],
+                winner,
+                ttft_ms: vec![get(&row, "ttft_a")?, get(&row, "ttft_b")?],
+                cost_pico: vec![get(&row, "cost_a")?, get(&row, "cost_b")?],
+                source: format!("judge:{judge}"),
+            });
+        }
+        // Both kinds, oldest first.
+        out.sort_by_key(|v| v.at_ms);
         Ok(out)
+    }
+
+    async fn judge_votes(&self, votes: &[JudgeVote]) -> Result<()> {
+        if votes.is_empty() {
+            return Ok(());
+        }
+        let now = now_ms();
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        for v in votes {
+            let (a, b) = (
+                i64::try_from(v.a_index).unwrap_or(i64::MAX),
+                i64::try_from(v.b_index).unwrap_or(i64::MAX),
+            );
+            let winner = match v.a_won {
+                Some(true) => "a",
+                Some(false) => "b",
+                None => "tie",
+            };
+            sqlx::query("DELETE FROM judge_votes WHERE comparison_id = $1 AND judge = $2 AND a_index = $3 AND b_index = $4")
+                .bind(&v.comparison_id)
+                .bind(&v.judge)
+                .bind(a)
+                .bind(b)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            sqlx::query("INSERT INTO judge_votes (comparison_id, judge, a_index, b_index, winner, reason, created_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+                .bind(&v.comparison_id)
+                .bind(&v.judge)
+                .bind(a)
+                .bind(b)
+                .bind(winner)
+                .bind(&v.reason)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+        }
+        tx.commit().await.map_err(db_err)
     }
 
     async fn usage(&self, owner: &str, from_ms: i64, to_ms: i64) -> Result<Vec<UsageRow>> {

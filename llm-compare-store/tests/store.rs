@@ -579,6 +579,32 @@ async fn votes_feed_the_leaderboard(store: Arc<dyn Store>) {
     assert_eq!(v.winner, Winner::Model(1));
     assert_eq!(v.ttft_ms, vec![Some(1.5), Some(1.5)]);
     assert_eq!(v.cost_pico, vec![Some(3), Some(3)]);
+    assert_eq!(v.source, "human");
+
+    // A judge's pairwise verdicts are votes of their own kind, on the judged pair; a verdict
+    // recorded again replaces the first.
+    let verdict = |a_won| llm_compare_store::JudgeVote {
+        comparison_id: c.id.clone(),
+        judge: "sim/judge".into(),
+        a_index: 0,
+        b_index: 1,
+        a_won,
+        reason: Some("r".into()),
+    };
+    store.judge_votes(&[verdict(Some(true))]).await.unwrap();
+    store.judge_votes(&[verdict(None)]).await.unwrap();
+    let votes = store.votes_since(0).await.unwrap();
+    let judged: Vec<_> = votes
+        .iter()
+        .filter(|x| x.comparison_id == c.id && x.source == "judge:sim/judge")
+        .collect();
+    assert_eq!(judged.len(), 1);
+    assert_eq!(judged[0].pair, Some((0, 1)));
+    assert_eq!(judged[0].models, vec!["sim/echo", "sim/lorem"]);
+    assert_eq!(
+        judged[0].winner,
+        Winner::Outcome(llm_compare_store::Outcome::Tie)
+    );
 }
 
 /// A fresh directory for a SQLite file, and the file's URL.

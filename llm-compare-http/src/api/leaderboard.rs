@@ -24,6 +24,9 @@ pub struct LeaderboardQuery {
     pub to: Option<String>,
     /// `json` (default) or `csv` (or send `Accept: text/csv`).
     pub format: Option<String>,
+    /// Whose votes: `human` (default), `judge` (LLM judges' verdicts from evaluation runs)
+    /// or `all`.
+    pub source: Option<String>,
 }
 
 /// Models ranked by votes: Bradley-Terry rating with a bootstrap 95% interval, online Elo,
@@ -33,7 +36,7 @@ pub struct LeaderboardQuery {
     params(LeaderboardQuery),
     responses(
         (status = 200, description = "The leaderboard (JSON, or CSV with format=csv)", body = Leaderboard),
-        (status = 400, description = "Bad from, to or format", body = ErrorBody),
+        (status = 400, description = "Bad from, to, format or source", body = ErrorBody),
         (status = 401, description = "Missing or wrong API key", body = ErrorBody),
         (status = 503, description = "The database or the registry is unreachable (`unavailable`): retry after `Retry-After`",
          body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait"))),
@@ -67,7 +70,16 @@ pub async fn get(
             .and_then(|a| a.to_str().ok())
             .is_some_and(|a| a.contains("text/csv")),
     };
-    let board = state.service().leaderboard(from, to).await?;
+    let source = match q.source.as_deref() {
+        None => llm_compare_service::leaderboard::Source::Human,
+        Some(v) => llm_compare_service::leaderboard::Source::parse(v).ok_or_else(|| {
+            ApiError::invalid(
+                "source",
+                format!("source must be human, judge or all, not `{v}`"),
+            )
+        })?,
+    };
+    let board = state.service().leaderboard_of(from, to, source).await?;
     if csv {
         let mut resp = board.to_csv().into_response();
         resp.headers_mut().insert(

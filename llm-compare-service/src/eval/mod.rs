@@ -115,12 +115,18 @@ pub struct ModelOutcome {
 /// The judge's verdict on one pair of answers (both orders).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PairVerdict {
+    /// The first model's `model_index`.
+    pub a_index: usize,
+    /// The second's.
+    pub b_index: usize,
     /// The first model.
     pub a: String,
     /// The second.
     pub b: String,
     /// The better one's name, or `tie` (also when the two orders disagreed).
     pub winner: String,
+    /// The better one's `model_index` (None: a tie).
+    pub winner_index: Option<usize>,
     /// Whether both orders agreed.
     pub consistent: bool,
     /// The judge's reasons, in order shown (a, b), then (b, a).
@@ -317,6 +323,7 @@ impl Service {
         let judge = match &options.judge {
             Some(j) if complete.results.len() > 1 => {
                 let (pairs, cost) = self.judge_pairs(j, &question, &complete.results).await;
+                self.record_verdicts(&complete.request_id, j, &pairs).await;
                 Some(RowJudge {
                     model: j.clone(),
                     pairs,
@@ -441,6 +448,28 @@ impl Service {
         )
     }
 
+    /// Stores the judge's verdicts as votes of their own kind (`judge:<model>`), when there is
+    /// a store: the leaderboard's `source=judge`. A failed write is logged; the row stands.
+    async fn record_verdicts(&self, comparison_id: &str, judge_model: &str, pairs: &[PairVerdict]) {
+        let Some(store) = &self.store_ref() else {
+            return;
+        };
+        let votes: Vec<crate::JudgeVote> = pairs
+            .iter()
+            .map(|p| crate::JudgeVote {
+                comparison_id: comparison_id.to_string(),
+                judge: judge_model.to_string(),
+                a_index: p.a_index,
+                b_index: p.b_index,
+                a_won: p.winner_index.map(|w| w == p.a_index),
+                reason: Some(p.reasons.join(" / ")),
+            })
+            .collect();
+        if let Err(e) = store.judge_votes(&votes).await {
+            tracing::warn!(target: "llm_compare::eval", comparison = comparison_id, error = %e, "the judge's verdicts were not stored");
+        }
+    }
+
     /// Every pair of answers judged in both orders; the verdicts and what they cost.
     async fn judge_pairs(
         &self,
@@ -483,15 +512,20 @@ impl Service {
                     Winner::Tie => Winner::Tie,
                 };
                 let consistent = v1.winner == second_for_a;
-                let winner = match (consistent, v1.winner) {
-                    (true, Winner::A) => a.model.to_string(),
-                    (true, Winner::B) => b.model.to_string(),
-                    _ => "tie".to_string(),
+                let winner_index = match (consistent, v1.winner) {
+                    (true, Winner::A) => Some(i),
+                    (true, Winner::B) => Some(j),
+                    _ => None,
                 };
+                let winner = winner_index
+                    .map_or_else(|| "tie".to_string(), |w| results[w].model.to_string());
                 pairs.push(PairVerdict {
+                    a_index: i,
+                    b_index: j,
                     a: a.model.to_string(),
                     b: b.model.to_string(),
                     winner,
+                    winner_index,
                     consistent,
                     reasons: vec![v1.reason, v2.reason],
                 });
