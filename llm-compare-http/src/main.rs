@@ -84,7 +84,11 @@ pub struct EvalArgs {
     /// The prompt of each row from its variables: `"Translate {{text}} to {{lang}}"`.
     #[arg(long, value_name = "TEMPLATE")]
     pub prompt_template: Option<String>,
-    /// One JSON line per finished row, then the summary line.
+    /// Resume run RUN_ID (printed when it started): only the rows it has not finished run,
+    /// given the same dataset, models, judge and repeat.
+    #[arg(long, value_name = "RUN_ID")]
+    pub resume: Option<String>,
+    /// A JSON line when the run starts (its `run_id`), one per finished row, then the summary.
     #[arg(long)]
     pub json: bool,
     /// Whose run it is: the owner of its comparisons, as a server's API key user (default:

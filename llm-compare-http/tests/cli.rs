@@ -662,7 +662,10 @@ fn eval_runs_a_dataset_checks_each_answer_and_judges_pairs() {
         String::from_utf8_lossy(&out.stderr)
     );
     let ev = events(&out);
-    assert_eq!(ev.len(), 21);
+    assert_eq!(ev.len(), 22);
+    assert_eq!(ev[0]["type"], "start");
+    assert_eq!(ev[0]["units"], 20);
+    let ev = &ev[1..];
     // What each row's assertion says of a text, written out here.
     let expect = |i: usize, text: &str| match i % 4 {
         0 => text.contains("fox"),
@@ -733,5 +736,92 @@ fn eval_runs_a_dataset_checks_each_answer_and_judges_pairs() {
     fails(&["-m", "sim/echo"], "line 2: `promt`");
     std::fs::write(&data, "\n").unwrap();
     fails(&["-m", "sim/echo"], "no rows");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `eval` killed (SIGKILL) mid-run, then `--resume RUN_ID`: the resumed run runs only the
+/// rows the first did not finish — none twice — and its summary counts every row once.
+#[test]
+fn a_killed_eval_resumes_without_running_a_finished_row_again() {
+    let dir = std::env::temp_dir().join(format!("llmc-cli-resume-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let data = dir.join("rows.jsonl");
+    let rows: Vec<String> = (0..12)
+        .map(|i| serde_json::json!({"id": format!("k{i}"), "prompt": format!("row {i}"), "expected": "row"}).to_string())
+        .collect();
+    std::fs::write(&data, rows.join("\n")).unwrap();
+    let store = dir.join("store");
+    let args = |extra: &[&str]| {
+        let mut a: Vec<String> = [
+            "eval",
+            data.to_str().unwrap(),
+            "--data-dir",
+            store.to_str().unwrap(),
+            "-m",
+            "sim/echo",
+            "--concurrency",
+            "1",
+            "--json",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        a.extend(extra.iter().map(|s| s.to_string()));
+        a
+    };
+    let mut child = cli()
+        .args(args(&[]))
+        .env("LLM_COMPARE_SIM_TTFT_MS", "150")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let start: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    assert_eq!(start["type"], "start");
+    let run_id = start["run_id"].as_str().unwrap().to_string();
+    let mut first = std::collections::BTreeSet::new();
+    while first.len() < 3 {
+        let row: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+        assert_eq!(row["type"], "row");
+        first.insert(row["row_id"].as_str().unwrap().to_string());
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let out = cli().args(args(&["--resume", &run_id])).output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ev = events(&out);
+    assert_eq!(ev[0]["run_id"], run_id.as_str());
+    let before = ev[0]["done"].as_u64().unwrap() as usize;
+    assert!(before >= 3, "{}", ev[0]);
+    let resumed: Vec<String> = ev[1..ev.len() - 1]
+        .iter()
+        .map(|r| r["row_id"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        resumed.iter().all(|r| !first.contains(r)),
+        "{first:?} ran again: {resumed:?}"
+    );
+    let unique: std::collections::BTreeSet<&String> = resumed.iter().collect();
+    assert_eq!(unique.len(), resumed.len(), "no row twice");
+    assert_eq!(before + resumed.len(), 12);
+    let summary = ev.last().unwrap();
+    assert_eq!(summary["rows"], 12);
+    assert_eq!(summary["models"][0]["pass_rate"], 1.0);
+    // Resuming a finished run runs nothing; another dataset is refused.
+    let out = cli().args(args(&["--resume", &run_id])).output().unwrap();
+    let ev = events(&out);
+    assert_eq!(ev[0]["done"], 12);
+    assert_eq!(ev.len(), 2);
+    std::fs::write(&data, rows[..5].join("\n")).unwrap();
+    let out = cli().args(args(&["--resume", &run_id])).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("same dataset"));
     std::fs::remove_dir_all(&dir).unwrap();
 }

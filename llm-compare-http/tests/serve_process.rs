@@ -451,7 +451,7 @@ async fn an_eval_runs_judge_votes_rank_models_on_the_servers_leaderboard() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    let first_row = lines[0]["comparison_id"].as_str().unwrap().to_string();
+    let first_row = lines[1]["comparison_id"].as_str().unwrap().to_string();
 
     let (mut child, url) = serve_in(&data, &["--bind", "127.0.0.1:0"], &[]);
     let c = reqwest::Client::new();

@@ -443,6 +443,31 @@ impl Winner {
     }
 }
 
+/// An evaluation run as stored.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EvalRunRecord {
+    /// Its id.
+    pub id: String,
+    /// Whose run it is.
+    pub owner: String,
+    /// The dataset's name (its file).
+    pub dataset: String,
+    /// The dataset's SHA-256: a resumed run must be given the same rows.
+    pub dataset_sha256: String,
+    /// The run's options (the service's JSON).
+    pub options: serde_json::Value,
+    /// Rows × repeats.
+    pub units: u64,
+    /// The summary, once finished.
+    pub summary: Option<serde_json::Value>,
+    /// Unix ms.
+    pub created_at_ms: i64,
+    /// Unix ms, once finished.
+    pub finished_at_ms: Option<i64>,
+    /// Its finished rows' reports (the service's JSON), oldest first.
+    pub rows: Vec<serde_json::Value>,
+}
+
 /// A judge's verdict on one pair of a comparison's answers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JudgeVote {
@@ -595,6 +620,22 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn votes_since(&self, since_ms: i64) -> Result<Vec<VoteRecord>>;
     /// Records judges' pairwise verdicts (a verdict already recorded is replaced).
     async fn judge_votes(&self, votes: &[JudgeVote]) -> Result<()>;
+
+    /// Records a new evaluation run (its `rows` are ignored).
+    async fn create_eval_run(&self, run: &EvalRunRecord) -> Result<()>;
+    /// `owner`'s run `id` with its finished rows (None if unknown or another owner's).
+    async fn eval_run(&self, owner: &str, id: &str) -> Result<Option<EvalRunRecord>>;
+    /// Records a finished row of run `run_id` (once: a row recorded already is a conflict).
+    async fn save_eval_row(
+        &self,
+        run_id: &str,
+        row_id: &str,
+        repeat: u32,
+        comparison_id: &str,
+        report: &serde_json::Value,
+    ) -> Result<()>;
+    /// Records run `run_id`'s summary: it finished.
+    async fn finish_eval_run(&self, run_id: &str, summary: &serde_json::Value) -> Result<()>;
     /// `owner`'s usage from `from_ms` (inclusive) to `to_ms` (exclusive), per model and day.
     async fn usage(&self, owner: &str, from_ms: i64, to_ms: i64) -> Result<Vec<UsageRow>>;
     /// `owner`'s budget period starting at `period_start_ms`.

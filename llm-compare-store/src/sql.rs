@@ -12,9 +12,9 @@ use sqlx::any::{AnyPoolOptions, AnyRow, install_default_drivers};
 use sqlx::{Any, AnyPool, AssertSqlSafe, Row, Transaction};
 
 use crate::{
-    AttachmentRef, BudgetState, ComparisonKind, ComparisonSummary, JudgeVote, NewComparison,
-    NewSession, Outcome, SessionSummary, Store, StoredAttachment, StoredComparison, StoredKey,
-    StoredModel, StoredSession, UsageRow, Vote, VoteRecord, Winner, Write, not_yours,
+    AttachmentRef, BudgetState, ComparisonKind, ComparisonSummary, EvalRunRecord, JudgeVote,
+    NewComparison, NewSession, Outcome, SessionSummary, Store, StoredAttachment, StoredComparison,
+    StoredKey, StoredModel, StoredSession, UsageRow, Vote, VoteRecord, Winner, Write, not_yours,
 };
 
 fn now_ms() -> i64 {
@@ -1086,6 +1086,99 @@ impl Store for SqlStore {
         // Both kinds, oldest first.
         out.sort_by_key(|v| v.at_ms);
         Ok(out)
+    }
+
+    async fn create_eval_run(&self, run: &EvalRunRecord) -> Result<()> {
+        sqlx::query("INSERT INTO eval_runs (id, owner, dataset, dataset_sha256, options, units, created_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+            .bind(&run.id)
+            .bind(&run.owner)
+            .bind(&run.dataset)
+            .bind(&run.dataset_sha256)
+            .bind(run.options.to_string())
+            .bind(i64::try_from(run.units).unwrap_or(i64::MAX))
+            .bind(run.created_at_ms)
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn eval_run(&self, owner: &str, id: &str) -> Result<Option<EvalRunRecord>> {
+        let Some(row) = sqlx::query("SELECT id, owner, dataset, dataset_sha256, options, units, summary, created_at_ms, finished_at_ms FROM eval_runs WHERE id = $1 AND owner = $2")
+            .bind(id)
+            .bind(owner)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?
+        else {
+            return Ok(None);
+        };
+        let options: String = get(&row, "options")?;
+        let summary: Option<String> = get(&row, "summary")?;
+        let rows = sqlx::query(
+            "SELECT report FROM eval_rows WHERE run_id = $1 ORDER BY created_at_ms, row_id, repeat",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        let mut reports = Vec::with_capacity(rows.len());
+        for r in rows {
+            let text: String = get(&r, "report")?;
+            reports.push(parse_json("eval_rows", id, "report", &text)?);
+        }
+        Ok(Some(EvalRunRecord {
+            id: get(&row, "id")?,
+            owner: get(&row, "owner")?,
+            dataset: get(&row, "dataset")?,
+            dataset_sha256: get(&row, "dataset_sha256")?,
+            options: parse_json("eval_runs", id, "options", &options)?,
+            units: u64::try_from(get::<i64>(&row, "units")?)
+                .map_err(|_| corrupt("eval_runs", id, "a negative `units`"))?,
+            summary: summary
+                .map(|s| parse_json("eval_runs", id, "summary", &s))
+                .transpose()?,
+            created_at_ms: get(&row, "created_at_ms")?,
+            finished_at_ms: get(&row, "finished_at_ms")?,
+            rows: reports,
+        }))
+    }
+
+    async fn save_eval_row(
+        &self,
+        run_id: &str,
+        row_id: &str,
+        repeat: u32,
+        comparison_id: &str,
+        report: &serde_json::Value,
+    ) -> Result<()> {
+        let inserted = sqlx::query("INSERT INTO eval_rows (run_id, row_id, repeat, comparison_id, report, created_at_ms) VALUES ($1, $2, $3, $4, $5, $6)")
+            .bind(run_id)
+            .bind(row_id)
+            .bind(i64::from(repeat))
+            .bind(comparison_id)
+            .bind(report.to_string())
+            .bind(now_ms())
+            .execute(&self.pool)
+            .await;
+        match inserted {
+            Ok(_) => Ok(()),
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(Error::Conflict(
+                format!("row `{row_id}` (repeat {repeat}) of run `{run_id}` is recorded already"),
+            )),
+            Err(e) => Err(db_err(e)),
+        }
+    }
+
+    async fn finish_eval_run(&self, run_id: &str, summary: &serde_json::Value) -> Result<()> {
+        sqlx::query("UPDATE eval_runs SET summary = $1, finished_at_ms = $2 WHERE id = $3")
+            .bind(summary.to_string())
+            .bind(now_ms())
+            .bind(run_id)
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(())
     }
 
     async fn judge_votes(&self, votes: &[JudgeVote]) -> Result<()> {

@@ -7,22 +7,16 @@ use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use futures::StreamExt;
 use llm_compare_core::Error;
 use llm_compare_service::Principal;
-use llm_compare_service::eval::dataset::{self, Format};
-use llm_compare_service::eval::{EvalEvent, EvalOptions, Summary};
+use llm_compare_service::eval::{Dataset, EvalEvent, EvalOptions, Summary};
 
 use crate::{EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, EvalArgs};
 
 /// The dataset's rows and the run's options, checked.
-fn prepare(args: &EvalArgs) -> Result<(Vec<dataset::Row>, EvalOptions), Error> {
+fn prepare(args: &EvalArgs) -> Result<(Dataset, EvalOptions), Error> {
     let name = args.dataset.display().to_string();
     let text = std::fs::read_to_string(&args.dataset)
         .map_err(|e| Error::invalid("dataset", format!("cannot read {name}: {e}")))?;
-    let rows = dataset::parse(
-        &name,
-        &text,
-        Format::of(&name),
-        args.prompt_template.as_deref(),
-    )?;
+    let rows = Dataset::parse(&name, &text, args.prompt_template.as_deref())?;
     let options = EvalOptions {
         models: args.models.clone(),
         judge: args.judge.clone(),
@@ -58,9 +52,11 @@ pub async fn run(config: Option<&std::path::Path>, args: EvalArgs) -> u8 {
         }
     };
     let (rows, options) = prepared;
-    let total = rows.len() * options.repeat.unwrap_or(1) as usize;
     let who = Principal::user(args.owner.clone());
-    let mut events = match service.evaluate(&who, rows, options) {
+    let mut events = match service
+        .evaluate(&who, rows, options, args.resume.as_deref())
+        .await
+    {
         Ok(s) => s,
         Err(e) => {
             super::print_error(&e);
@@ -68,6 +64,7 @@ pub async fn run(config: Option<&std::path::Path>, args: EvalArgs) -> u8 {
         }
     };
     let mut done = 0usize;
+    let mut total = 0usize;
     let mut spent = 0.0f64;
     while let Some(e) = events.next().await {
         if args.json {
@@ -80,6 +77,24 @@ pub async fn run(config: Option<&std::path::Path>, args: EvalArgs) -> u8 {
             }
         }
         match e {
+            EvalEvent::Start {
+                run_id,
+                units,
+                done: before,
+            } => {
+                total = units;
+                done = before;
+                if !args.json {
+                    eprintln!(
+                        "run {run_id}: {units} rows{}",
+                        if before > 0 {
+                            format!(", {before} finished before")
+                        } else {
+                            String::new()
+                        }
+                    );
+                }
+            }
             EvalEvent::Row(r) => {
                 done += 1;
                 spent += r.results.iter().map(|m| m.cost_usd).sum::<f64>()

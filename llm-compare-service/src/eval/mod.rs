@@ -34,7 +34,7 @@ pub const MAX_CONCURRENCY: usize = 64;
 pub const MAX_REPEAT: u32 = 100;
 
 /// How a run goes.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EvalOptions {
     /// The models compared on every row.
@@ -214,11 +214,52 @@ pub struct Summary {
     pub judge_cost_usd: f64,
 }
 
+/// A dataset to run: its name, its content's SHA-256 (a resumed run must be given the same)
+/// and its rows.
+#[derive(Debug, Clone)]
+pub struct Dataset {
+    /// Its name (the file's).
+    pub name: String,
+    /// The SHA-256 of its content, hex.
+    pub sha256: String,
+    /// Its rows.
+    pub rows: Vec<Row>,
+}
+
+impl Dataset {
+    /// `text` (the contents of file `name`) parsed ([`dataset::parse`]).
+    pub fn parse(name: &str, text: &str, template: Option<&str>) -> Result<Self> {
+        use sha2::Digest as _;
+        let rows = dataset::parse(name, text, dataset::Format::of(name), template)?;
+        let mut h = sha2::Sha256::new();
+        h.update(text.as_bytes());
+        if let Some(t) = template {
+            h.update(b"\0template\0");
+            h.update(t.as_bytes());
+        }
+        let sha256 = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
+        Ok(Self {
+            name: name.to_string(),
+            sha256,
+            rows,
+        })
+    }
+}
+
 /// What a run streams.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 #[allow(clippy::large_enum_variant)]
 pub enum EvalEvent {
+    /// The run started (or resumed): its id — what `--resume` takes.
+    Start {
+        /// The run's id.
+        run_id: String,
+        /// Rows × repeats.
+        units: usize,
+        /// Of them, finished before (a resumed run: not run again).
+        done: usize,
+    },
     /// A row finished.
     Row(RowReport),
     /// The run finished.
@@ -226,41 +267,154 @@ pub enum EvalEvent {
 }
 
 impl Service {
-    /// Runs `rows` across `options.models` for `who`: rows at once up to the concurrency,
-    /// each one comparison; streams each finished row, then the summary. A row whose models
-    /// fail is reported failed (with the error), never dropped.
-    pub fn evaluate(
+    /// Runs `dataset` across `options.models` for `who`: rows at once up to the concurrency,
+    /// each one comparison; streams the start, each finished row, then the summary. A row whose
+    /// models fail is reported failed (with the error), never dropped. With a store the run
+    /// and each finished row are recorded, and `resume` (a run's id) runs only the rows that
+    /// run has not finished — given the same dataset and options.
+    pub async fn evaluate(
         &self,
         who: &Principal,
-        rows: Vec<Row>,
+        dataset: Dataset,
         options: EvalOptions,
+        resume: Option<&str>,
     ) -> Result<BoxStream<'static, EvalEvent>> {
         options.check()?;
-        if rows.is_empty() {
+        if dataset.rows.is_empty() {
             return Err(Error::invalid(
                 "dataset",
                 "an evaluation needs at least one row",
             ));
         }
-        let run_id = uuid::Uuid::now_v7().to_string();
         let repeat = options.repeat.unwrap_or(1);
+        let units_total = dataset.rows.len() * repeat as usize;
+        let store = self.store_ref().cloned();
+        let (run_id, earlier) = match (resume, &store) {
+            (Some(_), None) => {
+                return Err(Error::NotConfigured(
+                    "resuming a run needs the store it was recorded in".into(),
+                ));
+            }
+            (Some(id), Some(store)) => {
+                let Some(run) = store.eval_run(&who.user, id).await? else {
+                    return Err(crate::not_yours("evaluation run", id));
+                };
+                if run.dataset_sha256 != dataset.sha256 {
+                    return Err(Error::invalid(
+                        "dataset",
+                        format!(
+                            "run `{id}` ran {} with other contents (or another prompt template): give it the same dataset",
+                            run.dataset
+                        ),
+                    ));
+                }
+                let recorded: EvalOptions =
+                    serde_json::from_value(run.options.clone()).map_err(|e| {
+                        Error::Internal(format!("run `{id}`: its options are corrupt: {e}"))
+                    })?;
+                for (field, same) in [
+                    ("models", recorded.models == options.models),
+                    ("judge", recorded.judge == options.judge),
+                    ("repeat", recorded.repeat.unwrap_or(1) == repeat),
+                ] {
+                    if !same {
+                        return Err(Error::invalid(
+                            field,
+                            format!("run `{id}` ran with other {field}: resume it with the same"),
+                        ));
+                    }
+                }
+                let mut earlier = Vec::with_capacity(run.rows.len());
+                for r in run.rows {
+                    earlier.push(serde_json::from_value::<RowReport>(r).map_err(|e| {
+                        Error::Internal(format!("run `{id}`: a row's report is corrupt: {e}"))
+                    })?);
+                }
+                (id.to_string(), earlier)
+            }
+            (None, _) => {
+                let id = uuid::Uuid::now_v7().to_string();
+                if let Some(store) = &store {
+                    store
+                        .create_eval_run(&crate::EvalRunRecord {
+                            id: id.clone(),
+                            owner: who.user.clone(),
+                            dataset: dataset.name.clone(),
+                            dataset_sha256: dataset.sha256.clone(),
+                            options: serde_json::to_value(&options)
+                                .map_err(|e| Error::Internal(e.to_string()))?,
+                            units: units_total as u64,
+                            summary: None,
+                            created_at_ms: crate::service::now_ms(),
+                            finished_at_ms: None,
+                            rows: Vec::new(),
+                        })
+                        .await?;
+                }
+                (id, Vec::new())
+            }
+        };
+        let done: std::collections::HashSet<(String, u32)> = earlier
+            .iter()
+            .map(|r| (r.row_id.clone(), r.repeat))
+            .collect();
         let concurrency = options.concurrency.unwrap_or(4);
         let service = self.clone();
         let who = who.clone();
         let options = Arc::new(options);
-        let units: Vec<(Arc<Row>, u32)> = rows
+        let units: Vec<(Arc<Row>, u32)> = dataset
+            .rows
             .into_iter()
             .map(Arc::new)
             .flat_map(|r| (0..repeat).map(move |k| (r.clone(), k)))
+            .filter(|(r, k)| !done.contains(&(r.id.clone(), *k)))
             .collect();
+        let start = EvalEvent::Start {
+            run_id: run_id.clone(),
+            units: units_total,
+            done: done.len(),
+        };
+        let run = run_id.clone();
         let reports = futures::stream::iter(units)
             .map(move |(row, k)| {
-                let (service, who, options) = (service.clone(), who.clone(), options.clone());
-                async move { service.eval_row(&who, &row, k, &options).await }
+                let (service, who, options, run) =
+                    (service.clone(), who.clone(), options.clone(), run.clone());
+                async move {
+                    let report = service.eval_row(&who, &row, k, &options).await;
+                    service.record_row(&run, &report).await;
+                    report
+                }
             })
             .buffer_unordered(concurrency);
-        let stream = async_stream_like(reports, run_id);
-        Ok(stream)
+        let rows_then_summary = with_summary(reports, run_id, earlier, store);
+        Ok(futures::stream::once(async move { start })
+            .chain(rows_then_summary)
+            .boxed())
+    }
+
+    /// Records a finished row of run `run_id` (with a store): what `--resume` skips. A failed
+    /// write is logged; the row is then run again on resume.
+    async fn record_row(&self, run_id: &str, report: &RowReport) {
+        let Some(store) = self.store_ref() else {
+            return;
+        };
+        let saved = match serde_json::to_value(report) {
+            Ok(v) => {
+                store
+                    .save_eval_row(
+                        run_id,
+                        &report.row_id,
+                        report.repeat,
+                        &report.comparison_id,
+                        &v,
+                    )
+                    .await
+            }
+            Err(e) => Err(Error::Internal(e.to_string())),
+        };
+        if let Err(e) = saved {
+            tracing::warn!(target: "llm_compare::eval", run = run_id, row = %report.row_id, error = %e, "the row's report was not stored");
+        }
     }
 
     /// One row: its comparison, each answer checked, the judge's verdicts.
@@ -572,12 +726,15 @@ impl Service {
     }
 }
 
-/// The rows as they finish, then the summary computed from all of them.
-fn async_stream_like(
+/// The rows as they finish, then the summary computed from all of them (and the `earlier`
+/// ones of a resumed run), recorded as the run's end when there is a store.
+fn with_summary(
     reports: impl futures::Stream<Item = RowReport> + Send + 'static,
     run_id: String,
+    earlier: Vec<RowReport>,
+    store: Option<crate::SharedStore>,
 ) -> BoxStream<'static, EvalEvent> {
-    let state = Arc::new(parking_lot::Mutex::new(Vec::<RowReport>::new()));
+    let state = Arc::new(parking_lot::Mutex::new(earlier));
     let kept = state.clone();
     let rows = reports.map(move |r| {
         kept.lock().push(r.clone());
@@ -585,7 +742,17 @@ fn async_stream_like(
     });
     let summary = futures::stream::once(async move {
         let all = std::mem::take(&mut *state.lock());
-        EvalEvent::Summary(summarize(run_id, &all))
+        let summary = summarize(run_id.clone(), &all);
+        if let Some(store) = store {
+            let saved = match serde_json::to_value(&summary) {
+                Ok(v) => store.finish_eval_run(&run_id, &v).await,
+                Err(e) => Err(Error::Internal(e.to_string())),
+            };
+            if let Err(e) = saved {
+                tracing::warn!(target: "llm_compare::eval", run = %run_id, error = %e, "the run's summary was not stored");
+            }
+        }
+        EvalEvent::Summary(summary)
     });
     rows.chain(summary).boxed()
 }
