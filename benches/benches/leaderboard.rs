@@ -35,6 +35,12 @@ fn votes(n: usize) -> Vec<VoteRecord> {
                 ttft_ms: vec![Some(120.0); size],
                 cost_pico: vec![Some(2_500_000); size],
                 models,
+                style: (0..size)
+                    .map(|_| llm_compare_service::AnswerStyle {
+                        words: rng.u32(20..600),
+                        markdown: rng.u32(0..12),
+                    })
+                    .collect(),
                 source: "human".into(),
                 pair: None,
             }
@@ -52,6 +58,17 @@ fn bench(c: &mut Criterion) {
             b.iter(|| {
                 let board = compute(v, &Options::default());
                 assert_eq!(board.models.len(), MODELS);
+            });
+        });
+        g.bench_with_input(BenchmarkId::new("compute_style_control", n), &v, |b, v| {
+            b.iter(|| {
+                compute(
+                    v,
+                    &Options {
+                        style_control: true,
+                        ..Options::default()
+                    },
+                )
             });
         });
         g.bench_with_input(BenchmarkId::new("compute_no_bootstrap", n), &v, |b, v| {

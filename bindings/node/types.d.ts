@@ -1392,6 +1392,11 @@ source: Source,
  */
 models: Array<Standing>, 
 /**
+ * With `style_control`: the style covariates' coefficients (ratings and intervals are
+ * then the style-controlled fit's).
+ */
+style?: StyleCoefficients, 
+/**
  * Judge–human agreement on the comparisons both voted on (in the time window), when
  * there are any.
  */
@@ -1471,3 +1476,17 @@ rate: number,
  * Cohen's κ over those three outcomes: agreement beyond chance (1 perfect, 0 chance).
  */
 kappa: number, };
+
+/**
+ * How much style sways a vote, when the board is style-controlled: each covariate's
+ * coefficient (log-odds of winning per standard deviation of the covariate).
+ */
+export type StyleCoefficients = { 
+/**
+ * The answers' length difference ((a − b) / (a + b), in words).
+ */
+length: number, 
+/**
+ * Their markdown difference (headers, list items, bold spans, code fences).
+ */
+markdown: number, };

@@ -22,6 +22,8 @@ use serde::Serialize;
 
 use crate::{Store, VoteRecord, Winner};
 
+mod style;
+
 /// Scale of ratings: 400 points = 10× the odds.
 const SCALE: f64 = 400.0;
 /// The mean rating.
@@ -45,6 +47,21 @@ pub struct Options {
     pub seed: u64,
     /// Whose votes count.
     pub source: Source,
+    /// Fit with style covariates (answer length and markdown differences): ratings with
+    /// style's effect removed, intervals from the fit.
+    pub style_control: bool,
+}
+
+/// How much style sways a vote, when the board is style-controlled: each covariate's
+/// coefficient (log-odds of winning per standard deviation of the covariate).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct StyleCoefficients {
+    /// The answers' length difference ((a − b) / (a + b), in words).
+    pub length: f64,
+    /// Their markdown difference (headers, list items, bold spans, code fences).
+    pub markdown: f64,
 }
 
 /// Whose votes a board counts.
@@ -166,6 +183,7 @@ impl Default for Options {
             bootstrap: 200,
             seed: 0x5eed,
             source: Source::Human,
+            style_control: false,
         }
     }
 }
@@ -220,6 +238,11 @@ pub struct Leaderboard {
     pub source: Source,
     /// Models, best first.
     pub models: Vec<Standing>,
+    /// With `style_control`: the style covariates' coefficients (ratings and intervals are
+    /// then the style-controlled fit's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
+    pub style: Option<StyleCoefficients>,
     /// Judge–human agreement on the comparisons both voted on (in the time window), when
     /// there are any.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -383,6 +406,7 @@ pub fn compute(votes: &[VoteRecord], opts: &Options) -> Leaderboard {
     let mut groups: Vec<Group> = Vec::new();
     let mut counted = 0u64;
     let mut idx = Vec::new();
+    let mut battles: Vec<style::Battle> = Vec::new();
     let in_window = |v: &VoteRecord| {
         !(opts.from_ms.is_some_and(|f| v.at_ms < f) || opts.to_ms.is_some_and(|t| v.at_ms >= t))
     };
@@ -444,6 +468,28 @@ pub fn compute(votes: &[VoteRecord], opts: &Options) -> Leaderboard {
                 tallies[j].elo -= delta;
             }
         }
+        if opts.style_control {
+            let style_of = |pos: usize| v.style.get(pos).copied().unwrap_or_default();
+            for a in 0..idx.len() {
+                for b in a + 1..idx.len() {
+                    let y = match winner {
+                        Some(w) if w == a => 1.0,
+                        Some(w) if w == b => 0.0,
+                        Some(_) => continue,
+                        None => 0.5,
+                    };
+                    if idx[a] != idx[b] {
+                        battles.push(style::Battle::new(
+                            idx[a],
+                            idx[b],
+                            y,
+                            style_of(a),
+                            style_of(b),
+                        ));
+                    }
+                }
+            }
+        }
         let key = (idx.clone(), winner);
         match group_ix.get(&key) {
             Some(&g) => groups[g].count += 1.0,
@@ -459,15 +505,20 @@ pub fn compute(votes: &[VoteRecord], opts: &Options) -> Leaderboard {
     }
     let m = names.len();
     let counts: Vec<f64> = groups.iter().map(|g| g.count).collect();
-    let ratings = if m > 0 {
-        bradley_terry(&pair_wins(&groups, &counts, m))
-    } else {
-        Vec::new()
+    // Style control: the logistic fit with covariates gives the ratings and (from its
+    // Hessian) the intervals; no bootstrap.
+    let styled = (opts.style_control && m > 0).then(|| style::fit(&battles, m));
+    let per_log_odds = SCALE / std::f64::consts::LN_10;
+    let ratings = match (&styled, m) {
+        (Some(f), _) => f.strength.iter().map(|b| BASE + per_log_odds * b).collect(),
+        (None, 0) => Vec::new(),
+        (None, _) => bradley_terry(&pair_wins(&groups, &counts, m)),
     };
+    let bootstrap = if styled.is_some() { 0 } else { opts.bootstrap };
     // Bootstrap: each resample reweights the outcome groups.
-    let mut samples: Vec<Vec<f64>> = vec![Vec::with_capacity(opts.bootstrap); m];
+    let mut samples: Vec<Vec<f64>> = vec![Vec::with_capacity(bootstrap); m];
     let mut rng = fastrand::Rng::with_seed(opts.seed);
-    for _ in 0..opts.bootstrap {
+    for _ in 0..bootstrap {
         let weights: Vec<f64> = counts.iter().map(|&c| poisson(&mut rng, c)).collect();
         for (i, r) in bradley_terry(&pair_wins(&groups, &weights, m))
             .into_iter()
@@ -481,10 +532,13 @@ pub fn compute(votes: &[VoteRecord], opts: &Options) -> Leaderboard {
             let t = &tallies[i];
             let s = &mut samples[i];
             s.sort_by(f64::total_cmp);
-            let (lo, hi) = if s.is_empty() {
-                (ratings[i], ratings[i])
-            } else {
-                (percentile(s, 0.025), percentile(s, 0.975))
+            let (lo, hi) = match &styled {
+                Some(f) => {
+                    let half = 1.959_964 * per_log_odds * f.std_err[i];
+                    (ratings[i] - half, ratings[i] + half)
+                }
+                None if s.is_empty() => (ratings[i], ratings[i]),
+                None => (percentile(s, 0.025), percentile(s, 0.975)),
             };
             Standing {
                 rank: 0,
@@ -512,6 +566,10 @@ pub fn compute(votes: &[VoteRecord], opts: &Options) -> Leaderboard {
         to_ms: opts.to_ms,
         source: opts.source,
         models,
+        style: styled.map(|f| StyleCoefficients {
+            length: f.length,
+            markdown: f.markdown,
+        }),
         agreement: agreement(votes.iter().filter(|v| in_window(v))),
     }
 }
@@ -567,7 +625,7 @@ impl VoteLog {
 }
 
 /// A board's filter: `[from, to)` in Unix ms, and the source.
-type Window = (Option<i64>, Option<i64>, Source);
+type Window = (Option<i64>, Option<i64>, Source, bool);
 
 /// The votes and the last board computed from them: a board is recomputed only when votes
 /// arrived or the filter changed.
@@ -590,13 +648,14 @@ impl VoteCache {
         from_ms: Option<i64>,
         to_ms: Option<i64>,
         source: Source,
+        style_control: bool,
     ) -> Result<Leaderboard> {
         let mut st = self.inner.lock().await;
         if st.log.refresh(store).await? > 0 {
             st.last = None;
         }
         if let Some((key, board)) = &st.last
-            && *key == (from_ms, to_ms, source)
+            && *key == (from_ms, to_ms, source, style_control)
         {
             return Ok(board.clone());
         }
@@ -606,10 +665,11 @@ impl VoteCache {
                 from_ms,
                 to_ms,
                 source,
+                style_control,
                 ..Options::default()
             },
         );
-        st.last = Some(((from_ms, to_ms, source), board.clone()));
+        st.last = Some(((from_ms, to_ms, source, style_control), board.clone()));
         Ok(board)
     }
 

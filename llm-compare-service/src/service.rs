@@ -1840,20 +1840,24 @@ impl Service {
         from_ms: Option<i64>,
         to_ms: Option<i64>,
     ) -> Result<Leaderboard> {
-        self.leaderboard_of(from_ms, to_ms, crate::leaderboard::Source::Human)
+        self.leaderboard_of(from_ms, to_ms, crate::leaderboard::Source::Human, false)
             .await
     }
 
     /// The leaderboard of `source`'s votes (people's, judges', or both) cast in
-    /// `[from_ms, to_ms)`, with the judge–human agreement.
+    /// `[from_ms, to_ms)`, with the judge–human agreement; with `style_control`, ratings with
+    /// the effect of answer length and markdown removed.
     pub async fn leaderboard_of(
         &self,
         from_ms: Option<i64>,
         to_ms: Option<i64>,
         source: crate::leaderboard::Source,
+        style_control: bool,
     ) -> Result<Leaderboard> {
         let store = self.store_for("the leaderboard needs")?;
-        self.votes.board(&**store, from_ms, to_ms, source).await
+        self.votes
+            .board(&**store, from_ms, to_ms, source, style_control)
+            .await
     }
 
     /// `owner`'s usage report: calls, tokens and cost per model or per day (chat completions

@@ -27,6 +27,7 @@ fn synthetic(n: usize, seed: u64) -> Vec<VoteRecord> {
                 winner: Winner::Model(if rng.f64() < p_a { 0 } else { 1 }),
                 ttft_ms: vec![Some(100.0 + a as f64), None],
                 cost_pico: vec![Some(1_000_000), Some(3_000_000)],
+                style: Vec::new(),
                 source: "human".into(),
                 pair: None,
             }
@@ -96,6 +97,7 @@ fn ties_all_bad_multi_model_votes_and_time_filters() {
         winner,
         ttft_ms: vec![None; models.len()],
         cost_pico: vec![None; models.len()],
+        style: Vec::new(),
         source: "human".into(),
         pair: None,
     };
@@ -158,6 +160,7 @@ fn judge_human_agreement_is_the_rate_and_cohens_kappa() {
         winner,
         ttft_ms: vec![None; models.len()],
         cost_pico: vec![None; models.len()],
+        style: Vec::new(),
         source: "human".into(),
         pair: None,
     };
@@ -168,6 +171,7 @@ fn judge_human_agreement_is_the_rate_and_cohens_kappa() {
         winner,
         ttft_ms: vec![None; 2],
         cost_pico: vec![None; 2],
+        style: Vec::new(),
         source: "judge:sim/judge".into(),
         pair: Some(pair),
     };
@@ -219,4 +223,85 @@ fn judge_human_agreement_is_the_rate_and_cohens_kappa() {
         },
     );
     assert_eq!(all.votes, 10);
+}
+
+/// Style control on synthetic votes where one model wins only by writing longer answers (all
+/// four are equally good; the longer answer wins more often, whoever wrote it): without it the
+/// long writer ranks first by a clear margin; with it the advantage vanishes within the
+/// intervals, and the length coefficient carries it instead.
+#[test]
+fn style_control_removes_an_advantage_that_is_only_length() {
+    use llm_compare_service::AnswerStyle;
+    let mut rng = fastrand::Rng::with_seed(7);
+    let names = ["m0", "m1", "m2", "long"];
+    let votes: Vec<VoteRecord> = (0..4000)
+        .map(|k| {
+            let a = rng.usize(0..4);
+            let b = (a + rng.usize(1..4)) % 4;
+            let words = |m: usize, rng: &mut fastrand::Rng| {
+                if m == 3 {
+                    rng.u32(150..450)
+                } else {
+                    rng.u32(50..350)
+                }
+            };
+            let (wa, wb) = (words(a, &mut rng), words(b, &mut rng));
+            let diff = (f64::from(wa) - f64::from(wb)) / f64::from(wa + wb);
+            let p_a = 1.0 / (1.0 + (-3.0 * diff).exp());
+            VoteRecord {
+                comparison_id: format!("s{k}"),
+                at_ms: k,
+                models: vec![names[a].to_string(), names[b].to_string()],
+                winner: Winner::Model(if rng.f64() < p_a { 0 } else { 1 }),
+                ttft_ms: vec![None; 2],
+                cost_pico: vec![None; 2],
+                style: vec![
+                    AnswerStyle {
+                        words: wa,
+                        markdown: 0,
+                    },
+                    AnswerStyle {
+                        words: wb,
+                        markdown: 0,
+                    },
+                ],
+                source: "human".into(),
+                pair: None,
+            }
+        })
+        .collect();
+    let plain = compute(
+        &votes,
+        &Options {
+            bootstrap: 100,
+            ..Options::default()
+        },
+    );
+    assert_eq!(plain.models[0].model, "long", "{:?}", plain.models);
+    assert!(plain.style.is_none());
+    let runner_up = &plain.models[1];
+    assert!(
+        plain.models[0].ci_low > runner_up.ci_high,
+        "without style control the long writer is clearly ahead: {:?}",
+        plain.models
+    );
+    let controlled = compute(
+        &votes,
+        &Options {
+            style_control: true,
+            ..Options::default()
+        },
+    );
+    let style = controlled.style.as_ref().unwrap();
+    assert!(style.length > 0.5, "{style:?}");
+    let long = controlled
+        .models
+        .iter()
+        .find(|s| s.model == "long")
+        .unwrap();
+    for other in controlled.models.iter().filter(|s| s.model != "long") {
+        let gap = (long.rating - other.rating).abs();
+        let half = (long.ci_high - long.ci_low) / 2.0 + (other.ci_high - other.ci_low) / 2.0;
+        assert!(gap < half, "{long:?} vs {other:?}");
+    }
 }

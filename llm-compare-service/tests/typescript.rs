@@ -101,6 +101,7 @@ fn generate() -> String {
     decl::<Standing>(&cfg, &mut out);
     decl::<llm_compare_service::leaderboard::Source>(&cfg, &mut out);
     decl::<llm_compare_service::leaderboard::Agreement>(&cfg, &mut out);
+    decl::<llm_compare_service::leaderboard::StyleCoefficients>(&cfg, &mut out);
     out.truncate(out.trim_end().len());
     out.push('\n');
     out

@@ -443,6 +443,37 @@ impl Winner {
     }
 }
 
+/// What style control knows of an answer: its length and its markdown.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct AnswerStyle {
+    /// Words.
+    pub words: u32,
+    /// Markdown elements: headers, list items, bold spans, code fences.
+    pub markdown: u32,
+}
+
+impl AnswerStyle {
+    /// `text`'s style.
+    pub fn of(text: &str) -> Self {
+        let mut markdown = 0u32;
+        for line in text.lines() {
+            let t = line.trim_start();
+            let header = t.starts_with('#') && t.trim_start_matches('#').starts_with(' ');
+            let bullet = t.starts_with("- ") || t.starts_with("* ") || t.starts_with("+ ");
+            let numbered = t
+                .split_once(". ")
+                .is_some_and(|(n, _)| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()));
+            let fence = t.starts_with("```");
+            markdown += u32::from(header || bullet || numbered || fence);
+            markdown += u32::try_from(line.matches("**").count() / 2).unwrap_or(u32::MAX);
+        }
+        Self {
+            words: u32::try_from(text.split_whitespace().count()).unwrap_or(u32::MAX),
+            markdown,
+        }
+    }
+}
+
 /// An evaluation run as stored.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct EvalRunRecord {
@@ -500,6 +531,9 @@ pub struct VoteRecord {
     pub ttft_ms: Vec<Option<f64>>,
     /// Each model's cost in pico-USD, when priced.
     pub cost_pico: Vec<Option<i64>>,
+    /// Each answer's style (length, markdown), by position in `models`: the covariates of
+    /// style control.
+    pub style: Vec<AnswerStyle>,
     /// Who voted: `human`, or `judge:<model>` (then `models` is the judged pair).
     pub source: String,
     /// A judge's vote: the pair's `model_index`es in the comparison.

@@ -12,9 +12,10 @@ use sqlx::any::{AnyPoolOptions, AnyRow, install_default_drivers};
 use sqlx::{Any, AnyPool, AssertSqlSafe, Row, Transaction};
 
 use crate::{
-    AttachmentRef, BudgetState, ComparisonKind, ComparisonSummary, EvalRunRecord, JudgeVote,
-    NewComparison, NewSession, Outcome, SessionSummary, Store, StoredAttachment, StoredComparison,
-    StoredKey, StoredModel, StoredSession, UsageRow, Vote, VoteRecord, Winner, Write, not_yours,
+    AnswerStyle, AttachmentRef, BudgetState, ComparisonKind, ComparisonSummary, EvalRunRecord,
+    JudgeVote, NewComparison, NewSession, Outcome, SessionSummary, Store, StoredAttachment,
+    StoredComparison, StoredKey, StoredModel, StoredSession, UsageRow, Vote, VoteRecord, Winner,
+    Write, not_yours,
 };
 
 fn now_ms() -> i64 {
@@ -1015,7 +1016,7 @@ impl Store for SqlStore {
 
     async fn votes_since(&self, since_ms: i64) -> Result<Vec<VoteRecord>> {
         let rows = sqlx::query(
-            "SELECT p.comparison_id, p.winner, p.created_at_ms, m.model_index, m.model, m.ttft_ms, m.cost_pico \
+            "SELECT p.comparison_id, p.winner, p.created_at_ms, m.model_index, m.model, m.ttft_ms, m.cost_pico, m.text \
              FROM preferences p JOIN model_results m ON m.comparison_id = p.comparison_id \
              WHERE p.created_at_ms >= $1 ORDER BY p.created_at_ms, p.comparison_id, m.model_index",
         )
@@ -1035,6 +1036,7 @@ impl Store for SqlStore {
                     models: Vec::new(),
                     ttft_ms: Vec::new(),
                     cost_pico: Vec::new(),
+                    style: Vec::new(),
                     source: "human".into(),
                     pair: None,
                 });
@@ -1043,10 +1045,17 @@ impl Store for SqlStore {
                 v.models.push(get(&row, "model")?);
                 v.ttft_ms.push(get(&row, "ttft_ms")?);
                 v.cost_pico.push(get(&row, "cost_pico")?);
+                v.style.push(AnswerStyle::of(&get::<String>(&row, "text")?));
             }
         }
         let judged = sqlx::query(
-            "SELECT j.comparison_id, j.judge, j.a_index, j.b_index, j.winner, j.created_at_ms,              ma.model AS model_a, ma.ttft_ms AS ttft_a, ma.cost_pico AS cost_a,              mb.model AS model_b, mb.ttft_ms AS ttft_b, mb.cost_pico AS cost_b              FROM judge_votes j              JOIN model_results ma ON ma.comparison_id = j.comparison_id AND ma.model_index = j.a_index              JOIN model_results mb ON mb.comparison_id = j.comparison_id AND mb.model_index = j.b_index              WHERE j.created_at_ms >= $1 ORDER BY j.created_at_ms, j.comparison_id, j.judge, j.a_index, j.b_index",
+            "SELECT j.comparison_id, j.judge, j.a_index, j.b_index, j.winner, j.created_at_ms, \
+             ma.model AS model_a, ma.ttft_ms AS ttft_a, ma.cost_pico AS cost_a, ma.text AS text_a, \
+             mb.model AS model_b, mb.ttft_ms AS ttft_b, mb.cost_pico AS cost_b, mb.text AS text_b \
+             FROM judge_votes j \
+             JOIN model_results ma ON ma.comparison_id = j.comparison_id AND ma.model_index = j.a_index \
+             JOIN model_results mb ON mb.comparison_id = j.comparison_id AND mb.model_index = j.b_index \
+             WHERE j.created_at_ms >= $1 ORDER BY j.created_at_ms, j.comparison_id, j.judge, j.a_index, j.b_index",
         )
         .bind(since_ms)
         .fetch_all(&self.pool)
@@ -1080,6 +1089,10 @@ impl Store for SqlStore {
                 winner,
                 ttft_ms: vec![get(&row, "ttft_a")?, get(&row, "ttft_b")?],
                 cost_pico: vec![get(&row, "cost_a")?, get(&row, "cost_b")?],
+                style: vec![
+                    AnswerStyle::of(&get::<String>(&row, "text_a")?),
+                    AnswerStyle::of(&get::<String>(&row, "text_b")?),
+                ],
                 source: format!("judge:{judge}"),
             });
         }

@@ -27,6 +27,9 @@ pub struct LeaderboardQuery {
     /// Whose votes: `human` (default), `judge` (LLM judges' verdicts from evaluation runs)
     /// or `all`.
     pub source: Option<String>,
+    /// `true`: ratings with the effect of answer length and markdown removed (Bradley-Terry
+    /// with style covariates), and the covariates' coefficients (`style`).
+    pub style_control: Option<bool>,
 }
 
 /// Models ranked by votes: Bradley-Terry rating with a bootstrap 95% interval, online Elo,
@@ -79,7 +82,10 @@ pub async fn get(
             )
         })?,
     };
-    let board = state.service().leaderboard_of(from, to, source).await?;
+    let board = state
+        .service()
+        .leaderboard_of(from, to, source, q.style_control.unwrap_or(false))
+        .await?;
     if csv {
         let mut resp = board.to_csv().into_response();
         resp.headers_mut().insert(
