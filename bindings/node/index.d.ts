@@ -100,6 +100,44 @@ export interface CompareInput {
   toolTimeoutS?: number
 }
 
+/** A dataset row (docs/evals.md). */
+export interface EvalRow {
+  id?: string | number
+  prompt?: string
+  messages?: Message[]
+  system?: string
+  category?: string
+  expected?: string
+  vars?: Record<string, string | number | boolean>
+  assert?: Array<{ type: string; value?: unknown }>
+}
+
+/** Options of `evaluate`. */
+export interface EvalOptions {
+  /** The models compared on every row. */
+  models: string[]
+  /** Whose run (default `anonymous`). */
+  owner?: string
+  /** Grades `llm_rubric` assertions and judges every pair in both orders. */
+  judge?: string
+  /** Rows at once (default 4). */
+  concurrency?: number
+  /** Runs of each row (default 1). */
+  repeat?: number
+  /** Each row's prompt from its variables: `"… {{var}} …"`. */
+  promptTemplate?: string
+  /** Let the judge judge rows that include its own model. */
+  allowSelfJudge?: boolean
+  /** Continue this run (its id, from its `start` event). */
+  resume?: string
+}
+
+/** An evaluation run's events. */
+export type EvalEvent =
+  | { type: 'start'; run_id: string; units: number; done: number }
+  | ({ type: 'row' } & Record<string, unknown>)
+  | ({ type: 'summary'; run_id: string; rows: number } & Record<string, unknown>)
+
 /** A client-side tool's result (`toolResults`). */
 export interface ClientToolResult {
   /** The `action` event's `model_index`. */
@@ -242,6 +280,9 @@ export class Engine {
   /** Answers calls of client-side tools: all `results` or none (a `ConflictError` names one
    * whose call is not waiting); resolves to how many went. */
   toolResults(requestId: string, results: ClientToolResult[], options: Owned): Promise<number>
+  /** An evaluation run over a dataset (a JSONL/CSV path, or rows): its start, each finished
+   * row, then the summary (see docs/evals.md). */
+  evaluate(dataset: string | EvalRow[], options: EvalOptions): AsyncIterable<EvalEvent>
   /** Records a vote on a finished comparison: a `model_index`, `'tie'` or `'all_bad'`. */
   vote(requestId: string, winner: Winner, options: Owned & { feedback?: string }): Promise<VoteBody>
   /** Every owner's votes as a ranking; votes cast in [since, until). */

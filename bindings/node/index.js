@@ -352,6 +352,35 @@ class Engine {
   async snapshot(requestId, { owner } = {}) {
     return JSON.parse(await call(() => this.#native.snapshot(requestId, needOwner(owner))))
   }
+  /**
+   * An evaluation run (as `llm-compare eval`): every row of `dataset` (a JSONL or CSV file
+   * path, or an array of rows) across `models`, answers checked against each row's
+   * assertions, pairs judged in both orders by `judge`. An async iterable of
+   * `{type: 'start' | 'row' | 'summary', …}`; with a store the run is recorded and `resume`
+   * continues one.
+   */
+  async *evaluate(dataset, { models, owner = 'anonymous', judge, concurrency, repeat, promptTemplate, allowSelfJudge = false, resume } = {}) {
+    let name = 'rows.jsonl'
+    let text
+    if (typeof dataset === 'string') {
+      name = dataset
+      text = require('node:fs').readFileSync(dataset, 'utf8')
+    } else {
+      text = dataset.map((r) => JSON.stringify(r) + '\n').join('')
+    }
+    const options = { models: typeof models === 'string' ? [models] : [...(models ?? [])], allow_self_judge: allowSelfJudge }
+    if (judge !== undefined) options.judge = judge
+    if (concurrency !== undefined) options.concurrency = concurrency
+    if (repeat !== undefined) options.repeat = repeat
+    const stream = await call(() =>
+      this.#native.evaluate(name, text, JSON.stringify(options), owner, promptTemplate ?? null, resume ?? null),
+    )
+    for (;;) {
+      const json = await call(() => stream.next())
+      if (json === null) return
+      yield JSON.parse(json)
+    }
+  }
   /** Answers calls of client-side tools (`action` events): all `results` or none (a
    * `ConflictError` names one whose call is not waiting). Resolves to how many went. */
   async toolResults(requestId, results, { owner } = {}) {

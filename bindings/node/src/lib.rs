@@ -12,6 +12,7 @@ pub mod config;
 pub mod content;
 pub mod cost;
 pub mod error;
+pub mod eval;
 pub mod keys;
 pub mod registry;
 pub mod service;

@@ -376,3 +376,21 @@ test("cancelling the comparison aborts a JavaScript tool's signal", async () => 
   await until(() => aborted, 5000)
   assert.equal(aborted, true)
 })
+
+test('evaluate: rows across models, checked, judged; a bad row names its line and field', async () => {
+  const engine = new Engine()
+  const rows = [0, 1, 2, 3].map((i) => ({ id: `r${i}`, prompt: `the sky is blue ${i}`, assert: [{ type: 'contains', value: 'sky' }] }))
+  const events = []
+  for await (const e of engine.evaluate(rows, { models: ['sim/echo', 'sim/lorem'], judge: 'sim/judge' })) events.push(e)
+  assert.equal(events[0].type, 'start')
+  assert.equal(events[0].units, 4)
+  assert.deepEqual(events.slice(1, -1).map((e) => e.row_id).sort(), ['r0', 'r1', 'r2', 'r3'])
+  const summary = events.at(-1)
+  assert.equal(summary.type, 'summary')
+  assert.equal(summary.models[0].pass_rate, 1)
+  assert.equal(summary.models[0].judge_rating, 1)
+  await assert.rejects(
+    (async () => { for await (const _ of engine.evaluate([{ promt: 'x' }], { models: ['sim/echo'] })) { /* nothing */ } })(),
+    (err) => err instanceof lc.InvalidRequestError && /line 1: `promt`/.test(err.message),
+  )
+})

@@ -13,6 +13,7 @@ mod config;
 mod content;
 mod cost;
 mod error;
+mod eval;
 mod keys;
 mod registry;
 mod runtime;
@@ -30,6 +31,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<comparison::Comparison>()?;
     m.add_class::<comparison::SyncComparison>()?;
     m.add_class::<registry::EventStream>()?;
+    m.add_class::<eval::EvalStream>()?;
     m.add_function(wrap_pyfunction!(error::error_for, m)?)?;
     m.add_function(wrap_pyfunction!(cost::count_tokens, m)?)?;
     m.add_function(wrap_pyfunction!(cost::price, m)?)?;

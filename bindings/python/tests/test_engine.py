@@ -386,3 +386,30 @@ def test_attachments_and_structured_output(tmp_path: Path) -> None:
     with pytest.raises(InvalidRequest) as bad:
         Engine().compare("x", models=["sim/echo"], attachments=[{"type": "image", "media_type": "image/png", "data": "bm9wZQ=="}])
     assert bad.value.field == "messages[0].content[1].media_type"
+
+
+def test_evaluate_runs_rows_and_yields_a_summary(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    rows = [
+        {"id": f"r{i}", "prompt": f"the sky is blue {i}", "assert": [{"type": "contains", "value": "sky"}]}
+        for i in range(5)
+    ]
+
+    async def go() -> list[dict]:  # type: ignore[type-arg]
+        engine = Engine(store=str(tmp_path / "db.sqlite"))
+        return [e async for e in engine.evaluate(rows, models=["sim/echo", "sim/lorem"], judge="sim/judge")]
+
+    events = asyncio.run(go())
+    assert events[0]["type"] == "start" and events[0]["units"] == 5
+    assert sorted(e["row_id"] for e in events[1:-1]) == [f"r{i}" for i in range(5)]
+    summary = events[-1]
+    assert summary["type"] == "summary"
+    assert summary["models"][0]["pass_rate"] == 1.0
+    assert summary["models"][0]["judge_rating"] == 1.0
+
+    async def bad() -> None:
+        engine = Engine()
+        async for _ in engine.evaluate([{"promt": "x"}], models=["sim/echo"]):
+            pass
+
+    with pytest.raises(llm_compare.InvalidRequest, match=r"line 1: `promt`"):
+        asyncio.run(bad())

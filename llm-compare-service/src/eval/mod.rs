@@ -246,6 +246,33 @@ impl Dataset {
     }
 }
 
+/// A run as the bindings and the HTTP API give it: the dataset's name and text, the prompt
+/// template, and the options as JSON (`{"models", "judge"?, "concurrency"?, "repeat"?,
+/// "allow_self_judge"?}`), each checked.
+pub fn prepare(
+    name: &str,
+    text: &str,
+    template: Option<&str>,
+    options_json: &str,
+) -> Result<(Dataset, EvalOptions)> {
+    let options: EvalOptions = serde_json::from_str(options_json).map_err(|e| {
+        let msg = e.to_string();
+        let field = [
+            "models",
+            "judge",
+            "concurrency",
+            "repeat",
+            "allow_self_judge",
+        ]
+        .into_iter()
+        .find(|f| msg.contains(&format!("`{f}`")))
+        .unwrap_or("options");
+        Error::invalid(field, msg)
+    })?;
+    options.check()?;
+    Ok((Dataset::parse(name, text, template)?, options))
+}
+
 /// What a run streams.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]

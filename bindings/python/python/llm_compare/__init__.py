@@ -621,6 +621,44 @@ class Engine:
         the status it finished with). Raises :class:`NotFound`."""
         return await self._native.cancel(request_id, owner)
 
+    async def evaluate(
+        self,
+        dataset: Union[str, "os.PathLike[str]", Sequence[Mapping[str, Any]]],
+        *,
+        models: Sequence[str],
+        owner: str = "anonymous",
+        judge: Optional[str] = None,
+        concurrency: Optional[int] = None,
+        repeat: Optional[int] = None,
+        prompt_template: Optional[str] = None,
+        allow_self_judge: bool = False,
+        resume: Optional[str] = None,
+    ) -> AsyncIterator[dict[str, Any]]:
+        """An evaluation run (as ``llm-compare eval``): every row of ``dataset`` — a JSONL or
+        CSV file, or a list of rows (``{"prompt" | "messages", "id"?, "category"?,
+        "expected"?, "vars"?, "assert"?}``) — compared across ``models``, each answer checked
+        against the row's assertions, every pair judged in both orders by ``judge``. Yields
+        ``{"type": "start", "run_id", …}``, one ``{"type": "row", …}`` per finished row, then
+        ``{"type": "summary", …}``. With a store the run is recorded, and ``resume=run_id``
+        continues it. Raises :class:`InvalidRequest` naming the file, line and field of a
+        malformed row."""
+        if isinstance(dataset, (str, os.PathLike)):
+            name = os.fspath(dataset)
+            with open(name, encoding="utf-8") as f:
+                text = f.read()
+        else:
+            name = "rows.jsonl"
+            text = "".join(json.dumps(dict(r)) + "\n" for r in dataset)
+        options: dict[str, Any] = {"models": list(models), "allow_self_judge": allow_self_judge}
+        for key, value in (("judge", judge), ("concurrency", concurrency), ("repeat", repeat)):
+            if value is not None:
+                options[key] = value
+        stream = await self._native.evaluate(
+            name, text, json.dumps(options), owner, prompt_template, resume
+        )
+        async for event in stream:
+            yield json.loads(event)
+
     async def tool_results(
         self, request_id: str, results: Sequence[Mapping[str, Any]], *, owner: str
     ) -> int:

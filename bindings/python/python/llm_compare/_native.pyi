@@ -7,6 +7,7 @@ __all__ = [
     "Comparison",
     "Conflict",
     "Engine",
+    "EvalStream",
     "EventStream",
     "InvalidRequest",
     "LlmCompareError",
@@ -80,6 +81,11 @@ class EventStream:
     async def __anext__(self) -> str: ...
 
 @final
+class EvalStream:
+    def __aiter__(self) -> EvalStream: ...
+    async def __anext__(self) -> str: ...
+
+@final
 class Engine:
     def __new__(
         cls,
@@ -108,6 +114,15 @@ class Engine:
     def active(self, owner: str) -> int: ...
     async def snapshot(self, request_id: str, owner: str) -> str: ...
     async def tool_results(self, request_id: str, owner: str, results_json: str) -> str: ...
+    async def evaluate(
+        self,
+        name: str,
+        text: str,
+        options_json: str,
+        owner: str,
+        template: Optional[str] = None,
+        resume: Optional[str] = None,
+    ) -> EvalStream: ...
     async def vote(self, request_id: str, owner: str, vote_json: str) -> str: ...
     async def leaderboard(self, from_ms: Optional[int] = None, to_ms: Optional[int] = None) -> str: ...
     async def usage(self, owner: str, query_json: str) -> str: ...
