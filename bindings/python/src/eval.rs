@@ -47,6 +47,7 @@ impl Engine {
     /// Starts an evaluation run for `owner` over dataset `name` (its `text`: JSONL or CSV)
     /// with `options_json`; `resume`: a run to continue. Resolves to its event stream.
     #[pyo3(signature = (name, text, options_json, owner, template = None, resume = None))]
+    #[allow(clippy::too_many_arguments)] // The wrapper's arguments, as Python passes them.
     fn evaluate<'py>(
         &self,
         py: Python<'py>,
