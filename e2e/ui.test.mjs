@@ -317,6 +317,15 @@ describe("web UI", () => {
     assert.equal(await page.locator("#lb-chart svg circle").count(), after.models.length, "one point per model");
     assert.match(await page.textContent("#lb-summary"), /2 votes|\d+ votes/);
     await page.screenshot({ path: path.join(shotDir, "leaderboard-desktop.png"), fullPage: true });
+    // The filters: style control refits and shows the style coefficients; judges' votes are
+    // a board of their own (none here).
+    await page.check("#lb-style");
+    await until(async () => /Style control: length/.test(await page.textContent("#lb-summary")), "the style-controlled board");
+    await page.uncheck("#lb-style");
+    await page.selectOption("#lb-source", "judge");
+    await until(async () => /No votes yet/.test(await page.textContent("#lb-summary")), "the judges' board");
+    assert.equal(await page.locator("#lb-category option").first().textContent(), "All");
+    assert.deepEqual(page.errors, []);
     await page.context().close();
   });
 

@@ -42,6 +42,7 @@ fn votes(n: usize) -> Vec<VoteRecord> {
                     })
                     .collect(),
                 source: "human".into(),
+                category: None,
                 pair: None,
             }
         })

@@ -860,7 +860,15 @@ blind: boolean,
  * The prompt's images and files (their bytes: `GET
  * /v1/comparisons/{id}/attachments/{index}`).
  */
-attachments?: Array<AttachmentRef>, };
+attachments?: Array<AttachmentRef>, 
+/**
+ * Its category.
+ */
+category?: string, 
+/**
+ * Its tags.
+ */
+tags?: Array<string>, };
 
 /**
  * One model's state in a snapshot.
@@ -1387,6 +1395,14 @@ to_ms?: number,
  * Whose votes it counts.
  */
 source: Source, 
+/**
+ * The category it counts, if one.
+ */
+category?: string, 
+/**
+ * The categories of the votes it could count (for a filter).
+ */
+categories: Array<string>, 
 /**
  * Models, best first.
  */

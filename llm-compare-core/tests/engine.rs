@@ -154,9 +154,11 @@ async fn chunks_of_concurrent_models_interleave() {
         })
         .collect();
     assert_eq!(order.len(), 20);
+    // One model after the other switches once; streaming side by side switches often (on
+    // a loaded machine a late timer makes runs of two or three, so not every chunk).
     let switches = order.windows(2).filter(|w| w[0] != w[1]).count();
     assert!(
-        switches >= 10,
+        switches >= 4,
         "models did not stream concurrently: {order:?}"
     );
     // Each model took ~46 ms (9 gaps of 5 ms); one after the other would be ≥ 92 ms. The

@@ -1072,3 +1072,68 @@ async fn a_session_turn_keeps_each_models_tool_exchange_in_the_store() {
     let turns = get_json(&s, &format!("/v1/sessions/{sid}")).await;
     assert_eq!(turns["turn_count"], 2);
 }
+
+/// Categories and tags: stored with a comparison (and in its snapshot); the leaderboard counts
+/// one category's votes with `?category=` and lists the categories; bad labels are 400s
+/// naming the field.
+#[tokio::test]
+async fn a_category_filters_the_leaderboard_and_labels_are_checked() {
+    let s = start(options()).await;
+    let mut ids = Vec::new();
+    for (category, winner) in [("math", 0), ("math", 0), ("code", 1)] {
+        let (created, _) = run(
+            &s,
+            json!({"prompt": "2+2", "models": ["sim/echo", "sim/lorem"], "category": category, "tags": ["t1", "t2"]}),
+        )
+        .await;
+        let id = created["request_id"].as_str().unwrap().to_string();
+        let r = post(
+            &s,
+            &format!("/v1/comparisons/{id}/preference"),
+            json!({"winner": winner}),
+        )
+        .await;
+        assert_eq!(r.status(), StatusCode::CREATED);
+        ids.push(id);
+    }
+    let snap = get_json(&s, &format!("/v1/comparisons/{}", ids[0])).await;
+    assert_eq!(snap["category"], "math");
+    assert_eq!(snap["tags"], json!(["t1", "t2"]));
+    let math = get_json(&s, "/v1/leaderboard?category=math").await;
+    assert_eq!(math["votes"], 2, "{math}");
+    assert_eq!(math["category"], "math");
+    assert_eq!(math["models"][0]["model"], "sim/echo");
+    let code = get_json(&s, "/v1/leaderboard?category=code").await;
+    assert_eq!(code["votes"], 1);
+    assert_eq!(code["models"][0]["model"], "sim/lorem");
+    let all = get_json(&s, "/v1/leaderboard").await;
+    assert!(all["votes"].as_u64().unwrap() >= 3);
+    let cats = all["categories"].as_array().unwrap();
+    assert!(
+        cats.contains(&json!("math")) && cats.contains(&json!("code")),
+        "{all}"
+    );
+    for (body, field) in [
+        (
+            json!({"prompt": "x", "models": ["sim/echo"], "category": ""}),
+            "category",
+        ),
+        (
+            json!({"prompt": "x", "models": ["sim/echo"], "category": "x".repeat(65)}),
+            "category",
+        ),
+        (
+            json!({"prompt": "x", "models": ["sim/echo"], "tags": ["a", "a"]}),
+            "tags[1]",
+        ),
+        (
+            json!({"prompt": "x", "models": ["sim/echo"], "tags": ["ok", "bad\u{7}"]}),
+            "tags[1]",
+        ),
+    ] {
+        let r = post(&s, "/v1/comparisons", body).await;
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+        let b: Value = r.json().await.unwrap();
+        assert_eq!(b["error"]["field"], field, "{b}");
+    }
+}

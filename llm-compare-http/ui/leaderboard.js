@@ -22,15 +22,44 @@ const svg = (tag, attrs = {}, text) => {
   return e;
 };
 
+/** The board's query from the filters: votes' source, category, style control. */
+function query() {
+  const q = new URLSearchParams();
+  const source = /** @type {HTMLSelectElement} */ ($("#lb-source")).value;
+  const category = /** @type {HTMLSelectElement} */ ($("#lb-category")).value;
+  if (source !== "human") q.set("source", source);
+  if (category) q.set("category", category);
+  if (/** @type {HTMLInputElement} */ ($("#lb-style")).checked) q.set("style_control", "true");
+  const s = q.toString();
+  return s ? `?${s}` : "";
+}
+
+let wired = false;
+
 export async function loadLeaderboard() {
   const chart = $("#lb-chart");
   const body = $("#lb-table tbody");
+  if (!wired) {
+    wired = true;
+    for (const id of ["#lb-source", "#lb-category", "#lb-style"]) $(id).addEventListener("change", () => loadLeaderboard());
+  }
   try {
     /** @type {Leaderboard} */
-    const lb = await api.get("/v1/leaderboard");
-    $("#lb-summary").textContent = lb.votes
+    const lb = await api.get(`/v1/leaderboard${query()}`);
+    const select = /** @type {HTMLSelectElement} */ ($("#lb-category"));
+    const chosen = select.value;
+    select.replaceChildren(el("option", { value: "", text: "All" }),
+      ...lb.categories.map((c) => el("option", { value: c, text: c })));
+    select.value = lb.categories.includes(chosen) ? chosen : "";
+    const agreement = lb.agreement
+      ? ` Judges agree with people on ${(lb.agreement.rate * 100).toFixed(0)} % of ${fmt.num(lb.agreement.pairs)} pairs (κ ${lb.agreement.kappa.toFixed(2)}).`
+      : "";
+    const style = lb.style
+      ? ` Style control: length ${lb.style.length.toFixed(2)}, markdown ${lb.style.markdown.toFixed(2)} (log-odds per s.d.).`
+      : "";
+    $("#lb-summary").textContent = (lb.votes
       ? `${fmt.num(lb.votes)} vote${lb.votes === 1 ? "" : "s"} over ${lb.models.length} models.`
-      : "No votes yet: vote on a comparison and its models appear here.";
+      : "No votes yet: vote on a comparison and its models appear here.") + agreement + style;
     body.replaceChildren(...lb.models.map((m) => el("tr", { "data-model": m.model },
       el("td", { text: String(m.rank) }), el("th", { scope: "row", text: m.model }),
       el("td", { class: "rating", text: m.rating.toFixed(0) }),

@@ -35,7 +35,7 @@ const ELO_K: f64 = 4.0;
 const PRIOR: f64 = 0.5;
 
 /// What to compute.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Options {
     /// Votes cast at or after (Unix ms).
     pub from_ms: Option<i64>,
@@ -50,6 +50,8 @@ pub struct Options {
     /// Fit with style covariates (answer length and markdown differences): ratings with
     /// style's effect removed, intervals from the fit.
     pub style_control: bool,
+    /// Only votes on comparisons of this category.
+    pub category: Option<String>,
 }
 
 /// How much style sways a vote, when the board is style-controlled: each covariate's
@@ -184,6 +186,7 @@ impl Default for Options {
             seed: 0x5eed,
             source: Source::Human,
             style_control: false,
+            category: None,
         }
     }
 }
@@ -236,6 +239,12 @@ pub struct Leaderboard {
     pub to_ms: Option<i64>,
     /// Whose votes it counts.
     pub source: Source,
+    /// The category it counts, if one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
+    pub category: Option<String>,
+    /// The categories of the votes it could count (for a filter).
+    pub categories: Vec<String>,
     /// Models, best first.
     pub models: Vec<Standing>,
     /// With `style_control`: the style covariates' coefficients (ratings and intervals are
@@ -410,8 +419,19 @@ pub fn compute(votes: &[VoteRecord], opts: &Options) -> Leaderboard {
     let in_window = |v: &VoteRecord| {
         !(opts.from_ms.is_some_and(|f| v.at_ms < f) || opts.to_ms.is_some_and(|t| v.at_ms >= t))
     };
+    let mut categories = std::collections::BTreeSet::new();
     for v in votes {
         if !in_window(v) || !opts.source.counts(&v.source) {
+            continue;
+        }
+        if let Some(c) = &v.category {
+            categories.insert(c.clone());
+        }
+        if opts
+            .category
+            .as_ref()
+            .is_some_and(|c| v.category.as_ref() != Some(c))
+        {
             continue;
         }
         let winner = match v.winner {
@@ -565,6 +585,8 @@ pub fn compute(votes: &[VoteRecord], opts: &Options) -> Leaderboard {
         from_ms: opts.from_ms,
         to_ms: opts.to_ms,
         source: opts.source,
+        category: opts.category.clone(),
+        categories: categories.into_iter().collect(),
         models,
         style: styled.map(|f| StyleCoefficients {
             length: f.length,
@@ -625,7 +647,7 @@ impl VoteLog {
 }
 
 /// A board's filter: `[from, to)` in Unix ms, and the source.
-type Window = (Option<i64>, Option<i64>, Source, bool);
+type Window = (Option<i64>, Option<i64>, Source, bool, Option<String>);
 
 /// The votes and the last board computed from them: a board is recomputed only when votes
 /// arrived or the filter changed.
@@ -649,13 +671,15 @@ impl VoteCache {
         to_ms: Option<i64>,
         source: Source,
         style_control: bool,
+        category: Option<String>,
     ) -> Result<Leaderboard> {
         let mut st = self.inner.lock().await;
+        let wanted: Window = (from_ms, to_ms, source, style_control, category);
         if st.log.refresh(store).await? > 0 {
             st.last = None;
         }
         if let Some((key, board)) = &st.last
-            && *key == (from_ms, to_ms, source, style_control)
+            && *key == wanted
         {
             return Ok(board.clone());
         }
@@ -666,10 +690,11 @@ impl VoteCache {
                 to_ms,
                 source,
                 style_control,
+                category: wanted.4.clone(),
                 ..Options::default()
             },
         );
-        st.last = Some(((from_ms, to_ms, source, style_control), board.clone()));
+        st.last = Some((wanted, board.clone()));
         Ok(board)
     }
 

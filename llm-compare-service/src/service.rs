@@ -119,6 +119,10 @@ pub struct CreateComparison {
     /// Your own data, returned in snapshots.
     #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub metadata: Option<serde_json::Value>,
+    /// Its category (`GET /v1/leaderboard?category=` counts one category's votes).
+    pub category: Option<String>,
+    /// Its tags.
+    pub tags: Option<Vec<String>>,
 }
 
 pub use llm_compare_core::tools::ToolMode;
@@ -454,6 +458,14 @@ pub struct Snapshot {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     #[cfg_attr(feature = "ts", ts(as = "Option<Vec<AttachmentRef>>", optional))]
     pub attachments: Vec<AttachmentRef>,
+    /// Its category.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
+    pub category: Option<String>,
+    /// Its tags.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[cfg_attr(feature = "ts", ts(as = "Option<Vec<String>>", optional))]
+    pub tags: Vec<String>,
 }
 
 impl Snapshot {
@@ -514,6 +526,8 @@ pub fn stored_snapshot(c: StoredComparison) -> Snapshot {
         session_id: c.session_id,
         blind: c.blind,
         attachments: c.attachments,
+        category: c.category,
+        tags: c.tags,
     };
     if hide {
         snap.blind();
@@ -625,6 +639,8 @@ pub struct Capabilities {
 /// What a valid [`CreateComparison`] turns into.
 struct Prepared {
     calls: Vec<ChatRequest>,
+    /// Its category and tags, checked.
+    labels: (Option<String>, Vec<String>),
     /// With executable tools: the loop's options.
     agent: Option<CompareOptions>,
     metadata: Option<serde_json::Value>,
@@ -660,7 +676,49 @@ fn check_metadata(metadata: Option<&serde_json::Value>) -> Result<()> {
     Ok(())
 }
 
+/// Longest category or tag.
+const MAX_LABEL: usize = 64;
+/// Most tags.
+const MAX_TAGS: usize = 16;
+
 impl CreateComparison {
+    /// The category and tags, checked: each 1–64 characters, no control characters; at
+    /// most 16 tags, none twice.
+    fn labels(&self) -> Result<(Option<String>, Vec<String>)> {
+        let ok = |s: &str| {
+            !s.trim().is_empty()
+                && s.chars().count() <= MAX_LABEL
+                && !s.chars().any(char::is_control)
+        };
+        if let Some(c) = &self.category
+            && !ok(c)
+        {
+            return Err(Error::invalid(
+                "category",
+                format!("a category is 1–{MAX_LABEL} characters without control characters"),
+            ));
+        }
+        let tags = self.tags.clone().unwrap_or_default();
+        if tags.len() > MAX_TAGS {
+            return Err(Error::invalid("tags", format!("at most {MAX_TAGS} tags")));
+        }
+        for (i, t) in tags.iter().enumerate() {
+            if !ok(t) {
+                return Err(Error::invalid(
+                    format!("tags[{i}]"),
+                    format!("a tag is 1–{MAX_LABEL} characters without control characters"),
+                ));
+            }
+            if tags[..i].contains(t) {
+                return Err(Error::invalid(
+                    format!("tags[{i}]"),
+                    format!("`{t}` is given twice"),
+                ));
+            }
+        }
+        Ok((self.category.clone(), tags))
+    }
+
     /// Parses a body given as JSON (the bindings pass it so); a bad one blames `request`.
     pub fn from_json(json: &str) -> Result<Self> {
         serde_json::from_str(json).map_err(|e| Error::invalid("request", e.to_string()))
@@ -1262,6 +1320,8 @@ impl Service {
                 reservation,
                 kind: ComparisonKind::ChatCompletion,
                 attachments: Vec::new(),
+                category: None,
+                tags: Vec::new(),
             };
             if new.reservation.is_some() {
                 // The hold is taken before any upstream call.
@@ -1310,6 +1370,7 @@ impl Service {
     ) -> Result<Submitted> {
         let owner = who.user.as_str();
         let Prepared {
+            labels,
             mut calls,
             agent,
             metadata,
@@ -1356,6 +1417,8 @@ impl Service {
                     reservation,
                     kind: ComparisonKind::Comparison,
                     attachments,
+                    category: labels.0,
+                    tags: labels.1,
                 })
                 .await?;
         }
@@ -1417,10 +1480,12 @@ impl Service {
             )));
         }
         let agent = body.agent(tools.as_ref())?;
+        let labels = body.labels()?;
         let Some(session_id) = body.session_id.clone() else {
             let (request, metadata) = body.into_request()?;
             let last = request.messages.last();
             return Ok(Prepared {
+                labels,
                 calls: self.engine.plan(&request)?,
                 agent,
                 metadata,
@@ -1475,6 +1540,7 @@ impl Service {
             }
         }
         Ok(Prepared {
+            labels,
             calls,
             agent,
             metadata: body.metadata,
@@ -1612,14 +1678,16 @@ impl Service {
             None => None,
         };
         let hide = info.blind && stored.as_ref().is_none_or(|c| c.preference.is_none());
-        let (preference, prompt, session_id, attachments) = match stored {
+        let (preference, prompt, session_id, attachments, category, tags) = match stored {
             Some(c) => (
                 c.preference.map(Into::into),
                 c.prompt,
                 c.session_id,
                 c.attachments,
+                c.category,
+                c.tags,
             ),
-            None => (None, None, None, Vec::new()),
+            None => (None, None, None, Vec::new(), None, Vec::new()),
         };
         let events = self.registry.events(owner, id, 0).await?;
         let mut models: Vec<ModelSnapshot> = info
@@ -1679,6 +1747,8 @@ impl Service {
             session_id,
             blind: info.blind,
             attachments,
+            category,
+            tags,
         };
         if hide {
             snap.blind();
@@ -1840,23 +1910,31 @@ impl Service {
         from_ms: Option<i64>,
         to_ms: Option<i64>,
     ) -> Result<Leaderboard> {
-        self.leaderboard_of(from_ms, to_ms, crate::leaderboard::Source::Human, false)
-            .await
+        self.leaderboard_of(
+            from_ms,
+            to_ms,
+            crate::leaderboard::Source::Human,
+            false,
+            None,
+        )
+        .await
     }
 
     /// The leaderboard of `source`'s votes (people's, judges', or both) cast in
-    /// `[from_ms, to_ms)`, with the judge–human agreement; with `style_control`, ratings with
-    /// the effect of answer length and markdown removed.
+    /// `[from_ms, to_ms)` on comparisons of `category` (any without), with the judge–human
+    /// agreement; with `style_control`, ratings with the effect of answer length and
+    /// markdown removed.
     pub async fn leaderboard_of(
         &self,
         from_ms: Option<i64>,
         to_ms: Option<i64>,
         source: crate::leaderboard::Source,
         style_control: bool,
+        category: Option<String>,
     ) -> Result<Leaderboard> {
         let store = self.store_for("the leaderboard needs")?;
         self.votes
-            .board(&**store, from_ms, to_ms, source, style_control)
+            .board(&**store, from_ms, to_ms, source, style_control, category)
             .await
     }
 

@@ -29,6 +29,7 @@ fn synthetic(n: usize, seed: u64) -> Vec<VoteRecord> {
                 cost_pico: vec![Some(1_000_000), Some(3_000_000)],
                 style: Vec::new(),
                 source: "human".into(),
+                category: None,
                 pair: None,
             }
         })
@@ -99,6 +100,7 @@ fn ties_all_bad_multi_model_votes_and_time_filters() {
         cost_pico: vec![None; models.len()],
         style: Vec::new(),
         source: "human".into(),
+        category: None,
         pair: None,
     };
     let votes = vec![
@@ -162,6 +164,7 @@ fn judge_human_agreement_is_the_rate_and_cohens_kappa() {
         cost_pico: vec![None; models.len()],
         style: Vec::new(),
         source: "human".into(),
+        category: None,
         pair: None,
     };
     let judge = |k: i64, models: [&str; 2], pair: (usize, usize), winner: Winner| VoteRecord {
@@ -173,6 +176,7 @@ fn judge_human_agreement_is_the_rate_and_cohens_kappa() {
         cost_pico: vec![None; 2],
         style: Vec::new(),
         source: "judge:sim/judge".into(),
+        category: None,
         pair: Some(pair),
     };
     let votes = vec![
@@ -266,6 +270,7 @@ fn style_control_removes_an_advantage_that_is_only_length() {
                     },
                 ],
                 source: "human".into(),
+                category: None,
                 pair: None,
             }
         })

@@ -60,6 +60,10 @@ pub struct NewComparison {
     pub kind: ComparisonKind,
     /// The images and files of its prompt (stored once each, by content).
     pub attachments: Vec<llm_compare_core::Part>,
+    /// Its category (per-category leaderboards).
+    pub category: Option<String>,
+    /// Its tags.
+    pub tags: Vec<String>,
 }
 
 /// What a stored comparison is.
@@ -184,6 +188,10 @@ pub struct StoredComparison {
     pub blind: bool,
     /// The images and files of its prompt.
     pub attachments: Vec<AttachmentRef>,
+    /// Its category.
+    pub category: Option<String>,
+    /// Its tags.
+    pub tags: Vec<String>,
 }
 
 /// An image or file of a stored prompt: what it is and where its bytes are (the store's
@@ -536,6 +544,8 @@ pub struct VoteRecord {
     pub style: Vec<AnswerStyle>,
     /// Who voted: `human`, or `judge:<model>` (then `models` is the judged pair).
     pub source: String,
+    /// The comparison's category.
+    pub category: Option<String>,
     /// A judge's vote: the pair's `model_index`es in the comparison.
     pub pair: Option<(usize, usize)>,
 }

@@ -54,6 +54,11 @@ fn db_err(e: sqlx::Error) -> Error {
 /// Base64 characters per stored piece of an attachment (1 MiB).
 const ATTACHMENT_CHUNK: usize = 1024 * 1024;
 
+/// The `tags` column: a JSON array, or NULL for none.
+fn tags_column(tags: &[String]) -> Option<String> {
+    (!tags.is_empty()).then(|| json(&tags))
+}
+
 fn json<T: Serialize>(v: &T) -> String {
     serde_json::to_string(v).unwrap_or_default()
 }
@@ -223,7 +228,7 @@ impl SqlStore {
         let (clause, a, b) = scope.clause();
         let rows = sqlx::query(AssertSqlSafe(format!(
             "SELECT c.id, c.owner, c.status, c.metadata, c.created_at_ms, c.finished_at_ms, c.totals, \
-             c.duration_ms, c.session_id, c.prompt, c.blind, c.attachments FROM comparisons c WHERE {clause} \
+             c.duration_ms, c.session_id, c.prompt, c.blind, c.attachments, c.category, c.tags FROM comparisons c WHERE {clause} \
              ORDER BY c.created_at_ms, c.id"
         )))
         .bind(a)
@@ -239,6 +244,7 @@ impl SqlStore {
             let status: String = get(&row, "status")?;
             let id: String = get(&row, "id")?;
             let attachments: Option<String> = get(&row, "attachments")?;
+            let tags: Option<String> = get(&row, "tags")?;
             index.insert(id.clone(), out.len());
             out.push(StoredComparison {
                 owner: get(&row, "owner")?,
@@ -260,6 +266,9 @@ impl SqlStore {
                     attachments,
                 )?
                 .unwrap_or_default(),
+                category: get(&row, "category")?,
+                tags: parse_json_opt::<Vec<String>>("comparisons", &id, "tags", tags)?
+                    .unwrap_or_default(),
                 id,
             });
         }
@@ -318,9 +327,9 @@ impl SqlStore {
         let at = now_ms();
         let mut sql = String::from(
             "INSERT INTO comparisons (id, owner, status, models, metadata, created_at_ms, session_id, prompt, \
-             blind, instance, kind, finished_at_ms, totals, duration_ms, attachments) VALUES ",
+             blind, instance, kind, finished_at_ms, totals, duration_ms, attachments, category, tags) VALUES ",
         );
-        values(&mut sql, whole.len(), 15);
+        values(&mut sql, whole.len(), 17);
         let mut refs = Vec::with_capacity(whole.len());
         for w in whole {
             refs.push(Self::put_attachments(tx, &w.create.attachments).await?);
@@ -343,7 +352,9 @@ impl SqlStore {
                 .bind(at)
                 .bind(json(&w.finish.totals))
                 .bind(w.finish.duration_ms)
-                .bind(refs);
+                .bind(refs)
+                .bind(&c.category)
+                .bind(tags_column(&c.tags));
         }
         q.execute(&mut **tx).await.map_err(db_err)?;
 
@@ -400,7 +411,7 @@ impl SqlStore {
     async fn create_in(tx: &mut Transaction<'static, Any>, c: &NewComparison) -> Result<()> {
         Self::reserve(tx, c).await?;
         let refs = Self::put_attachments(tx, &c.attachments).await?;
-        sqlx::query("INSERT INTO comparisons (id, owner, status, models, metadata, created_at_ms, session_id, prompt, blind, instance, kind, attachments) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)")
+        sqlx::query("INSERT INTO comparisons (id, owner, status, models, metadata, created_at_ms, session_id, prompt, blind, instance, kind, attachments, category, tags) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)")
             .bind(&c.id)
             .bind(&c.owner)
             .bind(RequestStatus::Running.as_str())
@@ -413,6 +424,8 @@ impl SqlStore {
             .bind(&c.instance)
             .bind(c.kind.as_str())
             .bind(refs)
+            .bind(&c.category)
+            .bind(tags_column(&c.tags))
             .execute(&mut **tx)
             .await
             .map_err(db_err)?;
@@ -1016,8 +1029,9 @@ impl Store for SqlStore {
 
     async fn votes_since(&self, since_ms: i64) -> Result<Vec<VoteRecord>> {
         let rows = sqlx::query(
-            "SELECT p.comparison_id, p.winner, p.created_at_ms, m.model_index, m.model, m.ttft_ms, m.cost_pico, m.text \
+            "SELECT p.comparison_id, p.winner, p.created_at_ms, m.model_index, m.model, m.ttft_ms, m.cost_pico, m.text, c.category \
              FROM preferences p JOIN model_results m ON m.comparison_id = p.comparison_id \
+             JOIN comparisons c ON c.id = p.comparison_id \
              WHERE p.created_at_ms >= $1 ORDER BY p.created_at_ms, p.comparison_id, m.model_index",
         )
         .bind(since_ms)
@@ -1038,6 +1052,7 @@ impl Store for SqlStore {
                     cost_pico: Vec::new(),
                     style: Vec::new(),
                     source: "human".into(),
+                    category: get(&row, "category")?,
                     pair: None,
                 });
             }
@@ -1051,8 +1066,9 @@ impl Store for SqlStore {
         let judged = sqlx::query(
             "SELECT j.comparison_id, j.judge, j.a_index, j.b_index, j.winner, j.created_at_ms, \
              ma.model AS model_a, ma.ttft_ms AS ttft_a, ma.cost_pico AS cost_a, ma.text AS text_a, \
-             mb.model AS model_b, mb.ttft_ms AS ttft_b, mb.cost_pico AS cost_b, mb.text AS text_b \
+             mb.model AS model_b, mb.ttft_ms AS ttft_b, mb.cost_pico AS cost_b, mb.text AS text_b, c.category \
              FROM judge_votes j \
+             JOIN comparisons c ON c.id = j.comparison_id \
              JOIN model_results ma ON ma.comparison_id = j.comparison_id AND ma.model_index = j.a_index \
              JOIN model_results mb ON mb.comparison_id = j.comparison_id AND mb.model_index = j.b_index \
              WHERE j.created_at_ms >= $1 ORDER BY j.created_at_ms, j.comparison_id, j.judge, j.a_index, j.b_index",
@@ -1094,6 +1110,7 @@ impl Store for SqlStore {
                     AnswerStyle::of(&get::<String>(&row, "text_b")?),
                 ],
                 source: format!("judge:{judge}"),
+                category: get(&row, "category")?,
             });
         }
         // Both kinds, oldest first.

@@ -58,6 +58,8 @@ fn new(owner: &str) -> NewComparison {
         metadata: Some(serde_json::json!({"ticket": 42})),
         created_at_ms: 1_700_000_000_000,
         instance: "test-instance".into(),
+        category: Some("geo".into()),
+        tags: vec!["a".into(), "b".into()],
         ..NewComparison::default()
     }
 }
@@ -580,6 +582,10 @@ async fn votes_feed_the_leaderboard(store: Arc<dyn Store>) {
     assert_eq!(v.ttft_ms, vec![Some(1.5), Some(1.5)]);
     assert_eq!(v.cost_pico, vec![Some(3), Some(3)]);
     assert_eq!(v.source, "human");
+    assert_eq!(v.category.as_deref(), Some("geo"));
+    let stored = store.comparison(&owner, &c.id).await.unwrap().unwrap();
+    assert_eq!(stored.category.as_deref(), Some("geo"));
+    assert_eq!(stored.tags, vec!["a", "b"]);
 
     // A judge's pairwise verdicts are votes of their own kind, on the judged pair; a verdict
     // recorded again replaces the first.

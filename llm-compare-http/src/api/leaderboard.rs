@@ -30,6 +30,8 @@ pub struct LeaderboardQuery {
     /// `true`: ratings with the effect of answer length and markdown removed (Bradley-Terry
     /// with style covariates), and the covariates' coefficients (`style`).
     pub style_control: Option<bool>,
+    /// Only votes on comparisons of this category (`categories` in the answer lists them).
+    pub category: Option<String>,
 }
 
 /// Models ranked by votes: Bradley-Terry rating with a bootstrap 95% interval, online Elo,
@@ -84,7 +86,13 @@ pub async fn get(
     };
     let board = state
         .service()
-        .leaderboard_of(from, to, source, q.style_control.unwrap_or(false))
+        .leaderboard_of(
+            from,
+            to,
+            source,
+            q.style_control.unwrap_or(false),
+            q.category,
+        )
         .await?;
     if csv {
         let mut resp = board.to_csv().into_response();

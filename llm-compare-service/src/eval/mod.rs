@@ -477,7 +477,8 @@ impl Service {
             messages: row.messages.clone(),
             models: options.models.clone(),
             system: row.system.clone(),
-            metadata: Some(serde_json::json!({"eval_row": row.id, "category": row.category})),
+            metadata: Some(serde_json::json!({"eval_row": row.id})),
+            category: row.category.clone(),
             ..CreateComparison::default()
         };
         let complete = match self.run_to_end(who, body).await {
