@@ -85,6 +85,9 @@ pub(crate) fn run(
             // client finds it waiting); their results come back like any tool's.
             let model_index = planned.call.model_index;
             let mut runs: Vec<Arc<dyn ToolExecutor>> = Vec::with_capacity(made.len());
+            // The calls waiting for the client (given up at their timeout: forgotten at once,
+            // so a late result is refused rather than sent nowhere).
+            let mut waiting: Vec<Option<Arc<ClientTools>>> = Vec::with_capacity(made.len());
             for c in &made {
                 match opts.client.as_ref().filter(|cl| cl.has(&c.name)) {
                     Some(client) => {
@@ -93,6 +96,7 @@ pub(crate) fn run(
                             (Some(tool), Ok(args)) => {
                                 let rx = client.expect(model_index, &c.id);
                                 runs.push(Arc::new(Awaiting::new(tool, rx)));
+                                waiting.push(Some(client.clone()));
                                 yield CallEvent::Action(Action {
                                     call_id: c.id.clone(),
                                     name: c.name.clone(),
@@ -101,10 +105,16 @@ pub(crate) fn run(
                                 });
                             }
                             // Bad arguments: `execute` turns them into the error result.
-                            _ => runs.push(client.clone()),
+                            _ => {
+                                runs.push(client.clone());
+                                waiting.push(None);
+                            }
                         }
                     }
-                    None => runs.push(opts.tools.clone()),
+                    None => {
+                        runs.push(opts.tools.clone());
+                        waiting.push(None);
+                    }
                 }
             }
             // The step's calls at once; each result is published as it comes, and goes back
@@ -112,11 +122,17 @@ pub(crate) fn run(
             let mut results: Vec<Option<ToolResult>> = vec![None; made.len()];
             let mut running: FuturesUnordered<_> = made
                 .iter()
-                .zip(runs)
+                .zip(runs.into_iter().zip(waiting))
                 .enumerate()
-                .map(|(i, (c, tools))| {
+                .map(|(i, (c, (tools, waiting)))| {
                     let limits = opts.limits;
-                    async move { (i, execute(tools, c, limits).await) }
+                    async move {
+                        let r = execute(tools, c, limits).await;
+                        if let Some(client) = waiting {
+                            client.forget(model_index, &c.id);
+                        }
+                        (i, r)
+                    }
                 })
                 .collect();
             while let Some((i, r)) = running.next().await {

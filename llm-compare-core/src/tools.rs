@@ -427,6 +427,13 @@ impl ClientTools {
         rx
     }
 
+    /// Stops waiting for `model_index`'s call `call_id` (it ended: answered or given up).
+    pub(crate) fn forget(&self, model_index: usize, call_id: &str) {
+        self.waiting
+            .lock()
+            .remove(&(model_index, call_id.to_string()));
+    }
+
     /// Hands `results` to the calls waiting for them: all of them, or — when one names a call
     /// that is not waiting (unknown, answered already, given up) — none, with its index.
     pub fn deliver(&self, results: Vec<ClientResult>) -> std::result::Result<usize, usize> {
