@@ -563,17 +563,21 @@ describe("agent comparisons", () => {
     assert.equal(resp.status, 201);
     const { request_id: id } = await resp.json();
     const page = await openPage({ url: agentServer.url });
-    await page.goto(`${agentServer.url}/#/c/${id}`);
-    await page.waitForSelector(".turn[data-finished='true']");
-    for (const i of [0, 1]) {
-      const col = `.col[data-index="${i}"]`;
-      assert.equal(await page.textContent(`${col} .tool-call summary`), 'get_weather({"city":"Paris"})');
-      assert.equal(await page.textContent(`${col} .tool-result`), "→ 21 °C and sunny");
-      assert.equal(await page.textContent(`${col} .stage`), "done · step 2");
-      assert.match(await page.textContent(`${col} .col-body`), /`?get_weather`? returned: 21 °C and sunny/);
+    // Twice: the first opening may catch the run live or finished (its events or its
+    // snapshot); the reload after it finished is drawn from the stored snapshot.
+    for (const reload of [false, true]) {
+      if (reload) await page.reload(); else await page.goto(`${agentServer.url}/#/c/${id}`);
+      await page.waitForSelector(".turn[data-finished='true']");
+      for (const i of [0, 1]) {
+        const col = `.col[data-index="${i}"]`;
+        assert.equal(await page.textContent(`${col} .tool-call summary`), 'get_weather({"city":"Paris"})');
+        assert.equal(await page.textContent(`${col} .tool-result`), "→ 21 °C and sunny");
+        assert.equal(await page.textContent(`${col} .stage`), "done · step 2");
+        assert.match(await page.textContent(`${col} .col-body`), /`?get_weather`? returned: 21 °C and sunny/);
+      }
+      assert.equal(await page.textContent('.col[data-index="2"] .stage'), "done");
+      assert.equal((await page.$$('.col[data-index="2"] .tool-call')).length, 0);
     }
-    assert.equal(await page.textContent('.col[data-index="2"] .stage'), "done");
-    assert.equal((await page.$$('.col[data-index="2"] .tool-call')).length, 0);
     assert.equal(calls.length, 2, "each model ran its own call");
     assert.deepEqual(page.errors, []);
     await page.context().close();

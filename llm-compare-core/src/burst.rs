@@ -193,11 +193,13 @@ mod tests {
         assert!(batches.len() <= 3, "few batches: {batches:?}");
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
     async fn a_consumer_polling_twice_per_turn_still_gets_batches() {
         // hyper polls a response body again in the same task poll after a flush: that second
         // poll is no scheduler turn and must not close the batch. On a worker thread, as a
-        // server's connection task.
+        // server's connection task; one worker, so the producer runs only when the consumer
+        // yields (with two, a loaded machine could deschedule the producer mid-burst and the
+        // batches would measure the OS scheduler, not `bursts`).
         let batches = tokio::spawn(async {
             let (rx, producer) = one_per_turn(20);
             let mut b = bursts(rx, 256);

@@ -12,7 +12,7 @@
 /** @typedef {import("../../bindings/node/types").Totals} Totals */
 /**
  * A tool's result in a model's loop.
- * @typedef {{ callId: string, name: string, text: string, isError: boolean, durationMs: number }} ToolOutcome
+ * @typedef {{ callId: string, name: string, text: string, isError: boolean, durationMs: number | null }} ToolOutcome
  */
 
 /**
@@ -75,7 +75,17 @@ export function setResult(c, r) {
   c.stage = stageOf(r);
   if (r.error) c.error = r.error;
   if (r.reasoning) c.reasoning = r.reasoning;
-  if (r.tool_calls && r.tool_calls.length) c.tools = r.tool_calls;
+  if (r.exchange && r.exchange.length && !c.results.length) {
+    // Drawn from a snapshot (no live tool events seen): the stored exchange has each
+    // step's calls and results; how long a call took is not stored.
+    const calls = r.exchange.flatMap((s) => s.calls);
+    c.tools = calls;
+    c.results = r.exchange.flatMap((s) => s.results).map((x) => ({
+      callId: x.call_id, name: calls.find((t) => t.id === x.call_id)?.name ?? "",
+      text: contentText(x.content), isError: !!x.is_error, durationMs: null,
+    }));
+  }
+  if (r.tool_calls && r.tool_calls.length) c.tools = c.tools.concat(r.tool_calls.filter((t) => !c.tools.some((x) => x.id === t.id)));
   if (r.steps) c.steps = r.steps;
 }
 

@@ -137,3 +137,20 @@ test("a client-side tool's call waits for the client until its result comes", ()
   assert.deepEqual(s.cols[0].waiting, []);
   assert.equal(s.cols[0].results[0].text, "a drink");
 });
+
+test("a finished agent turn drawn from its snapshot shows each step's calls and results", () => {
+  const s = createTurn(["sim/agent"]);
+  const calls = [{ id: "c1", name: "get_weather", arguments: '{"city":"Paris"}' }];
+  applySnapshot(s, {
+    request_id: "r", status: "completed", created_at_ms: 0, last_seq: 9, blind: false,
+    models: [{
+      model_index: 0, model: "sim/agent", stage: "done", text: "done",
+      result: result(0, "`get_weather` returned: 21 °C", {
+        steps: 2, exchange: [{ calls, results: [{ call_id: "c1", content: [{ type: "text", text: "21 °C" }], is_error: true }] }],
+      }),
+    }],
+  });
+  assert.deepEqual(s.cols[0].tools, calls);
+  assert.deepEqual(s.cols[0].results, [{ callId: "c1", name: "get_weather", text: "21 °C", isError: true, durationMs: null }]);
+  assert.equal(s.cols[0].steps, 2);
+});
