@@ -993,7 +993,7 @@ kind: ComparisonKind, };
 /**
  * What a stored comparison is.
  */
-export type ComparisonKind = "comparison" | "chat_completion";
+export type ComparisonKind = "comparison" | "chat_completion" | "judge";
 
 /**
  * A session without its turns (listings).

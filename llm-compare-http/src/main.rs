@@ -91,6 +91,10 @@ pub struct EvalArgs {
     /// A JSON line when the run starts (its `run_id`), one per finished row, then the summary.
     #[arg(long)]
     pub json: bool,
+    /// Write the run's report here: one self-contained HTML file (pass rates, cost against
+    /// quality, latencies, categories, the rows where the models disagree).
+    #[arg(long, value_name = "FILE.html")]
+    pub report: Option<std::path::PathBuf>,
     /// Whose run it is: the owner of its comparisons, as a server's API key user (default:
     /// `anonymous`, whom a server without keys serves).
     #[arg(long, default_value = "anonymous", value_name = "USER")]

@@ -23,7 +23,7 @@ use crate::api::error::ApiError;
 use crate::api::extract::Caller;
 use crate::api::limits::RateLimiter;
 use crate::api::metrics::{self, ModelMetrics};
-use crate::api::{chat, comparisons, keys, leaderboard, meta, sessions, usage};
+use crate::api::{chat, comparisons, evals, keys, leaderboard, meta, sessions, usage};
 use llm_compare_service::{BudgetSettings, Principal, RedisRegistry, Service, Store};
 
 /// `[server]` in the configuration file (every key optional).
@@ -509,6 +509,10 @@ pub fn router(state: AppState) -> Router {
             "/v1/sessions/{id}",
             get(sessions::get_one).delete(sessions::delete_one),
         )
+        .route("/v1/evals", post(evals::create).get(evals::list))
+        .route("/v1/evals/{id}", get(evals::get).delete(evals::cancel))
+        .route("/v1/evals/{id}/stream", get(evals::stream))
+        .route("/v1/evals/{id}/report", get(evals::report))
         .route("/v1/leaderboard", get(leaderboard::get))
         .route("/v1/usage", get(usage::get))
         .route("/v1/keys", post(keys::create).get(keys::list))

@@ -646,6 +646,7 @@ fn eval_runs_a_dataset_checks_each_answer_and_judges_pairs() {
         args.extend_from_slice(extra);
         run(&args)
     };
+    let report = dir.join("run.html");
     let out = eval(&[
         "--json",
         "-m",
@@ -654,6 +655,8 @@ fn eval_runs_a_dataset_checks_each_answer_and_judges_pairs() {
         "sim/lorem",
         "--judge",
         "sim/judge",
+        "--report",
+        report.to_str().unwrap(),
     ]);
     assert_eq!(
         out.status.code(),
@@ -710,6 +713,19 @@ fn eval_runs_a_dataset_checks_each_answer_and_judges_pairs() {
     assert_eq!(summary["models"][0]["judge_rating"], 1.0);
     assert_eq!(summary["models"][1]["judge_rating"], 0.0);
     assert_eq!(summary["better"][0]["better"], "sim/echo");
+    // The report: one self-contained page with every part.
+    let html = std::fs::read_to_string(&report).unwrap();
+    for part in [
+        "Pass rates",
+        "Cost and quality",
+        "Latency",
+        "By category",
+        "Where the models disagree",
+        "20 rows",
+    ] {
+        assert!(html.contains(part), "the report lacks `{part}`");
+    }
+    assert!(!html.contains("http://") && !html.contains("https://") && !html.contains("<script"));
 
     // Usage errors name what is wrong.
     let fails = |args: &[&str], says: &str| {

@@ -568,7 +568,7 @@ struct ChatRecorder {
     results: Vec<ModelResult>,
     done: bool,
     /// The caller's active slot and, under a key with `max_active`, the key's.
-    lease: Option<(ActiveLease, Option<ActiveLease>)>,
+    lease: Option<(Option<ActiveLease>, Option<ActiveLease>)>,
 }
 
 impl ChatRecorder {
@@ -811,6 +811,8 @@ pub struct Service {
     /// The client-side tools of comparisons running here, by request id (gone with their
     /// comparison: the loops hold the only strong references).
     client_tools: Arc<parking_lot::Mutex<HashMap<String, std::sync::Weak<ClientTools>>>>,
+    /// Evaluation runs started here (`POST /v1/evals`), while they run and a while after.
+    evals: Arc<crate::eval::live::LiveRuns>,
 }
 
 use llm_compare_core::tools::{ClientResult, ClientTools};
@@ -870,6 +872,7 @@ impl Service {
             persistence,
             keys,
             client_tools: Arc::default(),
+            evals: Arc::default(),
         }
     }
 
@@ -1152,6 +1155,27 @@ impl Service {
         self.store.as_ref()
     }
 
+    /// Whether `who` may call every one of `models` here, as `field` (`models`, `judge`):
+    /// an unknown model or one the caller's key may not use is refused before anything runs.
+    pub(crate) fn check_callable(
+        &self,
+        who: &Principal,
+        models: &[String],
+        field: &str,
+    ) -> Result<()> {
+        let probe = CompareRequest::prompt(models.iter().map(String::as_str), "probe");
+        let calls = self.engine.plan(&probe).map_err(|e| match e {
+            Error::InvalidRequest { message, .. } => Error::invalid(field, message),
+            other => other,
+        })?;
+        check_models(who, &calls)
+    }
+
+    /// The evaluation runs live in this process.
+    pub(crate) fn live_evals(&self) -> &Arc<crate::eval::live::LiveRuns> {
+        &self.evals
+    }
+
     /// The server's executable tools (`[tools.*]`, `[mcp.*]`): what a request may name in
     /// `tools`.
     pub fn server_tools(&self) -> Vec<llm_compare_core::Tool> {
@@ -1286,14 +1310,43 @@ impl Service {
         who: &Principal,
         request: CompareRequest,
     ) -> Result<ChatCall> {
-        let owner = who.user.as_str();
         if request.models.len() != 1 {
             return Err(Error::invalid("model", "a chat completion has one model"));
         }
+        let lease = self.registry.lease(&who.user, None).await?;
+        self.held_call(who, request, ComparisonKind::ChatCompletion, Some(lease))
+            .await
+    }
+
+    /// A judge's call in an evaluation run: like [`Service::chat_completion`] (held against
+    /// the budget, recorded in usage), but it takes no active slot of its own — its row's
+    /// comparison holds one — and is not listed with the comparisons.
+    pub(crate) async fn judge_call(
+        &self,
+        who: &Principal,
+        request: CompareRequest,
+    ) -> Result<ChatCall> {
+        self.held_call(who, request, ComparisonKind::Judge, None)
+            .await
+    }
+
+    /// One model's call for `who`, recorded as `kind` (its worst case held first when
+    /// budgets apply), holding `lease` (an active slot) until it ends.
+    async fn held_call(
+        &self,
+        who: &Principal,
+        request: CompareRequest,
+        kind: ComparisonKind,
+        lease: Option<ActiveLease>,
+    ) -> Result<ChatCall> {
+        let owner = who.user.as_str();
         let calls = self.engine.plan(&request)?;
         check_models(who, &calls)?;
-        let lease = self.registry.lease(owner, None).await?;
-        let key_lease = self.key_lease(who).await?;
+        // A judge's call rides on its row's slots (the caller's and the key's).
+        let key_lease = match lease {
+            Some(_) => self.key_lease(who).await?,
+            None => None,
+        };
         let id = uuid::Uuid::now_v7().to_string();
         let model = calls
             .first()
@@ -1318,7 +1371,7 @@ impl Service {
                 blind: false,
                 instance: self.instance.clone(),
                 reservation,
-                kind: ComparisonKind::ChatCompletion,
+                kind,
                 attachments: Vec::new(),
                 category: None,
                 tags: Vec::new(),

@@ -77,6 +77,9 @@ pub enum ComparisonKind {
     Comparison,
     /// One model through the OpenAI-compatible `/v1/chat/completions`.
     ChatCompletion,
+    /// A judge's call in an evaluation run: held against the budget and in the usage
+    /// ledger like any call, not listed with the comparisons.
+    Judge,
 }
 
 impl ComparisonKind {
@@ -85,6 +88,7 @@ impl ComparisonKind {
         match self {
             Self::Comparison => "comparison",
             Self::ChatCompletion => "chat_completion",
+            Self::Judge => "judge",
         }
     }
 
@@ -93,6 +97,7 @@ impl ComparisonKind {
         match s {
             "comparison" => Some(Self::Comparison),
             "chat_completion" => Some(Self::ChatCompletion),
+            "judge" => Some(Self::Judge),
             _ => None,
         }
     }
@@ -503,7 +508,9 @@ pub struct EvalRunRecord {
     pub created_at_ms: i64,
     /// Unix ms, once finished.
     pub finished_at_ms: Option<i64>,
-    /// Its finished rows' reports (the service's JSON), oldest first.
+    /// How many rows (× repeats) it has finished.
+    pub rows_done: u64,
+    /// Its finished rows' reports (the service's JSON), oldest first; empty in a listing.
     pub rows: Vec<serde_json::Value>,
 }
 
@@ -669,6 +676,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn create_eval_run(&self, run: &EvalRunRecord) -> Result<()>;
     /// `owner`'s run `id` with its finished rows (None if unknown or another owner's).
     async fn eval_run(&self, owner: &str, id: &str) -> Result<Option<EvalRunRecord>>;
+    /// `owner`'s evaluation runs, newest first, at most `limit` (without their rows).
+    async fn eval_runs(&self, owner: &str, limit: u32) -> Result<Vec<EvalRunRecord>>;
     /// Records a finished row of run `run_id` (once: a row recorded already is a conflict).
     async fn save_eval_row(
         &self,

@@ -884,7 +884,7 @@ impl Store for SqlStore {
         let rows = sqlx::query(
             "SELECT c.id, c.status, c.models, c.prompt, c.created_at_ms, c.blind, c.kind, \
              (SELECT COUNT(*) FROM preferences p WHERE p.comparison_id = c.id) AS votes \
-             FROM comparisons c WHERE c.owner = $1 AND c.session_id IS NULL \
+             FROM comparisons c WHERE c.owner = $1 AND c.session_id IS NULL AND c.kind <> 'judge' \
              AND ($2 = '' OR c.id < $2) ORDER BY c.id DESC LIMIT $3",
         )
         .bind(owner)
@@ -1143,8 +1143,6 @@ impl Store for SqlStore {
         else {
             return Ok(None);
         };
-        let options: String = get(&row, "options")?;
-        let summary: Option<String> = get(&row, "summary")?;
         let rows = sqlx::query(
             "SELECT report FROM eval_rows WHERE run_id = $1 ORDER BY created_at_ms, row_id, repeat",
         )
@@ -1157,21 +1155,24 @@ impl Store for SqlStore {
             let text: String = get(&r, "report")?;
             reports.push(parse_json("eval_rows", id, "report", &text)?);
         }
-        Ok(Some(EvalRunRecord {
-            id: get(&row, "id")?,
-            owner: get(&row, "owner")?,
-            dataset: get(&row, "dataset")?,
-            dataset_sha256: get(&row, "dataset_sha256")?,
-            options: parse_json("eval_runs", id, "options", &options)?,
-            units: u64::try_from(get::<i64>(&row, "units")?)
-                .map_err(|_| corrupt("eval_runs", id, "a negative `units`"))?,
-            summary: summary
-                .map(|s| parse_json("eval_runs", id, "summary", &s))
-                .transpose()?,
-            created_at_ms: get(&row, "created_at_ms")?,
-            finished_at_ms: get(&row, "finished_at_ms")?,
-            rows: reports,
-        }))
+        let mut run = eval_run_of(&row, reports.len() as u64)?;
+        run.rows = reports;
+        Ok(Some(run))
+    }
+
+    async fn eval_runs(&self, owner: &str, limit: u32) -> Result<Vec<EvalRunRecord>> {
+        let rows = sqlx::query("SELECT id, owner, dataset, dataset_sha256, options, units, summary, created_at_ms, finished_at_ms, (SELECT COUNT(*) FROM eval_rows r WHERE r.run_id = eval_runs.id) AS rows_done FROM eval_runs WHERE owner = $1 ORDER BY created_at_ms DESC, id DESC LIMIT $2")
+            .bind(owner)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+        rows.iter()
+            .map(|row| {
+                let done: i64 = get(row, "rows_done")?;
+                eval_run_of(row, u64::try_from(done).unwrap_or(0))
+            })
+            .collect()
     }
 
     async fn save_eval_row(
@@ -1354,6 +1355,29 @@ fn summary(row: &AnyRow) -> Result<SessionSummary> {
         system: get(row, "system")?,
         created_at_ms: get(row, "created_at_ms")?,
         turns: u64::try_from(get::<i64>(row, "turns")?).unwrap_or(0),
+    })
+}
+
+/// An `eval_runs` row (its rows' reports left empty), decoded strictly.
+fn eval_run_of(row: &AnyRow, rows_done: u64) -> Result<EvalRunRecord> {
+    let id: String = get(row, "id")?;
+    let options: String = get(row, "options")?;
+    let summary: Option<String> = get(row, "summary")?;
+    Ok(EvalRunRecord {
+        owner: get(row, "owner")?,
+        dataset: get(row, "dataset")?,
+        dataset_sha256: get(row, "dataset_sha256")?,
+        options: parse_json("eval_runs", &id, "options", &options)?,
+        units: u64::try_from(get::<i64>(row, "units")?)
+            .map_err(|_| corrupt("eval_runs", &id, "a negative `units`"))?,
+        summary: summary
+            .map(|s| parse_json("eval_runs", &id, "summary", &s))
+            .transpose()?,
+        created_at_ms: get(row, "created_at_ms")?,
+        finished_at_ms: get(row, "finished_at_ms")?,
+        rows_done,
+        rows: Vec::new(),
+        id,
     })
 }
 

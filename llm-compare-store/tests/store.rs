@@ -70,7 +70,58 @@ async fn suite(store: Arc<dyn Store>) {
     comparison_listing(store.clone()).await;
     budgets_and_usage(store.clone()).await;
     votes_feed_the_leaderboard(store.clone()).await;
-    batches_are_all_or_nothing(store).await;
+    batches_are_all_or_nothing(store.clone()).await;
+    eval_runs(store).await;
+}
+
+/// Evaluation runs: created, rows saved once each (a second save of a row is a conflict),
+/// listed newest first with how many rows they finished, finished with a summary.
+async fn eval_runs(store: Arc<dyn Store>) {
+    let owner = unique("erin");
+    let run = |id: &str, at: i64| EvalRunRecord {
+        id: id.into(),
+        owner: owner.clone(),
+        dataset: "d.jsonl".into(),
+        dataset_sha256: "ab".repeat(32),
+        options: serde_json::json!({"models": ["sim/echo"]}),
+        units: 3,
+        summary: None,
+        created_at_ms: at,
+        finished_at_ms: None,
+        rows_done: 0,
+        rows: Vec::new(),
+    };
+    let (first, second) = (unique("run-a"), unique("run-b"));
+    store.create_eval_run(&run(&first, 1_000)).await.unwrap();
+    store.create_eval_run(&run(&second, 2_000)).await.unwrap();
+    for r in ["r1", "r2"] {
+        store
+            .save_eval_row(&first, r, 0, "c", &serde_json::json!({"row_id": r}))
+            .await
+            .unwrap();
+    }
+    assert!(matches!(
+        store
+            .save_eval_row(&first, "r1", 0, "c", &serde_json::json!({}))
+            .await,
+        Err(Error::Conflict(_))
+    ));
+    store
+        .finish_eval_run(&first, &serde_json::json!({"rows": 2}))
+        .await
+        .unwrap();
+    let listed = store.eval_runs(&owner, 10).await.unwrap();
+    let ids: Vec<&str> = listed.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids, [second.as_str(), first.as_str()], "newest first");
+    assert_eq!((listed[0].rows_done, listed[1].rows_done), (0, 2));
+    assert!(listed.iter().all(|r| r.rows.is_empty()));
+    assert_eq!(listed[1].summary, Some(serde_json::json!({"rows": 2})));
+    assert_eq!(store.eval_runs(&owner, 1).await.unwrap().len(), 1);
+    assert!(store.eval_runs("nobody", 10).await.unwrap().is_empty());
+    let one = store.eval_run(&owner, &first).await.unwrap().unwrap();
+    assert_eq!(one.rows_done, 2);
+    assert_eq!(one.rows.len(), 2);
+    assert!(store.eval_run("nobody", &first).await.unwrap().is_none());
 }
 
 /// `write_batch`: several comparisons' records in one transaction; a batch that fails

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod chat;
 pub mod comparisons;
 pub mod error;
+pub mod evals;
 pub mod extract;
 pub mod keys;
 pub mod leaderboard;

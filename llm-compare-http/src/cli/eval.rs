@@ -5,6 +5,7 @@
 
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use futures::StreamExt;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use llm_compare_core::Error;
 use llm_compare_service::Principal;
 use llm_compare_service::eval::{Dataset, EvalEvent, EvalOptions, Summary};
@@ -63,9 +64,32 @@ pub async fn run(config: Option<&std::path::Path>, args: EvalArgs) -> u8 {
             return EXIT_USAGE;
         }
     };
+    // On a terminal: a live bar (rows, ETA, spend) with each row printed above it; else a
+    // line per row. `--json` prints only JSON on stdout.
+    let bar = if args.json {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr())
+    };
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{bar:30.cyan/blue} {pos}/{len} rows · {elapsed} · ETA {eta} · {msg}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let say = |line: String| {
+        if !args.json {
+            if bar.is_hidden() {
+                eprintln!("{line}");
+            } else {
+                bar.println(line);
+            }
+        }
+    };
     let mut done = 0usize;
     let mut total = 0usize;
     let mut spent = 0.0f64;
+    let mut code = EXIT_OK;
     while let Some(e) = events.next().await {
         if args.json {
             match serde_json::to_string(&e) {
@@ -84,41 +108,76 @@ pub async fn run(config: Option<&std::path::Path>, args: EvalArgs) -> u8 {
             } => {
                 total = units;
                 done = before;
-                if !args.json {
-                    eprintln!(
-                        "run {run_id}: {units} rows{}",
-                        if before > 0 {
-                            format!(", {before} finished before")
-                        } else {
-                            String::new()
-                        }
-                    );
-                }
+                bar.set_length(units as u64);
+                bar.set_position(before as u64);
+                // The ETA counts this part of the run only.
+                bar.reset_eta();
+                bar.set_message("$0.0000");
+                say(format!(
+                    "run {run_id}: {units} rows{}",
+                    if before > 0 {
+                        format!(", {before} finished before")
+                    } else {
+                        String::new()
+                    }
+                ));
             }
             EvalEvent::Row(r) => {
                 done += 1;
                 spent += r.results.iter().map(|m| m.cost_usd).sum::<f64>()
                     + r.judge.as_ref().map_or(0.0, |j| j.cost_usd);
-                if !args.json {
-                    let marks: Vec<String> = r
-                        .results
-                        .iter()
-                        .map(|m| format!("{} {}", if m.passed { "✓" } else { "✗" }, m.model))
-                        .collect();
-                    eprintln!(
-                        "[{done}/{total}] {} · {} · ${spent:.4}",
-                        r.row_id,
-                        marks.join("  ")
-                    );
-                }
+                let marks: Vec<String> = r
+                    .results
+                    .iter()
+                    .map(|m| format!("{} {}", if m.passed { "✓" } else { "✗" }, m.model))
+                    .collect();
+                bar.set_position(done as u64);
+                bar.set_message(format!("${spent:.4}"));
+                say(format!(
+                    "[{done}/{total}] {} · {} · ${spent:.4}",
+                    r.row_id,
+                    marks.join("  ")
+                ));
             }
             EvalEvent::Summary(s) => {
+                bar.finish_and_clear();
                 if !args.json {
                     print_summary(&s);
                 }
+                if let Some(path) = &args.report {
+                    code = write_report(&service, &who, &s.run_id, path).await;
+                }
+            }
+            EvalEvent::Cancelled { run_id, .. } => {
+                bar.abandon();
+                say(format!(
+                    "run {run_id} cancelled: --resume {run_id} runs the rest"
+                ));
             }
         }
     }
+    code
+}
+
+/// Writes run `run_id`'s HTML report (every row of it, earlier parts of a resumed run too).
+async fn write_report(
+    service: &llm_compare_service::Service,
+    who: &Principal,
+    run_id: &str,
+    path: &std::path::Path,
+) -> u8 {
+    let html = match service.eval_report(&who.user, run_id).await {
+        Ok(h) => h,
+        Err(e) => {
+            super::print_error(&e);
+            return EXIT_INTERNAL;
+        }
+    };
+    if let Err(e) = std::fs::write(path, html) {
+        eprintln!("error: cannot write the report to {}: {e}", path.display());
+        return EXIT_INTERNAL;
+    }
+    eprintln!("report: {}", path.display());
     EXIT_OK
 }
 

@@ -68,6 +68,7 @@ pub const TYPES: [&str; 9] = [
 /// An assertion's outcome on one answer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Outcome {
     /// The assertion's type.
     #[serde(rename = "type")]

@@ -8,6 +8,9 @@
 
 pub mod assertions;
 pub mod dataset;
+pub mod live;
+pub mod report;
+pub mod runs;
 pub mod stats;
 
 use std::collections::BTreeMap;
@@ -35,6 +38,7 @@ pub const MAX_REPEAT: u32 = 100;
 
 /// How a run goes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct EvalOptions {
     /// The models compared on every row.
@@ -94,6 +98,7 @@ impl EvalOptions {
 
 /// One model's answer to a row, checked.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ModelOutcome {
     /// The model.
     pub model: String,
@@ -114,6 +119,7 @@ pub struct ModelOutcome {
 
 /// The judge's verdict on one pair of answers (both orders).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PairVerdict {
     /// The first model's `model_index`.
     pub a_index: usize,
@@ -135,6 +141,7 @@ pub struct PairVerdict {
 
 /// The judge's part of a row.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RowJudge {
     /// The judge.
     pub model: String,
@@ -146,6 +153,7 @@ pub struct RowJudge {
 
 /// One finished row.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RowReport {
     /// The row's id.
     pub row_id: String,
@@ -164,6 +172,7 @@ pub struct RowReport {
 
 /// One model's standing at the end of a run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ModelSummary {
     /// The model.
     pub model: String,
@@ -188,6 +197,7 @@ pub struct ModelSummary {
 
 /// A significant difference: `better` passes more of the rows where the two differ.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Better {
     /// The better model.
     pub better: String,
@@ -199,6 +209,7 @@ pub struct Better {
 
 /// The end of a run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Summary {
     /// The run's id.
     pub run_id: String,
@@ -275,6 +286,7 @@ pub fn prepare(
 
 /// What a run streams.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "type", rename_all = "snake_case")]
 #[allow(clippy::large_enum_variant)]
 pub enum EvalEvent {
@@ -291,6 +303,13 @@ pub enum EvalEvent {
     Row(RowReport),
     /// The run finished.
     Summary(Summary),
+    /// The run was cancelled (its finished rows are kept: `resume` runs the rest).
+    Cancelled {
+        /// The run's id.
+        run_id: String,
+        /// Rows finished in this part of the run before the cancel.
+        rows_done: usize,
+    },
 }
 
 impl Service {
@@ -307,6 +326,10 @@ impl Service {
         resume: Option<&str>,
     ) -> Result<BoxStream<'static, EvalEvent>> {
         options.check()?;
+        self.check_callable(who, &options.models, "models")?;
+        if let Some(j) = &options.judge {
+            self.check_callable(who, std::slice::from_ref(j), "judge")?;
+        }
         if dataset.rows.is_empty() {
             return Err(Error::invalid(
                 "dataset",
@@ -374,6 +397,7 @@ impl Service {
                             summary: None,
                             created_at_ms: crate::service::now_ms(),
                             finished_at_ms: None,
+                            rows_done: 0,
                             rows: Vec::new(),
                         })
                         .await?;
@@ -498,13 +522,13 @@ impl Service {
         let mut judge_cost = 0.0;
         let mut results = Vec::with_capacity(complete.results.len());
         for r in &complete.results {
-            let (outcome, cost) = self.check_answer(row, r, &question, options).await;
+            let (outcome, cost) = self.check_answer(who, row, r, &question, options).await;
             judge_cost += cost;
             results.push(outcome);
         }
         let judge = match &options.judge {
             Some(j) if complete.results.len() > 1 => {
-                let (pairs, cost) = self.judge_pairs(j, &question, &complete.results).await;
+                let (pairs, cost) = self.judge_pairs(who, j, &question, &complete.results).await;
                 self.record_verdicts(&complete.request_id, j, &pairs).await;
                 Some(RowJudge {
                     model: j.clone(),
@@ -529,23 +553,33 @@ impl Service {
         }
     }
 
-    /// Submits `body` and reads its events to `complete`.
+    /// Submits `body` and reads its events to `complete`. While all of the caller's active
+    /// slots are taken (by this run's other rows, say) it waits for one rather than failing
+    /// the row; dropped before the end (a cancelled run), it cancels the comparison.
     async fn run_to_end(
         &self,
         who: &Principal,
         body: CreateComparison,
     ) -> std::result::Result<Complete, (String, Error)> {
-        let submitted = self
-            .submit(who, body)
-            .await
-            .map_err(|e| (String::new(), e))?;
+        let mut wait = std::time::Duration::from_millis(20);
+        let submitted = loop {
+            match self.submit(who, body.clone()).await {
+                Err(Error::RateLimited { .. }) => {
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(std::time::Duration::from_millis(500));
+                }
+                other => break other.map_err(|e| (String::new(), e))?,
+            }
+        };
         let id = submitted.request_id;
+        let mut guard = CancelOnDrop(Some((self.clone(), who.user.clone(), id.clone())));
         let mut events = self
             .subscribe(&who.user, &id, 0)
             .await
             .map_err(|e| (id.clone(), e))?;
         while let Some(e) = events.next().await {
             if let EventKind::Complete(c) = e.kind {
+                guard.0 = None;
                 return Ok(c);
             }
         }
@@ -558,6 +592,7 @@ impl Service {
     /// `r` against the row's assertions (rubrics graded by the judge); the judge's cost.
     async fn check_answer(
         &self,
+        who: &Principal,
         row: &Row,
         r: &ModelResult,
         question: &str,
@@ -583,6 +618,7 @@ impl Service {
                         let prompt = judge::rubric_prompt(value, question, &r.text);
                         match self
                             .ask_judge::<RubricVerdict>(
+                                who,
                                 j,
                                 RUBRIC_SYSTEM,
                                 prompt,
@@ -655,6 +691,7 @@ impl Service {
     /// Every pair of answers judged in both orders; the verdicts and what they cost.
     async fn judge_pairs(
         &self,
+        who: &Principal,
         judge_model: &str,
         question: &str,
         results: &[ModelResult],
@@ -671,12 +708,14 @@ impl Service {
                 let ba = judge::pairwise_prompt(question, &b.text, &a.text);
                 let (first, second) = futures::join!(
                     self.ask_judge::<PairwiseVerdict>(
+                        who,
                         judge_model,
                         PAIRWISE_SYSTEM,
                         ab,
                         judge::pairwise_schema()
                     ),
                     self.ask_judge::<PairwiseVerdict>(
+                        who,
                         judge_model,
                         PAIRWISE_SYSTEM,
                         ba,
@@ -716,9 +755,11 @@ impl Service {
         (pairs, cost)
     }
 
-    /// One judgement: `judge_model` asked `prompt`, its JSON verdict parsed; its cost.
+    /// One judgement: `judge_model` asked `prompt` for `who` (held against their budget,
+    /// in their usage), its JSON verdict parsed; its cost.
     async fn ask_judge<T: serde::de::DeserializeOwned>(
         &self,
+        who: &Principal,
         judge_model: &str,
         system: &str,
         prompt: String,
@@ -735,11 +776,15 @@ impl Service {
             },
         });
         request.params.temperature = Some(0.0);
-        let done = self.compare_request(&request)?.result().await?;
+        let mut call = self.judge_call(who, request).await?;
+        let mut done = None;
+        while let Some(e) = call.events.next().await {
+            if let EventKind::Complete(c) = e.kind {
+                done = Some(c);
+            }
+        }
         let r = done
-            .results
-            .into_iter()
-            .next()
+            .and_then(|c| c.results.into_iter().next())
             .ok_or_else(|| Error::Internal("the judge gave no result".into()))?;
         if let Some(e) = r.error {
             return Err(Error::invalid(
@@ -751,6 +796,21 @@ impl Service {
         judge::parse_verdict(&r.text)
             .map(|v| (v, cost))
             .map_err(|e| Error::invalid("judge", e))
+    }
+}
+
+/// Cancels a row's comparison (service, owner, id) when its row is dropped unfinished.
+struct CancelOnDrop(Option<(Service, String, String)>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        if let Some((service, owner, id)) = self.0.take()
+            && let Ok(rt) = tokio::runtime::Handle::try_current()
+        {
+            rt.spawn(async move {
+                let _ = service.cancel(&owner, &id).await;
+            });
+        }
     }
 }
 
