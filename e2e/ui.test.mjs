@@ -583,3 +583,76 @@ describe("agent comparisons", () => {
     await page.context().close();
   });
 });
+
+describe("evals page", () => {
+  // Every other row's prompt holds "sky": sim/echo (which repeats the prompt) passes those.
+  const rows = (n) => Array.from({ length: n }, (_, i) => JSON.stringify({
+    id: `r${i}`, prompt: `describe the ${i % 2 ? "sea" : "sky"} on day ${i}`, expected: "sky", category: i % 2 ? "odd" : "even",
+  })).join("\n");
+
+  async function upload(page, name, content) {
+    await page.setInputFiles("#ev-file", { name, mimeType: "application/octet-stream", buffer: Buffer.from(content) });
+  }
+
+  test("a run started from an uploaded dataset shows its rows live, its summary and its report, and is listed", async () => {
+    const page = await openPage({ bypassCSP: true });
+    await page.goto(`${server.url}/#/evals`);
+    await page.waitForSelector("#ev-models option[value='sim/echo']");
+    await upload(page, "rows.jsonl", rows(6));
+    await page.selectOption("#ev-models", ["sim/echo", "sim/lorem"]);
+    await page.selectOption("#ev-judge", "sim/judge");
+    await page.fill("#ev-concurrency", "3");
+    await page.click("#ev-start");
+    await page.waitForSelector("#ev-run[data-status='running'], #ev-run[data-status='completed']");
+    const id = new URL(page.url()).hash.split("/")[2];
+    assert.ok(id, page.url());
+    await page.waitForSelector("#ev-run[data-status='completed']", { timeout: 60000 });
+    const check = async () => {
+      assert.equal((await page.$$("#ev-rows tbody tr")).length, 6);
+      assert.equal(await page.textContent("#ev-summary tr[data-model='sim/echo'] .ev-rate"), "50.0%");
+      assert.equal(await page.textContent("#ev-summary tr[data-model='sim/lorem'] .ev-rate"), "0.0%");
+      assert.match(await page.textContent("#ev-status"), /completed · 6\/6 rows/);
+      assert.equal(await page.isHidden("#ev-cancel"), true);
+      // Each row links to its comparison.
+      assert.match(await page.getAttribute("#ev-rows tbody tr[data-row='r0'] a", "href"), /^#\/c\//);
+    };
+    await check();
+    await until(async () => (await page.textContent(`#ev-runs li[data-run='${id}']`))?.includes("6/6 rows · completed"));
+    await page.screenshot({ path: path.join(shotDir, "evals-desktop.png"), fullPage: true });
+    // Reopened: drawn from the stored run.
+    await page.reload();
+    await page.waitForSelector("#ev-run[data-status='completed']");
+    await check();
+    const [download] = await Promise.all([page.waitForEvent("download"), page.click("#ev-report")]);
+    const file = await download.path();
+    const html = (await import("node:fs")).readFileSync(file, "utf8");
+    assert.match(html, /Evaluation report/);
+    assert.match(html, /Where the models disagree/);
+    assert.deepEqual(await accessibility(page), []);
+    assert.deepEqual(page.errors, []);
+    await page.context().close();
+  });
+
+  test("a bad dataset is refused naming its line; a running run can be cancelled", async () => {
+    const page = await openPage();
+    await page.goto(`${server.url}/#/evals`);
+    await page.waitForSelector("#ev-models option[value='sim/slow']");
+    await upload(page, "bad.jsonl", '{"prompt": "a"}\n{"prompt": 3}\n');
+    await page.selectOption("#ev-models", ["sim/echo"]);
+    await page.click("#ev-start");
+    await page.waitForSelector("#ev-error:not([hidden])");
+    assert.match(await page.textContent("#ev-error"), /line 2/);
+
+    await upload(page, "slow.jsonl", rows(4));
+    await page.selectOption("#ev-models", ["sim/slow"]);
+    await page.fill("#ev-concurrency", "1");
+    await page.click("#ev-start");
+    await page.waitForSelector("#ev-run[data-status='running'] #ev-cancel:not([hidden])");
+    await page.click("#ev-cancel");
+    await page.waitForSelector("#ev-run[data-status='cancelled']");
+    assert.match(await page.textContent("#ev-status"), /cancelled · [0-3]\/4 rows/);
+    // The refused dataset's 400 is the only error the browser logged.
+    assert.deepEqual(page.errors.filter((e) => !/status of 400/.test(e)), []);
+    await page.context().close();
+  });
+});

@@ -944,6 +944,348 @@ winner: Winner,
 feedback?: string | null, };
 
 /**
+ * How a run goes.
+ */
+export type EvalOptions = { 
+/**
+ * The models compared on every row.
+ */
+models: Array<string>, 
+/**
+ * The judge: grades `llm_rubric` assertions and judges every pair of answers.
+ */
+judge: string | null, 
+/**
+ * Rows run at once (default 4).
+ */
+concurrency: number | null, 
+/**
+ * Runs of each row (default 1): pass^N is then the share of rows passed every time.
+ */
+repeat: number | null, 
+/**
+ * Let the judge judge comparisons that include its own model.
+ */
+allow_self_judge: boolean, };
+
+/**
+ * What a run streams.
+ */
+export type EvalEvent = { "type": "start", 
+/**
+ * The run's id.
+ */
+run_id: string, 
+/**
+ * Rows × repeats.
+ */
+units: number, 
+/**
+ * Of them, finished before (a resumed run: not run again).
+ */
+done: number, } | { "type": "row" } & RowReport | { "type": "summary" } & Summary | { "type": "cancelled", 
+/**
+ * The run's id.
+ */
+run_id: string, 
+/**
+ * Rows finished in this part of the run before the cancel.
+ */
+rows_done: number, };
+
+/**
+ * One finished row.
+ */
+export type RowReport = { 
+/**
+ * The row's id.
+ */
+row_id: string, 
+/**
+ * Which run of the row (0-based; with `repeat`).
+ */
+repeat: number, 
+/**
+ * The row's category.
+ */
+category?: string, 
+/**
+ * The comparison that answered it.
+ */
+comparison_id: string, 
+/**
+ * Each model's answer, by model order.
+ */
+results: Array<ModelOutcome>, 
+/**
+ * The judge's verdicts, with a judge.
+ */
+judge: RowJudge | null, };
+
+/**
+ * One model's answer to a row, checked.
+ */
+export type ModelOutcome = { 
+/**
+ * The model.
+ */
+model: string, 
+/**
+ * Its answer.
+ */
+text: string, 
+/**
+ * Whether every assertion held (and the model answered).
+ */
+passed: boolean, 
+/**
+ * Each assertion's outcome.
+ */
+assertions: Array<AssertionOutcome>, 
+/**
+ * Its cost, USD.
+ */
+cost_usd: number, 
+/**
+ * Its latency, ms.
+ */
+latency_ms: number, 
+/**
+ * Why it failed, when it did.
+ */
+error?: string, };
+
+/**
+ * An assertion's outcome on one answer.
+ */
+export type AssertionOutcome = { 
+/**
+ * The assertion's type.
+ */
+type: string, 
+/**
+ * Whether the answer satisfies it.
+ */
+passed: boolean, 
+/**
+ * Why not (or, for a judged one, the judge's reason).
+ */
+reason?: string, };
+
+/**
+ * The judge's part of a row.
+ */
+export type RowJudge = { 
+/**
+ * The judge.
+ */
+model: string, 
+/**
+ * Each pair's verdict.
+ */
+pairs: Array<PairVerdict>, 
+/**
+ * What judging this row cost (rubrics too), USD.
+ */
+cost_usd: number, };
+
+/**
+ * The judge's verdict on one pair of answers (both orders).
+ */
+export type PairVerdict = { 
+/**
+ * The first model's `model_index`.
+ */
+a_index: number, 
+/**
+ * The second's.
+ */
+b_index: number, 
+/**
+ * The first model.
+ */
+a: string, 
+/**
+ * The second.
+ */
+b: string, 
+/**
+ * The better one's name, or `tie` (also when the two orders disagreed).
+ */
+winner: string, 
+/**
+ * The better one's `model_index` (None: a tie).
+ */
+winner_index: number | null, 
+/**
+ * Whether both orders agreed.
+ */
+consistent: boolean, 
+/**
+ * The judge's reasons, in order shown (a, b), then (b, a).
+ */
+reasons: Array<string>, };
+
+/**
+ * The end of a run.
+ */
+export type Summary = { 
+/**
+ * The run's id.
+ */
+run_id: string, 
+/**
+ * Rows run (× repeats).
+ */
+rows: number, 
+/**
+ * Each model, in order.
+ */
+models: Array<ModelSummary>, 
+/**
+ * Significant differences (p < 0.05).
+ */
+better: Array<Better>, 
+/**
+ * What the models cost, USD.
+ */
+cost_usd: number, 
+/**
+ * What the judge cost, USD.
+ */
+judge_cost_usd: number, };
+
+/**
+ * One model's standing at the end of a run.
+ */
+export type ModelSummary = { 
+/**
+ * The model.
+ */
+model: string, 
+/**
+ * Rows (× repeats) passed / run.
+ */
+pass_rate: number, 
+/**
+ * Its Wilson 95 % interval.
+ */
+pass_ci: [number, number], 
+/**
+ * With `repeat` > 1: the share of rows passed every time (pass^N).
+ */
+pass_all_repeats?: number, 
+/**
+ * With `repeat` > 1: the variance of the pass rate across repeats.
+ */
+pass_variance?: number, 
+/**
+ * Mean cost per answer, USD.
+ */
+mean_cost_usd: number, 
+/**
+ * Mean latency, ms.
+ */
+mean_latency_ms: number, 
+/**
+ * With a judge: (wins + ½ ties) / judged pairs.
+ */
+judge_rating?: number, };
+
+/**
+ * A significant difference: `better` passes more of the rows where the two differ.
+ */
+export type Better = { 
+/**
+ * The better model.
+ */
+better: string, 
+/**
+ * The other.
+ */
+than: string, 
+/**
+ * The exact McNemar test's p-value.
+ */
+p_value: number, };
+
+/**
+ * A run, without its rows.
+ */
+export type EvalRunInfo = { 
+/**
+ * Its id.
+ */
+run_id: string, 
+/**
+ * Where it stands.
+ */
+status: EvalStatus, 
+/**
+ * The dataset's name.
+ */
+dataset: string, 
+/**
+ * How it runs.
+ */
+options: EvalOptions, 
+/**
+ * Rows × repeats.
+ */
+units: number, 
+/**
+ * Of them, finished.
+ */
+rows_done: number, 
+/**
+ * Unix ms.
+ */
+created_at_ms: number, 
+/**
+ * Unix ms, once completed.
+ */
+finished_at_ms?: number, 
+/**
+ * Its summary, once completed.
+ */
+summary?: Summary, };
+
+/**
+ * A run with its finished rows (`GET /v1/evals/{id}`).
+ */
+export type EvalRunView = { 
+/**
+ * The run.
+ */
+run: EvalRunInfo, 
+/**
+ * Its finished rows, oldest first.
+ */
+rows: Array<RowReport>, };
+
+/**
+ * Where a run stands.
+ */
+export type EvalStatus = "running" | "completed" | "cancelled" | "incomplete";
+
+/**
+ * A started run (`POST /v1/evals`).
+ */
+export type EvalStarted = { 
+/**
+ * Its id.
+ */
+run_id: string, 
+/**
+ * Rows × repeats.
+ */
+units: number, 
+/**
+ * Of them, finished before (a resumed run).
+ */
+done: number, };
+
+/**
  * Who won.
  */
 export type Winner = number | Outcome;

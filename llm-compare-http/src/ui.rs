@@ -37,6 +37,7 @@ static ASSETS: &[Asset] = &[
     asset!("app.js", JS),
     asset!("api.js", JS),
     asset!("dom.js", JS),
+    asset!("evals.js", JS),
     asset!("format.js", JS),
     asset!("keys.js", JS),
     asset!("leaderboard.js", JS),
@@ -120,4 +121,24 @@ pub async fn index(headers: HeaderMap) -> Response {
 /// `GET /ui/{file}`: its scripts, styles and libraries.
 pub async fn asset(Path(file): Path<String>, headers: HeaderMap) -> Response {
     serve(&file, &headers)
+}
+
+#[cfg(test)]
+mod tests {
+    /// A module added to `ui/` but not embedded would be a 404 in the page (an import that
+    /// fails only in a browser): every file there is served.
+    #[test]
+    fn every_ui_file_is_embedded() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("ui");
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let name = entry.unwrap().file_name().into_string().unwrap();
+            let served = name.ends_with(".js") || name.ends_with(".css") || name.ends_with(".html");
+            if served && name != "globals.d.ts" {
+                assert!(
+                    super::ASSETS.iter().any(|a| a.name == name),
+                    "ui/{name} is not embedded (add it to ASSETS)"
+                );
+            }
+        }
+    }
 }

@@ -8,6 +8,7 @@
 import { api, errorText, serverFeatures } from "./api.js";
 import { $, el, notice } from "./dom.js";
 import { fmt, needs } from "./format.js";
+import { showEvals } from "./evals.js";
 import { createKey, loadKeys } from "./keys.js";
 import { loadLeaderboard } from "./leaderboard.js";
 import { Turn } from "./turn.js";
@@ -433,7 +434,7 @@ let ignoreNextRoute = false;
 
 /** @param {string} name */
 function showView(name) {
-  for (const v of ["compare", "history", "leaderboard", "keys"]) $(`#view-${v}`).hidden = v !== name;
+  for (const v of ["compare", "history", "leaderboard", "evals", "keys"]) $(`#view-${v}`).hidden = v !== name;
   for (const a of /** @type {NodeListOf<HTMLElement>} */ (document.querySelectorAll("[data-nav]"))) {
     if (a.dataset.nav === name) a.setAttribute("aria-current", "page"); else a.removeAttribute("aria-current");
   }
@@ -451,6 +452,9 @@ function route() {
   } else if (parts[0] === "leaderboard") {
     showView("leaderboard");
     loadLeaderboard();
+  } else if (parts[0] === "evals") {
+    showView("evals");
+    showEvals(parts[1], catalogue.list).catch((e) => notice(errorText(e)));
   } else if (parts[0] === "keys") {
     showView("keys");
     $("#nk-secret").hidden = true;

@@ -146,6 +146,12 @@ pub struct ResumeQuery {
 }
 
 fn after_seq(headers: &HeaderMap, query: &ResumeQuery) -> Result<u64, ApiError> {
+    resume_after(headers, query.last_event_id)
+}
+
+/// Where a stream resumes: after the `Last-Event-ID` header's event, else after `query`'s
+/// (`?last_event_id=`), else from the start (0).
+pub(crate) fn resume_after(headers: &HeaderMap, query: Option<u64>) -> Result<u64, ApiError> {
     match headers.get("last-event-id") {
         Some(v) => v
             .to_str()
@@ -154,11 +160,27 @@ fn after_seq(headers: &HeaderMap, query: &ResumeQuery) -> Result<u64, ApiError> 
             .ok_or_else(|| {
                 ApiError::invalid(
                     "Last-Event-ID",
-                    "Last-Event-ID must be an event seq (a whole number)",
+                    "Last-Event-ID must be the id of an event (a whole number)",
                 )
             }),
-        None => Ok(query.last_event_id.unwrap_or(0)),
+        None => Ok(query.unwrap_or(0)),
     }
+}
+
+/// `events` as a `text/event-stream` response with keep-alive comments every `keepalive`,
+/// marked for proxies not to buffer and clients not to cache.
+pub(crate) fn sse_response<S>(events: S, keepalive: std::time::Duration) -> Response
+where
+    S: Stream<Item = Result<SseEvent, Infallible>> + Send + 'static,
+{
+    let mut resp = Sse::new(events)
+        .keep_alive(KeepAlive::new().interval(keepalive))
+        .into_response();
+    resp.headers_mut()
+        .insert("x-accel-buffering", HeaderValue::from_static("no"));
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    resp
 }
 
 /// The `error` event sent when the server stops before a stream ends.
@@ -260,15 +282,7 @@ pub async fn stream(
         }
         Ok::<_, Infallible>(out)
     });
-    let mut resp = Sse::new(sse)
-        .keep_alive(KeepAlive::new().interval(state.options().keepalive))
-        .into_response();
-    // Proxies must not buffer the stream.
-    resp.headers_mut()
-        .insert("x-accel-buffering", HeaderValue::from_static("no"));
-    resp.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    Ok(resp)
+    Ok(sse_response(sse, state.options().keepalive))
 }
 
 /// The same events over WebSocket: one JSON text message each; closes after `complete`.

@@ -6,7 +6,7 @@ use std::convert::Infallible;
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::sse::Event as SseEvent;
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 pub use llm_compare_service::eval::runs::{
@@ -173,7 +173,7 @@ pub async fn report(
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct StreamQuery {
     /// Resume after this event id (the `Last-Event-ID` header wins).
-    pub last_event_id: Option<usize>,
+    pub last_event_id: Option<u64>,
 }
 
 /// The run's progress as server-sent events: `start`, one `row` per finished row, then
@@ -200,19 +200,11 @@ pub async fn stream(
     QueryParams(query): QueryParams<StreamQuery>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let after = match headers.get("last-event-id") {
-        Some(v) => v
-            .to_str()
-            .ok()
-            .and_then(|s| s.trim().parse::<usize>().ok())
-            .ok_or_else(|| {
-                ApiError::invalid(
-                    "Last-Event-ID",
-                    "Last-Event-ID must be an event id (a whole number)",
-                )
-            })?,
-        None => query.last_event_id.unwrap_or(0),
-    };
+    let after = usize::try_from(super::comparisons::resume_after(
+        &headers,
+        query.last_event_id,
+    )?)
+    .unwrap_or(usize::MAX);
     let run = state.service().eval_events(&user, &id, after).await?;
     if run.ended_with.is_some_and(|n| after >= n) {
         return Ok(StatusCode::NO_CONTENT.into_response());
@@ -235,14 +227,10 @@ pub async fn stream(
                     .data(json.to_string()),
             )
         });
-    let mut resp = Sse::new(sse)
-        .keep_alive(KeepAlive::new().interval(state.options().keepalive))
-        .into_response();
-    resp.headers_mut()
-        .insert("x-accel-buffering", HeaderValue::from_static("no"));
-    resp.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    Ok(resp)
+    Ok(super::comparisons::sse_response(
+        sse,
+        state.options().keepalive,
+    ))
 }
 
 /// `DELETE` answer.

@@ -68,7 +68,9 @@ pub const TYPES: [&str; 9] = [
 /// An assertion's outcome on one answer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", ts(rename = "AssertionOutcome"))]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = AssertionOutcome))]
 pub struct Outcome {
     /// The assertion's type.
     #[serde(rename = "type")]

@@ -39,6 +39,7 @@ pub const MAX_REPEAT: u32 = 100;
 /// How a run goes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(deny_unknown_fields)]
 pub struct EvalOptions {
     /// The models compared on every row.
@@ -99,6 +100,7 @@ impl EvalOptions {
 /// One model's answer to a row, checked.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct ModelOutcome {
     /// The model.
     pub model: String,
@@ -114,12 +116,14 @@ pub struct ModelOutcome {
     pub latency_ms: f64,
     /// Why it failed, when it did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
     pub error: Option<String>,
 }
 
 /// The judge's verdict on one pair of answers (both orders).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct PairVerdict {
     /// The first model's `model_index`.
     pub a_index: usize,
@@ -142,6 +146,7 @@ pub struct PairVerdict {
 /// The judge's part of a row.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct RowJudge {
     /// The judge.
     pub model: String,
@@ -154,6 +159,7 @@ pub struct RowJudge {
 /// One finished row.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct RowReport {
     /// The row's id.
     pub row_id: String,
@@ -161,6 +167,7 @@ pub struct RowReport {
     pub repeat: u32,
     /// The row's category.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
     pub category: Option<String>,
     /// The comparison that answered it.
     pub comparison_id: String,
@@ -173,6 +180,7 @@ pub struct RowReport {
 /// One model's standing at the end of a run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct ModelSummary {
     /// The model.
     pub model: String,
@@ -182,9 +190,11 @@ pub struct ModelSummary {
     pub pass_ci: (f64, f64),
     /// With `repeat` > 1: the share of rows passed every time (pass^N).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
     pub pass_all_repeats: Option<f64>,
     /// With `repeat` > 1: the variance of the pass rate across repeats.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
     pub pass_variance: Option<f64>,
     /// Mean cost per answer, USD.
     pub mean_cost_usd: f64,
@@ -192,12 +202,14 @@ pub struct ModelSummary {
     pub mean_latency_ms: f64,
     /// With a judge: (wins + ½ ties) / judged pairs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
     pub judge_rating: Option<f64>,
 }
 
 /// A significant difference: `better` passes more of the rows where the two differ.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Better {
     /// The better model.
     pub better: String,
@@ -210,6 +222,7 @@ pub struct Better {
 /// The end of a run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Summary {
     /// The run's id.
     pub run_id: String,
@@ -287,6 +300,7 @@ pub fn prepare(
 /// What a run streams.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(tag = "type", rename_all = "snake_case")]
 #[allow(clippy::large_enum_variant)]
 pub enum EvalEvent {

@@ -55,6 +55,7 @@ pub struct CreateEval {
 /// Where a run stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum EvalStatus {
     /// Rows are running.
@@ -70,6 +71,7 @@ pub enum EvalStatus {
 /// A run, without its rows.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct EvalRunInfo {
     /// Its id.
     pub run_id: String,
@@ -87,15 +89,18 @@ pub struct EvalRunInfo {
     pub created_at_ms: i64,
     /// Unix ms, once completed.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
     pub finished_at_ms: Option<i64>,
     /// Its summary, once completed.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
     pub summary: Option<Summary>,
 }
 
 /// A run with its finished rows (`GET /v1/evals/{id}`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct EvalRunView {
     /// The run.
     pub run: EvalRunInfo,
@@ -106,6 +111,7 @@ pub struct EvalRunView {
 /// A started run (`POST /v1/evals`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct EvalStarted {
     /// Its id.
     pub run_id: String,
