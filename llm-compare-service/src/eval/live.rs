@@ -230,7 +230,11 @@ impl LiveRuns {
             this.finish();
             tokio::time::sleep(KEEP_FINISHED).await;
             if let Some(all) = all.upgrade() {
-                all.runs.lock().remove(&id);
+                // Unless the run was resumed since: then the entry is the new part's.
+                let mut runs = all.runs.lock();
+                if runs.get(&id).is_some_and(|r| Arc::ptr_eq(r, &this)) {
+                    runs.remove(&id);
+                }
             }
         });
         run
@@ -297,6 +301,23 @@ mod tests {
         assert_eq!(late.len(), 1);
         assert!(run.finished());
         assert!(runs.get("someone else", "r1").is_none());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_finished_run_is_forgotten_after_a_while_but_not_its_resumed_part() {
+        let runs = Arc::new(LiveRuns::default());
+        let first = runs.spawn(info("r3"), start("r3"), futures::stream::empty().boxed());
+        let _ = first.clone().follow(0).collect::<Vec<_>>().await;
+        // Resumed at once: a new part under the same id.
+        let second = runs.spawn(info("r3"), start("r3"), futures::stream::pending().boxed());
+        tokio::time::sleep(KEEP_FINISHED + Duration::from_secs(1)).await;
+        let live = runs.get("u", "r3").expect("the resumed part stays");
+        assert!(Arc::ptr_eq(&live, &second));
+        let gone = Arc::new(LiveRuns::default());
+        let run = gone.spawn(info("r4"), start("r4"), futures::stream::empty().boxed());
+        let _ = run.follow(0).collect::<Vec<_>>().await;
+        tokio::time::sleep(KEEP_FINISHED + Duration::from_secs(1)).await;
+        assert!(gone.get("u", "r4").is_none());
     }
 
     #[tokio::test]
