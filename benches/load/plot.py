@@ -1,6 +1,7 @@
-"""Plots of a load-harness run: latency against request rate for each system, and the latency
-each proxy adds. Usage: plot.py RESULTS_JSON OUT_DIR (writes bench-latency.png and
-bench-added-latency.png)."""
+"""Plots of a load-harness run: latency against request rate for each system, the latency
+each proxy adds, and the soak's server readings over time. Usage: plot.py RESULTS_JSON OUT_DIR
+(writes bench-latency.png and bench-added-latency.png when the run had the overhead section,
+bench-soak.png when it had the soak)."""
 
 import json
 import sys
@@ -42,10 +43,47 @@ def series(fixed, sustained, key, pct):
     return xs, ys
 
 
+def soak(results, out):
+    """RSS, open descriptors, runtime tasks and the window p99 against time."""
+    s = results["soak"]
+    samples = s["samples"]
+    t = [x["t_s"] / 60 for x in samples]
+    fig, axes = plt.subplots(2, 2, figsize=(11, 6.4), sharex=True)
+    panels = [
+        (axes[0][0], [x["rss_kib"] / 1024 for x in samples], "resident memory, MiB"),
+        (axes[0][1], [x["fds"] for x in samples], "open file descriptors"),
+        (axes[1][0], [x["tasks"] if x["tasks"] is not None else float("nan") for x in samples], "runtime tasks alive"),
+        (axes[1][1], [x["p99_ms"] for x in samples], "p99 latency to the response head, ms (10 s windows)"),
+    ]
+    for ax, ys, title in panels:
+        ax.plot(t, ys, color="#1f77b4")
+        ax.axvline(s["warmup_s"] / 60, color="#999999", ls=":", lw=0.8)
+        ax.set_title(title, fontsize=9)
+        ax.grid(True, alpha=0.3)
+        ax.set_ylim(bottom=0)
+    for ax in axes[1]:
+        ax.set_xlabel("minutes (dotted: end of the warm-up, the retention window)")
+    fig.suptitle(
+        f"Soak: {s['clients']} clients, {s['ops_per_s']:.0f} ops/s of mixed traffic, "
+        f"{s['server_errors']} 5xx; RSS after warm-up {s['rss_growth'] * 100:+.1f} %",
+        fontsize=10,
+    )
+    fig.tight_layout()
+    fig.savefig(out / "bench-soak.png", dpi=110)
+    print(f"plot: {out / 'bench-soak.png'}")
+
+
 def main():
     results = json.loads(Path(sys.argv[1]).read_text())
     out = Path(sys.argv[2])
     out.mkdir(parents=True, exist_ok=True)
+    if results.get("soak"):
+        soak(results, out)
+    if results.get("overhead"):
+        overhead(results, out)
+
+
+def overhead(results, out):
     fixed, top = points(results)
     sustained = (results.get("litellm") or {}).get("at_sustained") or None
     machine = results.get("machine", {})

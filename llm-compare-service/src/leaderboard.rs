@@ -15,7 +15,7 @@
 //! evaluation run). A board counts one kind or both ([`Source`]); on comparisons that have
 //! both, [`Agreement`] says how often the judges agree with the humans (rate and Cohen's κ).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use llm_compare_core::Result;
 use serde::Serialize;
@@ -600,7 +600,9 @@ pub fn compute(votes: &[VoteRecord], opts: &Options) -> Leaderboard {
 #[derive(Debug, Default)]
 pub struct VoteLog {
     votes: Vec<VoteRecord>,
-    seen: HashSet<String>,
+    /// The keys of the votes a refresh may read again (those inside the skew margin) and when
+    /// each was cast: older ones are forgotten, so this stays small whatever the votes.
+    seen: HashMap<String, i64>,
     newest_ms: Option<i64>,
 }
 
@@ -622,7 +624,7 @@ impl VoteLog {
             .map_or(i64::MIN, |t| t.saturating_sub(SKEW_MS));
         let mut added = 0;
         for v in store.votes_since(since).await? {
-            if self.seen.insert(v.key()) {
+            if self.seen.insert(v.key(), v.at_ms).is_none() {
                 self.newest_ms = Some(self.newest_ms.map_or(v.at_ms, |t| t.max(v.at_ms)));
                 self.votes.push(v);
                 added += 1;
@@ -631,6 +633,11 @@ impl VoteLog {
         if added > 0 {
             // Keep time order (late arrivals from a skewed clock land in place).
             self.votes.sort_by_key(|v| v.at_ms);
+            // What the next refresh cannot read again needs no key.
+            if let Some(newest) = self.newest_ms {
+                let horizon = newest.saturating_sub(SKEW_MS);
+                self.seen.retain(|_, at| *at >= horizon);
+            }
         }
         Ok(added)
     }
@@ -660,7 +667,15 @@ pub struct VoteCache {
 struct CacheState {
     log: VoteLog,
     last: Option<(Window, Leaderboard)>,
+    /// When the last board was computed and how long that took.
+    computed: Option<(std::time::Instant, std::time::Duration)>,
 }
+
+/// A board is recomputed for new votes at most once per this many times its own compute
+/// time: with a few votes (microseconds) every read sees every vote; with 100k votes under a
+/// stream of votes and reads (~50 ms a board) a board may lag by up to half a second instead
+/// of every read recomputing it.
+const STALE_FACTOR: u32 = 10;
 
 impl VoteCache {
     /// The leaderboard for votes in `[from, to)`, reading only votes not seen yet.
@@ -675,7 +690,11 @@ impl VoteCache {
     ) -> Result<Leaderboard> {
         let mut st = self.inner.lock().await;
         let wanted: Window = (from_ms, to_ms, source, style_control, category);
-        if st.log.refresh(store).await? > 0 {
+        let fresh_enough = st
+            .computed
+            .is_some_and(|(at, took)| at.elapsed() < took * STALE_FACTOR)
+            && st.last.as_ref().is_some_and(|(key, _)| *key == wanted);
+        if !fresh_enough && st.log.refresh(store).await? > 0 {
             st.last = None;
         }
         if let Some((key, board)) = &st.last
@@ -683,6 +702,7 @@ impl VoteCache {
         {
             return Ok(board.clone());
         }
+        let started = std::time::Instant::now();
         let board = compute(
             st.log.votes(),
             &Options {
@@ -695,6 +715,7 @@ impl VoteCache {
             },
         );
         st.last = Some((wanted, board.clone()));
+        st.computed = Some((std::time::Instant::now(), started.elapsed()));
         Ok(board)
     }
 
@@ -703,5 +724,6 @@ impl VoteCache {
         let mut st = self.inner.lock().await;
         st.log.clear();
         st.last = None;
+        st.computed = None;
     }
 }

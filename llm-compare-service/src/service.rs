@@ -872,7 +872,8 @@ impl Service {
             persistence,
             keys,
             client_tools: Arc::default(),
-            evals: Arc::default(),
+            // A finished run stays live as long as a finished comparison does.
+            evals: Arc::new(crate::eval::live::LiveRuns::keeping(write_window)),
         }
     }
 

@@ -27,6 +27,7 @@ use async_trait::async_trait;
 use llm_compare_core::{Error, ModelResult, RequestStatus, Result, Totals};
 use serde::{Deserialize, Serialize};
 
+mod group;
 mod keys;
 mod sql;
 

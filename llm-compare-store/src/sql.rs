@@ -11,6 +11,7 @@ use serde::Serialize;
 use sqlx::any::{AnyPoolOptions, AnyRow, install_default_drivers};
 use sqlx::{Any, AnyPool, AssertSqlSafe, Row, Transaction};
 
+use crate::group::{Apply, GroupCommit, Op};
 use crate::{
     AnswerStyle, AttachmentRef, BudgetState, ComparisonKind, ComparisonSummary, EvalRunRecord,
     JudgeVote, NewComparison, NewSession, Outcome, SessionSummary, Store, StoredAttachment,
@@ -36,9 +37,14 @@ fn db_err(e: sqlx::Error) -> Error {
         | sqlx::Error::PoolClosed
         | sqlx::Error::WorkerCrashed => true,
         // PostgreSQL: class 08 (connection exception), 57P01-03 (shutting down, cannot
-        // connect now), 53300 (too many connections); SQLite: BUSY (5) and LOCKED (6).
+        // connect now), 53300 (too many connections); SQLite (numeric codes, never five
+        // characters): BUSY (5) and LOCKED (6) with their extended codes (BUSY_SNAPSHOT 517,
+        // BUSY_TIMEOUT 773, …: the primary code is the low byte).
         sqlx::Error::Database(d) => d.code().is_some_and(|c| {
-            c.starts_with("08") || c.starts_with("57P") || c == "53300" || c == "5" || c == "6"
+            c.starts_with("08")
+                || c.starts_with("57P")
+                || c == "53300"
+                || (c.len() < 5 && c.parse::<u32>().is_ok_and(|n| matches!(n & 0xff, 5 | 6)))
         }),
         _ => false,
     };
@@ -132,6 +138,131 @@ impl Scope<'_> {
 pub struct SqlStore {
     pool: AnyPool,
     sqlite: bool,
+    /// The writer tasks that group-commit the comparison writes.
+    group: GroupCommit,
+    /// SQLite: the task that checkpoints the WAL (stopped with the last clone).
+    _checkpoints: Option<Arc<Checkpoints>>,
+}
+
+/// SQLite's WAL is checkpointed by a task of its own, every second, instead of by whichever
+/// commit crosses the auto-checkpoint size: a checkpoint syncs the files, and inside the
+/// group-commit writer that stalls every caller of the batch.
+#[derive(Debug)]
+struct Checkpoints(tokio::task::AbortHandle);
+
+impl Drop for Checkpoints {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl Checkpoints {
+    fn start(pool: AnyPool) -> Self {
+        let task = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                // PASSIVE: never waits for readers or the writer; what it cannot copy now,
+                // the next one does.
+                if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+                    .execute(&pool)
+                    .await
+                {
+                    tracing::warn!(target: "llm_compare::store", error = %e, "WAL checkpoint failed");
+                }
+            }
+        });
+        Self(task.abort_handle())
+    }
+}
+
+/// Begins a transaction that will write. On SQLite it takes the write lock first (`BEGIN
+/// IMMEDIATE`), waiting for it up to the busy timeout: a deferred transaction that reads and
+/// then writes fails at once with `SQLITE_BUSY` / `SQLITE_BUSY_SNAPSHOT` when another
+/// connection wrote in between — the busy handler is not consulted for that upgrade.
+async fn begin_write(pool: &AnyPool, sqlite: bool) -> Result<Transaction<'static, Any>> {
+    if sqlite {
+        pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)
+    } else {
+        pool.begin().await.map_err(db_err)
+    }
+}
+
+/// What the writer tasks make their transactions with (not the store: they must not keep its
+/// senders alive).
+#[derive(Debug, Clone)]
+struct Batches {
+    pool: AnyPool,
+    sqlite: bool,
+}
+
+impl Apply for Batches {
+    async fn apply(&self, ops: &[&Op]) -> Result<()> {
+        let mut tx = begin_write(&self.pool, self.sqlite).await?;
+        let writes: Vec<&Write> = ops
+            .iter()
+            .filter_map(|op| match op {
+                Op::Writes(w) => Some(w.iter()),
+                Op::Progress { .. } => None,
+            })
+            .flatten()
+            .collect();
+        let (whole, rest) = wholes(&writes);
+        // With no budget hold anywhere (no budgets, or none running), results and ends have
+        // nothing to settle: one query for the batch instead of two per write.
+        let held = writes
+            .iter()
+            .any(|w| matches!(w, Write::Create(c) if c.reservation.is_some()))
+            || sqlx::query("SELECT 1 FROM budget_reservations LIMIT 1")
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db_err)?
+                .is_some();
+        // Grouped by kind, each kind in as few statements as the backend allows: creates with
+        // a budget hold one by one (the hold is checked first), every other create and the
+        // comparisons recorded whole (chat completions written after they ran) in three
+        // multi-row INSERTs, then all results, then all ends. A comparison's own writes keep
+        // their order (created, answered, finished).
+        let mut whole = whole;
+        let (mut results, mut ends) = (Vec::new(), Vec::new());
+        for w in rest {
+            match w {
+                Write::Create(c) if c.reservation.is_some() => {
+                    SqlStore::create_in(&mut tx, c).await?;
+                }
+                Write::Create(c) => whole.push(Whole {
+                    create: c,
+                    results: Vec::new(),
+                    finish: None,
+                }),
+                Write::Result { id, result } => results.push((id.as_str(), &**result)),
+                Write::Finish { id, complete } => ends.push((id.as_str(), &**complete)),
+            }
+        }
+        SqlStore::insert_whole(&mut tx, &whole).await?;
+        SqlStore::save_results_in(&mut tx, &results, held).await?;
+        SqlStore::finish_in(&mut tx, &ends, held).await?;
+        // Partial text last: once a result is saved (in this batch or before) it is skipped.
+        for op in ops {
+            if let Op::Progress {
+                id,
+                model_index,
+                text,
+            } = op
+            {
+                sqlx::query("UPDATE model_results SET text = $1, updated_at_ms = $2 WHERE comparison_id = $3 AND model_index = $4 AND result IS NULL")
+                    .bind(text)
+                    .bind(now_ms())
+                    .bind(id)
+                    .bind(*model_index as i64)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+            }
+        }
+        tx.commit().await.map_err(db_err)
+    }
 }
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -184,6 +315,8 @@ impl SqlStore {
                             "PRAGMA synchronous = NORMAL",
                             "PRAGMA foreign_keys = ON",
                             "PRAGMA busy_timeout = 5000",
+                            // Checkpoints run on their own task (`Checkpoints`).
+                            "PRAGMA wal_autocheckpoint = 0",
                         ] {
                             sqlx::query(pragma).execute(&mut *conn).await?;
                         }
@@ -198,7 +331,21 @@ impl SqlStore {
             .run(&pool)
             .await
             .map_err(|e| Error::Internal(format!("database migrations: {e}")))?;
-        Ok(Arc::new(Self { pool, sqlite }))
+        // SQLite takes one writer at a time; PostgreSQL's transactions run side by side.
+        let group = GroupCommit::start(
+            Batches {
+                pool: pool.clone(),
+                sqlite,
+            },
+            if sqlite { 1 } else { 4 },
+        );
+        let checkpoints = sqlite.then(|| Arc::new(Checkpoints::start(pool.clone())));
+        Ok(Arc::new(Self {
+            pool,
+            sqlite,
+            group,
+            _checkpoints: checkpoints,
+        }))
     }
 
     /// Whether this is the SQLite backend.
@@ -219,7 +366,7 @@ impl SqlStore {
     }
 
     async fn begin(&self) -> Result<Transaction<'static, Any>> {
-        self.pool.begin().await.map_err(db_err)
+        begin_write(&self.pool, self.sqlite).await
     }
 
     /// Comparisons in `scope` with their models and votes, oldest first: three queries
@@ -318,8 +465,8 @@ impl SqlStore {
         Ok(out)
     }
 
-    /// Inserts comparisons that are created, answered and finished in the same batch, each
-    /// as its final rows (no budget hold: none was taken), inside `tx`.
+    /// Inserts comparisons created without a budget hold, inside `tx`: those also answered
+    /// and finished in the same batch as their final rows, the others as running.
     async fn insert_whole(tx: &mut Transaction<'static, Any>, whole: &[Whole<'_>]) -> Result<()> {
         if whole.is_empty() {
             return Ok(());
@@ -334,13 +481,16 @@ impl SqlStore {
         for w in whole {
             refs.push(Self::put_attachments(tx, &w.create.attachments).await?);
         }
-        let mut q = sqlx::query(AssertSqlSafe(sql));
+        let mut q = sqlx::query(AssertSqlSafe(sql)).persistent(false);
         for (w, refs) in whole.iter().zip(refs) {
             let c = w.create;
             q = q
                 .bind(&c.id)
                 .bind(&c.owner)
-                .bind(w.finish.status.as_str())
+                .bind(
+                    w.finish
+                        .map_or(RequestStatus::Running.as_str(), |f| f.status.as_str()),
+                )
                 .bind(json(&c.models))
                 .bind(c.metadata.as_ref().map(json))
                 .bind(c.created_at_ms)
@@ -349,9 +499,9 @@ impl SqlStore {
                 .bind(i64::from(c.blind))
                 .bind(&c.instance)
                 .bind(c.kind.as_str())
-                .bind(at)
-                .bind(json(&w.finish.totals))
-                .bind(w.finish.duration_ms)
+                .bind(w.finish.map(|_| at))
+                .bind(w.finish.map(|f| json(&f.totals)))
+                .bind(w.finish.map(|f| f.duration_ms))
                 .bind(refs)
                 .bind(&c.category)
                 .bind(tags_column(&c.tags));
@@ -363,7 +513,7 @@ impl SqlStore {
             "INSERT INTO model_results (comparison_id, model_index, model, text, result, updated_at_ms, ttft_ms, cost_pico) VALUES ",
         );
         values(&mut sql, models, 8);
-        let mut q = sqlx::query(AssertSqlSafe(sql));
+        let mut q = sqlx::query(AssertSqlSafe(sql)).persistent(false);
         for w in whole {
             for (i, model) in w.create.models.iter().enumerate() {
                 let r = w.results.iter().find(|r| r.model_index == i);
@@ -380,30 +530,11 @@ impl SqlStore {
         }
         q.execute(&mut **tx).await.map_err(db_err)?;
 
-        let results: usize = whole.iter().map(|w| w.results.len()).sum();
-        if results > 0 {
-            let mut sql = String::from("INSERT INTO usage_ledger (");
-            sql.push_str(LEDGER_COLUMNS);
-            sql.push_str(") VALUES ");
-            values(&mut sql, results, 10);
-            let mut q = sqlx::query(AssertSqlSafe(sql));
-            for w in whole {
-                for r in &w.results {
-                    q = q
-                        .bind(&w.create.id)
-                        .bind(r.model_index as i64)
-                        .bind(&w.create.owner)
-                        .bind(r.served_by.as_deref().unwrap_or(&r.model))
-                        .bind(at)
-                        .bind(i64::try_from(r.usage.input_tokens).unwrap_or(i64::MAX))
-                        .bind(i64::try_from(r.usage.output_tokens).unwrap_or(i64::MAX))
-                        .bind(pico(r.cost.total_usd).unwrap_or(0))
-                        .bind(i64::from(r.cost.priced))
-                        .bind(r.cost.source.as_str());
-                }
-            }
-            q.execute(&mut **tx).await.map_err(db_err)?;
-        }
+        let results: Vec<(&str, &ModelResult)> = whole
+            .iter()
+            .flat_map(|w| w.results.iter().map(|r| (w.create.id.as_str(), *r)))
+            .collect();
+        Self::insert_ledger(tx, &results, at).await?;
         Ok(())
     }
 
@@ -488,56 +619,146 @@ impl SqlStore {
         Ok((!refs.is_empty()).then(|| json(&refs)))
     }
 
-    /// Saves a model's result, its usage-ledger entry and its settled cost inside `tx`.
-    async fn save_result_in(
+    /// Saves models' results, their usage-ledger entries and (`held`: when any budget hold
+    /// exists) their settled costs inside `tx`: two statements for the lot.
+    async fn save_results_in(
         tx: &mut Transaction<'static, Any>,
-        id: &str,
-        r: &ModelResult,
+        results: &[(&str, &ModelResult)],
+        held: bool,
     ) -> Result<()> {
+        if results.is_empty() {
+            return Ok(());
+        }
         let at = now_ms();
-        let cost = pico(r.cost.total_usd);
-        sqlx::query("UPDATE model_results SET text = $1, result = $2, updated_at_ms = $3, ttft_ms = $4, cost_pico = $5 WHERE comparison_id = $6 AND model_index = $7")
-            .bind(&r.text)
-            .bind(json(r))
-            .bind(at)
-            .bind(r.timing.ttft_ms)
-            .bind(cost)
-            .bind(id)
-            .bind(r.model_index as i64)
-            .execute(&mut **tx)
-            .await
-            .map_err(db_err)?;
-        sqlx::query(AssertSqlSafe(format!("INSERT INTO usage_ledger ({LEDGER_COLUMNS}) \
-                     SELECT id, $1, owner, $2, $3, $4, $5, $6, $7, $8 FROM comparisons WHERE id = $9 ON CONFLICT (comparison_id, model_index) DO NOTHING")))
-            .bind(r.model_index as i64)
-            .bind(r.served_by.as_deref().unwrap_or(&r.model))
-            .bind(at)
-            .bind(i64::try_from(r.usage.input_tokens).unwrap_or(i64::MAX))
-            .bind(i64::try_from(r.usage.output_tokens).unwrap_or(i64::MAX))
-            .bind(cost.unwrap_or(0))
-            .bind(i64::from(r.cost.priced))
-            .bind(r.cost.source.as_str())
-            .bind(id)
-            .execute(&mut **tx)
-            .await
-            .map_err(db_err)?;
-        Self::settle(tx, id, Some(r.model_index), cost.unwrap_or(0)).await?;
+        // `UPDATE … FROM (VALUES …)`: SQLite (3.33+) and PostgreSQL both name the columns
+        // column1…; every parameter is cast so PostgreSQL knows its type.
+        let mut sql = String::from(
+            "UPDATE model_results SET text = v.column3, result = v.column4, updated_at_ms = v.column5, \
+             ttft_ms = v.column6, cost_pico = v.column7 FROM (VALUES ",
+        );
+        typed_values(
+            &mut sql,
+            results.len(),
+            &[
+                "TEXT",
+                "BIGINT",
+                "TEXT",
+                "TEXT",
+                "BIGINT",
+                "DOUBLE PRECISION",
+                "BIGINT",
+            ],
+        );
+        sql.push_str(
+            ") AS v WHERE model_results.comparison_id = v.column1 AND model_results.model_index = v.column2",
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql)).persistent(false);
+        for (id, r) in results {
+            q = q
+                .bind(*id)
+                .bind(r.model_index as i64)
+                .bind(&r.text)
+                .bind(json(r))
+                .bind(at)
+                .bind(r.timing.ttft_ms)
+                .bind(pico(r.cost.total_usd));
+        }
+        q.execute(&mut **tx).await.map_err(db_err)?;
+        Self::insert_ledger(tx, results, at).await?;
+        if held {
+            for (id, r) in results {
+                Self::settle(
+                    tx,
+                    id,
+                    Some(r.model_index),
+                    pico(r.cost.total_usd).unwrap_or(0),
+                )
+                .await?;
+            }
+        }
         Ok(())
     }
 
-    /// Saves the end of comparison `id` inside `tx`, releasing what it still holds.
-    async fn finish_in(tx: &mut Transaction<'static, Any>, id: &str, c: &Complete) -> Result<()> {
-        sqlx::query("UPDATE comparisons SET status = $1, finished_at_ms = $2, totals = $3, duration_ms = $4 WHERE id = $5")
-            .bind(c.status.as_str())
-            .bind(now_ms())
-            .bind(json(&c.totals))
-            .bind(c.duration_ms)
-            .bind(id)
-            .execute(&mut **tx)
-            .await
-            .map_err(db_err)?;
+    /// Enters model calls in the usage ledger inside `tx` (one statement; the owner comes
+    /// from each comparison's row, which must exist by now).
+    async fn insert_ledger(
+        tx: &mut Transaction<'static, Any>,
+        results: &[(&str, &ModelResult)],
+        at: i64,
+    ) -> Result<()> {
+        if results.is_empty() {
+            return Ok(());
+        }
+        // `WHERE 1 = 1` keeps SQLite from reading `ON CONFLICT` as a join constraint.
+        let mut sql = format!(
+            "INSERT INTO usage_ledger ({LEDGER_COLUMNS}) SELECT c.id, v.column2, c.owner, v.column3, v.column4, \
+             v.column5, v.column6, v.column7, v.column8, v.column9 FROM (VALUES "
+        );
+        typed_values(
+            &mut sql,
+            results.len(),
+            &[
+                "TEXT", "BIGINT", "TEXT", "BIGINT", "BIGINT", "BIGINT", "BIGINT", "BIGINT", "TEXT",
+            ],
+        );
+        sql.push_str(
+            ") AS v JOIN comparisons c ON c.id = v.column1 WHERE 1 = 1 \
+             ON CONFLICT (comparison_id, model_index) DO NOTHING",
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql)).persistent(false);
+        for (id, r) in results {
+            q = q
+                .bind(*id)
+                .bind(r.model_index as i64)
+                .bind(r.served_by.as_deref().unwrap_or(&r.model))
+                .bind(at)
+                .bind(i64::try_from(r.usage.input_tokens).unwrap_or(i64::MAX))
+                .bind(i64::try_from(r.usage.output_tokens).unwrap_or(i64::MAX))
+                .bind(pico(r.cost.total_usd).unwrap_or(0))
+                .bind(i64::from(r.cost.priced))
+                .bind(r.cost.source.as_str());
+        }
+        q.execute(&mut **tx).await.map_err(db_err)?;
+        Ok(())
+    }
+
+    /// Saves the ends of comparisons inside `tx` (one statement), releasing what they still
+    /// hold (`held`: when any budget hold exists).
+    async fn finish_in(
+        tx: &mut Transaction<'static, Any>,
+        ends: &[(&str, &Complete)],
+        held: bool,
+    ) -> Result<()> {
+        if ends.is_empty() {
+            return Ok(());
+        }
+        let mut sql = String::from(
+            "UPDATE comparisons SET status = v.column2, finished_at_ms = v.column3, totals = v.column4, \
+             duration_ms = v.column5 FROM (VALUES ",
+        );
+        typed_values(
+            &mut sql,
+            ends.len(),
+            &["TEXT", "TEXT", "BIGINT", "TEXT", "DOUBLE PRECISION"],
+        );
+        sql.push_str(") AS v WHERE comparisons.id = v.column1");
+        let at = now_ms();
+        let mut q = sqlx::query(AssertSqlSafe(sql)).persistent(false);
+        for (id, c) in ends {
+            q = q
+                .bind(*id)
+                .bind(c.status.as_str())
+                .bind(at)
+                .bind(json(&c.totals))
+                .bind(c.duration_ms);
+        }
+        q.execute(&mut **tx).await.map_err(db_err)?;
         // Every model has a result by now; anything still held was never spent.
-        Self::settle(tx, id, None, 0).await?;
+        if held {
+            for (id, _) in ends {
+                Self::settle(tx, id, None, 0).await?;
+            }
+        }
         Ok(())
     }
 
@@ -639,56 +860,52 @@ impl SqlStore {
 struct Whole<'a> {
     create: &'a NewComparison,
     results: Vec<&'a ModelResult>,
-    finish: &'a Complete,
+    /// `None`: created only (status `running`).
+    finish: Option<&'a Complete>,
 }
 
 /// Splits a batch into the comparisons it records whole and the other writes (in their
 /// order). A comparison is whole when the batch creates it without a hold and finishes it,
 /// with its results in between; anything else about it stays a write of its own.
-fn wholes(writes: &[Write]) -> (Vec<Whole<'_>>, Vec<&Write>) {
-    let whole_ids: std::collections::HashSet<&str> = writes
-        .iter()
-        .filter_map(|w| match w {
-            Write::Create(c) if c.reservation.is_none() => Some(c.id.as_str()),
-            _ => None,
-        })
-        .filter(|id| {
-            let mine: Vec<&Write> = writes.iter().filter(|w| w.comparison_id() == *id).collect();
-            matches!(mine.first(), Some(Write::Create(_)))
-                && matches!(mine.last(), Some(Write::Finish { .. }))
-                && mine.len() >= 2
-                && mine[1..mine.len() - 1]
-                    .iter()
-                    .all(|w| matches!(w, Write::Result { .. }))
-        })
-        .collect();
-    let mut whole: Vec<Whole<'_>> = Vec::new();
-    let mut rest = Vec::new();
-    for w in writes {
-        if !whole_ids.contains(w.comparison_id()) {
-            rest.push(w);
+fn wholes<'a>(writes: &[&'a Write]) -> (Vec<Whole<'a>>, Vec<&'a Write>) {
+    // Linear in the batch: a group commit may hold thousands of writes.
+    let mut by_id: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (i, w) in writes.iter().enumerate() {
+        by_id.entry(w.comparison_id()).or_default().push(i);
+    }
+    let mut taken = vec![false; writes.len()];
+    let mut whole: Vec<Whole<'a>> = Vec::new();
+    for (i, w) in writes.iter().enumerate() {
+        let Write::Create(c) = *w else { continue };
+        let mine = &by_id[c.id.as_str()];
+        if c.reservation.is_some() || mine[0] != i || mine.len() < 2 {
             continue;
         }
-        match w {
-            Write::Create(c) => whole.push(Whole {
-                create: c,
-                results: Vec::new(),
-                finish: match writes.iter().rev().find_map(|x| match x {
-                    Write::Finish { id, complete } if *id == c.id => Some(&**complete),
-                    _ => None,
-                }) {
-                    Some(f) => f,
-                    None => continue,
-                },
-            }),
-            Write::Result { id, result } => {
-                if let Some(h) = whole.iter_mut().find(|h| h.create.id == *id) {
-                    h.results.push(result);
-                }
-            }
-            Write::Finish { .. } => {}
+        let Write::Finish { complete, .. } = writes[mine[mine.len() - 1]] else {
+            continue;
+        };
+        let results: Option<Vec<&'a ModelResult>> = mine[1..mine.len() - 1]
+            .iter()
+            .map(|&k| match writes[k] {
+                Write::Result { result, .. } => Some(&**result),
+                _ => None,
+            })
+            .collect();
+        let Some(results) = results else { continue };
+        for &k in mine {
+            taken[k] = true;
         }
+        whole.push(Whole {
+            create: c,
+            results,
+            finish: Some(complete),
+        });
     }
+    let rest = writes
+        .iter()
+        .zip(taken)
+        .filter_map(|(w, t)| (!t).then_some(*w))
+        .collect();
     (whole, rest)
 }
 
@@ -701,6 +918,30 @@ fn values(sql: &mut String, rows: usize, cols: usize) {
             let _ = write!(
                 sql,
                 "{}${}",
+                if c == 0 { "" } else { ", " },
+                r * cols + c + 1
+            );
+        }
+        sql.push(')');
+    }
+}
+
+/// Multi-row statements are not kept prepared (`persistent(false)`): their text changes
+/// with the row count, and sqlx's `Any` driver binds a NULL `f64` as `float4` (sqlx-core
+/// 0.9 `any/arguments.rs` swaps `Real` and `Double`), so a statement first prepared with a
+/// NULL there would refuse every later value on PostgreSQL ("incorrect binary data format").
+///
+/// Like [`values`], each parameter cast to its column's type (`CAST($1 AS TEXT)`): in a
+/// `VALUES` list PostgreSQL cannot infer them.
+fn typed_values(sql: &mut String, rows: usize, types: &[&str]) {
+    use std::fmt::Write as _;
+    let cols = types.len();
+    for r in 0..rows {
+        sql.push_str(if r == 0 { "(" } else { ", (" });
+        for (c, ty) in types.iter().enumerate() {
+            let _ = write!(
+                sql,
+                "{}CAST(${} AS {ty})",
                 if c == 0 { "" } else { ", " },
                 r * cols + c + 1
             );
@@ -724,25 +965,13 @@ impl Store for SqlStore {
     }
 
     async fn create_comparison(&self, c: &NewComparison) -> Result<()> {
-        let mut tx = self.begin().await?;
-        Self::create_in(&mut tx, c).await?;
-        tx.commit().await.map_err(db_err)
+        self.group
+            .run(Op::Writes(vec![Write::Create(Box::new(c.clone()))]))
+            .await
     }
 
     async fn write_batch(&self, writes: &[Write]) -> Result<()> {
-        let (whole, rest) = wholes(writes);
-        let mut tx = self.begin().await?;
-        // Comparisons recorded whole (chat completions written after they ran): three
-        // multi-row INSERTs for the lot instead of ~9 statements each.
-        Self::insert_whole(&mut tx, &whole).await?;
-        for w in rest {
-            match w {
-                Write::Create(c) => Self::create_in(&mut tx, c).await?,
-                Write::Result { id, result } => Self::save_result_in(&mut tx, id, result).await?,
-                Write::Finish { id, complete } => Self::finish_in(&mut tx, id, complete).await?,
-            }
-        }
-        tx.commit().await.map_err(db_err)
+        self.group.run(Op::Writes(writes.to_vec())).await
     }
 
     async fn discard_comparison(&self, id: &str) -> Result<()> {
@@ -763,27 +992,31 @@ impl Store for SqlStore {
         _model: &str,
         text: &str,
     ) -> Result<()> {
-        sqlx::query("UPDATE model_results SET text = $1, updated_at_ms = $2 WHERE comparison_id = $3 AND model_index = $4 AND result IS NULL")
-            .bind(text)
-            .bind(now_ms())
-            .bind(id)
-            .bind(model_index as i64)
-            .execute(&self.pool)
+        self.group
+            .run(Op::Progress {
+                id: id.to_string(),
+                model_index,
+                text: text.to_string(),
+            })
             .await
-            .map_err(db_err)?;
-        Ok(())
     }
 
     async fn save_result(&self, id: &str, r: &ModelResult) -> Result<()> {
-        let mut tx = self.begin().await?;
-        Self::save_result_in(&mut tx, id, r).await?;
-        tx.commit().await.map_err(db_err)
+        self.group
+            .run(Op::Writes(vec![Write::Result {
+                id: id.to_string(),
+                result: Box::new(r.clone()),
+            }]))
+            .await
     }
 
     async fn finish_comparison(&self, id: &str, c: &Complete) -> Result<()> {
-        let mut tx = self.begin().await?;
-        Self::finish_in(&mut tx, id, c).await?;
-        tx.commit().await.map_err(db_err)
+        self.group
+            .run(Op::Writes(vec![Write::Finish {
+                id: id.to_string(),
+                complete: Box::new(c.clone()),
+            }]))
+            .await
     }
 
     async fn comparison(&self, owner: &str, id: &str) -> Result<Option<StoredComparison>> {
@@ -1217,7 +1450,7 @@ impl Store for SqlStore {
             return Ok(());
         }
         let now = now_ms();
-        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let mut tx = self.begin().await?;
         for v in votes {
             let (a, b) = (
                 i64::try_from(v.a_index).unwrap_or(i64::MAX),
@@ -1451,6 +1684,7 @@ mod tests {
             create("open", false),
             finish("x"),
         ];
+        let batch: Vec<&Write> = batch.iter().collect();
         let (whole, rest) = wholes(&batch);
         assert_eq!(whole.len(), 1);
         assert_eq!(whole[0].create.id, "a");

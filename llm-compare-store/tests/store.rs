@@ -71,7 +71,66 @@ async fn suite(store: Arc<dyn Store>) {
     budgets_and_usage(store.clone()).await;
     votes_feed_the_leaderboard(store.clone()).await;
     batches_are_all_or_nothing(store.clone()).await;
+    concurrent_writes_are_group_committed(store.clone()).await;
     eval_runs(store).await;
+}
+
+/// Many comparisons written at once (they share transactions): each call returns once its
+/// write is stored, a budget refusal among them fails alone, and a result without a time to
+/// first token followed by results with one is stored either way (a statement first
+/// prepared with a NULL double must not refuse the next value).
+async fn concurrent_writes_are_group_committed(store: Arc<dyn Store>) {
+    let owner = unique("gina");
+    let n = 60;
+    let mut tasks = Vec::new();
+    for i in 0..n {
+        let (store, owner) = (store.clone(), owner.clone());
+        tasks.push(tokio::spawn(async move {
+            let c = new(&owner);
+            let id = c.id.clone();
+            store.create_comparison(&c).await.unwrap();
+            let mut results = Vec::new();
+            for m in 0..2 {
+                let mut r = result(m, &c.models[m], &format!("answer {i}/{m}"));
+                if (i + m) % 3 == 0 {
+                    r.timing.ttft_ms = None;
+                }
+                store.save_result(&id, &r).await.unwrap();
+                results.push(r);
+            }
+            store
+                .finish_comparison(&id, &complete_of(&id, results))
+                .await
+                .unwrap();
+            // Stored when the call returned.
+            let got = store.comparison(&owner, &id).await.unwrap().unwrap();
+            assert_eq!(got.status, RequestStatus::Completed);
+            assert_eq!(got.models[1].text, format!("answer {i}/1"));
+            assert!(got.models.iter().all(|m| m.result.is_some()));
+        }));
+    }
+    // A comparison over its budget, created among the others: refused alone.
+    let held = NewComparison {
+        reservation: Some(Reservation {
+            account: None,
+            period_start_ms: 0,
+            limit_pico: 10,
+            per_model_pico: vec![100, 100],
+        }),
+        ..new(&owner)
+    };
+    let refused = store.create_comparison(&held).await;
+    assert!(
+        matches!(refused, Err(Error::BudgetExceeded(_))),
+        "{refused:?}"
+    );
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert!(store.comparison(&owner, &held.id).await.unwrap().is_none());
+    let usage = store.usage(&owner, 0, i64::MAX).await.unwrap();
+    let calls: u64 = usage.iter().map(|u| u.calls).sum();
+    assert_eq!(calls, 2 * n as u64, "{usage:?}");
 }
 
 /// Evaluation runs: created, rows saved once each (a second save of a row is a conflict),

@@ -34,9 +34,19 @@ struct Args {
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "overhead,litellm,memory,cancel,post,auth,attachment,agent"
+        default_value = "overhead,litellm,memory,cancel,post,auth,attachment,agent,soak"
     )]
     sections: Vec<String>,
+    /// How long the soak section drives mixed traffic (`30m`, `600s`, `1h`; a bare number is
+    /// seconds).
+    #[arg(long, value_parser = parse_duration, default_value = "30m")]
+    soak: Duration,
+    /// Concurrent clients of the soak.
+    #[arg(long, default_value_t = 24)]
+    soak_clients: usize,
+    /// The soak server's retention window (s): the warm-up, after which memory must stay flat.
+    #[arg(long, default_value_t = 300)]
+    soak_retention_s: u64,
     /// Fixed rates (requests/s) for the overhead section.
     #[arg(long, value_delimiter = ',', default_value = "500,1000,2000")]
     rates: Vec<u64>,
@@ -55,9 +65,13 @@ struct Args {
     /// Disconnects measured per case in the cancel section.
     #[arg(long, default_value_t = 30)]
     cancels: usize,
-    /// Rate of the post section.
-    #[arg(long, default_value_t = 1000)]
-    post_rate: u64,
+    /// Rates of the post section (0: flat out).
+    #[arg(long, value_delimiter = ',', default_value = "1000,2000,3000,0")]
+    post_rates: Vec<u64>,
+    /// A PostgreSQL URL: the post section runs again with the server on it (an empty
+    /// database of its own: the server migrates it and writes comparisons into it).
+    #[arg(long)]
+    post_database_url: Option<String>,
     /// The `llm-compare` binary (release build).
     #[arg(long, default_value = "target/release/llm-compare")]
     bin: PathBuf,
@@ -80,6 +94,24 @@ struct Args {
     /// Where results.json goes.
     #[arg(long, default_value = "target/load")]
     out: PathBuf,
+}
+
+/// `30m`, `600s`, `1h`, or seconds.
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let (n, unit) = match s.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => s.split_at(i),
+        None => (s, "s"),
+    };
+    let n: u64 = n
+        .parse()
+        .map_err(|_| format!("`{s}`: a duration is like 30m, 600s or 1h"))?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        _ => return Err(format!("`{s}`: the unit is s, m or h")),
+    };
+    Ok(Duration::from_secs(secs))
 }
 
 /// The server's configuration: no rate or concurrency limits, the mock upstreams as providers.
@@ -384,6 +416,67 @@ async fn agent(_args: &Args, out: &mut Value) {
     out["agent"] = json!({"loops": LOOPS, "steps": steps, "seconds": secs,
         "loops_per_s": LOOPS as f64 / secs, "steps_per_s": steps as f64 / secs,
         "rss_before_kib": before, "peak_kib": peak, "added_kib_per_loop": added as f64 / LOOPS as f64});
+}
+
+/// The soak: mixed traffic against one server for `--soak`, sampled every 10 s.
+async fn soak(args: &Args, out: &mut Value) {
+    let (mock_addr, _stats) = mock_upstream::spawn(
+        "127.0.0.1:0".parse().unwrap(),
+        MockConfig::instant(args.chunks),
+    )
+    .await
+    .unwrap();
+    // The server tool agent comparisons call.
+    let tool = axum::Router::new().route(
+        "/square",
+        axum::routing::post(|axum::Json(v): axum::Json<Value>| async move {
+            axum::Json(json!(v["x"].as_f64().unwrap_or(0.0).powi(2).to_string()))
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let tool_addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, tool).await });
+    let mut config = server_config(&[("mock", mock_addr)]).replace(
+        "retention_s = 60",
+        &format!("retention_s = {}", args.soak_retention_s),
+    );
+    config.push_str(&format!(
+        "[tools.square]\nurl = \"http://{tool_addr}/square\"\ndescription = \"Squares a number\"\n\
+         parameters = {{ type = \"object\", properties = {{ x = {{ type = \"number\" }} }}, required = [\"x\"] }}\n"
+    ));
+    let server = harness::serve(
+        &args.bin,
+        &config,
+        &[
+            ("LLM_COMPARE_SIM_TTFT_MS", "20"),
+            ("LLM_COMPARE_SIM_TOKENS_PER_S", "200"),
+            ("LLM_COMPARE_SIM_SLOW_TTFT_MS", "5000"),
+        ],
+        &args.out.join("serve-soak.log"),
+    )
+    .unwrap();
+    let result = llm_compare_benches::soak::run(llm_compare_benches::soak::SoakConfig {
+        url: server.url.clone(),
+        pid: server.pid(),
+        duration: args.soak,
+        clients: args.soak_clients,
+        warmup: Duration::from_secs(args.soak_retention_s).min(args.soak / 2),
+        every: Duration::from_secs(10),
+        chat_model: "mock/mock-1".into(),
+        tool: "square".into(),
+    })
+    .await;
+    eprintln!(
+        "soak: {:.0} ops/s, {} 5xx, RSS {} → {} KiB after warm-up ({:+.1} %), fds {} → {}",
+        result["ops_per_s"].as_f64().unwrap_or(0.0),
+        result["server_errors"],
+        result["rss_warm_kib"],
+        result["rss_end_kib"],
+        result["rss_growth"].as_f64().unwrap_or(f64::NAN) * 100.0,
+        result["fd_warm"],
+        result["fd_end"]
+    );
+    out["soak"] = result;
 }
 
 /// The overhead and litellm sections, which share the upstream and the proxies.
@@ -760,31 +853,85 @@ async fn disconnect_once(
         .map(|t| t.saturating_duration_since(gone))
 }
 
-/// `POST /v1/comparisons` at a fixed rate, `GET /health` at the same rate as the floor.
+/// `POST /v1/comparisons` of 2-model zero-delay sim comparisons (each runs to its end and is
+/// written: created, two results, finished) at each of `--post-rates`, `GET /health` at the
+/// first rate as the floor; with SQLite and, given `--post-database-url`, PostgreSQL.
 async fn post(args: &Args, oha: &Oha, out: &mut Value) {
-    let proxy = sim_server(args, "0", "0", "post");
-    let body =
-        json!({"prompt": "load test", "models": ["sim/echo", "sim/lorem", "sim/echo", "sim/lorem"],
+    let mut backends = vec![("sqlite", None)];
+    if let Some(url) = &args.post_database_url {
+        backends.push(("postgres", Some(url.as_str())));
+    }
+    let body = json!({"prompt": "load test", "models": ["sim/echo", "sim/lorem"],
         "params": {"max_tokens": 16}})
-        .to_string();
-    let url = format!("{}/v1/comparisons", proxy.url);
-    let rate = Some(args.post_rate);
-    load(oha, url.clone(), Some(body.clone()), Some(200), 2).await;
-    let health = load(
-        oha,
-        format!("{}/health", proxy.url),
-        None,
-        rate,
-        args.seconds,
-    )
-    .await;
-    let posts = load(oha, url, Some(body), rate, args.seconds).await;
-    eprintln!(
-        "post: health p99 {:.3} ms, POST p99 {:.3} ms",
-        health.p99, posts.p99
-    );
-    out["post"] = json!({"rate": args.post_rate, "health": run_json(&health),
-        "post_comparisons": run_json(&posts)});
+    .to_string();
+    let mut result = json!({});
+    for (name, db) in backends {
+        let mut env = vec![
+            ("LLM_COMPARE_SIM_TTFT_MS", "0"),
+            ("LLM_COMPARE_SIM_TOKENS_PER_S", "0"),
+        ];
+        if let Some(db) = db {
+            env.push(("LLM_COMPARE_DATABASE_URL", db));
+        }
+        let proxy = harness::serve(
+            &args.bin,
+            &server_config(&[]),
+            &env,
+            &args.out.join(format!("serve-post-{name}.log")),
+        )
+        .unwrap();
+        let url = format!("{}/v1/comparisons", proxy.url);
+        load(oha, url.clone(), Some(body.clone()), Some(200), 2).await;
+        let first = args.post_rates.first().copied().filter(|r| *r > 0);
+        let health = load(
+            oha,
+            format!("{}/health", proxy.url),
+            None,
+            first.or(Some(1000)),
+            args.seconds,
+        )
+        .await;
+        let mut points = Vec::new();
+        for &rate in &args.post_rates {
+            let rate = (rate > 0).then_some(rate);
+            let run = load(oha, url.clone(), Some(body.clone()), rate, args.seconds).await;
+            eprintln!(
+                "post ({name}) at {}: {:.0} req/s, p50 {:.3} ms, p99 {:.3} ms, {} errors",
+                fmt_rate(rate),
+                run.rps,
+                run.p50,
+                run.p99,
+                run.errors
+            );
+            points.push(json!({"rate": rate, "run": run_json(&run)}));
+        }
+        // Every comparison must be written through: none still running once the load stops.
+        let mut running = -1.0;
+        for _ in 0..100 {
+            running = active(&proxy.url).await;
+            if running == 0.0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        result[name] = json!({"health": run_json(&health), "points": points,
+            "active_after": running});
+    }
+    out["post"] = result;
+}
+
+/// `llm_compare_active_comparisons` of the server at `url`.
+async fn active(url: &str) -> f64 {
+    let text = reqwest::get(format!("{url}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix("llm_compare_active_comparisons "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(f64::NAN)
 }
 
 fn machine() -> Value {
@@ -907,15 +1054,100 @@ fn summary(out: &Value) {
             );
         }
     }
-    let p = &out["post"];
-    if !p.is_null() {
+    let s = &out["soak"];
+    if !s.is_null() {
+        let v = &s["verdicts"];
+        let verdict = |b: &Value| {
+            if b.as_bool() == Some(true) {
+                "**met**"
+            } else {
+                "**not met**"
+            }
+        };
         println!(
-            "\n## At {} req/s: GET /health p50/p99 {} / {} ms; POST /v1/comparisons p50/p99 {} / {} ms",
-            p["rate"],
-            ms(&p["health"]["p50"]),
-            ms(&p["health"]["p99"]),
-            ms(&p["post_comparisons"]["p50"]),
-            ms(&p["post_comparisons"]["p99"])
+            "\n## Soak: {} clients for {:.0} s, {:.0} ops/s, p50 / p99 {} / {} ms\n",
+            s["clients"],
+            s["seconds"].as_f64().unwrap_or(0.0),
+            s["ops_per_s"].as_f64().unwrap_or(0.0),
+            ms(&s["p50_ms"]),
+            ms(&s["p99_ms"])
+        );
+        println!("| target | measured | verdict |\n|---|---|---|");
+        println!(
+            "| zero 5xx | {} 5xx ({} other errors) | {} |",
+            s["server_errors"],
+            s["other_errors"],
+            verdict(&v["no_5xx"])
+        );
+        println!(
+            "| RSS growth after the warm-up ({:.0} s) < 5 % | {:.1} → {:.1} MiB ({:+.2} %, {:+.2} MiB/min) | {} |",
+            s["warmup_s"].as_f64().unwrap_or(0.0),
+            s["rss_warm_kib"].as_f64().unwrap_or(0.0) / 1024.0,
+            s["rss_end_kib"].as_f64().unwrap_or(0.0) / 1024.0,
+            s["rss_growth"].as_f64().unwrap_or(f64::NAN) * 100.0,
+            s["rss_slope_mib_per_min"].as_f64().unwrap_or(f64::NAN),
+            verdict(&v["rss_growth_under_5pct"])
+        );
+        println!(
+            "| open file descriptors flat | {} → {} | {} |",
+            s["fd_warm"],
+            s["fd_end"],
+            verdict(&v["fd_flat"])
+        );
+    }
+    if let Some(p) = out["post"].as_object() {
+        println!("\n## POST /v1/comparisons, 2 zero-delay sim models each (written through)\n");
+        println!("| backend | rate asked | achieved | p50 ms | p99 ms | errors |");
+        println!("|---|---|---|---|---|---|");
+        for (backend, b) in p {
+            for pt in b["points"].as_array().into_iter().flatten() {
+                let r = &pt["run"];
+                println!(
+                    "| {backend} | {} | {:.0} req/s{} | {} | {} | {} |",
+                    pt["rate"].as_u64().map_or("max".into(), |r| r.to_string()),
+                    r["rps"].as_f64().unwrap_or(0.0),
+                    if r["sustained"].as_bool() == Some(false) {
+                        " (not sustained)"
+                    } else {
+                        ""
+                    },
+                    ms(&r["p50"]),
+                    ms(&r["p99"]),
+                    r["errors"]
+                );
+            }
+            println!(
+                "| {backend} | GET /health (floor) | {:.0} req/s | {} | {} | {} |",
+                b["health"]["rps"].as_f64().unwrap_or(0.0),
+                ms(&b["health"]["p50"]),
+                ms(&b["health"]["p99"]),
+                b["health"]["errors"]
+            );
+        }
+        let best = |backend: &str| {
+            p.get(backend)
+                .and_then(|b| b["points"].as_array())
+                .into_iter()
+                .flatten()
+                .filter(|pt| pt["run"]["sustained"].as_bool() == Some(true))
+                .map(|pt| pt["run"]["rps"].as_f64().unwrap_or(0.0))
+                .fold(0.0, f64::max)
+        };
+        let at_2000 = p
+            .get("sqlite")
+            .and_then(|b| b["points"].as_array())
+            .and_then(|pts| {
+                pts.iter()
+                    .find(|pt| pt["rate"].as_u64() == Some(2000))
+                    .map(|pt| pt["run"]["p99"].as_f64().unwrap_or(f64::NAN))
+            });
+        let verdict = |ok: bool| if ok { "**met**" } else { "**not met**" };
+        println!(
+            "\nSQLite: ≥ 3,000 comparisons/s sustained: {:.0}/s {}; p99 POST ≤ 10 ms at 2,000/s: {} {}",
+            best("sqlite"),
+            verdict(best("sqlite") >= 2850.0),
+            at_2000.map_or("not run".into(), |v| format!("{v:.2} ms")),
+            verdict(at_2000.is_some_and(|v| v <= 10.0))
         );
     }
 }
@@ -946,9 +1178,10 @@ async fn main() {
             "auth" => auth(&args, &oha, &mut out).await,
             "attachment" => attachment(&args, &mut out).await,
             "agent" => agent(&args, &mut out).await,
+            "soak" => soak(&args, &mut out).await,
             other => {
                 panic!(
-                    "unknown section `{other}` (overhead, litellm, memory, cancel, post, auth, attachment, agent)"
+                    "unknown section `{other}` (overhead, litellm, memory, cancel, post, auth, attachment, agent, soak)"
                 )
             }
         }

@@ -152,6 +152,12 @@ pub async fn ready(State(state): State<AppState>) -> Response {
 )]
 pub async fn metrics(State(state): State<AppState>) -> Response {
     ::metrics::gauge!("llm_compare_active_comparisons").set(state.backend().active_total() as f64);
+    // Tasks alive in the runtime: a leak shows as a count that only grows (the soak reads it).
+    ::metrics::gauge!("llm_compare_runtime_tasks").set(
+        tokio::runtime::Handle::current()
+            .metrics()
+            .num_alive_tasks() as f64,
+    );
     let text = metrics::handle().map(|h| h.render()).unwrap_or_default();
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }

@@ -33,13 +33,20 @@ pub struct RunInfo {
     pub created_at_ms: i64,
 }
 
-/// How long a finished run's events stay here for late readers.
+/// How long a finished run's events stay here for late readers, by default (a server keeps
+/// them for its retention window; after it, a stream is replayed from the store).
 pub const KEEP_FINISHED: Duration = Duration::from_secs(600);
 
 /// The runs live in this process, by id.
-#[derive(Default)]
 pub struct LiveRuns {
     runs: Mutex<HashMap<String, Arc<LiveRun>>>,
+    keep: Duration,
+}
+
+impl Default for LiveRuns {
+    fn default() -> Self {
+        Self::keeping(KEEP_FINISHED)
+    }
 }
 
 /// One live run: its events so far, whether it ended, its cancel switch.
@@ -166,6 +173,14 @@ impl std::fmt::Debug for LiveRuns {
 }
 
 impl LiveRuns {
+    /// Runs whose events stay here for `keep` once they end.
+    pub fn keeping(keep: Duration) -> Self {
+        Self {
+            runs: Mutex::new(HashMap::new()),
+            keep,
+        }
+    }
+
     /// Run `id` of `owner`, when it is live here.
     pub fn get(&self, owner: &str, id: &str) -> Option<Arc<LiveRun>> {
         self.runs
@@ -206,6 +221,7 @@ impl LiveRuns {
         run.push(start);
         self.runs.lock().insert(id.clone(), run.clone());
         let (all, this) = (Arc::downgrade(self), run.clone());
+        let keep = self.keep;
         tokio::spawn(async move {
             let mut rows = 0;
             loop {
@@ -228,7 +244,7 @@ impl LiveRuns {
             }
             drop(events);
             this.finish();
-            tokio::time::sleep(KEEP_FINISHED).await;
+            tokio::time::sleep(keep).await;
             if let Some(all) = all.upgrade() {
                 // Unless the run was resumed since: then the entry is the new part's.
                 let mut runs = all.runs.lock();
