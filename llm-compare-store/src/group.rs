@@ -108,8 +108,18 @@ async fn write<A: Apply>(db: A, mut rx: mpsc::Receiver<Job>) {
                     let _ = j.done.send(Ok(()));
                 }
             }
-            // Unreachable: every caller hears it (and keeps its write for later).
-            Err(e) if e.code() == ErrorCode::Unavailable || jobs.len() == 1 => {
+            // Unreachable: every caller hears it (and keeps its write for later) — also those
+            // that queued while this transaction failed: theirs would fail the same way, after
+            // waiting as long again (a POST must hear 503 within the acquire timeout).
+            Err(e) if e.code() == ErrorCode::Unavailable => {
+                for j in jobs.drain(..) {
+                    let _ = j.done.send(Err(e.clone()));
+                }
+                while let Ok(j) = rx.try_recv() {
+                    let _ = j.done.send(Err(e.clone()));
+                }
+            }
+            Err(e) if jobs.len() == 1 => {
                 for j in jobs.drain(..) {
                     let _ = j.done.send(Err(e.clone()));
                 }
@@ -173,12 +183,12 @@ mod tests {
     }
 
     /// Runs a write for `first`, and while its transaction is held open, one for each of
-    /// `rest`; opens the gate and returns each of `rest` with its answer.
+    /// `rest`; opens the gate and returns the first's answer and each of `rest` with its own.
     async fn behind_one(
         log: &Log,
         first: &str,
         rest: &[&'static str],
-    ) -> Vec<(&'static str, Result<()>)> {
+    ) -> (Result<()>, Vec<(&'static str, Result<()>)>) {
         let gc = GroupCommit::start(log.clone(), 1);
         let head = tokio::spawn({
             let (gc, first) = (gc.clone(), first.to_string());
@@ -200,18 +210,20 @@ mod tests {
             tokio::task::yield_now().await;
         }
         log.gate.add_permits(1000);
-        head.await.unwrap().unwrap();
+        let head = head.await.unwrap();
         let mut out = Vec::new();
         for (id, t) in waiting {
             out.push((id, t.await.unwrap()));
         }
-        out
+        (head, out)
     }
 
     #[tokio::test]
     async fn what_waits_while_a_transaction_runs_goes_in_the_next_one() {
         let log = Log::default();
-        for (id, r) in behind_one(&log, "a", &["b", "c", "d"]).await {
+        let (head, rest) = behind_one(&log, "a", &["b", "c", "d"]).await;
+        head.unwrap();
+        for (id, r) in rest {
             assert!(r.is_ok(), "{id}: {r:?}");
         }
         let batches = log.batches.lock().unwrap().clone();
@@ -221,7 +233,9 @@ mod tests {
     #[tokio::test]
     async fn a_refused_batch_is_made_again_job_by_job_and_only_the_bad_one_fails() {
         let log = Log::default();
-        for (id, r) in behind_one(&log, "a", &["b", "bad", "c"]).await {
+        let (head, rest) = behind_one(&log, "a", &["b", "bad", "c"]).await;
+        head.unwrap();
+        for (id, r) in rest {
             assert_eq!(r.is_err(), id == "bad", "{id}: {r:?}");
         }
         let batches = log.batches.lock().unwrap().clone();
@@ -235,6 +249,18 @@ mod tests {
                 vec!["c"]
             ]
         );
+    }
+
+    #[tokio::test]
+    async fn what_queued_behind_a_failing_transaction_hears_unavailable_without_waiting_again() {
+        let log = Log::default();
+        let (head, rest) = behind_one(&log, "down", &["a", "b"]).await;
+        assert!(head.is_err());
+        for (id, r) in rest {
+            assert_eq!(r.map_err(|e| e.code()), Err(ErrorCode::Unavailable), "{id}");
+        }
+        // Only the failing transaction was tried.
+        assert_eq!(*log.batches.lock().unwrap(), vec![vec!["down"]]);
     }
 
     #[tokio::test]
