@@ -30,6 +30,14 @@ impl Proc {
     pub fn rss_kib(&self) -> u64 {
         tree_rss_kib(self.pid())
     }
+
+    /// Kills it with SIGKILL (no shutdown of any kind) and returns its data directory, kept
+    /// for a restart.
+    pub fn kill_9(mut self) -> Option<PathBuf> {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.dir.take()
+    }
 }
 
 impl Drop for Proc {

@@ -45,6 +45,7 @@ exports.CODES = {
   worker_exit: 'ProviderError',
   cancelled: 'LlmCompareError',
   shutting_down: 'LlmCompareError',
+  interrupted: 'LlmCompareError',
   unavailable: 'UnavailableError',
   not_configured: 'NotConfiguredError',
   internal: 'LlmCompareError',

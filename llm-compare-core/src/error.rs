@@ -68,6 +68,9 @@ pub enum ErrorCode {
     Cancelled,
     /// The server is shutting down.
     ShuttingDown,
+    /// The server running the comparison stopped (crashed, was killed) before it finished;
+    /// that server, restarted, ended it.
+    Interrupted,
     /// Infrastructure (the database, Redis, the registry) is unreachable or timing out: try
     /// again shortly.
     Unavailable,
@@ -107,6 +110,7 @@ impl ErrorCode {
             Self::WorkerExit => "worker_exit",
             Self::Cancelled => "cancelled",
             Self::ShuttingDown => "shutting_down",
+            Self::Interrupted => "interrupted",
             Self::Unavailable => "unavailable",
             Self::NotConfigured => "not_configured",
             Self::Internal => "internal",
@@ -138,7 +142,11 @@ impl ErrorCode {
             | Self::ImagePull
             | Self::OutOfMemory
             | Self::WorkerExit => 502,
-            Self::Overloaded | Self::Unschedulable | Self::ShuttingDown | Self::Unavailable => 503,
+            Self::Overloaded
+            | Self::Unschedulable
+            | Self::ShuttingDown
+            | Self::Interrupted
+            | Self::Unavailable => 503,
             Self::Timeout => 504,
         }
     }
@@ -173,13 +181,15 @@ impl ErrorCode {
             | Self::Unschedulable
             | Self::OutOfMemory
             | Self::WorkerExit => ErrorFamily::Provider,
-            Self::Cancelled | Self::ShuttingDown | Self::Internal => ErrorFamily::Base,
+            Self::Cancelled | Self::ShuttingDown | Self::Interrupted | Self::Internal => {
+                ErrorFamily::Base
+            }
         }
     }
 
     /// Every code, in declaration order (the table-driven tests and the generated Node list
     /// walk it; `as_str`, `http_status` and `family` match each one explicitly).
-    pub const ALL: [ErrorCode; 29] = [
+    pub const ALL: [ErrorCode; 30] = [
         Self::InvalidRequest,
         Self::UnknownModel,
         Self::PayloadTooLarge,
@@ -206,6 +216,7 @@ impl ErrorCode {
         Self::WorkerExit,
         Self::Cancelled,
         Self::ShuttingDown,
+        Self::Interrupted,
         Self::Unavailable,
         Self::NotConfigured,
         Self::Internal,
@@ -221,6 +232,7 @@ impl ErrorCode {
                 | Self::Timeout
                 | Self::Network
                 | Self::Unschedulable
+                | Self::Interrupted
                 | Self::Unavailable
         )
     }
@@ -614,6 +626,7 @@ mod tests {
             ("worker_exit", 502, false, F::Provider),
             ("cancelled", 499, false, F::Base),
             ("shutting_down", 503, false, F::Base),
+            ("interrupted", 503, true, F::Base),
             ("unavailable", 503, true, F::Unavailable),
             ("not_configured", 501, false, F::NotConfigured),
             ("internal", 500, false, F::Base),

@@ -604,6 +604,25 @@ pub struct Totals {
     pub priced: bool,
 }
 
+impl Totals {
+    /// The sums of `results`.
+    pub fn of(results: &[ModelResult]) -> Self {
+        let mut totals = Totals {
+            priced: true,
+            ..Totals::default()
+        };
+        for r in results {
+            totals.input_tokens += r.usage.input_tokens;
+            totals.output_tokens += r.usage.output_tokens;
+            totals.cost_usd = totals
+                .cost_usd
+                .saturating_add(r.cost.total_usd.unwrap_or(crate::cost::Usd(0)));
+            totals.priced &= r.cost.priced;
+        }
+        totals
+    }
+}
+
 /// The last event of a request.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

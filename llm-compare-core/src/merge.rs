@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::cost::{PriceTable, Usd};
+use crate::cost::PriceTable;
 use crate::error::{Error, ErrorCode};
 use crate::event::{
     Attempt, Complete, ErrorInfo, Event, EventKind, FinishReason, ModelResult, RequestStatus,
@@ -676,18 +676,7 @@ impl Merge {
         } else {
             RequestStatus::Completed
         };
-        let mut totals = Totals {
-            priced: true,
-            ..Totals::default()
-        };
-        for r in &results {
-            totals.input_tokens += r.usage.input_tokens;
-            totals.output_tokens += r.usage.output_tokens;
-            totals.cost_usd = totals
-                .cost_usd
-                .saturating_add(r.cost.total_usd.unwrap_or(Usd(0)));
-            totals.priced &= r.cost.priced;
-        }
+        let totals = Totals::of(&results);
         self.push(out, EventKind::Status { status });
         let complete = Complete {
             request_id: std::mem::take(&mut self.request_id),
@@ -705,7 +694,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::cost::ModelPrice;
+    use crate::cost::{ModelPrice, Usd};
     use crate::error::ProviderError;
     use crate::request::ModelId;
 

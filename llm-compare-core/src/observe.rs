@@ -78,4 +78,15 @@ impl RequestRegistry for ObservedRegistry {
     async fn ping(&self) -> Result<()> {
         self.inner.ping().await
     }
+
+    // Not observed: the ending of a dead process's request is not new work (its store rows
+    // were marked by the restart that calls this).
+    async fn end_abandoned(
+        &self,
+        owner: &str,
+        id: &str,
+        ending: Vec<crate::EventKind>,
+    ) -> Result<bool> {
+        self.inner.end_abandoned(owner, id, ending).await
+    }
 }

@@ -133,6 +133,21 @@ pub trait RequestRegistry: Send + Sync + std::fmt::Debug {
     /// Whether the registry's backing state answers ([`Error::Unavailable`] when it does
     /// not).
     async fn ping(&self) -> Result<()>;
+
+    /// Ends `owner`'s request `id`, which a process that died left unfinished (that process,
+    /// restarted, calls this): appends `ending`, numbered after the request's last event,
+    /// unless the request has ended or moved on meanwhile. `false` when there was nothing to
+    /// end (unknown, expired, finished): a registry in a process's memory died with it.
+    async fn end_abandoned(&self, owner: &str, id: &str, ending: Vec<EventKind>) -> Result<bool>;
+}
+
+/// `kinds` as events numbered from `after + 1`.
+pub fn numbered(after: u64, kinds: Vec<EventKind>) -> Vec<Event> {
+    kinds
+        .into_iter()
+        .zip(after + 1..)
+        .map(|(kind, seq)| Event { seq, kind })
+        .collect()
 }
 
 /// One of an owner's active slots, held until dropped (see [`RequestRegistry::lease`]).
@@ -547,6 +562,21 @@ impl RequestRegistry for InMemoryRegistry {
     async fn cancel(&self, owner: &str, id: &str) -> Result<()> {
         self.entry(owner, id)?.cancel.cancel();
         Ok(())
+    }
+
+    async fn end_abandoned(&self, owner: &str, id: &str, ending: Vec<EventKind>) -> Result<bool> {
+        let Ok(entry) = self.entry(owner, id) else {
+            return Ok(false);
+        };
+        let last = {
+            let st = entry.state.lock();
+            if st.finished_at.is_some() {
+                return Ok(false);
+            }
+            st.events.last().map_or(0, |e| e.seq)
+        };
+        self.publish(id, numbered(last, ending)).await?;
+        Ok(true)
     }
 }
 

@@ -18,21 +18,6 @@ use common::*;
 
 const KEY: &str = "KEY-A";
 
-fn redis_url() -> Option<String> {
-    match std::env::var("LLM_COMPARE_TEST_REDIS_URL") {
-        Ok(u) => Some(u),
-        Err(_) => {
-            if std::env::var("LLM_COMPARE_REQUIRE_SERVICES").is_ok_and(|v| v == "1") {
-                panic!("LLM_COMPARE_TEST_REDIS_URL is not set but LLM_COMPARE_REQUIRE_SERVICES=1");
-            }
-            eprintln!(
-                "SKIPPED cluster tests: set LLM_COMPARE_TEST_REDIS_URL (e.g. redis://127.0.0.1:6379) to run them"
-            );
-            None
-        }
-    }
-}
-
 /// Two servers on one Redis (keys under a prefix of their own) and one SQLite file.
 async fn cluster(url: &str) -> (Server, Server) {
     let prefix = format!("llm-compare-test-{}", uuid::Uuid::now_v7());
@@ -68,7 +53,9 @@ async fn post(s: &Server, body: Value) -> reqwest::Response {
 
 #[tokio::test]
 async fn post_on_a_stream_on_b_resume_on_a_without_gap_or_duplicate() {
-    let Some(url) = redis_url() else { return };
+    let Some(url) = common::redis_url("cluster tests") else {
+        return;
+    };
     let (a, b) = cluster(&url).await;
     let r = post(
         &a,
@@ -127,7 +114,9 @@ async fn post_on_a_stream_on_b_resume_on_a_without_gap_or_duplicate() {
 
 #[tokio::test]
 async fn the_sixth_active_request_is_refused_on_either_server_and_cancels_cross_over() {
-    let Some(url) = redis_url() else { return };
+    let Some(url) = common::redis_url("cluster tests") else {
+        return;
+    };
     let (a, b) = cluster(&url).await;
     let slow = json!({"prompt": "take your time", "models": ["sim/slow"]});
     let mut ids = Vec::new();

@@ -316,6 +316,141 @@ async fn kill_9_loses_nothing_that_finished_and_interrupts_what_was_running() {
     std::fs::remove_dir_all(&data).unwrap();
 }
 
+/// SSE events `(seq, type, data)` of `id` on `url` after `after`, until the stream ends or
+/// `until` says stop.
+async fn follow(
+    c: &reqwest::Client,
+    url: &str,
+    id: &str,
+    after: u64,
+    mut until: impl FnMut(&[(u64, String, Value)]) -> bool,
+) -> Vec<(u64, String, Value)> {
+    let r = c
+        .get(format!("{url}/v1/comparisons/{id}/stream"))
+        .header("last-event-id", after.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let mut ev = r.bytes_stream().eventsource();
+    let mut out = Vec::new();
+    while !until(&out) {
+        // A server killed under the stream ends it with an error: that is the end too.
+        let Some(Ok(e)) = ev.next().await else { break };
+        out.push((
+            e.id.parse().unwrap(),
+            e.event,
+            serde_json::from_str(&e.data).unwrap(),
+        ));
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_killed_cluster_server_restarted_ends_its_comparisons_streams_on_the_other() {
+    let Some(redis) = common::redis_url("the cluster kill -9 test") else {
+        return;
+    };
+    // Two servers sharing one database and one Redis, as a cluster.
+    let data = temp_dir();
+    let db = format!("sqlite://{}", data.join("shared.db").display());
+    let a_id = format!("a-{}", uuid::Uuid::now_v7());
+    let args = |instance: &str| {
+        vec![
+            "--bind".to_string(),
+            "127.0.0.1:0".into(),
+            "--registry".into(),
+            redis.clone(),
+            "--database-url".into(),
+            db.clone(),
+            "--instance-id".into(),
+            instance.to_string(),
+        ]
+    };
+    let start = |instance: &str, dir: &std::path::Path| {
+        std::fs::create_dir_all(dir).unwrap();
+        let args = args(instance);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        serve_in(dir, &args, &[("LLM_COMPARE_SIM_TOKENS_PER_S", "20")])
+    };
+    let (mut a, a_url) = start(&a_id, &data.join("a"));
+    let (mut b, b_url) = start(&format!("b-{}", uuid::Uuid::now_v7()), &data.join("b"));
+    let c = reqwest::Client::new();
+    // On A: one model that finishes at once, one that streams for ~10 s.
+    let posted = post_json(&c, &a_url, &json!({"prompt": "hi", "models": ["sim/echo", "sim/lorem"], "params": {"max_tokens": 200}})).await;
+    let id = posted["request_id"].as_str().unwrap().to_string();
+    let chunks = |evs: &[(u64, String, Value)]| {
+        evs.iter()
+            .filter(|e| e.1 == "response_chunk" && e.2["model_index"] == 1)
+            .count()
+    };
+    let seen = follow(&c, &a_url, &id, 0, |evs| chunks(evs) >= 5).await;
+    let last = seen.last().unwrap().0;
+    Command::new("kill")
+        .args(["-9", &a.id().to_string()])
+        .status()
+        .unwrap();
+    a.wait().unwrap();
+    // The client resumes on B from the last event it saw; B has nothing new until A, back
+    // under its own instance id, ends what it left running.
+    let resumed = tokio::spawn({
+        let (c, b_url, id) = (c.clone(), b_url.clone(), id.clone());
+        async move { follow(&c, &b_url, &id, last, |_| false).await }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!resumed.is_finished(), "B's stream waits for the ending");
+    let (mut a, _) = start(&a_id, &data.join("a"));
+    let rest = tokio::time::timeout(Duration::from_secs(15), resumed)
+        .await
+        .expect("B's stream ends once A has restarted")
+        .unwrap();
+    // Every event once, in order, from where the client left off.
+    let all: Vec<u64> = seen.iter().chain(&rest).map(|e| e.0).collect();
+    assert_eq!(all, (1..=all.len() as u64).collect::<Vec<_>>(), "{rest:?}");
+    let end = rest.last().unwrap();
+    assert_eq!(end.1, "complete", "{rest:?}");
+    assert_eq!(end.2["status"], "interrupted");
+    let results = &end.2["results"];
+    assert_eq!(
+        results[0]["text"], "hi",
+        "the finished model keeps its answer"
+    );
+    assert!(results[0]["error"].is_null());
+    assert_eq!(results[1]["error"]["code"], "interrupted");
+    assert_eq!(results[1]["partial"], true);
+    let streamed: String = seen
+        .iter()
+        .chain(&rest)
+        .filter(|e| e.1 == "response_chunk" && e.2["model_index"] == 1)
+        .map(|e| e.2["delta"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(results[1]["text"], streamed.as_str());
+    let failed: Vec<_> = rest
+        .iter()
+        .filter(|e| e.1 == "error")
+        .map(|e| (e.2["model_index"].clone(), e.2["code"].clone()))
+        .collect();
+    assert_eq!(failed, vec![(json!(1), json!("interrupted"))]);
+    // Both servers now say so.
+    for url in [&b_url] {
+        let snap = common::json(c.get(format!("{url}/v1/comparisons/{id}"))).await;
+        assert_eq!(snap["status"], "interrupted", "{snap}");
+    }
+    // Resuming at the end: nothing more (204), as for any finished stream.
+    let r = c
+        .get(format!("{b_url}/v1/comparisons/{id}/stream"))
+        .header("last-event-id", end.0.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    for child in [&mut a, &mut b] {
+        sigterm(child);
+        assert_eq!(wait_exit(child, Duration::from_secs(15)), 0);
+    }
+    std::fs::remove_dir_all(&data).unwrap();
+}
+
 /// `llm-compare keys …` on the data dir of a running server, the key printed alone on
 /// stdout.
 fn keys_cli(data: &std::path::Path, args: &[&str]) -> std::process::Output {

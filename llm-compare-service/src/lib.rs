@@ -24,6 +24,7 @@ pub mod eval;
 pub mod keys;
 pub mod leaderboard;
 pub mod persist;
+pub mod recover;
 #[cfg(feature = "redis")]
 pub mod redis_registry;
 pub mod service;
@@ -35,6 +36,7 @@ pub use llm_compare_store as store;
 // The stored types front ends see (summaries, votes, the store itself), under one name.
 pub use llm_compare_store::*;
 pub use persist::Persistence;
+pub use recover::Recovered;
 #[cfg(feature = "redis")]
 pub use redis_registry::RedisRegistry;
 pub use service::{

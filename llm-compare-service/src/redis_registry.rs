@@ -79,6 +79,13 @@ fn unavailable_notice(last: u64, e: &Error) -> Event {
     }
 }
 
+/// A request hash field that does not decode: an error, never a default.
+fn corrupt(id: &str, field: &str, value: &str) -> Error {
+    Error::Internal(format!(
+        "request `{id}` in Redis has a corrupt `{field}`: {value:?}"
+    ))
+}
+
 fn not_found(id: &str) -> Error {
     Error::NotFound(format!("no request `{id}` (unknown, expired or not yours)"))
 }
@@ -106,6 +113,19 @@ if active >= tonumber(ARGV[2]) then return active end
 redis.call('ZADD', KEYS[1], ARGV[3], ARGV[4])
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
 return -2
+";
+
+/// Appends the ending of a request whose server died (see
+/// [`RequestRegistry::end_abandoned`]), unless its log moved on since it was read: the new
+/// events, its final status, retention TTLs, its active slot released.
+const END_ABANDONED: &str = r"
+if redis.call('HGET', KEYS[1], 'last_seq') ~= ARGV[1] then return 0 end
+for i = 6, #ARGV, 2 do redis.call('XADD', KEYS[2], ARGV[i], 'e', ARGV[i + 1]) end
+redis.call('HSET', KEYS[1], 'last_seq', ARGV[3], 'status', ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+redis.call('PEXPIRE', KEYS[2], ARGV[4])
+redis.call('ZREM', KEYS[3], ARGV[5])
+return 1
 ";
 
 /// How long a comparison's publish is retried while Redis is unreachable before the
@@ -650,6 +670,48 @@ impl RequestRegistry for RedisRegistry {
                 let _: std::result::Result<(), _> = conn.zrem(key, id).await;
             });
         }))
+    }
+
+    async fn end_abandoned(&self, owner: &str, id: &str, ending: Vec<EventKind>) -> Result<bool> {
+        let h = match self.info(owner, id).await {
+            Ok(h) => h,
+            Err(e) if e.code() == ErrorCode::NotFound => return Ok(false),
+            Err(e) => return Err(e),
+        };
+        let field = |k: &str| h.get(k).map(String::as_str).unwrap_or_default();
+        let status: RequestStatus =
+            serde_json::from_value(serde_json::Value::String(field("status").into()))
+                .map_err(|_| corrupt(id, "status", field("status")))?;
+        if status.is_terminal() {
+            return Ok(false);
+        }
+        let last: u64 = field("last_seq")
+            .parse()
+            .map_err(|_| corrupt(id, "last_seq", field("last_seq")))?;
+        let events = llm_compare_core::registry::numbered(last, ending);
+        let Some(end) = events.last() else {
+            return Ok(false);
+        };
+        let inner = &self.0;
+        let end_script = redis::Script::new(END_ABANDONED);
+        let mut script = end_script.prepare_invoke();
+        script
+            .key(inner.req_key(id))
+            .key(inner.ev_key(id))
+            .key(inner.active_key(owner))
+            .arg(last)
+            .arg(RequestStatus::Interrupted.as_str())
+            .arg(end.seq)
+            .arg(inner.config.retention.as_millis() as u64)
+            .arg(id);
+        for e in &events {
+            script.arg(format!("{}-1", e.seq)).arg(e.to_json());
+        }
+        let ended: i64 = script
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(redis_err)?;
+        Ok(ended == 1)
     }
 
     async fn cancel(&self, owner: &str, id: &str) -> Result<()> {

@@ -492,6 +492,65 @@ pub struct SessionDetail {
     pub turns: Vec<Snapshot>,
 }
 
+/// A comparison's state as its events tell it: each model's stage, text and result, and the
+/// totals once complete (snapshots; the ending of an abandoned comparison).
+pub(crate) struct Folded {
+    pub(crate) models: Vec<ModelSnapshot>,
+    pub(crate) totals: Option<Totals>,
+    pub(crate) duration_ms: Option<f64>,
+}
+
+/// Folds `events` of a comparison of models `names`.
+pub(crate) fn fold(names: &[String], events: Vec<Event>) -> Folded {
+    let mut models: Vec<ModelSnapshot> = names
+        .iter()
+        .enumerate()
+        .map(|(i, m)| ModelSnapshot {
+            model_index: i,
+            model: m.clone(),
+            stage: Stage::Queued,
+            text: String::new(),
+            result: None,
+        })
+        .collect();
+    let mut totals = None;
+    let mut duration_ms = None;
+    for e in events {
+        match e.kind {
+            EventKind::Stage {
+                model_index, stage, ..
+            } => {
+                if let Some(m) = models.get_mut(model_index) {
+                    m.stage = stage;
+                }
+            }
+            EventKind::ResponseChunk {
+                model_index, delta, ..
+            } => {
+                if let Some(m) = models.get_mut(model_index) {
+                    m.text.push_str(&delta);
+                }
+            }
+            EventKind::ModelResult(r) => {
+                if let Some(m) = models.get_mut(r.model_index) {
+                    m.text.clone_from(&r.text);
+                    m.result = Some(*r);
+                }
+            }
+            EventKind::Complete(c) => {
+                totals = Some(c.totals);
+                duration_ms = Some(c.duration_ms);
+            }
+            _ => {}
+        }
+    }
+    Folded {
+        models,
+        totals,
+        duration_ms,
+    }
+}
+
 /// A snapshot from the store: after a restart, once the registry has let it go, or as a
 /// session turn.
 pub fn stored_snapshot(c: StoredComparison) -> Snapshot {
@@ -1156,6 +1215,16 @@ impl Service {
         self.store.as_ref()
     }
 
+    /// The registry (with its observers).
+    pub(crate) fn registry_ref(&self) -> &Arc<dyn RequestRegistry> {
+        &self.registry
+    }
+
+    /// The name this process records its comparisons under.
+    pub(crate) fn instance_ref(&self) -> &str {
+        &self.instance
+    }
+
     /// Whether `who` may call every one of `models` here, as `field` (`models`, `judge`):
     /// an unknown model or one the caller's key may not use is refused before anything runs.
     pub(crate) fn check_callable(
@@ -1744,49 +1813,11 @@ impl Service {
             None => (None, None, None, Vec::new(), None, Vec::new()),
         };
         let events = self.registry.events(owner, id, 0).await?;
-        let mut models: Vec<ModelSnapshot> = info
-            .models
-            .iter()
-            .enumerate()
-            .map(|(i, m)| ModelSnapshot {
-                model_index: i,
-                model: m.clone(),
-                stage: Stage::Queued,
-                text: String::new(),
-                result: None,
-            })
-            .collect();
-        let mut totals = None;
-        let mut duration_ms = None;
-        for e in events {
-            match e.kind {
-                EventKind::Stage {
-                    model_index, stage, ..
-                } => {
-                    if let Some(m) = models.get_mut(model_index) {
-                        m.stage = stage;
-                    }
-                }
-                EventKind::ResponseChunk {
-                    model_index, delta, ..
-                } => {
-                    if let Some(m) = models.get_mut(model_index) {
-                        m.text.push_str(&delta);
-                    }
-                }
-                EventKind::ModelResult(r) => {
-                    if let Some(m) = models.get_mut(r.model_index) {
-                        m.text.clone_from(&r.text);
-                        m.result = Some(*r);
-                    }
-                }
-                EventKind::Complete(c) => {
-                    totals = Some(c.totals);
-                    duration_ms = Some(c.duration_ms);
-                }
-                _ => {}
-            }
-        }
+        let Folded {
+            models,
+            totals,
+            duration_ms,
+        } = fold(&info.models, events);
         let mut snap = Snapshot {
             request_id: info.id,
             status: info.status,

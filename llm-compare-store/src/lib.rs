@@ -163,6 +163,15 @@ pub struct StoredModel {
     pub result: Option<ModelResult>,
 }
 
+/// A comparison [`Store::mark_interrupted`] ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Interrupted {
+    /// Who asked.
+    pub owner: String,
+    /// Its id.
+    pub id: String,
+}
+
 /// A stored comparison.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct StoredComparison {
@@ -645,8 +654,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     ) -> Result<Vec<ComparisonSummary>>;
     /// Turns every `running`/`pending` comparison of server `instance` into `interrupted`
     /// (on its start-up: the process that ran them is gone). Their reservations stay spent:
-    /// what an interrupted call cost upstream is unknown. Returns how many.
-    async fn mark_interrupted(&self, instance: &str) -> Result<u64>;
+    /// what an interrupted call cost upstream is unknown. Returns them.
+    async fn mark_interrupted(&self, instance: &str) -> Result<Vec<Interrupted>>;
     /// Records `owner`'s vote: not found → [`Error::NotFound`]; not finished, or voted
     /// already → [`Error::Conflict`]; a winner out of range → [`Error::InvalidRequest`].
     async fn vote(&self, owner: &str, id: &str, vote: &Vote) -> Result<()>;

@@ -14,9 +14,9 @@ use sqlx::{Any, AnyPool, AssertSqlSafe, Row, Transaction};
 use crate::group::{Apply, GroupCommit, Op};
 use crate::{
     AnswerStyle, AttachmentRef, BudgetState, ComparisonKind, ComparisonSummary, EvalRunRecord,
-    JudgeVote, NewComparison, NewSession, Outcome, SessionSummary, Store, StoredAttachment,
-    StoredComparison, StoredKey, StoredModel, StoredSession, UsageRow, Vote, VoteRecord, Winner,
-    Write, not_yours,
+    Interrupted, JudgeVote, NewComparison, NewSession, Outcome, SessionSummary, Store,
+    StoredAttachment, StoredComparison, StoredKey, StoredModel, StoredSession, UsageRow, Vote,
+    VoteRecord, Winner, Write, not_yours,
 };
 
 fn now_ms() -> i64 {
@@ -1023,7 +1023,7 @@ impl Store for SqlStore {
         Ok(self.load(Scope::One { owner, id }).await?.pop())
     }
 
-    async fn mark_interrupted(&self, instance: &str) -> Result<u64> {
+    async fn mark_interrupted(&self, instance: &str) -> Result<Vec<Interrupted>> {
         let mut tx = self.begin().await?;
         let stale = "(status = $1 OR status = $2) AND instance = $3";
         // Held amounts stay committed: an interrupted call may have been charged upstream.
@@ -1036,19 +1036,28 @@ impl Store for SqlStore {
         .execute(&mut *tx)
         .await
         .map_err(db_err)?;
-        let r = sqlx::query(AssertSqlSafe(format!(
-            "UPDATE comparisons SET status = $4, finished_at_ms = $5 WHERE {stale}"
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "UPDATE comparisons SET status = $4, finished_at_ms = $5 WHERE {stale} RETURNING owner, id"
         )))
         .bind(RequestStatus::Running.as_str())
         .bind(RequestStatus::Pending.as_str())
         .bind(instance)
         .bind(RequestStatus::Interrupted.as_str())
         .bind(now_ms())
-        .execute(&mut *tx)
+        .fetch_all(&mut *tx)
         .await
         .map_err(db_err)?;
+        let ended = rows
+            .iter()
+            .map(|r| {
+                Ok(Interrupted {
+                    owner: r.try_get("owner").map_err(db_err)?,
+                    id: r.try_get("id").map_err(db_err)?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
         tx.commit().await.map_err(db_err)?;
-        Ok(r.rows_affected())
+        Ok(ended)
     }
 
     async fn vote(&self, owner: &str, id: &str, vote: &Vote) -> Result<()> {

@@ -383,7 +383,13 @@ async fn comparisons_and_votes(store: Arc<dyn Store>) {
         ..new("carol")
     };
     store.create_comparison(&elsewhere).await.unwrap();
-    assert_eq!(store.mark_interrupted(&instance).await.unwrap(), 1);
+    assert_eq!(
+        store.mark_interrupted(&instance).await.unwrap(),
+        vec![llm_compare_store::Interrupted {
+            owner: "carol".into(),
+            id: dying.id.clone()
+        }]
+    );
     let s = store.comparison("carol", &dying.id).await.unwrap().unwrap();
     assert_eq!(s.status, RequestStatus::Interrupted);
     assert_eq!(s.models[1].text, "lorem ips");

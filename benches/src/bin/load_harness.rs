@@ -9,8 +9,11 @@
 //! - `memory`: N concurrent SSE streams of 4-model sim comparisons; resident memory per stream.
 //! - `cancel`: how long after a client disconnects from `/v1/chat/completions` the upstream
 //!   request is cancelled (seen by the mock), mid-stream and while waiting for a first token.
-//! - `post`: `POST /v1/comparisons` (4 zero-delay sim models each) at a fixed rate, with
-//!   `GET /health` at the same rate as the floor.
+//! - `post`: `POST /v1/comparisons` (2 zero-delay sim models each) at fixed rates and flat
+//!   out, with `GET /health` as the floor; SQLite and (`--post-database-url`) PostgreSQL.
+//! - `failover`: two servers of a cluster, one killed with SIGKILL mid-run and restarted;
+//!   every stream resumed on the other, no event lost or duplicated (`failover.rs`).
+//! - `soak`: mixed traffic for `--soak`, memory / descriptors / p99 sampled (`soak.rs`).
 //!
 //! Prints a summary table (Markdown) and writes `results.json` in `--out`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -34,7 +37,7 @@ struct Args {
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "overhead,litellm,memory,cancel,post,auth,attachment,agent,soak"
+        default_value = "overhead,litellm,memory,cancel,post,auth,attachment,agent,failover,soak"
     )]
     sections: Vec<String>,
     /// How long the soak section drives mixed traffic (`30m`, `600s`, `1h`; a bare number is
@@ -72,6 +75,16 @@ struct Args {
     /// database of its own: the server migrates it and writes comparisons into it).
     #[arg(long)]
     post_database_url: Option<String>,
+    /// Concurrent clients of the failover section.
+    #[arg(long, default_value_t = 256)]
+    failover_clients: usize,
+    /// The database both servers of the failover section share (PostgreSQL, as a cluster's;
+    /// default: one SQLite file both open).
+    #[arg(long)]
+    failover_database_url: Option<String>,
+    /// Redis for the failover section's cluster registry.
+    #[arg(long, default_value = "redis://127.0.0.1:6379")]
+    redis_url: String,
     /// The `llm-compare` binary (release build).
     #[arg(long, default_value = "target/release/llm-compare")]
     bin: PathBuf,
@@ -477,6 +490,129 @@ async fn soak(args: &Args, out: &mut Value) {
         result["fd_end"]
     );
     out["soak"] = result;
+}
+
+/// Two servers of a cluster (Redis registry, one database) under comparisons posted to one
+/// and streamed from the other; server A is killed (SIGKILL) after 10 s and restarted 5 s
+/// later under the same instance id. See `llm_compare_benches::failover`.
+async fn failover(args: &Args, out: &mut Value) {
+    use llm_compare_benches::failover::{Cluster, FailoverConfig, drive};
+    let addr = args
+        .redis_url
+        .trim_start_matches("redis://")
+        .split('/')
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    if tokio::net::TcpStream::connect(&addr).await.is_err() {
+        eprintln!("failover: skipped, no Redis at {}", args.redis_url);
+        out["failover"] = json!({"skipped": format!("no Redis at {}", args.redis_url)});
+        return;
+    }
+    let shared = harness::temp_dir("failover").unwrap();
+    let db = args
+        .failover_database_url
+        .clone()
+        .unwrap_or_else(|| format!("sqlite://{}", shared.join("cluster.db").display()));
+    let run = std::process::id();
+    let instances = [format!("failover-a-{run}"), format!("failover-b-{run}")];
+    let env = |i: usize| {
+        vec![
+            ("LLM_COMPARE_SIM_TTFT_MS", "20".to_string()),
+            ("LLM_COMPARE_SIM_TOKENS_PER_S", "50".to_string()),
+            ("LLM_COMPARE_DATABASE_URL", db.clone()),
+            ("LLM_COMPARE_REGISTRY_URL", args.redis_url.clone()),
+            ("LLM_COMPARE_INSTANCE_ID", instances[i].clone()),
+        ]
+    };
+    let start = |i: usize, dir: Option<std::path::PathBuf>, log: &str| {
+        let env = env(i);
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let log = args.out.join(format!("serve-failover-{log}.log"));
+        match dir {
+            Some(dir) => harness::serve_in(dir, &args.bin, &server_config(&[]), &env, &log),
+            None => harness::serve(&args.bin, &server_config(&[]), &env, &log),
+        }
+        .unwrap()
+    };
+    let a = start(0, None, "a");
+    let b = start(1, None, "b");
+    let cluster = Arc::new(Cluster::new(vec![a.url.clone(), b.url.clone()]));
+    let (kill_at, down_for, duration) = (
+        Duration::from_secs(10),
+        Duration::from_secs(5),
+        Duration::from_secs(30),
+    );
+    let driving = tokio::spawn(drive(
+        cluster.clone(),
+        FailoverConfig {
+            clients: args.failover_clients,
+            duration,
+            body: json!({"prompt": "failover", "models": ["sim/echo", "sim/lorem"],
+                "params": {"max_tokens": 60}}),
+            deadline: Duration::from_secs(60),
+        },
+    ));
+    tokio::time::sleep(kill_at).await;
+    let active_a = active(&a.url).await;
+    // The balancer stops sending to A as it dies.
+    cluster.set(0, None);
+    let dir = a.kill_9();
+    let killed = Instant::now();
+    tokio::time::sleep(down_for).await;
+    let a = start(0, dir, "a-restarted");
+    let back_after = killed.elapsed();
+    cluster.set(0, Some(a.url.clone()));
+    let mut result = driving.await.unwrap();
+    // The store agrees with the streams: read back on B, every comparison that ended
+    // `interrupted` is stored so.
+    let http = reqwest::Client::new();
+    let ids: Vec<String> = result["ids_interrupted"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut stored = 0;
+    for id in &ids {
+        let v: Value = http
+            .get(format!("{}/v1/comparisons/{id}", b.url))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap_or(Value::Null);
+        stored += usize::from(v["status"] == "interrupted");
+    }
+    result["ids_interrupted"] = json!(ids.len());
+    result["stored_interrupted"] = json!(stored);
+    result["verdicts"]["store_agrees"] = json!(stored == ids.len());
+    result["running_on_a_at_kill"] = json!(active_a);
+    result["clients"] = json!(args.failover_clients);
+    result["seconds"] = json!(duration.as_secs());
+    result["kill_at_s"] = json!(kill_at.as_secs());
+    result["restarted_after_s"] = json!(back_after.as_secs_f64());
+    result["database"] = json!(if args.failover_database_url.is_some() {
+        "postgres"
+    } else {
+        "sqlite (shared file)"
+    });
+    eprintln!(
+        "failover: {} comparisons, {} resumed, {} broken, A's: {} completed + {} interrupted, B's: {} completed, {} 5xx",
+        result["comparisons"],
+        result["resumed"],
+        result["broken"],
+        result["killed_server"]["completed"],
+        result["killed_server"]["interrupted"],
+        result["surviving_server"]["completed"],
+        result["server_errors"]
+    );
+    drop((a, b));
+    let _ = std::fs::remove_dir_all(&shared);
+    out["failover"] = result;
 }
 
 /// The overhead and litellm sections, which share the upstream and the proxies.
@@ -1095,6 +1231,57 @@ fn summary(out: &Value) {
             verdict(&v["fd_flat"])
         );
     }
+    let f = &out["failover"];
+    if f["verdicts"].is_object() {
+        let v = &f["verdicts"];
+        let verdict = |b: &Value| {
+            if b.as_bool() == Some(true) {
+                "**met**"
+            } else {
+                "**not met**"
+            }
+        };
+        println!(
+            "\n## Failover: 2 servers ({}, Redis registry), {} clients for {} s, A killed (SIGKILL) at {} s, back after {:.1} s\n",
+            f["database"].as_str().unwrap_or("?"),
+            f["clients"],
+            f["seconds"],
+            f["kill_at_s"],
+            f["restarted_after_s"].as_f64().unwrap_or(f64::NAN)
+        );
+        println!("| target | measured | verdict |\n|---|---|---|");
+        println!(
+            "| every event once, in order, to `complete` | {} comparisons, {} broken ({} resumed on another server) | {} |",
+            f["comparisons"],
+            f["broken"],
+            f["resumed"],
+            verdict(&v["no_event_lost_or_duplicated"])
+        );
+        println!(
+            "| every broken stream resumed | longest wait of a survivor's stream p50 / max {} / {} ms | {} |",
+            ms(&f["resume_gap_ms_p50"]),
+            ms(&f["resume_gap_ms_max"]),
+            verdict(&v["every_stream_resumed"])
+        );
+        println!(
+            "| the dead server's comparisons `interrupted` by its own restart, no other | A: {} completed, {} interrupted ({} running at the kill; {} stored so); B: {} completed, {} interrupted | {} |",
+            f["killed_server"]["completed"],
+            f["killed_server"]["interrupted"],
+            f["running_on_a_at_kill"],
+            f["stored_interrupted"],
+            f["surviving_server"]["completed"],
+            f["surviving_server"]["interrupted"],
+            verdict(&json!(
+                v["only_the_killed_servers_interrupted"] == true && v["store_agrees"] == true
+            ))
+        );
+        println!(
+            "| zero 5xx | {} 5xx ({} POSTs tried again on the other server) | {} |",
+            f["server_errors"],
+            f["post_retries"],
+            verdict(&v["no_5xx"])
+        );
+    }
     if let Some(p) = out["post"].as_object() {
         println!("\n## POST /v1/comparisons, 2 zero-delay sim models each (written through)\n");
         println!("| backend | rate asked | achieved | p50 ms | p99 ms | errors |");
@@ -1179,6 +1366,7 @@ async fn main() {
             "attachment" => attachment(&args, &mut out).await,
             "agent" => agent(&args, &mut out).await,
             "soak" => soak(&args, &mut out).await,
+            "failover" => failover(&args, &mut out).await,
             other => {
                 panic!(
                     "unknown section `{other}` (overhead, litellm, memory, cancel, post, auth, attachment, agent, soak)"

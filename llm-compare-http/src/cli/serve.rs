@@ -153,17 +153,6 @@ pub async fn run(config: Option<&Path>, args: ServeArgs) -> u8 {
             return EXIT_USAGE;
         }
     };
-    // Whatever was running when the last process stopped will never finish.
-    match llm_compare_service::Store::mark_interrupted(&*store, &options.instance_id).await {
-        Ok(0) => {}
-        Ok(n) => {
-            tracing::warn!(target: "llm_compare::http", interrupted = n, "comparisons left running by the previous process are now interrupted")
-        }
-        Err(e) => {
-            super::print_error(&e);
-            return EXIT_INTERNAL;
-        }
-    }
     let backend = match &options.registry_url {
         Some(url) => {
             match llm_compare_service::RedisRegistry::connect(url, "llm-compare", options.registry)
@@ -182,6 +171,18 @@ pub async fn run(config: Option<&Path>, args: ServeArgs) -> u8 {
     };
     let ui = options.ui;
     let state = AppState::with_backend(engine, options, Some(store), backend);
+    // Whatever was running when the last process stopped will never finish: its rows become
+    // `interrupted`, and in cluster mode its streams (followed elsewhere) end.
+    match state.service().recover().await {
+        Ok(r) if r.interrupted == 0 => {}
+        Ok(r) => {
+            tracing::warn!(target: "llm_compare::http", interrupted = r.interrupted, streams_ended = r.ended, "comparisons left running by the previous process are now interrupted")
+        }
+        Err(e) => {
+            super::print_error(&e);
+            return EXIT_INTERNAL;
+        }
+    }
     // Open only when no key exists anywhere: configured or stored (read before serving).
     let open = match state.service().is_open().await {
         Ok(open) => open,

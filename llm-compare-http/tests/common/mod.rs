@@ -230,3 +230,20 @@ pub fn serve_url(child: &mut std::process::Child) -> String {
 pub async fn json(request: reqwest::RequestBuilder) -> Value {
     request.send().await.unwrap().json().await.unwrap()
 }
+
+/// `LLM_COMPARE_TEST_REDIS_URL`; unset → `None` with a visible SKIPPED line for `what`
+/// (a failure when `LLM_COMPARE_REQUIRE_SERVICES=1`).
+pub fn redis_url(what: &str) -> Option<String> {
+    match std::env::var("LLM_COMPARE_TEST_REDIS_URL") {
+        Ok(u) => Some(u),
+        Err(_) => {
+            if std::env::var("LLM_COMPARE_REQUIRE_SERVICES").is_ok_and(|v| v == "1") {
+                panic!("LLM_COMPARE_TEST_REDIS_URL is not set but LLM_COMPARE_REQUIRE_SERVICES=1");
+            }
+            eprintln!(
+                "SKIPPED {what}: set LLM_COMPARE_TEST_REDIS_URL (e.g. redis://127.0.0.1:6379) to run them"
+            );
+            None
+        }
+    }
+}
