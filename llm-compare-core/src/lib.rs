@@ -35,6 +35,7 @@ pub mod driven;
 pub mod error;
 
 pub mod event;
+mod event_log;
 pub mod judge;
 pub mod mcp;
 mod merge;

@@ -192,7 +192,15 @@ pub struct RegistryConfig {
     /// How long a request may go without anyone subscribing before it is cancelled and
     /// dropped.
     pub unopened_ttl: Duration,
+    /// The most memory finished requests may hold through their retention (estimated, in
+    /// bytes; `None`: no cap). Past it the oldest finished ones go early: their events are no
+    /// longer streamed from here (like expired ones), and with a store their snapshots are
+    /// read from it.
+    pub max_retained_bytes: Option<usize>,
 }
+
+/// The default [`RegistryConfig::max_retained_bytes`]: 256 MiB.
+pub const DEFAULT_MAX_RETAINED_BYTES: usize = 256 << 20;
 
 impl Default for RegistryConfig {
     fn default() -> Self {
@@ -200,6 +208,7 @@ impl Default for RegistryConfig {
             max_active_per_owner: 5,
             retention: Duration::from_secs(300),
             unopened_ttl: Duration::from_secs(300),
+            max_retained_bytes: Some(DEFAULT_MAX_RETAINED_BYTES),
         }
     }
 }
@@ -218,7 +227,7 @@ struct Entry {
 }
 
 struct EntryState {
-    events: Vec<Event>,
+    events: crate::event_log::EventLog,
     status: RequestStatus,
     finished_at: Option<Instant>,
     opened: bool,
@@ -236,6 +245,18 @@ impl Entry {
     fn is_active(&self) -> bool {
         self.state.lock().finished_at.is_none()
     }
+
+    /// What the entry itself holds beside its events (estimated).
+    fn approx_bytes(&self) -> usize {
+        std::mem::size_of::<Self>()
+            + self.id.len()
+            + self.owner.len()
+            + self.models.iter().map(|m| m.len() + 24).sum::<usize>()
+            + self.metadata.as_ref().map_or(0, |m| m.to_string().len() * 2)
+            // The tables' key, queue entry and map slot.
+            + 2 * self.id.len()
+            + 128
+    }
 }
 
 #[derive(Default)]
@@ -244,8 +265,11 @@ struct Tables {
     active: HashMap<String, usize>,
     /// Ids by creation time: candidates for the unopened TTL, oldest first.
     created: VecDeque<(Instant, String)>,
-    /// Ids by finish time: candidates for the retention TTL, oldest first.
-    finished: VecDeque<(Instant, String)>,
+    /// Ids by finish time, with the memory each holds: candidates for the retention TTL and
+    /// the memory cap, oldest first.
+    finished: VecDeque<(Instant, String, usize)>,
+    /// What the finished requests hold, estimated (the sum over `finished`).
+    retained_bytes: usize,
 }
 
 impl Tables {
@@ -254,6 +278,26 @@ impl Tables {
             *n = n.saturating_sub(1);
             if *n == 0 {
                 self.active.remove(owner);
+            }
+        }
+    }
+
+    /// Drops the request that finished first.
+    fn drop_oldest_finished(&mut self) {
+        if let Some((_, id, bytes)) = self.finished.pop_front() {
+            self.retained_bytes = self.retained_bytes.saturating_sub(bytes);
+            self.remove(&id);
+        }
+    }
+
+    /// `id` finished now, holding `bytes`; the oldest finished go while the total is over
+    /// the cap.
+    fn finished(&mut self, id: String, bytes: usize, config: &RegistryConfig) {
+        self.finished.push_back((Instant::now(), id, bytes));
+        self.retained_bytes += bytes;
+        if let Some(cap) = config.max_retained_bytes {
+            while self.retained_bytes > cap && !self.finished.is_empty() {
+                self.drop_oldest_finished();
             }
         }
     }
@@ -272,13 +316,11 @@ impl Tables {
     /// in deadline order (the TTLs are fixed), so this touches only what expires: no scan of
     /// every request on the hot path.
     fn sweep(&mut self, now: Instant, config: &RegistryConfig) {
-        while let Some((t, _)) = self.finished.front() {
+        while let Some((t, _, _)) = self.finished.front() {
             if now.duration_since(*t) <= config.retention {
                 break;
             }
-            if let Some((_, id)) = self.finished.pop_front() {
-                self.remove(&id);
-            }
+            self.drop_oldest_finished();
         }
         while let Some((t, _)) = self.created.front() {
             if now.duration_since(*t) <= config.unopened_ttl {
@@ -349,6 +391,12 @@ impl InMemoryRegistry {
     /// Whether no request is held.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// What finished requests hold through their retention (estimated bytes; see
+    /// [`RegistryConfig::max_retained_bytes`]).
+    pub fn retained_bytes(&self) -> usize {
+        self.inner.tables.lock().retained_bytes
     }
 
     /// Active (pending or running) requests of every owner.
@@ -436,7 +484,7 @@ impl RequestRegistry for InMemoryRegistry {
             blind: request.blind,
             cancel: cancel.clone(),
             state: Mutex::new(EntryState {
-                events: Vec::new(),
+                events: crate::event_log::EventLog::default(),
                 status: RequestStatus::Pending,
                 finished_at: None,
                 opened: false,
@@ -458,7 +506,7 @@ impl RequestRegistry for InMemoryRegistry {
             .get(id)
             .cloned()
             .ok_or_else(|| not_found(id))?;
-        let (last, finished_now) = {
+        let (last, finished_now, bytes) = {
             let mut st = entry.state.lock();
             if st.finished_at.is_some() {
                 return Err(Error::invalid("events", "the request already completed"));
@@ -477,14 +525,21 @@ impl RequestRegistry for InMemoryRegistry {
             st.events.extend(events);
             if finished_now {
                 st.finished_at = Some(Instant::now());
+                // Kept only for late readers now: held small through the retention window.
+                st.events.compact();
             }
-            (st.events.last().map_or(0, |e| e.seq), finished_now)
+            let bytes = if finished_now {
+                entry.approx_bytes() + st.events.approx_bytes()
+            } else {
+                0
+            };
+            (st.events.last_seq(), finished_now, bytes)
         };
         // Entry lock released before the table lock: the sweeper takes them the other way.
         if finished_now {
             let mut t = self.inner.tables.lock();
             t.release(&entry.owner);
-            t.finished.push_back((Instant::now(), entry.id.clone()));
+            t.finished(entry.id.clone(), bytes, &self.inner.config);
         }
         entry.notify.send_replace(last);
         Ok(())
@@ -501,7 +556,7 @@ impl RequestRegistry for InMemoryRegistry {
             created_at_ms: e.created_at_ms,
             metadata: e.metadata.clone(),
             blind: e.blind,
-            last_seq: st.events.last().map_or(0, |e| e.seq),
+            last_seq: st.events.last_seq(),
         })
     }
 
@@ -515,8 +570,7 @@ impl RequestRegistry for InMemoryRegistry {
             loop {
                 let (batch, finished) = {
                     let st = entry.state.lock();
-                    let from = st.events.partition_point(|e| e.seq <= cursor);
-                    (st.events[from..].to_vec(), st.finished_at.is_some())
+                    (st.events.after(cursor), st.finished_at.is_some())
                 };
                 for e in batch {
                     cursor = e.seq;
@@ -533,8 +587,7 @@ impl RequestRegistry for InMemoryRegistry {
     async fn events(&self, owner: &str, id: &str, after_seq: u64) -> Result<Vec<Event>> {
         let entry = self.entry(owner, id)?;
         let st = entry.state.lock();
-        let from = st.events.partition_point(|e| e.seq <= after_seq);
-        Ok(st.events[from..].to_vec())
+        Ok(st.events.after(after_seq))
     }
 
     async fn ping(&self) -> Result<()> {
@@ -573,7 +626,7 @@ impl RequestRegistry for InMemoryRegistry {
             if st.finished_at.is_some() {
                 return Ok(false);
             }
-            st.events.last().map_or(0, |e| e.seq)
+            st.events.last_seq()
         };
         self.publish(id, numbered(last, ending)).await?;
         Ok(true)

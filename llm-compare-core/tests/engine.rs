@@ -770,6 +770,47 @@ async fn finished_requests_expire_after_the_retention_ttl() {
 }
 
 #[tokio::test]
+async fn finished_requests_past_the_memory_cap_go_oldest_first_and_read_back_exactly() {
+    let (engine, _) = sim_engine(fast());
+    let req = CompareRequest::prompt(["sim/echo", "sim/lorem"], "hello there, how are you");
+    // What one finished comparison holds, compacted.
+    let probe = InMemoryRegistry::new(RegistryConfig::default());
+    let probe_dyn: Arc<dyn RequestRegistry> = Arc::new(probe.clone());
+    let (id, events) = run_to_end(&engine, &probe_dyn, "alice", &req).await;
+    let one = probe.retained_bytes();
+    assert!(one > 0);
+    // Compaction keeps each event as it was published (a late reader sees the same log).
+    let replayed: Vec<Event> = probe_dyn.events("alice", &id, 0).await.unwrap();
+    assert_eq!(replayed, events);
+    assert_eq!(
+        probe_dyn.events("alice", &id, 7).await.unwrap(),
+        events[7..]
+    );
+    // Under a cap of two and a half: the third to finish pushes out the first.
+    let mem = InMemoryRegistry::new(RegistryConfig {
+        max_retained_bytes: Some(one * 5 / 2),
+        ..Default::default()
+    });
+    let reg: Arc<dyn RequestRegistry> = Arc::new(mem.clone());
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        ids.push(run_to_end(&engine, &reg, "alice", &req).await.0);
+    }
+    assert_eq!(
+        reg.status("alice", &ids[0]).await.unwrap_err().code(),
+        ErrorCode::NotFound
+    );
+    for id in &ids[1..] {
+        assert!(reg.status("alice", id).await.is_ok());
+    }
+    assert!(
+        mem.retained_bytes() <= one * 5 / 2,
+        "{}",
+        mem.retained_bytes()
+    );
+}
+
+#[tokio::test]
 async fn unopened_requests_expire_and_their_work_is_cancelled() {
     let (engine, sim) = sim_engine(SimConfig {
         ttft: Duration::ZERO,

@@ -47,6 +47,9 @@ pub struct ServerSettings {
     pub burst: Option<u32>,
     /// Seconds a finished comparison stays readable (default 300).
     pub retention_s: Option<u64>,
+    /// The most memory finished comparisons may hold through their retention, in MiB
+    /// (default 256; 0 = no cap): past it the oldest go early (read from the store).
+    pub retained_max_mib: Option<u64>,
     /// Seconds a comparison whose stream is never opened lives before it is cancelled
     /// (default 300).
     pub unopened_ttl_s: Option<u64>,
@@ -181,6 +184,10 @@ impl ServerOptions {
         if let Some(n) = s.retention_s {
             o.registry.retention = Duration::from_secs(n);
         }
+        if let Some(n) = s.retained_max_mib {
+            o.registry.max_retained_bytes =
+                (n > 0).then(|| usize::try_from(n.saturating_mul(1 << 20)).unwrap_or(usize::MAX));
+        }
         if let Some(n) = s.unopened_ttl_s {
             o.registry.unopened_ttl = Duration::from_secs(n);
         }
@@ -243,6 +250,14 @@ impl Backend {
         match self {
             Backend::Memory(_) => "memory",
             Backend::Redis(_) => "redis",
+        }
+    }
+
+    /// What finished requests hold in this process's memory (the in-memory registry).
+    pub fn retained_bytes(&self) -> Option<usize> {
+        match self {
+            Backend::Memory(m) => Some(m.retained_bytes()),
+            Backend::Redis(_) => None,
         }
     }
 

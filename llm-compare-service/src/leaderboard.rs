@@ -8,8 +8,9 @@
 //! Cost: votes are first folded into *outcome groups* (the same models with the same
 //! winner), so fitting and each bootstrap resample work on a few hundred groups however many
 //! votes there are; the bootstrap resamples groups with Poisson weights (equivalent to
-//! resampling votes). [`VoteLog`] keeps the votes in memory and reads only new ones from the
-//! store, so recomputing as votes arrive costs one pass over them, not a database scan.
+//! resampling votes). [`VoteCache`] folds votes into the plain boards as they arrive
+//! ([`Fold`]), reading only new ones from the store, so the server's memory grows with the
+//! models, not with the votes; filtered boards read their votes from the store.
 //!
 //! Votes have a source: `human`, or `judge:<model>` (an LLM judge's pairwise verdict in an
 //! evaluation run). A board counts one kind or both ([`Source`]); on comparisons that have
@@ -289,6 +290,7 @@ impl Leaderboard {
 }
 
 /// Votes with the same models and the same outcome, and how many there were.
+#[derive(Debug, Clone)]
 struct Group {
     models: Vec<usize>,
     /// Position of the winner in `models`; `None` for a tie.
@@ -393,7 +395,7 @@ fn round1(x: f64) -> f64 {
 }
 
 /// Per-model tallies gathered in one pass.
-#[derive(Default, Clone)]
+#[derive(Debug, Default, Clone)]
 struct Tally {
     wins: u64,
     losses: u64,
@@ -406,52 +408,67 @@ struct Tally {
     elo: f64,
 }
 
-/// The leaderboard of `votes` (in time order) under `opts`.
-pub fn compute(votes: &[VoteRecord], opts: &Options) -> Leaderboard {
-    let mut ids: HashMap<&str, usize> = HashMap::new();
-    let mut names: Vec<&str> = Vec::new();
-    let mut tallies: Vec<Tally> = Vec::new();
-    let mut group_ix: HashMap<(Vec<usize>, Option<usize>), usize> = HashMap::new();
-    let mut groups: Vec<Group> = Vec::new();
-    let mut counted = 0u64;
-    let mut idx = Vec::new();
-    let mut battles: Vec<style::Battle> = Vec::new();
-    let in_window = |v: &VoteRecord| {
-        !(opts.from_ms.is_some_and(|f| v.at_ms < f) || opts.to_ms.is_some_and(|t| v.at_ms >= t))
-    };
-    let mut categories = std::collections::BTreeSet::new();
-    for v in votes {
-        if !in_window(v) || !opts.source.counts(&v.source) {
-            continue;
+/// Votes folded one by one into what a board is computed from: each model's tallies and
+/// online Elo, the outcome groups (same models, same winner: their count), the categories
+/// seen, and — with style control — each pairwise battle's style covariates. Without style
+/// control it grows with the models (and their combinations), not with the votes: the
+/// server keeps one per source current as votes arrive instead of keeping the votes.
+#[derive(Debug, Default, Clone)]
+pub struct Fold {
+    ids: HashMap<String, usize>,
+    names: Vec<String>,
+    tallies: Vec<Tally>,
+    group_ix: HashMap<(Vec<usize>, Option<usize>), usize>,
+    groups: Vec<Group>,
+    counted: u64,
+    style_control: bool,
+    battles: Vec<style::Battle>,
+    categories: std::collections::BTreeSet<String>,
+}
+
+impl Fold {
+    /// An empty fold; with `style_control`, it keeps every battle's covariates.
+    pub fn new(style_control: bool) -> Self {
+        Self {
+            style_control,
+            ..Self::default()
         }
-        if let Some(c) = &v.category {
-            categories.insert(c.clone());
-        }
-        if opts
-            .category
-            .as_ref()
-            .is_some_and(|c| v.category.as_ref() != Some(c))
+    }
+
+    /// Notes that a vote of `category` could be counted (the board lists the categories).
+    pub fn saw_category(&mut self, category: Option<&String>) {
+        if let Some(c) = category
+            && !self.categories.contains(c)
         {
-            continue;
+            self.categories.insert(c.clone());
         }
+    }
+
+    /// Counts vote `v` (after its owner filtered it by window, source and category).
+    pub fn add(&mut self, v: &VoteRecord) {
         let winner = match v.winner {
             Winner::Model(i) if i < v.models.len() => Some(i),
-            Winner::Model(_) => continue,
+            Winner::Model(_) => return,
             Winner::Outcome(_) => None,
         };
-        counted += 1;
-        idx.clear();
+        self.counted += 1;
+        let mut idx = Vec::with_capacity(v.models.len());
         for m in &v.models {
-            let i = *ids.entry(m.as_str()).or_insert_with(|| {
-                names.push(m.as_str());
-                tallies.push(Tally {
-                    elo: BASE,
-                    ..Tally::default()
-                });
-                names.len() - 1
-            });
+            let i = match self.ids.get(m.as_str()) {
+                Some(&i) => i,
+                None => {
+                    self.ids.insert(m.clone(), self.names.len());
+                    self.names.push(m.clone());
+                    self.tallies.push(Tally {
+                        elo: BASE,
+                        ..Tally::default()
+                    });
+                    self.names.len() - 1
+                }
+            };
             idx.push(i);
         }
+        let tallies = &mut self.tallies;
         for (pos, &i) in idx.iter().enumerate() {
             let t = &mut tallies[i];
             t.votes += 1;
@@ -488,7 +505,7 @@ pub fn compute(votes: &[VoteRecord], opts: &Options) -> Leaderboard {
                 tallies[j].elo -= delta;
             }
         }
-        if opts.style_control {
+        if self.style_control {
             let style_of = |pos: usize| v.style.get(pos).copied().unwrap_or_default();
             for a in 0..idx.len() {
                 for b in a + 1..idx.len() {
@@ -499,7 +516,7 @@ pub fn compute(votes: &[VoteRecord], opts: &Options) -> Leaderboard {
                         None => 0.5,
                     };
                     if idx[a] != idx[b] {
-                        battles.push(style::Battle::new(
+                        self.battles.push(style::Battle::new(
                             idx[a],
                             idx[b],
                             y,
@@ -510,96 +527,136 @@ pub fn compute(votes: &[VoteRecord], opts: &Options) -> Leaderboard {
                 }
             }
         }
-        let key = (idx.clone(), winner);
-        match group_ix.get(&key) {
-            Some(&g) => groups[g].count += 1.0,
+        let key = (idx, winner);
+        match self.group_ix.get(&key) {
+            Some(&g) => self.groups[g].count += 1.0,
             None => {
-                group_ix.insert(key, groups.len());
-                groups.push(Group {
-                    models: idx.clone(),
+                self.groups.push(Group {
+                    models: key.0.clone(),
                     winner,
                     count: 1.0,
                 });
+                self.group_ix.insert(key, self.groups.len() - 1);
             }
         }
     }
-    let m = names.len();
-    let counts: Vec<f64> = groups.iter().map(|g| g.count).collect();
-    // Style control: the logistic fit with covariates gives the ratings and (from its
-    // Hessian) the intervals; no bootstrap.
-    let styled = (opts.style_control && m > 0).then(|| style::fit(&battles, m));
-    let per_log_odds = SCALE / std::f64::consts::LN_10;
-    let ratings = match (&styled, m) {
-        (Some(f), _) => f.strength.iter().map(|b| BASE + per_log_odds * b).collect(),
-        (None, 0) => Vec::new(),
-        (None, _) => bradley_terry(&pair_wins(&groups, &counts, m)),
-    };
-    let bootstrap = if styled.is_some() { 0 } else { opts.bootstrap };
-    // Bootstrap: each resample reweights the outcome groups.
-    let mut samples: Vec<Vec<f64>> = vec![Vec::with_capacity(bootstrap); m];
-    let mut rng = fastrand::Rng::with_seed(opts.seed);
-    for _ in 0..bootstrap {
-        let weights: Vec<f64> = counts.iter().map(|&c| poisson(&mut rng, c)).collect();
-        for (i, r) in bradley_terry(&pair_wins(&groups, &weights, m))
-            .into_iter()
-            .enumerate()
-        {
-            samples[i].push(r);
+
+    /// The board of what was folded (`opts` gives the bootstrap, the seed and the labels;
+    /// its filters were applied by whoever folded), with `agreement` as given.
+    pub fn board(&self, opts: &Options, agreement: Option<Agreement>) -> Leaderboard {
+        let (names, tallies, groups, counted, battles) = (
+            &self.names,
+            &self.tallies,
+            &self.groups,
+            self.counted,
+            &self.battles,
+        );
+        let styled_asked = opts.style_control && self.style_control;
+        let m = names.len();
+        let counts: Vec<f64> = groups.iter().map(|g| g.count).collect();
+        // Style control: the logistic fit with covariates gives the ratings and (from its
+        // Hessian) the intervals; no bootstrap.
+        let styled = (styled_asked && m > 0).then(|| style::fit(battles, m));
+        let per_log_odds = SCALE / std::f64::consts::LN_10;
+        let ratings = match (&styled, m) {
+            (Some(f), _) => f.strength.iter().map(|b| BASE + per_log_odds * b).collect(),
+            (None, 0) => Vec::new(),
+            (None, _) => bradley_terry(&pair_wins(groups, &counts, m)),
+        };
+        let bootstrap = if styled.is_some() { 0 } else { opts.bootstrap };
+        // Bootstrap: each resample reweights the outcome groups.
+        let mut samples: Vec<Vec<f64>> = vec![Vec::with_capacity(bootstrap); m];
+        let mut rng = fastrand::Rng::with_seed(opts.seed);
+        for _ in 0..bootstrap {
+            let weights: Vec<f64> = counts.iter().map(|&c| poisson(&mut rng, c)).collect();
+            for (i, r) in bradley_terry(&pair_wins(groups, &weights, m))
+                .into_iter()
+                .enumerate()
+            {
+                samples[i].push(r);
+            }
         }
-    }
-    let mut models: Vec<Standing> = (0..m)
-        .map(|i| {
-            let t = &tallies[i];
-            let s = &mut samples[i];
-            s.sort_by(f64::total_cmp);
-            let (lo, hi) = match &styled {
-                Some(f) => {
-                    let half = 1.959_964 * per_log_odds * f.std_err[i];
-                    (ratings[i] - half, ratings[i] + half)
+        let mut models: Vec<Standing> = (0..m)
+            .map(|i| {
+                let t = &tallies[i];
+                let s = &mut samples[i];
+                s.sort_by(f64::total_cmp);
+                let (lo, hi) = match &styled {
+                    Some(f) => {
+                        let half = 1.959_964 * per_log_odds * f.std_err[i];
+                        (ratings[i] - half, ratings[i] + half)
+                    }
+                    None if s.is_empty() => (ratings[i], ratings[i]),
+                    None => (percentile(s, 0.025), percentile(s, 0.975)),
+                };
+                Standing {
+                    rank: 0,
+                    model: names[i].clone(),
+                    rating: round1(ratings[i]),
+                    ci_low: round1(lo.min(ratings[i])),
+                    ci_high: round1(hi.max(ratings[i])),
+                    elo: round1(t.elo),
+                    wins: t.wins,
+                    losses: t.losses,
+                    ties: t.ties,
+                    votes: t.votes,
+                    mean_ttft_ms: (t.ttft_n > 0).then(|| round1(t.ttft_sum / t.ttft_n as f64)),
+                    mean_cost_usd: (t.cost_n > 0)
+                        .then(|| t.cost_sum as f64 / t.cost_n as f64 / 1e12),
                 }
-                None if s.is_empty() => (ratings[i], ratings[i]),
-                None => (percentile(s, 0.025), percentile(s, 0.975)),
-            };
-            Standing {
-                rank: 0,
-                model: names[i].to_string(),
-                rating: round1(ratings[i]),
-                ci_low: round1(lo.min(ratings[i])),
-                ci_high: round1(hi.max(ratings[i])),
-                elo: round1(t.elo),
-                wins: t.wins,
-                losses: t.losses,
-                ties: t.ties,
-                votes: t.votes,
-                mean_ttft_ms: (t.ttft_n > 0).then(|| round1(t.ttft_sum / t.ttft_n as f64)),
-                mean_cost_usd: (t.cost_n > 0).then(|| t.cost_sum as f64 / t.cost_n as f64 / 1e12),
-            }
-        })
-        .collect();
-    models.sort_by(|a, b| b.rating.total_cmp(&a.rating).then(a.model.cmp(&b.model)));
-    for (i, s) in models.iter_mut().enumerate() {
-        s.rank = i + 1;
-    }
-    Leaderboard {
-        votes: counted,
-        from_ms: opts.from_ms,
-        to_ms: opts.to_ms,
-        source: opts.source,
-        category: opts.category.clone(),
-        categories: categories.into_iter().collect(),
-        models,
-        style: styled.map(|f| StyleCoefficients {
-            length: f.length,
-            markdown: f.markdown,
-        }),
-        agreement: agreement(votes.iter().filter(|v| in_window(v))),
+            })
+            .collect();
+        models.sort_by(|a, b| b.rating.total_cmp(&a.rating).then(a.model.cmp(&b.model)));
+        for (i, s) in models.iter_mut().enumerate() {
+            s.rank = i + 1;
+        }
+        Leaderboard {
+            votes: counted,
+            from_ms: opts.from_ms,
+            to_ms: opts.to_ms,
+            source: opts.source,
+            category: opts.category.clone(),
+            categories: self.categories.iter().cloned().collect(),
+            models,
+            style: styled.map(|f| StyleCoefficients {
+                length: f.length,
+                markdown: f.markdown,
+            }),
+            agreement,
+        }
     }
 }
 
-/// Every vote, in memory, kept current by reading only what is new.
+/// Whether vote `v` is inside `opts`' time window.
+fn in_window(v: &VoteRecord, opts: &Options) -> bool {
+    !(opts.from_ms.is_some_and(|f| v.at_ms < f) || opts.to_ms.is_some_and(|t| v.at_ms >= t))
+}
+
+/// The leaderboard of `votes` (in time order) under `opts`.
+pub fn compute(votes: &[VoteRecord], opts: &Options) -> Leaderboard {
+    let mut fold = Fold::new(opts.style_control);
+    for v in votes {
+        if !in_window(v, opts) || !opts.source.counts(&v.source) {
+            continue;
+        }
+        fold.saw_category(v.category.as_ref());
+        if opts
+            .category
+            .as_ref()
+            .is_some_and(|c| v.category.as_ref() != Some(c))
+        {
+            continue;
+        }
+        fold.add(v);
+    }
+    fold.board(opts, agreement(votes.iter().filter(|v| in_window(v, opts))))
+}
+
+/// Reads votes as they are cast: each refresh reads only those since the newest seen (minus
+/// a clock-skew margin) and hands over the ones it had not seen. It keeps no votes: only the
+/// keys of those a refresh may read again.
 #[derive(Debug, Default)]
-pub struct VoteLog {
-    votes: Vec<VoteRecord>,
+pub struct VoteReader {
     /// The keys of the votes a refresh may read again (those inside the skew margin) and when
     /// each was cast: older ones are forgotten, so this stays small whatever the votes.
     seen: HashMap<String, i64>,
@@ -610,54 +667,43 @@ pub struct VoteLog {
 /// this one still arrive.
 const SKEW_MS: i64 = 10_000;
 
-impl VoteLog {
-    /// An empty log.
+impl VoteReader {
+    /// Nothing read yet.
     pub fn new() -> Self {
         Self::default()
     }
 
-    /// Reads votes cast since the newest one seen (minus a clock-skew margin); returns how
-    /// many were new.
-    pub async fn refresh(&mut self, store: &dyn Store) -> Result<usize> {
+    /// The votes cast since the last refresh, oldest first (all of them the first time).
+    pub async fn refresh(&mut self, store: &dyn Store) -> Result<Vec<VoteRecord>> {
         let since = self
             .newest_ms
             .map_or(i64::MIN, |t| t.saturating_sub(SKEW_MS));
-        let mut added = 0;
+        let mut new = Vec::new();
         for v in store.votes_since(since).await? {
             if self.seen.insert(v.key(), v.at_ms).is_none() {
                 self.newest_ms = Some(self.newest_ms.map_or(v.at_ms, |t| t.max(v.at_ms)));
-                self.votes.push(v);
-                added += 1;
+                new.push(v);
             }
         }
-        if added > 0 {
-            // Keep time order (late arrivals from a skewed clock land in place).
-            self.votes.sort_by_key(|v| v.at_ms);
+        if !new.is_empty()
+            && let Some(newest) = self.newest_ms
+        {
             // What the next refresh cannot read again needs no key.
-            if let Some(newest) = self.newest_ms {
-                let horizon = newest.saturating_sub(SKEW_MS);
-                self.seen.retain(|_, at| *at >= horizon);
-            }
+            let horizon = newest.saturating_sub(SKEW_MS);
+            self.seen.retain(|_, at| *at >= horizon);
         }
-        Ok(added)
-    }
-
-    /// Forgets everything (after deletions): the next refresh reads all votes again.
-    pub fn clear(&mut self) {
-        *self = Self::default();
-    }
-
-    /// The votes, oldest first.
-    pub fn votes(&self) -> &[VoteRecord] {
-        &self.votes
+        Ok(new)
     }
 }
 
-/// A board's filter: `[from, to)` in Unix ms, and the source.
+/// A board's filter: `[from, to)` in Unix ms, the source, style control, the category.
 type Window = (Option<i64>, Option<i64>, Source, bool, Option<String>);
 
-/// The votes and the last board computed from them: a board is recomputed only when votes
-/// arrived or the filter changed.
+/// The leaderboards a server serves. The plain ones (all time, no category, no style
+/// control: what the leaderboard page shows first) are folded vote by vote as votes arrive,
+/// one per source, so the server's memory grows with the models, not with the votes; a
+/// filtered board (a time window, a category, style control) is computed from the votes read
+/// from the store for it. Either is recomputed only when votes arrived or the filter changed.
 #[derive(Debug, Default)]
 pub struct VoteCache {
     inner: tokio::sync::Mutex<CacheState>,
@@ -665,7 +711,11 @@ pub struct VoteCache {
 
 #[derive(Debug, Default)]
 struct CacheState {
-    log: VoteLog,
+    reader: VoteReader,
+    /// The plain boards' folds: human, judge, all.
+    plain: [Fold; 3],
+    /// Whether any judge's vote was seen: the plain boards' agreement then reads the store.
+    judged: bool,
     last: Option<(Window, Leaderboard)>,
     /// When the last board was computed and how long that took.
     computed: Option<(std::time::Instant, std::time::Duration)>,
@@ -676,6 +726,27 @@ struct CacheState {
 /// stream of votes and reads (~50 ms a board) a board may lag by up to half a second instead
 /// of every read recomputing it.
 const STALE_FACTOR: u32 = 10;
+
+impl CacheState {
+    /// Folds votes cast since the last look into the plain boards; whether there were any.
+    async fn catch_up(&mut self, store: &dyn Store) -> Result<bool> {
+        let new = self.reader.refresh(store).await?;
+        for v in &new {
+            self.judged |= Source::Judge.counts(&v.source);
+            for (fold, source) in self
+                .plain
+                .iter_mut()
+                .zip([Source::Human, Source::Judge, Source::All])
+            {
+                if source.counts(&v.source) {
+                    fold.saw_category(v.category.as_ref());
+                    fold.add(v);
+                }
+            }
+        }
+        Ok(!new.is_empty())
+    }
+}
 
 impl VoteCache {
     /// The leaderboard for votes in `[from, to)`, reading only votes not seen yet.
@@ -694,7 +765,7 @@ impl VoteCache {
             .computed
             .is_some_and(|(at, took)| at.elapsed() < took * STALE_FACTOR)
             && st.last.as_ref().is_some_and(|(key, _)| *key == wanted);
-        if !fresh_enough && st.log.refresh(store).await? > 0 {
+        if !fresh_enough && st.catch_up(store).await? {
             st.last = None;
         }
         if let Some((key, board)) = &st.last
@@ -703,17 +774,33 @@ impl VoteCache {
             return Ok(board.clone());
         }
         let started = std::time::Instant::now();
-        let board = compute(
-            st.log.votes(),
-            &Options {
-                from_ms,
-                to_ms,
-                source,
-                style_control,
-                category: wanted.4.clone(),
-                ..Options::default()
-            },
-        );
+        let opts = Options {
+            from_ms,
+            to_ms,
+            source,
+            style_control,
+            category: wanted.4.clone(),
+            ..Options::default()
+        };
+        let plain = from_ms.is_none() && to_ms.is_none() && !style_control && wanted.4.is_none();
+        let board = if plain {
+            // Agreement pairs judges' and people's votes on the same comparisons: read from
+            // the store when there are judges' votes at all (there is none without).
+            let agreement = if st.judged {
+                agreement(store.votes_since(i64::MIN).await?.iter())
+            } else {
+                None
+            };
+            let fold = match source {
+                Source::Human => &st.plain[0],
+                Source::Judge => &st.plain[1],
+                Source::All => &st.plain[2],
+            };
+            fold.board(&opts, agreement)
+        } else {
+            let votes = store.votes_since(from_ms.unwrap_or(i64::MIN)).await?;
+            compute(&votes, &opts)
+        };
         st.last = Some((wanted, board.clone()));
         st.computed = Some((std::time::Instant::now(), started.elapsed()));
         Ok(board)
@@ -722,8 +809,6 @@ impl VoteCache {
     /// Forgets every vote (after a deletion): the next request reads them all again.
     pub async fn invalidate(&self) {
         let mut st = self.inner.lock().await;
-        st.log.clear();
-        st.last = None;
-        st.computed = None;
+        *st = CacheState::default();
     }
 }

@@ -152,6 +152,9 @@ pub async fn ready(State(state): State<AppState>) -> Response {
 )]
 pub async fn metrics(State(state): State<AppState>) -> Response {
     ::metrics::gauge!("llm_compare_active_comparisons").set(state.backend().active_total() as f64);
+    if let Some(bytes) = state.backend().retained_bytes() {
+        ::metrics::gauge!("llm_compare_registry_retained_bytes").set(bytes as f64);
+    }
     // Tasks alive in the runtime: a leak shows as a count that only grows (the soak reads it).
     ::metrics::gauge!("llm_compare_runtime_tasks").set(
         tokio::runtime::Handle::current()
