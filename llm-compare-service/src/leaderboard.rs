@@ -733,10 +733,10 @@ impl CacheState {
         let new = self.reader.refresh(store).await?;
         for v in &new {
             self.judged |= Source::Judge.counts(&v.source);
-            for (fold, source) in self
-                .plain
-                .iter_mut()
-                .zip([Source::Human, Source::Judge, Source::All])
+            for (fold, source) in
+                self.plain
+                    .iter_mut()
+                    .zip([Source::Human, Source::Judge, Source::All])
             {
                 if source.counts(&v.source) {
                     fold.saw_category(v.category.as_ref());
