@@ -21,8 +21,12 @@ export const shotDir = process.env.LLM_COMPARE_UPDATE_SCREENSHOTS === "1"
   : path.join(root, "target", "e2e-screenshots");
 mkdirSync(shotDir, { recursive: true });
 
-/** Starts `llm-compare serve` on a free loopback port with its own data dir. */
-export async function startServer({ env = {}, args = [], mintAdmin = false } = {}) {
+/**
+ * Starts `llm-compare serve` on a free loopback port with its own data dir; `mint` lists
+ * extra keys to create first (`llm-compare keys create` arguments each), returned in order
+ * as `minted`.
+ */
+export async function startServer({ env = {}, args = [], mintAdmin = false, mint = [] } = {}) {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), "llmc-e2e-"));
   const clean = { ...process.env };
   // A developer's real keys must not make the tests call real providers.
@@ -33,6 +37,8 @@ export async function startServer({ env = {}, args = [], mintAdmin = false } = {
   const adminKey = mintAdmin
     ? execFileSync(binary, ["keys", "--data-dir", dataDir, "create", "--user", "root", "--admin"], { env: clean, stdio: ["ignore", "pipe", "ignore"] }).toString().trim()
     : undefined;
+  const minted = mint.map((keyArgs) =>
+    execFileSync(binary, ["keys", "--data-dir", dataDir, "create", ...keyArgs], { env: clean, stdio: ["ignore", "pipe", "ignore"] }).toString().trim());
   const child = spawn(binary, ["serve", "--bind", "127.0.0.1:0", "--data-dir", dataDir, ...args], {
     env: { ...clean, RUST_LOG: "warn", ...env },
     stdio: ["ignore", "pipe", "pipe"],
@@ -52,6 +58,7 @@ export async function startServer({ env = {}, args = [], mintAdmin = false } = {
   return {
     url,
     adminKey,
+    minted,
     port: Number(new URL(url).port),
     async stop() {
       child.kill("SIGKILL");

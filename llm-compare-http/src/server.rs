@@ -444,6 +444,10 @@ async fn auth_and_log(State(state): State<AppState>, mut req: Request, next: Nex
                 req.extensions_mut().insert(who);
                 next.run(req).await
             }
+            // The OpenAI-compatible routes answer in OpenAI's shape, this refusal included.
+            Err(e) if crate::api::openai_error::is_openai_route(&route) => {
+                crate::api::openai_error::OpenAiError::from(e).into_response()
+            }
             Err(e) => ApiError::from(e).into_response(),
         }
     };

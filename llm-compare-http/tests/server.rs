@@ -637,7 +637,7 @@ async fn openai_compatible_chat_completions() {
         .await
         .unwrap();
     assert_eq!(
-        r.json::<Value>().await.unwrap()["error"]["field"],
+        r.json::<Value>().await.unwrap()["error"]["param"],
         "messages[0].role"
     );
 }

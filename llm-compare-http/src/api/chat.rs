@@ -1,7 +1,9 @@
-//! `POST /v1/chat/completions`: OpenAI-compatible, one model, streaming or not, usage always
-//! reported — so existing OpenAI clients can use any configured model (and fallbacks,
-//! retries, pricing) through llm-compare. A client that disconnects cancels the upstream
-//! call: the comparison is owned by the response stream.
+//! `POST /v1/chat/completions`: OpenAI-compatible — request fields honoured, ignored on
+//! purpose or refused by name, responses and errors in the shapes of OpenAI's OpenAPI
+//! document (tests/openai_schema.rs) — one model, streaming or not, so existing OpenAI
+//! clients can use any configured model (and fallbacks, retries, pricing) through
+//! llm-compare. A client that disconnects cancels the upstream call: the comparison is owned
+//! by the response stream.
 
 use std::convert::Infallible;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -13,16 +15,17 @@ use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use llm_compare_core::{
-    CompareRequest, Content, ErrorCode, EventKind, FinishReason, Message, ModelResult, Params,
-    Part, Tool, ToolChoice, bursts,
+    CompareRequest, Content, EventKind, FinishReason, Message, ModelResult, Params, Part, Tool,
+    ToolChoice, bursts,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use utoipa::ToSchema;
 
-use super::error::{ApiError, ErrorBody};
+use super::error::ApiError;
 use super::extract::{JsonBody, Who};
 use super::metrics;
+use super::openai_error::{self, OpenAiError, OpenAiErrorBody};
 use crate::server::AppState;
 
 /// An OpenAI chat message (text content; tool calls and tool results included).
@@ -49,12 +52,16 @@ pub struct ChatMessage {
 /// `stream_options`.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct StreamOptions {
-    /// Send a final usage chunk (llm-compare always does).
+    /// Send a last chunk with the usage (and no choices), as OpenAI does when asked.
     #[serde(default)]
     pub include_usage: Option<bool>,
 }
 
-/// The OpenAI chat completion request (the fields llm-compare uses; others are ignored).
+/// The OpenAI chat completion request. Every field of OpenAI's request is honoured, ignored on
+/// purpose (it cannot change the answer: `user`, `store`, `metadata`, caching and service
+/// hints…), or — when it would change the answer and cannot be honoured — refused with a 400
+/// naming it (`n > 1`, `logprobs`, audio output, …); docs/server.md lists which is which.
+/// Fields OpenAI does not define are ignored.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct ChatCompletionRequest {
     /// A model id, `provider/model` (or an alias).
@@ -88,6 +95,34 @@ pub struct ChatCompletionRequest {
     /// The answer's shape: `{"type": "json_schema", "json_schema": {…}}` or
     /// `{"type": "json_object"}`.
     pub response_format: Option<llm_compare_core::ResponseFormat>,
+    /// Refused unless 1: one choice per completion (compare models with `/v1/comparisons`).
+    pub n: Option<u32>,
+    /// Refused when true: log probabilities are not reported.
+    pub logprobs: Option<bool>,
+    /// Refused unless 0.
+    pub top_logprobs: Option<u32>,
+    /// Refused unless `["text"]`: text output only.
+    #[schema(value_type = Option<Vec<String>>)]
+    pub modalities: Option<Vec<String>>,
+    /// Refused: no audio output.
+    #[schema(value_type = Option<Object>)]
+    pub audio: Option<Value>,
+    /// Refused unless empty.
+    #[schema(value_type = Option<Object>)]
+    pub logit_bias: Option<Value>,
+    /// Refused unless 0.
+    pub frequency_penalty: Option<f32>,
+    /// Refused unless 0.
+    pub presence_penalty: Option<f32>,
+    /// Refused: no web search.
+    #[schema(value_type = Option<Object>)]
+    pub web_search_options: Option<Value>,
+    /// Refused: deprecated by OpenAI; send `tools`.
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub functions: Option<Value>,
+    /// Refused: deprecated by OpenAI; send `tool_choice`.
+    #[schema(value_type = Option<Object>)]
+    pub function_call: Option<Value>,
 }
 
 /// A message's content in OpenAI's shapes — a string, or content parts (`text`, `image_url`
@@ -159,7 +194,67 @@ fn content_of(content: &Option<Value>, field: &str) -> Result<Content, ApiError>
 }
 
 impl ChatCompletionRequest {
+    /// The first field set to something that would change the answer and that llm-compare
+    /// cannot honour: a 400 naming it (rather than an answer the client did not ask for).
+    fn refuse_unsupported(&self) -> Result<(), ApiError> {
+        let refused = |field: &str, why: &str| Err(ApiError::invalid(field, why));
+        if self.n.is_some_and(|n| n != 1) {
+            return refused(
+                "n",
+                "only n = 1 is supported: one choice per completion (to compare several answers, POST /v1/comparisons)",
+            );
+        }
+        if self.logprobs == Some(true) {
+            return refused("logprobs", "log probabilities are not supported");
+        }
+        if self.top_logprobs.is_some_and(|n| n > 0) {
+            return refused("top_logprobs", "log probabilities are not supported");
+        }
+        if let Some(m) = &self.modalities
+            && m.iter().any(|m| m != "text")
+        {
+            return refused("modalities", "only text output is supported");
+        }
+        if self.audio.as_ref().is_some_and(|a| !a.is_null()) {
+            return refused("audio", "audio output is not supported");
+        }
+        if self
+            .logit_bias
+            .as_ref()
+            .is_some_and(|b| b.as_object().is_none_or(|o| !o.is_empty()) && !b.is_null())
+        {
+            return refused("logit_bias", "logit_bias is not supported");
+        }
+        if self.frequency_penalty.is_some_and(|p| p != 0.0) {
+            return refused("frequency_penalty", "frequency_penalty is not supported");
+        }
+        if self.presence_penalty.is_some_and(|p| p != 0.0) {
+            return refused("presence_penalty", "presence_penalty is not supported");
+        }
+        if self
+            .web_search_options
+            .as_ref()
+            .is_some_and(|w| !w.is_null())
+        {
+            return refused("web_search_options", "web search is not supported");
+        }
+        if self.functions.as_ref().is_some_and(|f| !f.is_null()) {
+            return refused(
+                "functions",
+                "functions is deprecated by OpenAI and not supported: send tools",
+            );
+        }
+        if self.function_call.as_ref().is_some_and(|f| !f.is_null()) {
+            return refused(
+                "function_call",
+                "function_call is deprecated by OpenAI and not supported: send tool_choice",
+            );
+        }
+        Ok(())
+    }
+
     fn into_compare(self) -> Result<CompareRequest, ApiError> {
+        self.refuse_unsupported()?;
         let mut messages = Vec::with_capacity(self.messages.len());
         for (i, m) in self.messages.iter().enumerate() {
             let content = content_of(&m.content, &format!("messages[{i}]"))?;
@@ -238,7 +333,7 @@ pub struct ChatUsage {
     pub total_tokens: u64,
 }
 
-/// A non-streaming chat completion.
+/// A non-streaming chat completion (OpenAI's `CreateChatCompletionResponse`).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ChatCompletion {
     /// `chatcmpl-…`.
@@ -250,10 +345,38 @@ pub struct ChatCompletion {
     /// The model.
     pub model: String,
     /// One choice.
-    #[schema(value_type = Vec<Object>)]
-    pub choices: Vec<Value>,
+    pub choices: Vec<ChatChoice>,
     /// Usage.
     pub usage: ChatUsage,
+}
+
+/// The one choice of a completion.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChatChoice {
+    /// 0.
+    pub index: u32,
+    /// The answer.
+    pub message: ChatAnswer,
+    /// Always null: log probabilities are not reported (OpenAI requires the key).
+    #[schema(value_type = Option<Object>)]
+    pub logprobs: Option<Value>,
+    /// `stop`, `length`, `tool_calls` or `content_filter`.
+    pub finish_reason: &'static str,
+}
+
+/// The assistant's message.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChatAnswer {
+    /// `assistant`.
+    pub role: &'static str,
+    /// The text; null when the model only called tools.
+    pub content: Option<String>,
+    /// Always null (OpenAI requires the key).
+    pub refusal: Option<String>,
+    /// The tool calls, when there are any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub tool_calls: Option<Vec<Value>>,
 }
 
 fn finish_name(r: &ModelResult) -> &'static str {
@@ -280,31 +403,6 @@ fn tool_calls_json(r: &ModelResult) -> Vec<Value> {
         .collect()
 }
 
-/// A core error in OpenAI's shape (`{"error": {message, type, code}}`), with the status
-/// and `Retry-After` of the native API; a budget refusal is OpenAI's `insufficient_quota`.
-fn openai_error_of(e: &llm_compare_core::Error) -> Response {
-    let code = match e.code() {
-        ErrorCode::BudgetExceeded => "insufficient_quota",
-        other => other.as_str(),
-    };
-    let message = match e {
-        llm_compare_core::Error::Provider(p) => p.message.clone(),
-        other => other.to_string(),
-    };
-    let api = ApiError::from(e.clone());
-    let mut resp = (
-        api.status,
-        Json(
-            json!({"error": {"message": message, "type": code, "code": code, "param": api.field}}),
-        ),
-    )
-        .into_response();
-    if let Some(ra) = api.retry_after_header() {
-        resp.headers_mut().insert(header::RETRY_AFTER, ra);
-    }
-    resp
-}
-
 /// OpenAI-compatible chat completions for one model.
 #[utoipa::path(
     post, path = "/v1/chat/completions", tag = "openai",
@@ -312,12 +410,12 @@ fn openai_error_of(e: &llm_compare_core::Error) -> Response {
     responses(
         (status = 200, description = "A completion, or (stream: true) chat.completion.chunk events then [DONE]",
          body = ChatCompletion),
-        (status = 400, description = "Bad body or unknown model", body = ErrorBody),
-        (status = 401, description = "Missing or wrong API key", body = ErrorBody),
+        (status = 400, description = "Bad body, a field that cannot be honoured, or an unknown model (OpenAI error shape, naming the field in `param`)", body = OpenAiErrorBody),
+        (status = 401, description = "Missing or wrong API key (OpenAI error shape)", body = OpenAiErrorBody),
         (status = 402, description = "The caller's budget cannot cover the worst-case cost (OpenAI error shape, `insufficient_quota`)"),
         (status = 403, description = "The API key may not use this model (OpenAI error shape, `model_not_allowed`)"),
-        (status = 413, description = "Body too large", body = ErrorBody),
-        (status = 415, description = "Body is not JSON", body = ErrorBody),
+        (status = 413, description = "Body too large (OpenAI error shape)", body = OpenAiErrorBody),
+        (status = 415, description = "Body is not JSON (OpenAI error shape)", body = OpenAiErrorBody),
         (status = 429, description = "Too many requests per minute, or too many active ones (OpenAI error shape)",
          headers(("Retry-After" = u64, description = "Seconds to wait"))),
         (status = 502, description = "The model failed (OpenAI error shape)"),
@@ -331,15 +429,31 @@ pub async fn completions(
     State(state): State<AppState>,
     Who(who): Who,
     body: Result<JsonBody<ChatCompletionRequest>, ApiError>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, OpenAiError> {
     state.check_rate(&who)?;
     let JsonBody(body) = body?;
     let stream = body.stream;
+    let include_usage = body
+        .stream_options
+        .as_ref()
+        .and_then(|o| o.include_usage)
+        .unwrap_or(false);
     let request = body.into_compare()?;
-    let call = match state.service().chat_completion(&who, request).await {
-        Ok(call) => call,
-        Err(e) => return Ok(openai_error_of(&e)),
-    };
+    let call = state
+        .service()
+        .chat_completion(&who, request)
+        .await
+        .map_err(|e| {
+            let mut e = ApiError::from(e);
+            // The engine names a comparison's `models`; this request has one `model`.
+            if e.field
+                .as_deref()
+                .is_some_and(|f| f == "models" || f.starts_with("models["))
+            {
+                e.field = Some("model".into());
+            }
+            OpenAiError(e)
+        })?;
     let header_id = HeaderValue::from_str(&call.id).ok();
     let id = format!("chatcmpl-{}", call.id);
     let model = call.model;
@@ -356,35 +470,44 @@ pub async fn completions(
             }
         }
         let Some(r) = result else {
-            return Err(ApiError::from(llm_compare_core::Error::Internal(
-                "no result".into(),
-            )));
+            return Err(llm_compare_core::Error::Internal("no result".into()).into());
         };
         if let Some(e) = &r.error {
             let err = llm_compare_core::Error::from(llm_compare_core::ProviderError::new(
                 e.code,
                 e.message.clone(),
             ));
-            return Ok(with_id(openai_error_of(&err), header_id));
+            return Ok(with_id(OpenAiError::from(err).into_response(), header_id));
         }
-        let mut message = json!({"role": "assistant", "content": r.text});
-        if !r.tool_calls.is_empty() {
-            message["tool_calls"] = Value::Array(tool_calls_json(&r));
-        }
+        let tool_calls = (!r.tool_calls.is_empty()).then(|| tool_calls_json(&r));
         let body = ChatCompletion {
             id,
             object: "chat.completion".into(),
             created,
             model,
-            choices: vec![
-                json!({"index": 0, "message": message, "finish_reason": finish_name(&r)}),
-            ],
+            choices: vec![ChatChoice {
+                index: 0,
+                message: ChatAnswer {
+                    role: "assistant",
+                    // As OpenAI: a message that only calls tools has null content.
+                    content: (tool_calls.is_none() || !r.text.is_empty()).then(|| r.text.clone()),
+                    refusal: None,
+                    tool_calls,
+                },
+                logprobs: None,
+                finish_reason: finish_name(&r),
+            }],
             usage: usage_of(&r),
         };
         return Ok(with_id(Json(body).into_response(), header_id));
     }
 
-    let frames = Frames { id, model, created };
+    let frames = Frames {
+        id,
+        model,
+        created,
+        include_usage,
+    };
     let guard = metrics::stream_opened("openai");
     let mut first = true;
     // What is ready leaves in one write: a token arriving alone is sent at once; a burst
@@ -485,6 +608,8 @@ impl<'a> Delta<'a> {
 struct ChunkChoice<'a> {
     index: u32,
     delta: Delta<'a>,
+    // Null until the last chunk, as the API sends it: OpenAI's OpenAPI document types it a
+    // string (with OpenAPI 3.0's `nullable`), and its SDKs read null. Always present.
     finish_reason: Option<&'a str>,
 }
 
@@ -515,6 +640,8 @@ struct Frames {
     id: String,
     model: String,
     created: u64,
+    /// `stream_options.include_usage`: a last chunk with the usage and no choices.
+    include_usage: bool,
 }
 
 impl Frames {
@@ -546,14 +673,15 @@ impl Frames {
         self.write(out, std::slice::from_ref(&choice), None)
     }
 
-    /// The model's end: its tool calls and finish reason (or its error), then usage.
+    /// The model's end: its tool calls and finish reason (or its error, as OpenAI's
+    /// `ErrorResponse`, which its SDKs raise mid-stream), then the usage when asked for.
     fn result(&self, out: &mut Vec<u8>, r: &ModelResult) -> u64 {
         let mut n = 0;
         if let Some(err) = &r.error {
-            n += sse_data(
-                out,
-                &json!({"error": {"message": err.message, "type": err.code.as_str(), "code": err.code.as_str()}}),
-            );
+            let e = ApiError::from(llm_compare_core::Error::from(
+                llm_compare_core::ProviderError::new(err.code, err.message.clone()),
+            ));
+            n += sse_data(out, &openai_error::body_of(&e));
         } else {
             if !r.tool_calls.is_empty() {
                 let calls: Vec<Value> = tool_calls_json(r)
@@ -572,6 +700,9 @@ impl Frames {
             }
             n += self.chunk(out, Delta::default(), Some(finish_name(r)));
         }
-        n + self.write(out, &[], Some(&usage_of(r)))
+        if self.include_usage {
+            n += self.write(out, &[], Some(&usage_of(r)));
+        }
+        n
     }
 }

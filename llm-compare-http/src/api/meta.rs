@@ -13,11 +13,15 @@ use super::extract::Who;
 use super::metrics;
 use crate::server::AppState;
 
-/// A model in `GET /v1/models`: OpenAI's `{id, object, owned_by}` plus llm-compare's fields.
+/// A model in `GET /v1/models`: OpenAI's `{id, object, created, owned_by}` plus
+/// llm-compare's fields.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ModelEntry {
     /// `model`.
     pub object: &'static str,
+    /// Unix seconds: when this server started offering it (its start-up; providers do not
+    /// say when a model was made).
+    pub created: u64,
     /// The provider.
     pub owned_by: String,
     /// Catalogue fields.
@@ -40,11 +44,15 @@ pub struct ModelList {
     get, path = "/v1/models", tag = "meta",
     responses(
         (status = 200, description = "Every model", body = ModelList),
-        (status = 401, description = "Missing or wrong API key", body = ErrorBody),
+        (status = 401, description = "Missing or wrong API key (OpenAI's error shape)", body = super::openai_error::OpenAiErrorBody),
     ),
     security(("bearer" = []), ("api_key" = []), ())
 )]
 pub async fn models(State(state): State<AppState>, Who(who): Who) -> Json<ModelList> {
+    let created = std::time::SystemTime::now()
+        .checked_sub(state.uptime())
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_secs());
     let data = state
         .service()
         .models_for(&who)
@@ -52,6 +60,7 @@ pub async fn models(State(state): State<AppState>, Who(who): Who) -> Json<ModelL
         .into_iter()
         .map(|info| ModelEntry {
             object: "model",
+            created,
             owned_by: info.provider.clone(),
             info,
         })

@@ -12,6 +12,7 @@ pub mod leaderboard;
 pub mod limits;
 pub mod meta;
 pub mod metrics;
+pub mod openai_error;
 pub mod openapi;
 pub mod sessions;
 pub mod usage;
