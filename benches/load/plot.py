@@ -56,7 +56,17 @@ def soak(results, out):
         (axes[1][1], [x["p99_ms"] for x in samples], "p99 latency to the response head, ms (10 s windows)"),
     ]
     for ax, ys, title in panels:
-        ax.plot(t, ys, color="#1f77b4")
+        ax.plot(t, ys, color="#1f77b4", label="RSS" if ax is axes[0][0] else None)
+        if ax is axes[0][0]:
+            # The server's own accounts beside its RSS (jemalloc builds; missing: not drawn).
+            for key, label, color in [
+                ("allocated_kib", "allocated (jemalloc)", "#2ca02c"),
+                ("retained_kib", "retained comparisons (estimate)", "#ff7f0e"),
+            ]:
+                vals = [x.get(key) for x in samples]
+                if any(v is not None for v in vals):
+                    ax.plot(t, [v / 1024 if v is not None else float("nan") for v in vals], color=color, label=label)
+            ax.legend(fontsize=7, loc="lower right")
         ax.axvline(s["warmup_s"] / 60, color="#999999", ls=":", lw=0.8)
         ax.set_title(title, fontsize=9)
         ax.grid(True, alpha=0.3)

@@ -26,6 +26,11 @@ impl Proc {
         self.child.id()
     }
 
+    /// Its data directory (the SQLite database, its WAL).
+    pub fn dir(&self) -> Option<&Path> {
+        self.dir.as_deref()
+    }
+
     /// Resident memory of the process and its descendants, in KiB.
     pub fn rss_kib(&self) -> u64 {
         tree_rss_kib(self.pid())

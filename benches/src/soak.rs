@@ -24,6 +24,8 @@ pub struct SoakConfig {
     pub url: String,
     /// Its process id (memory, descriptors, threads are read from `/proc`).
     pub pid: u32,
+    /// Its data directory: the size of its SQLite WAL is sampled too.
+    pub data_dir: Option<std::path::PathBuf>,
     /// How long the clients run.
     pub duration: Duration,
     /// Concurrent clients, each running one operation at a time.
@@ -46,6 +48,13 @@ struct Sample {
     fds: u64,
     threads: u64,
     tasks: Option<u64>,
+    /// The server's own accounts (`/metrics`): retained comparisons' estimate, and the
+    /// allocator's allocated / resident bytes (jemalloc builds), in KiB.
+    retained_kib: Option<u64>,
+    allocated_kib: Option<u64>,
+    resident_kib: Option<u64>,
+    /// The SQLite WAL's size (KiB), when the server keeps its database in `data_dir`.
+    wal_kib: Option<u64>,
     p99_ms: f64,
     ops: u64,
     server_errors: u64,
@@ -312,19 +321,36 @@ fn threads(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
-async fn tasks(http: &reqwest::Client, url: &str) -> Option<u64> {
-    let text = http
-        .get(format!("{url}/metrics"))
-        .send()
-        .await
-        .ok()?
-        .text()
-        .await
-        .ok()?;
-    text.lines()
-        .find_map(|l| l.strip_prefix("llm_compare_runtime_tasks "))
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .map(|v| v as u64)
+/// What the server's `/metrics` says of itself.
+#[derive(Debug, Default)]
+struct Gauges {
+    tasks: Option<u64>,
+    retained_kib: Option<u64>,
+    allocated_kib: Option<u64>,
+    resident_kib: Option<u64>,
+}
+
+async fn gauges(http: &reqwest::Client, url: &str) -> Gauges {
+    let Ok(r) = http.get(format!("{url}/metrics")).send().await else {
+        return Gauges::default();
+    };
+    let text = r.text().await.unwrap_or_default();
+    let read = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+    };
+    let kib = |name: &str| read(name).map(|v| (v / 1024.0) as u64);
+    Gauges {
+        tasks: read("llm_compare_runtime_tasks").map(|v| v as u64),
+        retained_kib: kib("llm_compare_registry_retained_bytes"),
+        allocated_kib: kib("llm_compare_allocator_allocated_bytes"),
+        resident_kib: kib("llm_compare_allocator_resident_bytes"),
+    }
+}
+
+fn mib(kib: Option<u64>) -> String {
+    kib.map_or("?".into(), |k| format!("{:.1} MiB", k as f64 / 1024.0))
 }
 
 fn median(mut v: Vec<u64>) -> u64 {
@@ -364,20 +390,32 @@ pub async fn run(cfg: SoakConfig) -> Value {
         tokio::time::sleep_until(next.into()).await;
         let mut window = std::mem::take(&mut *seen.window.lock());
         window.sort_unstable();
+        let g = gauges(&http, &cfg.url).await;
         let s = Sample {
             at_s: start.elapsed().as_secs_f64(),
             rss_kib: rss_kib(cfg.pid),
             fds: count_fds(cfg.pid),
             threads: threads(cfg.pid),
-            tasks: tasks(&http, &cfg.url).await,
+            tasks: g.tasks,
+            retained_kib: g.retained_kib,
+            allocated_kib: g.allocated_kib,
+            resident_kib: g.resident_kib,
+            wal_kib: cfg.data_dir.as_ref().and_then(|d| {
+                std::fs::metadata(d.join("llm-compare.db-wal"))
+                    .ok()
+                    .map(|m| m.len() / 1024)
+            }),
             p99_ms: percentile_ms(&window, 0.99),
             ops: seen.ops.load(Ordering::Relaxed),
             server_errors: seen.server_errors.load(Ordering::Relaxed),
         };
         eprintln!(
-            "soak {:>6.0} s: RSS {:.1} MiB, {} fds, {} threads, {} tasks, p99 {:.2} ms, {} ops, {} 5xx",
+            "soak {:>6.0} s: RSS {:.1} MiB (allocated {}, retained {}), WAL {}, {} fds, {} threads, {} tasks, p99 {:.2} ms, {} ops, {} 5xx",
             s.at_s,
             s.rss_kib as f64 / 1024.0,
+            mib(s.allocated_kib),
+            mib(s.retained_kib),
+            mib(s.wal_kib),
             s.fds,
             s.threads,
             s.tasks.map_or("?".into(), |t| t.to_string()),
@@ -442,13 +480,16 @@ pub async fn run(cfg: SoakConfig) -> Value {
         "fd_warm": fd_base,
         "fd_end": fd_end,
         "fd_early_max": fd_early_max,
+        "wal_max_kib": samples.iter().filter_map(|s| s.wal_kib).max(),
         "verdicts": {
             "no_5xx": server_errors == 0,
             "rss_growth_under_5pct": enough && growth < 0.05,
             "fd_flat": enough && fd_flat,
         },
         "samples": samples.iter().map(|s| json!({"t_s": s.at_s, "rss_kib": s.rss_kib, "fds": s.fds,
-            "threads": s.threads, "tasks": s.tasks, "p99_ms": s.p99_ms, "ops": s.ops,
+            "threads": s.threads, "tasks": s.tasks,
+            "retained_kib": s.retained_kib, "allocated_kib": s.allocated_kib, "resident_kib": s.resident_kib,
+            "wal_kib": s.wal_kib, "p99_ms": s.p99_ms, "ops": s.ops,
             "server_errors": s.server_errors})).collect::<Vec<_>>(),
     })
 }

@@ -7,6 +7,7 @@
 //!
 //! HTTP mapping of core errors lives here ([`api::error`]).
 
+pub mod allocator;
 pub mod api;
 pub mod server;
 pub mod ui;

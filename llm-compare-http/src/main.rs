@@ -13,6 +13,11 @@ use clap::{Args, Parser, Subcommand};
 
 mod cli;
 
+// See `llm_compare_http::allocator` for why.
+#[cfg(feature = "jemalloc")]
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// Exit code: every model answered.
 pub const EXIT_OK: u8 = 0;
 /// Exit code: at least one model failed.
@@ -356,6 +361,8 @@ pub struct ModelsArgs {
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    #[cfg(feature = "jemalloc")]
+    llm_compare_http::allocator::jemalloc_is_global();
     let cli = Cli::parse();
     let code = match cli.command {
         Command::Serve(args) => cli::serve::run(cli.config.as_deref(), *args).await,

@@ -18,7 +18,7 @@
 //! Prints a summary table (Markdown) and writes `results.json` in `--out`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -142,9 +142,12 @@ fn server_config(mocks: &[(&str, std::net::SocketAddr)]) -> String {
     c
 }
 
+/// The measured request: streamed, with OpenAI's usage chunk asked for (the same bytes come
+/// back directly and through a proxy).
 fn chat_body(model: &str) -> String {
-    json!({"model": model, "stream": true, "messages": [{"role": "user", "content": "Say hello"}]})
-        .to_string()
+    json!({"model": model, "stream": true, "stream_options": {"include_usage": true},
+        "messages": [{"role": "user", "content": "Say hello"}]})
+    .to_string()
 }
 
 /// Runs oha off the async runtime (the in-process mocks keep serving on it).
@@ -471,6 +474,7 @@ async fn soak(args: &Args, out: &mut Value) {
     let result = llm_compare_benches::soak::run(llm_compare_benches::soak::SoakConfig {
         url: server.url.clone(),
         pid: server.pid(),
+        data_dir: server.dir().map(Path::to_path_buf),
         duration: args.soak,
         clients: args.soak_clients,
         warmup: Duration::from_secs(args.soak_retention_s).min(args.soak / 2),

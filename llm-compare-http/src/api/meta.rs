@@ -170,6 +170,10 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
             .metrics()
             .num_alive_tasks() as f64,
     );
+    if let Some((allocated, resident)) = crate::allocator::bytes() {
+        ::metrics::gauge!("llm_compare_allocator_allocated_bytes").set(allocated as f64);
+        ::metrics::gauge!("llm_compare_allocator_resident_bytes").set(resident as f64);
+    }
     let text = metrics::handle().map(|h| h.render()).unwrap_or_default();
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
