@@ -12,12 +12,11 @@ use std::time::{Duration, Instant};
 use common::{Server, call, sim_config, sqlite_url, start_state};
 use llm_compare_benches::mock_upstream::{self, MockConfig, spawn};
 use llm_compare_core::{
-    CompareRequest, Engine, InMemoryRegistry, ModelPrice, PriceTable, ProviderRegistry, SimConfig,
-    SimProvider,
+    CompareRequest, Engine, ModelPrice, PriceTable, ProviderRegistry, SimConfig, SimProvider,
 };
 use llm_compare_http::{AppState, ServerOptions};
 use llm_compare_service::keys::CreateKey;
-use llm_compare_service::{BudgetSettings, Principal, Service, SqlStore, Store};
+use llm_compare_service::{BudgetSettings, SqlStore, Store};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -53,25 +52,15 @@ async fn server(url: &str, upstream: Option<std::net::SocketAddr>, sim: SimConfi
 /// The first admin key, minted as `llm-compare keys create --admin` does: by the operator,
 /// on the database.
 async fn admin_key(url: &str) -> String {
-    let store = SqlStore::open(url).await.unwrap();
-    let service = Service::new(
-        Engine::new(ProviderRegistry::with_sim()),
-        Arc::new(InMemoryRegistry::default()),
-        Some(store),
-        Vec::new(),
-    );
-    service
-        .create_key(
-            &Principal::operator(),
-            CreateKey {
-                user: "root".into(),
-                admin: Some(true),
-                ..CreateKey::default()
-            },
-        )
-        .await
-        .unwrap()
-        .key
+    common::mint_key(
+        url,
+        CreateKey {
+            user: "root".into(),
+            admin: Some(true),
+            ..CreateKey::default()
+        },
+    )
+    .await
 }
 
 async fn answer(r: reqwest::Response) -> (StatusCode, Value) {

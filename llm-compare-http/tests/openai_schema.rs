@@ -8,15 +8,12 @@
 
 mod common;
 
-use std::sync::Arc;
-
 use common::{Server, client, sim_config, sqlite_url, start_state};
 use eventsource_stream::Eventsource;
 use futures::StreamExt;
-use llm_compare_core::{Engine, InMemoryRegistry, ProviderRegistry};
 use llm_compare_http::{AppState, ServerOptions};
+use llm_compare_service::SqlStore;
 use llm_compare_service::keys::CreateKey;
-use llm_compare_service::{Principal, Service, SqlStore};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -63,46 +60,35 @@ async fn server(rpm: u32) -> (Server, String) {
 
 /// A stored key of `user` that may use only `models`.
 async fn restricted_key(url: &str, user: &str, models: &[&str]) -> String {
-    let store = SqlStore::open(url).await.unwrap();
-    let service = Service::new(
-        Engine::new(ProviderRegistry::with_sim()),
-        Arc::new(InMemoryRegistry::default()),
-        Some(store),
-        Vec::new(),
-    );
-    service
-        .create_key(
-            &Principal::operator(),
-            CreateKey {
-                user: user.into(),
-                models: Some(models.iter().map(|m| m.to_string()).collect()),
-                ..CreateKey::default()
-            },
-        )
-        .await
-        .unwrap()
-        .key
+    common::mint_key(
+        url,
+        CreateKey {
+            user: user.into(),
+            models: Some(models.iter().map(|m| m.to_string()).collect()),
+            ..CreateKey::default()
+        },
+    )
+    .await
 }
 
-async fn post(s: &Server, key: Option<&str>, body: Value) -> (StatusCode, Value) {
+/// `POST /v1/chat/completions` with `body`, as `key`.
+async fn send(s: &Server, key: Option<&str>, body: &Value) -> reqwest::Response {
     let mut r = client().post(format!("{}/v1/chat/completions", s.url));
     if let Some(k) = key {
         r = r.bearer_auth(k);
     }
-    let r = r.json(&body).send().await.unwrap();
+    r.json(body).send().await.unwrap()
+}
+
+async fn post(s: &Server, key: Option<&str>, body: Value) -> (StatusCode, Value) {
+    let r = send(s, key, &body).await;
     let status = r.status();
     (status, r.json().await.unwrap())
 }
 
 /// The `data:` payloads of a streamed completion, `[DONE]` excluded (asserted last).
 async fn chunks(s: &Server, body: Value) -> Vec<Value> {
-    let r = client()
-        .post(format!("{}/v1/chat/completions", s.url))
-        .bearer_auth("KEY-A")
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let r = send(s, Some("KEY-A"), &body).await;
     assert_eq!(r.status(), 200);
     let mut events = r.bytes_stream().eventsource();
     let mut out = Vec::new();
@@ -363,13 +349,7 @@ async fn a_rate_limit_is_openais_rate_limit_error() {
     let body = json!({"model": "sim/echo", "messages": user("x")});
     let (first, _) = post(&s, Some("KEY-A"), body.clone()).await;
     assert_eq!(first, 200);
-    let r = client()
-        .post(format!("{}/v1/chat/completions", s.url))
-        .bearer_auth("KEY-A")
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let r = send(&s, Some("KEY-A"), &body).await;
     assert_eq!(r.status(), 429);
     assert!(r.headers().contains_key("retry-after"));
     let v: Value = r.json().await.unwrap();

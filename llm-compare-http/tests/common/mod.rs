@@ -227,6 +227,23 @@ pub fn serve_url(child: &mut std::process::Child) -> String {
 }
 
 /// A request's answer as JSON.
+/// Mints `key` on the database at `url` as the operator does (`llm-compare keys create`, no
+/// server needed); returns its secret.
+pub async fn mint_key(url: &str, key: llm_compare_service::keys::CreateKey) -> String {
+    let store = llm_compare_service::SqlStore::open(url).await.unwrap();
+    let service = llm_compare_service::Service::new(
+        Engine::new(ProviderRegistry::with_sim()),
+        Arc::new(llm_compare_core::InMemoryRegistry::default()),
+        Some(store),
+        Vec::new(),
+    );
+    service
+        .create_key(&llm_compare_service::Principal::operator(), key)
+        .await
+        .unwrap()
+        .key
+}
+
 pub async fn json(request: reqwest::RequestBuilder) -> Value {
     request.send().await.unwrap().json().await.unwrap()
 }
