@@ -659,7 +659,7 @@ async fn models_health_metrics_and_openapi() {
     let id = create_id(
         &s,
         None,
-        json!({"prompt": "m", "models": ["sim/echo", "sim/error"]}),
+        json!({"prompt": "several words to echo", "models": ["sim/echo", "sim/error"]}),
     )
     .await;
     read_sse(&s, None, &id, None, 1000).await;
@@ -671,6 +671,7 @@ async fn models_health_metrics_and_openapi() {
         "llm_compare_events_sent_total",
         "llm_compare_model_ttft_seconds_bucket",
         "llm_compare_model_latency_seconds_bucket",
+        "llm_compare_model_output_tokens_per_second_bucket",
         "llm_compare_upstream_errors_total",
         "llm_compare_cost_pico_usd_total",
     ] {

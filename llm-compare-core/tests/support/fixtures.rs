@@ -11,10 +11,16 @@ use llm_compare_core::Secret;
 use llm_compare_core::providers::{HttpProviderSpec, WireFormat};
 use serde_json::Value;
 
-/// The fixtures directory (both including crates sit beside `llm-compare-core`).
+/// The fixtures directory: the including crate's own (`llm-compare-core`, in the workspace or
+/// as packaged), else its sibling's in the workspace (the benches include this file too).
 pub fn dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../llm-compare-core/tests/fixtures/provider-streams")
+    const FIXTURES: &str = "tests/fixtures/provider-streams";
+    let crate_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let own = crate_dir.join(FIXTURES);
+    match crate_dir.parent() {
+        Some(workspace) if !own.is_dir() => workspace.join("llm-compare-core").join(FIXTURES),
+        _ => own,
+    }
 }
 
 /// `expected.json`: fixture file → wire format and what a parser must reconstruct.

@@ -1,5 +1,5 @@
 //! Prometheus metrics: HTTP requests, active comparisons, SSE connections, events sent,
-//! per-model time to first token and latency, upstream errors by code, cost total.
+//! per-model time to first token, latency and output speed (tokens/s), upstream errors by code, cost total.
 //!
 //! Model-level metrics are taken where results are published: [`ModelMetrics`] observes the
 //! request registry's `model_result` events on their way in.
@@ -22,8 +22,14 @@ pub fn handle() -> Option<&'static PrometheusHandle> {
             let buckets = [
                 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
             ];
+            // Output speed: from a slow local model to a fast inference provider.
+            let rates = [
+                5.0, 10.0, 20.0, 40.0, 60.0, 80.0, 100.0, 150.0, 200.0, 300.0, 500.0, 1000.0,
+            ];
             PrometheusBuilder::new()
                 .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &buckets)
+                .ok()?
+                .set_buckets_for_metric(Matcher::Suffix("_tokens_per_second".into()), &rates)
                 .ok()?
                 .install_recorder()
                 .ok()
@@ -71,6 +77,10 @@ pub fn record_model_result(r: &llm_compare_core::ModelResult) {
     }
     histogram!("llm_compare_model_latency_seconds", "model" => model.clone())
         .record(r.timing.total_ms / 1e3);
+    if let Some(rate) = r.timing.tokens_per_s {
+        histogram!("llm_compare_model_output_tokens_per_second", "model" => model.clone())
+            .record(rate);
+    }
     if let Some(e) = &r.error {
         counter!("llm_compare_upstream_errors_total", "model" => model.clone(), "code" => e.code.as_str()).increment(1);
     }
