@@ -14,6 +14,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use futures::stream::BoxStream;
 use tokio::time::Instant;
+use tracing::Instrument;
 
 use crate::error::{Error, ErrorCode, ProviderError};
 use crate::event::{Attempt, ErrorInfo};
@@ -132,21 +133,30 @@ pub(crate) fn run(candidates: Vec<Candidate>, policy: CallPolicy) -> BoxStream<'
         let t = policy.timeouts;
         let total_deadline = Instant::now() + t.total;
         let mut last_error: Option<Error> = None;
+        let mut attempts = 0u32;
         'candidates: for (ci, cand) in candidates.into_iter().enumerate() {
             let model = cand.request.model.as_arc();
             let mut retry = 0u32;
             loop {
+                attempts += 1;
+                // The upstream request is made, and read, inside it (`traceparent`).
+                let span = crate::trace::attempt(attempts, &cand.request.model);
                 let attempt_start = Instant::now();
                 if attempt_start >= total_deadline {
                     last_error = Some(timeout("the call exceeded its total timeout", t.total));
                     break 'candidates;
                 }
                 let connect_deadline = (attempt_start + t.connect).min(total_deadline);
-                let err = match tokio::time::timeout_at(connect_deadline, cand.provider.stream(cand.request.clone())).await {
+                let connect = cand.provider.stream(cand.request.clone()).instrument(span.clone());
+                let err = match tokio::time::timeout_at(connect_deadline, connect).await {
                     Err(_) if connect_deadline == total_deadline => timeout("the call exceeded its total timeout", t.total),
                     Err(_) => timeout("no response from the provider within the connect timeout", t.connect),
                     Ok(Err(e)) => e,
-                    Ok(Ok(mut events)) => {
+                    Ok(Ok(events)) => {
+                        let mut events = match span.is_disabled() {
+                            true => events,
+                            false => crate::trace::InSpan::new(events, span.clone()).boxed(),
+                        };
                         let first_deadline = (attempt_start + t.first_token).min(total_deadline);
                         let mut got_output = false;
                         // Usage/finish before any content is held back: if this attempt fails,
@@ -211,13 +221,17 @@ pub(crate) fn run(candidates: Vec<Candidate>, policy: CallPolicy) -> BoxStream<'
                         };
                         if got_output {
                             // Tokens already reached the user: no retry, keep the partial text.
+                            crate::trace::record_error(&span, ErrorInfo::from(&err).code.as_str());
                             yield CallEvent::Failed(err);
                             return;
                         }
                         err
                     }
                 };
-                yield CallEvent::Attempt(Attempt { model: model.clone(), error: ErrorInfo::from(&err) });
+                let error = ErrorInfo::from(&err);
+                crate::trace::record_error(&span, error.code.as_str());
+                drop(span);
+                yield CallEvent::Attempt(Attempt { model: model.clone(), error });
                 if err.is_retryable() && retry < policy.retries
                     && let Some(wait) = backoff(&policy, retry, err.retry_after())
                     && Instant::now() + wait < total_deadline

@@ -237,6 +237,18 @@ impl Engine {
             })
             .collect::<Result<Vec<_>>>()?;
         let calls: Vec<ChatRequest> = planned.iter().map(|p| p.call.request.clone()).collect();
+        // Spans (for tracing backends; free unless a subscriber takes them): the comparison,
+        // each model's call under it, its attempts under that (call.rs).
+        let comparison_span = crate::trace::comparison(&request_id, calls.len());
+        let spans: Vec<tracing::Span> = calls
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                crate::trace::model_call(&comparison_span, i, &c.model, || {
+                    serde_json::to_string(&c.messages).unwrap_or_default()
+                })
+            })
+            .collect();
         let streams = planned
             .into_iter()
             .map(|mut p| match self.admit(&mut p) {
@@ -257,6 +269,11 @@ impl Engine {
                 // This model alone fails, before any call; the others run.
                 Err(e) => futures::stream::iter([CallEvent::Failed(e)]).boxed(),
             })
+            .zip(&spans)
+            .map(|(stream, span)| match span.is_disabled() {
+                true => stream,
+                false => crate::trace::InSpan::new(stream, span.clone()).boxed(),
+            })
             .collect();
         let cancel = options.cancel.unwrap_or_default();
         let models = calls.iter().map(|c| c.model.as_arc()).collect();
@@ -264,10 +281,15 @@ impl Engine {
             request_id.clone(),
             calls,
             streams,
+            spans,
             self.prices.clone(),
             cancel.clone(),
             options.pricing,
         );
+        let inner = match comparison_span.is_disabled() {
+            true => inner,
+            false => crate::trace::InSpan::new(inner, comparison_span).boxed(),
+        };
         Ok(Comparison {
             request_id,
             models,
@@ -541,6 +563,7 @@ fn run(
     request_id: String,
     calls: Vec<ChatRequest>,
     streams: Vec<BoxStream<'static, CallEvent>>,
+    mut spans: Vec<tracing::Span>,
     prices: Arc<PriceTable>,
     cancel: CancellationToken,
     pricing: bool,
@@ -580,6 +603,7 @@ fn run(
                 let end = Instant::now();
                 let usage = merge.model(i).usage().await;
                 merge.finish(i, outcome, end, usage, &mut out);
+                end_span(&mut spans, &out);
             }
             for e in out.drain(..) { yield e; }
         }
@@ -590,8 +614,22 @@ fn run(
             let usage = merge.model(i).usage().await;
             merge.finish(i, Outcome::Cancelled, end, usage, &mut out);
         }
+        end_span(&mut spans, &out);
         merge.complete(Instant::now(), &mut out);
         for e in out.drain(..) { yield e; }
     };
     stream.boxed()
+}
+
+/// Records each model result among `events` on its model's span and ends it.
+fn end_span(spans: &mut [tracing::Span], events: &[Event]) {
+    for e in events {
+        if let EventKind::ModelResult(r) = &e.kind
+            && let Some(span) = spans.get_mut(r.model_index)
+        {
+            crate::trace::record_result(span, r);
+            // Ends it once the call's stream (which holds a clone) is gone too.
+            *span = tracing::Span::none();
+        }
+    }
 }

@@ -50,6 +50,7 @@ pub mod session;
 pub mod sim;
 pub mod tokens;
 pub mod tools;
+pub mod trace;
 pub mod usage;
 
 pub use burst::bursts;

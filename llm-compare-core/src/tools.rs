@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
+use tracing::Instrument;
 
 use async_trait::async_trait;
 use futures::future::BoxFuture;
@@ -176,7 +177,13 @@ pub async fn execute(
 ) -> ToolResult {
     // Tokio's clock: the one the timeout runs on (and tests pause).
     let started = tokio::time::Instant::now();
-    let output = run_checked(tools, call, limits).await;
+    let span = crate::trace::tool_call(&call.name, &call.id);
+    let output = run_checked(tools, call, limits)
+        .instrument(span.clone())
+        .await;
+    if output.is_error {
+        crate::trace::record_error(&span, "tool_error");
+    }
     ToolResult {
         call_id: call.id.clone(),
         name: call.name.clone(),
@@ -199,7 +206,7 @@ async fn run_checked(
     let name = call.name.clone();
     // Its own task: a panic is caught there, and dropping the handle at the timeout (or
     // when the comparison is cancelled) aborts the tool's work.
-    let task = tokio::spawn(async move { tools.call(&name, arguments).await });
+    let task = tokio::spawn(async move { tools.call(&name, arguments).await }.in_current_span());
     let abort = task.abort_handle();
     let _abort_on_drop = AbortOnDrop(abort);
     match tokio::time::timeout(limits.timeout, task).await {

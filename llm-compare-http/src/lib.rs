@@ -10,6 +10,7 @@
 pub mod allocator;
 pub mod api;
 pub mod server;
+pub mod telemetry;
 pub mod ui;
 
 pub use server::{AppState, Backend, ServerOptions, ServerSettings, router, serve};

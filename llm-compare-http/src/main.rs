@@ -285,6 +285,11 @@ pub struct ServeArgs {
     /// Do not serve the web UI at `/` (the API only).
     #[arg(long)]
     pub no_ui: bool,
+    /// Export traces to this OpenTelemetry collector over OTLP/HTTP (protobuf), e.g.
+    /// `http://127.0.0.1:4318`: spans go to its `/v1/traces`. Without it, the standard
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT` / `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` turn tracing on.
+    #[arg(long, value_name = "URL")]
+    pub otlp_endpoint: Option<String>,
     /// Where model calls run: in this process, or each in a Kubernetes Job of its own.
     #[arg(long, env = "LLM_COMPARE_RUNNER", value_enum, default_value_t = RunnerKind::InProcess)]
     pub runner: RunnerKind,

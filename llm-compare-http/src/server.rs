@@ -18,6 +18,7 @@ use llm_compare_core::{Config, Engine, InMemoryRegistry, RegistryConfig, Request
 use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 use tower_http::cors::{AllowOrigin, CorsLayer};
+use tracing::Instrument as _;
 
 use crate::api::error::ApiError;
 use crate::api::extract::Caller;
@@ -426,31 +427,56 @@ async fn auth_and_log(State(state): State<AppState>, mut req: Request, next: Nex
         .map_or_else(|| req.uri().path().to_string(), |m| m.as_str().to_string());
     let http_id = uuid::Uuid::now_v7().to_string();
     let mut user = String::from("-");
-    let resp = if is_public(req.uri().path()) || method == Method::OPTIONS {
-        next.run(req).await
-    } else {
-        let query_key = req
-            .uri()
-            .query()
-            .filter(|_| req.uri().path().ends_with("/ws"))
-            .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("api_key=")))
-            .map(str::to_string);
-        let secret =
-            crate::api::auth::presented(req.headers(), query_key.as_deref()).map(str::to_string);
-        match state.service().authenticate(secret.as_deref()).await {
-            Ok(who) => {
-                user.clone_from(&who.user);
-                req.extensions_mut().insert(Caller(who.user.clone()));
-                req.extensions_mut().insert(who);
-                next.run(req).await
+    // Its span (exported as a trace when OTLP is on; else never made): the incoming
+    // `traceparent` is its parent, the comparison a handler starts its child.
+    let span = tracing::info_span!(
+        target: llm_compare_core::trace::TARGET,
+        "http_request",
+        otel.name = format!("{method} {route}"),
+        otel.kind = "server",
+        otel.status_code = tracing::field::Empty,
+        http.request.method = %method,
+        http.route = %route,
+        url.path = %path,
+        http.response.status_code = tracing::field::Empty,
+    );
+    crate::telemetry::set_parent(&span, req.headers());
+    let resp = async {
+        if is_public(req.uri().path()) || method == Method::OPTIONS {
+            next.run(req).await
+        } else {
+            let query_key = req
+                .uri()
+                .query()
+                .filter(|_| req.uri().path().ends_with("/ws"))
+                .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("api_key=")))
+                .map(str::to_string);
+            let secret = crate::api::auth::presented(req.headers(), query_key.as_deref())
+                .map(str::to_string);
+            match state.service().authenticate(secret.as_deref()).await {
+                Ok(who) => {
+                    user.clone_from(&who.user);
+                    req.extensions_mut().insert(Caller(who.user.clone()));
+                    req.extensions_mut().insert(who);
+                    next.run(req).await
+                }
+                // The OpenAI-compatible routes answer in OpenAI's shape, this refusal included.
+                Err(e) if crate::api::openai_error::is_openai_route(&route) => {
+                    crate::api::openai_error::OpenAiError::from(e).into_response()
+                }
+                Err(e) => ApiError::from(e).into_response(),
             }
-            // The OpenAI-compatible routes answer in OpenAI's shape, this refusal included.
-            Err(e) if crate::api::openai_error::is_openai_route(&route) => {
-                crate::api::openai_error::OpenAiError::from(e).into_response()
-            }
-            Err(e) => ApiError::from(e).into_response(),
         }
-    };
+    }
+    .instrument(span.clone())
+    .await;
+    span.record(
+        "http.response.status_code",
+        i64::from(resp.status().as_u16()),
+    );
+    if resp.status().is_server_error() {
+        span.record("otel.status_code", "ERROR");
+    }
     let mut resp = resp;
     // A handler that stored what it did (a chat completion) names that record instead.
     if !resp.headers().contains_key("x-request-id")

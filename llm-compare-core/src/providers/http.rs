@@ -163,6 +163,10 @@ pub async fn send_sse(
     for (k, v) in &req.headers {
         builder = builder.header(k, v);
     }
+    // The current trace (`traceparent`), when the embedder exports traces.
+    for (k, v) in crate::trace::propagation_headers() {
+        builder = builder.header(k, v);
+    }
     let resp = builder.send().await.map_err(transport_error)?;
     let status = resp.status().as_u16();
     let headers = resp.headers().clone();

@@ -8,16 +8,41 @@ use tracing_subscriber::EnvFilter;
 
 use crate::{EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, KubernetesArgs, LogFormat, RunnerKind, ServeArgs};
 
-fn init_logs(format: LogFormat) {
-    let filter =
-        EnvFilter::try_from_env("LLM_COMPARE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let _ = match format {
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
-        LogFormat::Text => builder.try_init(),
+/// Logs to stderr (`LLM_COMPARE_LOG` filters them), and, with an OTLP endpoint, spans exported
+/// as OpenTelemetry traces (the returned guard flushes them at exit). The spans are not logs:
+/// the log layer never sees them, so log lines stay the same with tracing on or off.
+fn init_logs(
+    format: LogFormat,
+    otlp: &llm_compare_http::telemetry::OtlpSettings,
+) -> Result<Option<llm_compare_http::telemetry::Tracing>, String> {
+    use tracing_subscriber::Layer as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    let filter = EnvFilter::try_from_env("LLM_COMPARE_LOG")
+        .unwrap_or_else(|_| EnvFilter::new("info"))
+        .add_directive(
+            format!("{}=off", llm_compare_core::trace::TARGET)
+                .parse()
+                .map_err(|e| format!("log filter: {e}"))?,
+        );
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let fmt = match format {
+        LogFormat::Json => fmt.json().flatten_event(true).boxed(),
+        LogFormat::Text => fmt.boxed(),
+    }
+    .with_filter(filter);
+    let (otel, guard) = if otlp.enabled() {
+        let (layer, guard) = llm_compare_http::telemetry::layer(otlp)?;
+        (Some(layer), Some(guard))
+    } else {
+        (None, None)
     };
+    // Already set (an embedding test): keep that one.
+    let _ = tracing_subscriber::registry()
+        .with(fmt)
+        .with(otel)
+        .try_init();
+    Ok(guard)
 }
 
 /// Resolves when SIGINT or SIGTERM arrives.
@@ -67,7 +92,20 @@ async fn kubernetes_runner(
 
 /// Runs `llm-compare serve`.
 pub async fn run(config: Option<&Path>, args: ServeArgs) -> u8 {
-    init_logs(args.log_format);
+    let otlp = llm_compare_http::telemetry::OtlpSettings {
+        endpoint: args.otlp_endpoint.clone(),
+        service_name: None,
+    };
+    let _tracing = match init_logs(args.log_format, &otlp) {
+        Ok(guard) => guard,
+        Err(e) => {
+            eprintln!("error: --otlp-endpoint: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    if _tracing.is_some() {
+        tracing::info!(target: "llm_compare::http", endpoint = otlp.endpoint.as_deref().unwrap_or("from OTEL_EXPORTER_OTLP_*"), "exporting traces over OTLP/HTTP");
+    }
     let prepared = match Config::load(config) {
         Ok(c) => c.connect().await.map(|e| (e, c)),
         Err(e) => Err(e),
@@ -129,6 +167,8 @@ pub async fn run(config: Option<&Path>, args: ServeArgs) -> u8 {
     if args.no_ui {
         options.ui = false;
     }
+    // Prompts and answers reach the trace backend only where they may reach the logs.
+    llm_compare_core::trace::set_record_content(options.log_prompts);
     if let Err(e) = std::fs::create_dir_all(&options.data_dir) {
         eprintln!(
             "error: cannot create data dir {}: {e}",

@@ -15,6 +15,7 @@ pub mod stats;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use tracing::Instrument as _;
 
 use futures::StreamExt;
 use futures::stream::BoxStream;
@@ -440,15 +441,19 @@ impl Service {
             done: done.len(),
         };
         let run = run_id.clone();
+        // Ends with the run's stream (the closure below holds it).
+        let run_span = llm_compare_core::trace::evaluation(&run_id, units.len());
         let reports = futures::stream::iter(units)
             .map(move |(row, k)| {
                 let (service, who, options, run) =
                     (service.clone(), who.clone(), options.clone(), run.clone());
+                let span = llm_compare_core::trace::eval_row(&run_span, &row.id, k);
                 async move {
                     let report = service.eval_row(&who, &row, k, &options).await;
                     service.record_row(&run, &report).await;
                     report
                 }
+                .instrument(span)
             })
             .buffer_unordered(concurrency);
         let rows_then_summary = with_summary(reports, run_id, earlier, store);
