@@ -153,10 +153,7 @@ pub(crate) fn run(candidates: Vec<Candidate>, policy: CallPolicy) -> BoxStream<'
                     Err(_) => timeout("no response from the provider within the connect timeout", t.connect),
                     Ok(Err(e)) => e,
                     Ok(Ok(events)) => {
-                        let mut events = match span.is_disabled() {
-                            true => events,
-                            false => crate::trace::InSpan::new(events, span.clone()).boxed(),
-                        };
+                        let mut events = crate::trace::in_span(events, &span);
                         let first_deadline = (attempt_start + t.first_token).min(total_deadline);
                         let mut got_output = false;
                         // Usage/finish before any content is held back: if this attempt fails,

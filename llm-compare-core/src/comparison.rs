@@ -270,10 +270,7 @@ impl Engine {
                 Err(e) => futures::stream::iter([CallEvent::Failed(e)]).boxed(),
             })
             .zip(&spans)
-            .map(|(stream, span)| match span.is_disabled() {
-                true => stream,
-                false => crate::trace::InSpan::new(stream, span.clone()).boxed(),
-            })
+            .map(|(stream, span)| crate::trace::in_span(stream, span))
             .collect();
         let cancel = options.cancel.unwrap_or_default();
         let models = calls.iter().map(|c| c.model.as_arc()).collect();
@@ -286,10 +283,7 @@ impl Engine {
             cancel.clone(),
             options.pricing,
         );
-        let inner = match comparison_span.is_disabled() {
-            true => inner,
-            false => crate::trace::InSpan::new(inner, comparison_span).boxed(),
-        };
+        let inner = crate::trace::in_span(inner, &comparison_span);
         Ok(Comparison {
             request_id,
             models,

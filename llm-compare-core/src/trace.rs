@@ -202,16 +202,26 @@ pub fn int<T: TryInto<i64>>(n: T) -> i64 {
     n.try_into().unwrap_or(i64::MAX)
 }
 
-/// A stream polled inside a span (what `Instrument` does for futures).
-pub(crate) struct InSpan<T> {
-    inner: BoxStream<'static, T>,
-    span: Span,
+/// `stream`, polled inside `span` — or as it is when the span is disabled (tracing off: no
+/// wrapper on the hot path).
+pub(crate) fn in_span<T: 'static>(
+    stream: BoxStream<'static, T>,
+    span: &Span,
+) -> BoxStream<'static, T> {
+    if span.is_disabled() {
+        stream
+    } else {
+        Box::pin(InSpan {
+            inner: stream,
+            span: span.clone(),
+        })
+    }
 }
 
-impl<T> InSpan<T> {
-    pub(crate) fn new(inner: BoxStream<'static, T>, span: Span) -> Self {
-        Self { inner, span }
-    }
+/// A stream polled inside a span (what `Instrument` does for futures).
+struct InSpan<T> {
+    inner: BoxStream<'static, T>,
+    span: Span,
 }
 
 impl<T> Stream for InSpan<T> {
