@@ -54,6 +54,12 @@ struct Job {
 pub(crate) trait Apply: Clone + Send + Sync + 'static {
     /// Makes `ops` in order in one transaction; an error undoes all of them.
     fn apply(&self, ops: &[&Op]) -> impl std::future::Future<Output = Result<()>> + Send;
+
+    /// Upkeep that must not overlap a transaction of this writer's (SQLite: rewinding the
+    /// WAL), run after each batch once its callers have their answers.
+    fn between(&self) -> impl std::future::Future<Output = ()> + Send {
+        async {}
+    }
 }
 
 /// The writer tasks of one store.
@@ -101,7 +107,9 @@ async fn write<A: Apply>(db: A, mut rx: mpsc::Receiver<Job>) {
     while rx.recv_many(&mut jobs, MAX_JOBS).await > 0 {
         let ops: Vec<&Op> = jobs.iter().map(|j| &j.op).collect();
         metrics::histogram!("llm_compare_store_batch_jobs").record(ops.len() as f64);
+        let started = std::time::Instant::now();
         let result = db.apply(&ops).await;
+        metrics::histogram!("llm_compare_store_batch_seconds").record(started.elapsed());
         match result {
             Ok(()) => {
                 for j in jobs.drain(..) {
@@ -132,6 +140,7 @@ async fn write<A: Apply>(db: A, mut rx: mpsc::Receiver<Job>) {
                 }
             }
         }
+        db.between().await;
     }
 }
 

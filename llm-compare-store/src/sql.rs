@@ -149,25 +149,100 @@ pub struct SqlStore {
 /// group-commit writer that stalls every caller of the batch.
 ///
 /// A PASSIVE checkpoint copies what it can and never waits, but it never makes the WAL start
-/// over: the WAL is only rewound when a writer finds every frame copied and *no* reader on a
-/// WAL snapshot, which under steady traffic (some read always open) does not happen — the
-/// soak grew it to 9 GB in 8 minutes (its index, `-shm`, mapped into the server's memory,
-/// 16 MiB and rising). So once the WAL holds more than [`WAL_RESTART_FRAMES`], a RESTART
-/// checkpoint waits (the busy timeout at most) for the readers still on the WAL to finish —
-/// new ones read the database file — and the next write starts the WAL over; the file is then
-/// cut back to 64 MiB ([`WAL_SIZE_LIMIT`]).
+/// over: the WAL is only rewound when a writer begins with every frame copied and no reader
+/// on a WAL snapshot — and while the writer commits batch after batch, each checkpoint ends
+/// with new frames behind it (the soak grew the WAL to 9 GB in 8 minutes; its index, `-shm`,
+/// mapped into the server's memory, 16 MiB and rising). So once the WAL holds more than
+/// [`WalLimits::restart_frames`], the group-commit writer itself, between two batches (no
+/// write of its own can land meanwhile), runs one more PASSIVE checkpoint — it copies only what
+/// came after the task's — and its next transaction starts the WAL over. No batch waits behind
+/// a lock for that (a RESTART from another connection held the write lock while the writer's
+/// `BEGIN IMMEDIATE` slept in SQLite's busy handler: ~40 ms at the p99 of `POST
+/// /v1/comparisons` at 2,000/s). A reader still on old frames makes it fail; the writer tries
+/// again after a later batch, and past [`WalLimits::fallback_frames`] the task does a RESTART,
+/// waiting (briefly) for such readers. The rewound file is cut back to 64 MiB
+/// ([`WAL_SIZE_LIMIT`]).
 #[derive(Debug)]
 struct Checkpoints(tokio::task::AbortHandle);
 
-/// WAL frames (pages) past which a checkpoint makes the WAL start over: 16,384 pages, 64 MiB
-/// at SQLite's default 4 KiB page (256 MiB made each restart longer: the post section's p99
-/// at 2,000/s doubled).
-const WAL_RESTART_FRAMES: i64 = 16_384;
+/// When the WAL is made to start over.
+#[derive(Debug, Clone, Copy)]
+struct WalLimits {
+    /// WAL frames (pages) past which the writer rewinds it: 16,384 pages, 64 MiB at SQLite's
+    /// default 4 KiB page (256 MiB made each rewind longer).
+    restart_frames: i64,
+    /// Past this the checkpoint task rewinds it with a RESTART, waiting for readers.
+    fallback_frames: i64,
+    /// How often the checkpoint task runs.
+    period: std::time::Duration,
+    /// Least time between two of the writer's tries: a reader on old frames must not make it
+    /// checkpoint (and sync) after every batch.
+    writer_retry: std::time::Duration,
+}
+
+impl Default for WalLimits {
+    fn default() -> Self {
+        Self {
+            restart_frames: 16_384,
+            fallback_frames: 4 * 16_384,
+            period: std::time::Duration::from_secs(1),
+            writer_retry: std::time::Duration::from_millis(100),
+        }
+    }
+}
+
+/// What the checkpoint task and the group-commit writer share (SQLite).
+#[derive(Debug)]
+struct WalRewind {
+    /// Set by the task when the WAL is past the restart size; cleared by the writer once a
+    /// checkpoint of its copied every frame.
+    wanted: std::sync::atomic::AtomicBool,
+    /// When the writer may try next (ms since `epoch`).
+    next_try_ms: std::sync::atomic::AtomicU64,
+    retry_ms: u64,
+    epoch: std::time::Instant,
+}
+
+impl WalRewind {
+    fn new(limits: &WalLimits) -> Self {
+        Self {
+            wanted: false.into(),
+            next_try_ms: 0.into(),
+            retry_ms: limits.writer_retry.as_millis() as u64,
+            epoch: std::time::Instant::now(),
+        }
+    }
+
+    /// The writer's part, between two batches (see [`Checkpoints`]).
+    async fn between_batches(&self, pool: &AnyPool) {
+        use std::sync::atomic::Ordering::Relaxed;
+        if !self.wanted.load(Relaxed) {
+            return;
+        }
+        let now = self.epoch.elapsed().as_millis() as u64;
+        if now < self.next_try_ms.load(Relaxed) {
+            return;
+        }
+        self.next_try_ms.store(now + self.retry_ms, Relaxed);
+        match checkpoint(pool, Some(WRITER_RESTART_WAIT)).await {
+            Ok((0, _, _)) => self.wanted.store(false, Relaxed),
+            // A read that began before the copy ended is still on the WAL.
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(target: "llm_compare::store", error = %e, "WAL checkpoint failed");
+            }
+        }
+    }
+}
 
 /// How long a restart may hold writers back waiting for the last reads on the WAL (its
 /// connection's busy timeout, instead of the usual 5 s): past it, it does what PASSIVE does
 /// and the next tick tries again.
 const RESTART_WAIT: &str = "PRAGMA busy_timeout = 20";
+
+/// The same for the writer's own restarts, which stall its next batch while they wait: reads
+/// take well under a millisecond, and SQLite's busy handler first sleeps 1 ms, then 2.
+const WRITER_RESTART_WAIT: &str = "PRAGMA busy_timeout = 3";
 
 /// The usual busy timeout (every connection's; given back after a restart).
 const BUSY_TIMEOUT: &str = "PRAGMA busy_timeout = 5000";
@@ -182,25 +257,27 @@ impl Drop for Checkpoints {
 }
 
 impl Checkpoints {
-    fn start(pool: AnyPool) -> Self {
-        Self::every(pool, std::time::Duration::from_secs(1), WAL_RESTART_FRAMES)
-    }
-
-    fn every(pool: AnyPool, period: std::time::Duration, restart_frames: i64) -> Self {
+    fn start(pool: AnyPool, limits: WalLimits, rewind: Arc<WalRewind>) -> Self {
         let task = tokio::spawn(async move {
-            let mut tick = tokio::time::interval(period);
+            let mut tick = tokio::time::interval(limits.period);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tick.tick().await;
                 // PASSIVE: never waits for readers or the writer; what it cannot copy now,
                 // the next one does. Its row: (busy, frames in the WAL, frames copied).
-                match checkpoint(&pool, false).await {
-                    Ok((_, frames, _)) if frames > restart_frames => {
-                        if let Err(e) = checkpoint(&pool, true).await {
+                match checkpoint(&pool, None).await {
+                    Ok((_, frames, _)) if frames > limits.fallback_frames => {
+                        if let Err(e) = checkpoint(&pool, Some(RESTART_WAIT)).await {
                             tracing::warn!(target: "llm_compare::store", error = %e, frames, "WAL restart failed");
                         }
                     }
-                    Ok(_) => {}
+                    Ok((_, frames, _)) => {
+                        if frames > limits.restart_frames {
+                            rewind
+                                .wanted
+                                .store(true, std::sync::atomic::Ordering::Relaxed);
+                        }
+                    }
                     Err(e) => {
                         tracing::warn!(target: "llm_compare::store", error = %e, "WAL checkpoint failed");
                     }
@@ -211,20 +288,21 @@ impl Checkpoints {
     }
 }
 
-/// A PASSIVE (or RESTART) checkpoint: (busy, frames in the WAL, frames checkpointed).
+/// A PASSIVE checkpoint, or a RESTART one waiting as long as `restart_wait` (a busy-timeout
+/// pragma) says: (busy, frames in the WAL, frames checkpointed).
 async fn checkpoint(
     pool: &AnyPool,
-    restart: bool,
+    restart_wait: Option<&'static str>,
 ) -> std::result::Result<(i64, i64, i64), sqlx::Error> {
     const PASSIVE: &str = "PRAGMA wal_checkpoint(PASSIVE)";
     const RESTART: &str = "PRAGMA wal_checkpoint(RESTART)";
-    if !restart {
+    let Some(wait) = restart_wait else {
         return sqlx::query_as(PASSIVE).fetch_one(pool).await;
-    }
+    };
     // While a restart waits for readers it holds the write lock: every writer waits with it,
     // so it waits briefly, on a connection of its own.
     let mut conn = pool.acquire().await?;
-    sqlx::query(RESTART_WAIT).execute(&mut *conn).await?;
+    sqlx::query(wait).execute(&mut *conn).await?;
     let done = sqlx::query_as(RESTART).fetch_one(&mut *conn).await;
     if sqlx::query(BUSY_TIMEOUT).execute(&mut *conn).await.is_err() {
         // Never back in the pool with the short timeout.
@@ -251,6 +329,8 @@ async fn begin_write(pool: &AnyPool, sqlite: bool) -> Result<Transaction<'static
 struct Batches {
     pool: AnyPool,
     sqlite: bool,
+    /// SQLite: the WAL rewinds this writer makes between batches.
+    rewind: Option<Arc<WalRewind>>,
 }
 
 impl Apply for Batches {
@@ -319,6 +399,12 @@ impl Apply for Batches {
         }
         tx.commit().await.map_err(db_err)
     }
+
+    async fn between(&self) {
+        if let Some(rewind) = &self.rewind {
+            rewind.between_batches(&self.pool).await;
+        }
+    }
 }
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -327,6 +413,10 @@ impl SqlStore {
     /// Opens (creating if needed) the database at `url` and applies the migrations.
     /// `sqlite://PATH` (created if missing; WAL) or `postgres://…`.
     pub async fn open(url: &str) -> Result<Arc<Self>> {
+        Self::open_with(url, WalLimits::default()).await
+    }
+
+    async fn open_with(url: &str, wal: WalLimits) -> Result<Arc<Self>> {
         install_default_drivers();
         let sqlite = url.starts_with("sqlite:");
         let url = if sqlite && !url.contains("mode=") {
@@ -388,15 +478,17 @@ impl SqlStore {
             .run(&pool)
             .await
             .map_err(|e| Error::Internal(format!("database migrations: {e}")))?;
+        let rewind = sqlite.then(|| Arc::new(WalRewind::new(&wal)));
         // SQLite takes one writer at a time; PostgreSQL's transactions run side by side.
         let group = GroupCommit::start(
             Batches {
                 pool: pool.clone(),
                 sqlite,
+                rewind: rewind.clone(),
             },
             if sqlite { 1 } else { 4 },
         );
-        let checkpoints = sqlite.then(|| Arc::new(Checkpoints::start(pool.clone())));
+        let checkpoints = rewind.map(|r| Arc::new(Checkpoints::start(pool.clone(), wal, r)));
         Ok(Arc::new(Self {
             pool,
             sqlite,
@@ -1739,7 +1831,8 @@ mod tests {
 
     /// Writes 8 MB of pages while overlapping readers keep a WAL snapshot open at every
     /// moment (steady traffic); returns the largest WAL file seen. The store's own checkpoint
-    /// task runs too; `restart_frames` is the extra one's threshold (`i64::MAX`: never).
+    /// task runs too; `restart_frames` is the extra one's RESTART threshold (`i64::MAX`:
+    /// never).
     async fn largest_wal_under_steady_reads(restart_frames: i64) -> u64 {
         let dir = std::env::temp_dir().join(format!("llmc-wal-{}", uuid::Uuid::now_v7()));
         std::fs::create_dir_all(&dir).unwrap();
@@ -1748,11 +1841,14 @@ mod tests {
             .await
             .unwrap();
         let pool = store.pool.clone();
-        let _extra = Checkpoints::every(
-            pool.clone(),
-            std::time::Duration::from_millis(20),
-            restart_frames,
-        );
+        // Only its fallback: these writes do not go through the group-commit writer.
+        let limits = WalLimits {
+            restart_frames: i64::MAX,
+            fallback_frames: restart_frames,
+            period: std::time::Duration::from_millis(20),
+            writer_retry: std::time::Duration::ZERO,
+        };
+        let _extra = Checkpoints::start(pool.clone(), limits, Arc::new(WalRewind::new(&limits)));
         sqlx::query("CREATE TABLE filler (x BLOB)")
             .execute(&pool)
             .await
@@ -1806,6 +1902,89 @@ mod tests {
         // With restarts past 200 frames, it stays a fraction of that.
         let bounded = largest_wal_under_steady_reads(200).await;
         assert!(bounded < 4 << 20, "the WAL grew to {bounded} bytes");
+    }
+
+    /// Comparisons of ~4 KB each, created by 16 callers at once so the group-commit writer is
+    /// never idle, while short reads run beside them; returns the largest WAL file seen.
+    async fn largest_wal_under_group_commits(limits: WalLimits) -> u64 {
+        let dir = std::env::temp_dir().join(format!("llmc-wal-{}", uuid::Uuid::now_v7()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let db = dir.join("t.db");
+        let store = SqlStore::open_with(&format!("sqlite://{}", db.display()), limits)
+            .await
+            .unwrap();
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let reader = tokio::spawn({
+            let (pool, stop) = (store.pool.clone(), stop.clone());
+            async move {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    sqlx::query("SELECT count(*) FROM comparisons")
+                        .fetch_one(&pool)
+                        .await
+                        .unwrap();
+                }
+            }
+        });
+        let wal = dir.join("t.db-wal");
+        let largest = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let writers: Vec<_> = (0..16)
+            .map(|w| {
+                let (store, wal, largest) = (store.clone(), wal.clone(), largest.clone());
+                tokio::spawn(async move {
+                    for i in 0..150 {
+                        let c = NewComparison {
+                            id: format!("c{w}-{i}"),
+                            models: vec!["sim/echo".into()],
+                            prompt: Some("x".repeat(4000)),
+                            ..NewComparison::default()
+                        };
+                        store
+                            .write_batch(&[Write::Create(Box::new(c))])
+                            .await
+                            .unwrap();
+                        let len = std::fs::metadata(&wal).map_or(0, |m| m.len());
+                        largest.fetch_max(len, std::sync::atomic::Ordering::Relaxed);
+                    }
+                })
+            })
+            .collect();
+        for w in writers {
+            w.await.unwrap();
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        reader.await.unwrap();
+        drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
+        largest.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_group_commit_writer_starts_the_wal_over_between_batches() {
+        let (period, writer_retry) = (
+            std::time::Duration::from_millis(20),
+            std::time::Duration::from_millis(10),
+        );
+        // 2,400 comparisons of ~4 KB and their index pages. With no rewind (no fallback
+        // either) the WAL keeps them all.
+        let never = largest_wal_under_group_commits(WalLimits {
+            restart_frames: i64::MAX,
+            fallback_frames: i64::MAX,
+            period,
+            writer_retry,
+        })
+        .await;
+        // With the writer rewinding it past 200 frames (and no RESTART fallback), it stays a
+        // fraction of that.
+        let rewound = largest_wal_under_group_commits(WalLimits {
+            restart_frames: 200,
+            fallback_frames: i64::MAX,
+            period,
+            writer_retry,
+        })
+        .await;
+        eprintln!("largest WAL: never rewound {never} B, rewound by the writer {rewound} B");
+        assert!(never > 8 << 20, "the WAL was rewound anyway: {never} bytes");
+        assert!(rewound < 4 << 20, "the WAL grew to {rewound} bytes");
     }
 
     #[test]

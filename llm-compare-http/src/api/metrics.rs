@@ -26,7 +26,17 @@ pub fn handle() -> Option<&'static PrometheusHandle> {
             let rates = [
                 5.0, 10.0, 20.0, 40.0, 60.0, 80.0, 100.0, 150.0, 200.0, 300.0, 500.0, 1000.0,
             ];
+            // A group-committed transaction: sub-millisecond to a stall behind a checkpoint.
+            let batch = [
+                0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0,
+            ];
+            // Full names take precedence over suffixes.
             PrometheusBuilder::new()
+                .set_buckets_for_metric(
+                    Matcher::Full("llm_compare_store_batch_seconds".into()),
+                    &batch,
+                )
+                .ok()?
                 .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &buckets)
                 .ok()?
                 .set_buckets_for_metric(Matcher::Suffix("_tokens_per_second".into()), &rates)
