@@ -154,13 +154,13 @@ pub struct SqlStore {
 /// with new frames behind it (the soak grew the WAL to 9 GB in 8 minutes; its index, `-shm`,
 /// mapped into the server's memory, 16 MiB and rising). So once the WAL holds more than
 /// [`WalLimits::restart_frames`], the group-commit writer itself, between two batches (no
-/// write of its own can land meanwhile), runs one more PASSIVE checkpoint — it copies only what
-/// came after the task's — and its next transaction starts the WAL over. No batch waits behind
-/// a lock for that (a RESTART from another connection held the write lock while the writer's
-/// `BEGIN IMMEDIATE` slept in SQLite's busy handler: ~40 ms at the p99 of `POST
-/// /v1/comparisons` at 2,000/s). A reader still on old frames makes it fail; the writer tries
-/// again after a later batch, and past [`WalLimits::fallback_frames`] the task does a RESTART,
-/// waiting (briefly) for such readers. The rewound file is cut back to 64 MiB
+/// write of its own can land meanwhile), runs a RESTART checkpoint — it copies only what came
+/// after the task's pass, waits at most [`WalLimits::writer_wait`] for reads still on the WAL,
+/// and the WAL starts over. No batch waits behind a lock for that (a RESTART from another
+/// connection held the write lock while the writer's `BEGIN IMMEDIATE` slept in SQLite's busy
+/// handler: ~40 ms at the p99 of `POST /v1/comparisons` at 2,000/s). If a reader outlasts the
+/// wait, the writer tries again after a later batch, and past [`WalLimits::fallback_frames`]
+/// the task does the RESTART itself, waiting (briefly) for such readers. The rewound file is cut back to 64 MiB
 /// ([`WAL_SIZE_LIMIT`]).
 #[derive(Debug)]
 struct Checkpoints(tokio::task::AbortHandle);
@@ -203,8 +203,8 @@ impl Default for WalLimits {
 /// What the checkpoint task and the group-commit writer share (SQLite).
 #[derive(Debug)]
 struct WalRewind {
-    /// Set by the task when the WAL is past the restart size; cleared by the writer once a
-    /// checkpoint of its copied every frame.
+    /// Set by the task when the WAL is past the restart size; cleared by the writer once its
+    /// RESTART went through.
     wanted: std::sync::atomic::AtomicBool,
     /// When the writer may try next (ms since `epoch`).
     next_try_ms: std::sync::atomic::AtomicU64,
