@@ -157,6 +157,20 @@ test("the openai SDK: a model failing mid-stream raises the SDK's APIError", asy
   assert.ok(text.length > 0, "the words before the failure arrived");
 });
 
+test("the openai SDK: a streamed request whose model fails before its first token raises from create", async () => {
+  await assert.rejects(
+    sdk(admin).chat.completions.create({
+      model: "sim/error", messages: [{ role: "user", content: "go" }], stream: true,
+    }),
+    (e) => {
+      assert.ok(e instanceof OpenAI.BadRequestError, `${e.constructor.name}: ${e.message}`);
+      assert.equal(e.status, 400);
+      assert.equal(e.type, "invalid_request_error");
+      return true;
+    },
+  );
+});
+
 test("the Vercel AI SDK (openai-compatible provider): streamText with usage", async () => {
   const provider = createOpenAICompatible({
     name: "llm-compare",

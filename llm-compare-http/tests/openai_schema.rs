@@ -290,6 +290,16 @@ async fn every_response_matches_openais_schemas() {
             Value::Null,
         ),
         (
+            // Streamed, a model that fails before its first token still gets its HTTP status
+            // (the headers wait for the first output), as OpenAI's API answers.
+            "upstream refused, streamed",
+            Some("KEY-A"),
+            json!({"model": "sim/error", "messages": user("x"), "stream": true}),
+            400,
+            "invalid_request_error",
+            Value::Null,
+        ),
+        (
             "upstream failed",
             Some("KEY-A"),
             json!({"model": "sim/flaky", "messages": user("x")}),
@@ -374,4 +384,29 @@ fn the_schemas_refuse_what_was_sent_before() {
     let chunk = json!({"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m",
         "choices": [{"index": 0, "delta": {"content": "x"}, "finish_reason": null}]});
     assert!(schema("CreateChatCompletionStreamResponse").is_valid(&chunk));
+}
+
+/// A streamed request's headers wait for the first output, but not for a slow model's
+/// first token (30 s here): they leave after 2 s, and the stream goes on.
+#[tokio::test]
+async fn a_slow_first_token_does_not_hold_the_headers() {
+    let (s, _url) = server(100_000).await;
+    let start = std::time::Instant::now();
+    let r = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        send(
+            &s,
+            Some("KEY-A"),
+            &json!({"model": "sim/slow", "messages": user("x"), "stream": true}),
+        ),
+    )
+    .await
+    .expect("the headers within 10 s, though the first token takes 30 s");
+    let waited = start.elapsed();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "text/event-stream");
+    assert!(
+        waited >= std::time::Duration::from_millis(1900),
+        "the headers waited for the first output first: {waited:?}"
+    );
 }

@@ -473,11 +473,7 @@ pub async fn completions(
             return Err(llm_compare_core::Error::Internal("no result".into()).into());
         };
         if let Some(e) = &r.error {
-            let err = llm_compare_core::Error::from(llm_compare_core::ProviderError::new(
-                e.code,
-                e.message.clone(),
-            ));
-            return Ok(with_id(OpenAiError::from(err).into_response(), header_id));
+            return Ok(with_id(failed(e), header_id));
         }
         let tool_calls = (!r.tool_calls.is_empty()).then(|| tool_calls_json(&r));
         let body = ChatCompletion {
@@ -502,6 +498,40 @@ pub async fn completions(
         return Ok(with_id(Json(body).into_response(), header_id));
     }
 
+    // The headers wait for the model's first output, for at most `HEADERS_WAIT`: a model
+    // that fails before it says anything gets its own HTTP status, as OpenAI's API answers
+    // (the SDKs raise their typed error from `create`), and the headers leave in the same
+    // write as the first burst of chunks (one write, and one wake-up of the client, fewer).
+    // What is ready leaves in one write: a token arriving alone is sent at once; a burst
+    // (a fast upstream, a proxy that batches) costs one write, not one per token.
+    let mut batches = bursts(events, 256);
+    let mut first: Vec<llm_compare_core::Event> = Vec::new();
+    let _ = tokio::time::timeout(HEADERS_WAIT, async {
+        while let Some(batch) = batches.next().await {
+            let output = batch.iter().any(|e| is_output(&e.kind));
+            first.extend(batch);
+            if output {
+                break;
+            }
+        }
+    })
+    .await;
+    let said = first.iter().any(|e| {
+        matches!(
+            e.kind,
+            EventKind::ResponseChunk { .. } | EventKind::ReasoningChunk { .. }
+        )
+    });
+    let refused = first.iter().find_map(|e| match &e.kind {
+        EventKind::ModelResult(r) if !said => r.error.as_ref().map(failed),
+        _ => None,
+    });
+    if let Some(resp) = refused {
+        // What follows the result (the comparison's end) is recorded as the stream ends.
+        while batches.next().await.is_some() {}
+        return Ok(with_id(resp, header_id));
+    }
+    let batches = futures::stream::iter((!first.is_empty()).then_some(first)).chain(batches);
     let frames = Frames {
         id,
         model,
@@ -510,9 +540,7 @@ pub async fn completions(
     };
     let guard = metrics::stream_opened("openai");
     let mut first = true;
-    // What is ready leaves in one write: a token arriving alone is sent at once; a burst
-    // (a fast upstream, a proxy that batches) costs one write, not one per token.
-    let body = bursts(events, 256).map(move |batch| {
+    let body = batches.map(move |batch| {
         let _held = &guard;
         let mut out = Vec::with_capacity(256 * (batch.len() + 1));
         let mut n = 0;
@@ -559,6 +587,30 @@ pub async fn completions(
             .into_response(),
         header_id,
     ))
+}
+
+/// How long a streamed completion's headers wait for the model's first output: past it they
+/// leave alone (a slow first token must not look like a dead server to the client).
+const HEADERS_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// An event that makes a chunk (or ends the stream): what the headers wait for.
+fn is_output(kind: &EventKind) -> bool {
+    matches!(
+        kind,
+        EventKind::ResponseChunk { .. }
+            | EventKind::ReasoningChunk { .. }
+            | EventKind::ModelResult(_)
+            | EventKind::Complete(_)
+    )
+}
+
+/// A model's failure as OpenAI's error response (status, type, message).
+fn failed(e: &llm_compare_core::ErrorInfo) -> Response {
+    let err = llm_compare_core::Error::from(llm_compare_core::ProviderError::new(
+        e.code,
+        e.message.clone(),
+    ));
+    OpenAiError::from(err).into_response()
 }
 
 /// The response with `x-request-id` set to the chat completion's stored id.
