@@ -505,24 +505,24 @@ pub async fn completions(
     // What is ready leaves in one write: a token arriving alone is sent at once; a burst
     // (a fast upstream, a proxy that batches) costs one write, not one per token.
     let mut batches = bursts(events, 256);
-    let mut first: Vec<llm_compare_core::Event> = Vec::new();
+    let mut opening: Vec<llm_compare_core::Event> = Vec::new();
     let _ = tokio::time::timeout(HEADERS_WAIT, async {
         while let Some(batch) = batches.next().await {
             let output = batch.iter().any(|e| is_output(&e.kind));
-            first.extend(batch);
+            opening.extend(batch);
             if output {
                 break;
             }
         }
     })
     .await;
-    let said = first.iter().any(|e| {
+    let said = opening.iter().any(|e| {
         matches!(
             e.kind,
             EventKind::ResponseChunk { .. } | EventKind::ReasoningChunk { .. }
         )
     });
-    let refused = first.iter().find_map(|e| match &e.kind {
+    let refused = opening.iter().find_map(|e| match &e.kind {
         EventKind::ModelResult(r) if !said => r.error.as_ref().map(failed),
         _ => None,
     });
@@ -531,7 +531,7 @@ pub async fn completions(
         while batches.next().await.is_some() {}
         return Ok(with_id(resp, header_id));
     }
-    let batches = futures::stream::iter((!first.is_empty()).then_some(first)).chain(batches);
+    let batches = futures::stream::iter((!opening.is_empty()).then_some(opening)).chain(batches);
     let frames = Frames {
         id,
         model,
