@@ -331,14 +331,13 @@ async fn begin_write(pool: &AnyPool, sqlite: bool) -> Result<Transaction<'static
 #[derive(Debug, Clone)]
 struct Batches {
     pool: AnyPool,
-    sqlite: bool,
-    /// SQLite: the WAL rewinds this writer makes between batches.
+    /// SQLite: the WAL rewinds this writer makes between batches (none on PostgreSQL).
     rewind: Option<Arc<WalRewind>>,
 }
 
 impl Apply for Batches {
     async fn apply(&self, ops: &[&Op]) -> Result<()> {
-        let mut tx = begin_write(&self.pool, self.sqlite).await?;
+        let mut tx = begin_write(&self.pool, self.rewind.is_some()).await?;
         let writes: Vec<&Write> = ops
             .iter()
             .filter_map(|op| match op {
@@ -486,7 +485,6 @@ impl SqlStore {
         let group = GroupCommit::start(
             Batches {
                 pool: pool.clone(),
-                sqlite,
                 rewind: rewind.clone(),
             },
             if sqlite { 1 } else { 4 },
