@@ -109,13 +109,15 @@ impl Shared {
 async fn write_records(shared: Weak<Shared>, mut rx: mpsc::UnboundedReceiver<Vec<Write>>) {
     while let Some(first) = rx.recv().await {
         tokio::time::sleep(RECORDS_GATHER).await;
-        let mut groups = vec![first];
-        let mut n = groups[0].len();
-        while n < MAX_BATCH {
+        // The writes in arrival order, and where each sender's group ends: one transaction
+        // for all, and if it is refused, each group alone (a group stops at its first error).
+        let mut ends = vec![first.len()];
+        let mut all = first;
+        while all.len() < MAX_BATCH {
             match rx.try_recv() {
                 Ok(g) => {
-                    n += g.len();
-                    groups.push(g);
+                    all.extend(g);
+                    ends.push(all.len());
                 }
                 Err(_) => break,
             }
@@ -127,24 +129,25 @@ async fn write_records(shared: Weak<Shared>, mut rx: mpsc::UnboundedReceiver<Vec
         let result = if waiting {
             Err(llm_compare_core::Error::unavailable("writes are waiting"))
         } else {
-            let all: Vec<Write> = groups.iter().flatten().cloned().collect();
             shared.store.write_batch(&all).await
         };
         match result {
             Ok(()) => {}
             Err(e) if e.code() == ErrorCode::Unavailable => {
-                for w in groups.into_iter().flatten() {
+                for w in all {
                     shared.defer(w);
                 }
             }
             Err(_) => {
-                for group in groups {
-                    for w in group {
+                let mut start = 0;
+                for end in ends {
+                    for w in all.get(start..end).unwrap_or_default() {
                         if let Err(e) = shared.write(w.clone()).await {
-                            gave_up(&w, &e.to_string());
+                            gave_up(w, &e.to_string());
                             break;
                         }
                     }
+                    start = end;
                 }
             }
         }
