@@ -144,7 +144,7 @@ pub struct SqlStore {
     _checkpoints: Option<Arc<Checkpoints>>,
 }
 
-/// SQLite's WAL is checkpointed by a task of its own, every second, instead of by whichever
+/// SQLite's WAL is checkpointed by a task of its own, every 200 ms, instead of by whichever
 /// commit crosses the auto-checkpoint size: a checkpoint syncs the files, and inside the
 /// group-commit writer that stalls every caller of the batch.
 ///
@@ -173,7 +173,9 @@ struct WalLimits {
     restart_frames: i64,
     /// Past this the checkpoint task rewinds it with a RESTART, waiting for readers.
     fallback_frames: i64,
-    /// How often the checkpoint task runs.
+    /// How often the checkpoint task runs: each checkpoint syncs the WAL and the database,
+    /// and the writer's appends wait behind a long sync (a second's worth: 35–50 ms on a
+    /// 2-vCPU guest, p99 POST at 2,000/s 12–18 ms; every 200 ms: 8–13 ms).
     period: std::time::Duration,
     /// Least time between two of the writer's tries: a reader on old frames must not make it
     /// checkpoint (and sync) after every batch.
@@ -192,7 +194,7 @@ impl Default for WalLimits {
         Self {
             restart_frames: 16_384,
             fallback_frames: 4 * 16_384,
-            period: std::time::Duration::from_secs(1),
+            period: std::time::Duration::from_millis(200),
             writer_retry: std::time::Duration::from_millis(100),
             writer_wait: std::time::Duration::from_millis(3),
             fallback_wait: std::time::Duration::from_millis(20),
