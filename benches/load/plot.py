@@ -71,6 +71,13 @@ def soak(results, out):
         ax.set_title(title, fontsize=9)
         ax.grid(True, alpha=0.3)
         ax.set_ylim(bottom=0)
+    steal = [x.get("steal_pct") for x in samples]
+    if any(v is not None for v in steal):
+        # The host's share of the vCPUs beside the p99: a spike of both is the machine's.
+        ax2 = axes[1][1].twinx()
+        ax2.plot(t, [v if v is not None else float("nan") for v in steal], color="#999999", lw=0.8)
+        ax2.set_ylabel("CPU stolen by the host, % (grey)", fontsize=7, color="#777777")
+        ax2.set_ylim(bottom=0)
     for ax in axes[1]:
         ax.set_xlabel("minutes (dotted: end of the warm-up, the retention window)")
     fig.suptitle(

@@ -176,7 +176,10 @@ async fn follow(
         }
         opened += 1;
         let mut events = r.bytes_stream().eventsource();
-        while let Some(Ok(e)) = events.next().await {
+        // A stream that stays open without an end is a failure to report, not a wait
+        // forever: past the deadline it counts as not resumed.
+        let until = tokio::time::Instant::from_std(start + deadline);
+        while let Ok(Some(Ok(e))) = tokio::time::timeout_at(until, events.next()).await {
             // Events without an id (a notice that the stream ends) are not part of the log.
             let Ok(seq) = e.id.parse::<u64>() else {
                 continue;

@@ -303,6 +303,9 @@ pub struct LoadRun {
     pub p999: f64,
     /// Slowest.
     pub max: f64,
+    /// The share of the machine's CPU time the hypervisor gave to others while it ran (%):
+    /// a number measured while it is high says more about the host than about the code.
+    pub steal_pct: f64,
 }
 
 impl LoadRun {
@@ -358,16 +361,21 @@ impl Oha {
             ]);
         }
         cmd.arg(url);
+        let before = CpuTimes::now();
         let out = cmd
             .stderr(Stdio::inherit())
             .output()
             .map_err(|e| format!("cannot run {}: {e}", self.bin.display()))?;
+        let steal_pct = CpuTimes::now().steal_pct_since(&before);
         if !out.status.success() {
             return Err(format!("oha failed: {}", out.status));
         }
         let v: Value = serde_json::from_slice(&out.stdout)
             .map_err(|e| format!("oha printed no JSON ({e})"))?;
-        parse_oha(&v, rate)
+        Ok(LoadRun {
+            steal_pct,
+            ..parse_oha(&v, rate)?
+        })
     }
 }
 
@@ -411,7 +419,54 @@ pub fn parse_oha(v: &Value, rate: Option<u64>) -> Result<LoadRun, String> {
         max: v["summary"]["slowest"]
             .as_f64()
             .map_or(f64::NAN, |s| s * 1e3),
+        steal_pct: f64::NAN,
     })
+}
+
+/// The machine's CPU time so far, all CPUs together (`/proc/stat`'s `cpu` line, in ticks):
+/// on a virtual machine, `steal` is the time its vCPUs were ready to run and the host ran
+/// something else — other guests. Two boots of the "same" machine differ mostly in that.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct CpuTimes {
+    /// Every state's ticks (user … steal; guest time is already inside user and nice).
+    pub total: u64,
+    /// Ticks stolen by the hypervisor.
+    pub steal: u64,
+}
+
+impl CpuTimes {
+    /// Now (zero where `/proc/stat` cannot be read: steal then reads as NaN).
+    pub fn now() -> Self {
+        std::fs::read_to_string("/proc/stat")
+            .ok()
+            .and_then(|s| Self::parse(&s))
+            .unwrap_or_default()
+    }
+
+    /// Reads the `cpu` line of `/proc/stat`'s text.
+    pub fn parse(stat: &str) -> Option<Self> {
+        let line = stat.lines().find(|l| l.starts_with("cpu "))?;
+        let ticks: Vec<u64> = line
+            .split_whitespace()
+            .skip(1)
+            .take(8) // user nice system idle iowait irq softirq steal
+            .map(str::parse)
+            .collect::<Result<_, _>>()
+            .ok()?;
+        Some(Self {
+            total: ticks.iter().sum(),
+            steal: *ticks.get(7)?,
+        })
+    }
+
+    /// The share of the CPU time since `before` that was stolen, in % (NaN over no time).
+    pub fn steal_pct_since(&self, before: &Self) -> f64 {
+        let total = self.total.saturating_sub(before.total);
+        if total == 0 {
+            return f64::NAN;
+        }
+        self.steal.saturating_sub(before.steal) as f64 * 100.0 / total as f64
+    }
 }
 
 /// The `q`-quantile (0..=1) of sorted durations, in ms.
@@ -456,6 +511,23 @@ mod tests {
         assert!(!r.sustained(), "90 % of the rate");
         assert!(r.p50.is_nan());
         assert!(parse_oha(&json!({}), None).is_err());
+    }
+
+    #[test]
+    fn steal_is_the_stolen_share_of_all_cpu_time() {
+        // Two reads of a 2-vCPU guest's /proc/stat, 5 s apart (100 ticks/s: 1,000 ticks).
+        let a = CpuTimes::parse(
+            "cpu  258568 0 35221 82354 1163 0 2517 5918 0 0\ncpu0 129000 0 17000 41000 500 0 1200 2900 0 0\n",
+        )
+        .unwrap();
+        let b = CpuTimes::parse("cpu  258726 0 35384 82784 1165 0 2573 6164 0 0\n").unwrap();
+        assert_eq!(a.steal, 5918);
+        assert_eq!(b.total - a.total, 1055);
+        let pct = b.steal_pct_since(&a);
+        assert!((pct - 246.0 * 100.0 / 1055.0).abs() < 1e-9, "{pct}");
+        assert!(a.steal_pct_since(&a).is_nan(), "no time passed");
+        assert_eq!(CpuTimes::parse("intr 1 2 3\n"), None);
+        assert_eq!(CpuTimes::parse("cpu  1 2 3\n"), None, "no steal column");
     }
 
     #[test]

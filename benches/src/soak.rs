@@ -15,7 +15,7 @@ use eventsource_stream::Eventsource;
 use futures::StreamExt;
 use serde_json::{Value, json};
 
-use crate::harness::{percentile_ms, rss_kib};
+use crate::harness::{CpuTimes, percentile_ms, rss_kib};
 
 /// What the soak runs against and for how long.
 #[derive(Debug, Clone)]
@@ -56,6 +56,8 @@ struct Sample {
     /// The SQLite WAL's size (KiB), when the server keeps its database in `data_dir`.
     wal_kib: Option<u64>,
     p99_ms: f64,
+    /// The machine's CPU time the host gave to others in the window (%).
+    steal_pct: f64,
     ops: u64,
     server_errors: u64,
 }
@@ -385,12 +387,14 @@ pub async fn run(cfg: SoakConfig) -> Value {
         .collect();
     let mut samples: Vec<Sample> = Vec::new();
     let mut next = start;
+    let mut cpu = CpuTimes::now();
     while Instant::now() < until {
         next += cfg.every;
         tokio::time::sleep_until(next.into()).await;
         let mut window = std::mem::take(&mut *seen.window.lock());
         window.sort_unstable();
         let g = gauges(&http, &cfg.url).await;
+        let cpu_now = CpuTimes::now();
         let s = Sample {
             at_s: start.elapsed().as_secs_f64(),
             rss_kib: rss_kib(cfg.pid),
@@ -406,11 +410,12 @@ pub async fn run(cfg: SoakConfig) -> Value {
                     .map(|m| m.len() / 1024)
             }),
             p99_ms: percentile_ms(&window, 0.99),
+            steal_pct: cpu_now.steal_pct_since(&cpu),
             ops: seen.ops.load(Ordering::Relaxed),
             server_errors: seen.server_errors.load(Ordering::Relaxed),
         };
         eprintln!(
-            "soak {:>6.0} s: RSS {:.1} MiB (allocated {}, retained {}), WAL {}, {} fds, {} threads, {} tasks, p99 {:.2} ms, {} ops, {} 5xx",
+            "soak {:>6.0} s: RSS {:.1} MiB (allocated {}, retained {}), WAL {}, {} fds, {} threads, {} tasks, p99 {:.2} ms, steal {:.1} %, {} ops, {} 5xx",
             s.at_s,
             s.rss_kib as f64 / 1024.0,
             mib(s.allocated_kib),
@@ -420,11 +425,13 @@ pub async fn run(cfg: SoakConfig) -> Value {
             s.threads,
             s.tasks.map_or("?".into(), |t| t.to_string()),
             s.p99_ms,
+            s.steal_pct,
             s.ops,
             s.server_errors
         );
         seen.all.lock().extend(window);
         samples.push(s);
+        cpu = cpu_now;
     }
     for c in clients {
         let _ = c.await;
@@ -489,7 +496,7 @@ pub async fn run(cfg: SoakConfig) -> Value {
         "samples": samples.iter().map(|s| json!({"t_s": s.at_s, "rss_kib": s.rss_kib, "fds": s.fds,
             "threads": s.threads, "tasks": s.tasks,
             "retained_kib": s.retained_kib, "allocated_kib": s.allocated_kib, "resident_kib": s.resident_kib,
-            "wal_kib": s.wal_kib, "p99_ms": s.p99_ms, "ops": s.ops,
+            "wal_kib": s.wal_kib, "p99_ms": s.p99_ms, "steal_pct": s.steal_pct, "ops": s.ops,
             "server_errors": s.server_errors})).collect::<Vec<_>>(),
     })
 }

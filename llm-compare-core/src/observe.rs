@@ -89,4 +89,8 @@ impl RequestRegistry for ObservedRegistry {
     ) -> Result<bool> {
         self.inner.end_abandoned(owner, id, ending).await
     }
+
+    async fn left_unfinished(&self, instance: &str) -> Result<Vec<(String, String)>> {
+        self.inner.left_unfinished(instance).await
+    }
 }

@@ -43,6 +43,10 @@ pub struct NewRequest {
     /// Blind: readers show "Model A", "Model B", … instead of model ids (see
     /// [`Event::blinded`]).
     pub blind: bool,
+    /// The server instance that runs it ("" when there is one server). A registry shared by
+    /// a cluster remembers which requests each instance has not ended, so that instance,
+    /// restarted after a crash, can end them (see [`RequestRegistry::left_unfinished`]).
+    pub instance: String,
 }
 
 impl NewRequest {
@@ -54,6 +58,7 @@ impl NewRequest {
             models,
             metadata: None,
             blind: false,
+            instance: String::new(),
         }
     }
 
@@ -135,10 +140,17 @@ pub trait RequestRegistry: Send + Sync + std::fmt::Debug {
     async fn ping(&self) -> Result<()>;
 
     /// Ends `owner`'s request `id`, which a process that died left unfinished (that process,
-    /// restarted, calls this): appends `ending`, numbered after the request's last event,
-    /// unless the request has ended or moved on meanwhile. `false` when there was nothing to
+    /// restarted, calls this): appends `ending`, numbered after the request's last event (the
+    /// request's status becomes the one its `complete` carries), unless the request has ended
+    /// or moved on meanwhile. `false` when there was nothing to
     /// end (unknown, expired, finished): a registry in a process's memory died with it.
     async fn end_abandoned(&self, owner: &str, id: &str, ending: Vec<EventKind>) -> Result<bool>;
+
+    /// `(owner, id)` of every request registered by `instance` whose log has not ended — for
+    /// that instance restarted after a crash, including the requests its store had already
+    /// finished when the process died before publishing their `complete`. A registry in a
+    /// process's memory died with it: nothing.
+    async fn left_unfinished(&self, instance: &str) -> Result<Vec<(String, String)>>;
 }
 
 /// `kinds` as events numbered from `after + 1`.
@@ -630,6 +642,11 @@ impl RequestRegistry for InMemoryRegistry {
         };
         self.publish(id, numbered(last, ending)).await?;
         Ok(true)
+    }
+
+    // What this process registered lives and dies with it.
+    async fn left_unfinished(&self, _instance: &str) -> Result<Vec<(String, String)>> {
+        Ok(Vec::new())
     }
 }
 

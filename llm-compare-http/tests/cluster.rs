@@ -7,9 +7,13 @@
 
 use std::time::Duration;
 
-use llm_compare_core::SimConfig;
+use futures::StreamExt;
+use llm_compare_core::registry::numbered;
+use llm_compare_core::{
+    Complete, EventKind, NewRequest, RequestRegistry, RequestStatus, SimConfig, Totals,
+};
 use llm_compare_http::{AppState, Backend, ServerOptions};
-use llm_compare_service::{RedisRegistry, SqlStore};
+use llm_compare_service::{NewComparison, RedisRegistry, SqlStore, Store};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -179,4 +183,175 @@ async fn the_sixth_active_request_is_refused_on_either_server_and_cancels_cross_
             .await;
         }
     }
+}
+
+/// A finished model's result, as a store and a log hold it.
+fn finished(i: usize, model: &str, text: &str) -> llm_compare_core::ModelResult {
+    let snapshot = llm_compare_service::service::ModelSnapshot {
+        model_index: i,
+        model: model.into(),
+        stage: llm_compare_core::Stage::Streaming,
+        text: String::new(),
+        result: None,
+    };
+    let ending = llm_compare_service::recover::interrupted_ending("x", vec![snapshot], 0.0);
+    let Some(base) = ending.into_iter().find_map(|e| match e {
+        EventKind::ModelResult(r) => Some(*r),
+        _ => None,
+    }) else {
+        panic!("an ending has a model_result")
+    };
+    llm_compare_core::ModelResult {
+        error: None,
+        finish_reason: Some(llm_compare_core::FinishReason::Stop),
+        partial: false,
+        text: text.into(),
+        ..base
+    }
+}
+
+/// A server killed after writing a comparison's final row but before publishing its
+/// `complete` (the store is written first, by contract): restarted under its instance id, it
+/// ends that log as the store has it — a client following it on another server gets the
+/// missing result and `complete`, instead of waiting until the log expires.
+#[tokio::test]
+async fn a_restarted_server_ends_the_logs_its_store_had_finished_before_the_crash() {
+    let Some(url) = common::redis_url("cluster tests") else {
+        return;
+    };
+    let prefix = format!("llm-compare-test-{}", uuid::Uuid::now_v7());
+    let db = std::env::temp_dir().join(format!("llm-compare-crash-{}.db", uuid::Uuid::now_v7()));
+    let db = format!("sqlite://{}", db.display());
+    let instance = "server-a";
+    let options = ServerOptions {
+        instance_id: instance.into(),
+        ..ServerOptions::default()
+    };
+    let models = vec!["sim/echo".to_string(), "sim/lorem".to_string()];
+    let (a, b) = (
+        finished(0, "sim/echo", "hi"),
+        finished(1, "sim/lorem", "lorem ipsum"),
+    );
+    // The process that dies. Its first comparison ends normally: nothing left to end.
+    let dead = RedisRegistry::connect(&url, &prefix, options.registry)
+        .await
+        .unwrap();
+    let store = SqlStore::open(&db).await.unwrap();
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let mut new = NewRequest::new("alice", models.clone());
+        new.instance = instance.into();
+        dead.register(&new).await.unwrap();
+        store
+            .create_comparison(&NewComparison {
+                id: new.id.clone(),
+                owner: "alice".into(),
+                models: models.clone(),
+                instance: instance.into(),
+                created_at_ms: 1,
+                ..NewComparison::default()
+            })
+            .await
+            .unwrap();
+        ids.push(new.id);
+    }
+    let complete = |id: &str| Complete {
+        request_id: id.to_string(),
+        status: RequestStatus::Completed,
+        totals: Totals::of(&[a.clone(), b.clone()]),
+        results: vec![a.clone(), b.clone()],
+        duration_ms: 7.0,
+    };
+    for id in &ids {
+        store.save_result(id, &a).await.unwrap();
+        store.save_result(id, &b).await.unwrap();
+        store.finish_comparison(id, &complete(id)).await.unwrap();
+    }
+    let running = vec![
+        EventKind::Status {
+            status: RequestStatus::Running,
+        },
+        EventKind::ModelResult(Box::new(a.clone())),
+    ];
+    let mut whole = running.clone();
+    whole.extend([
+        EventKind::ModelResult(Box::new(b.clone())),
+        EventKind::Status {
+            status: RequestStatus::Completed,
+        },
+        EventKind::Complete(complete(&ids[0])),
+    ]);
+    dead.publish(&ids[0], numbered(0, whole)).await.unwrap();
+    // The second: killed after its final row, before its `complete` went out.
+    dead.publish(&ids[1], numbered(0, running)).await.unwrap();
+    drop(dead);
+
+    // A client follows it on server B from the last event it saw.
+    let b_registry = RedisRegistry::connect(&url, &prefix, options.registry)
+        .await
+        .unwrap();
+    let mut follow = b_registry.subscribe("alice", &ids[1], 2).await.unwrap();
+    let rest = tokio::spawn(async move {
+        let mut out = Vec::new();
+        while let Some(e) = follow.next().await {
+            let end = matches!(e.kind, EventKind::Complete(_));
+            out.push(e);
+            if end {
+                break;
+            }
+        }
+        out
+    });
+
+    // A, restarted under its instance id.
+    let restarted = RedisRegistry::connect(&url, &prefix, options.registry)
+        .await
+        .unwrap();
+    let (engine, _) = sim_engine(SimConfig {
+        ttft: Duration::from_millis(5),
+        slow_ttft: Duration::from_secs(30),
+        tokens_per_s: 200.0,
+    });
+    let state = AppState::with_backend(
+        engine,
+        options.clone(),
+        Some(SqlStore::open(&db).await.unwrap()),
+        Backend::Redis(restarted.clone()),
+    );
+    let recovered = state.service().recover().await.unwrap();
+    assert_eq!(
+        (recovered.interrupted, recovered.ended_as_stored),
+        (0, 1),
+        "{recovered:?}"
+    );
+    let rest = tokio::time::timeout(Duration::from_secs(10), rest)
+        .await
+        .expect("the follower's stream ends once A has restarted")
+        .unwrap();
+    let seqs: Vec<u64> = rest.iter().map(|e| e.seq).collect();
+    assert_eq!(seqs, vec![3, 4, 5], "{rest:?}");
+    assert!(matches!(&rest[0].kind, EventKind::ModelResult(r) if **r == b));
+    let EventKind::Complete(c) = &rest[2].kind else {
+        panic!("no complete: {rest:?}")
+    };
+    assert_eq!(c.status, RequestStatus::Completed);
+    assert_eq!(c.results, vec![a.clone(), b.clone()]);
+    assert_eq!(
+        b_registry.status("alice", &ids[1]).await.unwrap().status,
+        RequestStatus::Completed
+    );
+    // Nothing is left for a later restart, and the log got one ending only.
+    assert!(
+        restarted
+            .left_unfinished(instance)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let again = state.service().recover().await.unwrap();
+    assert_eq!(again.ended_as_stored, 0, "{again:?}");
+    assert_eq!(
+        b_registry.events("alice", &ids[1], 0).await.unwrap().len(),
+        5
+    );
 }

@@ -2,7 +2,9 @@
 //! (it crashed, or was killed): their rows become `interrupted` in the store, and — in
 //! cluster mode, where clients may be following them on another server — their event logs
 //! get an ending, so every stream still open on them ends with a `complete` instead of
-//! waiting for events that will never come.
+//! waiting for events that will never come. That includes the comparisons the store had
+//! already finished when the process died: a row is final before its `complete` is
+//! published, so a crash between the two leaves a log without an end — it gets the store's.
 
 use std::sync::Arc;
 
@@ -11,6 +13,7 @@ use llm_compare_core::{
     Result, Stage, Timing, Totals, Usage,
 };
 
+use crate::StoredComparison;
 use crate::service::{ModelSnapshot, Service, fold, now_ms};
 
 /// What [`Service::recover`] found and did.
@@ -20,6 +23,41 @@ pub struct Recovered {
     pub interrupted: usize,
     /// Those whose event log the registry still held, now ended (cluster mode).
     pub ended: usize,
+    /// Comparisons the store had finished whose `complete` the process died before
+    /// publishing: their logs now end as the store has them (cluster mode).
+    pub ended_as_stored: usize,
+}
+
+/// The events that end a log the registry holds, for a comparison the store finished
+/// (`stored`): the results its readers have not seen (`published`: what the log's events
+/// folded into), then `status` and `complete` as stored.
+pub fn stored_ending(stored: &StoredComparison, published: &[ModelSnapshot]) -> Vec<EventKind> {
+    let seen = |i: usize| {
+        published
+            .iter()
+            .any(|m| m.model_index == i && m.result.is_some())
+    };
+    let mut results: Vec<ModelResult> = stored
+        .models
+        .iter()
+        .filter_map(|m| m.result.clone())
+        .collect();
+    results.sort_by_key(|r| r.model_index);
+    let mut out: Vec<EventKind> = results
+        .iter()
+        .filter(|r| !seen(r.model_index))
+        .map(|r| EventKind::ModelResult(Box::new(r.clone())))
+        .collect();
+    let status = stored.status;
+    out.push(EventKind::Status { status });
+    out.push(EventKind::Complete(Complete {
+        request_id: stored.id.clone(),
+        status,
+        totals: stored.totals.unwrap_or_else(|| Totals::of(&results)),
+        results,
+        duration_ms: stored.duration_ms.unwrap_or_default(),
+    }));
+    out
 }
 
 /// The events that end comparison `request_id`, abandoned with `models` as its events left
@@ -105,10 +143,14 @@ impl Service {
         let abandoned = store.mark_interrupted(self.instance_ref()).await?;
         let mut done = Recovered {
             interrupted: abandoned.len(),
-            ended: 0,
+            ..Recovered::default()
         };
+        let registry = self.registry_ref();
+        // Read before any is ended (ending one takes it off the list).
+        let unended = registry.left_unfinished(self.instance_ref()).await?;
+        let interrupted: std::collections::HashSet<String> =
+            abandoned.iter().map(|c| c.id.clone()).collect();
         for c in abandoned {
-            let registry = self.registry_ref();
             // Gone from the registry (memory, or expired): nobody can be following it.
             let Ok(info) = registry.status(&c.owner, &c.id).await else {
                 continue;
@@ -123,6 +165,28 @@ impl Service {
             let ending = interrupted_ending(&c.id, models, duration_ms as f64);
             if registry.end_abandoned(&c.owner, &c.id, ending).await? {
                 done.ended += 1;
+            }
+        }
+        for (owner, id) in unended {
+            if interrupted.contains(&id) {
+                continue;
+            }
+            // Not in the store (its POST failed before the row was written, so nobody got
+            // its id), or still running elsewhere: not this restart's to end.
+            let Some(stored) = store.comparison(&owner, &id).await? else {
+                continue;
+            };
+            if !stored.status.is_terminal() {
+                continue;
+            }
+            let Ok(info) = registry.status(&owner, &id).await else {
+                continue;
+            };
+            let events = registry.events(&owner, &id, 0).await?;
+            let published = fold(&info.models, events).models;
+            let ending = stored_ending(&stored, &published);
+            if registry.end_abandoned(&owner, &id, ending).await? {
+                done.ended_as_stored += 1;
             }
         }
         Ok(done)
@@ -204,6 +268,70 @@ mod tests {
         // Totals: the finished model's tokens; unpriced, since two costs are unknown.
         assert_eq!((c.totals.input_tokens, c.totals.output_tokens), (3, 5));
         assert!(!c.totals.priced);
+    }
+
+    fn finished(i: usize, text: &str) -> ModelResult {
+        ModelResult {
+            error: None,
+            finish_reason: Some(FinishReason::Stop),
+            partial: false,
+            text: text.into(),
+            ..interrupted_result(i)
+        }
+    }
+
+    #[test]
+    fn a_stored_ending_publishes_the_unseen_results_and_the_stored_status() {
+        let (a, b) = (finished(0, "first"), finished(1, "second"));
+        let stored = StoredComparison {
+            id: "c".into(),
+            owner: "alice".into(),
+            status: RequestStatus::Completed,
+            models: vec![
+                crate::StoredModel {
+                    model_index: 1,
+                    model: "sim/m1".into(),
+                    text: "second".into(),
+                    result: Some(b.clone()),
+                },
+                crate::StoredModel {
+                    model_index: 0,
+                    model: "sim/m0".into(),
+                    text: "first".into(),
+                    result: Some(a.clone()),
+                },
+            ],
+            metadata: None,
+            created_at_ms: 1,
+            finished_at_ms: Some(2),
+            totals: None,
+            duration_ms: Some(12.5),
+            preference: None,
+            session_id: None,
+            prompt: None,
+            blind: false,
+            attachments: Vec::new(),
+            category: None,
+            tags: Vec::new(),
+        };
+        // Readers saw model 0's result; model 1 was still streaming when the process died.
+        let published = [model(0, "first", Some(a.clone())), model(1, "sec", None)];
+        let ending = stored_ending(&stored, &published);
+        assert_eq!(ending.len(), 3, "{ending:?}");
+        assert!(matches!(&ending[0], EventKind::ModelResult(r) if **r == b));
+        assert!(matches!(
+            ending[1],
+            EventKind::Status {
+                status: RequestStatus::Completed
+            }
+        ));
+        let EventKind::Complete(c) = &ending[2] else {
+            panic!("no complete: {ending:?}");
+        };
+        assert_eq!(c.status, RequestStatus::Completed);
+        assert_eq!(c.results, vec![a, b], "every result, by model_index");
+        assert_eq!(c.duration_ms, 12.5);
+        assert_eq!(c.request_id, "c");
     }
 
     fn interrupted_result(i: usize) -> ModelResult {

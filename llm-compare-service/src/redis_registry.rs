@@ -91,7 +91,8 @@ fn not_found(id: &str) -> Error {
 }
 
 /// Checks the owner's active set (dropping lapsed leases), then adds the request and writes
-/// its hash — atomically, on whichever server runs it.
+/// its hash — atomically, on whichever server runs it — and, given an instance's set of
+/// unended requests (KEYS[3]), adds it there too.
 const REGISTER: &str = r"
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
 if redis.call('EXISTS', KEYS[2]) == 1 then return -1 end
@@ -101,6 +102,10 @@ redis.call('ZADD', KEYS[1], ARGV[3], ARGV[4])
 redis.call('PEXPIRE', KEYS[1], ARGV[6])
 redis.call('HSET', KEYS[2], unpack(ARGV, 7))
 redis.call('PEXPIRE', KEYS[2], ARGV[5])
+if KEYS[3] then
+  redis.call('SADD', KEYS[3], ARGV[4])
+  redis.call('PEXPIRE', KEYS[3], ARGV[5])
+end
 return -2
 ";
 
@@ -117,7 +122,8 @@ return -2
 
 /// Appends the ending of a request whose server died (see
 /// [`RequestRegistry::end_abandoned`]), unless its log moved on since it was read: the new
-/// events, its final status, retention TTLs, its active slot released.
+/// events, its final status, retention TTLs, its active slot released and (KEYS[4], when it
+/// was registered by an instance) its entry in that instance's unended set removed.
 const END_ABANDONED: &str = r"
 if redis.call('HGET', KEYS[1], 'last_seq') ~= ARGV[1] then return 0 end
 for i = 6, #ARGV, 2 do redis.call('XADD', KEYS[2], ARGV[i], 'e', ARGV[i + 1]) end
@@ -125,6 +131,7 @@ redis.call('HSET', KEYS[1], 'last_seq', ARGV[3], 'status', ARGV[2])
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
 redis.call('PEXPIRE', KEYS[2], ARGV[4])
 redis.call('ZREM', KEYS[3], ARGV[5])
+if KEYS[4] then redis.call('SREM', KEYS[4], ARGV[5]) end
 return 1
 ";
 
@@ -135,6 +142,8 @@ const PUBLISH_RETRY: Duration = Duration::from_secs(30);
 /// A request this server runs.
 struct Local {
     owner: String,
+    /// The instance that registered it ("": no set of unended requests to leave).
+    instance: String,
     cancel: CancellationToken,
 }
 
@@ -363,6 +372,12 @@ impl Inner {
     fn active_key(&self, owner: &str) -> String {
         format!("{}:active:{owner}", self.prefix)
     }
+    /// The requests `instance` registered and has not ended: kept so that instance, restarted
+    /// after a crash, finds every log it must end — also those whose store rows were already
+    /// final (the store is written before `complete` is published).
+    fn unended_key(&self, instance: &str) -> String {
+        format!("{}:unended:{instance}", self.prefix)
+    }
     /// How long a request's keys live while it runs: until it is opened, plus the longest a
     /// comparison may run, plus retention (each publish pushes this forward).
     fn running_ttl(&self) -> Duration {
@@ -382,9 +397,15 @@ impl RequestRegistry for RedisRegistry {
             .map(|m| m.to_string())
             .unwrap_or_default();
         let ttl = inner.running_ttl().as_millis() as u64;
-        let outcome: i64 = redis::Script::new(REGISTER)
+        let register = redis::Script::new(REGISTER);
+        let mut script = register.prepare_invoke();
+        script
             .key(inner.active_key(&request.owner))
-            .key(inner.req_key(&request.id))
+            .key(inner.req_key(&request.id));
+        if !request.instance.is_empty() {
+            script.key(inner.unended_key(&request.instance));
+        }
+        let outcome: i64 = script
             .arg(now)
             .arg(inner.config.max_active_per_owner)
             .arg(now + LEASE.as_millis() as u64)
@@ -407,6 +428,8 @@ impl RequestRegistry for RedisRegistry {
             .arg(0)
             .arg("opened")
             .arg("0")
+            .arg("instance")
+            .arg(&request.instance)
             .invoke_async(&mut self.conn())
             .await
             .map_err(redis_err)?;
@@ -430,6 +453,7 @@ impl RequestRegistry for RedisRegistry {
             request.id.clone(),
             Local {
                 owner: request.owner.clone(),
+                instance: request.instance.clone(),
                 cancel: cancel.clone(),
             },
         );
@@ -442,7 +466,12 @@ impl RequestRegistry for RedisRegistry {
 
     async fn publish(&self, id: &str, events: Vec<Event>) -> Result<()> {
         let inner = &self.0;
-        let Some(owner) = inner.local.lock().get(id).map(|l| l.owner.clone()) else {
+        let Some((owner, instance)) = inner
+            .local
+            .lock()
+            .get(id)
+            .map(|l| (l.owner.clone(), l.instance.clone()))
+        else {
             return Err(not_found(id));
         };
         let (req, ev) = (inner.req_key(id), inner.ev_key(id));
@@ -492,6 +521,12 @@ impl RequestRegistry for RedisRegistry {
                 .arg(inner.active_key(&owner))
                 .arg(id)
                 .ignore();
+            if !instance.is_empty() {
+                pipe.cmd("SREM")
+                    .arg(inner.unended_key(&instance))
+                    .arg(id)
+                    .ignore();
+            }
         }
         // All or nothing (MULTI/EXEC): a retry after a lost reply can ask whether it landed.
         pipe.atomic();
@@ -655,6 +690,7 @@ impl RequestRegistry for RedisRegistry {
             id.clone(),
             Local {
                 owner: owner.to_string(),
+                instance: String::new(),
                 cancel: CancellationToken::new(),
             },
         );
@@ -692,15 +728,29 @@ impl RequestRegistry for RedisRegistry {
         let Some(end) = events.last() else {
             return Ok(false);
         };
+        // What the ending says: `interrupted`, or what the store had already finished.
+        let ended_as = events
+            .iter()
+            .rev()
+            .find_map(|e| match &e.kind {
+                EventKind::Complete(c) => Some(c.status),
+                EventKind::Status { status } => Some(*status),
+                _ => None,
+            })
+            .unwrap_or(RequestStatus::Interrupted);
         let inner = &self.0;
         let end_script = redis::Script::new(END_ABANDONED);
         let mut script = end_script.prepare_invoke();
         script
             .key(inner.req_key(id))
             .key(inner.ev_key(id))
-            .key(inner.active_key(owner))
+            .key(inner.active_key(owner));
+        if !field("instance").is_empty() {
+            script.key(inner.unended_key(field("instance")));
+        }
+        script
             .arg(last)
-            .arg(RequestStatus::Interrupted.as_str())
+            .arg(ended_as.as_str())
             .arg(end.seq)
             .arg(inner.config.retention.as_millis() as u64)
             .arg(id);
@@ -712,6 +762,40 @@ impl RequestRegistry for RedisRegistry {
             .await
             .map_err(redis_err)?;
         Ok(ended == 1)
+    }
+
+    async fn left_unfinished(&self, instance: &str) -> Result<Vec<(String, String)>> {
+        let key = self.0.unended_key(instance);
+        let mut conn = self.conn();
+        let ids: Vec<String> = conn.smembers(&key).await.map_err(redis_err)?;
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        for id in &ids {
+            pipe.cmd("HMGET")
+                .arg(self.0.req_key(id))
+                .arg("owner")
+                .arg("status");
+        }
+        let rows: Vec<(Option<String>, Option<String>)> =
+            pipe.query_async(&mut conn).await.map_err(redis_err)?;
+        let (mut left, mut gone) = (Vec::new(), Vec::new());
+        for (id, (owner, status)) in ids.into_iter().zip(rows) {
+            let ended = status.as_deref().is_none_or(|s| {
+                serde_json::from_value::<RequestStatus>(serde_json::Value::String(s.into()))
+                    .is_ok_and(|s| s.is_terminal())
+            });
+            match owner {
+                Some(owner) if !ended => left.push((owner, id)),
+                // Expired, or ended meanwhile: nothing to end.
+                _ => gone.push(id),
+            }
+        }
+        if !gone.is_empty() {
+            let _: () = conn.srem(&key, gone).await.map_err(redis_err)?;
+        }
+        Ok(left)
     }
 
     async fn cancel(&self, owner: &str, id: &str) -> Result<()> {

@@ -1515,6 +1515,7 @@ impl Service {
         let models: Vec<String> = calls.iter().map(|c| c.model.to_string()).collect();
         let mut new = NewRequest::new(owner, models.clone()).metadata(metadata.clone());
         new.blind = blind;
+        new.instance = self.instance.clone();
         if let Some(store) = &self.store {
             // An agent comparison may call each model up to `max_steps` times: the hold is the
             // worst case of every step.

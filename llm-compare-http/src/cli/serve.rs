@@ -214,9 +214,9 @@ pub async fn run(config: Option<&Path>, args: ServeArgs) -> u8 {
     // Whatever was running when the last process stopped will never finish: its rows become
     // `interrupted`, and in cluster mode its streams (followed elsewhere) end.
     match state.service().recover().await {
-        Ok(r) if r.interrupted == 0 => {}
+        Ok(r) if r.interrupted == 0 && r.ended_as_stored == 0 => {}
         Ok(r) => {
-            tracing::warn!(target: "llm_compare::http", interrupted = r.interrupted, streams_ended = r.ended, "comparisons left running by the previous process are now interrupted")
+            tracing::warn!(target: "llm_compare::http", interrupted = r.interrupted, streams_ended = r.ended, streams_ended_as_stored = r.ended_as_stored, "comparisons left running by the previous process are now interrupted, and their streams (followed on other servers) ended")
         }
         Err(e) => {
             super::print_error(&e);
