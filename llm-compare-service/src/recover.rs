@@ -171,8 +171,9 @@ impl Service {
             if interrupted.contains(&id) {
                 continue;
             }
-            // Not in the store (its POST failed before the row was written, so nobody got
-            // its id), or still running elsewhere: not this restart's to end.
+            // No row (it was discarded when its registration failed), or not final (never
+            // here: every running row of this instance was just marked): nothing to take
+            // an ending from.
             let Some(stored) = store.comparison(&owner, &id).await? else {
                 continue;
             };
