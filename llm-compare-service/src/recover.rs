@@ -9,8 +9,8 @@
 use std::sync::Arc;
 
 use llm_compare_core::{
-    Complete, Cost, ErrorCode, ErrorInfo, EventKind, FinishReason, ModelResult, RequestStatus,
-    Result, Stage, Timing, Totals, Usage,
+    Complete, Cost, ErrorCode, ErrorInfo, EventKind, FinishReason, ModelResult, RequestInfo,
+    RequestStatus, Result, Stage, Timing, Totals, Usage,
 };
 
 use crate::StoredComparison;
@@ -151,21 +151,14 @@ impl Service {
         let interrupted: std::collections::HashSet<String> =
             abandoned.iter().map(|c| c.id.clone()).collect();
         for c in abandoned {
-            // Gone from the registry (memory, or expired): nobody can be following it.
-            let Ok(info) = registry.status(&c.owner, &c.id).await else {
-                continue;
-            };
-            if info.status.is_terminal() {
-                continue;
-            }
-            let events = registry.events(&c.owner, &c.id, 0).await?;
-            let models = fold(&info.models, events).models;
-            let duration_ms =
-                now_ms().saturating_sub(i64::try_from(info.created_at_ms).unwrap_or(0));
-            let ending = interrupted_ending(&c.id, models, duration_ms as f64);
-            if registry.end_abandoned(&c.owner, &c.id, ending).await? {
-                done.ended += 1;
-            }
+            let ended = self
+                .end_open_log(&c.owner, &c.id, |info, models| {
+                    let created = i64::try_from(info.created_at_ms).unwrap_or(0);
+                    let duration_ms = now_ms().saturating_sub(created);
+                    interrupted_ending(&c.id, models, duration_ms as f64)
+                })
+                .await?;
+            done.ended += usize::from(ended);
         }
         for (owner, id) in unended {
             if interrupted.contains(&id) {
@@ -180,17 +173,38 @@ impl Service {
             if !stored.status.is_terminal() {
                 continue;
             }
-            let Ok(info) = registry.status(&owner, &id).await else {
-                continue;
-            };
-            let events = registry.events(&owner, &id, 0).await?;
-            let published = fold(&info.models, events).models;
-            let ending = stored_ending(&stored, &published);
-            if registry.end_abandoned(&owner, &id, ending).await? {
-                done.ended_as_stored += 1;
-            }
+            let ended = self
+                .end_open_log(&owner, &id, |_, published| {
+                    stored_ending(&stored, &published)
+                })
+                .await?;
+            done.ended_as_stored += usize::from(ended);
         }
         Ok(done)
+    }
+
+    /// Ends the log of `id` with what `ending` makes of it (its info and its models as its
+    /// events left them), if the registry still holds it open; whether it did.
+    async fn end_open_log(
+        &self,
+        owner: &str,
+        id: &str,
+        ending: impl FnOnce(&RequestInfo, Vec<ModelSnapshot>) -> Vec<EventKind>,
+    ) -> Result<bool> {
+        let registry = self.registry_ref();
+        let info = match registry.status(owner, id).await {
+            Ok(info) => info,
+            // Gone from the registry (memory, or expired): nobody can be following it.
+            Err(e) if e.code() == ErrorCode::NotFound => return Ok(false),
+            Err(e) => return Err(e),
+        };
+        if info.status.is_terminal() {
+            return Ok(false);
+        }
+        let events = registry.events(owner, id, 0).await?;
+        let models = fold(&info.models, events).models;
+        let ending = ending(&info, models);
+        registry.end_abandoned(owner, id, ending).await
     }
 }
 

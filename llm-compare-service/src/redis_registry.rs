@@ -86,6 +86,42 @@ fn corrupt(id: &str, field: &str, value: &str) -> Error {
     ))
 }
 
+/// A request hash's `status` (absent: the hash expired between two reads).
+fn stored_status(id: &str, value: &str) -> Result<RequestStatus> {
+    serde_json::from_value(serde_json::Value::String(value.into()))
+        .map_err(|_| corrupt(id, "status", value))
+}
+
+/// A request hash (`h`, read as `owner`'s) as the registry's answer; strict, field by field.
+fn decode_info(owner: &str, id: &str, h: &HashMap<String, String>) -> Result<RequestInfo> {
+    let field = |k: &str| h.get(k).map(String::as_str).unwrap_or_default();
+    let number = |k: &str| {
+        field(k)
+            .parse::<u64>()
+            .map_err(|_| corrupt(id, k, field(k)))
+    };
+    let metadata = match field("metadata") {
+        "" => None,
+        m => Some(serde_json::from_str(m).map_err(|_| corrupt(id, "metadata", m))?),
+    };
+    let blind = match field("blind") {
+        "1" => true,
+        "0" => false,
+        b => return Err(corrupt(id, "blind", b)),
+    };
+    Ok(RequestInfo {
+        id: id.to_string(),
+        owner: owner.to_string(),
+        status: stored_status(id, field("status"))?,
+        models: serde_json::from_str(field("models"))
+            .map_err(|_| corrupt(id, "models", field("models")))?,
+        created_at_ms: number("created_at_ms")?,
+        metadata,
+        blind,
+        last_seq: number("last_seq")?,
+    })
+}
+
 fn not_found(id: &str) -> Error {
     Error::NotFound(format!("no request `{id}` (unknown, expired or not yours)"))
 }
@@ -559,18 +595,7 @@ impl RequestRegistry for RedisRegistry {
 
     async fn status(&self, owner: &str, id: &str) -> Result<RequestInfo> {
         let h = self.info(owner, id).await?;
-        let field = |k: &str| h.get(k).map(String::as_str).unwrap_or_default();
-        Ok(RequestInfo {
-            id: id.to_string(),
-            owner: owner.to_string(),
-            status: serde_json::from_value(serde_json::Value::String(field("status").into()))
-                .unwrap_or(RequestStatus::Running),
-            models: serde_json::from_str(field("models")).unwrap_or_default(),
-            created_at_ms: field("created_at_ms").parse().unwrap_or(0),
-            metadata: serde_json::from_str(field("metadata")).ok(),
-            blind: field("blind") == "1",
-            last_seq: field("last_seq").parse().unwrap_or(0),
-        })
+        decode_info(owner, id, &h)
     }
 
     async fn subscribe(&self, owner: &str, id: &str, after_seq: u64) -> Result<EventStream> {
@@ -715,10 +740,7 @@ impl RequestRegistry for RedisRegistry {
             Err(e) => return Err(e),
         };
         let field = |k: &str| h.get(k).map(String::as_str).unwrap_or_default();
-        let status: RequestStatus =
-            serde_json::from_value(serde_json::Value::String(field("status").into()))
-                .map_err(|_| corrupt(id, "status", field("status")))?;
-        if status.is_terminal() {
+        if stored_status(id, field("status"))?.is_terminal() {
             return Ok(false);
         }
         let last: u64 = field("last_seq")
@@ -782,12 +804,10 @@ impl RequestRegistry for RedisRegistry {
             pipe.query_async(&mut conn).await.map_err(redis_err)?;
         let (mut left, mut gone) = (Vec::new(), Vec::new());
         for (id, (owner, status)) in ids.into_iter().zip(rows) {
-            let ended = status.as_deref().is_none_or(|s| {
-                serde_json::from_value::<RequestStatus>(serde_json::Value::String(s.into()))
-                    .is_ok_and(|s| s.is_terminal())
-            });
-            match owner {
-                Some(owner) if !ended => left.push((owner, id)),
+            match (owner, status) {
+                (Some(owner), Some(status)) if !stored_status(&id, &status)?.is_terminal() => {
+                    left.push((owner, id));
+                }
                 // Expired, or ended meanwhile: nothing to end.
                 _ => gone.push(id),
             }
@@ -810,5 +830,73 @@ impl RequestRegistry for RedisRegistry {
             .await
             .map_err(redis_err)?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hash(fields: &[(&str, &str)]) -> HashMap<String, String> {
+        fields
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn registered() -> HashMap<String, String> {
+        hash(&[
+            ("owner", "u"),
+            ("models", r#"["sim/a","sim/b"]"#),
+            ("created_at_ms", "1700000000000"),
+            ("metadata", ""),
+            ("blind", "0"),
+            ("status", "running"),
+            ("last_seq", "7"),
+            ("opened", "1"),
+            ("instance", "i1"),
+        ])
+    }
+
+    #[test]
+    fn a_request_hash_decodes_field_by_field() {
+        let info = decode_info("u", "r1", &registered()).unwrap();
+        assert_eq!(info.status, RequestStatus::Running);
+        assert_eq!(info.models, ["sim/a", "sim/b"]);
+        assert_eq!(info.created_at_ms, 1_700_000_000_000);
+        assert_eq!(info.metadata, None, "written as \"\" when there is none");
+        assert!(!info.blind);
+        assert_eq!(info.last_seq, 7);
+        let mut h = registered();
+        h.insert("metadata".into(), r#"{"k":1}"#.into());
+        h.insert("blind".into(), "1".into());
+        let info = decode_info("u", "r1", &h).unwrap();
+        assert_eq!(info.metadata, Some(serde_json::json!({"k": 1})));
+        assert!(info.blind);
+    }
+
+    #[test]
+    fn a_corrupt_field_is_an_error_naming_it_never_a_default() {
+        for (field, value) in [
+            ("status", "runing"),
+            ("status", ""),
+            ("models", "sim/a"),
+            ("created_at_ms", "-1"),
+            ("metadata", "{"),
+            ("blind", "yes"),
+            ("last_seq", "x"),
+        ] {
+            let mut h = registered();
+            h.insert(field.into(), value.into());
+            let e = decode_info("u", "r1", &h).unwrap_err();
+            assert_eq!(e.code(), ErrorCode::Internal, "{field}={value:?}");
+            assert!(
+                e.to_string().contains(&format!("corrupt `{field}`")),
+                "{field}={value:?}: {e}"
+            );
+        }
+        let mut h = registered();
+        h.remove("last_seq");
+        assert!(decode_info("u", "r1", &h).is_err(), "a missing field too");
     }
 }
