@@ -10,6 +10,7 @@ pub mod anthropic;
 pub mod gemini;
 pub mod http;
 pub mod openai;
+pub mod sse;
 
 use std::fmt;
 use std::time::Duration;
