@@ -624,63 +624,74 @@ impl SqlStore {
             return Ok(());
         }
         let at = now_ms();
-        let mut sql = String::from(
-            "INSERT INTO comparisons (id, owner, status, models, metadata, created_at_ms, session_id, prompt, \
-             blind, instance, kind, finished_at_ms, totals, duration_ms, attachments, category, tags) VALUES ",
-        );
-        values(&mut sql, whole.len(), 17, anonymous(tx));
-        let mut refs = Vec::with_capacity(whole.len());
+        let mut rows = Vec::with_capacity(whole.len());
         for w in whole {
-            refs.push(Self::put_attachments(tx, &w.create.attachments).await?);
+            rows.push((w, Self::put_attachments(tx, &w.create.attachments).await?));
         }
-        let mut q = sqlx::query(AssertSqlSafe(sql)).persistent(false);
-        for (w, refs) in whole.iter().zip(refs) {
-            let c = w.create;
-            q = q
-                .bind(&c.id)
-                .bind(&c.owner)
-                .bind(
-                    w.finish
-                        .map_or(RequestStatus::Running.as_str(), |f| f.status.as_str()),
-                )
-                .bind(json(&c.models))
-                .bind(c.metadata.as_ref().map(json))
-                .bind(c.created_at_ms)
-                .bind(&c.session_id)
-                .bind(&c.prompt)
-                .bind(i64::from(c.blind))
-                .bind(&c.instance)
-                .bind(c.kind.as_str())
-                .bind(w.finish.map(|_| at))
-                .bind(w.finish.map(|f| json(&f.totals)))
-                .bind(w.finish.map(|f| f.duration_ms))
-                .bind(refs)
-                .bind(&c.category)
-                .bind(tags_column(&c.tags));
-        }
-        q.execute(&mut **tx).await.map_err(db_err)?;
+        let columns = "INSERT INTO comparisons (id, owner, status, models, metadata, created_at_ms, session_id, prompt, \
+             blind, instance, kind, finished_at_ms, totals, duration_ms, attachments, category, tags) VALUES ";
+        execute_rows(
+            tx,
+            &rows,
+            |n, anonymous| {
+                let mut sql = String::from(columns);
+                values(&mut sql, n, 17, anonymous);
+                sql
+            },
+            |q, (w, refs)| {
+                let c = w.create;
+                q.bind(&c.id)
+                    .bind(&c.owner)
+                    .bind(
+                        w.finish
+                            .map_or(RequestStatus::Running.as_str(), |f| f.status.as_str()),
+                    )
+                    .bind(json(&c.models))
+                    .bind(c.metadata.as_ref().map(json))
+                    .bind(c.created_at_ms)
+                    .bind(&c.session_id)
+                    .bind(&c.prompt)
+                    .bind(i64::from(c.blind))
+                    .bind(&c.instance)
+                    .bind(c.kind.as_str())
+                    .bind(w.finish.map(|_| at))
+                    .bind(w.finish.map(|f| json(&f.totals)))
+                    .bind(w.finish.map(|f| f.duration_ms))
+                    .bind(refs.as_deref())
+                    .bind(&c.category)
+                    .bind(tags_column(&c.tags))
+            },
+        )
+        .await?;
 
-        let models: usize = whole.iter().map(|w| w.create.models.len()).sum();
-        let mut sql = String::from(
-            "INSERT INTO model_results (comparison_id, model_index, model, text, result, updated_at_ms, ttft_ms, cost_pico) VALUES ",
-        );
-        values(&mut sql, models, 8, anonymous(tx));
-        let mut q = sqlx::query(AssertSqlSafe(sql)).persistent(false);
-        for w in whole {
-            for (i, model) in w.create.models.iter().enumerate() {
-                let r = w.results.iter().find(|r| r.model_index == i);
-                q = q
-                    .bind(&w.create.id)
-                    .bind(i as i64)
-                    .bind(model)
-                    .bind(r.map_or("", |r| r.text.as_str()))
-                    .bind(r.map(|r| json(*r)))
-                    .bind(at)
-                    .bind(r.and_then(|r| r.timing.ttft_ms))
-                    .bind(r.and_then(|r| pico(r.cost.total_usd)));
-            }
-        }
-        q.execute(&mut **tx).await.map_err(db_err)?;
+        let models: Vec<(&Whole, usize, &String)> = whole
+            .iter()
+            .flat_map(|w| {
+                w.create
+                    .models
+                    .iter()
+                    .enumerate()
+                    .map(move |(i, m)| (w, i, m))
+            })
+            .collect();
+        execute_rows(tx, &models, |n, anonymous| {
+            let mut sql = String::from(
+                "INSERT INTO model_results (comparison_id, model_index, model, text, result, updated_at_ms, ttft_ms, cost_pico) VALUES ",
+            );
+            values(&mut sql, n, 8, anonymous);
+            sql
+        }, |q, &(w, i, model)| {
+            let r = w.results.iter().find(|r| r.model_index == i);
+            q.bind(&w.create.id)
+                .bind(i as i64)
+                .bind(model)
+                .bind(r.map_or("", |r| r.text.as_str()))
+                .bind(r.map(|r| json(*r)))
+                .bind(at)
+                .bind(r.and_then(|r| r.timing.ttft_ms))
+                .bind(r.and_then(|r| pico(r.cost.total_usd)))
+        })
+        .await?;
 
         let results: Vec<(&str, &ModelResult)> = whole
             .iter()
@@ -784,39 +795,31 @@ impl SqlStore {
         let at = now_ms();
         // `UPDATE … FROM (VALUES …)`: SQLite (3.33+) and PostgreSQL both name the columns
         // column1…; every parameter is cast so PostgreSQL knows its type.
-        let mut sql = String::from(
-            "UPDATE model_results SET text = v.column3, result = v.column4, updated_at_ms = v.column5, \
-             ttft_ms = v.column6, cost_pico = v.column7 FROM (VALUES ",
-        );
-        typed_values(
-            &mut sql,
-            results.len(),
-            &[
-                "TEXT",
-                "BIGINT",
-                "TEXT",
-                "TEXT",
-                "BIGINT",
-                "DOUBLE PRECISION",
-                "BIGINT",
-            ],
-            anonymous(tx),
-        );
-        sql.push_str(
-            ") AS v WHERE model_results.comparison_id = v.column1 AND model_results.model_index = v.column2",
-        );
-        let mut q = sqlx::query(AssertSqlSafe(sql)).persistent(false);
-        for (id, r) in results {
-            q = q
-                .bind(*id)
+        execute_rows(tx, results, |n, anonymous| {
+            let mut sql = String::from(
+                "UPDATE model_results SET text = v.column3, result = v.column4, updated_at_ms = v.column5, \
+                 ttft_ms = v.column6, cost_pico = v.column7 FROM (VALUES ",
+            );
+            typed_values(
+                &mut sql,
+                n,
+                &["TEXT", "BIGINT", "TEXT", "TEXT", "BIGINT", "DOUBLE PRECISION", "BIGINT"],
+                anonymous,
+            );
+            sql.push_str(
+                ") AS v WHERE model_results.comparison_id = v.column1 AND model_results.model_index = v.column2",
+            );
+            sql
+        }, |q, &(id, r)| {
+            q.bind(id)
                 .bind(r.model_index as i64)
                 .bind(&r.text)
                 .bind(json(r))
                 .bind(at)
                 .bind(r.timing.ttft_ms)
-                .bind(pico(r.cost.total_usd));
-        }
-        q.execute(&mut **tx).await.map_err(db_err)?;
+                .bind(pico(r.cost.total_usd))
+        })
+        .await?;
         Self::insert_ledger(tx, results, at).await?;
         if held {
             for (id, r) in results {
@@ -843,26 +846,24 @@ impl SqlStore {
             return Ok(());
         }
         // `WHERE 1 = 1` keeps SQLite from reading `ON CONFLICT` as a join constraint.
-        let mut sql = format!(
-            "INSERT INTO usage_ledger ({LEDGER_COLUMNS}) SELECT c.id, v.column2, c.owner, v.column3, v.column4, \
-             v.column5, v.column6, v.column7, v.column8, v.column9 FROM (VALUES "
-        );
-        typed_values(
-            &mut sql,
-            results.len(),
-            &[
-                "TEXT", "BIGINT", "TEXT", "BIGINT", "BIGINT", "BIGINT", "BIGINT", "BIGINT", "TEXT",
-            ],
-            anonymous(tx),
-        );
-        sql.push_str(
-            ") AS v JOIN comparisons c ON c.id = v.column1 WHERE 1 = 1 \
-             ON CONFLICT (comparison_id, model_index) DO NOTHING",
-        );
-        let mut q = sqlx::query(AssertSqlSafe(sql)).persistent(false);
-        for (id, r) in results {
-            q = q
-                .bind(*id)
+        execute_rows(tx, results, |n, anonymous| {
+            let mut sql = format!(
+                "INSERT INTO usage_ledger ({LEDGER_COLUMNS}) SELECT c.id, v.column2, c.owner, v.column3, v.column4, \
+                 v.column5, v.column6, v.column7, v.column8, v.column9 FROM (VALUES "
+            );
+            typed_values(
+                &mut sql,
+                n,
+                &["TEXT", "BIGINT", "TEXT", "BIGINT", "BIGINT", "BIGINT", "BIGINT", "BIGINT", "TEXT"],
+                anonymous,
+            );
+            sql.push_str(
+                ") AS v JOIN comparisons c ON c.id = v.column1 WHERE 1 = 1 \
+                 ON CONFLICT (comparison_id, model_index) DO NOTHING",
+            );
+            sql
+        }, |q, &(id, r)| {
+            q.bind(id)
                 .bind(r.model_index as i64)
                 .bind(r.served_by.as_deref().unwrap_or(&r.model))
                 .bind(at)
@@ -870,10 +871,9 @@ impl SqlStore {
                 .bind(i64::try_from(r.usage.output_tokens).unwrap_or(i64::MAX))
                 .bind(pico(r.cost.total_usd).unwrap_or(0))
                 .bind(i64::from(r.cost.priced))
-                .bind(r.cost.source.as_str());
-        }
-        q.execute(&mut **tx).await.map_err(db_err)?;
-        Ok(())
+                .bind(r.cost.source.as_str())
+        })
+        .await
     }
 
     /// Saves the ends of comparisons inside `tx` (one statement), releasing what they still
@@ -886,28 +886,28 @@ impl SqlStore {
         if ends.is_empty() {
             return Ok(());
         }
-        let mut sql = String::from(
-            "UPDATE comparisons SET status = v.column2, finished_at_ms = v.column3, totals = v.column4, \
-             duration_ms = v.column5 FROM (VALUES ",
-        );
-        typed_values(
-            &mut sql,
-            ends.len(),
-            &["TEXT", "TEXT", "BIGINT", "TEXT", "DOUBLE PRECISION"],
-            anonymous(tx),
-        );
-        sql.push_str(") AS v WHERE comparisons.id = v.column1");
         let at = now_ms();
-        let mut q = sqlx::query(AssertSqlSafe(sql)).persistent(false);
-        for (id, c) in ends {
-            q = q
-                .bind(*id)
+        execute_rows(tx, ends, |n, anonymous| {
+            let mut sql = String::from(
+                "UPDATE comparisons SET status = v.column2, finished_at_ms = v.column3, totals = v.column4, \
+                 duration_ms = v.column5 FROM (VALUES ",
+            );
+            typed_values(
+                &mut sql,
+                n,
+                &["TEXT", "TEXT", "BIGINT", "TEXT", "DOUBLE PRECISION"],
+                anonymous,
+            );
+            sql.push_str(") AS v WHERE comparisons.id = v.column1");
+            sql
+        }, |q, &(id, c)| {
+            q.bind(id)
                 .bind(c.status.as_str())
                 .bind(at)
                 .bind(json(&c.totals))
-                .bind(c.duration_ms);
-        }
-        q.execute(&mut **tx).await.map_err(db_err)?;
+                .bind(c.duration_ms)
+        })
+        .await?;
         // Every model has a result by now; anything still held was never spent.
         if held {
             for (id, _) in ends {
@@ -1097,10 +1097,63 @@ fn anonymous(tx: &Transaction<'static, Any>) -> bool {
     tx.backend_name() == <sqlx::Sqlite as sqlx::Database>::NAME
 }
 
-/// Multi-row statements are not kept prepared (`persistent(false)`): their text changes
-/// with the row count, and sqlx's `Any` driver binds a NULL `f64` as `float4` (sqlx-core
-/// 0.9 `any/arguments.rs` swaps `Real` and `Double`), so a statement first prepared with a
-/// NULL there would refuse every later value on PostgreSQL ("incorrect binary data format").
+/// A query on the `Any` driver.
+type AnyQuery<'q> = sqlx::query::Query<'q, Any, sqlx::any::AnyArguments>;
+
+/// Most rows in one multi-row statement on SQLite (see [`row_chunks`]).
+const SQLITE_ROWS: usize = 64;
+
+/// How a multi-row statement over `rows` rows is cut, as ranges of the rows. On SQLite
+/// (`sqlite`): into chunks whose sizes are powers of two up to [`SQLITE_ROWS`] (13 rows: 8,
+/// 4 and 1), so that a handful of statement texts serve every batch and each is prepared once
+/// per connection and kept — parsing them anew for every batch was 81k of the 795k
+/// instructions the server spent per chat completion (docs/benchmarks.md). On PostgreSQL:
+/// one statement for all the rows, since its parsing happens in the database's process, and
+/// there it is not kept (see [`typed_values`]).
+fn row_chunks(rows: usize, sqlite: bool) -> Vec<std::ops::Range<usize>> {
+    let mut chunks = Vec::new();
+    let mut start = 0;
+    while start < rows {
+        let left = rows - start;
+        // SQLite: the largest power of two that fits what is left, at most SQLITE_ROWS.
+        let size = if sqlite {
+            (1 << left.ilog2()).min(SQLITE_ROWS)
+        } else {
+            left
+        };
+        chunks.push(start..start + size);
+        start += size;
+    }
+    chunks
+}
+
+/// Executes a multi-row statement over `rows` inside `tx`, cut by [`row_chunks`]: `sql(n,
+/// anonymous)` writes the statement for `n` rows, `bind` binds one row's parameters. Kept
+/// prepared on SQLite, not on PostgreSQL (see [`typed_values`]).
+async fn execute_rows<'q, T>(
+    tx: &mut Transaction<'static, Any>,
+    rows: &'q [T],
+    sql: impl Fn(usize, bool) -> String,
+    bind: impl Fn(AnyQuery<'q>, &'q T) -> AnyQuery<'q>,
+) -> Result<()> {
+    let sqlite = anonymous(tx);
+    for chunk in row_chunks(rows.len(), sqlite) {
+        let rows = &rows[chunk];
+        let q = sqlx::query(AssertSqlSafe(sql(rows.len(), sqlite))).persistent(sqlite);
+        rows.iter()
+            .fold(q, &bind)
+            .execute(&mut **tx)
+            .await
+            .map_err(db_err)?;
+    }
+    Ok(())
+}
+
+/// Multi-row statements are not kept prepared on PostgreSQL: sqlx's `Any` driver binds a
+/// NULL `f64` as `float4` (sqlx-core 0.9 `any/arguments.rs` swaps `Real` and `Double`), so
+/// a statement first prepared with a NULL there would refuse every later value ("incorrect
+/// binary data format"). SQLite's columns take any type: there they are kept
+/// ([`row_chunks`]).
 ///
 /// Like [`values`], each parameter cast to its column's type (`CAST($1 AS TEXT)`): in a
 /// `VALUES` list PostgreSQL cannot infer them.
@@ -1798,6 +1851,42 @@ fn eval_run_of(row: &AnyRow, rows_done: u64) -> Result<EvalRunRecord> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sqlite_statements_come_in_few_sizes_and_cover_every_row() {
+        let mut sizes = std::collections::BTreeSet::new();
+        for rows in 0..=700 {
+            let chunks = row_chunks(rows, true);
+            let mut next = 0;
+            for c in &chunks {
+                assert_eq!(c.start, next, "{rows} rows: contiguous");
+                let size = c.len();
+                assert!(
+                    size.is_power_of_two() && size <= SQLITE_ROWS,
+                    "{rows}: {size}"
+                );
+                sizes.insert(size);
+                next = c.end;
+            }
+            assert_eq!(next, rows, "{rows} rows: all covered");
+            // Largest first, so the count stays logarithmic below SQLITE_ROWS.
+            assert!(chunks.len() <= rows / SQLITE_ROWS + 7, "{rows}: {chunks:?}");
+            assert_eq!(
+                row_chunks(rows, false),
+                (rows > 0)
+                    .then_some(0..rows)
+                    .into_iter()
+                    .collect::<Vec<_>>(),
+                "PostgreSQL: one statement"
+            );
+        }
+        // Seven statement texts per kind of write, whatever the batches.
+        assert_eq!(
+            sizes.into_iter().collect::<Vec<_>>(),
+            [1, 2, 4, 8, 16, 32, 64]
+        );
+        assert_eq!(row_chunks(13, true), [0..8, 8..12, 12..13]);
+    }
 
     fn create(id: &str, held: bool) -> Write {
         Write::Create(Box::new(NewComparison {

@@ -71,6 +71,7 @@ async fn suite(store: Arc<dyn Store>) {
     budgets_and_usage(store.clone()).await;
     votes_feed_the_leaderboard(store.clone()).await;
     batches_are_all_or_nothing(store.clone()).await;
+    batches_of_any_size(store.clone()).await;
     concurrent_writes_are_group_committed(store.clone()).await;
     eval_runs(store).await;
 }
@@ -238,6 +239,79 @@ async fn batches_are_all_or_nothing(store: Arc<dyn Store>) {
     let fresh_id = fresh[0].comparison_id().to_string();
     assert!(store.write_batch(&[fresh, a].concat()).await.is_err());
     assert!(store.comparison(&owner, &fresh_id).await.unwrap().is_none());
+}
+
+/// Batches of many sizes (SQLite cuts a multi-row statement into chunks of powers of two and
+/// keeps each prepared; PostgreSQL takes one statement): every row lands, whatever the size,
+/// also when a size's statement was prepared by an earlier batch.
+async fn batches_of_any_size(store: Arc<dyn Store>) {
+    let owner = unique("grace");
+    let mut ids = Vec::new();
+    let mut calls = 0;
+    for (n, finish_later) in [(70, true), (77, false), (3, false), (13, true), (1, false)] {
+        let made: Vec<(NewComparison, Vec<ModelResult>)> = (0..n)
+            .map(|k| {
+                let c = new(&owner);
+                let results = c
+                    .models
+                    .iter()
+                    .enumerate()
+                    .map(|(i, m)| result(i, m, &format!("{n}-{k}-{i}")))
+                    .collect();
+                (c, results)
+            })
+            .collect();
+        let ends = |made: &[(NewComparison, Vec<ModelResult>)]| -> Vec<Write> {
+            made.iter()
+                .flat_map(|(c, rs)| {
+                    rs.iter()
+                        .map(|r| Write::Result {
+                            id: c.id.clone(),
+                            result: Box::new(r.clone()),
+                        })
+                        .chain([Write::Finish {
+                            id: c.id.clone(),
+                            complete: Box::new(complete_of(&c.id, rs.clone())),
+                        }])
+                        .collect::<Vec<_>>()
+                })
+                .collect()
+        };
+        let creates: Vec<Write> = made
+            .iter()
+            .map(|(c, _)| Write::Create(Box::new(c.clone())))
+            .collect();
+        if finish_later {
+            // Created in one batch (running), answered and finished in the next.
+            store.write_batch(&creates).await.unwrap();
+            for (c, _) in &made {
+                let s = store.comparison(&owner, &c.id).await.unwrap().unwrap();
+                assert_eq!(s.status, RequestStatus::Running, "batch of {n}");
+            }
+            store.write_batch(&ends(&made)).await.unwrap();
+        } else {
+            // Each comparison created, answered and finished in the same batch: recorded whole.
+            let all: Vec<Write> = creates
+                .into_iter()
+                .zip(made.chunks(1))
+                .flat_map(|(create, one)| std::iter::once(create).chain(ends(one)))
+                .collect();
+            store.write_batch(&all).await.unwrap();
+        }
+        for (c, rs) in &made {
+            let s = store.comparison(&owner, &c.id).await.unwrap().unwrap();
+            assert_eq!(s.status, RequestStatus::Completed, "batch of {n}");
+            let texts: Vec<&str> = s.models.iter().map(|m| m.text.as_str()).collect();
+            let want: Vec<&str> = rs.iter().map(|r| r.text.as_str()).collect();
+            assert_eq!(texts, want, "batch of {n}");
+            assert!(s.models.iter().all(|m| m.result.is_some()), "batch of {n}");
+            ids.push(c.id.clone());
+        }
+        calls += n * 2;
+    }
+    let usage = store.usage(&owner, 0, i64::MAX).await.unwrap();
+    assert_eq!(usage.iter().map(|u| u.calls).sum::<u64>(), calls as u64);
+    assert_eq!(ids.len(), 164);
 }
 
 async fn comparisons_and_votes(store: Arc<dyn Store>) {

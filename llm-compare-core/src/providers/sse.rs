@@ -5,6 +5,7 @@
 //! re-buffered what followed each event — more instructions than the events' JSON:
 //! docs/benchmarks.md, "Instructions per chat completion").
 
+use std::borrow::Cow;
 use std::collections::VecDeque;
 
 /// UTF-8's byte-order mark, skipped at the start of a stream.
@@ -14,8 +15,8 @@ const BOM: &[u8] = b"\xEF\xBB\xBF";
 /// with `\n`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SseEvent {
-    /// The `event:` field, or `message`.
-    pub event: String,
+    /// The `event:` field, or `message` (not allocated: most providers name no type).
+    pub event: Cow<'static, str>,
     /// The `data:` fields, joined with `\n`.
     pub data: String,
 }
@@ -80,13 +81,17 @@ impl SseFramer {
             if self.partial.is_empty() {
                 self.line(line)?;
             } else {
+                // The line's start was held back; its buffer is kept for the next one.
                 let mut whole = std::mem::take(&mut self.partial);
                 whole.extend_from_slice(line);
-                self.line(&whole)?;
+                let applied = self.line(&whole);
+                whole.clear();
+                self.partial = whole;
+                applied?;
             }
-            let crlf = chunk[end] == b'\r';
+            let ended_with_cr = chunk[end] == b'\r';
             chunk = &chunk[end + 1..];
-            if crlf {
+            if ended_with_cr {
                 match chunk.first() {
                     Some(b'\n') => chunk = &chunk[1..],
                     Some(_) => {}
@@ -139,9 +144,9 @@ impl SseFramer {
         if std::mem::take(&mut self.has_data) {
             self.ready.push_back(SseEvent {
                 event: if event.is_empty() {
-                    "message".to_string()
+                    Cow::Borrowed("message")
                 } else {
-                    event
+                    Cow::Owned(event)
                 },
                 data,
             });
@@ -159,7 +164,7 @@ mod tests {
         for c in chunks {
             f.push(c).unwrap();
             while let Some(e) = f.next_event() {
-                out.push((e.event, e.data));
+                out.push((e.event.into_owned(), e.data));
             }
         }
         out

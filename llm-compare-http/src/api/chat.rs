@@ -532,12 +532,7 @@ pub async fn completions(
         return Ok(with_id(resp, header_id));
     }
     let batches = futures::stream::iter((!opening.is_empty()).then_some(opening)).chain(batches);
-    let frames = Frames {
-        id,
-        model,
-        created,
-        include_usage,
-    };
+    let frames = Frames::new(id, model, created, include_usage);
     let guard = metrics::stream_opened("openai");
     let mut first = true;
     let body = batches.map(move |batch| {
@@ -559,9 +554,7 @@ pub async fn completions(
                 n += frames.chunk(&mut out, Delta::role(), None);
             }
             n += match e.kind {
-                EventKind::ResponseChunk { delta, .. } => {
-                    frames.chunk(&mut out, Delta::content(&delta), None)
-                }
+                EventKind::ResponseChunk { delta, .. } => frames.content(&mut out, &delta),
                 EventKind::ReasoningChunk { delta, .. } => {
                     frames.chunk(&mut out, Delta::reasoning(&delta), None)
                 }
@@ -694,9 +687,46 @@ struct Frames {
     created: u64,
     /// `stream_options.include_usage`: a last chunk with the usage and no choices.
     include_usage: bool,
+    /// A content chunk's frame around its text, rendered once (see [`Frames::content`]).
+    content_frame: (Vec<u8>, Vec<u8>),
 }
 
 impl Frames {
+    fn new(id: String, model: String, created: u64, include_usage: bool) -> Self {
+        let mut frames = Self {
+            id,
+            model,
+            created,
+            include_usage,
+            content_frame: (Vec::new(), Vec::new()),
+        };
+        let mut head = Vec::new();
+        frames.chunk(&mut head, Delta::content(""), None);
+        // The empty text is the frame's last `""`: no string before it can hold an unescaped
+        // quote pair.
+        let at = head
+            .windows(2)
+            .rposition(|w| w == b"\"\"")
+            .unwrap_or(head.len());
+        let tail = head.split_off(at);
+        let tail = tail.get(2..).unwrap_or_default().to_vec();
+        frames.content_frame = (head, tail);
+        frames
+    }
+
+    /// A content chunk — the most frequent frame by far — as its fixed frame around the
+    /// text serialized as a JSON string: the same bytes as [`Frames::chunk`] with
+    /// [`Delta::content`] (a test holds them equal), without escaping the id and the model
+    /// name again for every token.
+    fn content(&self, out: &mut Vec<u8>, text: &str) -> u64 {
+        let (head, tail) = &self.content_frame;
+        out.extend_from_slice(head);
+        // Serializing a string cannot fail.
+        let _ = serde_json::to_writer(&mut *out, text);
+        out.extend_from_slice(tail);
+        1
+    }
+
     fn write(
         &self,
         out: &mut Vec<u8>,
@@ -756,5 +786,37 @@ impl Frames {
             n += self.write(out, &[], Some(&usage_of(r)));
         }
         n
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_content_chunk_is_the_typed_chunk_byte_for_byte() {
+        for (id, model) in [
+            ("chatcmpl-1", "mock/mock-1"),
+            ("chatcmpl-\"\"", "a \"\" model \\ é \u{1}"),
+            ("", ""),
+        ] {
+            let frames = Frames::new(id.into(), model.into(), 1_700_000_000, true);
+            for text in [
+                "",
+                "Hello",
+                "\"\"",
+                "a \"quote\" \\ \n\t\u{0} é 😀",
+                "\"\"\"\"",
+            ] {
+                let (mut fast, mut typed) = (Vec::new(), Vec::new());
+                assert_eq!(frames.content(&mut fast, text), 1);
+                frames.chunk(&mut typed, Delta::content(text), None);
+                assert_eq!(
+                    String::from_utf8(fast).unwrap(),
+                    String::from_utf8(typed).unwrap(),
+                    "{id:?} {model:?} {text:?}"
+                );
+            }
+        }
     }
 }
