@@ -617,8 +617,9 @@ impl SqlStore {
         Ok(out)
     }
 
-    /// Inserts comparisons created without a budget hold, inside `tx`: those also answered
-    /// and finished in the same batch as their final rows, the others as running.
+    /// Inserts comparisons, their model rows and their attachments inside `tx`: those also
+    /// answered and finished in the same batch as their final rows (and ledger entries), the
+    /// others as running. A budget hold is the caller's ([`SqlStore::create_in`]).
     async fn insert_whole(tx: &mut Transaction<'static, Any>, whole: &[Whole<'_>]) -> Result<()> {
         if whole.is_empty() {
             return Ok(());
@@ -701,39 +702,19 @@ impl SqlStore {
         Ok(())
     }
 
-    /// Records comparison `c` (with its budget hold) inside `tx`.
+    /// Records comparison `c` (with its budget hold) inside `tx`: the hold first, then the
+    /// rows as any create's.
     async fn create_in(tx: &mut Transaction<'static, Any>, c: &NewComparison) -> Result<()> {
         Self::reserve(tx, c).await?;
-        let refs = Self::put_attachments(tx, &c.attachments).await?;
-        sqlx::query("INSERT INTO comparisons (id, owner, status, models, metadata, created_at_ms, session_id, prompt, blind, instance, kind, attachments, category, tags) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)")
-            .bind(&c.id)
-            .bind(&c.owner)
-            .bind(RequestStatus::Running.as_str())
-            .bind(json(&c.models))
-            .bind(c.metadata.as_ref().map(json))
-            .bind(c.created_at_ms)
-            .bind(&c.session_id)
-            .bind(&c.prompt)
-            .bind(i64::from(c.blind))
-            .bind(&c.instance)
-            .bind(c.kind.as_str())
-            .bind(refs)
-            .bind(&c.category)
-            .bind(tags_column(&c.tags))
-            .execute(&mut **tx)
-            .await
-            .map_err(db_err)?;
-        for (i, m) in c.models.iter().enumerate() {
-            sqlx::query("INSERT INTO model_results (comparison_id, model_index, model, text, updated_at_ms) VALUES ($1, $2, $3, '', $4)")
-                .bind(&c.id)
-                .bind(i as i64)
-                .bind(m)
-                .bind(c.created_at_ms)
-                .execute(&mut **tx)
-                .await
-                .map_err(db_err)?;
-        }
-        Ok(())
+        Self::insert_whole(
+            tx,
+            &[Whole {
+                create: c,
+                results: Vec::new(),
+                finish: None,
+            }],
+        )
+        .await
     }
 
     /// Stores the bytes of `parts` once each (by SHA-256: bytes already stored are not
