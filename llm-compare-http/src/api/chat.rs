@@ -702,8 +702,8 @@ impl Frames {
         };
         let mut head = Vec::new();
         frames.chunk(&mut head, Delta::content(""), None);
-        // The empty text is the frame's last `""`: no string before it can hold an unescaped
-        // quote pair.
+        // The empty text is the frame's last `""`: what follows it (`},"finish_reason":null}]}`)
+        // holds none, while an id or a model name ending in `"` ends in `\""` before it.
         let at = head
             .windows(2)
             .rposition(|w| w == b"\"\"")
@@ -798,6 +798,7 @@ mod tests {
         for (id, model) in [
             ("chatcmpl-1", "mock/mock-1"),
             ("chatcmpl-\"\"", "a \"\" model \\ é \u{1}"),
+            ("chatcmpl-ends-in-a-quote\"", "ends in a quote\""),
             ("", ""),
         ] {
             let frames = Frames::new(id.into(), model.into(), 1_700_000_000, true);
