@@ -22,6 +22,7 @@ exports.CODES = {
   invalid_request: 'InvalidRequestError',
   unknown_model: 'UnknownModelError',
   payload_too_large: 'InvalidRequestError',
+  limit_exceeded: 'InvalidRequestError',
   unsupported_input: 'InvalidRequestError',
   not_found: 'NotFoundError',
   rate_limited: 'RateLimitedError',

@@ -27,7 +27,7 @@ use crate::sim::{SimConfig, SimProvider};
 pub const DEFAULT_FILE: &str = "llm-compare.toml";
 
 /// The whole configuration file.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// Most models per comparison (default 8).
@@ -67,9 +67,31 @@ pub struct Config {
     pub mcp: BTreeMap<String, McpSettings>,
 }
 
+impl std::fmt::Debug for Config {
+    // `[server]` holds static API keys and database URLs: its keys' names only.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("max_models", &self.max_models)
+            .field("max_attachment_bytes", &self.max_attachment_bytes)
+            .field("defaults", &self.defaults)
+            .field("providers", &self.providers)
+            .field("aliases", &self.aliases)
+            .field("models", &self.models)
+            .field("prices", &self.prices)
+            .field("sim", &self.sim)
+            .field(
+                "server",
+                &self.server.as_ref().map(|t| t.keys().collect::<Vec<_>>()),
+            )
+            .field("tools", &self.tools)
+            .field("mcp", &self.mcp)
+            .finish()
+    }
+}
+
 /// One MCP server (`[mcp.<name>]`): a `command` run as a child process (stdio), or a `url`
 /// (streamable HTTP).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct McpSettings {
     /// The program to run (stdio transport).
@@ -98,8 +120,24 @@ pub struct McpSettings {
     pub connect_timeout_s: Option<f64>,
 }
 
+impl std::fmt::Debug for McpSettings {
+    // `env` and `headers` carry tokens: their names only.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("McpSettings")
+            .field("command", &self.command)
+            .field("args", &self.args)
+            .field("env", &self.env.keys().collect::<Vec<_>>())
+            .field("cwd", &self.cwd)
+            .field("url", &self.url)
+            .field("headers", &self.headers.keys().collect::<Vec<_>>())
+            .field("tools", &self.tools)
+            .field("connect_timeout_s", &self.connect_timeout_s)
+            .finish()
+    }
+}
+
 /// One HTTP tool (`[tools.<name>]`): the model's arguments are POSTed as JSON to `url`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ToolSettings {
     /// Where the arguments go.
@@ -117,8 +155,21 @@ pub struct ToolSettings {
     pub headers: BTreeMap<String, String>,
 }
 
+impl std::fmt::Debug for ToolSettings {
+    // `headers` carry tokens: their names only.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ToolSettings")
+            .field("url", &self.url)
+            .field("description", &self.description)
+            .field("parameters", &self.parameters)
+            .field("timeout_s", &self.timeout_s)
+            .field("headers", &self.headers.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
 /// One provider's settings.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProviderSettings {
     /// Wire format (`openai`, `anthropic`, `gemini`); required for a new provider.
@@ -149,6 +200,23 @@ pub struct ProviderSettings {
     /// `false` removes a built-in provider.
     #[serde(default)]
     pub enabled: Option<bool>,
+}
+
+impl std::fmt::Debug for ProviderSettings {
+    // The key and the headers are credentials: the key's presence and the headers' names only.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProviderSettings")
+            .field("kind", &self.kind)
+            .field("base_url", &self.base_url)
+            .field("api_key", &self.api_key.as_ref().map(|_| "[redacted]"))
+            .field("api_key_env", &self.api_key_env)
+            .field("requires_key", &self.requires_key)
+            .field("headers", &self.headers.keys().collect::<Vec<_>>())
+            .field("models", &self.models)
+            .field("include_usage", &self.include_usage)
+            .field("enabled", &self.enabled)
+            .finish()
+    }
 }
 
 /// Timeouts in milliseconds.
@@ -883,5 +951,29 @@ mod tests {
         let dbg = format!("{reg:?}");
         assert!(!dbg.contains("sk-super-secret"), "{dbg}");
         assert!(dbg.contains("redacted"));
+        // Nor in the configuration's own Debug: provider keys and headers, tool and MCP
+        // headers and variables, the server's static keys.
+        let c = Config::parse(
+            "[providers.openai]\napi_key = \"sk-super-secret\"\nheaders = { x-auth = \"hdr-secret\" }\n\
+             [tools.t]\nurl = \"http://127.0.0.1:1/\"\ndescription = \"d\"\nheaders = { authorization = \"Bearer tool-secret\" }\n\
+             [mcp.m]\nurl = \"http://127.0.0.1:1/mcp\"\nheaders = { authorization = \"Bearer mcp-secret\" }\nenv = { TOKEN = \"env-secret\" }\n\
+             [server]\napi_keys = { alice = \"static-secret\" }\n",
+        )
+        .unwrap();
+        let dbg = format!("{c:?}");
+        for secret in [
+            "sk-super-secret",
+            "hdr-secret",
+            "tool-secret",
+            "mcp-secret",
+            "env-secret",
+            "static-secret",
+        ] {
+            assert!(!dbg.contains(secret), "{secret} in {dbg}");
+        }
+        assert!(
+            dbg.contains("x-auth") && dbg.contains("authorization"),
+            "{dbg}"
+        );
     }
 }

@@ -21,6 +21,10 @@ pub enum ErrorCode {
     UnknownModel,
     /// A part of the request (an attachment) is larger than the server accepts.
     PayloadTooLarge,
+    /// The request goes past one of the server's configured limits (rows of a dataset, a
+    /// rendered prompt's size, runs at once): the error names the limit, its value and the
+    /// setting that raises it.
+    LimitExceeded,
     /// This model does not take a part of the request (an image, a PDF): that model alone
     /// fails, before any call.
     UnsupportedInput,
@@ -87,6 +91,7 @@ impl ErrorCode {
             Self::InvalidRequest => "invalid_request",
             Self::UnknownModel => "unknown_model",
             Self::PayloadTooLarge => "payload_too_large",
+            Self::LimitExceeded => "limit_exceeded",
             Self::UnsupportedInput => "unsupported_input",
             Self::NotFound => "not_found",
             Self::RateLimited => "rate_limited",
@@ -123,6 +128,7 @@ impl ErrorCode {
             Self::InvalidRequest
             | Self::UnknownModel
             | Self::UnsupportedInput
+            | Self::LimitExceeded
             | Self::BadRequest
             | Self::ContextLengthExceeded
             | Self::ContentFilter => 400,
@@ -155,9 +161,10 @@ impl ErrorCode {
     /// subclass): one table, so the languages cannot drift apart.
     pub fn family(self) -> ErrorFamily {
         match self {
-            Self::InvalidRequest | Self::PayloadTooLarge | Self::UnsupportedInput => {
-                ErrorFamily::InvalidRequest
-            }
+            Self::InvalidRequest
+            | Self::PayloadTooLarge
+            | Self::LimitExceeded
+            | Self::UnsupportedInput => ErrorFamily::InvalidRequest,
             Self::UnknownModel => ErrorFamily::UnknownModel,
             Self::NotFound => ErrorFamily::NotFound,
             Self::RateLimited => ErrorFamily::RateLimited,
@@ -189,10 +196,11 @@ impl ErrorCode {
 
     /// Every code, in declaration order (the table-driven tests and the generated Node list
     /// walk it; `as_str`, `http_status` and `family` match each one explicitly).
-    pub const ALL: [ErrorCode; 30] = [
+    pub const ALL: [ErrorCode; 31] = [
         Self::InvalidRequest,
         Self::UnknownModel,
         Self::PayloadTooLarge,
+        Self::LimitExceeded,
         Self::UnsupportedInput,
         Self::NotFound,
         Self::RateLimited,
@@ -406,6 +414,9 @@ pub enum Error {
     /// A part of the request is larger than accepted (the message names it).
     #[error("too large: {0}")]
     PayloadTooLarge(String),
+    /// The request goes past one of the server's configured limits.
+    #[error("{0}")]
+    LimitExceeded(Box<LimitExceeded>),
     /// Too many active requests (or requests per unit of time) for this owner.
     #[error("rate limited: {message}")]
     RateLimited {
@@ -472,6 +483,7 @@ impl Error {
             Self::UnknownModel { .. } => ErrorCode::UnknownModel,
             Self::NotFound(_) => ErrorCode::NotFound,
             Self::PayloadTooLarge(_) => ErrorCode::PayloadTooLarge,
+            Self::LimitExceeded(_) => ErrorCode::LimitExceeded,
             Self::RateLimited { .. } => ErrorCode::RateLimited,
             Self::Conflict(_) => ErrorCode::Conflict,
             Self::BudgetExceeded(_) => ErrorCode::BudgetExceeded,
@@ -503,6 +515,7 @@ impl Error {
             | Self::UnknownModel { .. }
             | Self::NotFound(_)
             | Self::PayloadTooLarge(_)
+            | Self::LimitExceeded(_)
             | Self::Conflict(_)
             | Self::BudgetExceeded(_)
             | Self::Unauthorized(_)
@@ -525,6 +538,7 @@ impl Error {
         match self {
             Self::InvalidRequest { field, .. } => field.as_deref(),
             Self::UnknownModel { .. } | Self::ModelNotAllowed { .. } => Some("models"),
+            Self::LimitExceeded(l) => l.field.as_deref(),
             Self::Unauthorized(_) | Self::Forbidden(_) | Self::PayloadTooLarge(_) => None,
             Self::NotFound(_)
             | Self::RateLimited { .. }
@@ -549,6 +563,7 @@ impl Error {
             | Self::UnknownModel { .. }
             | Self::NotFound(_)
             | Self::PayloadTooLarge(_)
+            | Self::LimitExceeded(_)
             | Self::Conflict(_)
             | Self::BudgetExceeded(_)
             | Self::Unauthorized(_)
@@ -558,6 +573,57 @@ impl Error {
             | Self::NotConfigured(_)
             | Self::Internal(_) => None,
         }
+    }
+
+    /// A refusal by `limit` (of value `value`, raised by `setting`), blaming `field`.
+    pub fn limit_exceeded(
+        limit: impl Into<String>,
+        value: u64,
+        field: Option<&str>,
+        message: impl Into<String>,
+        setting: impl Into<String>,
+    ) -> Self {
+        Self::LimitExceeded(Box::new(LimitExceeded {
+            limit: limit.into(),
+            value,
+            field: field.map(str::to_string),
+            message: message.into(),
+            setting: setting.into(),
+        }))
+    }
+
+    /// The limit a refusal names, when it is one ([`Error::LimitExceeded`]).
+    pub fn limit(&self) -> Option<&LimitExceeded> {
+        match self {
+            Self::LimitExceeded(l) => Some(l),
+            _ => None,
+        }
+    }
+}
+
+/// What a refusal by one of the server's limits says: which limit, its value, the field at
+/// fault and the setting that raises it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LimitExceeded {
+    /// The limit's name (`eval_max_rows`, …), as its setting is spelled.
+    pub limit: String,
+    /// The limit's value.
+    pub value: u64,
+    /// The request field at fault, when one is.
+    pub field: Option<String>,
+    /// What went past it, for a person.
+    pub message: String,
+    /// Where to raise it (`[server.limits] eval_max_rows`).
+    pub setting: String,
+}
+
+impl std::fmt::Display for LimitExceeded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "limit exceeded: {} (`{}` is {}; raise it with {})",
+            self.message, self.limit, self.value, self.setting
+        )
     }
 }
 
@@ -603,6 +669,7 @@ mod tests {
             ("invalid_request", 400, false, F::InvalidRequest),
             ("unknown_model", 400, false, F::UnknownModel),
             ("payload_too_large", 413, false, F::InvalidRequest),
+            ("limit_exceeded", 400, false, F::InvalidRequest),
             ("unsupported_input", 400, false, F::InvalidRequest),
             ("not_found", 404, false, F::NotFound),
             ("rate_limited", 429, true, F::RateLimited),

@@ -59,7 +59,7 @@ pub use config::Config;
 pub use content::{Content, Part};
 pub use cost::{Capabilities, Cost, CostSource, ModelPrice, PriceTable, PriceTier, Rates, Usd};
 pub use driven::DrivenComparison;
-pub use error::{Error, ErrorCode, ErrorFamily, ProviderError, Result};
+pub use error::{Error, ErrorCode, ErrorFamily, LimitExceeded, ProviderError, Result};
 pub use event::{
     Attempt, Complete, ErrorInfo, Event, EventKind, FinishReason, ModelResult, RequestStatus,
     Stage, Structured, StructuredError, Timing, ToolCall, Totals, Usage, UsageSource, blind_label,

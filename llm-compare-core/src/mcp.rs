@@ -25,7 +25,7 @@ use crate::request::Tool;
 use crate::tools::{ToolExecutor, ToolOutput};
 
 /// How an MCP server is reached.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub enum McpTransport {
     /// A child process speaking MCP over its stdin/stdout (its stderr goes to the logs).
     Stdio {
@@ -45,6 +45,33 @@ pub enum McpTransport {
         /// Headers sent with every request (`authorization: Bearer …` goes as the bearer token).
         headers: Vec<(String, String)>,
     },
+}
+
+impl std::fmt::Debug for McpTransport {
+    // The variables and headers carry tokens: their names only.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names =
+            |pairs: &[(String, String)]| pairs.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>();
+        match self {
+            Self::Stdio {
+                command,
+                args,
+                env,
+                cwd,
+            } => f
+                .debug_struct("Stdio")
+                .field("command", command)
+                .field("args", args)
+                .field("env_names", &names(env))
+                .field("cwd", cwd)
+                .finish(),
+            Self::Http { url, headers } => f
+                .debug_struct("Http")
+                .field("url", url)
+                .field("header_names", &names(headers))
+                .finish(),
+        }
+    }
 }
 
 /// One configured MCP server.

@@ -91,6 +91,11 @@ impl Policies {
         self.aliases.insert(alias.into(), model.into());
     }
 
+    /// Whether the configuration names `model` (a policy of its own, or an alias).
+    pub fn names(&self, model: &str) -> bool {
+        self.models.contains_key(model) || self.aliases.contains_key(model)
+    }
+
     /// The model id an alias stands for (or the id itself).
     pub fn resolve_alias<'a>(&'a self, model: &'a str) -> &'a str {
         self.aliases.get(model.trim()).map_or(model, String::as_str)

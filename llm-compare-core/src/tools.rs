@@ -302,7 +302,7 @@ fn cap(content: Content, max: usize) -> Content {
 
 /// A tool the server's configuration defines (`[tools.<name>]`): the call's arguments are
 /// POSTed as JSON to `url`; the answer's body is the result (a 2xx), or an error result.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct HttpTool {
     /// Its definition as the models see it.
     pub tool: Tool,
@@ -312,6 +312,21 @@ pub struct HttpTool {
     pub headers: Vec<(String, String)>,
     /// Time one call may take.
     pub timeout: Duration,
+}
+
+impl std::fmt::Debug for HttpTool {
+    // Headers may carry credentials: their names only.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpTool")
+            .field("tool", &self.tool.function.name)
+            .field("url", &self.url)
+            .field(
+                "header_names",
+                &self.headers.iter().map(|(k, _)| k).collect::<Vec<_>>(),
+            )
+            .field("timeout", &self.timeout)
+            .finish()
+    }
 }
 
 /// The configured HTTP tools, by name.

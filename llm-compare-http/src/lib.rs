@@ -9,6 +9,7 @@
 
 pub mod allocator;
 pub mod api;
+pub mod conn;
 pub mod server;
 pub mod telemetry;
 pub mod ui;

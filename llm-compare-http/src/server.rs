@@ -13,7 +13,6 @@ use axum::http::{HeaderValue, Method};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
-use axum::serve::ListenerExt;
 use llm_compare_core::{Config, Engine, InMemoryRegistry, RegistryConfig, RequestRegistry};
 use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
@@ -22,13 +21,14 @@ use tracing::Instrument as _;
 
 use crate::api::error::ApiError;
 use crate::api::extract::Caller;
+use crate::api::guard::BrowserGuard;
 use crate::api::limits::RateLimiter;
 use crate::api::metrics::{self, ModelMetrics};
 use crate::api::{chat, comparisons, evals, keys, leaderboard, meta, sessions, usage};
 use llm_compare_service::{BudgetSettings, Principal, RedisRegistry, Service, Store};
 
 /// `[server]` in the configuration file (every key optional).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServerSettings {
     /// `ADDR:PORT` to listen on (default `127.0.0.1:8080`).
@@ -74,10 +74,39 @@ pub struct ServerSettings {
     pub registry_url: Option<String>,
     /// Serve the web UI at `/` (default true).
     pub ui: Option<bool>,
+    /// Host names the server answers to besides the loopback names and the bound address
+    /// (`*` for any; default: none, or any when bound to every interface).
+    pub allowed_hosts: Option<Vec<String>>,
+    /// Seconds a client gets to send a request's headers (default 10).
+    pub header_read_timeout_s: Option<u64>,
+    /// Open connections at once (default 10,000).
+    pub max_connections: Option<usize>,
+    /// Open connections at once from one client address (default 1,024; behind a proxy every
+    /// client has the proxy's address: raise it).
+    pub max_connections_per_client: Option<usize>,
+    /// Failed authentications per minute from one client address (default 60; 0 = no
+    /// limit): past it the address's requests are refused before any key is looked up.
+    pub failed_auth_per_minute: Option<u32>,
+    /// What one request may ask for (`[server.limits]`).
+    pub limits: Option<llm_compare_service::Limits>,
+}
+
+impl std::fmt::Debug for ServerSettings {
+    // The static keys are secrets, and the database URL may hold a password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerSettings")
+            .field("bind", &self.bind)
+            .field("data_dir", &self.data_dir)
+            .field("api_key_users", &self.api_keys.keys().collect::<Vec<_>>())
+            .field("cors_origins", &self.cors_origins)
+            .field("allowed_hosts", &self.allowed_hosts)
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Everything the server runs with, resolved.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ServerOptions {
     /// Listen address.
     pub bind: SocketAddr,
@@ -113,6 +142,38 @@ pub struct ServerOptions {
     pub registry_url: Option<String>,
     /// Serve the web UI at `/`.
     pub ui: bool,
+    /// Extra host names (`None`: the defaults of [`BrowserGuard::new`]).
+    pub allowed_hosts: Option<Vec<String>>,
+    /// Time a client gets to send a request's headers.
+    pub header_read_timeout: Duration,
+    /// Open connections at once.
+    pub max_connections: usize,
+    /// Open connections at once from one client address.
+    pub max_connections_per_client: usize,
+    /// Failed authentications per minute from one client address (0: no limit).
+    pub failed_auth_per_minute: u32,
+    /// What one request may ask for.
+    pub limits: llm_compare_service::Limits,
+}
+
+impl std::fmt::Debug for ServerOptions {
+    // The static keys are secrets: their users only.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerOptions")
+            .field("bind", &self.bind)
+            .field("insecure_open", &self.insecure_open)
+            .field(
+                "api_key_users",
+                &self.api_keys.iter().map(|(u, _)| u).collect::<Vec<_>>(),
+            )
+            .field("data_dir", &self.data_dir)
+            .field("registry", &self.registry)
+            .field("cors_origins", &self.cors_origins)
+            .field("allowed_hosts", &self.allowed_hosts)
+            .field("instance_id", &self.instance_id)
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The host name (`HOSTNAME`, else `/etc/hostname`, else `local`): stable across restarts of
@@ -142,6 +203,12 @@ impl Default for ServerOptions {
             budget: None,
             registry_url: None,
             ui: true,
+            allowed_hosts: None,
+            header_read_timeout: Duration::from_secs(10),
+            max_connections: 10_000,
+            max_connections_per_client: 1024,
+            failed_auth_per_minute: 60,
+            limits: llm_compare_service::Limits::default(),
         }
     }
 }
@@ -209,6 +276,16 @@ impl ServerOptions {
             .ok()
             .or(s.registry_url);
         o.ui = s.ui.unwrap_or(true);
+        o.allowed_hosts = s.allowed_hosts;
+        o.header_read_timeout = s
+            .header_read_timeout_s
+            .map_or(o.header_read_timeout, Duration::from_secs);
+        o.max_connections = s.max_connections.unwrap_or(o.max_connections);
+        o.max_connections_per_client = s
+            .max_connections_per_client
+            .unwrap_or(o.max_connections_per_client);
+        o.failed_auth_per_minute = s.failed_auth_per_minute.unwrap_or(o.failed_auth_per_minute);
+        o.limits = s.limits.unwrap_or_default();
         Ok(o)
     }
 
@@ -288,6 +365,7 @@ impl Backend {
 
 struct Inner {
     service: Service,
+    guard: BrowserGuard,
     backend: Backend,
     limiter: RateLimiter,
     options: ServerOptions,
@@ -333,23 +411,34 @@ impl AppState {
     ) -> Self {
         // Persisted first (a result is on disk before it is counted or sent), then metrics.
         // Writes to an unreachable database wait as long as the comparison stays readable.
+        let labels = Arc::new(metrics::ModelLabels::new(
+            &engine,
+            metrics::MAX_OTHER_MODELS,
+        ));
         let service = Service::with_write_window(
             engine,
             backend.registry(),
             store,
-            vec![Arc::new(ModelMetrics)],
+            vec![Arc::new(ModelMetrics(labels))],
             options.registry.retention,
         )
         .with_budget(options.budget.clone())
         .with_instance(options.instance_id.clone())
+        .with_limits(options.limits.clone())
         .with_static_keys(
             options
                 .api_keys
                 .iter()
                 .map(|(u, k)| (u.as_str(), k.as_str())),
         );
+        let guard = BrowserGuard::new(
+            options.bind.ip(),
+            options.allowed_hosts.as_deref(),
+            &options.cors_origins,
+        );
         Self(Arc::new(Inner {
             service,
+            guard,
             limiter: RateLimiter::new(),
             backend,
             options,
@@ -361,6 +450,11 @@ impl AppState {
     /// What the handlers call: comparisons, sessions, votes, the leaderboard.
     pub fn service(&self) -> &Service {
         &self.0.service
+    }
+
+    /// Which hosts and origins are served ([`BrowserGuard`]).
+    pub fn guard(&self) -> &BrowserGuard {
+        &self.0.guard
     }
 
     /// The registry backend (for gauges and shutdown).
@@ -404,6 +498,36 @@ impl AppState {
                     wait,
                 )
             })
+    }
+}
+
+impl AppState {
+    /// Refuses a client address whose failed authentications used up their rate: an unknown
+    /// secret from it is not looked up (each costs a database query).
+    fn check_auth_failures(&self, client: Option<std::net::IpAddr>) -> Result<(), ApiError> {
+        let (Some(ip), n) = (client, self.0.options.failed_auth_per_minute) else {
+            return Ok(());
+        };
+        self.0
+            .limiter
+            .peek(&format!("auth-failures:{ip}"), n, n)
+            .map_err(|wait| {
+                ApiError::rate_limited(
+                    format!(
+                        "too many failed authentications from your address: at most {n} per minute \
+                         (`failed_auth_per_minute` in [server] of the configuration file)"
+                    ),
+                    wait,
+                )
+            })
+    }
+
+    /// Counts a failed authentication against the client's address.
+    fn auth_failed(&self, client: Option<std::net::IpAddr>) {
+        let (Some(ip), n) = (client, self.0.options.failed_auth_per_minute) else {
+            return;
+        };
+        let _ = self.0.limiter.check(&format!("auth-failures:{ip}"), n, n);
     }
 }
 
@@ -453,7 +577,27 @@ async fn auth_and_log(State(state): State<AppState>, mut req: Request, next: Nex
                 .map(str::to_string);
             let secret = crate::api::auth::presented(req.headers(), query_key.as_deref())
                 .map(str::to_string);
-            match state.service().authenticate(secret.as_deref()).await {
+            let client = req
+                .extensions()
+                .get::<axum::extract::ConnectInfo<SocketAddr>>()
+                .map(|c| c.0.ip());
+            // A client that failed too often gets no more database look-ups of unknown
+            // secrets for a while; keys this server knows still work.
+            let authenticated = state
+                .service()
+                .authenticate_guarded(secret.as_deref(), || {
+                    state.check_auth_failures(client).map_err(|e| {
+                        llm_compare_core::Error::RateLimited {
+                            message: e.message,
+                            retry_after: e.retry_after,
+                        }
+                    })
+                })
+                .await;
+            if let Err(llm_compare_core::Error::Unauthorized(_)) = &authenticated {
+                state.auth_failed(client);
+            }
+            match authenticated {
                 Ok(who) => {
                     user.clone_from(&who.user);
                     req.extensions_mut().insert(Caller(who.user.clone()));
@@ -468,8 +612,10 @@ async fn auth_and_log(State(state): State<AppState>, mut req: Request, next: Nex
             }
         }
     }
-    .instrument(span.clone())
-    .await;
+    .instrument(span.clone());
+    let resp = crate::api::error::REQUEST_ID
+        .scope(http_id.clone(), resp)
+        .await;
     span.record(
         "http.response.status_code",
         i64::from(resp.status().as_u16()),
@@ -590,7 +736,13 @@ pub fn router(state: AppState) -> Router {
                 "method not allowed on this route",
             )
         })
-        .layer(axum::extract::DefaultBodyLimit::max(limit));
+        .layer(axum::extract::DefaultBodyLimit::max(limit))
+        // Before everything but CORS's preflight answers: a refused host or origin runs
+        // nothing.
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::api::guard::guard,
+        ));
     if let Some(cors) = cors {
         app = app.layer(cors);
     }
@@ -626,19 +778,12 @@ pub async fn serve(
             memory.cancel_all();
         }
     });
-    // No Nagle: a streamed token is a small write that must leave now, not after the
-    // client's delayed ACK (up to 40 ms per chunk on Linux, seen by the load harness).
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(target: "llm_compare::http", error = %e, "TCP_NODELAY not set");
-        }
-    });
-    let served = axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(signal)
-    .await;
+    let limits = crate::conn::ConnLimits {
+        max_connections: state.options().max_connections,
+        max_per_client: state.options().max_connections_per_client,
+        header_read_timeout: state.options().header_read_timeout,
+    };
+    let served = crate::conn::serve(listener, app, limits, signal).await;
     deadline.abort();
     served
 }

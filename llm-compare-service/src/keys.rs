@@ -85,6 +85,14 @@ impl Principal {
         }
     }
 
+    /// Its key's allow-list, as patterns (empty without a key).
+    pub fn allowed_patterns(&self) -> String {
+        self.key
+            .as_ref()
+            .map(|k| k.patterns.join(", "))
+            .unwrap_or_default()
+    }
+
     /// Whether its key may use `model`.
     pub fn allows(&self, model: &str) -> bool {
         self.key.as_ref().is_none_or(|k| k.allows(model))
@@ -385,6 +393,17 @@ impl Keys {
 
     /// Who presents `secret` (None: no key given).
     pub async fn authenticate(self: &Arc<Self>, secret: Option<&str>) -> Result<Principal> {
+        self.authenticate_guarded(secret, || Ok(())).await
+    }
+
+    /// [`Keys::authenticate`], asking `may_look_up` before a secret this process does not
+    /// know costs a database query (its refusal is the answer: a client that failed too
+    /// often). Known keys are answered from memory either way.
+    pub async fn authenticate_guarded(
+        self: &Arc<Self>,
+        secret: Option<&str>,
+        may_look_up: impl FnOnce() -> Result<()>,
+    ) -> Result<Principal> {
         self.ensure_loaded().await?;
         if self.is_open() {
             return Ok(Principal::user(ANONYMOUS));
@@ -404,7 +423,10 @@ impl Keys {
         let cached = self.cache.read().by_digest.get(&d).cloned();
         let grant = match cached {
             Some(g) => g,
-            None => self.look_up(&d).await?,
+            None => {
+                may_look_up()?;
+                self.look_up(&d).await?
+            }
         };
         // The map lookup found it by digest; compare the digests in constant time anyway.
         if !bool::from(grant.digest.ct_eq(&d)) {

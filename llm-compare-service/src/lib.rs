@@ -12,6 +12,7 @@
 //! - [`persist`]: the registry observer that writes what a comparison publishes;
 //! - [`leaderboard`]: votes → ratings (Bradley-Terry with a bootstrap, Elo) and the vote cache;
 //! - [`usage`]: the usage report (per model or day, with the budget);
+//! - [`limits`]: the per-caller limits on units of work (`[server.limits]`), and their refusal;
 //! - [`keys`]: API keys as data (minting, the key routes' bodies, the cached authenticator);
 //! - `redis_registry` (feature `redis`): the request registry of a cluster, in Redis.
 //!
@@ -23,6 +24,7 @@ pub mod budget;
 pub mod eval;
 pub mod keys;
 pub mod leaderboard;
+pub mod limits;
 pub mod persist;
 pub mod recover;
 #[cfg(feature = "redis")]
@@ -32,6 +34,7 @@ pub mod usage;
 
 pub use budget::{BudgetSettings, Period};
 pub use keys::Principal;
+pub use limits::Limits;
 pub use llm_compare_store as store;
 // The stored types front ends see (summaries, votes, the store itself), under one name.
 pub use llm_compare_store::*;

@@ -872,6 +872,8 @@ pub struct Service {
     client_tools: Arc<parking_lot::Mutex<HashMap<String, std::sync::Weak<ClientTools>>>>,
     /// Evaluation runs started here (`POST /v1/evals`), while they run and a while after.
     evals: Arc<crate::eval::live::LiveRuns>,
+    /// What one request may ask for.
+    limits: Arc<crate::Limits>,
 }
 
 use llm_compare_core::tools::{ClientResult, ClientTools};
@@ -933,7 +935,19 @@ impl Service {
             client_tools: Arc::default(),
             // A finished run stays live as long as a finished comparison does.
             evals: Arc::new(crate::eval::live::LiveRuns::keeping(write_window)),
+            limits: Arc::default(),
         }
+    }
+
+    /// The limits on what one request may ask for (default: [`crate::Limits::default`]).
+    pub fn with_limits(mut self, limits: crate::Limits) -> Self {
+        self.limits = Arc::new(limits);
+        self
+    }
+
+    /// The limits in effect.
+    pub fn limits(&self) -> &crate::Limits {
+        &self.limits
     }
 
     /// Static API keys (`(user, secret)` pairs from the configuration) beside the stored
@@ -950,6 +964,16 @@ impl Service {
     /// expired, revoked). On a server with no key anywhere, everyone is `anonymous`.
     pub async fn authenticate(&self, secret: Option<&str>) -> Result<Principal> {
         self.keys.authenticate(secret).await
+    }
+
+    /// [`Service::authenticate`], with `may_look_up` asked before an unknown secret costs a
+    /// database query ([`crate::keys::Keys::authenticate_guarded`]).
+    pub async fn authenticate_guarded(
+        &self,
+        secret: Option<&str>,
+        may_look_up: impl FnOnce() -> Result<()>,
+    ) -> Result<Principal> {
+        self.keys.authenticate_guarded(secret, may_look_up).await
     }
 
     /// Whether no API key exists (static or stored): the server is open.
@@ -1238,7 +1262,7 @@ impl Service {
             Error::InvalidRequest { message, .. } => Error::invalid(field, message),
             other => other,
         })?;
-        check_models(who, &calls)
+        check_models(who, &self.engine, &calls)
     }
 
     /// The evaluation runs live in this process.
@@ -1389,15 +1413,45 @@ impl Service {
     }
 
     /// A judge's call in an evaluation run: like [`Service::chat_completion`] (held against
-    /// the budget, recorded in usage), but it takes no active slot of its own — its row's
-    /// comparison holds one — and is not listed with the comparisons.
+    /// the budget, recorded in usage, one of the caller's active slots while it runs), but
+    /// not listed with the comparisons. While every slot is taken it waits for one, writing
+    /// and holding nothing meanwhile.
     pub(crate) async fn judge_call(
         &self,
         who: &Principal,
         request: CompareRequest,
     ) -> Result<ChatCall> {
-        self.held_call(who, request, ComparisonKind::Judge, None)
-            .await
+        let mut waited = 0u32;
+        loop {
+            let lease = self.wait_for_slot(who).await?;
+            // The key's own slots are taken before anything is written, too.
+            match self
+                .held_call(who, request.clone(), ComparisonKind::Judge, Some(lease))
+                .await
+            {
+                Err(Error::RateLimited { .. }) => {
+                    tokio::time::sleep(slot_backoff(waited)).await;
+                    waited = waited.saturating_add(1);
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// One of `who`'s active slots, waited for while all are taken (an evaluation's rows and
+    /// judge calls queue behind each other and behind the caller's other work): asking
+    /// writes nothing and holds no budget.
+    pub(crate) async fn wait_for_slot(&self, who: &Principal) -> Result<ActiveLease> {
+        let mut waited = 0u32;
+        loop {
+            match self.registry.lease(&who.user, None).await {
+                Err(Error::RateLimited { .. }) => {
+                    tokio::time::sleep(slot_backoff(waited)).await;
+                    waited = waited.saturating_add(1);
+                }
+                other => return other,
+            }
+        }
     }
 
     /// One model's call for `who`, recorded as `kind` (its worst case held first when
@@ -1411,7 +1465,7 @@ impl Service {
     ) -> Result<ChatCall> {
         let owner = who.user.as_str();
         let calls = self.engine.plan(&request)?;
-        check_models(who, &calls)?;
+        check_models(who, &self.engine, &calls)?;
         // A judge's call rides on its row's slots (the caller's and the key's).
         let key_lease = match lease {
             Some(_) => self.key_lease(who).await?,
@@ -1503,7 +1557,7 @@ impl Service {
             blind,
         } = self.prepare(owner, body, self.tools_with(embedder)).await?;
         // Before anything is recorded or called.
-        check_models(who, &calls)?;
+        check_models(who, &self.engine, &calls)?;
         let key_lease = self.key_lease(who).await?;
         if blind {
             // Position must not give the models away either.
@@ -2184,8 +2238,31 @@ impl Service {
 }
 
 /// [`Error::ModelNotAllowed`] for the first planned call `who`'s key may not make.
-fn check_models(who: &Principal, calls: &[llm_compare_core::ChatRequest]) -> Result<()> {
-    calls
-        .iter()
-        .try_for_each(|c| who.check_model(&c.model.to_string()))
+/// How long the `attempt`th wait for an active slot lasts: 20 ms doubling to 500 ms.
+pub(crate) fn slot_backoff(attempt: u32) -> std::time::Duration {
+    std::time::Duration::from_millis(20u64.saturating_mul(1 << attempt.min(5)).min(500))
+}
+
+/// Whether `who`'s key allows every model of `calls` and every fallback the configuration
+/// gives them: a fallback outside the allow-list would call a model the key may not use.
+fn check_models(
+    who: &Principal,
+    engine: &Engine,
+    calls: &[llm_compare_core::ChatRequest],
+) -> Result<()> {
+    calls.iter().try_for_each(|c| {
+        let model = c.model.to_string();
+        who.check_model(&model)?;
+        engine
+            .policies()
+            .policy(&model)
+            .fallbacks
+            .iter()
+            .try_for_each(|f| {
+                who.check_model(f).map_err(|_| Error::ModelNotAllowed {
+                    model: format!("{f}` (the configured fallback of `{model}"),
+                    allowed: who.allowed_patterns(),
+                })
+            })
+    })
 }

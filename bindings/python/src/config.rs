@@ -73,8 +73,10 @@ impl Engine {
                 .map_err(to_py)?,
             ),
         };
+        // An embedding app's own datasets: bounded by memory alone.
         let service = Service::new(engine, Arc::new(memory.clone()), store, Vec::new())
-            .with_instance(instance);
+            .with_instance(instance)
+            .with_limits(llm_compare_service::Limits::local());
         Ok(Self {
             service: Arc::new(service),
             memory,

@@ -25,7 +25,6 @@ pub trait StreamParser: Send + 'static {
 }
 
 /// A request ready to send.
-#[derive(Debug)]
 pub struct HttpRequest {
     /// Full URL.
     pub url: String,
@@ -35,6 +34,19 @@ pub struct HttpRequest {
     pub body: serde_json::Value,
     /// The attachments' base64, sent where their placeholders are.
     pub blobs: Blobs,
+}
+
+impl std::fmt::Debug for HttpRequest {
+    // The headers hold the credentials: their names only.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpRequest")
+            .field("url", &self.url)
+            .field(
+                "header_names",
+                &self.headers.iter().map(|(k, _)| k).collect::<Vec<_>>(),
+            )
+            .finish_non_exhaustive()
+    }
 }
 
 impl HttpRequest {

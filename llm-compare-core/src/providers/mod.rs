@@ -251,7 +251,7 @@ impl fmt::Debug for HttpProvider {
 }
 
 /// Everything needed to build an [`HttpProvider`].
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct HttpProviderSpec {
     /// Name (model id prefix).
     pub name: String,
@@ -271,6 +271,26 @@ pub struct HttpProviderSpec {
     pub include_usage: bool,
     /// Connect timeout.
     pub connect_timeout: Duration,
+}
+
+impl fmt::Debug for HttpProviderSpec {
+    // Headers may carry credentials: their names only.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HttpProviderSpec")
+            .field("name", &self.name)
+            .field("wire", &self.wire)
+            .field("base_url", &self.base_url)
+            .field("key", &self.key)
+            .field("unavailable", &self.unavailable)
+            .field(
+                "header_names",
+                &self.headers.iter().map(|(k, _)| k).collect::<Vec<_>>(),
+            )
+            .field("models", &self.models)
+            .field("include_usage", &self.include_usage)
+            .field("connect_timeout", &self.connect_timeout)
+            .finish()
+    }
 }
 
 impl HttpProvider {

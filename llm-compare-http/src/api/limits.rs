@@ -21,6 +21,22 @@ impl RateLimiter {
     /// Takes a token for `subject`, allowed `per_minute` requests per minute on average and
     /// up to `burst` at once, or says how long until one is free. `per_minute` 0: no limit.
     pub fn check(&self, subject: &str, per_minute: u32, burst: u32) -> Result<(), Duration> {
+        self.bucket(subject, per_minute, burst, true)
+    }
+
+    /// Whether `subject` has a token, without taking it (a failure that has not happened
+    /// yet is not counted, but one more would be refused).
+    pub fn peek(&self, subject: &str, per_minute: u32, burst: u32) -> Result<(), Duration> {
+        self.bucket(subject, per_minute, burst, false)
+    }
+
+    fn bucket(
+        &self,
+        subject: &str,
+        per_minute: u32,
+        burst: u32,
+        take: bool,
+    ) -> Result<(), Duration> {
         if per_minute == 0 {
             return Ok(());
         }
@@ -37,7 +53,9 @@ impl RateLimiter {
         *tokens = (*tokens + now.duration_since(*last).as_secs_f64() * per_second).min(burst);
         *last = now;
         if *tokens >= 1.0 {
-            *tokens -= 1.0;
+            if take {
+                *tokens -= 1.0;
+            }
             Ok(())
         } else {
             Err(Duration::from_secs_f64((1.0 - *tokens) / per_second))
@@ -66,5 +84,11 @@ mod tests {
             "{wait:?}"
         );
         assert!(l.check("x", 0, 0).is_ok());
+        // Peeking takes nothing.
+        for _ in 0..5 {
+            assert!(l.peek("p", 60, 1).is_ok());
+        }
+        assert!(l.check("p", 60, 1).is_ok());
+        assert!(l.peek("p", 60, 1).is_err());
     }
 }

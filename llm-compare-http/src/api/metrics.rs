@@ -2,9 +2,13 @@
 //! per-model time to first token, latency and output speed (tokens/s), upstream errors by code, cost total.
 //!
 //! Model-level metrics are taken where results are published: [`ModelMetrics`] observes the
-//! request registry's `model_result` events on their way in.
+//! request registry's `model_result` events on their way in. Any caller may name any model,
+//! so a `model` label is a model's name only when the configuration or the price table knows
+//! it, or while fewer than [`MAX_OTHER_MODELS`] others have been seen; past that it is
+//! `other` ([`ModelLabels`]): a series per made-up name would grow without end.
 
-use std::sync::OnceLock;
+use std::collections::HashSet;
+use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
 use axum::http::Method;
@@ -58,6 +62,11 @@ pub fn record_http(method: &Method, route: &str, status: u16, seconds: f64) {
     histogram!("llm_compare_http_request_duration_seconds", &labels[..2]).record(seconds);
 }
 
+/// A connection refused at a cap (`max_connections`, `max_connections_per_client`).
+pub fn connection_refused(limit: &'static str) {
+    counter!("llm_compare_connections_refused_total", "limit" => limit).increment(1);
+}
+
 /// An SSE or WebSocket connection opened; the guard closes it.
 pub fn stream_opened(kind: &'static str) -> StreamGuard {
     gauge!("llm_compare_stream_connections", "kind" => kind).increment(1.0);
@@ -79,9 +88,50 @@ pub fn events_sent(kind: &'static str, n: u64) {
     counter!("llm_compare_events_sent_total", "kind" => kind).increment(n);
 }
 
+/// Models outside the configuration and the price table that get a label of their own.
+pub const MAX_OTHER_MODELS: usize = 100;
+
+/// Model names as metric labels, of bounded number.
+#[derive(Debug)]
+pub struct ModelLabels {
+    prices: Arc<llm_compare_core::PriceTable>,
+    policies: llm_compare_core::policy::Policies,
+    others: parking_lot::Mutex<HashSet<String>>,
+    max_others: usize,
+}
+
+impl ModelLabels {
+    /// Labels for the models of `engine`'s configuration and price table, and
+    /// `max_others` more.
+    pub fn new(engine: &llm_compare_core::Engine, max_others: usize) -> Self {
+        Self {
+            prices: engine.prices().clone(),
+            policies: engine.policies().clone(),
+            others: parking_lot::Mutex::default(),
+            max_others,
+        }
+    }
+
+    /// `model`'s label: its name, or `other`.
+    pub fn label(&self, model: &str) -> String {
+        if self.prices.get(model).is_some() || self.policies.names(model) {
+            return model.to_string();
+        }
+        let mut others = self.others.lock();
+        if others.contains(model) {
+            return model.to_string();
+        }
+        if others.len() < self.max_others {
+            others.insert(model.to_string());
+            return model.to_string();
+        }
+        "other".to_string()
+    }
+}
+
 /// Per-model metrics of one finished model call.
-pub fn record_model_result(r: &llm_compare_core::ModelResult) {
-    let model = r.model.to_string();
+pub fn record_model_result(labels: &ModelLabels, r: &llm_compare_core::ModelResult) {
+    let model = labels.label(&r.model);
     if let Some(ttft) = r.timing.ttft_ms {
         histogram!("llm_compare_model_ttft_seconds", "model" => model.clone()).record(ttft / 1e3);
     }
@@ -95,7 +145,7 @@ pub fn record_model_result(r: &llm_compare_core::ModelResult) {
         counter!("llm_compare_upstream_errors_total", "model" => model.clone(), "code" => e.code.as_str()).increment(1);
     }
     for a in &r.attempts {
-        counter!("llm_compare_upstream_errors_total", "model" => a.model.to_string(), "code" => a.error.code.as_str()).increment(1);
+        counter!("llm_compare_upstream_errors_total", "model" => labels.label(&a.model), "code" => a.error.code.as_str()).increment(1);
     }
     if let Some(c) = r.cost.total_usd {
         counter!("llm_compare_cost_pico_usd_total", "model" => model).increment(c.pico());
@@ -103,8 +153,8 @@ pub fn record_model_result(r: &llm_compare_core::ModelResult) {
 }
 
 /// Records comparison and model metrics from what the registry sees.
-#[derive(Debug, Default)]
-pub struct ModelMetrics;
+#[derive(Debug)]
+pub struct ModelMetrics(pub Arc<ModelLabels>);
 
 #[async_trait]
 impl RegistryObserver for ModelMetrics {
@@ -116,9 +166,32 @@ impl RegistryObserver for ModelMetrics {
     async fn publishing(&self, _id: &str, events: &[Event]) -> Result<()> {
         for e in events {
             if let EventKind::ModelResult(r) = &e.kind {
-                record_model_result(r);
+                record_model_result(&self.0, r);
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ten_thousand_made_up_models_make_a_bounded_number_of_labels() {
+        let engine = llm_compare_core::Engine::new(llm_compare_core::ProviderRegistry::with_sim());
+        let labels = ModelLabels::new(&engine, MAX_OTHER_MODELS);
+        let mut seen = HashSet::new();
+        for i in 0..10_000 {
+            seen.insert(labels.label(&format!("openai/junk-{i}-{}", "a".repeat(40))));
+        }
+        // The first hundred, then one `other` for the rest.
+        assert_eq!(seen.len(), MAX_OTHER_MODELS + 1);
+        assert!(seen.contains("other"));
+        assert!(seen.contains(&format!("openai/junk-0-{}", "a".repeat(40))));
+        // Known models keep their names however many others came first.
+        assert_eq!(labels.label("openai/gpt-4o"), "openai/gpt-4o");
+        assert_eq!(labels.label("sim/echo"), "sim/echo");
+        assert_eq!(labels.label("openai/junk-1-x"), "other");
     }
 }

@@ -7,6 +7,7 @@ pub mod comparisons;
 pub mod error;
 pub mod evals;
 pub mod extract;
+pub mod guard;
 pub mod keys;
 pub mod leaderboard;
 pub mod limits;

@@ -42,6 +42,7 @@ pub fn openai_type(code: ErrorCode) -> &'static str {
         ErrorCode::InvalidRequest
         | ErrorCode::UnknownModel
         | ErrorCode::PayloadTooLarge
+        | ErrorCode::LimitExceeded
         | ErrorCode::UnsupportedInput
         | ErrorCode::NotFound
         | ErrorCode::Conflict

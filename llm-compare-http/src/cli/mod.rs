@@ -41,12 +41,14 @@ fn service_over(
         Some(n) => engine.with_max_models(n),
         None => engine,
     };
+    // One person's own process: their datasets are bounded by memory alone.
     Service::new(
         engine,
         Arc::new(InMemoryRegistry::default()),
         store,
         Vec::new(),
     )
+    .with_limits(llm_compare_service::Limits::local())
 }
 
 /// The service over the configuration's engine and the store `serve` would open (the same

@@ -9,6 +9,7 @@ use llm_compare_core::{Error, Message, Result};
 use serde::{Deserialize, Serialize};
 
 use super::assertions::Assertion;
+use crate::limits::Limits;
 
 /// One row to evaluate.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -86,19 +87,75 @@ fn bad(file: &str, line: usize, field: &str, problem: impl std::fmt::Display) ->
 /// row's prompt from its variables. Refuses an empty dataset, a malformed line, a duplicate
 /// id, a row with neither prompt nor messages (nor template), an unknown variable.
 pub fn parse(file: &str, text: &str, format: Format, template: Option<&str>) -> Result<Vec<Row>> {
-    let mut rows = match format {
-        Format::Jsonl => jsonl(file, text)?,
-        Format::Csv => csv_rows(file, text)?,
+    parse_within(file, text, format, template, &Limits::local())
+}
+
+/// [`parse`] within `limits`: each row is checked as it is read, and the first one past
+/// `eval_max_rows`, `eval_max_prompt_bytes` or `eval_max_dataset_bytes` refuses the dataset
+/// there ([`Error::LimitExceeded`] naming the limit and the line) — a dataset past a limit
+/// costs the rows up to it, never the rest.
+pub fn parse_within(
+    file: &str,
+    text: &str,
+    format: Format,
+    template: Option<&str>,
+    limits: &Limits,
+) -> Result<Vec<Row>> {
+    let mut intake = Intake {
+        file,
+        template,
+        limits,
+        rows: Vec::new(),
+        seen: std::collections::HashMap::new(),
+        bytes: 0,
     };
-    if rows.is_empty() {
+    match format {
+        Format::Jsonl => jsonl(file, text, &mut intake)?,
+        Format::Csv => csv_rows(file, text, &mut intake)?,
+    }
+    if intake.rows.is_empty() {
         return Err(Error::invalid(
             "dataset",
             format!("{file} has no rows: an evaluation needs at least one"),
         ));
     }
-    let mut seen = std::collections::HashMap::new();
-    for r in &mut rows {
-        if let Some(earlier) = seen.insert(r.id.clone(), r.line) {
+    Ok(intake.rows)
+}
+
+/// Rows as they are read: each finished (template, default assertion), checked and counted.
+struct Intake<'a> {
+    file: &'a str,
+    template: Option<&'a str>,
+    limits: &'a Limits,
+    rows: Vec<Row>,
+    seen: std::collections::HashMap<String, usize>,
+    /// Bytes of the prompts so far.
+    bytes: usize,
+}
+
+impl Intake<'_> {
+    /// Refuses the row at `line` when the dataset already holds as many as it may.
+    fn room(&self, line: usize) -> Result<()> {
+        let max = self.limits.eval_max_rows;
+        if self.rows.len() >= max {
+            return Err(Limits::exceeded(
+                "eval_max_rows",
+                max,
+                "dataset",
+                format!(
+                    "{} line {line} is row {}: a dataset may hold at most {max} rows",
+                    self.file,
+                    self.rows.len() + 1
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// `r` finished and checked, then kept.
+    fn push(&mut self, mut r: Row, raw_bytes: usize) -> Result<()> {
+        let file = self.file;
+        if let Some(earlier) = self.seen.insert(r.id.clone(), r.line) {
             return Err(bad(
                 file,
                 r.line,
@@ -106,18 +163,20 @@ pub fn parse(file: &str, text: &str, format: Format, template: Option<&str>) -> 
                 format!("`{}` is the id of line {earlier} too", r.id),
             ));
         }
-        if let Some(t) = template {
+        if let Some(t) = self.template {
             let mut vars = r.vars.clone();
             if let Some(p) = &r.prompt {
                 vars.entry("prompt".into()).or_insert_with(|| p.clone());
             }
-            r.prompt = Some(render(t, &vars).map_err(|v| {
-                bad(
+            let max = self.limits.eval_max_prompt_bytes;
+            r.prompt = Some(render_within(t, &vars, max).map_err(|e| match e {
+                RenderError::Missing(v) => bad(
                     file,
                     r.line,
                     "vars",
                     format!("the prompt template uses `{{{{{v}}}}}`, which this row does not set"),
-                )
+                ),
+                RenderError::TooLong => too_long(file, r.line, max),
             })?);
             r.messages = None;
         }
@@ -129,13 +188,45 @@ pub fn parse(file: &str, text: &str, format: Format, template: Option<&str>) -> 
                 "a row needs `prompt` or `messages` (or a --prompt-template)",
             ));
         }
+        // A conversation is bounded by its line; a prompt by its own length.
+        let size = match &r.prompt {
+            Some(p) => p.len() + r.system.as_ref().map_or(0, String::len),
+            None => raw_bytes,
+        };
+        let max = self.limits.eval_max_prompt_bytes;
+        if size > max {
+            return Err(too_long(file, r.line, max));
+        }
+        self.bytes = self.bytes.saturating_add(size);
+        let max = self.limits.eval_max_dataset_bytes;
+        if self.bytes > max {
+            return Err(Limits::exceeded(
+                "eval_max_dataset_bytes",
+                max,
+                "dataset",
+                format!(
+                    "{file} line {}: the prompts so far come to {} bytes, and a dataset's prompts may come to at most {max}",
+                    r.line, self.bytes
+                ),
+            ));
+        }
         if r.assert.is_empty()
             && let Some(e) = &r.expected
         {
             r.assert.push(Assertion::Contains { value: e.clone() });
         }
+        self.rows.push(r);
+        Ok(())
     }
-    Ok(rows)
+}
+
+fn too_long(file: &str, line: usize, max: usize) -> Error {
+    Limits::exceeded(
+        "eval_max_prompt_bytes",
+        max,
+        "dataset",
+        format!("{file} line {line}: the row's prompt is longer than {max} bytes"),
+    )
 }
 
 /// `template` with each `{{name}}` replaced by `vars[name]` (or the first missing name).
@@ -143,33 +234,61 @@ pub fn render(
     template: &str,
     vars: &BTreeMap<String, String>,
 ) -> std::result::Result<String, String> {
-    let mut out = String::with_capacity(template.len());
+    render_within(template, vars, usize::MAX).map_err(|e| match e {
+        RenderError::Missing(name) => name,
+        RenderError::TooLong => String::new(),
+    })
+}
+
+/// Why a template did not render.
+enum RenderError {
+    /// It uses a variable the row does not set.
+    Missing(String),
+    /// It came out longer than allowed.
+    TooLong,
+}
+
+/// [`render`], stopping as soon as the text passes `max` bytes (a template repeating a long
+/// variable must not be built whole to be found too long).
+fn render_within(
+    template: &str,
+    vars: &BTreeMap<String, String>,
+    max: usize,
+) -> std::result::Result<String, RenderError> {
+    let mut out = String::with_capacity(template.len().min(max));
+    let push = |out: &mut String, s: &str| {
+        if out.len() + s.len() > max {
+            return Err(RenderError::TooLong);
+        }
+        out.push_str(s);
+        Ok(())
+    };
     let mut rest = template;
     while let Some(start) = rest.find("{{") {
-        out.push_str(&rest[..start]);
+        push(&mut out, &rest[..start])?;
         let after = &rest[start + 2..];
         let Some(end) = after.find("}}") else {
-            out.push_str(&rest[start..]);
+            push(&mut out, &rest[start..])?;
             return Ok(out);
         };
         let name = after[..end].trim();
         match vars.get(name) {
-            Some(v) => out.push_str(v),
-            None => return Err(name.to_string()),
+            Some(v) => push(&mut out, v)?,
+            None => return Err(RenderError::Missing(name.to_string())),
         }
         rest = &after[end + 2..];
     }
-    out.push_str(rest);
+    push(&mut out, rest)?;
     Ok(out)
 }
 
-fn jsonl(file: &str, text: &str) -> Result<Vec<Row>> {
-    let mut rows = Vec::new();
+fn jsonl(file: &str, text: &str, intake: &mut Intake<'_>) -> Result<()> {
     for (i, raw) in text.lines().enumerate() {
         let line = i + 1;
         if raw.trim().is_empty() {
             continue;
         }
+        intake.room(line)?;
         let parsed: Line = serde_json::from_str(raw).map_err(|e| {
             // serde names the field in its message when it is one (`unknown field`, a type).
             bad(file, line, field_of(&e.to_string()), e)
@@ -210,19 +329,22 @@ fn jsonl(file: &str, text: &str) -> Result<Vec<Row>> {
                 "give `prompt` or `messages`, not both",
             ));
         }
-        rows.push(Row {
-            id,
-            prompt: parsed.prompt,
-            messages: parsed.messages,
-            system: parsed.system,
-            category: parsed.category,
-            expected: parsed.expected,
-            vars,
-            assert,
-            line,
-        });
+        intake.push(
+            Row {
+                id,
+                prompt: parsed.prompt,
+                messages: parsed.messages,
+                system: parsed.system,
+                category: parsed.category,
+                expected: parsed.expected,
+                vars,
+                assert,
+                line,
+            },
+            raw.len(),
+        )?;
     }
-    Ok(rows)
+    Ok(())
 }
 
 /// The field a serde error is about: `unknown field `x``, or "dataset" when it names none.
@@ -238,7 +360,7 @@ fn field_of(message: &str) -> &str {
         .unwrap_or("(line)")
 }
 
-fn csv_rows(file: &str, text: &str) -> Result<Vec<Row>> {
+fn csv_rows(file: &str, text: &str, intake: &mut Intake<'_>) -> Result<()> {
     let mut reader = csv::ReaderBuilder::new()
         .flexible(false)
         .from_reader(text.as_bytes());
@@ -246,7 +368,6 @@ fn csv_rows(file: &str, text: &str) -> Result<Vec<Row>> {
         .headers()
         .map_err(|e| bad(file, 1, "(header)", e))?
         .clone();
-    let mut rows = Vec::new();
     for record in reader.records() {
         let record = record.map_err(|e| {
             let line = e
@@ -257,6 +378,8 @@ fn csv_rows(file: &str, text: &str) -> Result<Vec<Row>> {
         let line = record
             .position()
             .map_or(0, |p| usize::try_from(p.line()).unwrap_or(0));
+        intake.room(line)?;
+        let raw_bytes = record.as_byte_record().as_slice().len();
         let mut row = Row {
             id: format!("row-{line}"),
             prompt: None,
@@ -282,9 +405,9 @@ fn csv_rows(file: &str, text: &str) -> Result<Vec<Row>> {
                 }
             }
         }
-        rows.push(row);
+        intake.push(row, raw_bytes)?;
     }
-    Ok(rows)
+    Ok(())
 }
 
 #[cfg(test)]
@@ -363,5 +486,58 @@ mod tests {
         );
         assert!(err("prompt,x\na,b,c\n", Format::Csv).contains("data line 2"));
         assert!(err("id\nr1\n", Format::Csv).contains("`prompt`"));
+    }
+
+    #[test]
+    fn limits_refuse_at_the_first_row_past_them_naming_the_line() {
+        let limits = Limits {
+            eval_max_rows: 3,
+            eval_max_prompt_bytes: 100,
+            eval_max_dataset_bytes: 250,
+            ..Limits::default()
+        };
+        let text = "{\"prompt\": \"a\"}\n\n{\"prompt\": \"b\"}\n{\"prompt\": \"c\"}\n{\"prompt\": \"d\"}\nnot even json\n";
+        let e = parse_within("d.jsonl", text, Format::Jsonl, None, &limits).unwrap_err();
+        let l = e.limit().unwrap();
+        assert_eq!((l.limit.as_str(), l.value), ("eval_max_rows", 3));
+        // Line 5 is the fourth row; the malformed line after it is never read.
+        assert!(e.to_string().contains("d.jsonl line 5 is row 4"), "{e}");
+        assert_eq!(
+            parse_within(
+                "d.jsonl",
+                text.split("{\"prompt\": \"d\"}").next().unwrap(),
+                Format::Jsonl,
+                None,
+                &limits
+            )
+            .unwrap()
+            .len(),
+            3
+        );
+        // CSV the same, counted in records.
+        let csv = "prompt\na\nb\nc\nd\n";
+        let e = parse_within("d.csv", csv, Format::Csv, None, &limits).unwrap_err();
+        assert!(e.to_string().contains("d.csv line 5 is row 4"), "{e}");
+        // A rendered prompt past its size, found before it is built whole.
+        let template = "{{x}}".repeat(1000);
+        let e =
+            parse_within("d.csv", "x\nabc\n", Format::Csv, Some(&template), &limits).unwrap_err();
+        assert_eq!(e.limit().unwrap().limit, "eval_max_prompt_bytes");
+        assert!(e.to_string().contains("d.csv line 2"), "{e}");
+        // Prompts as given count too, and so do all of them together.
+        let long = format!("{{\"prompt\": \"{}\"}}\n", "x".repeat(101));
+        let e = parse_within("d.jsonl", &long, Format::Jsonl, None, &limits).unwrap_err();
+        assert_eq!(e.limit().unwrap().limit, "eval_max_prompt_bytes");
+        let ninety = format!("{{\"prompt\": \"{}\"}}\n", "x".repeat(90)).repeat(3);
+        let e = parse_within("d.jsonl", &ninety, Format::Jsonl, None, &limits).unwrap_err();
+        assert_eq!(e.limit().unwrap().limit, "eval_max_dataset_bytes");
+        assert!(e.to_string().contains("line 3"), "{e}");
+        // The local limits take what memory takes.
+        assert_eq!(
+            parse("d.jsonl", &ninety, Format::Jsonl, None)
+                .unwrap()
+                .len(),
+            3
+        );
     }
 }

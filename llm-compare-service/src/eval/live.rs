@@ -200,6 +200,15 @@ impl LiveRuns {
             .collect()
     }
 
+    /// How many of `owner`'s runs are running here.
+    pub fn running_of(&self, owner: &str) -> usize {
+        self.runs
+            .lock()
+            .values()
+            .filter(|r| r.info.owner == owner && !r.finished())
+            .count()
+    }
+
     /// Runs `events` (its first event already read: `start`, of run `id`) in a task of its
     /// own; a cancel ends it with [`EvalEvent::Cancelled`] (dropping the rows in flight
     /// cancels their comparisons).

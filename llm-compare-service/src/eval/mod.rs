@@ -254,8 +254,18 @@ pub struct Dataset {
 impl Dataset {
     /// `text` (the contents of file `name`) parsed ([`dataset::parse`]).
     pub fn parse(name: &str, text: &str, template: Option<&str>) -> Result<Self> {
+        Self::parse_within(name, text, template, &crate::Limits::local())
+    }
+
+    /// [`Dataset::parse`] within a server's `limits` ([`dataset::parse_within`]).
+    pub fn parse_within(
+        name: &str,
+        text: &str,
+        template: Option<&str>,
+        limits: &crate::Limits,
+    ) -> Result<Self> {
         use sha2::Digest as _;
-        let rows = dataset::parse(name, text, dataset::Format::of(name), template)?;
+        let rows = dataset::parse_within(name, text, dataset::Format::of(name), template, limits)?;
         let mut h = sha2::Sha256::new();
         h.update(text.as_bytes());
         if let Some(t) = template {
@@ -352,7 +362,19 @@ impl Service {
             ));
         }
         let repeat = options.repeat.unwrap_or(1);
-        let units_total = dataset.rows.len() * repeat as usize;
+        let units_total = dataset.rows.len().saturating_mul(repeat as usize);
+        let max = self.limits().eval_max_units;
+        if units_total > max {
+            return Err(crate::Limits::exceeded(
+                "eval_max_units",
+                max,
+                "repeat",
+                format!(
+                    "{} rows × repeat {repeat} = {units_total} runs of a row, and a run may hold at most {max}",
+                    dataset.rows.len()
+                ),
+            ));
+        }
         let store = self.store_ref().cloned();
         let (run_id, earlier) = match (resume, &store) {
             (Some(_), None) => {
@@ -580,12 +602,20 @@ impl Service {
         who: &Principal,
         body: CreateComparison,
     ) -> std::result::Result<Complete, (String, Error)> {
-        let mut wait = std::time::Duration::from_millis(20);
+        let mut waited = 0u32;
         let submitted = loop {
+            // Wait for a free slot without writing anything; then give it back and take it
+            // with the submission (which records the comparison and holds its budget): only
+            // the caller's own work starting in between makes that submission wait again.
+            let slot = self
+                .wait_for_slot(who)
+                .await
+                .map_err(|e| (String::new(), e))?;
+            drop(slot);
             match self.submit(who, body.clone()).await {
                 Err(Error::RateLimited { .. }) => {
-                    tokio::time::sleep(wait).await;
-                    wait = (wait * 2).min(std::time::Duration::from_millis(500));
+                    tokio::time::sleep(crate::service::slot_backoff(waited)).await;
+                    waited = waited.saturating_add(1);
                 }
                 other => break other.map_err(|e| (String::new(), e))?,
             }

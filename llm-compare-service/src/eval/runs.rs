@@ -140,7 +140,10 @@ impl std::fmt::Debug for EvalEvents {
 impl CreateEval {
     /// The dataset (parsed: a bad row names the file, line and field), the options
     /// (checked) and the run to resume.
-    pub fn into_parts(self) -> Result<(Dataset, EvalOptions, Option<String>)> {
+    pub fn into_parts(
+        self,
+        limits: &crate::Limits,
+    ) -> Result<(Dataset, EvalOptions, Option<String>)> {
         let options = EvalOptions {
             models: self.models,
             judge: self.judge,
@@ -155,10 +158,11 @@ impl CreateEval {
                 "the dataset needs a file name (.jsonl or .csv)",
             ));
         }
-        let dataset = Dataset::parse(
+        let dataset = Dataset::parse_within(
             &self.dataset.name,
             &self.dataset.content,
             self.prompt_template.as_deref(),
+            limits,
         )?;
         Ok((dataset, options, self.resume))
     }
@@ -172,7 +176,19 @@ impl Service {
     /// Starts `body` for `who` in the background; read its progress with
     /// [`Service::eval_events`]. A run still running here cannot be resumed (409).
     pub async fn start_evaluation(&self, who: &Principal, body: CreateEval) -> Result<EvalStarted> {
-        let (dataset, options, resume) = body.into_parts()?;
+        let (dataset, options, resume) = body.into_parts(self.limits())?;
+        let running = self.live_evals().running_of(&who.user);
+        let max = self.limits().eval_runs_per_user;
+        if running >= max {
+            return Err(crate::Limits::exceeded(
+                "eval_runs_per_user",
+                max,
+                "dataset",
+                format!(
+                    "{running} of your evaluation runs are running, and a user may run at most {max} at once: wait for one, or cancel it"
+                ),
+            ));
+        }
         if let Some(id) = &resume
             && self
                 .live_evals()
