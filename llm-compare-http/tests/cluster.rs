@@ -24,19 +24,31 @@ const KEY: &str = "KEY-A";
 
 /// Two servers on one Redis (keys under a prefix of their own) and one SQLite file.
 async fn cluster(url: &str) -> (Server, Server) {
+    let (a, b, _) = cluster_with(url, |_| {}).await;
+    (a, b)
+}
+
+/// [`cluster`] with options of its own, and the servers' registries.
+async fn cluster_with(
+    url: &str,
+    tune: impl Fn(&mut ServerOptions),
+) -> (Server, Server, Vec<RedisRegistry>) {
     let prefix = format!("llm-compare-test-{}", uuid::Uuid::now_v7());
     let db = std::env::temp_dir().join(format!("llm-compare-cluster-{}.db", uuid::Uuid::now_v7()));
     let db = format!("sqlite://{}", db.display());
     let mut servers = Vec::new();
+    let mut registries = Vec::new();
     for name in ["a", "b"] {
-        let options = ServerOptions {
+        let mut options = ServerOptions {
             api_keys: vec![("alice".into(), KEY.into()), ("bob".into(), "KEY-B".into())],
             instance_id: format!("server-{name}"),
             ..ServerOptions::default()
         };
+        tune(&mut options);
         let redis = RedisRegistry::connect(url, &prefix, options.registry)
             .await
             .unwrap();
+        registries.push(redis.clone());
         let store = SqlStore::open(&db).await.unwrap();
         let (engine, sim) = sim_engine(SimConfig {
             ttft: Duration::from_millis(5),
@@ -48,7 +60,172 @@ async fn cluster(url: &str) -> (Server, Server) {
     }
     let b = servers.pop().unwrap();
     let a = servers.pop().unwrap();
-    (a, b)
+    (a, b, registries)
+}
+
+/// A Redis server of the test's own (its connections are the test's to count), stopped
+/// when dropped.
+struct OwnRedis {
+    child: std::process::Child,
+    url: String,
+}
+
+impl Drop for OwnRedis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn own_redis() -> OwnRedis {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = std::env::temp_dir().join(format!("llm-compare-redis-{port}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let child = std::process::Command::new("redis-server")
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
+        .arg("--dir")
+        .arg(&dir)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("redis-server (Debian's package) runs the cluster tests");
+    // Killed and waited for on drop, or below if it never answers.
+    let mut own = OwnRedis {
+        child,
+        url: format!("redis://127.0.0.1:{port}"),
+    };
+    let url = own.url.clone();
+    // Ready when it answers.
+    let client = redis::Client::open(url.as_str()).unwrap();
+    for _ in 0..500 {
+        if let Ok(mut c) = client.get_multiplexed_async_connection().await
+            && redis::cmd("PING")
+                .query_async::<String>(&mut c)
+                .await
+                .is_ok()
+        {
+            return own;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let _ = own.child.kill();
+    panic!("redis-server did not start on {port}");
+}
+
+/// Issue 45: each open SSE stream held a Redis connection of its own (a blocking `XREAD`),
+/// so Redis's `maxclients` capped a cluster's streams. Now 1,000 streams on a server that
+/// does not run their comparisons take no connection each: the test counts them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_open_streams_hold_at_most_sixteen_redis_connections() {
+    if common::redis_url("cluster tests").is_none() {
+        return;
+    }
+    let redis = own_redis().await;
+    let (a, b, registries) = cluster_with(&redis.url, |o| {
+        o.registry.max_active_per_owner = 2_000;
+        o.requests_per_minute = 0;
+        // Every stream comes from this one address.
+        o.max_connections_per_client = 10_000;
+    })
+    .await;
+    // One client for all (building one per request costs milliseconds of CPU each).
+    let http = client();
+    let slow = json!({"prompt": "take your time", "models": ["sim/slow"]});
+    let ids: Vec<String> = futures::stream::iter(0..1_000)
+        .map(|_| {
+            let request = http
+                .post(format!("{}/v1/comparisons", a.url))
+                .bearer_auth(KEY)
+                .json(&slow);
+            async move {
+                let r = request.send().await.unwrap();
+                assert_eq!(r.status(), StatusCode::CREATED);
+                r.json::<Value>().await.unwrap()["request_id"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            }
+        })
+        .buffer_unordered(32)
+        .collect()
+        .await;
+    // Every stream opened on B: none of them runs there.
+    let t0 = std::time::Instant::now();
+    let streams: Vec<(String, reqwest::Response)> = futures::stream::iter(ids.iter())
+        .map(|id| {
+            let request = http
+                .get(format!("{}/v1/comparisons/{id}/stream", b.url))
+                .bearer_auth(KEY);
+            async move {
+                let r = request.send().await.unwrap();
+                assert_eq!(r.status(), StatusCode::OK);
+                (id.clone(), r)
+            }
+        })
+        .buffer_unordered(32)
+        .collect()
+        .await;
+    assert_eq!(registries[1].readers(), 1_000);
+    let admin = redis::Client::open(redis.url.as_str()).unwrap();
+    let mut conn = admin.get_multiplexed_async_connection().await.unwrap();
+    let list: String = redis::cmd("CLIENT")
+        .arg("LIST")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    // Both servers' connections, and this test's one.
+    let servers = list.lines().count() - 1;
+    assert!(
+        servers <= 16,
+        "{servers} connections for 1,000 streams:\n{list}"
+    );
+    // And they are live: a comparison that finishes on A streams whole on B.
+    let id = {
+        let r = post(&a, json!({"prompt": "across", "models": ["sim/echo"]})).await;
+        r.json::<Value>().await.unwrap()["request_id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let events = read_sse(&b, Some(KEY), &id, None, 10_000).await;
+    assert_eq!(events.last().unwrap().1, "complete");
+    assert_eq!(seqs(&events), (1..=events.len() as u64).collect::<Vec<_>>());
+    // A cancel on A reaches the reader on B.
+    let (cancelled, mut first) = streams.into_iter().next().unwrap();
+    let r = call(
+        &a,
+        Method::DELETE,
+        &format!("/v1/comparisons/{cancelled}"),
+        Some(KEY),
+        None,
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let mut text = String::new();
+    while let Some(chunk) = first.chunk().await.unwrap() {
+        text.push_str(&String::from_utf8_lossy(&chunk));
+        if text.contains("event: complete") {
+            break;
+        }
+    }
+    assert!(text.contains("\"cancelled\""), "{text}");
+    eprintln!(
+        "{servers} Redis connections held by two servers for 1,000 open streams ({:?} to open them and check)",
+        t0.elapsed()
+    );
+    // The rest end with the servers (dropped here).
 }
 
 async fn post(s: &Server, body: Value) -> reqwest::Response {

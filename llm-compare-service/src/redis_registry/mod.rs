@@ -12,8 +12,11 @@
 //! its requests stop counting within [`LEASE`].
 //!
 //! Cancels travel on a pub/sub channel (`{prefix}:cancel`) to the server running the
-//! request, which owns the upstream calls. A subscriber reads with blocking `XREAD` on its
-//! own connection.
+//! request, which owns the upstream calls. Events travel twice: into the request's stream (the
+//! log any reader resumes from) and, in the same transaction, on its channel (`{prefix}:ev:{id}`).
+//! A server holds two Redis connections whatever the number of open streams ([`hub`]): the
+//! multiplexed one for commands and one pub/sub connection for cancels and the channels of the
+//! requests its readers follow; readers of the requests it runs are fed in process.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -27,15 +30,23 @@ use llm_compare_core::{
 };
 use parking_lot::Mutex;
 use redis::AsyncCommands;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig, PubSubSink};
 use tokio_util::sync::CancellationToken;
 
 /// How long an active request counts against its owner's limit without its server renewing
 /// it (the server renews every third of it).
 pub const LEASE: Duration = Duration::from_secs(30);
 
-/// How long a subscriber blocks in one `XREAD` before checking that the request still exists.
-const BLOCK: Duration = Duration::from_secs(2);
+mod hub;
+
+use hub::{Batch, Follow, Hub, Step};
+
+/// How long a subscriber waits for live events before reading the log (a lost pub/sub
+/// message costs at most this) and checking that the request still exists.
+const QUIET: Duration = Duration::from_secs(2);
+
+/// Events read from the log at once.
+const LOG_PAGE: usize = 512;
 
 fn now_ms() -> u64 {
     SystemTime::now()
@@ -190,6 +201,10 @@ struct Inner {
     config: RegistryConfig,
     local: Mutex<HashMap<String, Local>>,
     shutdown: CancellationToken,
+    /// This server's stream readers.
+    hub: Hub,
+    /// Subscribes channels on the pub/sub connection (`None` while it reconnects).
+    sink: Mutex<Option<PubSubSink>>,
 }
 
 /// The registry of a cluster of servers, in Redis.
@@ -232,6 +247,7 @@ impl RedisRegistry {
             .await
             .map_err(|e| cannot_reach(url, &e))?;
         pubsub.subscribe(&channel).await.map_err(redis_err)?;
+        let (sink, messages) = pubsub.split();
         let inner = Arc::new(Inner {
             client,
             conn,
@@ -239,32 +255,42 @@ impl RedisRegistry {
             config,
             local: Mutex::new(HashMap::new()),
             shutdown: CancellationToken::new(),
+            hub: Hub::default(),
+            sink: Mutex::new(Some(sink)),
         });
-        // Cancels from any server reach the one running the request; when Redis goes away
-        // the listener reconnects (with backoff) once it is back.
+        // Cancels from any server reach the one running the request, and events of requests
+        // running elsewhere reach their readers here; when Redis goes away the listener
+        // reconnects (with backoff) once it is back, and listens again to what is read here.
         let weak = Arc::downgrade(&inner);
         let stop = inner.shutdown.clone();
         tokio::spawn(async move {
-            let mut pubsub = Some(pubsub);
+            let mut messages = Some(messages);
             let mut failures = 0u32;
             loop {
-                let current = match pubsub.take() {
-                    Some(p) => p,
+                let current = match messages.take() {
+                    Some(m) => m,
                     None => {
-                        let Some(client) = weak.upgrade().map(|i| i.client.clone()) else {
+                        let Some(inner) = weak.upgrade() else {
                             return;
                         };
+                        let client = inner.client.clone();
                         let again = async {
                             let mut p = client.get_async_pubsub().await?;
                             p.subscribe(&channel).await?;
-                            Ok::<_, redis::RedisError>(p)
+                            let (mut sink, stream) = p.split();
+                            for id in inner.hub.listened() {
+                                sink.subscribe(inner.ev_key(&id)).await?;
+                            }
+                            Ok::<_, redis::RedisError>((sink, stream))
                         };
                         match again.await {
-                            Ok(p) => {
+                            Ok((sink, stream)) => {
                                 failures = 0;
-                                p
+                                *inner.sink.lock() = Some(sink);
+                                stream
                             }
                             Err(_) => {
+                                drop(inner);
                                 tokio::select! {
                                     () = stop.cancelled() => return,
                                     () = tokio::time::sleep(crate::backlog::backoff(failures)) => {}
@@ -275,20 +301,19 @@ impl RedisRegistry {
                         }
                     }
                 };
-                let mut messages = current.into_on_message();
+                let mut current = current;
                 loop {
                     let msg = tokio::select! {
                         () = stop.cancelled() => return,
-                        m = messages.next() => m,
+                        m = current.next() => m,
                     };
                     // The connection is gone: reconnect.
                     let Some(msg) = msg else { break };
                     let Some(inner) = weak.upgrade() else { return };
-                    if let Ok(id) = msg.get_payload::<String>()
-                        && let Some(l) = inner.local.lock().get(&id)
-                    {
-                        l.cancel.cancel();
-                    }
+                    inner.received(&channel, &msg);
+                }
+                if let Some(inner) = weak.upgrade() {
+                    inner.sink.lock().take();
                 }
             }
         });
@@ -398,7 +423,76 @@ impl RedisRegistry {
     }
 }
 
+/// A reader of one request here; leaving stops listening to its channel when it was the last.
+struct Reader {
+    inner: Arc<Inner>,
+    id: String,
+}
+
+impl Drop for Reader {
+    fn drop(&mut self) {
+        if !self.inner.hub.leave(&self.id) {
+            return;
+        }
+        let Some(mut sink) = self.inner.sink.lock().clone() else {
+            return;
+        };
+        let (weak, id) = (Arc::downgrade(&self.inner), self.id.clone());
+        let channel = self.inner.ev_key(&self.id);
+        tokio::spawn(async move {
+            // A reader that came back meanwhile keeps the subscription.
+            if weak.upgrade().is_some_and(|i| !i.hub.listening(&id)) {
+                let _ = sink.unsubscribe(channel).await;
+            }
+        });
+    }
+}
+
+impl RedisRegistry {
+    /// Subscribes the channel of request `id` on the pub/sub connection. Without one (it
+    /// reconnects), readers follow the log until it is back and listens again.
+    async fn listen(&self, id: &str) {
+        let Some(mut sink) = self.0.sink.lock().clone() else {
+            return;
+        };
+        if let Err(e) = sink.subscribe(self.0.ev_key(id)).await {
+            tracing::debug!(target: "llm_compare::registry", error = %e, "channel not subscribed: the reader follows the log");
+        }
+    }
+
+    /// Readers of streams on this server.
+    pub fn readers(&self) -> usize {
+        self.0.hub.readers()
+    }
+}
+
 impl Inner {
+    /// A pub/sub message: a cancel for a request running here, or events for readers here.
+    fn received(&self, cancel_channel: &str, msg: &redis::Msg) {
+        let name = msg.get_channel_name();
+        if name == cancel_channel {
+            if let Ok(id) = msg.get_payload::<String>()
+                && let Some(l) = self.local.lock().get(&id)
+            {
+                l.cancel.cancel();
+            }
+            return;
+        }
+        let Some(id) = name
+            .strip_prefix(self.prefix.as_str())
+            .and_then(|n| n.strip_prefix(":ev:"))
+        else {
+            return;
+        };
+        self.hub.deliver(id, || {
+            let payload = msg.get_payload_bytes();
+            // A batch that does not parse is skipped: the reader finds the gap and reads the log.
+            serde_json::from_slice::<Vec<Event>>(payload)
+                .ok()
+                .map(Batch::from)
+        });
+    }
+
     fn req_key(&self, id: &str) -> String {
         format!("{}:req:{id}", self.prefix)
     }
@@ -515,12 +609,19 @@ impl RequestRegistry for RedisRegistry {
         let mut status = None;
         let mut finished = false;
         let mut last = 0;
+        // The channel's message: the batch as a JSON array of the events as logged.
+        let mut batch = String::from("[");
         for e in &events {
+            let json = e.to_json();
+            if batch.len() > 1 {
+                batch.push(',');
+            }
+            batch.push_str(&json);
             pipe.cmd("XADD")
                 .arg(&ev)
                 .arg(format!("{}-1", e.seq))
                 .arg("e")
-                .arg(e.to_json())
+                .arg(json)
                 .ignore();
             last = e.seq;
             match &e.kind {
@@ -532,6 +633,9 @@ impl RequestRegistry for RedisRegistry {
                 _ => {}
             }
         }
+        batch.push(']');
+        // Readers on other servers; nobody listening costs Redis nothing but the message.
+        pipe.cmd("PUBLISH").arg(&ev).arg(batch).ignore();
         pipe.cmd("HSET")
             .arg(&req)
             .arg("last_seq")
@@ -590,6 +694,9 @@ impl RequestRegistry for RedisRegistry {
         if finished {
             inner.local.lock().remove(id);
         }
+        // Readers here, after the log has the events (a reader that reads the log meanwhile
+        // skips what it was given).
+        inner.hub.deliver(id, || Some(Batch::from(events)));
         Ok(())
     }
 
@@ -606,60 +713,88 @@ impl RequestRegistry for RedisRegistry {
             .hset(inner.req_key(id), "opened", "1")
             .await
             .map_err(redis_err)?;
-        // Blocking reads need a connection of their own, whose replies may take a BLOCK.
-        let mut conn = inner
-            .client
-            .get_multiplexed_async_connection_with_config(
-                &redis::AsyncConnectionConfig::new()
-                    .set_connection_timeout(Some(Duration::from_secs(1)))
-                    .set_response_timeout(Some(BLOCK + Duration::from_secs(1))),
-            )
-            .await
-            .map_err(redis_err)?;
+        // Live events first, then the log: what comes in between is in both, given once.
+        let remote = !inner.local.lock().contains_key(id);
+        let joined = inner.hub.join(id, remote);
+        let reader = Reader {
+            inner: inner.clone(),
+            id: id.to_string(),
+        };
+        if joined.listen {
+            self.listen(id).await;
+        }
+        let mut rx = joined.rx;
+        let registry = self.clone();
         let (ev, req) = (inner.ev_key(id), inner.req_key(id));
         let stream = async_stream::stream! {
-            let mut cursor = format!("{after_seq}-1");
-            let mut last = after_seq;
-            loop {
-                let reply: redis::RedisResult<Option<redis::streams::StreamReadReply>> = redis::cmd("XREAD")
-                    .arg("COUNT").arg(512)
-                    .arg("BLOCK").arg(BLOCK.as_millis() as u64)
-                    .arg("STREAMS").arg(&ev).arg(&cursor)
-                    .query_async(&mut conn)
-                    .await;
-                let reply = match reply {
-                    Ok(reply) => reply,
-                    Err(e) => {
-                        // Redis went away: say so (typed, retryable) and end; the client
-                        // resumes after `last` once it is back.
-                        yield unavailable_notice(last, &redis_err(e));
+            let _reader = reader;
+            let mut follow = Follow::after(after_seq);
+            'log: loop {
+                // The log from where the reader is.
+                loop {
+                    let page: redis::RedisResult<redis::streams::StreamRangeReply> = registry
+                        .conn()
+                        .xrange_count(&ev, format!("({}-1", follow.last()), "+", LOG_PAGE)
+                        .await;
+                    let page = match page {
+                        Ok(page) => page,
+                        Err(e) => {
+                            // Redis went away: say so (typed, retryable) and end; the client
+                            // resumes after the last event once it is back.
+                            yield unavailable_notice(follow.last(), &redis_err(e));
+                            break 'log;
+                        }
+                    };
+                    let n = page.ids.len();
+                    let events: Vec<Event> = page
+                        .ids
+                        .iter()
+                        .filter_map(|e| e.get::<String>("e"))
+                        .filter_map(|json| serde_json::from_str(&json).ok())
+                        .collect();
+                    let (Step::Give(given) | Step::CatchUp(given)) = follow.take(&events);
+                    for e in given {
+                        yield e;
+                    }
+                    if follow.done() {
+                        break 'log;
+                    }
+                    if n < LOG_PAGE {
                         break;
                     }
-                };
-                let Some(reply) = reply else {
-                    // Nothing for a while: stop if the request is gone.
-                    match redis::cmd("EXISTS").arg(&req).query_async::<bool>(&mut conn).await {
-                        Ok(true) => continue,
-                        Ok(false) => break,
-                        Err(e) => {
-                            yield unavailable_notice(last, &redis_err(e));
-                            break;
+                }
+                // Then live, until a gap, a lag or a quiet while sends it back to the log.
+                loop {
+                    match tokio::time::timeout(QUIET, rx.recv()).await {
+                        Ok(Ok(batch)) => match follow.take(&batch) {
+                            Step::Give(given) => {
+                                for e in given {
+                                    yield e;
+                                }
+                                if follow.done() {
+                                    break 'log;
+                                }
+                            }
+                            Step::CatchUp(given) => {
+                                for e in given {
+                                    yield e;
+                                }
+                                continue 'log;
+                            }
+                        },
+                        Ok(Err(_)) => continue 'log,
+                        Err(_) => {
+                            // Quiet: stop if the request is gone, else read the log again.
+                            match redis::cmd("EXISTS").arg(&req).query_async::<bool>(&mut registry.conn()).await {
+                                Ok(true) => continue 'log,
+                                Ok(false) => break 'log,
+                                Err(e) => {
+                                    yield unavailable_notice(follow.last(), &redis_err(e));
+                                    break 'log;
+                                }
+                            }
                         }
                     }
-                };
-                let mut done = false;
-                for key in reply.keys {
-                    for entry in key.ids {
-                        cursor = entry.id.clone();
-                        let Some(json) = entry.get::<String>("e") else { continue };
-                        let Ok(event) = serde_json::from_str::<Event>(&json) else { continue };
-                        last = event.seq;
-                        done = matches!(event.kind, EventKind::Complete(_));
-                        yield event;
-                    }
-                }
-                if done {
-                    break;
                 }
             }
         };
@@ -783,6 +918,22 @@ impl RequestRegistry for RedisRegistry {
             .invoke_async(&mut self.conn())
             .await
             .map_err(redis_err)?;
+        if ended == 1 {
+            // Readers on other servers now rather than at their next quiet read of the log.
+            let batch = format!(
+                "[{}]",
+                events
+                    .iter()
+                    .map(Event::to_json)
+                    .collect::<Vec<_>>()
+                    .join(",")
+            );
+            let _: redis::RedisResult<()> = redis::cmd("PUBLISH")
+                .arg(inner.ev_key(id))
+                .arg(batch)
+                .query_async(&mut self.conn())
+                .await;
+        }
         Ok(ended == 1)
     }
 
