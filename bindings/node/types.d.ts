@@ -1553,6 +1553,10 @@ scope: Scope,
  */
 models: Array<string>, 
 /**
+ * The server's tools it may run (glob patterns; empty: none); null: every tool.
+ */
+tools: Array<string> | null, 
+/**
  * Requests per minute.
  */
 rpm: number | null, 
@@ -1625,6 +1629,10 @@ scope: Scope,
  * Allowed models (glob patterns); empty: every model.
  */
 models: Array<string>, 
+/**
+ * The server's tools it may run (glob patterns; empty: none); null: every tool.
+ */
+tools: Array<string> | null, 
 /**
  * Requests per minute.
  */

@@ -286,18 +286,41 @@ impl Drop for AbortOnDrop {
 /// `content` with its text cut to `max` bytes (at a character boundary), marked.
 fn cap(content: Content, max: usize) -> Content {
     match content {
-        Content::Text(mut s) if s.len() > max => {
-            let total = s.len();
-            let mut at = max;
-            while !s.is_char_boundary(at) {
-                at -= 1;
-            }
-            s.truncate(at);
-            s.push_str(&format!("\n[… truncated: {total} bytes, {max} kept]"));
-            Content::Text(s)
+        Content::Text(s) => Content::Text(cap_text(s, max)),
+        // Parts share the budget: text parts are cut to what is left of it (media parts are
+        // bounded by `Content::check`).
+        Content::Parts(parts) => {
+            let mut left = max;
+            Content::Parts(
+                parts
+                    .into_iter()
+                    .map(|p| match p {
+                        crate::content::Part::Text { text } => {
+                            let text = cap_text(text, left);
+                            left = left.saturating_sub(text.len());
+                            crate::content::Part::Text { text }
+                        }
+                        other => other,
+                    })
+                    .collect(),
+            )
         }
-        other => other,
     }
+}
+
+/// `s` cut to `max` bytes (at a character boundary), saying so.
+fn cap_text(mut s: String, max: usize) -> String {
+    if s.len() <= max {
+        return s;
+    }
+    let total = s.len();
+    let mut at = max;
+    while !s.is_char_boundary(at) {
+        at -= 1;
+    }
+    s.truncate(at);
+    s.push_str(&format!("\n[… truncated: {total} bytes, {max} kept]"));
+    s
 }
 
 /// A tool the server's configuration defines (`[tools.<name>]`): the call's arguments are
@@ -802,4 +825,47 @@ pub fn canonical(v: &Value) -> String {
         }
     }
     sorted(v).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::content::Part;
+
+    #[test]
+    fn a_result_is_cut_to_the_cap_in_text_and_in_text_parts_together() {
+        let Content::Text(t) = cap(Content::Text("é".repeat(100)), 51) else {
+            panic!("text stays text")
+        };
+        assert!(
+            t.starts_with(&"é".repeat(25)) && t.contains("truncated: 200 bytes"),
+            "{t}"
+        );
+        // Issue 45: parts escaped the cap. Two text parts share it.
+        let parts = Content::Parts(vec![
+            Part::Text {
+                text: "a".repeat(40),
+            },
+            Part::Text {
+                text: "b".repeat(40),
+            },
+        ]);
+        let Content::Parts(parts) = cap(parts, 50) else {
+            panic!("parts stay parts")
+        };
+        let texts: Vec<&str> = parts
+            .iter()
+            .map(|p| match p {
+                Part::Text { text } => text.as_str(),
+                _ => "",
+            })
+            .collect();
+        assert_eq!(texts[0], "a".repeat(40));
+        assert!(
+            texts[1].starts_with(&"b".repeat(10)) && texts[1].contains("10 kept"),
+            "{}",
+            texts[1]
+        );
+        assert!(!texts[1].starts_with(&"b".repeat(11)));
+    }
 }

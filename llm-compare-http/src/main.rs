@@ -164,6 +164,10 @@ pub enum KeysCommand {
         /// Lifetime: `30d`, `12h`, `90m`.
         #[arg(long, value_name = "DURATION")]
         expires_in: Option<String>,
+        /// A glob pattern of the server's tools it may run (repeatable; default: none, an
+        /// admin key every tool).
+        #[arg(long = "tools", value_name = "GLOB")]
+        tools: Vec<String>,
     },
     /// List keys (never their secrets).
     List {

@@ -87,6 +87,9 @@ pub struct ServerSettings {
     /// Failed authentications per minute from one client address (default 60; 0 = no
     /// limit): past it the address's requests are refused before any key is looked up.
     pub failed_auth_per_minute: Option<u32>,
+    /// Filtered leaderboards (a window, a category, style control) computed per minute per
+    /// user (default 30; 0 = no limit); kept ones are served without counting.
+    pub leaderboards_per_minute: Option<u32>,
     /// What one request may ask for (`[server.limits]`).
     pub limits: Option<llm_compare_service::Limits>,
 }
@@ -152,6 +155,8 @@ pub struct ServerOptions {
     pub max_connections_per_client: usize,
     /// Failed authentications per minute from one client address (0: no limit).
     pub failed_auth_per_minute: u32,
+    /// Filtered leaderboards computed per minute per user (0: no limit).
+    pub leaderboards_per_minute: u32,
     /// What one request may ask for.
     pub limits: llm_compare_service::Limits,
 }
@@ -208,6 +213,7 @@ impl Default for ServerOptions {
             max_connections: 10_000,
             max_connections_per_client: 1024,
             failed_auth_per_minute: 60,
+            leaderboards_per_minute: 30,
             limits: llm_compare_service::Limits::default(),
         }
     }
@@ -285,6 +291,9 @@ impl ServerOptions {
             .max_connections_per_client
             .unwrap_or(o.max_connections_per_client);
         o.failed_auth_per_minute = s.failed_auth_per_minute.unwrap_or(o.failed_auth_per_minute);
+        o.leaderboards_per_minute = s
+            .leaderboards_per_minute
+            .unwrap_or(o.leaderboards_per_minute);
         o.limits = s.limits.unwrap_or_default();
         Ok(o)
     }
@@ -519,6 +528,23 @@ impl AppState {
                     ),
                     wait,
                 )
+            })
+    }
+
+    /// Takes one of `user`'s filtered-leaderboard computations (a bootstrap over the votes
+    /// read for it), or refuses with the limit.
+    pub fn check_board_rate(&self, user: &str) -> llm_compare_core::Result<()> {
+        let n = self.0.options.leaderboards_per_minute;
+        self.0
+            .limiter
+            .check(&format!("leaderboard:{user}"), n, n)
+            .map_err(|wait| llm_compare_core::Error::RateLimited {
+                message: format!(
+                    "filtered leaderboards are computed at most {n} times a minute per user \
+                     (`leaderboards_per_minute` in [server] of the configuration file); boards \
+                     already computed are served meanwhile"
+                ),
+                retry_after: Some(wait),
             })
     }
 

@@ -576,3 +576,129 @@ async fn failed_authentications_are_limited_per_address_without_locking_out_know
     );
     still_serves(&s, Some(&secret)).await;
 }
+
+/// Issue 45: every key could run every configured tool. A key minted now runs none unless
+/// granted (`tools`); an admin key runs every one.
+#[tokio::test]
+async fn a_key_runs_only_the_tools_it_is_granted() {
+    let (_dir, url) = sqlite_url();
+    let plain = mint_key(
+        &url,
+        llm_compare_service::keys::CreateKey {
+            user: "erin".into(),
+            ..Default::default()
+        },
+    )
+    .await;
+    let granted = mint_key(
+        &url,
+        llm_compare_service::keys::CreateKey {
+            user: "erin".into(),
+            tools: Some(vec!["look*".into()]),
+            ..Default::default()
+        },
+    )
+    .await;
+    let config = llm_compare_core::Config::parse(
+        "[tools.lookup]\nurl = \"http://127.0.0.1:9/\"\ndescription = \"Looks a word up\"\n",
+    )
+    .unwrap();
+    let engine = config.engine().unwrap();
+    let store = llm_compare_service::SqlStore::open(&url).await.unwrap();
+    let state = AppState::with_store(engine, ServerOptions::default(), Some(store));
+    let s = start_state(
+        state,
+        std::sync::Arc::new(llm_compare_core::SimProvider::new(sim_config())),
+    )
+    .await;
+    let body = json!({"prompt": "hi", "models": ["sim/echo"], "tools": ["lookup"], "max_steps": 1});
+    let (status, error) = refusal(create(&s, Some(&plain), body.clone()).await).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{error}");
+    assert_eq!(error["error"]["code"], "forbidden");
+    let message = error["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("`lookup`") && message.contains("tools[0]"),
+        "{message}"
+    );
+    let listed = json(
+        client()
+            .get(format!("{}/v1/comparisons", s.url))
+            .bearer_auth(&plain),
+    )
+    .await;
+    assert_eq!(
+        listed["comparisons"],
+        json!([]),
+        "nothing was created: {listed}"
+    );
+    let r = create(&s, Some(&granted), body).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    still_serves(&s, Some(&plain)).await;
+}
+
+/// Issue 45: results a client hands back (client tools, a cassette to replay) skipped the
+/// checks every attachment passes. A PNG that is not one is refused, naming where it is.
+#[tokio::test]
+async fn replayed_results_pass_the_attachment_checks() {
+    let config = llm_compare_core::Config::parse(
+        "[tools.lookup]\nurl = \"http://127.0.0.1:9/\"\ndescription = \"Looks a word up\"\n",
+    )
+    .unwrap();
+    let s = start_state(
+        AppState::new(config.engine().unwrap(), ServerOptions::default()),
+        std::sync::Arc::new(llm_compare_core::SimProvider::new(sim_config())),
+    )
+    .await;
+    let not_a_png = json!([{"type": "image", "media_type": "image/png", "data": "bm90IGEgcG5n"}]);
+    let body = json!({
+        "prompt": "hi", "models": ["sim/agent"], "tools": ["lookup"],
+        "cassette": [{"tool": "lookup", "arguments": {}, "content": not_a_png}],
+    });
+    let (status, error) = refusal(create(&s, None, body).await).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{error}");
+    let field = error["error"]["field"].as_str().unwrap_or_default();
+    assert!(field.starts_with("cassette[0].content"), "{error}");
+    still_serves(&s, None).await;
+}
+
+/// Issue 45: a filtered leaderboard read every voted answer and bootstrapped under one global
+/// lock, and GET routes had no rate limit. Filtered boards are now computed off the lock,
+/// kept by their parameters, and computed at most `leaderboards_per_minute` times per user.
+#[tokio::test]
+async fn filtered_leaderboards_are_kept_and_their_computations_limited() {
+    let (_dir, url) = sqlite_url();
+    let store = llm_compare_service::SqlStore::open(&url).await.unwrap();
+    let s = start_stored(
+        ServerOptions {
+            leaderboards_per_minute: 3,
+            ..ServerOptions::default()
+        },
+        sim_config(),
+        Some(store),
+    )
+    .await;
+    for c in ["a", "b", "c"] {
+        let r = get(
+            &s,
+            &format!("/v1/leaderboard?category={c}&style_control=true"),
+        )
+        .await;
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+    let r = get(&s, "/v1/leaderboard?category=d").await;
+    assert!(r.headers().contains_key("retry-after"));
+    let (status, body) = refusal(r).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("leaderboards_per_minute"),
+        "{body}"
+    );
+    // A board already computed, and the plain one, are served without counting.
+    let r = get(&s, "/v1/leaderboard?category=a&style_control=true").await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(get(&s, "/v1/leaderboard").await.status(), StatusCode::OK);
+    still_serves(&s, None).await;
+}

@@ -47,10 +47,11 @@ export function niceStep(raw) {
 /**
  * A key's limits, in words.
  * @param {{ rpm?: number | null, max_active?: number | null, budget_usd?: number | null,
- *   period?: string | null, expires_at_ms?: number | null }} k
+ *   period?: string | null, expires_at_ms?: number | null, tools?: string[] | null }} k
  */
 export function limitsText(k) {
   const parts = [];
+  if (k.tools != null) parts.push(k.tools.length ? `tools ${k.tools.join(" ")}` : "no tools");
   if (k.rpm) parts.push(`${k.rpm}/min`);
   if (k.max_active) parts.push(`${k.max_active} at once`);
   if (k.budget_usd != null) parts.push(`${fmt.usd(k.budget_usd)} per ${k.period || "month"}`);

@@ -73,6 +73,8 @@ function editRow(k, tr) {
   const num = (/** @type {string} */ v) => (v === "" ? null : Number(v));
   const input = (/** @type {string} */ label, /** @type {unknown} */ value, /** @type {Record<string, string>} */ attrs = {}) => el("label", {}, label + " ", el("input", { value: value ?? "", ...attrs }));
   const models = input("Models", k.models.join(" "), { name: "models" });
+  // Tools: empty means none; `*` every one.
+  const tools = input("Tools", k.tools == null ? "*" : k.tools.join(" "), { name: "tools" });
   const rpm = input("Requests / min", k.rpm, { name: "rpm", type: "number", min: "1" });
   const active = input("At once", k.max_active, { name: "max_active", type: "number", min: "1" });
   const budget = input("Budget (USD)", k.budget_usd, { name: "budget_usd", type: "number", min: "0", step: "0.01" });
@@ -81,14 +83,15 @@ function editRow(k, tr) {
   const form = el("form", { class: "params", onsubmit: async (/** @type {SubmitEvent} */ ev) => {
     ev.preventDefault();
     const v = (/** @type {string} */ name) => form.querySelector(`[name=${name}]`).value.trim();
-    const changes = { models: v("models") ? v("models").split(/[\s,]+/) : null, rpm: num(v("rpm")),
+    const changes = { models: v("models") ? v("models").split(/[\s,]+/) : null,
+      tools: v("tools") === "*" ? null : v("tools") ? v("tools").split(/[\s,]+/) : [], rpm: num(v("rpm")),
       max_active: num(v("max_active")), budget_usd: num(v("budget_usd")) };
     try {
       const updated = await api.patch(`/v1/keys/${k.id}`, changes);
       tr.replaceWith(keyRow(updated));
       row.remove();
     } catch (e) { error.hidden = false; error.textContent = errorText(e); }
-  } }, models, rpm, active, budget,
+  } }, models, tools, rpm, active, budget,
   el("button", { type: "submit", class: "primary", text: "Save" }),
   el("button", { type: "button", class: "ghost", text: "Cancel", onclick: () => row.remove() }), error);
   row.append(el("td", { colspan: "9" }, form));
@@ -103,6 +106,7 @@ export async function createKey(ev) {
   const body = { user: v("#nk-user"), admin: $("#nk-admin").checked };
   if (v("#nk-name")) body.name = v("#nk-name");
   if (v("#nk-models")) body.models = v("#nk-models").split(/[\s,]+/);
+  if (v("#nk-tools")) body.tools = v("#nk-tools").split(/[\s,]+/);
   if (v("#nk-rpm")) body.rpm = Number(v("#nk-rpm"));
   if (v("#nk-active")) body.max_active = Number(v("#nk-active"));
   if (v("#nk-budget")) { body.budget_usd = Number(v("#nk-budget")); body.period = v("#nk-period"); }

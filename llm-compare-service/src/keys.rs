@@ -85,6 +85,23 @@ impl Principal {
         }
     }
 
+    /// [`Error::Forbidden`] unless its key may run the server's tool `name` (asked as
+    /// `field`).
+    pub fn check_tool(&self, name: &str, field: &str) -> Result<()> {
+        match &self.key {
+            Some(k) if !k.allows_tool(name) => Err(Error::Forbidden(format!(
+                "the API key `{}` may not run the tool `{name}` ({field}; its tools: {}): an admin grants it with PATCH /v1/keys/{} {{\"tools\": [\"{name}\", …]}}",
+                k.id,
+                match &k.tool_patterns {
+                    Some(p) if !p.is_empty() => p.join(", "),
+                    _ => "none".into(),
+                },
+                k.id
+            ))),
+            _ => Ok(()),
+        }
+    }
+
     /// Its key's allow-list, as patterns (empty without a key).
     pub fn allowed_patterns(&self) -> String {
         self.key
@@ -117,6 +134,10 @@ pub struct Grant {
     pub admin: bool,
     patterns: Vec<String>,
     models: Option<GlobSet>,
+    /// The tools' patterns (None: every tool).
+    tool_patterns: Option<Vec<String>>,
+    /// Them compiled (None with patterns: none of them).
+    tools: Option<GlobSet>,
     /// Requests per minute.
     pub rpm: Option<u32>,
     /// Comparisons at once.
@@ -138,6 +159,11 @@ impl Grant {
             admin: k.admin,
             patterns: k.limits.models.clone(),
             models: compile(&k.limits.models, "models")?,
+            tool_patterns: k.limits.tools.clone(),
+            tools: match &k.limits.tools {
+                Some(t) => compile(t, "tools")?,
+                None => None,
+            },
             rpm: k.limits.rpm,
             max_active: k.limits.max_active,
             budget: match k.limits.budget_pico {
@@ -155,6 +181,14 @@ impl Grant {
 
     fn allows(&self, model: &str) -> bool {
         self.models.as_ref().is_none_or(|g| g.is_match(model))
+    }
+
+    fn allows_tool(&self, name: &str) -> bool {
+        match (&self.tool_patterns, &self.tools) {
+            (None, _) => true,
+            (Some(_), Some(g)) => g.is_match(name),
+            (Some(_), None) => false,
+        }
     }
 
     /// Why this key may not be used at `now_ms`, if it may not.
@@ -534,6 +568,10 @@ pub struct CreateKey {
     /// When it stops working: RFC 3339, a date or Unix ms.
     #[serde(default)]
     pub expires_at: Option<String>,
+    /// Glob patterns of the server's executable tools it may run; absent: none (an admin
+    /// key: every tool).
+    #[serde(default)]
+    pub tools: Option<Vec<String>>,
 }
 
 fn some<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
@@ -568,6 +606,9 @@ pub struct UpdateKey {
     /// Expiry: RFC 3339, a date or Unix ms; null: never.
     #[serde(default, deserialize_with = "some")]
     pub expires_at: Option<Option<String>>,
+    /// The server's tools it may run (glob patterns; `[]`: none); null: every tool.
+    #[serde(default, deserialize_with = "some")]
+    pub tools: Option<Option<Vec<String>>>,
 }
 
 /// A key as the API shows it: never its secret.
@@ -589,6 +630,8 @@ pub struct KeyView {
     pub scope: Scope,
     /// Allowed models (glob patterns); empty: every model.
     pub models: Vec<String>,
+    /// The server's tools it may run (glob patterns; empty: none); null: every tool.
+    pub tools: Option<Vec<String>>,
     /// Requests per minute.
     pub rpm: Option<u32>,
     /// Comparisons at once.
@@ -622,6 +665,7 @@ impl KeyView {
             prefix: k.prefix.clone(),
             scope: if k.admin { Scope::Admin } else { Scope::User },
             models: k.limits.models.clone(),
+            tools: k.limits.tools.clone(),
             rpm: k.limits.rpm,
             max_active: k.limits.max_active,
             budget_usd: k.limits.budget_pico.map(|p| p as f64 / 1e12),
@@ -762,6 +806,15 @@ impl CreateKey {
         };
         let models = self.models.unwrap_or_default();
         check_models(&models)?;
+        // A new key runs no tool unless granted; an admin key, every one.
+        let tools = match (self.tools, admin) {
+            (Some(t), _) => Some(t),
+            (None, true) => None,
+            (None, false) => Some(Vec::new()),
+        };
+        if let Some(t) = &tools {
+            compile(t, "tools")?;
+        }
         check_positive("rpm", self.rpm)?;
         check_positive("max_active", self.max_active)?;
         let budget = self.budget_usd.map(budget_pico).transpose()?;
@@ -789,6 +842,7 @@ impl CreateKey {
                     max_active: self.max_active,
                     budget_pico: budget,
                     period: budget.map(|_| period_name(self.period.unwrap_or_default())),
+                    tools,
                 },
                 created_at_ms: now,
                 expires_at_ms,
@@ -841,6 +895,12 @@ impl UpdateKey {
         };
         if let Some(e) = self.expires_at {
             k.expires_at_ms = e.as_deref().map(|v| expiry(v, now_ms())).transpose()?;
+        }
+        if let Some(t) = self.tools {
+            if let Some(t) = &t {
+                compile(t, "tools")?;
+            }
+            k.limits.tools = t;
         }
         Ok(())
     }

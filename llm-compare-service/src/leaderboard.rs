@@ -703,7 +703,9 @@ type Window = (Option<i64>, Option<i64>, Source, bool, Option<String>);
 /// control: what the leaderboard page shows first) are folded vote by vote as votes arrive,
 /// one per source, so the server's memory grows with the models, not with the votes; a
 /// filtered board (a time window, a category, style control) is computed from the votes read
-/// from the store for it. Either is recomputed only when votes arrived or the filter changed.
+/// from the store for it — off the lock and off the runtime's threads (a bootstrap takes
+/// CPU) — and kept by its parameters ([`FILTERED_KEPT`] of them), recomputed only when votes
+/// arrived. A computation is asked of the caller's guard first (a rate per user).
 #[derive(Debug, Default)]
 pub struct VoteCache {
     inner: tokio::sync::Mutex<CacheState>,
@@ -719,7 +721,23 @@ struct CacheState {
     last: Option<(Window, Leaderboard)>,
     /// When the last board was computed and how long that took.
     computed: Option<(std::time::Instant, std::time::Duration)>,
+    /// Batches of new votes seen so far: a kept filtered board of an earlier count is stale.
+    epoch: u64,
+    /// Filtered boards by their parameters: the board, the epoch it saw, when it was
+    /// computed and how long that took.
+    filtered: HashMap<Window, Kept>,
 }
+
+#[derive(Debug, Clone)]
+struct Kept {
+    board: Leaderboard,
+    epoch: u64,
+    at: std::time::Instant,
+    took: std::time::Duration,
+}
+
+/// Filtered boards kept (the least recently computed goes first).
+pub const FILTERED_KEPT: usize = 64;
 
 /// A board is recomputed for new votes at most once per this many times its own compute
 /// time: with a few votes (microseconds) every read sees every vote; with 100k votes under a
@@ -744,6 +762,11 @@ impl CacheState {
                 }
             }
         }
+        if !new.is_empty() {
+            // Every board computed before is stale now.
+            self.epoch += 1;
+            self.last = None;
+        }
         Ok(!new.is_empty())
     }
 }
@@ -759,14 +782,34 @@ impl VoteCache {
         style_control: bool,
         category: Option<String>,
     ) -> Result<Leaderboard> {
+        self.board_guarded(
+            store,
+            (from_ms, to_ms, source, style_control, category),
+            || Ok(()),
+        )
+        .await
+    }
+
+    /// [`VoteCache::board`] of `wanted` (from, to, source, style control, category), asking
+    /// `may_compute` before a filtered board is computed (not when a kept one serves).
+    pub async fn board_guarded(
+        &self,
+        store: &dyn Store,
+        wanted: (Option<i64>, Option<i64>, Source, bool, Option<String>),
+        may_compute: impl FnOnce() -> Result<()>,
+    ) -> Result<Leaderboard> {
+        let (from_ms, to_ms, source, style_control, _) = wanted.clone();
+        let plain = from_ms.is_none() && to_ms.is_none() && !style_control && wanted.4.is_none();
+        if !plain {
+            return self.filtered(store, wanted, may_compute).await;
+        }
         let mut st = self.inner.lock().await;
-        let wanted: Window = (from_ms, to_ms, source, style_control, category);
         let fresh_enough = st
             .computed
             .is_some_and(|(at, took)| at.elapsed() < took * STALE_FACTOR)
             && st.last.as_ref().is_some_and(|(key, _)| *key == wanted);
-        if !fresh_enough && st.catch_up(store).await? {
-            st.last = None;
+        if !fresh_enough {
+            st.catch_up(store).await?;
         }
         if let Some((key, board)) = &st.last
             && *key == wanted
@@ -782,27 +825,88 @@ impl VoteCache {
             category: wanted.4.clone(),
             ..Options::default()
         };
-        let plain = from_ms.is_none() && to_ms.is_none() && !style_control && wanted.4.is_none();
-        let board = if plain {
-            // Agreement pairs judges' and people's votes on the same comparisons: read from
-            // the store when there are judges' votes at all (there is none without).
-            let agreement = if st.judged {
-                agreement(store.votes_since(i64::MIN).await?.iter())
-            } else {
-                None
-            };
-            let fold = match source {
-                Source::Human => &st.plain[0],
-                Source::Judge => &st.plain[1],
-                Source::All => &st.plain[2],
-            };
-            fold.board(&opts, agreement)
+        // Agreement pairs judges' and people's votes on the same comparisons: read from
+        // the store when there are judges' votes at all (there is none without).
+        let agreement = if st.judged {
+            agreement(store.votes_since(i64::MIN).await?.iter())
         } else {
-            let votes = store.votes_since(from_ms.unwrap_or(i64::MIN)).await?;
-            compute(&votes, &opts)
+            None
         };
+        let fold = match source {
+            Source::Human => &st.plain[0],
+            Source::Judge => &st.plain[1],
+            Source::All => &st.plain[2],
+        };
+        let board = fold.board(&opts, agreement);
         st.last = Some((wanted, board.clone()));
         st.computed = Some((std::time::Instant::now(), started.elapsed()));
+        Ok(board)
+    }
+
+    /// A filtered board: kept, or computed without holding the cache's lock.
+    async fn filtered(
+        &self,
+        store: &dyn Store,
+        wanted: Window,
+        may_compute: impl FnOnce() -> Result<()>,
+    ) -> Result<Leaderboard> {
+        let epoch = {
+            let mut st = self.inner.lock().await;
+            let kept = st.filtered.get(&wanted).cloned();
+            // Votes came since? Only look when the kept board is older than its own cost
+            // allows (as the plain boards do).
+            let stale = kept
+                .as_ref()
+                .is_none_or(|k| k.at.elapsed() >= k.took * STALE_FACTOR);
+            if stale {
+                st.catch_up(store).await?;
+            }
+            if let Some(k) = kept
+                && k.epoch == st.epoch
+            {
+                return Ok(k.board);
+            }
+            st.epoch
+        };
+        may_compute()?;
+        let started = std::time::Instant::now();
+        let (from_ms, to_ms, source, style_control, category) = wanted.clone();
+        let opts = Options {
+            from_ms,
+            to_ms,
+            source,
+            style_control,
+            category,
+            ..Options::default()
+        };
+        let votes = store.votes_since(from_ms.unwrap_or(i64::MIN)).await?;
+        let board = tokio::task::spawn_blocking(move || compute(&votes, &opts))
+            .await
+            .map_err(|e| {
+                llm_compare_core::Error::Internal(format!(
+                    "the leaderboard's computation failed: {e}"
+                ))
+            })?;
+        let mut st = self.inner.lock().await;
+        if st.filtered.len() >= FILTERED_KEPT
+            && !st.filtered.contains_key(&wanted)
+            && let Some(oldest) = st
+                .filtered
+                .iter()
+                .min_by_key(|(_, k)| k.at)
+                .map(|(w, _)| w.clone())
+        {
+            st.filtered.remove(&oldest);
+        }
+        st.filtered.insert(
+            wanted,
+            Kept {
+                board: board.clone(),
+                epoch,
+                at: std::time::Instant::now(),
+                took: started.elapsed(),
+            },
+        );
         Ok(board)
     }
 

@@ -1555,7 +1555,24 @@ impl Service {
             prompt,
             attachments,
             blind,
-        } = self.prepare(owner, body, self.tools_with(embedder)).await?;
+        } = {
+            // Recorded results replay as tool results: checked as attachments are.
+            for (i, r) in body.cassette.iter().flatten().enumerate() {
+                r.content.check(
+                    &format!("cassette[{i}].content"),
+                    self.engine.max_attachment_bytes(),
+                )?;
+            }
+            // The server's tools it names: the key must grant each (before anything runs).
+            if embedder.is_none() {
+                for (i, t) in body.tools.iter().flatten().enumerate() {
+                    if let ToolSpec::Name(name) = t {
+                        who.check_tool(name, &format!("tools[{i}]"))?;
+                    }
+                }
+            }
+            self.prepare(owner, body, self.tools_with(embedder)).await?
+        };
         // Before anything is recorded or called.
         check_models(who, &self.engine, &calls)?;
         let key_lease = self.key_lease(who).await?;
@@ -2020,6 +2037,13 @@ impl Service {
                 )
             }));
         };
+        // The same checks as a request's own attachments (type, signature, size).
+        for (i, r) in results.iter().enumerate() {
+            r.content.check(
+                &format!("results[{i}].content"),
+                self.engine.max_attachment_bytes(),
+            )?;
+        }
         client.deliver(results.clone()).map_err(|i| {
             let r = &results[i];
             Error::Conflict(format!(
@@ -2075,6 +2099,25 @@ impl Service {
         let store = self.store_for("the leaderboard needs")?;
         self.votes
             .board(&**store, from_ms, to_ms, source, style_control, category)
+            .await
+    }
+
+    /// [`Service::leaderboard_of`], asking `may_compute` before a filtered board is
+    /// computed (a kept one is served without asking): the HTTP layer's rate per user.
+    pub async fn leaderboard_guarded(
+        &self,
+        filter: (
+            Option<i64>,
+            Option<i64>,
+            crate::leaderboard::Source,
+            bool,
+            Option<String>,
+        ),
+        may_compute: impl FnOnce() -> Result<()>,
+    ) -> Result<Leaderboard> {
+        let store = self.store_for("the leaderboard needs")?;
+        self.votes
+            .board_guarded(&**store, filter, may_compute)
             .await
     }
 

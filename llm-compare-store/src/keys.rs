@@ -48,4 +48,8 @@ pub struct KeyLimits {
     /// `day`, `week` or `month` (with `budget_pico`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub period: Option<String>,
+    /// Glob patterns of the server's executable tools it may run; empty: none. Absent: every
+    /// tool — what keys minted before tools were granted per key have (docs/server.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tools: Option<Vec<String>>,
 }

@@ -51,7 +51,7 @@ pub struct LeaderboardQuery {
 )]
 pub async fn get(
     State(state): State<AppState>,
-    _caller: Caller,
+    Caller(user): Caller,
     QueryParams(q): QueryParams<LeaderboardQuery>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
@@ -86,12 +86,15 @@ pub async fn get(
     };
     let board = state
         .service()
-        .leaderboard_of(
-            from,
-            to,
-            source,
-            q.style_control.unwrap_or(false),
-            q.category,
+        .leaderboard_guarded(
+            (
+                from,
+                to,
+                source,
+                q.style_control.unwrap_or(false),
+                q.category,
+            ),
+            || state.check_board_rate(&user),
         )
         .await?;
     if csv {

@@ -56,6 +56,7 @@ async fn act(config: Option<&std::path::Path>, args: KeysArgs) -> Result<(), Err
             budget_usd,
             period,
             expires_in,
+            tools,
         } => {
             let period = period
                 .map(|p| {
@@ -85,6 +86,7 @@ async fn act(config: Option<&std::path::Path>, args: KeysArgs) -> Result<(), Err
                         budget_usd,
                         period,
                         expires_at,
+                        tools: (!tools.is_empty()).then_some(tools),
                         ..CreateKey::default()
                     },
                 )

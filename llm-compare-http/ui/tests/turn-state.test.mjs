@@ -106,6 +106,8 @@ test("formatting", () => {
   assert.equal(niceStep(37), 50);
   assert.equal(limitsText({ rpm: 60, max_active: 2 }), "60/min · 2 at once");
   assert.equal(limitsText({}), "none");
+  assert.equal(limitsText({ tools: [] }), "no tools");
+  assert.equal(limitsText({ tools: ["search", "fetch_*"], rpm: 5 }), "tools search fetch_* · 5/min");
   assert.equal(needs({ type: "image", media_type: "image/png" }), "vision");
   assert.equal(needs({ type: "file", media_type: "application/pdf" }), "pdf");
   assert.equal(needs({ type: "file", media_type: "text/plain" }), null);
