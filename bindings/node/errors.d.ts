@@ -2,7 +2,7 @@
 // Regenerate: LLM_COMPARE_UPDATE_TS=1 cargo test -p llm-compare-service --test typescript
 import { LlmCompareError } from './index'
 
-/** A bad argument (`field` names it). Codes: `invalid_request`, `payload_too_large`, `limit_exceeded`, `unsupported_input`. */
+/** A bad argument (`field` names it). Codes: `invalid_request`, `payload_too_large`, `limit_exceeded`, `quota_exceeded`, `unsupported_input`. */
 export declare class InvalidRequestError extends LlmCompareError {}
 
 /** No provider serves this model. Codes: `unknown_model`. */

@@ -23,6 +23,7 @@ exports.CODES = {
   unknown_model: 'UnknownModelError',
   payload_too_large: 'InvalidRequestError',
   limit_exceeded: 'InvalidRequestError',
+  quota_exceeded: 'InvalidRequestError',
   unsupported_input: 'InvalidRequestError',
   not_found: 'NotFoundError',
   rate_limited: 'RateLimitedError',

@@ -484,7 +484,7 @@ retryable: boolean, };
 /**
  * Stable, machine-readable error codes (serialized in `snake_case`, e.g. `"rate_limited"`).
  */
-export type ErrorCode = "invalid_request" | "unknown_model" | "payload_too_large" | "limit_exceeded" | "unsupported_input" | "not_found" | "rate_limited" | "conflict" | "budget_exceeded" | "unauthorized" | "forbidden" | "model_not_allowed" | "auth" | "bad_request" | "context_length_exceeded" | "content_filter" | "overloaded" | "server" | "timeout" | "network" | "parse" | "image_pull" | "unschedulable" | "out_of_memory" | "worker_exit" | "cancelled" | "shutting_down" | "interrupted" | "unavailable" | "not_configured" | "internal";
+export type ErrorCode = "invalid_request" | "unknown_model" | "payload_too_large" | "limit_exceeded" | "quota_exceeded" | "unsupported_input" | "not_found" | "rate_limited" | "conflict" | "budget_exceeded" | "unauthorized" | "forbidden" | "model_not_allowed" | "auth" | "bad_request" | "context_length_exceeded" | "content_filter" | "overloaded" | "server" | "timeout" | "network" | "parse" | "image_pull" | "unschedulable" | "out_of_memory" | "worker_exit" | "cancelled" | "shutting_down" | "interrupted" | "unavailable" | "not_configured" | "internal";
 
 /**
  * A failed attempt of a model call (retried, or given up for a fallback).

@@ -25,6 +25,9 @@ pub enum ErrorCode {
     /// rendered prompt's size, runs at once): the error names the limit, its value and the
     /// setting that raises it.
     LimitExceeded,
+    /// The caller's stored data would go past its quota (attachment bytes): the error names
+    /// the quota, its value and the setting that raises it.
+    QuotaExceeded,
     /// This model does not take a part of the request (an image, a PDF): that model alone
     /// fails, before any call.
     UnsupportedInput,
@@ -92,6 +95,7 @@ impl ErrorCode {
             Self::UnknownModel => "unknown_model",
             Self::PayloadTooLarge => "payload_too_large",
             Self::LimitExceeded => "limit_exceeded",
+            Self::QuotaExceeded => "quota_exceeded",
             Self::UnsupportedInput => "unsupported_input",
             Self::NotFound => "not_found",
             Self::RateLimited => "rate_limited",
@@ -135,6 +139,7 @@ impl ErrorCode {
             Self::Auth | Self::Unauthorized => 401,
             Self::BudgetExceeded => 402,
             Self::PayloadTooLarge => 413,
+            Self::QuotaExceeded => 507,
             Self::Forbidden | Self::ModelNotAllowed => 403,
             Self::NotFound => 404,
             Self::Conflict => 409,
@@ -164,6 +169,7 @@ impl ErrorCode {
             Self::InvalidRequest
             | Self::PayloadTooLarge
             | Self::LimitExceeded
+            | Self::QuotaExceeded
             | Self::UnsupportedInput => ErrorFamily::InvalidRequest,
             Self::UnknownModel => ErrorFamily::UnknownModel,
             Self::NotFound => ErrorFamily::NotFound,
@@ -196,11 +202,12 @@ impl ErrorCode {
 
     /// Every code, in declaration order (the table-driven tests and the generated Node list
     /// walk it; `as_str`, `http_status` and `family` match each one explicitly).
-    pub const ALL: [ErrorCode; 31] = [
+    pub const ALL: [ErrorCode; 32] = [
         Self::InvalidRequest,
         Self::UnknownModel,
         Self::PayloadTooLarge,
         Self::LimitExceeded,
+        Self::QuotaExceeded,
         Self::UnsupportedInput,
         Self::NotFound,
         Self::RateLimited,
@@ -417,6 +424,9 @@ pub enum Error {
     /// The request goes past one of the server's configured limits.
     #[error("{0}")]
     LimitExceeded(Box<LimitExceeded>),
+    /// The caller's stored data would go past its quota.
+    #[error("{0}")]
+    QuotaExceeded(Box<LimitExceeded>),
     /// Too many active requests (or requests per unit of time) for this owner.
     #[error("rate limited: {message}")]
     RateLimited {
@@ -484,6 +494,7 @@ impl Error {
             Self::NotFound(_) => ErrorCode::NotFound,
             Self::PayloadTooLarge(_) => ErrorCode::PayloadTooLarge,
             Self::LimitExceeded(_) => ErrorCode::LimitExceeded,
+            Self::QuotaExceeded(_) => ErrorCode::QuotaExceeded,
             Self::RateLimited { .. } => ErrorCode::RateLimited,
             Self::Conflict(_) => ErrorCode::Conflict,
             Self::BudgetExceeded(_) => ErrorCode::BudgetExceeded,
@@ -516,6 +527,7 @@ impl Error {
             | Self::NotFound(_)
             | Self::PayloadTooLarge(_)
             | Self::LimitExceeded(_)
+            | Self::QuotaExceeded(_)
             | Self::Conflict(_)
             | Self::BudgetExceeded(_)
             | Self::Unauthorized(_)
@@ -538,7 +550,7 @@ impl Error {
         match self {
             Self::InvalidRequest { field, .. } => field.as_deref(),
             Self::UnknownModel { .. } | Self::ModelNotAllowed { .. } => Some("models"),
-            Self::LimitExceeded(l) => l.field.as_deref(),
+            Self::LimitExceeded(l) | Self::QuotaExceeded(l) => l.field.as_deref(),
             Self::Unauthorized(_) | Self::Forbidden(_) | Self::PayloadTooLarge(_) => None,
             Self::NotFound(_)
             | Self::RateLimited { .. }
@@ -564,6 +576,7 @@ impl Error {
             | Self::NotFound(_)
             | Self::PayloadTooLarge(_)
             | Self::LimitExceeded(_)
+            | Self::QuotaExceeded(_)
             | Self::Conflict(_)
             | Self::BudgetExceeded(_)
             | Self::Unauthorized(_)
@@ -595,7 +608,7 @@ impl Error {
     /// The limit a refusal names, when it is one ([`Error::LimitExceeded`]).
     pub fn limit(&self) -> Option<&LimitExceeded> {
         match self {
-            Self::LimitExceeded(l) => Some(l),
+            Self::LimitExceeded(l) | Self::QuotaExceeded(l) => Some(l),
             _ => None,
         }
     }
@@ -670,6 +683,7 @@ mod tests {
             ("unknown_model", 400, false, F::UnknownModel),
             ("payload_too_large", 413, false, F::InvalidRequest),
             ("limit_exceeded", 400, false, F::InvalidRequest),
+            ("quota_exceeded", 507, false, F::InvalidRequest),
             ("unsupported_input", 400, false, F::InvalidRequest),
             ("not_found", 404, false, F::NotFound),
             ("rate_limited", 429, true, F::RateLimited),

@@ -90,6 +90,9 @@ pub struct ServerSettings {
     /// Filtered leaderboards (a window, a category, style control) computed per minute per
     /// user (default 30; 0 = no limit); kept ones are served without counting.
     pub leaderboards_per_minute: Option<u32>,
+    /// Streams (SSE, WebSocket, streamed chat completions) one user may have open at once
+    /// (default 100).
+    pub max_streams_per_user: Option<usize>,
     /// What one request may ask for (`[server.limits]`).
     pub limits: Option<llm_compare_service::Limits>,
 }
@@ -157,6 +160,8 @@ pub struct ServerOptions {
     pub failed_auth_per_minute: u32,
     /// Filtered leaderboards computed per minute per user (0: no limit).
     pub leaderboards_per_minute: u32,
+    /// Streams one user may have open at once.
+    pub max_streams_per_user: usize,
     /// What one request may ask for.
     pub limits: llm_compare_service::Limits,
 }
@@ -214,6 +219,7 @@ impl Default for ServerOptions {
             max_connections_per_client: 1024,
             failed_auth_per_minute: 60,
             leaderboards_per_minute: 30,
+            max_streams_per_user: 100,
             limits: llm_compare_service::Limits::default(),
         }
     }
@@ -294,6 +300,7 @@ impl ServerOptions {
         o.leaderboards_per_minute = s
             .leaderboards_per_minute
             .unwrap_or(o.leaderboards_per_minute);
+        o.max_streams_per_user = s.max_streams_per_user.unwrap_or(o.max_streams_per_user);
         o.limits = s.limits.unwrap_or_default();
         Ok(o)
     }
@@ -375,6 +382,7 @@ impl Backend {
 struct Inner {
     service: Service,
     guard: BrowserGuard,
+    streams: crate::api::limits::OpenStreams,
     backend: Backend,
     limiter: RateLimiter,
     options: ServerOptions,
@@ -448,6 +456,7 @@ impl AppState {
         Self(Arc::new(Inner {
             service,
             guard,
+            streams: crate::api::limits::OpenStreams::default(),
             limiter: RateLimiter::new(),
             backend,
             options,
@@ -529,6 +538,26 @@ impl AppState {
                     wait,
                 )
             })
+    }
+
+    /// A place for one more open stream of `user`, or 429 naming the limit.
+    pub fn open_stream(&self, user: &str) -> Result<crate::api::limits::StreamSlot, ApiError> {
+        let max = self.0.options.max_streams_per_user;
+        self.0.streams.open(user, max).map_err(|open| {
+            let mut e = ApiError::rate_limited(
+                format!(
+                    "you have {open} streams open, as many as one user may: close one, or raise \
+                     `max_streams_per_user` in [server] of the configuration file"
+                ),
+                Duration::from_secs(1),
+            );
+            e.limit = Some(Box::new(crate::api::error::LimitDetail {
+                name: "max_streams_per_user".into(),
+                value: u64::try_from(max).unwrap_or(u64::MAX),
+                setting: "`max_streams_per_user` in [server] of the configuration file".into(),
+            }));
+            e
+        })
     }
 
     /// Takes one of `user`'s filtered-leaderboard computations (a bootstrap over the votes

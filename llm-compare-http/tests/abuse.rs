@@ -702,3 +702,92 @@ async fn filtered_leaderboards_are_kept_and_their_computations_limited() {
     assert_eq!(get(&s, "/v1/leaderboard").await.status(), StatusCode::OK);
     still_serves(&s, None).await;
 }
+
+/// Issue 45: nothing capped the streams one user held open (each a socket, a task and a
+/// reader). Past `max_streams_per_user` a stream is 429 naming the limit; closing one frees
+/// its place.
+#[tokio::test]
+async fn a_user_holds_at_most_max_streams_open() {
+    let s = start_with(
+        ServerOptions {
+            max_streams_per_user: 3,
+            ..ServerOptions::default()
+        },
+        sim_config(),
+    )
+    .await;
+    let id = create_id(&s, None, json!({"prompt": "wait", "models": ["sim/slow"]})).await;
+    let url = format!("{}/v1/comparisons/{id}/stream", s.url);
+    let http = client();
+    let mut open = Vec::new();
+    for _ in 0..3 {
+        let r = http.get(&url).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        open.push(r);
+    }
+    let (status, body) = refusal(http.get(&url).send().await.unwrap()).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert_eq!(body["error"]["limit"]["name"], "max_streams_per_user");
+    assert_eq!(body["error"]["limit"]["value"], 3);
+    // A closed stream's place comes back once the server sees it go.
+    drop(open.pop());
+    let mut reopened = false;
+    for _ in 0..2000 {
+        if http.get(&url).send().await.unwrap().status() == StatusCode::OK {
+            reopened = true;
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    assert!(reopened);
+    let r = call(
+        &s,
+        reqwest::Method::DELETE,
+        &format!("/v1/comparisons/{id}"),
+        None,
+        None,
+    )
+    .await;
+    assert!(r.status().is_success());
+    drop(open);
+    still_serves(&s, None).await;
+}
+
+/// Issue 45: there was no per-user storage quota for attachments. Past
+/// `attachment_quota_bytes` a request carrying more is 507 `quota_exceeded` naming the quota,
+/// and nothing is stored.
+#[tokio::test]
+async fn stored_attachments_are_bounded_by_a_quota_per_user() {
+    let (_dir, url) = sqlite_url();
+    let store = llm_compare_service::SqlStore::open(&url).await.unwrap();
+    let s = start_stored(
+        ServerOptions {
+            limits: llm_compare_service::Limits {
+                attachment_quota_bytes: 100,
+                ..Default::default()
+            },
+            ..ServerOptions::default()
+        },
+        sim_config(),
+        Some(store),
+    )
+    .await;
+    // A 1×1 PNG: 70 bytes.
+    let png = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==";
+    let body = json!({"prompt": "what is this", "models": ["sim/echo"],
+        "attachments": [{"type": "image", "media_type": "image/png", "data": png}]});
+    let first = create(&s, None, body.clone()).await;
+    assert_eq!(first.status(), StatusCode::CREATED);
+    let (status, error) = refusal(create(&s, None, body).await).await;
+    assert_eq!(status.as_u16(), 507, "{error}");
+    assert_eq!(error["error"]["code"], "quota_exceeded");
+    assert_eq!(error["error"]["limit"]["name"], "attachment_quota_bytes");
+    assert_eq!(error["error"]["limit"]["value"], 100);
+    let listed = json(client().get(format!("{}/v1/comparisons", s.url))).await;
+    assert_eq!(
+        listed["comparisons"].as_array().unwrap().len(),
+        1,
+        "{listed}"
+    );
+    still_serves(&s, None).await;
+}

@@ -138,6 +138,7 @@ async fn a_thousand_open_streams_hold_at_most_sixteen_redis_connections() {
         o.requests_per_minute = 0;
         // Every stream comes from this one address.
         o.max_connections_per_client = 10_000;
+        o.max_streams_per_user = 10_000;
     })
     .await;
     // One client for all (building one per request costs milliseconds of CPU each).

@@ -22,6 +22,9 @@ pub struct Limits {
     pub eval_max_dataset_bytes: usize,
     /// Evaluation runs one user may have running at once (default 2).
     pub eval_runs_per_user: usize,
+    /// Bytes of attachments (images, files; decoded) one user may have stored, each counted
+    /// once however many comparisons carry it (default 1 GiB).
+    pub attachment_quota_bytes: u64,
 }
 
 impl Default for Limits {
@@ -32,6 +35,7 @@ impl Default for Limits {
             eval_max_prompt_bytes: 1024 * 1024,
             eval_max_dataset_bytes: 64 * 1024 * 1024,
             eval_runs_per_user: 2,
+            attachment_quota_bytes: 1 << 30,
         }
     }
 }
@@ -46,6 +50,7 @@ impl Limits {
             eval_max_prompt_bytes: usize::MAX,
             eval_max_dataset_bytes: usize::MAX,
             eval_runs_per_user: usize::MAX,
+            attachment_quota_bytes: u64::MAX,
         }
     }
 
@@ -59,6 +64,19 @@ impl Limits {
             setting(name),
         )
     }
+}
+
+/// The refusal of a request that would take `owner` past their attachment quota.
+pub fn over_quota(quota: u64, stored: u64, adding: u64) -> Error {
+    Error::QuotaExceeded(Box::new(llm_compare_core::LimitExceeded {
+        limit: "attachment_quota_bytes".into(),
+        value: quota,
+        field: Some("attachments".into()),
+        message: format!(
+            "your stored attachments come to {stored} bytes and these add {adding}: a user may store at most {quota}; delete sessions you no longer need"
+        ),
+        setting: setting("attachment_quota_bytes"),
+    }))
 }
 
 /// Where limit `name` is set.

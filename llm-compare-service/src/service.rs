@@ -1588,6 +1588,20 @@ impl Service {
         new.blind = blind;
         new.instance = self.instance.clone();
         if let Some(store) = &self.store {
+            // Within the owner's attachment quota (before anything is written).
+            let adding: u64 = attachments
+                .iter()
+                .filter_map(|p| llm_compare_store::AttachmentRef::of(p).ok().flatten())
+                .filter(|(_, data)| data.is_some())
+                .filter_map(|(r, _)| r.size)
+                .sum();
+            let quota = self.limits.attachment_quota_bytes;
+            if adding > 0 && quota < u64::MAX {
+                let stored = store.attachment_bytes(owner).await?;
+                if stored.saturating_add(adding) > quota {
+                    return Err(crate::limits::over_quota(quota, stored, adding));
+                }
+            }
             // An agent comparison may call each model up to `max_steps` times: the hold is the
             // worst case of every step.
             let steps = agent.as_ref().map_or(1, |o| i64::from(o.max_steps));
@@ -1720,6 +1734,9 @@ impl Service {
         llm_compare_core::Content::Parts(attachments.clone())
             .check("attachments", self.engine.max_attachment_bytes())?;
         let user = with_attachments(prompt.clone(), Some(attachments.clone()));
+        // Refused now, while all of the owner's slots are taken, rather than after the
+        // session's history — every earlier attachment's bytes — is read into memory.
+        drop(self.registry.lease(owner, None).await?);
         let mut calls = self
             .next_turn(owner, &session_id, &user, &body.models, &params)
             .await?;

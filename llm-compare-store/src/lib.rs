@@ -676,6 +676,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// The stored bytes of attachment `sha256`.
     async fn attachment(&self, sha256: &str) -> Result<Option<StoredAttachment>>;
+    /// The decoded bytes of the attachments `owner` stored, each counted once.
+    async fn attachment_bytes(&self, owner: &str) -> Result<u64>;
 
     /// Votes cast at or after `since_ms`, oldest first: the human votes and the judges'.
     async fn votes_since(&self, since_ms: i64) -> Result<Vec<VoteRecord>>;

@@ -627,7 +627,10 @@ impl SqlStore {
         let at = now_ms();
         let mut rows = Vec::with_capacity(whole.len());
         for w in whole {
-            rows.push((w, Self::put_attachments(tx, &w.create.attachments).await?));
+            rows.push((
+                w,
+                Self::put_attachments(tx, &w.create.owner, &w.create.attachments).await?,
+            ));
         }
         let columns = "INSERT INTO comparisons (id, owner, status, models, metadata, created_at_ms, session_id, prompt, \
              blind, instance, kind, finished_at_ms, totals, duration_ms, attachments, category, tags) VALUES ";
@@ -718,10 +721,11 @@ impl SqlStore {
     }
 
     /// Stores the bytes of `parts` once each (by SHA-256: bytes already stored are not
-    /// written again) inside `tx`; their references as the `attachments` column (None:
-    /// no attachments).
+    /// written again) inside `tx`, counted once against `owner`; their references as the
+    /// `attachments` column (None: no attachments).
     async fn put_attachments(
         tx: &mut Transaction<'static, Any>,
+        owner: &str,
         parts: &[llm_compare_core::Part],
     ) -> Result<Option<String>> {
         let mut refs = Vec::new();
@@ -738,6 +742,16 @@ impl SqlStore {
                 .bind(media_type)
                 .bind(i64::try_from(r.size.unwrap_or(0)).unwrap_or(i64::MAX))
                 .bind(now_ms())
+                .execute(&mut **tx)
+                .await
+                .map_err(db_err)?;
+                sqlx::query(
+                    "INSERT INTO attachment_owners (owner, sha256, size) VALUES ($1, $2, $3) \
+                     ON CONFLICT (owner, sha256) DO NOTHING",
+                )
+                .bind(owner)
+                .bind(sha)
+                .bind(i64::try_from(r.size.unwrap_or(0)).unwrap_or(i64::MAX))
                 .execute(&mut **tx)
                 .await
                 .map_err(db_err)?;
@@ -1428,7 +1442,17 @@ impl Store for SqlStore {
             .execute(&mut *tx)
             .await
             .map_err(db_err)?;
-        // Attachments no comparison refers to any more go with it.
+        // The owner's attachments none of their comparisons refers to any more stop counting
+        // against them; attachments no comparison refers to go with it.
+        sqlx::query(
+            "DELETE FROM attachment_owners WHERE owner = $1 AND NOT EXISTS (SELECT 1 FROM comparisons c \
+             WHERE c.owner = $1 AND c.attachments IS NOT NULL \
+             AND c.attachments LIKE '%' || attachment_owners.sha256 || '%')",
+        )
+        .bind(owner)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
         for sql in [
             "DELETE FROM attachments WHERE NOT EXISTS (SELECT 1 FROM comparisons c \
              WHERE c.attachments IS NOT NULL AND c.attachments LIKE '%' || attachments.sha256 || '%')",
@@ -1439,6 +1463,17 @@ impl Store for SqlStore {
         }
         tx.commit().await.map_err(db_err)?;
         Ok(r.rows_affected() > 0)
+    }
+
+    async fn attachment_bytes(&self, owner: &str) -> Result<u64> {
+        let total: Option<i64> = sqlx::query_scalar(
+            "SELECT CAST(SUM(size) AS BIGINT) FROM attachment_owners WHERE owner = $1",
+        )
+        .bind(owner)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(u64::try_from(total.unwrap_or(0)).unwrap_or(0))
     }
 
     async fn attachment(&self, sha256: &str) -> Result<Option<StoredAttachment>> {

@@ -73,7 +73,43 @@ async fn suite(store: Arc<dyn Store>) {
     batches_are_all_or_nothing(store.clone()).await;
     batches_of_any_size(store.clone()).await;
     concurrent_writes_are_group_committed(store.clone()).await;
+    attachment_bytes_per_owner(store.clone()).await;
     eval_runs(store).await;
+}
+
+/// A user's stored attachment bytes count each attachment once, whoever else stored it, and
+/// stop counting with the last of their sessions that carried it.
+async fn attachment_bytes_per_owner(store: Arc<dyn Store>) {
+    let (ann, bob) = (unique("ann"), unique("bob"));
+    assert_eq!(store.attachment_bytes(&ann).await.unwrap(), 0);
+    // A 1×1 PNG: 70 bytes decoded.
+    let png: llm_compare_core::Part = serde_json::from_value(serde_json::json!({
+        "type": "image", "media_type": "image/png",
+        "data": "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+    }))
+    .unwrap();
+    let session = NewSession {
+        id: uuid::Uuid::now_v7().to_string(),
+        owner: ann.clone(),
+        title: None,
+        models: vec!["sim/echo".into()],
+        system: None,
+        created_at_ms: 1_700_000_000_000,
+    };
+    store.create_session(&session).await.unwrap();
+    for owner in [&ann, &ann, &bob] {
+        let c = NewComparison {
+            session_id: (owner == &ann).then(|| session.id.clone()),
+            attachments: vec![png.clone()],
+            ..new(owner)
+        };
+        store.create_comparison(&c).await.unwrap();
+    }
+    assert_eq!(store.attachment_bytes(&ann).await.unwrap(), 70);
+    assert_eq!(store.attachment_bytes(&bob).await.unwrap(), 70);
+    assert!(store.delete_session(&ann, &session.id).await.unwrap());
+    assert_eq!(store.attachment_bytes(&ann).await.unwrap(), 0);
+    assert_eq!(store.attachment_bytes(&bob).await.unwrap(), 70);
 }
 
 /// Many comparisons written at once (they share transactions): each call returns once its

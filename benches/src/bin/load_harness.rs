@@ -134,7 +134,7 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 fn server_config(mocks: &[(&str, std::net::SocketAddr)]) -> String {
     let mut c = String::from(
         "[server]\nrequests_per_minute = 0\nmax_active_per_user = 1000000\nretention_s = 60\n\
-         max_connections = 1000000\nmax_connections_per_client = 1000000\n\n\
+         max_connections = 1000000\nmax_connections_per_client = 1000000\nmax_streams_per_user = 1000000\n\n\
          [defaults]\nretries = 0\n\n",
     );
     for (name, addr) in mocks {

@@ -260,11 +260,12 @@ pub async fn stream(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let after = after_seq(&headers, &query)?;
+    let slot = state.open_stream(&user)?;
     let Some(events) = events_until_shutdown(&state, &user, &id, after).await? else {
         // Finished, and the client has every event: 204 is how SSE says "stop reconnecting".
         return Ok(StatusCode::NO_CONTENT.into_response());
     };
-    let guard = metrics::stream_opened("sse");
+    let guard = (metrics::stream_opened("sse"), slot);
     let mut first = true;
     let sse = events.map(move |(e, logged)| {
         let _held = &guard;
@@ -308,15 +309,20 @@ pub async fn websocket(
     ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
     let after = after_seq(&headers, &query)?;
+    let slot = state.open_stream(&user)?;
     let events = events_until_shutdown(&state, &user, &id, after).await?;
     let ws = ws.map_err(|e| {
         ApiError::invalid("upgrade", format!("a WebSocket upgrade is required: {e}"))
     })?;
-    Ok(ws.on_upgrade(move |socket| send_ws(socket, events)))
+    Ok(ws.on_upgrade(move |socket| send_ws(socket, events, slot)))
 }
 
-async fn send_ws(mut socket: WebSocket, events: Option<impl Stream<Item = (Event, bool)>>) {
-    let _guard = metrics::stream_opened("ws");
+async fn send_ws(
+    mut socket: WebSocket,
+    events: Option<impl Stream<Item = (Event, bool)>>,
+    slot: crate::api::limits::StreamSlot,
+) {
+    let _guard = (metrics::stream_opened("ws"), slot);
     // Nothing left to send: close at once.
     let mut events = std::pin::pin!(futures::stream::iter(events).flatten());
     while let Some((e, _)) = events.next().await {

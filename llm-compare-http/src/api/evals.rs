@@ -205,6 +205,7 @@ pub async fn stream(
         query.last_event_id,
     )?)
     .unwrap_or(usize::MAX);
+    let slot = state.open_stream(&user)?;
     let run = state.service().eval_events(&user, &id, after).await?;
     if run.ended_with.is_some_and(|n| after >= n) {
         return Ok(StatusCode::NO_CONTENT.into_response());
@@ -213,7 +214,8 @@ pub async fn stream(
     let sse = run
         .events
         .take_until(async move { shutdown.cancelled().await })
-        .map(|(n, e)| {
+        .map(move |(n, e)| {
+            let _held = &slot;
             let json = serde_json::to_value(&e).unwrap_or_default();
             let kind = json
                 .get("type")

@@ -1,10 +1,56 @@
 //! Request rates: a token bucket per subject (a user, or an API key with a rate of its own):
-//! a burst, then a steady rate.
+//! a burst, then a steady rate. And open streams per user ([`OpenStreams`]).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
+
+/// Streams open now (SSE, WebSocket, streamed chat completions, evaluation progress), by
+/// user: each holds a socket, a task and a reader for as long as the client likes.
+#[derive(Debug, Default, Clone)]
+pub struct OpenStreams(Arc<Mutex<HashMap<String, usize>>>);
+
+/// One open stream of a user; closing it (dropping this) gives its place back.
+#[derive(Debug)]
+pub struct StreamSlot {
+    streams: OpenStreams,
+    user: String,
+}
+
+impl OpenStreams {
+    /// A place for one more stream of `user`, or the number they have open (`max`).
+    pub fn open(&self, user: &str, max: usize) -> Result<StreamSlot, usize> {
+        let mut open = self.0.lock();
+        let n = open.entry(user.to_string()).or_default();
+        if *n >= max {
+            return Err(*n);
+        }
+        *n += 1;
+        Ok(StreamSlot {
+            streams: self.clone(),
+            user: user.to_string(),
+        })
+    }
+
+    /// `user`'s open streams.
+    pub fn of(&self, user: &str) -> usize {
+        self.0.lock().get(user).copied().unwrap_or(0)
+    }
+}
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        let mut open = self.streams.0.lock();
+        if let Some(n) = open.get_mut(&self.user) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.user);
+            }
+        }
+    }
+}
 
 /// A token bucket per subject; each check says the subject's rate.
 #[derive(Debug, Default)]
@@ -90,5 +136,17 @@ mod tests {
         }
         assert!(l.check("p", 60, 1).is_ok());
         assert!(l.peek("p", 60, 1).is_err());
+    }
+
+    #[test]
+    fn a_user_holds_at_most_max_streams_and_closing_gives_them_back() {
+        let streams = OpenStreams::default();
+        let a = streams.open("ann", 2).unwrap();
+        let _b = streams.open("ann", 2).unwrap();
+        assert_eq!(streams.open("ann", 2).unwrap_err(), 2);
+        assert!(streams.open("bob", 2).is_ok());
+        drop(a);
+        assert_eq!(streams.of("ann"), 1);
+        assert!(streams.open("ann", 2).is_ok());
     }
 }

@@ -53,7 +53,7 @@ pub fn openai_type(code: ErrorCode) -> &'static str {
         ErrorCode::Unauthorized | ErrorCode::Auth => "authentication_error",
         ErrorCode::Forbidden | ErrorCode::ModelNotAllowed => "permission_error",
         ErrorCode::RateLimited => "rate_limit_error",
-        ErrorCode::BudgetExceeded => "insufficient_quota",
+        ErrorCode::BudgetExceeded | ErrorCode::QuotaExceeded => "insufficient_quota",
         ErrorCode::Overloaded
         | ErrorCode::Server
         | ErrorCode::Timeout
