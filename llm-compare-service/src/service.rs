@@ -373,11 +373,33 @@ pub struct ToolResults {
 #[serde(deny_unknown_fields)]
 pub struct VoteBody {
     /// The winning `model_index`, or `"tie"`, or `"all_bad"`.
-    #[cfg_attr(feature = "openapi", schema(value_type = Object, example = json!(0)))]
+    #[cfg_attr(feature = "openapi", schema(schema_with = winner_schema, example = json!(0)))]
     pub winner: Winner,
     /// Free-text feedback.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub feedback: Option<String>,
+}
+
+/// A vote's `winner`: a `model_index`, `"tie"` or `"all_bad"`.
+#[cfg(feature = "openapi")]
+fn winner_schema() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Type};
+    OneOfBuilder::new()
+        .item(
+            ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .minimum(Some(0)),
+        )
+        .item(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .enum_values(Some(["tie", "all_bad"])),
+        )
+        .description(Some(
+            "The winning `model_index`, or `\"tie\"`, or `\"all_bad\"`.",
+        ))
+        .build()
+        .into()
 }
 
 impl From<Vote> for VoteBody {

@@ -242,7 +242,7 @@ async fn events_until_shutdown(
     params(("id" = String, Path, description = "Request id"), ResumeQuery,
            ("Last-Event-ID" = Option<u64>, Header, description = "Resume after this seq")),
     responses(
-        (status = 200, description = "The event stream", content_type = "text/event-stream", body = String),
+        (status = 200, description = "The event stream", content_type = "text/event-stream", body = super::openapi::SseMessage),
         (status = 204, description = "Finished, and Last-Event-ID is its last event: nothing more will come (stops an EventSource)"),
         (status = 400, description = "Bad Last-Event-ID", body = ErrorBody),
         (status = 401, description = "Missing or wrong API key", body = ErrorBody),
@@ -392,7 +392,8 @@ pub async fn cassette(
     ),
     responses(
         (status = 200, description = "The bytes (`content-type`: the attachment's media type)",
-         content_type = "application/octet-stream", body = Vec<u8>),
+         content((Vec<u8> = "image/png"), (Vec<u8> = "image/jpeg"), (Vec<u8> = "image/gif"),
+                 (Vec<u8> = "image/webp"), (Vec<u8> = "application/pdf"), (Vec<u8> = "text/plain"))),
         (status = 400, description = "A bad index", body = ErrorBody),
         (status = 401, description = "Missing or wrong API key", body = ErrorBody),
         (status = 404, description = "Unknown comparison or attachment, or one given as a URL", body = ErrorBody),

@@ -183,7 +183,7 @@ pub struct StreamQuery {
     params(("id" = String, Path, description = "Run id"), StreamQuery,
            ("Last-Event-ID" = Option<u64>, Header, description = "Resume after this event id")),
     responses(
-        (status = 200, description = "The event stream", content_type = "text/event-stream", body = String),
+        (status = 200, description = "The event stream", content_type = "text/event-stream", body = super::openapi::SseMessage),
         (status = 204, description = "The run ended and Last-Event-ID is its last event (stops an EventSource)"),
         (status = 400, description = "Bad Last-Event-ID", body = ErrorBody),
         (status = 401, description = "Missing or wrong API key", body = ErrorBody),

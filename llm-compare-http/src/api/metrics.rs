@@ -4,8 +4,8 @@
 //! Model-level metrics are taken where results are published: [`ModelMetrics`] observes the
 //! request registry's `model_result` events on their way in. Any caller may name any model,
 //! so a `model` label is a model's name only when the configuration or the price table knows
-//! it, or while fewer than [`MAX_OTHER_MODELS`] others have been seen; past that it is
-//! `other` ([`ModelLabels`]): a series per made-up name would grow without end.
+//! it, or for the first [`MAX_OTHER_MODELS`] others that answered (a made-up name fails);
+//! any other is `other` ([`ModelLabels`]): a series per made-up name would grow without end.
 
 use std::collections::HashSet;
 use std::sync::{Arc, OnceLock};
@@ -112,8 +112,9 @@ impl ModelLabels {
         }
     }
 
-    /// `model`'s label: its name, or `other`.
-    pub fn label(&self, model: &str) -> String {
+    /// `model`'s label: its name, or `other`. `answered`: its call succeeded (only such a
+    /// model outside the configuration and the price table earns a label of its own).
+    pub fn label(&self, model: &str, answered: bool) -> String {
         if self.prices.get(model).is_some() || self.policies.names(model) {
             return model.to_string();
         }
@@ -121,7 +122,7 @@ impl ModelLabels {
         if others.contains(model) {
             return model.to_string();
         }
-        if others.len() < self.max_others {
+        if answered && others.len() < self.max_others {
             others.insert(model.to_string());
             return model.to_string();
         }
@@ -131,7 +132,7 @@ impl ModelLabels {
 
 /// Per-model metrics of one finished model call.
 pub fn record_model_result(labels: &ModelLabels, r: &llm_compare_core::ModelResult) {
-    let model = labels.label(&r.model);
+    let model = labels.label(&r.model, r.error.is_none());
     if let Some(ttft) = r.timing.ttft_ms {
         histogram!("llm_compare_model_ttft_seconds", "model" => model.clone()).record(ttft / 1e3);
     }
@@ -145,7 +146,7 @@ pub fn record_model_result(labels: &ModelLabels, r: &llm_compare_core::ModelResu
         counter!("llm_compare_upstream_errors_total", "model" => model.clone(), "code" => e.code.as_str()).increment(1);
     }
     for a in &r.attempts {
-        counter!("llm_compare_upstream_errors_total", "model" => labels.label(&a.model), "code" => a.error.code.as_str()).increment(1);
+        counter!("llm_compare_upstream_errors_total", "model" => labels.label(&a.model, false), "code" => a.error.code.as_str()).increment(1);
     }
     if let Some(c) = r.cost.total_usd {
         counter!("llm_compare_cost_pico_usd_total", "model" => model).increment(c.pico());
@@ -181,17 +182,24 @@ mod tests {
     fn ten_thousand_made_up_models_make_a_bounded_number_of_labels() {
         let engine = llm_compare_core::Engine::new(llm_compare_core::ProviderRegistry::with_sim());
         let labels = ModelLabels::new(&engine, MAX_OTHER_MODELS);
+        // Made-up names fail: none earns a label.
         let mut seen = HashSet::new();
         for i in 0..10_000 {
-            seen.insert(labels.label(&format!("openai/junk-{i}-{}", "a".repeat(40))));
+            seen.insert(labels.label(&format!("openai/junk-{i}-{}", "a".repeat(40)), false));
         }
-        // The first hundred, then one `other` for the rest.
+        assert_eq!(seen, HashSet::from(["other".to_string()]));
+        // Names that answer (a local server's models): the first hundred, then `other`.
+        let mut seen = HashSet::new();
+        for i in 0..10_000 {
+            seen.insert(labels.label(&format!("ollama/model-{i}"), true));
+        }
         assert_eq!(seen.len(), MAX_OTHER_MODELS + 1);
-        assert!(seen.contains("other"));
-        assert!(seen.contains(&format!("openai/junk-0-{}", "a".repeat(40))));
+        assert!(seen.contains("ollama/model-0"));
+        // One that earned its label keeps it, failing or not.
+        assert_eq!(labels.label("ollama/model-0", false), "ollama/model-0");
         // Known models keep their names however many others came first.
-        assert_eq!(labels.label("openai/gpt-4o"), "openai/gpt-4o");
-        assert_eq!(labels.label("sim/echo"), "sim/echo");
-        assert_eq!(labels.label("openai/junk-1-x"), "other");
+        assert_eq!(labels.label("openai/gpt-4o", false), "openai/gpt-4o");
+        assert_eq!(labels.label("sim/echo", true), "sim/echo");
+        assert_eq!(labels.label("openai/junk-1-x", true), "other");
     }
 }
