@@ -24,6 +24,25 @@ fn rss() -> u64 {
     pages * 4096
 }
 
+/// A server with `tune` applied to the default options.
+async fn start_tuned(tune: impl FnOnce(&mut ServerOptions)) -> Server {
+    let mut options = ServerOptions::default();
+    tune(&mut options);
+    start_with(options, sim_config()).await
+}
+
+/// A server with a SQLite store of its own, the store's URL and directory (kept while the
+/// test runs).
+async fn stored(options: ServerOptions) -> (Server, std::path::PathBuf, String) {
+    let (dir, url) = sqlite_url();
+    let store = llm_compare_service::SqlStore::open(&url).await.unwrap();
+    (
+        start_stored(options, sim_config(), Some(store)).await,
+        dir,
+        url,
+    )
+}
+
 /// A comparison of `sim/echo` runs to its end: the server still serves.
 async fn still_serves(s: &Server, key: Option<&str>) {
     let id = create_id(
@@ -59,9 +78,7 @@ fn eval_body(rows: &str, name: &str, template: Option<&str>, repeat: u32) -> Val
 /// first row past `eval_max_rows`, nothing is created, and memory stays flat.
 #[tokio::test]
 async fn a_dataset_past_the_row_limit_is_refused_at_its_line_and_costs_no_memory() {
-    let (_dir, url) = sqlite_url();
-    let store = llm_compare_service::SqlStore::open(&url).await.unwrap();
-    let s = start_stored(ServerOptions::default(), sim_config(), Some(store)).await;
+    let (s, _, _) = stored(ServerOptions::default()).await;
     let rows: String = (0..200_000)
         .map(|i| format!("{{\"vars\": {{\"q\": \"question {i}\"}}}}\n"))
         .collect();
@@ -211,9 +228,7 @@ async fn one_user_runs_at_most_two_evaluations_at_once() {
 /// and nothing is created.
 #[tokio::test]
 async fn a_cross_site_form_post_a_websocket_and_a_rebound_host_are_refused() {
-    let (_dir, url) = sqlite_url();
-    let store = llm_compare_service::SqlStore::open(&url).await.unwrap();
-    let s = start_stored(ServerOptions::default(), sim_config(), Some(store)).await;
+    let (s, _, _) = stored(ServerOptions::default()).await;
     // A form as a browser posts it (written out: the test client has no multipart feature).
     let form = |r: reqwest::RequestBuilder| {
         let request = json!({"prompt": "hi", "models": ["sim/echo"]}).to_string();
@@ -303,14 +318,7 @@ async fn a_cross_site_form_post_a_websocket_and_a_rebound_host_are_refused() {
 /// (it held a socket and a task for as long as it liked).
 #[tokio::test]
 async fn a_client_trickling_its_headers_is_cut_off() {
-    let s = start_with(
-        ServerOptions {
-            header_read_timeout: Duration::from_millis(500),
-            ..ServerOptions::default()
-        },
-        sim_config(),
-    )
-    .await;
+    let s = start_tuned(|o| o.header_read_timeout = Duration::from_millis(500)).await;
     let addr = s.url.trim_start_matches("http://").to_string();
     let tcp = tokio::net::TcpStream::connect(&addr).await.unwrap();
     let (mut rd, mut wr) = tcp.into_split();
@@ -350,14 +358,7 @@ async fn a_client_trickling_its_headers_is_cut_off() {
 /// client's slots come back when its connections close.
 #[tokio::test]
 async fn connections_past_the_per_client_cap_are_refused_with_the_limit() {
-    let s = start_with(
-        ServerOptions {
-            max_connections_per_client: 4,
-            ..ServerOptions::default()
-        },
-        sim_config(),
-    )
-    .await;
+    let s = start_tuned(|o| o.max_connections_per_client = 4).await;
     let addr = s.url.trim_start_matches("http://").to_string();
     let mut open = Vec::new();
     for _ in 0..4 {
@@ -393,9 +394,7 @@ async fn connections_past_the_per_client_cap_are_refused_with_the_limit() {
 /// told the request id its details are logged under, never the source.
 #[tokio::test]
 async fn an_internal_error_tells_the_request_id_not_its_source() {
-    let (_dir, url) = sqlite_url();
-    let store = llm_compare_service::SqlStore::open(&url).await.unwrap();
-    let s = start_stored(ServerOptions::default(), sim_config(), Some(store)).await;
+    let (s, _, url) = stored(ServerOptions::default()).await;
     let id = create_id(&s, None, json!({"prompt": "hi", "models": ["sim/echo"]})).await;
     read_sse(&s, None, &id, None, 1000).await;
     let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
@@ -670,16 +669,10 @@ async fn replayed_results_pass_the_attachment_checks() {
 /// kept by their parameters, and computed at most `leaderboards_per_minute` times per user.
 #[tokio::test]
 async fn filtered_leaderboards_are_kept_and_their_computations_limited() {
-    let (_dir, url) = sqlite_url();
-    let store = llm_compare_service::SqlStore::open(&url).await.unwrap();
-    let s = start_stored(
-        ServerOptions {
-            leaderboards_per_minute: 3,
-            ..ServerOptions::default()
-        },
-        sim_config(),
-        Some(store),
-    )
+    let (s, _, _) = stored(ServerOptions {
+        leaderboards_per_minute: 3,
+        ..ServerOptions::default()
+    })
     .await;
     for c in ["a", "b", "c"] {
         let r = get(
@@ -712,14 +705,7 @@ async fn filtered_leaderboards_are_kept_and_their_computations_limited() {
 /// its place.
 #[tokio::test]
 async fn a_user_holds_at_most_max_streams_open() {
-    let s = start_with(
-        ServerOptions {
-            max_streams_per_user: 3,
-            ..ServerOptions::default()
-        },
-        sim_config(),
-    )
-    .await;
+    let s = start_tuned(|o| o.max_streams_per_user = 3).await;
     let id = create_id(&s, None, json!({"prompt": "wait", "models": ["sim/slow"]})).await;
     let url = format!("{}/v1/comparisons/{id}/stream", s.url);
     let http = client();
@@ -762,19 +748,13 @@ async fn a_user_holds_at_most_max_streams_open() {
 /// and nothing is stored.
 #[tokio::test]
 async fn stored_attachments_are_bounded_by_a_quota_per_user() {
-    let (_dir, url) = sqlite_url();
-    let store = llm_compare_service::SqlStore::open(&url).await.unwrap();
-    let s = start_stored(
-        ServerOptions {
-            limits: llm_compare_service::Limits {
-                attachment_quota_bytes: 100,
-                ..Default::default()
-            },
-            ..ServerOptions::default()
+    let (s, _, _) = stored(ServerOptions {
+        limits: llm_compare_service::Limits {
+            attachment_quota_bytes: 100,
+            ..Default::default()
         },
-        sim_config(),
-        Some(store),
-    )
+        ..ServerOptions::default()
+    })
     .await;
     // A 1×1 PNG: 70 bytes.
     let png = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==";
