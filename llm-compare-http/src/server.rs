@@ -93,6 +93,9 @@ pub struct ServerSettings {
     /// Streams (SSE, WebSocket, streamed chat completions) one user may have open at once
     /// (default 100).
     pub max_streams_per_user: Option<usize>,
+    /// Seconds a comparison's stream may go without an event (keep-alives aside) before it
+    /// ends with a `timeout` notice the client resumes from (default 900).
+    pub stream_idle_s: Option<u64>,
     /// What one request may ask for (`[server.limits]`).
     pub limits: Option<llm_compare_service::Limits>,
 }
@@ -162,6 +165,8 @@ pub struct ServerOptions {
     pub leaderboards_per_minute: u32,
     /// Streams one user may have open at once.
     pub max_streams_per_user: usize,
+    /// How long a comparison's stream may go without an event.
+    pub stream_idle: Duration,
     /// What one request may ask for.
     pub limits: llm_compare_service::Limits,
 }
@@ -220,6 +225,7 @@ impl Default for ServerOptions {
             failed_auth_per_minute: 60,
             leaderboards_per_minute: 30,
             max_streams_per_user: 100,
+            stream_idle: Duration::from_secs(900),
             limits: llm_compare_service::Limits::default(),
         }
     }
@@ -301,6 +307,7 @@ impl ServerOptions {
             .leaderboards_per_minute
             .unwrap_or(o.leaderboards_per_minute);
         o.max_streams_per_user = s.max_streams_per_user.unwrap_or(o.max_streams_per_user);
+        o.stream_idle = s.stream_idle_s.map_or(o.stream_idle, Duration::from_secs);
         o.limits = s.limits.unwrap_or_default();
         Ok(o)
     }

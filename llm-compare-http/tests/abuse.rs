@@ -775,3 +775,32 @@ async fn stored_attachments_are_bounded_by_a_quota_per_user() {
     );
     still_serves(&s, None).await;
 }
+
+/// A stream of a comparison that says nothing for `stream_idle_s` ends with a retryable
+/// `timeout` notice (no id: a resume starts after the last real event) instead of holding
+/// its socket and reader for as long as the comparison lasts.
+#[tokio::test]
+async fn a_stream_without_events_ends_at_its_idle_limit() {
+    let s = start_tuned(|o| o.stream_idle = Duration::from_millis(300)).await;
+    let id = create_id(&s, None, json!({"prompt": "wait", "models": ["sim/slow"]})).await;
+    let events = tokio::time::timeout(Duration::from_secs(10), read_sse(&s, None, &id, None, 1000))
+        .await
+        .expect("the idle stream ended");
+    let (_, kind, data) = events.last().unwrap();
+    assert_eq!(kind, "error", "{events:?}");
+    assert_eq!(data["code"], "timeout");
+    assert_eq!(data["retryable"], true);
+    // It carries the last real event's seq: a resume starts right after that.
+    assert_eq!(data["seq"], events[events.len() - 2].2["seq"], "{events:?}");
+    assert!(events.iter().all(|e| e.1 != "complete"));
+    let r = call(
+        &s,
+        reqwest::Method::DELETE,
+        &format!("/v1/comparisons/{id}"),
+        None,
+        None,
+    )
+    .await;
+    assert!(r.status().is_success());
+    still_serves(&s, None).await;
+}

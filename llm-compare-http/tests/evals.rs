@@ -300,3 +300,53 @@ async fn bad_runs_are_refused_naming_the_field() {
     let listed = json(client().get(format!("{}/v1/evals", s.url))).await;
     assert_eq!(listed["runs"], json!([]), "nothing was started");
 }
+
+/// Issue 45: judge calls took no active slot, so a run's judges and rows together went past
+/// the user's `max_active`. With one slot, rows and judge calls take turns: the run still
+/// ends, every row judged, and nothing ran beside anything else (the sim's peak of streams
+/// at once is one comparison's two models).
+#[tokio::test]
+async fn rows_and_judge_calls_share_the_users_active_slots() {
+    let mut options = ServerOptions::default();
+    options.registry.max_active_per_owner = 1;
+    let s = start_stored(options, sim_config(), Some(sqlite_store().await)).await;
+    let r = start(
+        &s,
+        json!({"dataset": {"name": "rows.jsonl", "content": dataset(4)}, "models": ["sim/echo", "sim/lorem"], "judge": "sim/judge", "concurrency": 4}),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let id = r.json::<Value>().await.unwrap()["run_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // Watch the sim's concurrent streams while the run goes.
+    let sim = s.sim.clone();
+    let peak = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let watching = {
+        let peak = peak.clone();
+        tokio::spawn(async move {
+            loop {
+                peak.fetch_max(sim.active_streams(), std::sync::atomic::Ordering::Relaxed);
+                tokio::task::yield_now().await;
+            }
+        })
+    };
+    let events = read_run(&s, &id, None).await;
+    watching.abort();
+    let summary = &events.last().unwrap().2;
+    assert_eq!(events.last().unwrap().1, "summary", "{summary}");
+    let rows: Vec<&Value> = events
+        .iter()
+        .filter(|e| e.1 == "row")
+        .map(|e| &e.2)
+        .collect();
+    assert_eq!(rows.len(), 4);
+    assert!(rows.iter().all(|r| {
+        r["judge"]["pairs"]
+            .as_array()
+            .is_some_and(|p| !p.is_empty())
+    }));
+    let peak = peak.load(std::sync::atomic::Ordering::Relaxed);
+    assert!((1..=2).contains(&peak), "{peak} sim streams at once");
+}

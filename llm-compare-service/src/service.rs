@@ -896,6 +896,9 @@ pub struct Service {
     evals: Arc<crate::eval::live::LiveRuns>,
     /// What one request may ask for.
     limits: Arc<crate::Limits>,
+    /// Per user: evaluation rows take their turn here to pass from a free slot to their
+    /// submission, so that no other row takes the slot in between.
+    admissions: Arc<parking_lot::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
 }
 
 use llm_compare_core::tools::{ClientResult, ClientTools};
@@ -958,6 +961,7 @@ impl Service {
             // A finished run stays live as long as a finished comparison does.
             evals: Arc::new(crate::eval::live::LiveRuns::keeping(write_window)),
             limits: Arc::default(),
+            admissions: Arc::default(),
         }
     }
 
@@ -1445,7 +1449,11 @@ impl Service {
     ) -> Result<ChatCall> {
         let mut waited = 0u32;
         loop {
+            // In turn with the run's rows (one of which may be between a slot and its
+            // submission): a slot a row found free stays the row's.
+            let turn = self.admission(&who.user).await;
             let lease = self.wait_for_slot(who).await?;
+            drop(turn);
             // The key's own slots are taken before anything is written, too.
             match self
                 .held_call(who, request.clone(), ComparisonKind::Judge, Some(lease))
@@ -1458,6 +1466,17 @@ impl Service {
                 other => return other,
             }
         }
+    }
+
+    /// `user`'s turn to pass from a free slot to a submission (one at a time per user).
+    pub(crate) async fn admission(&self, user: &str) -> tokio::sync::OwnedMutexGuard<()> {
+        let lock = {
+            let mut all = self.admissions.lock();
+            // Users with no row waiting are forgotten.
+            all.retain(|_, l| Arc::strong_count(l) > 1);
+            all.entry(user.to_string()).or_default().clone()
+        };
+        lock.lock_owned().await
     }
 
     /// One of `who`'s active slots, waited for while all are taken (an evaluation's rows and

@@ -199,8 +199,25 @@ fn shutting_down(last_seq: u64) -> Event {
     }
 }
 
-/// A request's events after `after`, ending after `complete`, or with `shutting_down`
-/// when the server stops first; `None` when it is finished and `after` is its last event.
+/// The `error` event that ends a stream with no event for `idle`.
+fn idle(last_seq: u64, idle: std::time::Duration) -> Event {
+    Event {
+        seq: last_seq,
+        kind: EventKind::Error {
+            model_index: None,
+            model: None,
+            code: ErrorCode::Timeout,
+            message: format!(
+                "no event for {idle:?}: this stream ends (`stream_idle_s`); resume with Last-Event-ID"
+            ),
+            retryable: true,
+        },
+    }
+}
+
+/// A request's events after `after`, ending after `complete`, with `shutting_down` when the
+/// server stops first, or with a `timeout` notice after `stream_idle` without an event;
+/// `None` when it is finished and `after` is its last event.
 async fn events_until_shutdown(
     state: &AppState,
     user: &str,
@@ -211,8 +228,11 @@ async fn events_until_shutdown(
         return Ok(None);
     };
     let shutdown = state.shutdown().clone();
+    let idle_after = state.options().stream_idle;
     Ok(Some(async_stream::stream! {
         let mut last = after;
+        let quiet = tokio::time::sleep(idle_after);
+        tokio::pin!(quiet);
         loop {
             tokio::select! {
                 // Shutdown first: once the grace period is over, the notice wins over any
@@ -226,10 +246,15 @@ async fn events_until_shutdown(
                     Some(e) => {
                         last = e.seq;
                         let logged = !e.is_notice();
+                        quiet.as_mut().reset(tokio::time::Instant::now() + idle_after);
                         yield (e, logged);
                     }
                     None => break,
                 },
+                () = &mut quiet => {
+                    yield (idle(last, idle_after), false);
+                    break;
+                }
             }
         }
     }))

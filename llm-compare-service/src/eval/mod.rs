@@ -605,14 +605,18 @@ impl Service {
         let mut waited = 0u32;
         let submitted = loop {
             // Wait for a free slot without writing anything; then give it back and take it
-            // with the submission (which records the comparison and holds its budget): only
-            // the caller's own work starting in between makes that submission wait again.
+            // with the submission (which records the comparison and holds its budget). The
+            // rows of the user's runs do this one at a time, so none takes the slot in
+            // between; only the user's other work starting then makes it wait again.
+            let turn = self.admission(&who.user).await;
             let slot = self
                 .wait_for_slot(who)
                 .await
                 .map_err(|e| (String::new(), e))?;
             drop(slot);
-            match self.submit(who, body.clone()).await {
+            let submitted = self.submit(who, body.clone()).await;
+            drop(turn);
+            match submitted {
                 Err(Error::RateLimited { .. }) => {
                     tokio::time::sleep(crate::service::slot_backoff(waited)).await;
                     waited = waited.saturating_add(1);
