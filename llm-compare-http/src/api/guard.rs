@@ -55,7 +55,11 @@ impl BrowserGuard {
                         IpAddr::V6(ip) => format!("[{ip}]"),
                     });
                 }
-                hosts.extend(list.unwrap_or_default().iter().map(|h| host_name(h)));
+                hosts.extend(
+                    list.unwrap_or_default()
+                        .iter()
+                        .map(|h| host_name(h).to_ascii_lowercase()),
+                );
                 Some(hosts)
             }
         };
@@ -73,15 +77,13 @@ impl BrowserGuard {
     }
 
     /// Whether a request with `method` and `headers` is served.
+    /// It runs on every request, so it allocates nothing unless it refuses.
     pub fn check(&self, method: &Method, headers: &HeaderMap) -> Result<(), Refusal> {
-        let host = headers
-            .get(header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .map(str::to_ascii_lowercase);
-        if let (Some(hosts), Some(host)) = (&self.hosts, &host) {
+        let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+        if let (Some(hosts), Some(host)) = (&self.hosts, host) {
             let name = host_name(host);
-            if !hosts.contains(&name) {
-                return Err(Refusal::Host(name));
+            if !hosts.iter().any(|h| h.eq_ignore_ascii_case(name)) {
+                return Err(Refusal::Host(name.to_ascii_lowercase()));
             }
         }
         let upgrade = headers
@@ -94,18 +96,21 @@ impl BrowserGuard {
         }
         match headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()) {
             Some(origin) => {
-                let origin = origin.trim_end_matches('/').to_ascii_lowercase();
+                let origin = origin.trim_end_matches('/');
                 // Same origin: the authority the browser fetched is the one it sent as Host.
-                let same = host.as_deref().is_some_and(|h| {
+                let same = host.is_some_and(|h| {
                     origin
                         .split_once("://")
-                        .is_some_and(|(_, authority)| authority == h)
+                        .is_some_and(|(_, authority)| authority.eq_ignore_ascii_case(h.trim()))
                 });
-                let configured = self.origins.as_ref().is_none_or(|o| o.contains(&origin));
+                let configured = self
+                    .origins
+                    .as_ref()
+                    .is_none_or(|o| o.iter().any(|x| x.eq_ignore_ascii_case(origin)));
                 if same || configured {
                     Ok(())
                 } else {
-                    Err(Refusal::Origin(origin))
+                    Err(Refusal::Origin(origin.to_ascii_lowercase()))
                 }
             }
             // No Origin: not a browser, or an old one that still says where it came from.
@@ -119,18 +124,15 @@ impl BrowserGuard {
     }
 }
 
-/// `host[:port]` → `host` (lower case; IPv6 kept in brackets; a trailing dot dropped).
-fn host_name(host: &str) -> String {
-    let host = host.trim().to_ascii_lowercase();
+/// `host[:port]` → `host` (IPv6 kept in brackets; a trailing dot dropped), as written.
+fn host_name(host: &str) -> &str {
+    let host = host.trim();
     let name = if host.starts_with('[') {
-        host.split_inclusive(']')
-            .next()
-            .unwrap_or(&host)
-            .to_string()
+        host.split_inclusive(']').next().unwrap_or(host)
     } else {
-        host.split(':').next().unwrap_or(&host).to_string()
+        host.split(':').next().unwrap_or(host)
     };
-    name.trim_end_matches('.').to_string()
+    name.trim_end_matches('.')
 }
 
 impl Refusal {
