@@ -27,6 +27,7 @@
 pub mod agent;
 pub mod burst;
 mod call;
+mod clock;
 pub mod comparison;
 pub mod config;
 pub mod content;
@@ -54,6 +55,7 @@ pub mod trace;
 pub mod usage;
 
 pub use burst::bursts;
+pub use clock::now_ms;
 pub use comparison::{CompareOptions, Comparison, Engine};
 pub use config::Config;
 pub use content::{Content, Part};

@@ -10,7 +10,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Weak};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use futures::StreamExt;
@@ -483,9 +483,7 @@ impl RequestRegistry for InMemoryRegistry {
         }
         let id = request.id.clone();
         let cancel = CancellationToken::new();
-        let created_at_ms = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64);
+        let created_at_ms = u64::try_from(crate::now_ms()).unwrap_or(0);
         let entry = Arc::new(Entry {
             id: id.clone(),
             owner: owner.to_string(),

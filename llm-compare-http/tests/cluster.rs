@@ -13,7 +13,7 @@ use llm_compare_core::{
     Complete, EventKind, NewRequest, RequestRegistry, RequestStatus, SimConfig, Totals,
 };
 use llm_compare_http::{AppState, Backend, ServerOptions};
-use llm_compare_service::{NewComparison, RedisRegistry, SqlStore, Store};
+use llm_compare_service::{ComparisonStore, NewComparison, RedisRegistry, SqlStore};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 

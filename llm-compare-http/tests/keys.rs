@@ -16,7 +16,8 @@ use llm_compare_core::{
 };
 use llm_compare_http::{AppState, ServerOptions};
 use llm_compare_service::keys::CreateKey;
-use llm_compare_service::{BudgetSettings, SqlStore, Store};
+use llm_compare_service::roles::*;
+use llm_compare_service::{BudgetSettings, SqlStore};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 

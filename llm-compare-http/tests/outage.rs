@@ -13,7 +13,8 @@ use eventsource_stream::Eventsource;
 use futures::StreamExt;
 use llm_compare_core::{RequestStatus, SimConfig};
 use llm_compare_http::{AppState, ServerOptions};
-use llm_compare_service::{SqlStore, Store};
+use llm_compare_service::SqlStore;
+use llm_compare_service::roles::*;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use globset::{Glob, GlobSet, GlobSetBuilder};
-use llm_compare_core::{Error, Result};
+use llm_compare_core::{Error, Result, now_ms};
 use llm_compare_store::{KeyLimits, StoredKey};
 use parking_lot::RwLock;
 use serde::{Deserialize, Deserializer, Serialize};
@@ -288,10 +288,6 @@ fn mint() -> Result<(String, String, [u8; 32])> {
     let prefix = secret.chars().take(VISIBLE).collect();
     let d = digest(&secret);
     Ok((secret, prefix, d))
-}
-
-fn now_ms() -> i64 {
-    crate::budget::unix_ms(time::OffsetDateTime::now_utc())
 }
 
 /// What the cache holds.

@@ -10,12 +10,11 @@ use std::sync::Arc;
 
 use llm_compare_core::{
     Complete, Cost, ErrorCode, ErrorInfo, EventKind, FinishReason, ModelResult, RequestInfo,
-    RequestStatus, Result, Stage, Timing, Totals, Usage,
+    RequestStatus, Result, Stage, Timing, Totals, Usage, now_ms,
 };
 
 use crate::StoredComparison;
-use crate::service::{ModelSnapshot, Service, fold, now_ms};
-
+use crate::service::{ModelSnapshot, Service, fold};
 /// What [`Service::recover`] found and did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Recovered {

@@ -608,12 +608,20 @@ pub struct BudgetState {
     pub committed_pico: i64,
 }
 
-/// Where comparisons, sessions, votes and usage live.
+/// Where comparisons, sessions, votes, evaluations, usage and keys live: the sum of the
+/// store's roles, each a trait of its own (bring the one you call into scope, or
+/// `use llm_compare_store::roles::*`).
 #[async_trait]
-pub trait Store: Send + Sync + std::fmt::Debug {
+pub trait Store:
+    ComparisonStore + SessionStore + VoteStore + EvalStore + UsageStore + KeyStore + std::fmt::Debug
+{
     /// Whether the database answers (`SELECT 1`): [`Error::Unavailable`] when it does not.
     async fn ping(&self) -> Result<()>;
+}
 
+/// Comparisons: their records, streamed progress, results, endings and attachments.
+#[async_trait]
+pub trait ComparisonStore: Send + Sync {
     /// Records a new comparison (status `running`), reserving its worst-case cost when it
     /// carries a [`Reservation`]: [`Error::BudgetExceeded`] (and nothing recorded) when the
     /// period's committed cost would go over the limit.
@@ -656,10 +664,16 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// (on its start-up: the process that ran them is gone). Their reservations stay spent:
     /// what an interrupted call cost upstream is unknown. Returns them.
     async fn mark_interrupted(&self, instance: &str) -> Result<Vec<Interrupted>>;
-    /// Records `owner`'s vote: not found → [`Error::NotFound`]; not finished, or voted
-    /// already → [`Error::Conflict`]; a winner out of range → [`Error::InvalidRequest`].
-    async fn vote(&self, owner: &str, id: &str, vote: &Vote) -> Result<()>;
 
+    /// The stored bytes of attachment `sha256`.
+    async fn attachment(&self, sha256: &str) -> Result<Option<StoredAttachment>>;
+    /// The decoded bytes of the attachments `owner` stored, each counted once.
+    async fn attachment_bytes(&self, owner: &str) -> Result<u64>;
+}
+
+/// Sessions and their turns.
+#[async_trait]
+pub trait SessionStore: Send + Sync {
     /// Records a new session.
     async fn create_session(&self, s: &NewSession) -> Result<()>;
     /// `owner`'s sessions, newest first, at most `limit`, older than session id `before`.
@@ -673,17 +687,24 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn session(&self, owner: &str, id: &str) -> Result<Option<StoredSession>>;
     /// Deletes a session and its turns; false if unknown or another owner's.
     async fn delete_session(&self, owner: &str, id: &str) -> Result<bool>;
+}
 
-    /// The stored bytes of attachment `sha256`.
-    async fn attachment(&self, sha256: &str) -> Result<Option<StoredAttachment>>;
-    /// The decoded bytes of the attachments `owner` stored, each counted once.
-    async fn attachment_bytes(&self, owner: &str) -> Result<u64>;
+/// Votes: people's and the judges'.
+#[async_trait]
+pub trait VoteStore: Send + Sync {
+    /// Records `owner`'s vote: not found → [`Error::NotFound`]; not finished, or voted
+    /// already → [`Error::Conflict`]; a winner out of range → [`Error::InvalidRequest`].
+    async fn vote(&self, owner: &str, id: &str, vote: &Vote) -> Result<()>;
 
     /// Votes cast at or after `since_ms`, oldest first: the human votes and the judges'.
     async fn votes_since(&self, since_ms: i64) -> Result<Vec<VoteRecord>>;
     /// Records judges' pairwise verdicts (a verdict already recorded is replaced).
     async fn judge_votes(&self, votes: &[JudgeVote]) -> Result<()>;
+}
 
+/// Evaluation runs and their rows.
+#[async_trait]
+pub trait EvalStore: Send + Sync {
     /// Records a new evaluation run (its `rows` are ignored).
     async fn create_eval_run(&self, run: &EvalRunRecord) -> Result<()>;
     /// `owner`'s run `id` with its finished rows (None if unknown or another owner's).
@@ -701,11 +722,20 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     ) -> Result<()>;
     /// Records run `run_id`'s summary: it finished.
     async fn finish_eval_run(&self, run_id: &str, summary: &serde_json::Value) -> Result<()>;
+}
+
+/// The usage ledger and budget periods.
+#[async_trait]
+pub trait UsageStore: Send + Sync {
     /// `owner`'s usage from `from_ms` (inclusive) to `to_ms` (exclusive), per model and day.
     async fn usage(&self, owner: &str, from_ms: i64, to_ms: i64) -> Result<Vec<UsageRow>>;
     /// `owner`'s budget period starting at `period_start_ms`.
     async fn budget(&self, owner: &str, period_start_ms: i64) -> Result<BudgetState>;
+}
 
+/// API keys (their digests, never their secrets).
+#[async_trait]
+pub trait KeyStore: Send + Sync {
     /// Stores a new API key (its digest, never its secret) and bumps the key epoch.
     async fn insert_key(&self, key: &StoredKey) -> Result<()>;
     /// Saves a key's name, scope, limits, expiry and revocation (a revoked key stays revoked)
@@ -723,6 +753,13 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn key_epoch(&self) -> Result<i64>;
     /// Records that key `id` was used at `at_ms`.
     async fn touch_key(&self, id: &str, at_ms: i64) -> Result<()>;
+}
+
+/// The store's roles, to bring their methods into scope at once.
+pub mod roles {
+    pub use crate::{
+        ComparisonStore, EvalStore, KeyStore, SessionStore, Store, UsageStore, VoteStore,
+    };
 }
 
 /// A shared store.

@@ -8,7 +8,7 @@ use eventsource_stream::Eventsource;
 use futures::StreamExt;
 use llm_compare_core::{Engine, ProviderRegistry, SimConfig, SimProvider};
 use llm_compare_http::{AppState, ServerOptions, serve};
-use llm_compare_service::Store;
+use llm_compare_service::roles::*;
 use reqwest::StatusCode;
 use serde_json::Value;
 

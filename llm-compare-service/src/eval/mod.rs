@@ -432,7 +432,7 @@ impl Service {
                                 .map_err(|e| Error::Internal(e.to_string()))?,
                             units: units_total as u64,
                             summary: None,
-                            created_at_ms: crate::service::now_ms(),
+                            created_at_ms: llm_compare_core::now_ms(),
                             finished_at_ms: None,
                             rows_done: 0,
                             rows: Vec::new(),

@@ -220,7 +220,7 @@ impl Service {
                 id: run_id.clone(),
                 dataset: name,
                 options,
-                created_at_ms: crate::service::now_ms(),
+                created_at_ms: llm_compare_core::now_ms(),
             },
             start,
             events,

@@ -20,7 +20,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use futures::StreamExt;
@@ -49,9 +49,7 @@ const QUIET: Duration = Duration::from_secs(2);
 const LOG_PAGE: usize = 512;
 
 fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
+    u64::try_from(llm_compare_core::now_ms()).unwrap_or(0)
 }
 
 /// A Redis failure as the core error: Redis unreachable, dropped or timing out is

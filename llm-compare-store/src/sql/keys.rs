@@ -3,8 +3,11 @@
 use sqlx::any::AnyRow;
 use sqlx::{Any, Transaction};
 
-use super::{SqlStore, db_err, get, json, parse_json};
+use super::SqlStore;
+use super::decode::{db_err, get, json, parse_json};
+use crate::KeyStore;
 use crate::{KeyLimits, StoredKey};
+use async_trait::async_trait;
 use llm_compare_core::Result;
 
 const COLUMNS: &str = "id, owner, name, prefix, digest, admin, limits, created_at_ms, expires_at_ms, last_used_at_ms, revoked_at_ms";
@@ -36,7 +39,7 @@ fn key_of(row: &AnyRow) -> Result<StoredKey> {
     })
 }
 
-async fn bump(tx: &mut Transaction<'static, Any>) -> Result<()> {
+pub(super) async fn bump(tx: &mut Transaction<'static, Any>) -> Result<()> {
     sqlx::query("UPDATE api_key_epoch SET epoch = epoch + 1 WHERE id = 1")
         .execute(&mut **tx)
         .await
@@ -144,5 +147,40 @@ impl SqlStore {
             .await
             .map_err(db_err)?;
         Ok(())
+    }
+}
+
+#[async_trait]
+impl KeyStore for SqlStore {
+    async fn insert_key(&self, key: &StoredKey) -> Result<()> {
+        self.insert_key_row(key).await
+    }
+
+    async fn update_key(&self, key: &StoredKey) -> Result<bool> {
+        self.update_key_row(key).await
+    }
+
+    async fn key(&self, id: &str) -> Result<Option<StoredKey>> {
+        self.key_where(KeyColumn::Id, id).await
+    }
+
+    async fn key_by_digest(&self, digest: &str) -> Result<Option<StoredKey>> {
+        self.key_where(KeyColumn::Digest, digest).await
+    }
+
+    async fn keys(&self, limit: u32, before: Option<&str>) -> Result<Vec<StoredKey>> {
+        self.key_rows(Some(limit), before).await
+    }
+
+    async fn all_keys(&self) -> Result<Vec<StoredKey>> {
+        self.key_rows(None, None).await
+    }
+
+    async fn key_epoch(&self) -> Result<i64> {
+        self.key_epoch_row().await
+    }
+
+    async fn touch_key(&self, id: &str, at_ms: i64) -> Result<()> {
+        self.touch_key_row(id, at_ms).await
     }
 }
