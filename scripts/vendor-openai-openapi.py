@@ -2,7 +2,7 @@
 """Vendors the part of OpenAI's OpenAPI document (github.com/openai/openai-openapi, MIT) that
 the OpenAI-compatible routes answer with, as one JSON Schema (draft 2020-12) with every
 referenced schema under `$defs`: llm-compare-http/tests/openai-openapi/schemas.json, which
-`tests/openai_schema.rs` validates the running server's responses against.
+`tests/it/openai_schema.rs` validates the running server's responses against.
 
     scripts/vendor-openai-openapi.py PATH/TO/openai-openapi/openapi.json [COMMIT]
 

@@ -4,18 +4,27 @@
 //! and get every model's tokens back as one normalized, ordered event stream, with per-model
 //! time to first token, latency, tokens and cost.
 //!
-//! ```no_run
-//! use futures::StreamExt;
-//! use llm_compare_core::{CompareRequest, Engine, ProviderRegistry};
-//!
-//! # async fn demo() -> llm_compare_core::Result<()> {
-//! let engine = Engine::new(ProviderRegistry::with_sim());
-//! let mut comparison = engine.compare(&CompareRequest::prompt(["sim/echo", "sim/lorem"], "hello"))?;
-//! while let Some(event) = comparison.next().await {
-//!     println!("{}", event.to_json());
-//! }
-//! # Ok(()) }
 //! ```
+//! use futures::StreamExt;
+//! use llm_compare_core::{CompareRequest, Engine, EventKind, ProviderRegistry};
+//!
+//! #[tokio::main]
+//! async fn main() -> llm_compare_core::Result<()> {
+//!     let engine = Engine::new(ProviderRegistry::with_sim());
+//!     let request = CompareRequest::prompt(["sim/echo", "sim/lorem"], "Say hello in five words");
+//!     let mut comparison = engine.compare(&request)?;
+//!     while let Some(event) = comparison.next().await {
+//!         println!("{}", event.to_json());
+//!         if let EventKind::Complete(done) = &event.kind {
+//!             assert_eq!(done.results[0].text, "Say hello in five words");
+//!         }
+//!     }
+//!     Ok(())
+//! }
+//! ```
+//!
+//! Runnable examples (`cargo run -p llm-compare-core --example NAME`): `compare` (this one),
+//! `config` (real providers from the configuration), `session`, `agent` (a Rust tool).
 //!
 //! Modules: [`request`] (what is asked), [`provider`] (model backends), [`sim`] (offline
 //! simulated models), [`comparison`] (the fan-out engine), [`event`] (the wire schema),

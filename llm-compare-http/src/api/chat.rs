@@ -1,6 +1,6 @@
 //! `POST /v1/chat/completions`: OpenAI-compatible — request fields honoured, ignored on
 //! purpose or refused by name, responses and errors in the shapes of OpenAI's OpenAPI
-//! document (tests/openai_schema.rs) — one model, streaming or not, so existing OpenAI
+//! document (tests/it/openai_schema.rs) — one model, streaming or not, so existing OpenAI
 //! clients can use any configured model (and fallbacks, retries, pricing) through
 //! llm-compare. A client that disconnects cancels the upstream call: the comparison is owned
 //! by the response stream.

@@ -3,7 +3,7 @@
 //! log) gives the same comparison as the in-process runner, and dropping the call — a
 //! cancelled comparison — kills the worker.
 
-mod remote;
+use crate::remote;
 
 use std::process::Stdio;
 use std::sync::Arc;

@@ -2,9 +2,8 @@
 //! (`@modelcontextprotocol/server-everything`, installed by scripts/test into
 //! tests/mcp-servers and named by `LLM_COMPARE_TEST_MCP_EVERYTHING`): over stdio and over
 //! streamable HTTP, its tools listed by `GET /v1/tools` and called by `sim/agent`'s loops.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 use std::time::Duration;

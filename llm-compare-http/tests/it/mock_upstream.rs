@@ -1,7 +1,6 @@
 //! The mock OpenAI-compatible upstream of the benchmarks (`llm_compare_benches::mock_upstream`)
 //! behind a real HTTP provider: a comparison streams its chunks, and dropping the comparison
 //! cancels the upstream request (what the load harness times end to end).
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;

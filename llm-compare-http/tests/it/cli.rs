@@ -1,5 +1,4 @@
 //! `llm-compare run` and `models`, run as a real process.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Output, Stdio};

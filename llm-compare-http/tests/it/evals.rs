@@ -1,9 +1,8 @@
 //! `/v1/evals`: a run started over HTTP streams its rows and summary as SSE (resumable),
 //! is stored (GET, list, report, judge votes on the leaderboard), can be cancelled (its rows
 //! in flight cancelled), and refuses bad input naming the field.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

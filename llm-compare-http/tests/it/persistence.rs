@@ -1,6 +1,5 @@
 //! The server with a store, over HTTP: sessions, blind comparisons, votes and the
 //! leaderboard, budgets (402) and usage.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,7 +12,7 @@ use llm_compare_service::BudgetSettings;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-mod common;
+use crate::common;
 use common::*;
 
 const KEY: &str = "KEY-A";

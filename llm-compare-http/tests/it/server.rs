@@ -1,7 +1,6 @@
 //! Black-box tests of the server on loopback: the contract, every status code, resume,
 //! cancel, expiry, isolation between users, limits, WebSocket, the OpenAI-compatible
 //! endpoint, metrics and OpenAPI.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::{Duration, Instant};
 
@@ -12,7 +11,7 @@ use llm_compare_http::ServerOptions;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-mod common;
+use crate::common;
 use common::*;
 
 #[tokio::test]

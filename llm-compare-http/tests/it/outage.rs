@@ -3,7 +3,6 @@
 //! comparison streams. New requests answer 503 `unavailable` with `Retry-After` at once, the
 //! running comparison streams on, `/ready` says not ready, and once the database is back its
 //! results are written and new requests succeed, without a restart.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -18,7 +17,7 @@ use llm_compare_service::roles::*;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-mod common;
+use crate::common;
 use common::*;
 
 const KEY: &str = "KEY-A";

@@ -1,9 +1,8 @@
 //! The abuse suite: each test sends a hostile request (docs/security.md lists them), asserts
 //! the typed refusal — the limit named, its value, its setting — that nothing changed, and
 //! that the server then still serves a normal comparison.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

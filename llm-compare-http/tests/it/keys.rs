@@ -1,9 +1,8 @@
 //! API keys as data (issue 21), over real HTTP: minting, the allow-list (no upstream call),
 //! per-key rate, active and budget limits under concurrency, revocation reaching a second
 //! server within a second, bad input, and no secret in the database.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;

@@ -5,9 +5,8 @@
 //! `POST /v1/comparisons` (child of the caller's span) → `compare` → `chat <model>` × 3 →
 //! `attempt N` (two for the model whose first try fails), with the GenAI attributes; each
 //! upstream request carries its attempt's context; no prompt or answer text is exported.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

@@ -1,8 +1,7 @@
 //! `llm-compare serve` as a real process: logs without secrets, graceful shutdown, and the
 //! refusal to serve an open API beyond loopback.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, Stdio};

@@ -3,7 +3,6 @@
 //!
 //! Needs `LLM_COMPARE_TEST_REDIS_URL` (CI sets it and `LLM_COMPARE_REQUIRE_SERVICES=1`, which
 //! turns a missing Redis into a failure instead of a skip).
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::Duration;
 
@@ -17,7 +16,7 @@ use llm_compare_service::{ComparisonStore, NewComparison, RedisRegistry, SqlStor
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-mod common;
+use crate::common;
 use common::*;
 
 const KEY: &str = "KEY-A";

@@ -2,11 +2,10 @@
 //! whose pods run the real `llm-compare worker`: a comparison gives the in-process results,
 //! every way a cluster fails becomes that model's typed error, cancelling deletes the Jobs,
 //! and `llm-compare serve --runner kubernetes` runs its comparisons that way.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-mod fake_kube;
-mod remote;
+use crate::common;
+use crate::fake_kube;
+use crate::remote;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
