@@ -5,5 +5,6 @@
 
 pub mod failover;
 pub mod harness;
-pub mod mock_upstream;
+/// The mock upstream lives in the test kit (tests use it too); re-exported for the harness.
+pub use llm_compare_testkit::mock_upstream;
 pub mod soak;

@@ -10,12 +10,7 @@ use futures::StreamExt;
 use llm_compare_core::*;
 use parking_lot::Mutex;
 
-fn sim_engine(config: SimConfig) -> (Engine, Arc<SimProvider>) {
-    let sim = Arc::new(SimProvider::new(config));
-    let mut reg = ProviderRegistry::new();
-    reg.register(sim.clone());
-    (Engine::new(reg), sim)
-}
+use llm_compare_testkit::sim_engine;
 
 fn fast() -> SimConfig {
     SimConfig {
@@ -186,10 +181,21 @@ async fn cancel_stops_upstream_work_within_100ms() {
         ))
         .unwrap();
     let handle = c.cancel_token();
-    let consumer = tokio::spawn(collect(c));
-    // Let the models start streaming.
-    tokio::time::sleep(Duration::from_millis(120)).await;
+    // Until lorem has streamed a word (so it ends partial) with all three calls open.
+    let mut c = c;
+    let mut seen = Vec::new();
+    while let Some(e) = c.next().await {
+        let lorem_spoke = matches!(e.kind, EventKind::ResponseChunk { model_index: 0, .. });
+        seen.push(e);
+        if lorem_spoke {
+            break;
+        }
+    }
     assert_eq!(sim.active_streams(), 3);
+    let consumer = tokio::spawn(async move {
+        seen.extend(collect(c).await);
+        seen
+    });
     let t0 = Instant::now();
     handle.cancel();
     while sim.active_streams() > 0 {
@@ -743,7 +749,8 @@ async fn registry_cancel_stops_upstream_and_ends_the_stream_cancelled() {
     );
 }
 
-#[tokio::test]
+// Paused time: the registry's clock is tokio's, so the TTL passes at once and exactly.
+#[tokio::test(start_paused = true)]
 async fn finished_requests_expire_after_the_retention_ttl() {
     let (engine, _) = sim_engine(fast());
     let reg = registry(RegistryConfig {
@@ -810,7 +817,8 @@ async fn finished_requests_past_the_memory_cap_go_oldest_first_and_read_back_exa
     );
 }
 
-#[tokio::test]
+// Paused time: the registry's clock is tokio's, so the TTL passes at once and exactly.
+#[tokio::test(start_paused = true)]
 async fn unopened_requests_expire_and_their_work_is_cancelled() {
     let (engine, sim) = sim_engine(SimConfig {
         ttft: Duration::ZERO,

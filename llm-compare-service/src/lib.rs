@@ -13,6 +13,7 @@
 //! - [`leaderboard`]: votes → ratings (Bradley-Terry with a bootstrap, Elo) and the vote cache;
 //! - [`usage`]: the usage report (per model or day, with the budget);
 //! - [`limits`]: the per-caller limits on units of work (`[server.limits]`), and their refusal;
+//! - [`embed`]: what the bindings share: opening the engine from options, JSON event streams;
 //! - [`keys`]: API keys as data (minting, the key routes' bodies, the cached authenticator);
 //! - `redis_registry` (feature `redis`): the request registry of a cluster, in Redis.
 //!
@@ -21,6 +22,7 @@
 
 pub mod backlog;
 pub mod budget;
+pub mod embed;
 pub mod eval;
 pub mod keys;
 pub mod leaderboard;

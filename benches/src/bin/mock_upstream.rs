@@ -1,4 +1,4 @@
-//! `mock-upstream`: the mock OpenAI-compatible server of `llm_compare_benches::mock_upstream`
+//! `mock-upstream`: the mock OpenAI-compatible server of `llm_compare_testkit::mock_upstream`
 //! as a process, for load generators and proxies (`llm-compare serve`, LiteLLM) to point at.
 //!
 //! `mock-upstream [--bind 127.0.0.1:9100] [--ttft-ms 0] [--tokens-per-s 0] [--chunks 20]`

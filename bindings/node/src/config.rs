@@ -4,8 +4,8 @@
 
 use std::sync::Arc;
 
-use llm_compare_core::{Config, InMemoryRegistry, RegistryConfig};
-use llm_compare_service::{CreateComparison, Service, SharedStore, SqlStore};
+use llm_compare_core::InMemoryRegistry;
+use llm_compare_service::{CreateComparison, Service};
 use napi_derive::napi;
 
 use crate::comparison::NativeComparison;
@@ -47,42 +47,19 @@ impl NativeEngine {
     #[napi(constructor)]
     pub fn new(options: Option<EngineOptions>) -> napi::Result<Self> {
         let options = options.unwrap_or_default();
-        let config = Config::from_kind(
-            options.kind.as_deref().unwrap_or("default"),
-            options.text.as_deref().unwrap_or_default(),
-        )
-        .or_js()?;
-        // On the runtime: providers' HTTP clients need it, and MCP servers are connected.
-        let engine = napi::bindgen_prelude::block_on(config.connect()).or_js()?;
-        let mut registry = RegistryConfig::default();
-        if let Some(n) = options.max_active_per_owner {
-            registry.max_active_per_owner = n as usize;
-        }
-        let memory = InMemoryRegistry::new(registry);
-        let instance = options
-            .instance_id
-            .clone()
-            .unwrap_or_else(|| llm_compare_service::service::process_instance("node"));
-        let store: Option<SharedStore> = match &options.store_url {
-            None => None,
-            Some(url) => Some(
-                napi::bindgen_prelude::block_on(async {
-                    let store: SharedStore = SqlStore::open(url).await?;
-                    if options.instance_id.is_some() {
-                        store.mark_interrupted(&instance).await?;
-                    }
-                    Ok::<_, llm_compare_core::Error>(store)
-                })
-                .or_js()?,
-            ),
+        let options = llm_compare_service::embed::EngineOptions {
+            kind: options.kind,
+            text: options.text,
+            max_active_per_owner: options.max_active_per_owner.map(|n| n as usize),
+            store_url: options.store_url,
+            instance_id: options.instance_id,
         };
-        // An embedding app's own datasets: bounded by memory alone.
-        let service = Service::new(engine, Arc::new(memory.clone()), store, Vec::new())
-            .with_instance(instance)
-            .with_limits(llm_compare_service::Limits::local());
+        // On the runtime: providers' HTTP clients need it, and MCP servers are connected.
+        let e = napi::bindgen_prelude::block_on(llm_compare_service::embed::open(options, "node"))
+            .or_js()?;
         Ok(Self {
-            service: Arc::new(service),
-            memory,
+            service: e.service,
+            memory: e.memory,
         })
     }
 

@@ -2,21 +2,15 @@
 //! store), registers and starts a comparison; `stream` reads its events from any seq, as
 //! often as wanted; `cancel` stops it.
 
-use std::sync::Arc;
-
-use futures::StreamExt;
 use napi_derive::napi;
-use tokio::sync::Mutex;
 
 use crate::config::{NativeEngine, parse_body};
-use crate::error::{OrJs, invalid};
-
-type Events = std::pin::Pin<Box<dyn futures::Stream<Item = llm_compare_core::Event> + Send>>;
+use crate::error::OrJs;
 
 /// A registered comparison's events (wrapped by `EventStream` in index.js).
 #[napi]
 pub struct NativeEventStream {
-    events: Arc<Mutex<Events>>,
+    events: llm_compare_service::embed::JsonEvents,
 }
 
 impl std::fmt::Debug for NativeEventStream {
@@ -30,13 +24,13 @@ impl NativeEventStream {
     /// The next event's JSON; null after `complete`.
     #[napi]
     pub async fn next(&self) -> Option<String> {
-        self.events.lock().await.next().await.map(|e| e.to_json())
+        self.events.next().await
     }
 }
 
 /// A value as JSON text.
 pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> napi::Result<String> {
-    serde_json::to_string(value).map_err(|e| invalid("result", e.to_string()))
+    llm_compare_service::embed::to_json(value).or_js()
 }
 
 #[napi]
@@ -79,7 +73,7 @@ impl NativeEngine {
             .await
             .or_js()?;
         Ok(NativeEventStream {
-            events: Arc::new(Mutex::new(events)),
+            events: llm_compare_service::embed::JsonEvents::new(events),
         })
     }
 

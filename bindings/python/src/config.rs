@@ -5,8 +5,8 @@
 
 use std::sync::Arc;
 
-use llm_compare_core::{Config, DrivenComparison, InMemoryRegistry, RegistryConfig};
-use llm_compare_service::{CreateComparison, Service, SharedStore, SqlStore};
+use llm_compare_core::{DrivenComparison, InMemoryRegistry};
+use llm_compare_service::{CreateComparison, Service};
 use pyo3::prelude::*;
 
 use crate::comparison::{Comparison, SyncComparison};
@@ -49,37 +49,18 @@ impl Engine {
         store_url: Option<&str>,
         instance_id: Option<String>,
     ) -> PyResult<Self> {
-        let config = Config::from_kind(kind, text.unwrap_or_default()).map_err(to_py)?;
-        // On the runtime: providers' HTTP clients need it, and MCP servers are connected.
-        let engine = block_on(py, config.connect()).map_err(to_py)?;
-        let mut registry = RegistryConfig::default();
-        if let Some(n) = max_active_per_owner {
-            registry.max_active_per_owner = n;
-        }
-        let memory = InMemoryRegistry::new(registry);
-        let instance = instance_id
-            .clone()
-            .unwrap_or_else(|| llm_compare_service::service::process_instance("python"));
-        let store: Option<SharedStore> = match store_url {
-            None => None,
-            Some(url) => Some(
-                block_on(py, async {
-                    let store: SharedStore = SqlStore::open(url).await?;
-                    if instance_id.is_some() {
-                        store.mark_interrupted(&instance).await?;
-                    }
-                    Ok::<_, llm_compare_core::Error>(store)
-                })
-                .map_err(to_py)?,
-            ),
+        let options = llm_compare_service::embed::EngineOptions {
+            kind: Some(kind.to_string()),
+            text: text.map(str::to_string),
+            max_active_per_owner,
+            store_url: store_url.map(str::to_string),
+            instance_id,
         };
-        // An embedding app's own datasets: bounded by memory alone.
-        let service = Service::new(engine, Arc::new(memory.clone()), store, Vec::new())
-            .with_instance(instance)
-            .with_limits(llm_compare_service::Limits::local());
+        // On the runtime: providers' HTTP clients need it, and MCP servers are connected.
+        let e = block_on(py, llm_compare_service::embed::open(options, "python")).map_err(to_py)?;
         Ok(Self {
-            service: Arc::new(service),
-            memory,
+            service: e.service,
+            memory: e.memory,
         })
     }
 

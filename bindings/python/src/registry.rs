@@ -2,22 +2,16 @@
 //! store), registers and starts a comparison; `stream` reads its events from any seq, as
 //! often as wanted; `cancel` stops it.
 
-use std::sync::Arc;
-
-use futures::StreamExt;
 use pyo3::exceptions::PyStopAsyncIteration;
 use pyo3::prelude::*;
-use tokio::sync::Mutex;
 
 use crate::config::{Engine, parse_body};
-use crate::error::{invalid, to_py};
-
-type Events = std::pin::Pin<Box<dyn futures::Stream<Item = llm_compare_core::Event> + Send>>;
+use crate::error::to_py;
 
 /// A registered comparison's events, as an async iterator of event JSON.
 #[pyclass(module = "llm_compare._native", frozen)]
 pub struct EventStream {
-    events: Arc<Mutex<Events>>,
+    events: llm_compare_service::embed::JsonEvents,
 }
 
 impl std::fmt::Debug for EventStream {
@@ -35,8 +29,8 @@ impl EventStream {
     fn __anext__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let events = self.events.clone();
         pyo3_async_runtimes::tokio::future_into_py(py, async move {
-            match events.lock().await.next().await {
-                Some(e) => Ok(e.to_json()),
+            match events.next().await {
+                Some(e) => Ok(e),
                 None => Err(PyStopAsyncIteration::new_err(())),
             }
         })
@@ -51,7 +45,7 @@ where
 {
     pyo3_async_runtimes::tokio::future_into_py(py, async move {
         let value = f.await.map_err(to_py)?;
-        serde_json::to_string(&value).map_err(|e| invalid("result", e.to_string()))
+        llm_compare_service::embed::to_json(&value).map_err(to_py)
     })
 }
 
@@ -95,7 +89,7 @@ impl Engine {
                 .await
                 .map_err(to_py)?;
             Ok(EventStream {
-                events: Arc::new(Mutex::new(events)),
+                events: llm_compare_service::embed::JsonEvents::new(events),
             })
         })
     }

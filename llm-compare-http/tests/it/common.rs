@@ -4,8 +4,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use eventsource_stream::Eventsource;
-use futures::StreamExt;
 use llm_compare_core::{Engine, ProviderRegistry, SimConfig, SimProvider};
 use llm_compare_http::{AppState, ServerOptions, serve};
 use llm_compare_service::roles::*;
@@ -39,12 +37,8 @@ pub async fn start_with(options: ServerOptions, sim: SimConfig) -> Server {
 }
 
 /// The engine every test server runs: the sim provider only.
-pub fn sim_engine(sim: SimConfig) -> (Engine, Arc<SimProvider>) {
-    let sim = Arc::new(SimProvider::new(sim));
-    let mut providers = ProviderRegistry::new();
-    providers.register(sim.clone());
-    (Engine::new(providers), sim)
-}
+pub use llm_compare_testkit::sim_engine;
+pub use llm_compare_testkit::sse::seqs;
 
 /// A server with a store (persistence, sessions, votes, budgets).
 pub async fn start_stored(
@@ -139,19 +133,7 @@ pub async fn read_sse(
             .unwrap()
             .starts_with("text/event-stream")
     );
-    let mut events = resp.bytes_stream().eventsource();
-    let mut out = Vec::new();
-    while out.len() < limit {
-        let Some(ev) = events.next().await else { break };
-        let ev = ev.unwrap();
-        let data: Value = serde_json::from_str(&ev.data).unwrap();
-        out.push((ev.id.parse().ok(), ev.event.clone(), data));
-    }
-    out
-}
-
-pub fn seqs(events: &[(Option<u64>, String, Value)]) -> Vec<u64> {
-    events.iter().map(|e| e.0.unwrap()).collect()
+    llm_compare_testkit::sse::frames(resp, limit).await
 }
 
 /// `method path` with an API key and an optional JSON body.
@@ -221,6 +203,11 @@ pub fn serve_url(child: &mut std::process::Child) -> String {
     std::io::BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut line)
         .unwrap();
+    url_in(&line)
+}
+
+/// The URL a server's "listening on" line ends with.
+pub fn url_in(line: &str) -> String {
     let url = line.trim().rsplit(' ').next().unwrap().to_string();
     assert!(url.starts_with("http://127.0.0.1:"), "{line}");
     url

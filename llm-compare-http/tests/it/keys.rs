@@ -9,7 +9,6 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use common::{Server, call, sim_config, sqlite_url, start_state};
-use llm_compare_benches::mock_upstream::{self, MockConfig, spawn};
 use llm_compare_core::{
     CompareRequest, Engine, ModelPrice, PriceTable, ProviderRegistry, SimConfig, SimProvider,
 };
@@ -17,6 +16,7 @@ use llm_compare_http::{AppState, ServerOptions};
 use llm_compare_service::keys::CreateKey;
 use llm_compare_service::roles::*;
 use llm_compare_service::{BudgetSettings, SqlStore};
+use llm_compare_testkit::mock_upstream::{self, MockConfig, spawn};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 

@@ -49,14 +49,8 @@ async fn fake(choose: impl Fn(&Value) -> Scenario + Send + Sync + 'static) -> Fa
     FakeKube::start(WORKER, secrets, choose).await
 }
 
-async fn eventually(what: &str, mut f: impl FnMut() -> bool) {
-    for _ in 0..200 {
-        if f() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("timed out waiting for {what}");
+async fn eventually(what: &str, f: impl FnMut() -> bool) {
+    llm_compare_testkit::eventually(what, Duration::from_secs(5), f).await;
 }
 
 #[tokio::test]
@@ -230,11 +224,8 @@ async fn cancelling_the_comparison_deletes_its_jobs() {
     assert!(kube.pod_phases().is_empty());
 }
 
-fn temp_dir(name: &str) -> std::path::PathBuf {
-    let d = std::env::temp_dir().join(format!("llm-compare-k8s-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+fn temp_dir(name: &str) -> llm_compare_testkit::TempDir {
+    llm_compare_testkit::TempDir::new(&format!("k8s-{name}"))
 }
 
 fn serve_command(dir: &std::path::Path, kubeconfig: &std::path::Path) -> std::process::Command {

@@ -1,4 +1,4 @@
-//! The mock OpenAI-compatible upstream of the benchmarks (`llm_compare_benches::mock_upstream`)
+//! The mock OpenAI-compatible upstream of the benchmarks (`llm_compare_testkit::mock_upstream`)
 //! behind a real HTTP provider: a comparison streams its chunks, and dropping the comparison
 //! cancels the upstream request (what the load harness times end to end).
 
@@ -7,13 +7,13 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use llm_compare_benches::mock_upstream::{MockConfig, spawn};
 use llm_compare_core::{CompareRequest, Engine, EventKind, ProviderRegistry};
+use llm_compare_testkit::mock_upstream::{MockConfig, spawn};
 
 fn engine(addr: std::net::SocketAddr) -> Engine {
     let mut providers = ProviderRegistry::new();
     providers.register(Arc::new(
-        llm_compare_benches::mock_upstream::provider("mock", addr).unwrap(),
+        llm_compare_testkit::mock_upstream::provider("mock", addr).unwrap(),
     ));
     Engine::new(providers)
 }

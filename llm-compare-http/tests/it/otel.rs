@@ -7,6 +7,7 @@
 //! upstream request carries its attempt's context; no prompt or answer text is exported.
 
 use crate::common;
+use llm_compare_testkit::{Process, TempDir};
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -112,23 +113,13 @@ fn sse(text: &str) -> String {
     .collect()
 }
 
-/// A server process, killed when dropped (a failed assertion leaves none behind).
-struct Served(std::process::Child);
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// `llm-compare serve` with `config`, exporting to the receiver at `otlp` every 100 ms.
-fn serve(name: &str, config: &str, otlp: &str) -> (Served, std::path::PathBuf) {
-    let dir = std::env::temp_dir().join(format!("llm-compare-otel-{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+/// `llm-compare serve` with `config`, exporting to the receiver at `otlp` every 100 ms; its
+/// URL, the process (killed when dropped) and its directory (removed when dropped).
+fn serve(name: &str, config: &str, otlp: &str) -> (String, Process, TempDir) {
+    let dir = TempDir::new(&format!("otel-{name}"));
     std::fs::write(dir.join("llm-compare.toml"), config).unwrap();
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_llm-compare"))
-        .args(["--config", dir.join("llm-compare.toml").to_str().unwrap()])
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_llm-compare"));
+    cmd.args(["--config", dir.join("llm-compare.toml").to_str().unwrap()])
         .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
         .arg(dir.join("data"))
         .args(["--otlp-endpoint", otlp])
@@ -136,11 +127,10 @@ fn serve(name: &str, config: &str, otlp: &str) -> (Served, std::path::PathBuf) {
         .env("OTEL_BSP_SCHEDULE_DELAY", "100")
         .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
         .env_remove("OTEL_SERVICE_NAME")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    (Served(child), dir)
+        .stderr(std::process::Stdio::null());
+    let mut child = Process::start(cmd);
+    let line = child.wait_for_line("http://127.0.0.1:", Duration::from_secs(30));
+    (common::url_in(&line), child, dir)
 }
 
 /// The spans of trace `trace_id` received so far (with their service's name), once `done`
@@ -248,8 +238,7 @@ output = "2"
 "#,
         upstream.uri()
     );
-    let (mut child, dir) = serve("tree", &config, &otlp);
-    let url = common::serve_url(&mut child.0);
+    let (url, child, _dir) = serve("tree", &config, &otlp);
     let created = post_traced(
         &url,
         "/v1/comparisons",
@@ -382,7 +371,6 @@ output = "2"
             );
         }
     }
-    std::fs::remove_dir_all(&dir).ok();
 }
 
 #[tokio::test]
@@ -403,8 +391,7 @@ parameters = {{ type = "object", properties = {{ city = {{ type = "string" }} }}
 "#,
         tools.uri()
     );
-    let (mut child, dir) = serve("tools", &config, &otlp);
-    let url = common::serve_url(&mut child.0);
+    let (url, child, _dir) = serve("tools", &config, &otlp);
 
     // An agent comparison: sim/agent calls the tool, then answers.
     let trace = "0af7651916cd43dd8448eb211c80319c";
@@ -493,5 +480,4 @@ parameters = {{ type = "object", properties = {{ city = {{ type = "string" }} }}
     }
     rows.sort();
     assert_eq!(rows, ["r0", "r1"]);
-    std::fs::remove_dir_all(&dir).ok();
 }

@@ -353,16 +353,7 @@ async fn sse(base: &str, id: &str, after: Option<u64>) -> Vec<(Option<u64>, Stri
     }
     let resp = r.send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
-    let mut events = resp.bytes_stream().eventsource();
-    let mut out = Vec::new();
-    while let Some(Ok(e)) = events.next().await {
-        out.push((
-            e.id.parse().ok(),
-            e.event.clone(),
-            serde_json::from_str(&e.data).unwrap(),
-        ));
-    }
-    out
+    llm_compare_testkit::sse::frames(resp, usize::MAX).await
 }
 
 #[tokio::test]
@@ -407,13 +398,23 @@ async fn a_redis_outage_is_503_streams_end_typed_and_resume_after_recovery() {
         .as_str()
         .unwrap()
         .to_string();
-    // A reader is on the stream when Redis stops answering.
+    // A reader is on the stream, and has had its first event, when Redis stops answering.
     let reader = {
-        let url = s.url.clone();
-        let id = id.clone();
-        tokio::spawn(async move { sse(&url, &id, None).await })
+        let resp = client()
+            .get(format!("{}/v1/comparisons/{id}/stream", s.url))
+            .bearer_auth(KEY)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        let mut reader = llm_compare_testkit::sse::Reader::new(resp);
+        let first = reader.next().await.expect("a first event");
+        tokio::spawn(async move {
+            let mut all = vec![first];
+            all.extend(reader.rest().await);
+            all
+        })
     };
-    tokio::time::sleep(Duration::from_millis(300)).await;
     redis.signal("-STOP");
 
     let detection = refused_while_down(&s, &body).await;

@@ -649,16 +649,13 @@ async fn comparisons_are_listed_newest_first_without_session_turns() {
 /// Polls `path` until it answers 200 with JSON of which `done` holds (the chat completion's
 /// record is written after the answer: until then its id is unknown), for at most 10 s.
 async fn eventually(s: &Server, path: &str, done: impl Fn(&Value) -> bool) -> Value {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
+    llm_compare_testkit::eventually_async(path, Duration::from_secs(10), || async {
         let r = call(s, Method::GET, path, Some(KEY), None).await;
         let ok = r.status() == StatusCode::OK;
         let v: Value = r.json().await.unwrap();
-        if (ok && done(&v)) || tokio::time::Instant::now() > deadline {
-            return v;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+        (ok && done(&v)).then_some(v)
+    })
+    .await
 }
 
 #[tokio::test]

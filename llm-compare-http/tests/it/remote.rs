@@ -3,14 +3,10 @@
 //! ends as it does in process, and cancelling remote calls.
 #![allow(dead_code, clippy::unwrap_used)]
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use llm_compare_core::{
-    CompareRequest, Complete, Engine, EventKind, ProviderRegistry, RequestStatus, SimConfig,
-    SimProvider,
-};
+use llm_compare_core::{CompareRequest, Complete, Engine, EventKind, RequestStatus, SimConfig};
 
 /// The sim timings the workers get through their environment.
 pub const WORKER_SIM_ENV: [(&str, &str); 3] = [
@@ -21,13 +17,12 @@ pub const WORKER_SIM_ENV: [(&str, &str); 3] = [
 
 /// An engine with the workers' sim timings.
 pub fn sim_engine() -> Engine {
-    let mut providers = ProviderRegistry::new();
-    providers.register(Arc::new(SimProvider::new(SimConfig {
+    llm_compare_testkit::sim_engine(SimConfig {
         ttft: Duration::from_millis(5),
         slow_ttft: Duration::from_secs(30),
         tokens_per_s: 400.0,
-    })));
-    Engine::new(providers)
+    })
+    .0
 }
 
 /// Runs `request` in process and with `remote`; asserts both end the same (text, usage,

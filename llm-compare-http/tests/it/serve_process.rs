@@ -11,18 +11,15 @@ use eventsource_stream::Eventsource;
 use futures::StreamExt;
 use serde_json::{Value, json};
 
-fn temp_dir() -> std::path::PathBuf {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    let d = std::env::temp_dir().join(format!("llm-compare-serve-{}-{nanos}", std::process::id()));
-    std::fs::create_dir_all(&d).unwrap();
-    d
+fn temp_dir() -> llm_compare_testkit::TempDir {
+    llm_compare_testkit::TempDir::new("serve")
 }
 
-fn serve(args: &[&str], envs: &[(&str, &str)]) -> (Child, String) {
-    serve_in(&temp_dir(), args, envs)
+/// A server on a fresh data directory (returned: removed when dropped).
+fn serve(args: &[&str], envs: &[(&str, &str)]) -> (Child, String, llm_compare_testkit::TempDir) {
+    let data = temp_dir();
+    let (child, url) = serve_in(&data, args, envs);
+    (child, url, data)
 }
 
 fn serve_in(data: &std::path::Path, args: &[&str], envs: &[(&str, &str)]) -> (Child, String) {
@@ -86,7 +83,7 @@ fn stop_for_logs(child: &mut Child) -> String {
 
 #[tokio::test]
 async fn logs_are_structured_and_hold_no_keys_or_prompts() {
-    let (mut child, url) = serve(
+    let (mut child, url, _data) = serve(
         &["--bind", "127.0.0.1:0", "--log-format", "json"],
         &[("LLM_COMPARE_API_KEYS", "alice:SUPERSECRET-1")],
     );
@@ -128,7 +125,7 @@ async fn logs_are_structured_and_hold_no_keys_or_prompts() {
 
 #[tokio::test]
 async fn sigterm_lets_short_comparisons_finish_and_ends_the_rest_with_shutting_down() {
-    let (mut child, url) = serve(
+    let (mut child, url, _data) = serve(
         &["--bind", "127.0.0.1:0", "--shutdown-grace", "1"],
         &[
             ("LLM_COMPARE_SIM_SLOW_TTFT_MS", "60000"),
@@ -160,7 +157,7 @@ async fn sigterm_lets_short_comparisons_finish_and_ends_the_rest_with_shutting_d
             last.unwrap()
         }));
     }
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Both streams are open (each reader's response came back: the server subscribed it).
     let t0 = Instant::now();
     sigterm(&child);
     // New connections are refused while draining.
@@ -396,8 +393,13 @@ async fn a_killed_cluster_server_restarted_ends_its_comparisons_streams_on_the_o
         let (c, b_url, id) = (c.clone(), b_url.clone(), id.clone());
         async move { follow(&c, &b_url, &id, last, |_| false).await }
     });
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(!resumed.is_finished(), "B's stream waits for the ending");
+    let mut resumed = resumed;
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), &mut resumed)
+            .await
+            .is_err(),
+        "B's stream waits for the ending"
+    );
     let (mut a, _) = start(&a_id, &data.join("a"));
     let rest = tokio::time::timeout(Duration::from_secs(15), resumed)
         .await

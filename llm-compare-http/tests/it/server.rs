@@ -371,25 +371,20 @@ async fn a_client_disconnecting_does_not_cancel() {
 async fn delete_cancels_upstream_and_ends_the_stream_cancelled() {
     let s = start().await;
     let id = create_id(&s, None, json!({"prompt": "x", "models": ["sim/slow", "sim/lorem"], "params": {"max_tokens": 10000}})).await;
-    let url = s.url.clone();
-    let reader = {
-        let id = id.clone();
-        tokio::spawn(async move {
-            let resp = client()
-                .get(format!("{url}/v1/comparisons/{id}/stream"))
-                .send()
-                .await
-                .unwrap();
-            let mut ev = resp.bytes_stream().eventsource();
-            let mut last = None;
-            while let Some(e) = ev.next().await {
-                last = Some(e.unwrap());
-            }
-            last.unwrap()
-        })
-    };
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // The reader is on the stream, and lorem streams, before the DELETE.
+    let resp = client()
+        .get(format!("{}/v1/comparisons/{id}/stream", s.url))
+        .send()
+        .await
+        .unwrap();
+    let mut frames = llm_compare_testkit::sse::Reader::new(resp);
+    while let Some((_, event, _)) = frames.next().await {
+        if event == "response_chunk" {
+            break;
+        }
+    }
     assert_eq!(s.sim.active_streams(), 2);
+    let reader = tokio::spawn(frames.rest());
     let t0 = Instant::now();
     let r = client()
         .delete(format!("{}/v1/comparisons/{id}", s.url))
@@ -406,9 +401,9 @@ async fn delete_cancels_upstream_and_ends_the_stream_cancelled() {
         );
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
-    let last = reader.await.unwrap();
-    assert_eq!(last.event, "complete");
-    let v: Value = serde_json::from_str(&last.data).unwrap();
+    let rest = reader.await.unwrap();
+    let (_, event, v) = rest.last().unwrap();
+    assert_eq!(event, "complete");
     assert_eq!(v["status"], "cancelled");
 }
 
@@ -418,10 +413,18 @@ async fn unopened_requests_expire_and_stop_working() {
     o.registry.unopened_ttl = Duration::from_millis(100);
     let s = start_with(o, sim_config()).await;
     let id = create_id(&s, None, json!({"prompt": "x", "models": ["sim/slow"]})).await;
-    tokio::time::sleep(Duration::from_millis(30)).await;
-    assert_eq!(s.sim.active_streams(), 1);
-    tokio::time::sleep(Duration::from_millis(250)).await;
-    assert_eq!(s.sim.active_streams(), 0);
+    let streams = || s.sim.active_streams();
+    llm_compare_testkit::eventually("the call started", Duration::from_secs(5), || {
+        streams() == 1
+    })
+    .await;
+    // sim/slow takes 30 s to its first token: only the unopened TTL (100 ms) stops it sooner.
+    llm_compare_testkit::eventually(
+        "the unopened request expired",
+        Duration::from_secs(5),
+        || streams() == 0,
+    )
+    .await;
     let r = get(&s, &format!("/v1/comparisons/{id}/stream")).await;
     assert_eq!(r.status(), 404);
 }
