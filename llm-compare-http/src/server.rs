@@ -21,7 +21,7 @@ use crate::api::extract::Caller;
 use crate::api::guard::BrowserGuard;
 use crate::api::limits::RateLimiter;
 use crate::api::metrics::{self, ModelMetrics};
-use crate::api::{chat, comparisons, evals, keys, leaderboard, meta, sessions, usage};
+use crate::api::{comparisons, evals, keys, leaderboard, meta, sessions, usage};
 use llm_compare_service::{Principal, RedisRegistry, Service, Store};
 
 pub use crate::options::{ServerOptions, ServerSettings, default_instance_id};
@@ -357,8 +357,8 @@ async fn auth_and_log(State(state): State<AppState>, mut req: Request, next: Nex
                     next.run(req).await
                 }
                 // The OpenAI-compatible routes answer in OpenAI's shape, this refusal included.
-                Err(e) if crate::api::openai_error::is_openai_route(&route) => {
-                    crate::api::openai_error::OpenAiError::from(e).into_response()
+                Err(e) if crate::api::openai::is_openai_route(&route) => {
+                    crate::api::openai::OpenAiError::from(e).into_response()
                 }
                 Err(e) => ApiError::from(e).into_response(),
             }
@@ -464,7 +464,10 @@ pub fn router(state: AppState) -> Router {
             "/v1/keys/{id}",
             get(keys::get_one).patch(keys::update).delete(keys::revoke),
         )
-        .route("/v1/chat/completions", post(chat::completions))
+        .route(
+            "/v1/chat/completions",
+            post(crate::api::openai::completions),
+        )
         .route("/v1/models", get(meta::models))
         .route("/v1/tools", get(meta::tools))
         .route("/health", get(meta::health))

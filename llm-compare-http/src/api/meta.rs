@@ -44,7 +44,7 @@ pub struct ModelList {
     get, path = "/v1/models", tag = "meta",
     responses(
         (status = 200, description = "Every model", body = ModelList),
-        (status = 401, description = "Missing or wrong API key (OpenAI's error shape)", body = super::openai_error::OpenAiErrorBody),
+        (status = 401, description = "Missing or wrong API key (OpenAI's error shape)", body = super::openai::OpenAiErrorBody),
     ),
     security(("bearer" = []), ("api_key" = []), ())
 )]

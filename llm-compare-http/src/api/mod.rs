@@ -2,7 +2,7 @@
 //! and the OpenAPI document generated from all of it.
 
 pub mod auth;
-pub mod chat;
+
 pub mod comparisons;
 pub mod error;
 pub mod evals;
@@ -13,7 +13,7 @@ pub mod leaderboard;
 pub mod limits;
 pub mod meta;
 pub mod metrics;
-pub mod openai_error;
+pub mod openai;
 pub mod openapi;
 pub mod sessions;
 pub mod usage;

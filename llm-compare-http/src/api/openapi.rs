@@ -36,7 +36,7 @@ use utoipa::{Modify, OpenApi};
         super::keys::get_one,
         super::keys::update,
         super::keys::revoke,
-        super::chat::completions,
+        super::openai::completions,
         super::meta::models,
         super::meta::tools,
         super::meta::health,

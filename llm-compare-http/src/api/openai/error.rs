@@ -11,7 +11,7 @@ use llm_compare_core::ErrorCode;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::error::ApiError;
+use crate::api::error::ApiError;
 
 /// OpenAI's error body.
 #[derive(Debug, Serialize, ToSchema)]
