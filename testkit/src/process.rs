@@ -43,16 +43,6 @@ impl Process {
             }
         }
     }
-
-    /// The child's process id.
-    pub fn id(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// The child itself (to signal or wait on it).
-    pub fn child(&mut self) -> &mut Child {
-        &mut self.child
-    }
 }
 
 /// Its lines, on a channel (a thread reads them so the pipe never fills).

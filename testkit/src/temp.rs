@@ -21,12 +21,7 @@ impl TempDir {
         Self(dir)
     }
 
-    /// Its path.
-    pub fn path(&self) -> &Path {
-        &self.0
-    }
-
-    /// `self.path().join(rel)`.
+    /// A path inside it.
     pub fn join(&self, rel: impl AsRef<Path>) -> PathBuf {
         self.0.join(rel)
     }
