@@ -22,7 +22,7 @@ use llm_compare_core::providers::HttpProvider;
 use llm_compare_core::providers::http::parse_sse;
 use llm_compare_core::{
     CallEvent, Complete, Cost, Event, EventKind, FinishReason, ModelResult, ProviderEvent,
-    RequestStatus, Timing, Totals, Usage, UsageSource, tokens,
+    RequestStatus, Timing, Totals, Usage, UsageSource, pricing,
 };
 
 /// The largest recorded stream of each wire format.
@@ -152,7 +152,7 @@ fn event_json(c: &mut Criterion) {
 }
 
 fn token_counting(c: &mut Criterion) {
-    tokens::warm_up();
+    pricing::warm_up();
     let mut group = c.benchmark_group("tokens");
     let sentence =
         "The quick brown fox jumps over the lazy dog, then writes a short essay about it. ";
@@ -161,7 +161,7 @@ fn token_counting(c: &mut Criterion) {
         group.throughput(Throughput::Bytes(bytes as u64));
         for (encoding, model) in [("o200k", "openai/gpt-4o-mini"), ("cl100k", "openai/gpt-4")] {
             group.bench_function(BenchmarkId::new(encoding, label), |b| {
-                b.iter(|| tokens::count_tokens(&text, model))
+                b.iter(|| pricing::count_tokens(&text, model))
             });
         }
     }

@@ -26,72 +26,67 @@
 //! Runnable examples (`cargo run -p llm-compare-core --example NAME`): `compare` (this one),
 //! `config` (real providers from the configuration), `session`, `agent` (a Rust tool).
 //!
-//! Modules: [`request`] (what is asked), [`provider`] (model backends), [`sim`] (offline
-//! simulated models), [`comparison`] (the fan-out engine), [`event`] (the wire schema),
-//! [`cost`] and [`tokens`] (pricing), [`providers`] (OpenAI-compatible, Anthropic, Gemini over
-//! HTTP), [`config`] (the TOML configuration), [`registry`] (POST-then-stream backbone),
-//! [`session`] (multi-turn), [`runner`] (where model calls run: in process, or a remote worker
-//! streaming JSON lines back), [`error`].
+//! The crate in layers, each importing only those above it (`scripts/module-cycles.py`
+//! checks there is no circle):
+//!
+//! | module | what it holds |
+//! |---|---|
+//! | `types` (private; items re-exported here) | requests, content, events, usage, money, errors |
+//! | [`pricing`] | the price table, capabilities, cost arithmetic, token counting |
+//! | [`trace`], [`judge`] | tracing spans; the LLM judge's prompts and verdicts |
+//! | [`providers`] | the [`Provider`] trait and registry, the simulator, OpenAI / Anthropic / Gemini over HTTP |
+//! | [`tools`] | tool execution: Rust functions, HTTP tools, client tools, cassettes, MCP (feature `mcp`) |
+//! | `engine` (private; items re-exported here) | model calls, runners, the merge, tool loops, comparisons, sessions |
+//! | [`registry`] | the request registry: POST a comparison, then stream it |
+//! | [`config`] | the TOML configuration that builds all of the above |
 
-pub mod agent;
-pub mod burst;
-mod call;
 mod clock;
-pub mod comparison;
 pub mod config;
-pub mod content;
-pub mod cost;
-pub mod driven;
-pub mod error;
-
-pub mod event;
-mod event_log;
+mod engine;
 pub mod judge;
-pub mod mcp;
-mod merge;
-pub mod observe;
-pub mod policy;
-pub mod provider;
+pub mod pricing;
 pub mod providers;
 pub mod registry;
-pub mod request;
-pub mod runner;
-pub mod session;
-pub mod sim;
-pub mod tokens;
 pub mod tools;
 pub mod trace;
-pub mod usage;
+mod types;
 
-pub use burst::bursts;
 pub use clock::now_ms;
-pub use comparison::{CompareOptions, Comparison, Engine};
 pub use config::Config;
-pub use content::{Content, Part};
-pub use cost::{Capabilities, Cost, CostSource, ModelPrice, PriceTable, PriceTier, Rates, Usd};
-pub use driven::DrivenComparison;
-pub use error::{Error, ErrorCode, ErrorFamily, LimitExceeded, ProviderError, Result};
-pub use event::{
-    Attempt, Complete, ErrorInfo, Event, EventKind, FinishReason, ModelResult, RequestStatus,
-    Stage, Structured, StructuredError, Timing, ToolCall, Totals, Usage, UsageSource, blind_label,
+pub use engine::agent::LoopOptions;
+pub use engine::burst::{Bursts, bursts};
+pub use engine::call::{Action, CallEvent, Candidate};
+pub use engine::comparison::{CompareOptions, Comparison, Engine};
+pub use engine::driven::DrivenComparison;
+pub use engine::policy::{CallPolicy, Policies, Timeouts};
+pub use engine::runner::{
+    InProcessRunner, ModelCall, PlannedCall, Runner, ToolLoop, read_events, read_lines,
 };
-pub use observe::{ObservedRegistry, RegistryObserver};
-pub use policy::{CallPolicy, Policies, Timeouts};
-pub use provider::{
-    Availability, ModelInfo, Provider, ProviderEvent, ProviderRegistry, ProviderStream,
-    ReportedUsage,
+pub use engine::session::{InMemorySession, Session, Turn, flatten_tool_history};
+pub use pricing::{Capabilities, ModelPrice, PriceTable, PriceTier, Rates};
+pub use providers::{
+    Availability, HttpProvider, ModelInfo, Provider, ProviderEvent, ProviderRegistry,
+    ProviderStream, ReportedUsage, Secret, SimConfig, SimProvider, WireFormat,
 };
-pub use providers::{HttpProvider, Secret, WireFormat};
 pub use registry::{
-    ActiveLease, EventStream, InMemoryRegistry, NewRequest, Registration, RegistryConfig,
-    RequestInfo, RequestRegistry, too_many_active,
+    ActiveLease, EventStream, InMemoryRegistry, NewRequest, ObservedRegistry, Registration,
+    RegistryConfig, RegistryObserver, RequestInfo, RequestRegistry, too_many_active,
 };
-pub use request::{
-    ChatRequest, CompareRequest, FunctionDef, JsonSchemaFormat, Message, ModelId, Params,
-    ResponseFormat, Role, Tool, ToolChoice, ToolChoiceMode,
+pub use types::content::{
+    Content, DEFAULT_MAX_ATTACHMENT_BYTES, FILE_TYPES, IMAGE_TYPES, InspectError, Inspected, Kind,
+    Part, Source, inspect, parse_data_url, sniff,
 };
-pub use runner::{CallEvent, InProcessRunner, ModelCall, PlannedCall, Runner};
-pub use session::{InMemorySession, Session, Turn};
-pub use sim::{SimConfig, SimProvider};
+pub use types::error::{Error, ErrorCode, ErrorFamily, LimitExceeded, ProviderError, Result};
+pub use types::event::{
+    Attempt, Complete, ErrorInfo, Event, EventKind, FinishReason, ModelResult, RequestStatus,
+    Stage, Structured, StructuredError, Timing, ToolStep, ToolStepResult, Totals, blind_label,
+};
+pub use types::money::{Cost, CostSource, Usd};
+pub use types::request::{
+    ChatRequest, CompareRequest, DEFAULT_MAX_MODELS, FunctionDef, JsonSchemaFormat, Message,
+    ModelId, NamedFunction, Params, ResponseFormat, Role, Tool, ToolCall, ToolChoice,
+    ToolChoiceMode,
+};
+pub use types::usage::{Usage, UsageSource};
 
 pub use tokio_util::sync::CancellationToken;

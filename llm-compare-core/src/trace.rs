@@ -20,8 +20,8 @@ use futures::stream::BoxStream;
 use tracing::Span;
 use tracing::field::Empty;
 
-use crate::event::ModelResult;
-use crate::request::ModelId;
+use crate::types::event::ModelResult;
+use crate::types::request::ModelId;
 
 /// The target of every span here (filter on it to export them, or to leave them out).
 pub const TARGET: &str = "llm_compare::trace";

@@ -681,7 +681,7 @@ async fn client_tools_wait_for_delivered_results_and_time_out_as_error_results()
 /// a turn without tools, as text in the answer.
 #[tokio::test]
 async fn a_sessions_next_turn_carries_each_models_own_tool_exchange() {
-    use llm_compare_core::session::{InMemorySession, Session, Turn, flatten_tool_history};
+    use llm_compare_core::{InMemorySession, Session, Turn, flatten_tool_history};
     use llm_compare_core::{ModelId, Role};
     let (_, done) = run(
         &["sim/agent", "sim/echo"],

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use futures::StreamExt;
+use llm_compare_core::providers::sim;
 use llm_compare_core::*;
 use parking_lot::Mutex;
 

@@ -274,7 +274,7 @@ fn tool_request() -> ChatRequest {
     )];
     r.tool_choice = Some(ToolChoice::Function {
         kind: "function".into(),
-        function: llm_compare_core::request::NamedFunction {
+        function: llm_compare_core::NamedFunction {
             name: "get_weather".into(),
         },
     });

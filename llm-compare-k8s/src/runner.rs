@@ -15,7 +15,7 @@ use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, DeleteParams, LogParams, PostParams, WatchEvent, WatchParams};
-use llm_compare_core::runner::read_events;
+use llm_compare_core::read_events;
 use llm_compare_core::{CallEvent, Error, ErrorCode, PlannedCall, ProviderError, Runner};
 use tokio::io::BufReader;
 use tokio::time::Instant;

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use crate::Reservation;
-use llm_compare_core::{ChatRequest, Engine, Error, Result, tokens};
+use llm_compare_core::{ChatRequest, Engine, Error, Result, pricing};
 use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime, Time};
 
@@ -90,10 +90,10 @@ impl BudgetSettings {
                     0
                 } else {
                     serde_json::to_string(&call.tools).map_or(0, |t| {
-                        tokens::count_tokens(&t, call.model.as_str())
+                        pricing::count_tokens(&t, call.model.as_str())
                     })
                 };
-                let input = tokens::count_message_tokens(&call.messages, call.model.as_str())
+                let input = pricing::count_message_tokens(&call.messages, call.model.as_str())
                     + tools;
                 let input = (input as f64 * INPUT_MARGIN) as u64 + INPUT_SLACK;
                 std::iter::once(call.model.as_str())

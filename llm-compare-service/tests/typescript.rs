@@ -7,14 +7,14 @@
 
 use std::path::PathBuf;
 
-use llm_compare_core::cost::{Cost, CostSource, PriceSummary};
-use llm_compare_core::error::{ErrorCode, ErrorFamily};
-use llm_compare_core::event::{
+use llm_compare_core::ModelInfo;
+use llm_compare_core::{
     Attempt, Complete, ErrorInfo, Event, FinishReason, ModelResult, RequestStatus, Stage, Timing,
     ToolCall, Totals, Usage, UsageSource,
 };
-use llm_compare_core::provider::ModelInfo;
-use llm_compare_core::request::{
+use llm_compare_core::{Cost, CostSource, pricing::PriceSummary};
+use llm_compare_core::{ErrorCode, ErrorFamily};
+use llm_compare_core::{
     FunctionDef, Message, NamedFunction, Params, Role, Tool, ToolChoice, ToolChoiceMode,
 };
 use llm_compare_service::keys::{CreatedKey, KeyPage, KeyView, Scope, SelfView};
@@ -61,8 +61,8 @@ fn generate() -> String {
     decl::<ErrorCode>(&cfg, &mut out);
     decl::<Attempt>(&cfg, &mut out);
     decl::<ToolCall>(&cfg, &mut out);
-    decl::<llm_compare_core::event::ToolStep>(&cfg, &mut out);
-    decl::<llm_compare_core::event::ToolStepResult>(&cfg, &mut out);
+    decl::<llm_compare_core::ToolStep>(&cfg, &mut out);
+    decl::<llm_compare_core::ToolStepResult>(&cfg, &mut out);
     decl::<Message>(&cfg, &mut out);
     decl::<llm_compare_core::Content>(&cfg, &mut out);
     decl::<llm_compare_core::Part>(&cfg, &mut out);

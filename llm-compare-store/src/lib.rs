@@ -269,7 +269,7 @@ impl AttachmentRef {
         part: &llm_compare_core::Part,
     ) -> Result<Option<(Self, Option<std::sync::Arc<str>>)>> {
         use llm_compare_core::Part;
-        use llm_compare_core::content::Source;
+        use llm_compare_core::Source;
         let (kind, name) = match part {
             Part::Text { .. } => return Ok(None),
             Part::Image { .. } => (AttachmentKind::Image, None),
@@ -277,7 +277,7 @@ impl AttachmentRef {
         };
         Ok(Some(match part.source() {
             Some(Source::Bytes { media_type, data }) => {
-                let found = llm_compare_core::content::inspect(&data, usize::MAX)
+                let found = llm_compare_core::inspect(&data, usize::MAX)
                     .map_err(|e| Error::invalid("attachments", e.to_string()))?;
                 (
                     Self {

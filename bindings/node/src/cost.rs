@@ -9,7 +9,7 @@ use crate::error::invalid;
 /// Tokens in `text` for `model` (tiktoken; the model's encoding, else o200k_base).
 #[napi]
 pub fn count_tokens(text: String, model: String) -> u32 {
-    u32::try_from(llm_compare_core::tokens::count_tokens(&text, &model)).unwrap_or(u32::MAX)
+    u32::try_from(llm_compare_core::pricing::count_tokens(&text, &model)).unwrap_or(u32::MAX)
 }
 
 /// The bundled price of `model` as JSON (null when unpriced).

@@ -9,7 +9,7 @@ use crate::error::invalid;
 /// Tokens in `text` for `model` (tiktoken; the model's encoding, else o200k_base).
 #[pyfunction]
 pub fn count_tokens(py: Python<'_>, text: &str, model: &str) -> u64 {
-    py.detach(|| llm_compare_core::tokens::count_tokens(text, model))
+    py.detach(|| llm_compare_core::pricing::count_tokens(text, model))
 }
 
 /// The bundled price of `model` as JSON (None when unpriced).

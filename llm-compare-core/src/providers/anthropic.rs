@@ -11,13 +11,13 @@ use std::collections::HashMap;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::content::{Content, Part, Source};
-use crate::error::{ErrorCode, ProviderError, Result};
-use crate::event::FinishReason;
-use crate::provider::{ProviderEvent, ReportedUsage};
 use crate::providers::http::{Blobs, StreamParser, classify, cut_short, parse_error};
-use crate::providers::{arguments_object, push_merged};
-use crate::request::{ChatRequest, Role, ToolChoice, ToolChoiceMode};
+use crate::providers::http::{arguments_object, push_merged};
+use crate::providers::provider::{ProviderEvent, ReportedUsage};
+use crate::types::content::{Content, Part, Source};
+use crate::types::error::{ErrorCode, ProviderError, Result};
+use crate::types::event::FinishReason;
+use crate::types::request::{ChatRequest, Role, ToolChoice, ToolChoiceMode};
 
 /// `max_tokens` is mandatory on this API; used when the request sets none.
 pub const DEFAULT_MAX_TOKENS: u32 = 4096;
@@ -37,7 +37,7 @@ fn blocks_of(c: &Content, blobs: &mut Blobs) -> Vec<Value> {
                     media_type: "text/plain",
                     data,
                 }) => {
-                    json!({"type": "text", "media_type": "text/plain", "data": super::decoded_text(&data)})
+                    json!({"type": "text", "media_type": "text/plain", "data": crate::providers::http::decoded_text(&data)})
                 }
                 Some(Source::Bytes { media_type, data }) => {
                     json!({"type": "base64", "media_type": media_type, "data": blobs.text(data)})
@@ -170,7 +170,7 @@ pub fn build_body(req: &ChatRequest, blobs: &mut Blobs) -> Value {
 pub fn answer_tool(req: &ChatRequest) -> Option<(String, Value)> {
     let f = req.response_format.as_ref().filter(|f| f.is_json())?;
     Some(match f {
-        crate::request::ResponseFormat::JsonSchema { json_schema } => {
+        crate::types::request::ResponseFormat::JsonSchema { json_schema } => {
             (json_schema.name.clone(), json_schema.schema.clone())
         }
         _ => ("json_answer".into(), json!({"type": "object"})),

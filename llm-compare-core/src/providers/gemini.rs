@@ -10,13 +10,13 @@ use std::collections::HashMap;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::content::{self, Source};
-use crate::error::{ErrorCode, ProviderError, Result};
-use crate::event::FinishReason;
-use crate::provider::{ProviderEvent, ReportedUsage};
 use crate::providers::http::{Blobs, StreamParser, classify, cut_short, parse_error};
-use crate::providers::{arguments_object, push_merged};
-use crate::request::{ChatRequest, Role, ToolChoice, ToolChoiceMode};
+use crate::providers::http::{arguments_object, push_merged};
+use crate::providers::provider::{ProviderEvent, ReportedUsage};
+use crate::types::content::{self, Source};
+use crate::types::error::{ErrorCode, ProviderError, Result};
+use crate::types::event::FinishReason;
+use crate::types::request::{ChatRequest, Role, ToolChoice, ToolChoiceMode};
 
 /// JSON Schema keywords Gemini's function declarations reject.
 const UNSUPPORTED_SCHEMA_KEYS: [&str; 3] = ["$schema", "additionalProperties", "strict"];

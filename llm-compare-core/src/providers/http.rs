@@ -7,8 +7,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
 
-use crate::error::{Error, ErrorCode, ProviderError, Result};
-use crate::provider::{ProviderEvent, ProviderStream};
+use crate::providers::provider::{ProviderEvent, ProviderStream};
+use crate::types::error::{Error, ErrorCode, ProviderError, Result};
 
 /// Parses one provider's SSE events into normalized events. Pure: no I/O.
 pub trait StreamParser: Send + 'static {
@@ -99,7 +99,7 @@ impl Blobs {
     }
 
     /// What to write in the JSON for `data` (base64: no character JSON escapes).
-    pub fn text<'a>(&mut self, data: crate::content::B64<'a>) -> std::borrow::Cow<'a, str> {
+    pub fn text<'a>(&mut self, data: crate::types::content::B64<'a>) -> std::borrow::Cow<'a, str> {
         if !self.shared || data.len() < BLOB_MIN {
             return std::borrow::Cow::Borrowed(data.as_str());
         }
@@ -440,6 +440,50 @@ pub fn cut_short() -> Error {
     .into()
 }
 
+/// A base64 plain-text file's text (invalid UTF-8 was refused by `Content::check`).
+pub(crate) fn decoded_text(data: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD
+        .decode(data.trim_end())
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default()
+}
+
+/// A plain-text file as text for APIs without a text-document part: its name, then its text.
+pub(crate) fn file_text(name: Option<&str>, data: &str) -> String {
+    match name {
+        Some(n) => format!("{n}:\n{}", decoded_text(data)),
+        None => decoded_text(data),
+    }
+}
+
+/// Parses a tool call's JSON arguments for APIs that want an object (empty or invalid → `{}`).
+pub(crate) fn arguments_object(arguments: &str) -> serde_json::Value {
+    serde_json::from_str::<serde_json::Value>(arguments)
+        .ok()
+        .filter(serde_json::Value::is_object)
+        .unwrap_or_else(|| serde_json::json!({}))
+}
+
+/// Appends a turn of `role` holding `items` under `key` (`content` / `parts`), merging it into
+/// the previous turn when that has the same role: APIs that want alternating roles get
+/// consecutive tool results as one user turn.
+pub(crate) fn push_merged(
+    turns: &mut Vec<serde_json::Value>,
+    role: &str,
+    key: &str,
+    items: Vec<serde_json::Value>,
+) {
+    if let Some(last) = turns.last_mut()
+        && last["role"] == role
+        && let Some(existing) = last[key].as_array_mut()
+    {
+        existing.extend(items);
+        return;
+    }
+    turns.push(serde_json::json!({"role": role, key: items}));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -479,7 +523,7 @@ mod tests {
 
     #[test]
     fn large_base64_is_spliced_in_as_the_requests_own_bytes() {
-        use crate::content::{Part, Source};
+        use crate::types::content::{Part, Source};
         let data: std::sync::Arc<str> = "QUJD".repeat(BLOB_MIN).into();
         let part = Part::Image {
             media_type: Some("image/png".into()),

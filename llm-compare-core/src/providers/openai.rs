@@ -5,12 +5,12 @@
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::content::{Content, Part, Source};
-use crate::error::{ErrorCode, ProviderError, Result};
-use crate::event::FinishReason;
-use crate::provider::{ProviderEvent, ReportedUsage};
 use crate::providers::http::{Blobs, StreamParser, classify, cut_short, parse_error};
-use crate::request::{ChatRequest, Role};
+use crate::providers::provider::{ProviderEvent, ReportedUsage};
+use crate::types::content::{Content, Part, Source};
+use crate::types::error::{ErrorCode, ProviderError, Result};
+use crate::types::event::FinishReason;
+use crate::types::request::{ChatRequest, Role};
 
 /// Wire options that differ between OpenAI-compatible servers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,7 +56,7 @@ fn content_json(c: &Content, blobs: &mut Blobs) -> Value {
                         data,
                     }),
                 ) => {
-                    json!({"type": "text", "text": super::file_text(name.as_deref(), &data)})
+                    json!({"type": "text", "text": crate::providers::http::file_text(name.as_deref(), &data)})
                 }
                 (Part::File { name, .. }, Some(Source::Bytes { media_type, data })) => json!({
                     "type": "file",
@@ -327,11 +327,11 @@ impl UsageJson {
             cost: self
                 .cost_in_usd_ticks
                 // One tick is 10⁻¹⁰ USD: 100 pico-USD, exactly.
-                .map(|ticks| crate::cost::Usd(ticks.saturating_mul(100)))
+                .map(|ticks| crate::types::money::Usd(ticks.saturating_mul(100)))
                 .or_else(|| {
                     self.cost
                         .filter(|c| c.is_finite() && *c >= 0.0)
-                        .map(crate::cost::Usd::from_f64)
+                        .map(crate::types::money::Usd::from_f64)
                 }),
             reasoning_tokens: reasoning,
             audio_output_tokens: self.completion_tokens_details.and_then(|d| d.audio_tokens),
@@ -355,7 +355,7 @@ impl OpenAiParser {
 }
 
 /// A mid-stream `{"error": …}` as a typed error.
-fn stream_error(err: &Value) -> crate::error::Error {
+fn stream_error(err: &Value) -> crate::types::error::Error {
     let message = err
         .get("message")
         .and_then(Value::as_str)

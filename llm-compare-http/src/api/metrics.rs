@@ -95,7 +95,7 @@ pub const MAX_OTHER_MODELS: usize = 100;
 #[derive(Debug)]
 pub struct ModelLabels {
     prices: Arc<llm_compare_core::PriceTable>,
-    policies: llm_compare_core::policy::Policies,
+    policies: llm_compare_core::Policies,
     others: parking_lot::Mutex<HashSet<String>>,
     max_others: usize,
 }

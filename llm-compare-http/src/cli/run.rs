@@ -139,7 +139,7 @@ fn agent(
         Some(m) => serde_json::from_value(serde_json::Value::String(m.to_string()))
             .map_err(|_| Error::invalid("tool_mode", format!("`{m}`: independent or shared")))?,
     };
-    llm_compare_core::tools::loop_options(tools, args.max_steps, mode, None).map(Some)
+    llm_compare_core::CompareOptions::tool_loop(tools, args.max_steps, mode, None).map(Some)
 }
 
 /// Live per-model progress: a spinner, the stage, tokens so far and tokens/s.

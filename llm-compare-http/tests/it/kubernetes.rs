@@ -435,7 +435,7 @@ async fn a_models_whole_tool_loop_runs_in_its_job_with_the_configurations_tools(
         .with_tools(server_tools.clone())
         .with_runner(Arc::new(KubernetesRunner::new(kube.client(), s)));
     let request = CompareRequest::prompt(["sim/agent", "sim/agent", "sim/echo"], "Oslo");
-    let options = llm_compare_core::tools::loop_options(
+    let options = llm_compare_core::CompareOptions::tool_loop(
         server_tools.clone(),
         Some(3),
         llm_compare_core::tools::ToolMode::Independent,
@@ -502,7 +502,7 @@ async fn a_models_whole_tool_loop_runs_in_its_job_with_the_configurations_tools(
         ..Default::default()
     });
     assert_eq!(e.field(), Some("client_tools"), "{e}");
-    let shared = llm_compare_core::tools::loop_options(
+    let shared = llm_compare_core::CompareOptions::tool_loop(
         server_tools,
         None,
         llm_compare_core::tools::ToolMode::Shared,

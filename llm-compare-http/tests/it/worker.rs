@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use futures::stream::BoxStream;
-use llm_compare_core::runner::read_lines;
+use llm_compare_core::read_lines;
 use llm_compare_core::{CallEvent, CompareRequest, ErrorCode, PlannedCall, Runner};
 use remote::{WORKER_SIM_ENV, cancel_two_slow_calls, same_as_in_process, sim_engine};
 use tokio::io::BufReader;

@@ -122,7 +122,7 @@ impl CreateComparison {
         let client = self.client_tools()?;
         let options = match (&client, self.server_agent(available, client.is_some())?) {
             (_, Some(o)) => Some(o),
-            (Some(_), None) => Some(llm_compare_core::tools::loop_options(
+            (Some(_), None) => Some(llm_compare_core::CompareOptions::tool_loop(
                 Arc::new(llm_compare_core::tools::Toolbox::new()),
                 self.max_steps,
                 ToolMode::Independent,
@@ -259,7 +259,7 @@ impl CreateComparison {
                 ),
             )
         })?;
-        llm_compare_core::tools::loop_options(
+        llm_compare_core::CompareOptions::tool_loop(
             tools,
             self.max_steps,
             self.tool_mode.unwrap_or_default(),

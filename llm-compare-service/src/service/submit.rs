@@ -271,9 +271,8 @@ impl Service {
             c.response_format = body.response_format.clone();
             if c.tools.is_empty() && agent.is_none() {
                 // Earlier tool exchanges as text: no tools this turn.
-                c.messages = llm_compare_core::session::flatten_tool_history(std::mem::take(
-                    &mut c.messages,
-                ));
+                c.messages =
+                    llm_compare_core::flatten_tool_history(std::mem::take(&mut c.messages));
             }
         }
         Ok(Prepared {

@@ -12,10 +12,10 @@ use async_trait::async_trait;
 use futures::stream::BoxStream;
 use serde::{Deserialize, Serialize};
 
-use crate::cost::{ModelPrice, PriceTable};
-use crate::error::{Error, Result};
-use crate::event::FinishReason;
-use crate::request::{ChatRequest, ModelId};
+use crate::pricing::cost::{ModelPrice, PriceTable};
+use crate::types::error::{Error, Result};
+use crate::types::event::FinishReason;
+use crate::types::request::{ChatRequest, ModelId};
 
 /// One normalized event from a provider's stream.
 #[derive(Debug, Clone, PartialEq)]
@@ -77,7 +77,7 @@ pub struct ReportedUsage {
     /// What the call cost, as the provider reports it (OpenRouter's `usage.cost`, xAI's
     /// `cost_in_usd_ticks`): then the cost, whatever the price table says.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cost: Option<crate::cost::Usd>,
+    pub cost: Option<crate::types::money::Usd>,
 }
 
 impl ReportedUsage {
@@ -160,7 +160,7 @@ pub trait Provider: Send + Sync + fmt::Debug {
 
     /// Why its API cannot carry `part` (a web URL where it takes only bytes), if it cannot:
     /// the model then fails with `unsupported_input` before any call.
-    fn refusal(&self, _part: &crate::content::Part) -> Option<String> {
+    fn refusal(&self, _part: &crate::types::content::Part) -> Option<String> {
         None
     }
 
@@ -202,7 +202,7 @@ pub struct ModelInfo {
     /// USD per 1M output tokens, when priced.
     pub output_usd_per_million: Option<f64>,
     /// Where its prices come from: `price_table` or `config` (an override); null when unpriced.
-    pub price_source: Option<crate::cost::CostSource>,
+    pub price_source: Option<crate::types::money::CostSource>,
     /// What it is known to take and do: `vision`, `pdf`, `response_schema`, `tools`,
     /// `reasoning` (from the price data, or the configuration).
     pub capabilities: Vec<String>,
@@ -223,8 +223,8 @@ pub struct ModelInfo {
 
 /// A model's capabilities as `pick` names them (none when unpriced).
 fn caps(
-    price: Option<&crate::cost::ModelPrice>,
-    pick: fn(&crate::cost::Capabilities) -> Vec<&'static str>,
+    price: Option<&crate::pricing::cost::ModelPrice>,
+    pick: fn(&crate::pricing::cost::Capabilities) -> Vec<&'static str>,
 ) -> Vec<String> {
     price.map_or_else(Vec::new, |p| {
         pick(&p.capabilities)
@@ -244,13 +244,6 @@ impl ProviderRegistry {
     /// An empty registry.
     pub fn new() -> Self {
         Self::default()
-    }
-
-    /// A registry with the simulated provider (default timings) only.
-    pub fn with_sim() -> Self {
-        let mut r = Self::new();
-        r.register(Arc::new(crate::sim::SimProvider::default()));
-        r
     }
 
     /// Adds (or replaces) a provider under its name.
@@ -331,8 +324,8 @@ impl ProviderRegistry {
                     input_usd_per_million: price.map(|p| p.input_per_million()),
                     output_usd_per_million: price.map(|p| p.output_per_million()),
                     price_source: provenance.map(|(s, _)| s),
-                    capabilities: caps(price, crate::cost::Capabilities::names),
-                    lacks: caps(price, crate::cost::Capabilities::lacking),
+                    capabilities: caps(price, crate::pricing::cost::Capabilities::names),
+                    lacks: caps(price, crate::pricing::cost::Capabilities::lacking),
                     price_version: provenance.and_then(|(_, v)| v.map(str::to_string)),
                     id,
                     provider: name.clone(),

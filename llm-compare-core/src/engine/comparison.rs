@@ -19,15 +19,20 @@ use futures::stream::{BoxStream, Stream, StreamExt};
 use tokio_stream::StreamMap;
 use tokio_util::sync::CancellationToken;
 
-use crate::cost::PriceTable;
-use crate::error::{Error, ErrorCode, Result};
-use crate::event::{Complete, Event, EventKind};
-use crate::merge::{CANCEL_KEY, Merge, Outcome};
-use crate::policy::Policies;
-use crate::provider::ProviderRegistry;
-use crate::request::{ChatRequest, CompareRequest, DEFAULT_MAX_MODELS};
-use crate::runner::{CallEvent, Candidate, InProcessRunner, ModelCall, PlannedCall, Runner};
-use crate::tokens;
+use crate::engine::merge::{CANCEL_KEY, Merge, Outcome};
+use crate::engine::policy::Policies;
+use crate::engine::runner::{
+    CallEvent, Candidate, InProcessRunner, ModelCall, PlannedCall, Runner,
+};
+use crate::pricing::cost::PriceTable;
+use crate::pricing::tokens;
+use crate::providers::provider::ProviderRegistry;
+use crate::tools::{
+    Cassette, DEFAULT_MAX_STEPS, MAX_STEPS_LIMIT, Recording, ToolExecutor, ToolMode,
+};
+use crate::types::error::{Error, ErrorCode, Result};
+use crate::types::event::{Complete, Event, EventKind};
+use crate::types::request::{ChatRequest, CompareRequest, DEFAULT_MAX_MODELS};
 
 /// Runs comparisons: holds the providers, the prices and the limits.
 #[derive(Debug, Clone)]
@@ -57,7 +62,7 @@ impl Engine {
             prices,
             policies: Arc::default(),
             max_models: DEFAULT_MAX_MODELS,
-            max_attachment_bytes: crate::content::DEFAULT_MAX_ATTACHMENT_BYTES,
+            max_attachment_bytes: crate::types::content::DEFAULT_MAX_ATTACHMENT_BYTES,
             runner: Arc::new(InProcessRunner),
             tools: None,
         }
@@ -217,7 +222,7 @@ impl Engine {
                         "this server runs each model's tool loop in its own Kubernetes Job: only the configuration's tools ([tools.*], [mcp.*]) run there, not the embedder's functions or a shared (`tool_mode: \"shared\"`) or supplied cassette",
                     ));
                 }
-                Some(crate::runner::ToolLoop {
+                Some(crate::engine::runner::ToolLoop {
                     tools: t.tools().into_iter().map(|t| t.function.name).collect(),
                     max_steps: options.max_steps,
                     timeout_ms: u64::try_from(options.tool_limits.timeout.as_millis())
@@ -254,10 +259,10 @@ impl Engine {
             .map(|mut p| match self.admit(&mut p) {
                 Ok(()) => match &tools {
                     Some(_) if remote_loop.is_some() => self.runner.run(p),
-                    Some(tools) => crate::agent::run(
+                    Some(tools) => crate::engine::agent::run(
                         self.runner.clone(),
                         p,
-                        crate::agent::LoopOptions {
+                        crate::engine::agent::LoopOptions {
                             tools: tools.clone(),
                             max_steps: options.max_steps,
                             limits: options.tool_limits,
@@ -317,9 +322,11 @@ impl Engine {
             }
         });
         match (planned.candidates.is_empty(), first) {
-            (true, Some(why)) => {
-                Err(crate::error::ProviderError::new(ErrorCode::UnsupportedInput, why).into())
-            }
+            (true, Some(why)) => Err(crate::types::error::ProviderError::new(
+                ErrorCode::UnsupportedInput,
+                why,
+            )
+            .into()),
             _ => Ok(()),
         }
     }
@@ -350,11 +357,13 @@ impl Engine {
                     return Some(format!("{at}: {why}"));
                 }
                 let refused = match part.kind() {
-                    Some(crate::content::Kind::Image) => {
+                    Some(crate::types::content::Kind::Image) => {
                         (caps.vision == Some(false)).then_some("images")
                     }
-                    Some(crate::content::Kind::Pdf) => (caps.pdf == Some(false)).then_some("PDFs"),
-                    Some(crate::content::Kind::TextFile) | None => None,
+                    Some(crate::types::content::Kind::Pdf) => {
+                        (caps.pdf == Some(false)).then_some("PDFs")
+                    }
+                    Some(crate::types::content::Kind::TextFile) | None => None,
                 };
                 if let Some(what) = refused {
                     return Some(format!("{at}: `{model}` does not take {what}"));
@@ -423,10 +432,10 @@ impl Engine {
                 format!("the call runs a tool loop with `{name}`, which this worker's configuration does not have"),
             )
         })?;
-        Ok(crate::agent::run(
+        Ok(crate::engine::agent::run(
             Arc::new(InProcessRunner),
             planned,
-            crate::agent::LoopOptions {
+            crate::engine::agent::LoopOptions {
                 tools,
                 max_steps: l.max_steps,
                 limits: crate::tools::ToolLimits {
@@ -471,6 +480,36 @@ impl Default for CompareOptions {
             tool_limits: crate::tools::ToolLimits::default(),
             client_tools: None,
         }
+    }
+}
+
+impl CompareOptions {
+    /// The options of a tool loop over `tools`: `max_steps` (1–64, default 8), and `mode`
+    /// (shared: a recording [`Cassette`](crate::tools::Cassette)) — or, given `cassette`, its
+    /// recordings replayed and nothing executed.
+    pub fn tool_loop(
+        tools: Arc<dyn ToolExecutor>,
+        max_steps: Option<u32>,
+        mode: ToolMode,
+        cassette: Option<Vec<Recording>>,
+    ) -> Result<Self> {
+        let max_steps = max_steps.unwrap_or(DEFAULT_MAX_STEPS);
+        if !(1..=MAX_STEPS_LIMIT).contains(&max_steps) {
+            return Err(Error::invalid(
+                "max_steps",
+                format!("max_steps must be between 1 and {MAX_STEPS_LIMIT}"),
+            ));
+        }
+        let tools: Arc<dyn ToolExecutor> = match (cassette, mode) {
+            (Some(recordings), _) => Arc::new(Cassette::replay(tools.tools(), recordings)),
+            (None, ToolMode::Shared) => Arc::new(Cassette::record(tools)),
+            (None, ToolMode::Independent) => tools,
+        };
+        Ok(Self {
+            tools: Some(tools),
+            max_steps,
+            ..Self::default()
+        })
     }
 }
 

@@ -13,7 +13,7 @@ use base64::Engine as _;
 use serde::de::{SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 
-use crate::error::{Error, Result};
+use crate::types::error::{Error, Result};
 
 /// Default largest attachment, decoded (20 MiB).
 pub const DEFAULT_MAX_ATTACHMENT_BYTES: usize = 20 * 1024 * 1024;

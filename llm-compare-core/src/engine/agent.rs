@@ -10,15 +10,15 @@ use std::sync::Arc;
 use futures::StreamExt;
 use futures::stream::{BoxStream, FuturesUnordered};
 
-use crate::call::Action;
-use crate::call::{CallEvent, ToolResult};
-use crate::content::Content;
-use crate::event::ToolCall;
-use crate::merge::ToolCalls;
-use crate::provider::ProviderEvent;
-use crate::request::Message;
-use crate::runner::{PlannedCall, Runner};
+use crate::engine::call::Action;
+use crate::engine::call::{CallEvent, ToolResult};
+use crate::engine::merge::ToolCalls;
+use crate::engine::runner::{PlannedCall, Runner};
+use crate::providers::provider::ProviderEvent;
 use crate::tools::{Awaiting, ClientTools, ToolExecutor, ToolLimits, arguments, execute};
+use crate::types::content::Content;
+use crate::types::request::Message;
+use crate::types::request::ToolCall;
 
 /// How a loop runs.
 #[derive(Debug, Clone)]

@@ -8,16 +8,16 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::cost::PriceTable;
-use crate::error::{Error, ErrorCode};
-use crate::event::{
+use crate::engine::runner::CallEvent;
+use crate::pricing::cost::PriceTable;
+use crate::pricing::tokens;
+use crate::providers::provider::{ProviderEvent, ReportedUsage};
+use crate::types::error::{Error, ErrorCode};
+use crate::types::event::{
     Attempt, Complete, ErrorInfo, Event, EventKind, FinishReason, ModelResult, RequestStatus,
-    Stage, Timing, ToolCall, Totals, Usage, UsageSource,
+    Stage, Timing, Totals, Usage, UsageSource,
 };
-use crate::provider::{ProviderEvent, ReportedUsage};
-use crate::request::{ChatRequest, Message};
-use crate::runner::CallEvent;
-use crate::tokens;
+use crate::types::request::{ChatRequest, Message, ToolCall};
 
 /// Key of the cancellation stream in the merge map.
 pub(crate) const CANCEL_KEY: usize = usize::MAX;
@@ -98,7 +98,7 @@ pub(crate) struct ModelState {
     served_by: Option<Arc<str>>,
     attempts: Vec<Attempt>,
     history_trimmed: u32,
-    format: Option<crate::request::ResponseFormat>,
+    format: Option<crate::types::request::ResponseFormat>,
     done: bool,
     /// With a tool loop: the usage of the steps before this one.
     earlier: Option<ReportedUsage>,
@@ -109,7 +109,7 @@ pub(crate) struct ModelState {
     /// Whether it ran a tool loop (a step ended, or a tool answered).
     looped: bool,
     /// With a tool loop: each ended step's exchange, for the session history.
-    exchange: Vec<crate::event::ToolStep>,
+    exchange: Vec<crate::types::event::ToolStep>,
     /// Where in `text` the step under way began.
     step_text_start: usize,
 }
@@ -282,9 +282,11 @@ fn finish_model(
     });
 
     // What the provider says the call cost is the cost; else the table's math on usage.
-    let cost = prices.map_or(crate::cost::Cost::UNPRICED, |p| match st.usage.cost {
-        Some(charged) => crate::cost::Cost::reported(charged),
-        None => p.cost(st.answering_model(), &usage),
+    let cost = prices.map_or(crate::types::money::Cost::UNPRICED, |p| {
+        match st.usage.cost {
+            Some(charged) => crate::types::money::Cost::reported(charged),
+            None => p.cost(st.answering_model(), &usage),
+        }
     });
     let total = end - start;
     let ttft = st.first_token.map(|t| t - start);
@@ -296,7 +298,7 @@ fn finish_model(
     let partial = error.is_some() && st.has_output();
     // A failed answer is not judged as JSON.
     let structured = match (&st.format, &error) {
-        (Some(f), None) => crate::event::Structured::check(f, &st.text),
+        (Some(f), None) => crate::types::event::Structured::check(f, &st.text),
         _ => None,
     };
     let result = ModelResult {
@@ -474,7 +476,7 @@ impl Merge {
                 if let Some(step) = st.exchange.last_mut()
                     && step.calls.iter().any(|c| c.id == r.call_id)
                 {
-                    step.results.push(crate::event::ToolStepResult {
+                    step.results.push(crate::types::event::ToolStepResult {
                         call_id: r.call_id.clone(),
                         content: r.content.clone(),
                         is_error: r.is_error,
@@ -622,7 +624,7 @@ impl Merge {
             .unwrap_or_default()
             .to_string();
         st.step_text_start = st.text.len();
-        st.exchange.push(crate::event::ToolStep {
+        st.exchange.push(crate::types::event::ToolStep {
             text,
             calls: calls.clone(),
             results: Vec::new(),
@@ -694,9 +696,10 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::cost::{ModelPrice, Usd};
-    use crate::error::ProviderError;
-    use crate::request::ModelId;
+    use crate::pricing::cost::ModelPrice;
+    use crate::types::error::ProviderError;
+    use crate::types::money::Usd;
+    use crate::types::request::ModelId;
 
     fn calls(models: &[&str]) -> Vec<ChatRequest> {
         models

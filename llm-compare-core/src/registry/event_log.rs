@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 
-use crate::event::{Event, EventKind};
+use crate::types::event::{Event, EventKind};
 
 /// The events of one request, in `seq` order.
 #[derive(Debug)]
@@ -114,8 +114,8 @@ impl EventLog {
 /// What an event holds outside itself, roughly: the texts and results it carries (a model
 /// result's, or every result of `complete`).
 fn heap_bytes(kind: &EventKind) -> usize {
-    let result = |r: &crate::event::ModelResult| {
-        std::mem::size_of::<crate::event::ModelResult>()
+    let result = |r: &crate::types::event::ModelResult| {
+        std::mem::size_of::<crate::types::event::ModelResult>()
             + r.text.len()
             + r.reasoning.len()
             + r.tool_calls
@@ -227,7 +227,7 @@ impl Compact {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::{RequestStatus, Stage};
+    use crate::types::event::{RequestStatus, Stage};
 
     fn chunk(seq: u64, model_index: usize, delta: &str) -> Event {
         Event {

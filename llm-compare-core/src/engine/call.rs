@@ -16,11 +16,12 @@ use futures::stream::BoxStream;
 use tokio::time::Instant;
 use tracing::Instrument;
 
-use crate::error::{Error, ErrorCode, ProviderError};
-use crate::event::{Attempt, ErrorInfo};
-use crate::policy::CallPolicy;
-use crate::provider::{Provider, ProviderEvent};
-use crate::request::ChatRequest;
+use crate::engine::policy::CallPolicy;
+use crate::providers::provider::{Provider, ProviderEvent};
+pub use crate::tools::ToolResult;
+use crate::types::error::{Error, ErrorCode, ProviderError};
+use crate::types::event::{Attempt, ErrorInfo};
+use crate::types::request::ChatRequest;
 
 /// One model that may answer a call: the requested one or a fallback.
 #[derive(Clone)]
@@ -75,24 +76,6 @@ pub struct Action {
     pub arguments: serde_json::Value,
     /// How long the result is waited for, in milliseconds.
     pub timeout_ms: u64,
-}
-
-/// A tool's result in a model's tool loop.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct ToolResult {
-    /// The call it answers.
-    pub call_id: String,
-    /// The tool's name.
-    pub name: String,
-    /// What the tool returned (or why it failed).
-    pub content: crate::content::Content,
-    /// Whether the tool failed.
-    pub is_error: bool,
-    /// How long it ran.
-    pub duration_ms: f64,
-    /// Taken from a cassette, not executed.
-    #[serde(default)]
-    pub replayed: bool,
 }
 
 fn is_content(ev: &ProviderEvent) -> bool {

@@ -10,8 +10,8 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::content::Content;
-use crate::error::{Error, Result};
+use crate::types::content::Content;
+use crate::types::error::{Error, Result};
 
 /// Default cap on the number of models in one comparison.
 pub const DEFAULT_MAX_MODELS: usize = 8;
@@ -45,7 +45,7 @@ pub struct Message {
     pub content: Content,
     /// Tool calls an assistant message made (same shape as the `tool_call` event).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub tool_calls: Vec<crate::event::ToolCall>,
+    pub tool_calls: Vec<ToolCall>,
     /// For a `tool` message: the id of the call it answers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tool_call_id: Option<String>,
@@ -81,10 +81,7 @@ impl Message {
     }
 
     /// An assistant message that called tools.
-    pub fn assistant_tool_calls(
-        content: impl Into<Content>,
-        calls: Vec<crate::event::ToolCall>,
-    ) -> Self {
+    pub fn assistant_tool_calls(content: impl Into<Content>, calls: Vec<ToolCall>) -> Self {
         Self {
             role: Role::Assistant,
             content: content.into(),
@@ -545,7 +542,10 @@ impl CompareRequest {
     /// Checks the shape of the request (models count, prompt, params, parts) without resolving
     /// models, attachments up to the default size.
     pub fn validate(&self, max_models: usize) -> Result<()> {
-        self.validate_with(max_models, crate::content::DEFAULT_MAX_ATTACHMENT_BYTES)
+        self.validate_with(
+            max_models,
+            crate::types::content::DEFAULT_MAX_ATTACHMENT_BYTES,
+        )
     }
 
     /// [`CompareRequest::validate`] with attachments up to `max_attachment_bytes` (decoded).
@@ -647,6 +647,19 @@ impl CompareRequest {
         out.extend(self.messages.iter().cloned());
         out
     }
+}
+
+/// A tool call, complete.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct ToolCall {
+    /// The call's id.
+    pub id: String,
+    /// The tool's name.
+    pub name: String,
+    /// The arguments (a JSON string).
+    pub arguments: String,
 }
 
 #[cfg(test)]

@@ -19,10 +19,10 @@ use rmcp::{ServiceError, ServiceExt};
 use serde_json::Value;
 use tokio::io::AsyncBufReadExt;
 
-use crate::content::{Content, Part};
-use crate::error::{Error, Result};
-use crate::request::Tool;
 use crate::tools::{ToolExecutor, ToolOutput};
+use crate::types::content::{Content, Part};
+use crate::types::error::{Error, Result};
+use crate::types::request::Tool;
 
 /// How an MCP server is reached.
 #[derive(Clone, PartialEq)]

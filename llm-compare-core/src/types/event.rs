@@ -9,9 +9,10 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::cost::Cost;
-use crate::error::{Error, ErrorCode};
-pub use crate::usage::{Usage, UsageSource};
+use crate::types::error::{Error, ErrorCode};
+use crate::types::money::Cost;
+use crate::types::request::ToolCall;
+pub use crate::types::usage::{Usage, UsageSource};
 
 /// One event of a comparison's merged stream.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -113,7 +114,7 @@ pub enum EventKind {
         /// The tool's name.
         name: String,
         /// What the tool returned (or why it failed).
-        content: crate::content::Content,
+        content: crate::types::content::Content,
         /// Whether the tool failed (the model sees the error and goes on).
         is_error: bool,
         /// How long the tool ran.
@@ -382,19 +383,6 @@ pub struct Attempt {
     pub error: ErrorInfo,
 }
 
-/// A tool call, complete.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
-pub struct ToolCall {
-    /// The call's id.
-    pub id: String,
-    /// The tool's name.
-    pub name: String,
-    /// The arguments (a JSON string).
-    pub arguments: String,
-}
-
 /// One model's final result.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -482,7 +470,7 @@ pub struct ToolStepResult {
     pub call_id: String,
     /// What the model was given.
     #[cfg_attr(feature = "openapi", schema(value_type = Object))]
-    pub content: crate::content::Content,
+    pub content: crate::types::content::Content,
     /// Whether it was an error.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     #[cfg_attr(feature = "ts", ts(optional, as = "Option<bool>"))]
@@ -519,7 +507,7 @@ pub struct StructuredError {
 
 impl Structured {
     /// Checks `answer` against `format` (None for free text).
-    pub fn check(format: &crate::request::ResponseFormat, answer: &str) -> Option<Self> {
+    pub fn check(format: &crate::types::request::ResponseFormat, answer: &str) -> Option<Self> {
         if !format.is_json() {
             return None;
         }
@@ -599,7 +587,7 @@ pub struct Totals {
     /// Cost of all priced models, in USD.
     #[cfg_attr(feature = "openapi", schema(value_type = f64))]
     #[cfg_attr(feature = "ts", ts(type = "number"))]
-    pub cost_usd: crate::cost::Usd,
+    pub cost_usd: crate::types::money::Usd,
     /// Whether every model was priced (if not, `cost_usd` covers the priced ones only).
     pub priced: bool,
 }
@@ -616,7 +604,7 @@ impl Totals {
             totals.output_tokens += r.usage.output_tokens;
             totals.cost_usd = totals
                 .cost_usd
-                .saturating_add(r.cost.total_usd.unwrap_or(crate::cost::Usd(0)));
+                .saturating_add(r.cost.total_usd.unwrap_or(crate::types::money::Usd(0)));
             totals.priced &= r.cost.priced;
         }
         totals

@@ -8,6 +8,11 @@
 //! [`InMemoryRegistry`] serves one process; a Redis implementation of the same trait serves a
 //! cluster. [`Engine::submit`] ties an engine to a registry.
 
+mod event_log;
+pub(crate) mod observe;
+
+pub use observe::{ObservedRegistry, RegistryObserver};
+
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -22,10 +27,10 @@ use serde::Serialize;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use crate::comparison::{CompareOptions, Engine};
-use crate::error::{Error, Result};
-use crate::event::{Event, EventKind, RequestStatus};
-use crate::request::{ChatRequest, CompareRequest};
+use crate::engine::comparison::{CompareOptions, Engine};
+use crate::types::error::{Error, Result};
+use crate::types::event::{Event, EventKind, RequestStatus};
+use crate::types::request::{ChatRequest, CompareRequest};
 
 /// A stream of a request's events.
 pub type EventStream = BoxStream<'static, Event>;
@@ -241,7 +246,7 @@ struct Entry {
 }
 
 struct EntryState {
-    events: crate::event_log::EventLog,
+    events: crate::registry::event_log::EventLog,
     status: RequestStatus,
     finished_at: Option<Instant>,
     opened: bool,
@@ -496,7 +501,7 @@ impl RequestRegistry for InMemoryRegistry {
             blind: request.blind,
             cancel: cancel.clone(),
             state: Mutex::new(EntryState {
-                events: crate::event_log::EventLog::default(),
+                events: crate::registry::event_log::EventLog::default(),
                 status: RequestStatus::Pending,
                 finished_at: None,
                 opened: false,
@@ -709,7 +714,7 @@ impl Engine {
         tokio::spawn(async move {
             let _lease = lease;
             // Publish whatever is ready in one go: one registry write per burst, not per token.
-            let mut batches = crate::burst::bursts(comparison, 256);
+            let mut batches = crate::engine::burst::bursts(comparison, 256);
             while let Some(batch) = batches.next().await {
                 if registry.publish(&reg.id, batch).await.is_err() {
                     // The request is gone (expired): dropping the comparison stops its work.

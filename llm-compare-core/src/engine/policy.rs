@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use crate::request::Params;
+use crate::types::request::Params;
 
 /// Timeouts of one model call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -13,13 +13,13 @@ use futures::StreamExt;
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
-use crate::comparison::{CompareOptions, Comparison, Engine};
-use crate::content::Content;
-use crate::cost::PriceTable;
-use crate::error::{Error, Result};
-use crate::event::{Complete, EventKind};
-use crate::request::{ChatRequest, Message, ModelId, Params, Role};
-use crate::tokens;
+use crate::engine::comparison::{CompareOptions, Comparison, Engine};
+use crate::pricing::cost::PriceTable;
+use crate::pricing::tokens;
+use crate::types::content::Content;
+use crate::types::error::{Error, Result};
+use crate::types::event::{Complete, EventKind};
+use crate::types::request::{ChatRequest, Message, ModelId, Params, Role};
 
 /// One turn of a session: the user's message and every model's answer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -32,7 +32,7 @@ pub struct Turn {
     pub answers: Vec<Option<String>>,
     /// Each model's tool exchanges by `model_index` (an agent comparison's steps; empty
     /// otherwise): sent again before its answer, so each model keeps its own tool history.
-    pub exchanges: Vec<Vec<crate::event::ToolStep>>,
+    pub exchanges: Vec<Vec<crate::types::event::ToolStep>>,
 }
 
 impl Turn {
@@ -98,12 +98,12 @@ pub fn flatten_tool_history(messages: Vec<Message>) -> Vec<Message> {
 /// The messages of one model's earlier turn after the user's: each tool step (what it said
 /// with its calls, then their results in call order), then its answer (the text after the
 /// steps').
-fn answer_messages(answer: &str, steps: &[crate::event::ToolStep], out: &mut Vec<Message>) {
+fn answer_messages(answer: &str, steps: &[crate::types::event::ToolStep], out: &mut Vec<Message>) {
     let mut rest = answer;
     for step in steps {
         // A step whose calls did not all get a result cannot be sent (providers refuse an
         // unanswered call): the exchange stops there.
-        let results: Option<Vec<&crate::event::ToolStepResult>> = step
+        let results: Option<Vec<&crate::types::event::ToolStepResult>> = step
             .calls
             .iter()
             .map(|c| step.results.iter().find(|r| r.call_id == c.id))
@@ -165,7 +165,7 @@ pub trait Session: Send + Sync + std::fmt::Debug {
             .iter()
             .enumerate()
             .map(|(i, model)| {
-                let history: Vec<(&Content, &str, &[crate::event::ToolStep])> = turns
+                let history: Vec<(&Content, &str, &[crate::types::event::ToolStep])> = turns
                     .iter()
                     .filter_map(|t| match t.answers.get(i) {
                         Some(Some(answer)) => Some((
@@ -207,7 +207,7 @@ const MESSAGE_OVERHEAD: u64 = 4;
 fn fitting_history(
     model: &str,
     system: Option<&str>,
-    history: &[(&Content, &str, &[crate::event::ToolStep])],
+    history: &[(&Content, &str, &[crate::types::event::ToolStep])],
     user: &Content,
     window: Option<u64>,
 ) -> usize {
@@ -219,7 +219,7 @@ fn fitting_history(
     let mut used = 3 + content_cost(user) + system.map_or(0, cost);
     let mut kept = 0;
     // A turn's tool exchange counts too: calls' arguments and results are sent again.
-    let steps_cost = |steps: &[crate::event::ToolStep]| -> u64 {
+    let steps_cost = |steps: &[crate::types::event::ToolStep]| -> u64 {
         steps
             .iter()
             .map(|s| {
@@ -337,7 +337,7 @@ impl Engine {
             let mut inner = inner;
             while let Some(event) = inner.next().await {
                 if let EventKind::Complete(c) = &event.kind
-                    && c.status != crate::event::RequestStatus::Cancelled
+                    && c.status != crate::types::event::RequestStatus::Cancelled
                 {
                     // A failed write must not lose the answer the user is about to see.
                     let _ = session.push_turn(Turn::from_complete(user.clone(), c)).await;

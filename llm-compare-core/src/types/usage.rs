@@ -1,6 +1,6 @@
 //! Token counts of one model call and where they came from: what providers report (or the
-//! tokenizer estimates), what prices apply to ([`crate::cost`]), what events carry
-//! ([`crate::event`]).
+//! tokenizer estimates), what prices apply to ([`crate::pricing::cost`]), what events carry
+//! ([`crate::types::event`]).
 
 use serde::{Deserialize, Serialize};
 

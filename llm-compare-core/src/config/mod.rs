@@ -12,16 +12,18 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::comparison::Engine;
-use crate::cost::{PriceTable, parse_usd_per_million};
-use crate::error::{Error, Result};
-pub use crate::policy::{CallPolicy, Policies, Timeouts};
-use crate::provider::ProviderRegistry;
+mod mcp;
+
+use crate::engine::comparison::Engine;
+pub use crate::engine::policy::{CallPolicy, Policies, Timeouts};
+use crate::pricing::cost::{PriceTable, parse_usd_per_million};
+use crate::providers::provider::ProviderRegistry;
+use crate::providers::sim::{SimConfig, SimProvider};
 use crate::providers::{
     HttpProvider, HttpProviderSpec, PRESETS, Secret, WireFormat, base_url_env, preset,
 };
-use crate::request::{DEFAULT_MAX_MODELS, Params};
-use crate::sim::{SimConfig, SimProvider};
+use crate::types::error::{Error, Result};
+use crate::types::request::{DEFAULT_MAX_MODELS, Params};
 
 /// The default configuration file name, looked up in the working directory.
 pub const DEFAULT_FILE: &str = "llm-compare.toml";
@@ -457,7 +459,7 @@ impl Config {
                 p.max_input_tokens = Some(c);
             }
             if let Some(list) = &o.capabilities {
-                p.capabilities = crate::cost::Capabilities::parse(&list.join(","))
+                p.capabilities = crate::pricing::cost::Capabilities::parse(&list.join(","))
                     .map_err(|e| Error::invalid(field("capabilities"), e.to_string()))?;
             }
             table.set(model.clone(), p);
@@ -528,115 +530,13 @@ impl Config {
     /// the MCP servers connected.
     pub async fn tools(&self) -> Result<Option<Arc<dyn crate::tools::ToolExecutor>>> {
         let http = self.http_tools()?;
-        let servers = self.mcp_servers()?;
-        let mcp = if servers.is_empty() {
-            None
-        } else {
-            Some(crate::mcp::McpTools::connect(servers).await?)
-        };
-        if let (Some(h), Some(m)) = (&http, &mcp) {
-            use crate::tools::ToolExecutor;
-            for t in h.tools() {
-                let name = &t.function.name;
-                if let Some((server, _)) = m.servers().into_iter().find(|(_, n)| n.contains(name)) {
-                    return Err(Error::invalid(
-                        format!("tools.{name}"),
-                        format!(
-                            "the MCP server `{server}` has a tool of this name too; list the tools to use from it in `[mcp.{server}] tools = [...]`"
-                        ),
-                    ));
-                }
-            }
-        }
+        let mcp = self.mcp_tools(http.as_ref()).await?;
         Ok(match (http, mcp) {
             (None, None) => None,
             (Some(h), None) => Some(Arc::new(h)),
-            (None, Some(m)) => Some(Arc::new(m)),
-            (Some(h), Some(m)) => Some(crate::tools::combine(Arc::new(h), Arc::new(m))),
+            (None, Some(m)) => Some(m),
+            (Some(h), Some(m)) => Some(crate::tools::combine(Arc::new(h), m)),
         })
-    }
-
-    /// The `[mcp.*]`, checked: a `command` or a `url`, not both; `env:` values whose variable
-    /// is set; a positive timeout.
-    pub fn mcp_servers(&self) -> Result<Vec<crate::mcp::McpServer>> {
-        let mut out = Vec::new();
-        for (name, m) in &self.mcp {
-            let field = |f: &str| format!("mcp.{name}.{f}");
-            let resolve = |f: &str, map: &BTreeMap<String, String>| {
-                map.iter()
-                    .map(|(k, v)| match v.strip_prefix("env:") {
-                        Some(var) => {
-                            env_nonempty(var)
-                                .map(|val| (k.clone(), val))
-                                .ok_or_else(|| {
-                                    Error::invalid(
-                                        field(f),
-                                        format!("`{k}` reads ${var}, which is not set"),
-                                    )
-                                })
-                        }
-                        None => Ok((k.clone(), v.clone())),
-                    })
-                    .collect::<Result<Vec<_>>>()
-            };
-            let transport = match (&m.command, &m.url) {
-                (Some(command), None) => {
-                    if command.trim().is_empty() {
-                        return Err(Error::invalid(field("command"), "a program to run"));
-                    }
-                    if !m.headers.is_empty() {
-                        return Err(Error::invalid(field("headers"), "headers go with `url`"));
-                    }
-                    crate::mcp::McpTransport::Stdio {
-                        command: command.clone(),
-                        args: m.args.clone(),
-                        env: resolve("env", &m.env)?,
-                        cwd: m.cwd.as_ref().map(std::path::PathBuf::from),
-                    }
-                }
-                (None, Some(url)) => {
-                    if !url.starts_with("http://") && !url.starts_with("https://") {
-                        return Err(Error::invalid(field("url"), "an http(s) URL"));
-                    }
-                    if !m.args.is_empty() || !m.env.is_empty() || m.cwd.is_some() {
-                        return Err(Error::invalid(
-                            field("url"),
-                            "`args`, `env` and `cwd` go with `command`, not `url`",
-                        ));
-                    }
-                    crate::mcp::McpTransport::Http {
-                        url: url.clone(),
-                        headers: resolve("headers", &m.headers)?,
-                    }
-                }
-                (Some(_), Some(_)) => {
-                    return Err(Error::invalid(
-                        format!("mcp.{name}"),
-                        "either `command` (stdio) or `url` (streamable HTTP), not both",
-                    ));
-                }
-                (None, None) => {
-                    return Err(Error::invalid(
-                        format!("mcp.{name}"),
-                        "a `command` (stdio) or a `url` (streamable HTTP)",
-                    ));
-                }
-            };
-            let timeout = m.connect_timeout_s.unwrap_or(60.0);
-            if !(timeout > 0.0 && timeout.is_finite()) {
-                return Err(Error::invalid(
-                    field("connect_timeout_s"),
-                    "a positive number of seconds",
-                ));
-            }
-            out.push(crate::mcp::McpServer {
-                name: name.clone(),
-                transport,
-                connect_timeout: Duration::from_secs_f64(timeout),
-                only: m.tools.clone(),
-            });
-        }
-        Ok(out)
     }
 
     fn engine_with(&self, tools: Option<Arc<dyn crate::tools::ToolExecutor>>) -> Result<Engine> {
@@ -652,7 +552,7 @@ impl Config {
             .with_max_models(self.max_models.unwrap_or(DEFAULT_MAX_MODELS))
             .with_max_attachment_bytes(
                 self.max_attachment_bytes
-                    .unwrap_or(crate::content::DEFAULT_MAX_ATTACHMENT_BYTES),
+                    .unwrap_or(crate::types::content::DEFAULT_MAX_ATTACHMENT_BYTES),
             ))
     }
 }
@@ -698,7 +598,7 @@ impl Config {
                 headers.push((k.clone(), value));
             }
             out.push(crate::tools::HttpTool {
-                tool: crate::request::Tool::function(
+                tool: crate::types::request::Tool::function(
                     name.clone(),
                     t.description.clone(),
                     parameters,
@@ -826,59 +726,6 @@ mod tests {
                 "[tools.a]\nurl = \"http://x\"\ndescription = \"d\"\nheaders = { authorization = \"env:LLMC_TEST_UNSET_VAR\" }\n"
             ),
             Some("tools.a.headers".into())
-        );
-    }
-
-    #[test]
-    fn mcp_servers_are_checked_and_named_by_field() {
-        let servers = |t: &str| Config::parse(t).and_then(|c| c.mcp_servers());
-        let ok = servers(
-            "[mcp.fs]\ncommand = \"npx\"\nargs = [\"-y\", \"server\"]\nenv = { A = \"b\" }\n\
-             [mcp.web]\nurl = \"http://127.0.0.1:1/mcp\"\nheaders = { authorization = \"Bearer t\" }\ntools = [\"x\"]\n",
-        )
-        .unwrap();
-        assert_eq!(ok.len(), 2);
-        assert!(matches!(
-            &ok[0].transport,
-            crate::mcp::McpTransport::Stdio { command, args, env, .. }
-                if command == "npx" && args.len() == 2 && env == &[("A".to_string(), "b".to_string())]
-        ));
-        assert_eq!(ok[0].connect_timeout, Duration::from_secs(60));
-        assert_eq!(ok[1].only, Some(vec!["x".to_string()]));
-        let field = |t: &str| servers(t).unwrap_err().field().map(str::to_string);
-        assert_eq!(field("[mcp.a]\n"), Some("mcp.a".into()));
-        assert_eq!(
-            field("[mcp.a]\ncommand = \"x\"\nurl = \"http://x\"\n"),
-            Some("mcp.a".into())
-        );
-        assert_eq!(
-            field("[mcp.a]\nurl = \"ftp://x\"\n"),
-            Some("mcp.a.url".into())
-        );
-        assert_eq!(
-            field("[mcp.a]\nurl = \"http://x\"\nargs = [\"y\"]\n"),
-            Some("mcp.a.url".into())
-        );
-        assert_eq!(
-            field("[mcp.a]\ncommand = \"x\"\nheaders = { a = \"b\" }\n"),
-            Some("mcp.a.headers".into())
-        );
-        assert_eq!(
-            field("[mcp.a]\ncommand = \"x\"\nenv = { K = \"env:LLMC_TEST_UNSET_VAR\" }\n"),
-            Some("mcp.a.env".into())
-        );
-        assert_eq!(
-            field("[mcp.a]\ncommand = \"x\"\nconnect_timeout_s = -1\n"),
-            Some("mcp.a.connect_timeout_s".into())
-        );
-        // The sync engine leaves them out; `connect` is what starts them.
-        assert!(
-            Config::parse("[mcp.a]\ncommand = \"/nonexistent\"\n")
-                .unwrap()
-                .engine()
-                .unwrap()
-                .tools()
-                .is_none()
         );
     }
 

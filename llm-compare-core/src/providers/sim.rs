@@ -21,11 +21,13 @@ use std::time::Duration;
 use async_trait::async_trait;
 use futures::StreamExt;
 
-use crate::cost::ModelPrice;
-use crate::error::{Error, ErrorCode, ProviderError, Result};
-use crate::event::FinishReason;
-use crate::provider::{Provider, ProviderEvent, ProviderStream, ReportedUsage};
-use crate::request::{ChatRequest, ModelId};
+use crate::pricing::cost::ModelPrice;
+use crate::providers::provider::{
+    Provider, ProviderEvent, ProviderRegistry, ProviderStream, ReportedUsage,
+};
+use crate::types::error::{Error, ErrorCode, ProviderError, Result};
+use crate::types::event::FinishReason;
+use crate::types::request::{ChatRequest, ModelId};
 
 /// The simulated models.
 pub const MODELS: [&str; 7] = ["echo", "lorem", "slow", "flaky", "error", "agent", "judge"];
@@ -244,7 +246,7 @@ fn lorem_words(seed: u64, n: usize) -> Vec<String> {
 /// What `sim/agent` does next.
 enum AgentTurn {
     /// Calls a tool.
-    Call(crate::event::ToolCall),
+    Call(crate::types::request::ToolCall),
     /// Answers.
     Say(String),
 }
@@ -252,7 +254,7 @@ enum AgentTurn {
 /// `sim/agent`'s next move: after a tool result, say what it returned; with tools offered,
 /// call the first with its first parameter taken from the prompt; else echo the prompt.
 fn agent_turn(request: &ChatRequest) -> AgentTurn {
-    use crate::request::Role;
+    use crate::types::request::Role;
     let prompt = request.last_user_message().unwrap_or_default().into_owned();
     // `steps=N`: N − 1 tool calls, then the answer.
     let steps = prompt
@@ -311,7 +313,7 @@ fn agent_turn(request: &ChatRequest) -> AgentTurn {
         .filter(|m| m.role == Role::Tool)
         .count()
         + 1;
-    AgentTurn::Call(crate::event::ToolCall {
+    AgentTurn::Call(crate::types::request::ToolCall {
         id: format!("sim_call_{step}"),
         name: tool.function.name.clone(),
         arguments: serde_json::Value::Object(args).to_string(),
@@ -442,10 +444,10 @@ impl Provider for SimProvider {
         let messages = request.messages;
         // Once the tokenizer is loaded, counting a prompt is microseconds: do it at the end,
         // inline, rather than paying a thread hand-off per call.
-        let input_tokens = (!crate::tokens::is_ready()).then(|| {
+        let input_tokens = (!crate::pricing::tokens::is_ready()).then(|| {
             let (model, messages) = (model.clone(), messages.clone());
             tokio::task::spawn_blocking(move || {
-                crate::tokens::count_message_tokens(&messages, &model)
+                crate::pricing::tokens::count_message_tokens(&messages, &model)
             })
         });
         let interval = if cfg.tokens_per_s > 0.0 {
@@ -490,9 +492,9 @@ impl Provider for SimProvider {
             let input_tokens = match input_tokens {
                 Some(handle) => match handle.await {
                     Ok(n) => n,
-                    Err(_) => crate::tokens::count_message_tokens(&messages, &model),
+                    Err(_) => crate::pricing::tokens::count_message_tokens(&messages, &model),
                 },
-                None => crate::tokens::count_message_tokens(&messages, &model),
+                None => crate::pricing::tokens::count_message_tokens(&messages, &model),
             };
             yield Ok(ProviderEvent::Usage(ReportedUsage {
                 input_tokens: Some(input_tokens),
@@ -515,10 +517,20 @@ impl Provider for SimProvider {
     }
 }
 
+/// The simulator builds its own registry, so the provider registry knows no provider.
+impl ProviderRegistry {
+    /// A registry with the simulated provider (default timings) only.
+    pub fn with_sim() -> Self {
+        let mut r = Self::new();
+        r.register(Arc::new(SimProvider::default()));
+        r
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::request::{Message, Params};
+    use crate::types::request::{Message, Params};
 
     fn req(model: &str, prompt: &str, max_tokens: Option<u32>) -> ChatRequest {
         ChatRequest {

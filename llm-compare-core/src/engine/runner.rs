@@ -16,13 +16,13 @@ use futures::stream::BoxStream;
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufRead, AsyncBufReadExt};
 
-use crate::call;
-pub use crate::call::{CallEvent, Candidate};
-use crate::error::{Error, ErrorCode, ProviderError};
-use crate::event::{Attempt, ErrorInfo, FinishReason};
-use crate::policy::CallPolicy;
-use crate::provider::{ProviderEvent, ReportedUsage};
-use crate::request::ChatRequest;
+use crate::engine::call;
+pub use crate::engine::call::{CallEvent, Candidate};
+use crate::engine::policy::CallPolicy;
+use crate::providers::provider::{ProviderEvent, ReportedUsage};
+use crate::types::error::{Error, ErrorCode, ProviderError};
+use crate::types::event::{Attempt, ErrorInfo, FinishReason};
+use crate::types::request::ChatRequest;
 
 /// One model call as it crosses a process boundary: enough for a worker with the same
 /// configuration to make it.
@@ -121,8 +121,8 @@ enum Line {
     End,
     Cancel,
     Step,
-    ToolResult(crate::call::ToolResult),
-    Action(crate::call::Action),
+    ToolResult(crate::engine::call::ToolResult),
+    Action(crate::engine::call::Action),
 }
 
 impl CallEvent {
@@ -289,7 +289,7 @@ mod tests {
                 audio_input_tokens: None,
                 reasoning_tokens: None,
                 audio_output_tokens: Some(4),
-                cost: Some(crate::cost::Usd(1_500_000)),
+                cost: Some(crate::types::money::Usd(1_500_000)),
             })),
             CallEvent::Event(ProviderEvent::Finish {
                 reason: FinishReason::Length,
@@ -301,7 +301,7 @@ mod tests {
                     .into(),
             ),
             CallEvent::StepEnd,
-            CallEvent::ToolResult(crate::call::ToolResult {
+            CallEvent::ToolResult(crate::engine::call::ToolResult {
                 call_id: "c1".into(),
                 name: "square".into(),
                 content: "49".into(),

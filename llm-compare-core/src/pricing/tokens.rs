@@ -5,8 +5,8 @@
 
 use tiktoken_rs::CoreBPE;
 
-use crate::content::{Content, Part, Source};
-use crate::request::Message;
+use crate::types::content::{Content, Part, Source};
+use crate::types::request::Message;
 
 /// The tokenizer used to estimate `model`'s tokens: `cl100k_base` for the GPT-3.5/GPT-4
 /// families, `o200k_base` (GPT-4o and later) for everything else.
