@@ -114,7 +114,7 @@ mod tests {
     #[tokio::test]
     async fn opens_the_sim_engine_and_streams_json_events() {
         let e = open(EngineOptions::default(), "test").await.unwrap();
-        assert!(!e.service.capabilities().store);
+        assert!(!e.service.features().store);
         let body =
             crate::CreateComparison::from_json(r#"{"prompt": "hi", "models": ["sim/echo"]}"#)
                 .unwrap();

@@ -45,6 +45,6 @@ pub use recover::Recovered;
 #[cfg(feature = "redis")]
 pub use redis_registry::RedisRegistry;
 pub use service::{
-    Capabilities, ChatCall, CreateComparison, CreateSession, ModelSnapshot, Service, SessionDetail,
-    Snapshot, Submitted, ToolMode, ToolResults, ToolSpec, VoteBody,
+    ChatCall, CreateComparison, CreateSession, ModelSnapshot, Service, ServiceFeatures,
+    SessionDetail, Snapshot, Submitted, ToolMode, ToolResults, ToolSpec, VoteBody,
 };

@@ -73,7 +73,7 @@ impl NativeEngine {
     /// Whether a store is configured (sessions, votes, leaderboard).
     #[napi(getter)]
     pub fn has_store(&self) -> bool {
-        self.service.capabilities().store
+        self.service.features().store
     }
 
     /// Starts a comparison (`body_json`: a comparison body, no session, not blind). With

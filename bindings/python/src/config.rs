@@ -74,7 +74,7 @@ impl Engine {
     /// Whether a store is configured (sessions, votes, leaderboard).
     #[getter]
     fn has_store(&self) -> bool {
-        self.service.capabilities().store
+        self.service.features().store
     }
 
     /// Starts a comparison (`body_json`: a comparison body) for async iteration. `tools`:

@@ -111,9 +111,9 @@ pub struct Health {
 /// What a server was set up with: front ends ask this instead of inferring it from errors.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Features {
-    /// The service's capabilities (a store; budgets).
+    /// The service's features (a store; budgets).
     #[serde(flatten)]
-    pub service: llm_compare_service::service::Capabilities,
+    pub service: llm_compare_service::service::ServiceFeatures,
     /// Where request state lives: `memory` (this server) or `redis` (a cluster).
     pub registry: &'static str,
 }
@@ -126,7 +126,7 @@ pub async fn health(State(state): State<AppState>) -> Json<Health> {
         version: env!("CARGO_PKG_VERSION"),
         uptime_s: state.uptime().as_secs_f64(),
         features: Features {
-            service: state.service().capabilities(),
+            service: state.service().features(),
             registry: state.backend().kind(),
         },
     })

@@ -73,7 +73,7 @@ pub fn page_limit(limit: Option<u32>) -> Result<u32> {
 /// (`GET /health`'s `features`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct Capabilities {
+pub struct ServiceFeatures {
     /// A store (database): sessions, blind comparisons, votes, the leaderboard, history and
     /// usage work.
     pub store: bool,
@@ -312,9 +312,9 @@ impl Service {
         self.budget.as_ref()
     }
 
-    /// What this service can do.
-    pub fn capabilities(&self) -> Capabilities {
-        Capabilities {
+    /// What this service was set up with (a store; budgets).
+    pub fn features(&self) -> ServiceFeatures {
+        ServiceFeatures {
             store: self.store.is_some(),
             budgets: self.store.is_some() && self.budget.is_some(),
         }
