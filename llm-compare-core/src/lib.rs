@@ -40,6 +40,8 @@
 //! | [`registry`] | the request registry: POST a comparison, then stream it |
 //! | [`config`] | the TOML configuration that builds all of the above |
 
+#![warn(missing_docs, unreachable_pub)]
+
 mod clock;
 pub mod config;
 mod engine;

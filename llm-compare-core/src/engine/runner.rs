@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufRead, AsyncBufReadExt};
 
 use crate::engine::call;
-pub use crate::engine::call::{CallEvent, Candidate};
+pub(crate) use crate::engine::call::{CallEvent, Candidate};
 use crate::engine::policy::CallPolicy;
 use crate::providers::provider::{ProviderEvent, ReportedUsage};
 use crate::types::error::{Error, ErrorCode, ProviderError};

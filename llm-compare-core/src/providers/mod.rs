@@ -10,13 +10,20 @@
 //! ids to providers (`provider`), and the offline simulator ([`SimProvider`], `sim`), which
 //! adds itself to a registry ([`ProviderRegistry::with_sim`]).
 
+// The wire formats' parsers and the SSE framing are public for the fuzz targets, the
+// benches and the recorded-stream tests only: not part of the API.
+#[doc(hidden)]
 pub mod anthropic;
+#[doc(hidden)]
 pub mod gemini;
+#[doc(hidden)]
 pub mod http;
+#[doc(hidden)]
 pub mod openai;
 pub(crate) mod provider;
 mod remote;
 pub mod sim;
+#[doc(hidden)]
 pub mod sse;
 
 pub use provider::{

@@ -8,7 +8,7 @@
 //! | `sim/flaky` | streams a few words, then fails with a retryable `server` error |
 //! | `sim/error` | fails before its first token with a non-retryable `bad_request` error |
 //! | `sim/judge` | an offline judge ([`crate::judge`]): given a pairwise prompt, prefers the answer containing more distinct words of the question (equal: a tie); given a rubric prompt, passes an answer containing at least half the rubric's distinct words; answers the JSON verdict |
-//! | `sim/agent` | with tools offered: calls the first one, its first (required) parameter set from the prompt (a number parameter gets the prompt's first number); given the result, answers "`<tool>` returned: <result>" (`steps=N` in the prompt: calls it N − 1 times first); without tools, like `echo` |
+//! | `sim/agent` | with tools offered: calls the first one, its first (required) parameter set from the prompt (a number parameter gets the prompt's first number); given the result, answers "`<tool>` returned: `<result>`" (`steps=N` in the prompt: calls it N − 1 times first); without tools, like `echo` |
 //!
 //! Timing is configurable ([`SimConfig`]), down to zero delay for benchmarks. Like a real
 //! provider it reports usage at the end of a successful stream (input counted with tiktoken,

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::types::error::{Error, ErrorCode};
 use crate::types::money::Cost;
 use crate::types::request::ToolCall;
-pub use crate::types::usage::{Usage, UsageSource};
+pub(crate) use crate::types::usage::{Usage, UsageSource};
 
 /// One event of a comparison's merged stream.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
