@@ -4,6 +4,7 @@
 pub mod auth;
 
 pub mod comparisons;
+pub(crate) mod door;
 pub mod error;
 pub mod evals;
 pub mod extract;

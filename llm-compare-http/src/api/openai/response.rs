@@ -1,7 +1,6 @@
 //! OpenAI's chat completion response (`chat.completion`): the answer, its usage and finish
 //! reason, and a failed model as OpenAI's error.
 
-use axum::http::HeaderValue;
 use axum::response::{IntoResponse, Response};
 use llm_compare_core::{FinishReason, ModelResult};
 use serde::Serialize;
@@ -100,10 +99,31 @@ pub(super) fn failed(e: &llm_compare_core::ErrorInfo) -> Response {
     OpenAiError::from(err).into_response()
 }
 
-/// The response with `x-request-id` set to the chat completion's stored id.
-pub(super) fn with_id(mut resp: Response, id: Option<HeaderValue>) -> Response {
-    if let Some(id) = id {
-        resp.headers_mut().insert("x-request-id", id);
+/// The whole completion of a model's result.
+pub(super) fn completion(
+    id: String,
+    created: u64,
+    model: String,
+    r: &ModelResult,
+) -> ChatCompletion {
+    let tool_calls = (!r.tool_calls.is_empty()).then(|| tool_calls_json(r));
+    ChatCompletion {
+        id,
+        object: "chat.completion".into(),
+        created,
+        model,
+        choices: vec![ChatChoice {
+            index: 0,
+            message: ChatAnswer {
+                role: "assistant",
+                // As OpenAI: a message that only calls tools has null content.
+                content: (tool_calls.is_none() || !r.text.is_empty()).then(|| r.text.clone()),
+                refusal: None,
+                tool_calls,
+            },
+            logprobs: None,
+            finish_reason: finish_name(r),
+        }],
+        usage: usage_of(r),
     }
-    resp
 }

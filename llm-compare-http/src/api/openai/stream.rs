@@ -1,7 +1,7 @@
 //! The streamed answer: `chat.completion.chunk` frames over SSE, then `[DONE]` (content
 //! chunks written without a serializer on the hot path, byte for byte as the typed ones).
 
-use llm_compare_core::ModelResult;
+use llm_compare_core::{Event, EventKind, ModelResult};
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -84,6 +84,8 @@ pub(super) struct Frames {
     pub(super) include_usage: bool,
     /// A content chunk's frame around its text, rendered once (see [`Frames::content`]).
     pub(super) content_frame: (Vec<u8>, Vec<u8>),
+    /// Whether the role chunk was sent.
+    pub(super) started: bool,
 }
 
 impl Frames {
@@ -94,6 +96,7 @@ impl Frames {
             created,
             include_usage,
             content_frame: (Vec::new(), Vec::new()),
+            started: false,
         };
         let mut head = Vec::new();
         frames.chunk(&mut head, Delta::content(""), None);
@@ -107,6 +110,39 @@ impl Frames {
         let tail = tail.get(2..).unwrap_or_default().to_vec();
         frames.content_frame = (head, tail);
         frames
+    }
+
+    /// The frames of a burst of events; returns how many were written.
+    pub(super) fn events(&mut self, out: &mut Vec<u8>, batch: Vec<Event>) -> u64 {
+        let mut n = 0;
+        for e in batch {
+            // The role chunk goes with the first output (as OpenAI sends it): status and
+            // stage events make no chunk, so they cost the client no write of their own.
+            if !self.started
+                && matches!(
+                    e.kind,
+                    EventKind::ResponseChunk { .. }
+                        | EventKind::ReasoningChunk { .. }
+                        | EventKind::ModelResult(_)
+                )
+            {
+                self.started = true;
+                n += self.chunk(out, Delta::role(), None);
+            }
+            n += match e.kind {
+                EventKind::ResponseChunk { delta, .. } => self.content(out, &delta),
+                EventKind::ReasoningChunk { delta, .. } => {
+                    self.chunk(out, Delta::reasoning(&delta), None)
+                }
+                EventKind::ModelResult(r) => self.result(out, &r),
+                EventKind::Complete(_) => {
+                    out.extend_from_slice(b"data: [DONE]\n\n");
+                    1
+                }
+                _ => 0,
+            };
+        }
+        n
     }
 
     /// A content chunk — the most frequent frame by far — as its fixed frame around the
