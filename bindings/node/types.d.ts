@@ -1328,14 +1328,15 @@ blind: boolean,
  */
 voted: boolean, 
 /**
- * A comparison, or a chat completion (`/v1/chat/completions`).
+ * A comparison, a chat completion (`/v1/chat/completions`) or a message
+ * (`/v1/messages`).
  */
 kind: ComparisonKind, };
 
 /**
  * What a stored comparison is.
  */
-export type ComparisonKind = "comparison" | "chat_completion" | "judge";
+export type ComparisonKind = "comparison" | "chat_completion" | "message" | "judge";
 
 /**
  * A session without its turns (listings).

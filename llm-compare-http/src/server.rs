@@ -360,6 +360,9 @@ async fn auth_and_log(State(state): State<AppState>, mut req: Request, next: Nex
                 Err(e) if crate::api::openai::is_openai_route(&route) => {
                     crate::api::openai::OpenAiError::from(e).into_response()
                 }
+                Err(e) if crate::api::anthropic::is_anthropic_route(&route) => {
+                    crate::api::anthropic::AnthropicError::from(e).into_response()
+                }
                 Err(e) => ApiError::from(e).into_response(),
             }
         }
@@ -467,6 +470,11 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/v1/chat/completions",
             post(crate::api::openai::completions),
+        )
+        .route("/v1/messages", post(crate::api::anthropic::messages))
+        .route(
+            "/v1/messages/count_tokens",
+            post(crate::api::anthropic::count_tokens),
         )
         .route("/v1/models", get(meta::models))
         .route("/v1/tools", get(meta::tools))

@@ -78,6 +78,8 @@ pub enum ComparisonKind {
     Comparison,
     /// One model through the OpenAI-compatible `/v1/chat/completions`.
     ChatCompletion,
+    /// One model through the Anthropic-compatible `/v1/messages`.
+    Message,
     /// A judge's call in an evaluation run: held against the budget and in the usage
     /// ledger like any call, not listed with the comparisons.
     Judge,
@@ -89,6 +91,7 @@ impl ComparisonKind {
         match self {
             Self::Comparison => "comparison",
             Self::ChatCompletion => "chat_completion",
+            Self::Message => "message",
             Self::Judge => "judge",
         }
     }
@@ -98,6 +101,7 @@ impl ComparisonKind {
         match s {
             "comparison" => Some(Self::Comparison),
             "chat_completion" => Some(Self::ChatCompletion),
+            "message" => Some(Self::Message),
             "judge" => Some(Self::Judge),
             _ => None,
         }
@@ -358,7 +362,8 @@ pub struct ComparisonSummary {
     pub blind: bool,
     /// Whether it has a vote.
     pub voted: bool,
-    /// A comparison, or a chat completion (`/v1/chat/completions`).
+    /// A comparison, a chat completion (`/v1/chat/completions`) or a message
+    /// (`/v1/messages`).
     pub kind: ComparisonKind,
 }
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
+from dataclasses import dataclass
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -112,3 +114,52 @@ def free_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
         return port
+
+
+@dataclass
+class Served:
+    """A running `llm-compare serve` on the simulated models and its keys: an admin's, one
+    that may use only `sim/echo`, one allowed one request a minute."""
+
+    url: str
+    admin: str
+    echo_only: str
+    once_per_minute: str
+
+
+
+def clean_env() -> dict[str, str]:
+    """The environment without a developer's real keys or sim settings."""
+    return {
+        k: v for k, v in os.environ.items()
+        if not k.endswith("_API_KEY") and not k.startswith("LLM_COMPARE_")
+    } | {"LLM_COMPARE_SIM_TTFT_MS": "0", "LLM_COMPARE_SIM_TOKENS_PER_S": "0", "RUST_LOG": "warn"}
+
+
+@pytest.fixture(scope="module")
+def served(binary: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    data = tmp_path_factory.mktemp("openai-clients")
+    env = clean_env()
+
+    def mint(*args: str) -> str:
+        out = subprocess.run(
+            [str(binary), "keys", "--data-dir", str(data), "create", *args],
+            env=env, check=True, capture_output=True, text=True,
+        )
+        return out.stdout.strip()
+
+    admin = mint("--user", "root", "--admin")
+    echo_only = mint("--user", "carol", "--models", "sim/echo")
+    once = mint("--user", "dave", "--rpm", "1")
+    proc = subprocess.Popen(
+        [str(binary), "serve", "--bind", "127.0.0.1:0", "--no-ui", "--data-dir", str(data)],
+        stdout=subprocess.PIPE, env=env, text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        url = proc.stdout.readline().strip().rsplit(" ", 1)[-1]
+        assert url.startswith("http://127.0.0.1:"), url
+        yield Served(url, admin, echo_only, once)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

@@ -7,11 +7,6 @@ usage)."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import openai
@@ -19,54 +14,12 @@ import pytest
 from langchain_core.messages import AIMessageChunk
 from langchain_openai import ChatOpenAI
 
-
-@dataclass
-class Served:
-    url: str
-    admin: str
-    echo_only: str
-    once_per_minute: str
-
-    def sdk(self, key: str) -> openai.OpenAI:
-        # No retries: each error is seen as it came.
-        return openai.OpenAI(base_url=self.url + "/v1", api_key=key, max_retries=0)
+from conftest import Served
 
 
-def clean_env() -> dict[str, str]:
-    """The environment without a developer's real keys or sim settings."""
-    return {
-        k: v for k, v in os.environ.items()
-        if not k.endswith("_API_KEY") and not k.startswith("LLM_COMPARE_")
-    } | {"LLM_COMPARE_SIM_TTFT_MS": "0", "LLM_COMPARE_SIM_TOKENS_PER_S": "0", "RUST_LOG": "warn"}
-
-
-@pytest.fixture(scope="module")
-def served(binary: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    data = tmp_path_factory.mktemp("openai-clients")
-    env = clean_env()
-
-    def mint(*args: str) -> str:
-        out = subprocess.run(
-            [str(binary), "keys", "--data-dir", str(data), "create", *args],
-            env=env, check=True, capture_output=True, text=True,
-        )
-        return out.stdout.strip()
-
-    admin = mint("--user", "root", "--admin")
-    echo_only = mint("--user", "carol", "--models", "sim/echo")
-    once = mint("--user", "dave", "--rpm", "1")
-    proc = subprocess.Popen(
-        [str(binary), "serve", "--bind", "127.0.0.1:0", "--no-ui", "--data-dir", str(data)],
-        stdout=subprocess.PIPE, env=env, text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        url = proc.stdout.readline().strip().rsplit(" ", 1)[-1]
-        assert url.startswith("http://127.0.0.1:"), url
-        yield Served(url, admin, echo_only, once)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+def sdk(served: Served, key: str) -> openai.OpenAI:
+    # No retries: each error is seen as it came.
+    return openai.OpenAI(base_url=served.url + "/v1", api_key=key, max_retries=0)
 
 
 TOOLS: Any = [{
@@ -80,7 +33,7 @@ TOOLS: Any = [{
 
 
 def test_a_completion_streamed_and_not_with_usage_when_asked(served: Served) -> None:
-    client = served.sdk(served.admin)
+    client = sdk(served, served.admin)
     answer = client.chat.completions.create(
         model="sim/echo", messages=[{"role": "user", "content": "a b c"}],
     )
@@ -110,7 +63,7 @@ def test_a_completion_streamed_and_not_with_usage_when_asked(served: Served) -> 
 
 
 def test_tool_calls_arrive_as_the_sdks_typed_objects(served: Served) -> None:
-    client = served.sdk(served.admin)
+    client = sdk(served, served.admin)
     answer = client.chat.completions.create(
         model="sim/agent", messages=[{"role": "user", "content": "find walrus"}], tools=TOOLS,
     )
@@ -151,7 +104,7 @@ def test_each_error_is_the_sdks_own_class(
 ) -> None:
     secret = getattr(served, key) if key else "lcsk_wrong"
     with pytest.raises(exc) as e:
-        served.sdk(secret).chat.completions.create(
+        sdk(served, secret).chat.completions.create(
             messages=[{"role": "user", "content": "x"}], **body,
         )
     assert e.value.status_code == status, what
@@ -161,7 +114,7 @@ def test_each_error_is_the_sdks_own_class(
 
 
 def test_a_rate_limit_is_a_rate_limit_error(served: Served) -> None:
-    client = served.sdk(served.once_per_minute)
+    client = sdk(served, served.once_per_minute)
     client.chat.completions.create(model="sim/echo", messages=[{"role": "user", "content": "x"}])
     with pytest.raises(openai.RateLimitError) as e:
         client.chat.completions.create(model="sim/echo", messages=[{"role": "user", "content": "x"}])
@@ -170,7 +123,7 @@ def test_a_rate_limit_is_a_rate_limit_error(served: Served) -> None:
 
 
 def test_a_model_failing_mid_stream_raises_the_sdks_api_error(served: Served) -> None:
-    stream = served.sdk(served.admin).chat.completions.create(
+    stream = sdk(served, served.admin).chat.completions.create(
         model="sim/flaky", messages=[{"role": "user", "content": "go"}], stream=True,
     )
     text = ""

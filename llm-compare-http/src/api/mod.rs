@@ -1,6 +1,7 @@
 //! The HTTP API: routes, their request and response types, errors, auth, limits, metrics
 //! and the OpenAPI document generated from all of it.
 
+pub mod anthropic;
 pub mod auth;
 
 pub mod comparisons;

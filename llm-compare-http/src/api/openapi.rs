@@ -37,6 +37,8 @@ use utoipa::{Modify, OpenApi};
         super::keys::update,
         super::keys::revoke,
         super::openai::completions,
+        super::anthropic::messages,
+        super::anthropic::count_tokens,
         super::meta::models,
         super::meta::tools,
         super::meta::health,
@@ -53,6 +55,7 @@ use utoipa::{Modify, OpenApi};
         (name = "usage", description = "Tokens, cost and budget"),
         (name = "keys", description = "API keys: mint, list, limit, revoke"),
         (name = "openai", description = "OpenAI-compatible endpoint"),
+        (name = "anthropic", description = "Anthropic-compatible endpoint (Messages API)"),
         (name = "meta", description = "Catalogue, health, metrics"),
     )
 )]

@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod abuse;
+mod anthropic_schema;
 mod cli;
 mod cluster;
 mod common;
@@ -22,5 +23,6 @@ mod persistence;
 mod remote;
 mod serve_process;
 mod server;
+mod vendor;
 mod versions;
 mod worker;

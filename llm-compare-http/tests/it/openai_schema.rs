@@ -3,74 +3,25 @@
 //! client can get (bad body, a field that cannot be honoured, unknown model, missing key,
 //! rate limit, a model the key may not use, a failing model, an error mid-stream) and the
 //! model list — validated against the schemas vendored in `tests/openai-openapi/` (MIT,
-//! `scripts/vendor-openai-openapi.py`) with the `jsonschema` crate.
+//! `scripts/vendor-openapi.py`) with the `jsonschema` crate.
 
 use crate::common;
+use crate::vendor::{self, restricted_key, server};
 
-use common::{Server, client, sim_config, sqlite_url, start_state};
+use common::{Server, client};
 use eventsource_stream::Eventsource;
 use futures::StreamExt;
-use llm_compare_http::{AppState, ServerOptions};
-use llm_compare_service::SqlStore;
-use llm_compare_service::keys::CreateKey;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 /// OpenAI's schema `name`, from the vendored subset.
 fn schema(name: &str) -> jsonschema::Validator {
-    let text = include_str!(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/openai-openapi/schemas.json"
-    ));
-    let mut doc: Value = serde_json::from_str(text).unwrap();
-    assert!(doc["$defs"].get(name).is_some(), "no schema {name}");
-    doc["$ref"] = json!(format!("#/$defs/{name}"));
-    jsonschema::validator_for(&doc).unwrap()
+    vendor::schema(vendor::OPENAI, name)
 }
 
 /// Fails with every violation of `name` by `value`, and where.
 fn conforms(name: &str, value: &Value, what: &str) {
-    let v = schema(name);
-    let errors: Vec<String> = v
-        .iter_errors(value)
-        .map(|e| format!("{} at {}", e, e.instance_path()))
-        .collect();
-    assert!(
-        errors.is_empty(),
-        "{what}: not OpenAI's {name}: {errors:#?}\n{value:#}"
-    );
-}
-
-/// A server with a store (keys as data), static key `KEY-A` (alice), and `rpm` requests per
-/// minute per user.
-async fn server(rpm: u32) -> (Server, String) {
-    let (_path, url) = sqlite_url();
-    let store = SqlStore::open(&url).await.unwrap();
-    let (engine, sim) = common::sim_engine(sim_config());
-    let mut options = ServerOptions {
-        api_keys: vec![("alice".into(), "KEY-A".into())],
-        requests_per_minute: rpm,
-        burst: rpm,
-        ..ServerOptions::default()
-    };
-    options.registry.max_active_per_owner = 100;
-    (
-        start_state(AppState::with_store(engine, options, Some(store)), sim).await,
-        url,
-    )
-}
-
-/// A stored key of `user` that may use only `models`.
-async fn restricted_key(url: &str, user: &str, models: &[&str]) -> String {
-    common::mint_key(
-        url,
-        CreateKey {
-            user: user.into(),
-            models: Some(models.iter().map(|m| m.to_string()).collect()),
-            ..CreateKey::default()
-        },
-    )
-    .await
+    vendor::conforms(vendor::OPENAI, name, value, what);
 }
 
 /// `POST /v1/chat/completions` with `body`, as `key`.

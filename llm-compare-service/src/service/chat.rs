@@ -197,12 +197,54 @@ impl Service {
         who: &Principal,
         request: CompareRequest,
     ) -> Result<ChatCall> {
+        self.door_call(who, request, ComparisonKind::ChatCompletion)
+            .await
+    }
+
+    /// An Anthropic-compatible message (`POST /v1/messages`): a call of one model as
+    /// [`Service::chat_completion`] makes it, recorded as a `message`.
+    pub async fn message(&self, who: &Principal, request: CompareRequest) -> Result<ChatCall> {
+        self.door_call(who, request, ComparisonKind::Message).await
+    }
+
+    /// The input tokens of `request` (one model) as the project estimates them (tiktoken;
+    /// providers count their own way): what `count_tokens` answers. The model must exist
+    /// and be one the caller may use; nothing is called, held or recorded.
+    pub fn count_tokens(&self, who: &Principal, request: &CompareRequest) -> Result<u64> {
+        if request.models.len() != 1 {
+            return Err(Error::invalid("model", "one model"));
+        }
+        let calls = self.engine.plan(request)?;
+        check_models(who, &self.engine, &calls)?;
+        Ok(calls
+            .iter()
+            .map(|c| {
+                let tools = serde_json::to_string(&c.tools).map_or(0, |t| {
+                    if c.tools.is_empty() {
+                        0
+                    } else {
+                        llm_compare_core::pricing::count_tokens(&t, c.model.as_str())
+                    }
+                });
+                llm_compare_core::pricing::count_message_tokens(&c.messages, c.model.as_str())
+                    + tools
+            })
+            .sum())
+    }
+
+    /// One model's call through a vendor's door: one of the owner's active slots, the
+    /// budget hold, the record of `kind`.
+    async fn door_call(
+        &self,
+        who: &Principal,
+        request: CompareRequest,
+        kind: ComparisonKind,
+    ) -> Result<ChatCall> {
         if request.models.len() != 1 {
             return Err(Error::invalid("model", "a chat completion has one model"));
         }
         let lease = self.registry.lease(&who.user, None).await?;
-        self.held_call(who, request, ComparisonKind::ChatCompletion, Some(lease))
-            .await
+        self.held_call(who, request, kind, Some(lease)).await
     }
 
     /// A judge's call in an evaluation run: like [`Service::chat_completion`] (held against
