@@ -7,22 +7,13 @@ import assert from "node:assert/strict";
 import Anthropic from "@anthropic-ai/sdk";
 import { createAnthropic } from "@ai-sdk/anthropic";
 import { streamText } from "ai";
-import { startServer } from "./harness.mjs";
+import { startClientServer } from "./harness.mjs";
 
 let server;
 let admin, echoOnly, oncePerMinute;
 
 before(async () => {
-  server = await startServer({
-    env: { LLM_COMPARE_SIM_TTFT_MS: "0", LLM_COMPARE_SIM_TOKENS_PER_S: "0" },
-    mintAdmin: true,
-    mint: [
-      ["--user", "carol", "--models", "sim/echo"],
-      ["--user", "dave", "--rpm", "1"],
-    ],
-  });
-  admin = server.adminKey;
-  [echoOnly, oncePerMinute] = server.minted;
+  ({ server, admin, echoOnly, oncePerMinute } = await startClientServer());
 });
 
 after(async () => {

@@ -120,3 +120,20 @@ export async function until(fn, what, ms = 15000, every = 50) {
     await sleep(every);
   }
 }
+
+/**
+ * A server on the simulated models (no delays) with the keys the client tests use: an
+ * admin's, one that may use only `sim/echo`, one allowed one request a minute.
+ */
+export async function startClientServer() {
+  const server = await startServer({
+    env: { LLM_COMPARE_SIM_TTFT_MS: "0", LLM_COMPARE_SIM_TOKENS_PER_S: "0" },
+    mintAdmin: true,
+    mint: [
+      ["--user", "carol", "--models", "sim/echo"],
+      ["--user", "dave", "--rpm", "1"],
+    ],
+  });
+  const [echoOnly, oncePerMinute] = server.minted;
+  return { server, admin: server.adminKey, echoOnly, oncePerMinute };
+}

@@ -6,7 +6,7 @@
 //! shape where it cannot judge them.
 
 use crate::common;
-use crate::vendor::{self, restricted_key, server};
+use crate::vendor::{self, restricted_key, server, user};
 
 use common::{Server, client};
 use eventsource_stream::Eventsource;
@@ -50,10 +50,6 @@ async fn events(s: &Server, body: Value) -> Vec<Value> {
         out.push(data);
     }
     out
-}
-
-fn user(text: &str) -> Value {
-    json!([{"role": "user", "content": text}])
 }
 
 #[tokio::test]

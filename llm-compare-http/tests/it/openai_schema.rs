@@ -6,7 +6,7 @@
 //! `scripts/vendor-openapi.py`) with the `jsonschema` crate.
 
 use crate::common;
-use crate::vendor::{self, restricted_key, server};
+use crate::vendor::{self, restricted_key, server, user};
 
 use common::{Server, client};
 use eventsource_stream::Eventsource;
@@ -57,10 +57,6 @@ async fn chunks(s: &Server, body: Value) -> Vec<Value> {
     }
     assert!(done, "the stream ends with [DONE]");
     out
-}
-
-fn user(text: &str) -> Value {
-    json!([{"role": "user", "content": text}])
 }
 
 #[tokio::test]

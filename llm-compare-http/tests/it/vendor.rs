@@ -73,3 +73,8 @@ pub async fn restricted_key(url: &str, user: &str, models: &[&str]) -> String {
     )
     .await
 }
+
+/// One user message saying `text`, as both doors take `messages`.
+pub fn user(text: &str) -> Value {
+    json!([{"role": "user", "content": text}])
+}

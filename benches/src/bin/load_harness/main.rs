@@ -11,6 +11,8 @@
 //!   request is cancelled (seen by the mock), mid-stream and while waiting for a first token.
 //! - `post`: `POST /v1/comparisons` (2 zero-delay sim models each) at fixed rates and flat
 //!   out, with `GET /health` as the floor; SQLite and (`--post-database-url`) PostgreSQL.
+//! - `doors`: each vendor door's added latency beside the chat completions door's, at the
+//!   fixed rates (`/v1/messages` over the same upstream answer; `doors.rs`).
 //! - `failover`: two servers of a cluster, one killed with SIGKILL mid-run and restarted;
 //!   every stream resumed on the other, no event lost or duplicated (`failover.rs`).
 //! - `soak`: mixed traffic for `--soak`, memory / descriptors / p99 sampled (`soak.rs`).
@@ -35,6 +37,7 @@ mod attachment;
 mod auth;
 mod cancel;
 mod cluster;
+mod doors;
 mod memory;
 mod overhead;
 mod post;
@@ -45,6 +48,7 @@ use attachment::*;
 use auth::*;
 use cancel::*;
 use cluster::*;
+use doors::*;
 use memory::*;
 use overhead::*;
 use post::*;
@@ -252,6 +256,7 @@ async fn main() {
             "memory" => memory(&args, &mut out).await,
             "cancel" => cancel(&args, &mut out).await,
             "post" => post(&args, &oha, &mut out).await,
+            "doors" => doors(&args, &oha, &mut out).await,
             "auth" => auth(&args, &oha, &mut out).await,
             "attachment" => attachment(&args, &mut out).await,
             "agent" => agent(&args, &mut out).await,

@@ -240,6 +240,29 @@ pub(crate) fn summary(out: &Value) {
             verdict(&v["no_5xx"])
         );
     }
+    if let Some(points) = out["doors"]["points"].as_array() {
+        println!("\n## Each door's added latency (streamed, the same upstream answer), ms\n");
+        println!("| rate (req/s) | door | added p50 / p90 / p99 | achieved req/s |");
+        println!("|---|---|---|---|");
+        for pt in points {
+            for (door, d) in pt["doors"].as_object().into_iter().flatten() {
+                let a = &d["added"];
+                println!(
+                    "| {} | {door} | {} / {} / {} | {:.0} |",
+                    pt["rate"],
+                    ms(&a[0]),
+                    ms(&a[1]),
+                    ms(&a[2]),
+                    d["run"]["rps"].as_f64().unwrap_or(0.0)
+                );
+            }
+            println!(
+                "\nAt {} req/s, /v1/messages adds {:.2}× what /v1/chat/completions adds (p50; target ≤ 1.10).\n",
+                pt["rate"],
+                pt["messages_over_chat_p50"].as_f64().unwrap_or(0.0)
+            );
+        }
+    }
     if let Some(p) = out["post"].as_object() {
         println!("\n## POST /v1/comparisons, 2 zero-delay sim models each (written through)\n");
         println!("| backend | rate asked | achieved | p50 ms | p99 ms | errors |");
