@@ -11,10 +11,11 @@ use futures::StreamExt;
 use futures::stream::{BoxStream, FuturesUnordered};
 
 use crate::engine::call::Action;
-use crate::engine::call::{CallEvent, ToolResult};
+use crate::engine::call::CallEvent;
 use crate::engine::merge::ToolCalls;
 use crate::engine::runner::{PlannedCall, Runner};
 use crate::providers::provider::ProviderEvent;
+use crate::tools::ToolResult;
 use crate::tools::{Awaiting, ClientTools, ToolExecutor, ToolLimits, arguments, execute};
 use crate::types::content::Content;
 use crate::types::request::Message;

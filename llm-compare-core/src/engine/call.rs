@@ -18,7 +18,7 @@ use tracing::Instrument;
 
 use crate::engine::policy::CallPolicy;
 use crate::providers::provider::{Provider, ProviderEvent};
-pub(crate) use crate::tools::ToolResult;
+use crate::tools::ToolResult;
 use crate::types::error::{Error, ErrorCode, ProviderError};
 use crate::types::event::{Attempt, ErrorInfo};
 use crate::types::request::ChatRequest;

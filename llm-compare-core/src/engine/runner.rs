@@ -121,7 +121,7 @@ enum Line {
     End,
     Cancel,
     Step,
-    ToolResult(crate::engine::call::ToolResult),
+    ToolResult(crate::tools::ToolResult),
     Action(crate::engine::call::Action),
 }
 
@@ -301,7 +301,7 @@ mod tests {
                     .into(),
             ),
             CallEvent::StepEnd,
-            CallEvent::ToolResult(crate::engine::call::ToolResult {
+            CallEvent::ToolResult(crate::tools::ToolResult {
                 call_id: "c1".into(),
                 name: "square".into(),
                 content: "49".into(),

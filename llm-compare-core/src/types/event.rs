@@ -370,6 +370,17 @@ impl From<&Error> for ErrorInfo {
     }
 }
 
+/// A result's error as the error it was: its code (hence its status) and message, for a
+/// front end that answers with it.
+impl From<&ErrorInfo> for Error {
+    fn from(e: &ErrorInfo) -> Self {
+        Error::from(crate::types::error::ProviderError::new(
+            e.code,
+            e.message.clone(),
+        ))
+    }
+}
+
 /// A failed attempt of a model call (retried, or given up for a fallback).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -219,13 +219,13 @@ impl Service {
         Ok(calls
             .iter()
             .map(|c| {
-                let tools = serde_json::to_string(&c.tools).map_or(0, |t| {
-                    if c.tools.is_empty() {
-                        0
-                    } else {
+                // The tool definitions count as the JSON the provider is sent.
+                let tools = match serde_json::to_string(&c.tools) {
+                    Ok(t) if !c.tools.is_empty() => {
                         llm_compare_core::pricing::count_tokens(&t, c.model.as_str())
                     }
-                });
+                    _ => 0,
+                };
                 llm_compare_core::pricing::count_message_tokens(&c.messages, c.model.as_str())
                     + tools
             })

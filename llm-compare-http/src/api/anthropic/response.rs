@@ -101,13 +101,5 @@ pub(super) fn message(id: String, model: String, r: &ModelResult) -> MessageBody
 
 /// A model's failure as Anthropic's error response.
 pub(super) fn failed(e: &llm_compare_core::ErrorInfo) -> Response {
-    AnthropicError::from(error_of(e)).into_response()
-}
-
-/// A model's failure as the service's error (its status and message).
-pub(super) fn error_of(e: &llm_compare_core::ErrorInfo) -> llm_compare_core::Error {
-    llm_compare_core::Error::from(llm_compare_core::ProviderError::new(
-        e.code,
-        e.message.clone(),
-    ))
+    AnthropicError::from(llm_compare_core::Error::from(e)).into_response()
 }

@@ -11,7 +11,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::error::body_of;
-use super::response::{error_of, input_of, stop_reason, usage_of};
+use super::response::{input_of, stop_reason, usage_of};
 use crate::api::error::ApiError;
 
 /// The kind of the open content block.
@@ -142,7 +142,11 @@ impl Frames {
     fn result(&mut self, out: &mut Vec<u8>, r: &ModelResult) -> u64 {
         let mut n = self.start(out) + self.close(out);
         if let Some(e) = &r.error {
-            return n + frame(out, "error", &body_of(&ApiError::from(error_of(e))));
+            return n + frame(
+                out,
+                "error",
+                &body_of(&ApiError::from(llm_compare_core::Error::from(e))),
+            );
         }
         if self.blocks == 0 && r.tool_calls.is_empty() {
             // An empty answer is one empty text block, as Anthropic sends it.

@@ -92,11 +92,7 @@ pub(super) fn tool_calls_json(r: &ModelResult) -> Vec<Value> {
 
 /// A model's failure as OpenAI's error response (status, type, message).
 pub(super) fn failed(e: &llm_compare_core::ErrorInfo) -> Response {
-    let err = llm_compare_core::Error::from(llm_compare_core::ProviderError::new(
-        e.code,
-        e.message.clone(),
-    ));
-    OpenAiError::from(err).into_response()
+    OpenAiError::from(llm_compare_core::Error::from(e)).into_response()
 }
 
 /// The whole completion of a model's result.

@@ -191,9 +191,7 @@ impl Frames {
     pub(super) fn result(&self, out: &mut Vec<u8>, r: &ModelResult) -> u64 {
         let mut n = 0;
         if let Some(err) = &r.error {
-            let e = ApiError::from(llm_compare_core::Error::from(
-                llm_compare_core::ProviderError::new(err.code, err.message.clone()),
-            ));
+            let e = ApiError::from(llm_compare_core::Error::from(err));
             n += sse_data(out, &openai_error::body_of(&e));
         } else {
             if !r.tool_calls.is_empty() {
