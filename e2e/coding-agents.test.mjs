@@ -1,12 +1,14 @@
 // The coding agents against llm-compare (issue 47), offline on loopback: Claude Code
-// (`@anthropic-ai/claude-code`, non-interactive `-p`) completes a task through `/v1/messages`
-// on a simulated model, and what it sent is recorded as a comparison its user can open.
-// The agent runs with its own empty HOME and its telemetry, updater and other non-essential
-// traffic off: nothing leaves the machine.
+// (`@anthropic-ai/claude-code`, non-interactive `-p`) completes a task through `/v1/messages`,
+// and Codex CLI (`@openai/codex`, `codex exec` with a custom provider) one through
+// `/v1/responses` — running a shell command the simulated model asks for and reading its
+// output back —, and what each sent is recorded as comparisons its user can open. The agents
+// run with their own empty HOME and their telemetry, updaters and other non-essential traffic
+// off: nothing leaves the machine.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
@@ -64,4 +66,52 @@ test("Claude Code completes a task through /v1/messages", async () => {
   const snapshot = await (await fetch(`${server.url}/v1/comparisons/${sent.id}`, { headers })).json();
   assert.equal(snapshot.status, "completed");
   assert.match(snapshot.models[0].text, /pineapple/);
+});
+
+test("Codex CLI completes a task through /v1/responses, running the tool the model calls", async () => {
+  // A custom provider at the server (the Responses wire), no web search (a built-in tool
+  // the server does not run: it would be refused), no analytics or update check.
+  const codexHome = path.join(home, ".codex");
+  mkdirSync(codexHome, { recursive: true });
+  writeFileSync(
+    path.join(codexHome, "config.toml"),
+    [
+      'model = "sim/agent"',
+      'model_provider = "llmc"',
+      'web_search = "disabled"',
+      "check_for_update_on_startup = false",
+      "[analytics]",
+      "enabled = false",
+      "[model_providers.llmc]",
+      'name = "llm-compare"',
+      `base_url = "${server.url}/v1"`,
+      'env_key = "LLMC_KEY"',
+      'wire_api = "responses"',
+      "",
+    ].join("\n"),
+  );
+  const codex = path.join(root, "e2e", "node_modules", ".bin", "codex");
+  const work = mkdtempSync(path.join(home, "work-"));
+  const running = run(codex, ["exec", "--skip-git-repo-check", "echo pineapple"], {
+    cwd: work,
+    timeout: 90_000,
+    env: agentEnv({ LLMC_KEY: server.adminKey }),
+  });
+  // `codex exec` reads more of its prompt from stdin until it closes.
+  running.child.stdin.end();
+  const { stdout } = await running;
+  // sim/agent called Codex's first tool (exec_command) with the prompt as its command; Codex
+  // ran it and sent the output back; the model answered with what the tool returned.
+  assert.match(stdout, /`exec_command` returned:[\s\S]*pineapple/);
+
+  const headers = { authorization: `Bearer ${server.adminKey}` };
+  const answered = await until(async () => {
+    const list = await (await fetch(`${server.url}/v1/comparisons`, { headers })).json();
+    const calls = list.comparisons.filter((c) => c.kind === "response" && c.status === "completed");
+    return calls.length >= 2 ? calls : undefined;
+  }, "Codex's two requests recorded");
+  assert.deepEqual(answered[0].models, ["sim/agent"]);
+  // The newest: the answer after the tool's output.
+  const last = await (await fetch(`${server.url}/v1/comparisons/${answered[0].id}`, { headers })).json();
+  assert.match(last.models[0].text, /exec_command` returned:[\s\S]*pineapple/);
 });

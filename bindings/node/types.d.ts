@@ -650,7 +650,12 @@ stop?: Array<string>,
 /**
  * Seed for providers that support deterministic sampling.
  */
-seed?: number | null, };
+seed?: number | null, 
+/**
+ * How hard a reasoning model thinks: sent as `reasoning_effort` to OpenAI and
+ * OpenAI-compatible models; other providers do not take it.
+ */
+reasoning_effort?: ReasoningEffort | null, };
 
 /**
  * A tool the models may call, in OpenAI's function format:
@@ -1328,15 +1333,15 @@ blind: boolean,
  */
 voted: boolean, 
 /**
- * A comparison, a chat completion (`/v1/chat/completions`) or a message
- * (`/v1/messages`).
+ * A comparison, a chat completion (`/v1/chat/completions`), a message
+ * (`/v1/messages`) or a response (`/v1/responses`).
  */
 kind: ComparisonKind, };
 
 /**
  * What a stored comparison is.
  */
-export type ComparisonKind = "comparison" | "chat_completion" | "message" | "judge";
+export type ComparisonKind = "comparison" | "chat_completion" | "message" | "response" | "judge";
 
 /**
  * A session without its turns (listings).

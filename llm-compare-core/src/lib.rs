@@ -86,8 +86,8 @@ pub use types::event::{
 pub use types::money::{Cost, CostSource, Usd};
 pub use types::request::{
     ChatRequest, CompareRequest, DEFAULT_MAX_MODELS, FunctionDef, JsonSchemaFormat, Message,
-    ModelId, NamedFunction, Params, ResponseFormat, Role, Tool, ToolCall, ToolChoice,
-    ToolChoiceMode,
+    ModelId, NamedFunction, Params, ReasoningEffort, ResponseFormat, Role, Tool, ToolCall,
+    ToolChoice, ToolChoiceMode,
 };
 pub use types::usage::{Usage, UsageSource};
 

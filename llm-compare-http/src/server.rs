@@ -471,6 +471,8 @@ pub fn router(state: AppState) -> Router {
             "/v1/chat/completions",
             post(crate::api::openai::completions),
         )
+        .route("/v1/responses", post(crate::api::responses::create))
+        .route("/v1/responses/{id}", get(crate::api::responses::retrieve))
         .route("/v1/messages", post(crate::api::anthropic::messages))
         .route(
             "/v1/messages/count_tokens",

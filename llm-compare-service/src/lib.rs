@@ -46,5 +46,5 @@ pub use recover::Recovered;
 pub use redis_registry::RedisRegistry;
 pub use service::{
     ChatCall, CreateComparison, CreateSession, ModelSnapshot, Service, ServiceFeatures,
-    SessionDetail, Snapshot, Submitted, ToolMode, ToolResults, ToolSpec, VoteBody,
+    SessionDetail, Snapshot, Submitted, Thread, ToolMode, ToolResults, ToolSpec, VoteBody,
 };

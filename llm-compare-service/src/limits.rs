@@ -25,6 +25,9 @@ pub struct Limits {
     /// Bytes of attachments (images, files; decoded) one user may have stored, each counted
     /// once however many comparisons carry it (default 1 GiB).
     pub attachment_quota_bytes: u64,
+    /// Bytes of one Responses-API thread (`previous_response_id`'s conversation with the new
+    /// input, as stored; default 8 MiB): how long a chain of follow-ups may grow.
+    pub response_thread_max_bytes: usize,
 }
 
 impl Default for Limits {
@@ -36,6 +39,7 @@ impl Default for Limits {
             eval_max_dataset_bytes: 64 * 1024 * 1024,
             eval_runs_per_user: 2,
             attachment_quota_bytes: 1 << 30,
+            response_thread_max_bytes: 8 * 1024 * 1024,
         }
     }
 }
@@ -51,6 +55,7 @@ impl Limits {
             eval_max_dataset_bytes: usize::MAX,
             eval_runs_per_user: usize::MAX,
             attachment_quota_bytes: u64::MAX,
+            response_thread_max_bytes: usize::MAX,
         }
     }
 

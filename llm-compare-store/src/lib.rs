@@ -80,6 +80,8 @@ pub enum ComparisonKind {
     ChatCompletion,
     /// One model through the Anthropic-compatible `/v1/messages`.
     Message,
+    /// One model through the OpenAI-compatible `/v1/responses`.
+    Response,
     /// A judge's call in an evaluation run: held against the budget and in the usage
     /// ledger like any call, not listed with the comparisons.
     Judge,
@@ -92,6 +94,7 @@ impl ComparisonKind {
             Self::Comparison => "comparison",
             Self::ChatCompletion => "chat_completion",
             Self::Message => "message",
+            Self::Response => "response",
             Self::Judge => "judge",
         }
     }
@@ -102,6 +105,7 @@ impl ComparisonKind {
             "comparison" => Some(Self::Comparison),
             "chat_completion" => Some(Self::ChatCompletion),
             "message" => Some(Self::Message),
+            "response" => Some(Self::Response),
             "judge" => Some(Self::Judge),
             _ => None,
         }
@@ -362,8 +366,8 @@ pub struct ComparisonSummary {
     pub blind: bool,
     /// Whether it has a vote.
     pub voted: bool,
-    /// A comparison, a chat completion (`/v1/chat/completions`) or a message
-    /// (`/v1/messages`).
+    /// A comparison, a chat completion (`/v1/chat/completions`), a message
+    /// (`/v1/messages`) or a response (`/v1/responses`).
     pub kind: ComparisonKind,
 }
 
@@ -380,6 +384,26 @@ pub struct NewSession {
     pub models: Vec<String>,
     /// A system prompt for every turn.
     pub system: Option<String>,
+    /// Unix milliseconds.
+    pub created_at_ms: i64,
+}
+
+/// An answer of the Responses door kept for `previous_response_id` and
+/// `GET /v1/responses/{id}`: the conversation through the answer, and the answer as sent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResponseThread {
+    /// The answer's id (`resp_…`).
+    pub id: String,
+    /// Who asked: only they may continue or read it.
+    pub owner: String,
+    /// The stored comparison of the call.
+    pub comparison_id: String,
+    /// The model that answered (a follow-up continues with it).
+    pub model: String,
+    /// The conversation through the answer: the instructions, every input and output item.
+    pub messages: Vec<llm_compare_core::Message>,
+    /// The answer, as the door sent it (its Response object).
+    pub response: serde_json::Value,
     /// Unix milliseconds.
     pub created_at_ms: i64,
 }
@@ -676,7 +700,7 @@ pub trait ComparisonStore: Send + Sync {
     async fn attachment_bytes(&self, owner: &str) -> Result<u64>;
 }
 
-/// Sessions and their turns.
+/// Sessions and their turns, and the Responses door's threads.
 #[async_trait]
 pub trait SessionStore: Send + Sync {
     /// Records a new session.
@@ -692,6 +716,10 @@ pub trait SessionStore: Send + Sync {
     async fn session(&self, owner: &str, id: &str) -> Result<Option<StoredSession>>;
     /// Deletes a session and its turns; false if unknown or another owner's.
     async fn delete_session(&self, owner: &str, id: &str) -> Result<bool>;
+    /// Keeps an answer of the Responses door (its thread), replacing one of the same id.
+    async fn save_thread(&self, t: &ResponseThread) -> Result<()>;
+    /// An answer of `owner`'s (None if unknown or another owner's).
+    async fn thread(&self, owner: &str, id: &str) -> Result<Option<ResponseThread>>;
 }
 
 /// Votes: people's and the judges'.

@@ -164,6 +164,9 @@ pub fn build_body(req: &ChatRequest, opts: OpenAiOptions, blobs: &mut Blobs) -> 
         if let Some(s) = p.seed {
             obj.insert("seed".into(), json!(s));
         }
+        if let Some(e) = p.reasoning_effort {
+            obj.insert("reasoning_effort".into(), json!(e));
+        }
         if !req.tools.is_empty() {
             obj.insert("tools".into(), json!(req.tools));
         }

@@ -202,6 +202,30 @@ pub struct Params {
     /// Seed for providers that support deterministic sampling.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seed: Option<u64>,
+    /// How hard a reasoning model thinks: sent as `reasoning_effort` to OpenAI and
+    /// OpenAI-compatible models; other providers do not take it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning_effort: Option<ReasoningEffort>,
+}
+
+/// How hard a reasoning model thinks (OpenAI's `reasoning_effort` values).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(rename_all = "lowercase")]
+pub enum ReasoningEffort {
+    /// No reasoning.
+    None,
+    /// The least.
+    Minimal,
+    /// Little.
+    Low,
+    /// The usual.
+    Medium,
+    /// Much.
+    High,
+    /// The most.
+    Xhigh,
 }
 
 impl Params {
@@ -218,6 +242,7 @@ impl Params {
                 self.stop.clone()
             },
             seed: self.seed.or(base.seed),
+            reasoning_effort: self.reasoning_effort.or(base.reasoning_effort),
         }
     }
 

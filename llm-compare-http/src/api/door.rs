@@ -11,7 +11,7 @@ use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use futures::stream::BoxStream;
-use llm_compare_core::{ErrorInfo, Event, EventKind, ModelResult, bursts};
+use llm_compare_core::{Content, ErrorInfo, Event, EventKind, Message, ModelResult, Role, bursts};
 
 /// How long a streamed answer's headers wait for the model's first output: past it they
 /// leave alone (a slow first token must not look like a dead server to the client).
@@ -115,4 +115,43 @@ pub(crate) fn one_model(mut e: crate::api::error::ApiError) -> crate::api::error
         e.field = Some("model".into());
     }
     e
+}
+
+/// The engine's messages for a door's `system` prompt and conversation: instructions sent
+/// among the messages (Claude Code's environment notes, Codex's developer messages) join the
+/// system prompt, since every provider takes instructions first and a conversation ends with
+/// the user's turn.
+pub(crate) fn instructions_first(system: Option<String>, said: Vec<Message>) -> Vec<Message> {
+    let (extra, said): (Vec<Message>, Vec<Message>) =
+        said.into_iter().partition(|m| m.role == Role::System);
+    let texts: Vec<String> = system
+        .into_iter()
+        .chain(extra.iter().map(|m| m.content.text().into_owned()))
+        .filter(|t| !t.is_empty())
+        .collect();
+    let mut messages = Vec::with_capacity(said.len() + 1);
+    if !texts.is_empty() {
+        messages.push(Message::system(Content::Text(texts.join("\n\n"))));
+    }
+    messages.extend(said);
+    messages
+}
+
+/// The frames of an SSE body a door wrote: (event name, data), the name matching the data's
+/// `type` each time.
+#[cfg(test)]
+pub(crate) fn frames_of(out: &[u8]) -> Vec<(String, serde_json::Value)> {
+    String::from_utf8_lossy(out)
+        .split("\n\n")
+        .filter(|f| !f.is_empty())
+        .map(|f| {
+            let (name, data) = f.split_once('\n').unwrap_or_default();
+            let name = name.strip_prefix("event: ").unwrap_or_default().to_string();
+            let data: serde_json::Value =
+                serde_json::from_str(data.strip_prefix("data: ").unwrap_or_default())
+                    .unwrap_or_default();
+            assert_eq!(data["type"], name.as_str(), "{f}");
+            (name, data)
+        })
+        .collect()
 }

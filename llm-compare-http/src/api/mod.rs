@@ -17,5 +17,6 @@ pub mod meta;
 pub mod metrics;
 pub mod openai;
 pub mod openapi;
+pub mod responses;
 pub mod sessions;
 pub mod usage;

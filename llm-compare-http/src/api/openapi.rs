@@ -37,6 +37,8 @@ use utoipa::{Modify, OpenApi};
         super::keys::update,
         super::keys::revoke,
         super::openai::completions,
+        super::responses::create,
+        super::responses::retrieve,
         super::anthropic::messages,
         super::anthropic::count_tokens,
         super::meta::models,
@@ -54,7 +56,7 @@ use utoipa::{Modify, OpenApi};
         (name = "leaderboard", description = "Votes as a ranking"),
         (name = "usage", description = "Tokens, cost and budget"),
         (name = "keys", description = "API keys: mint, list, limit, revoke"),
-        (name = "openai", description = "OpenAI-compatible endpoint"),
+        (name = "openai", description = "OpenAI-compatible endpoints (Chat Completions, Responses)"),
         (name = "anthropic", description = "Anthropic-compatible endpoint (Messages API)"),
         (name = "meta", description = "Catalogue, health, metrics"),
     )

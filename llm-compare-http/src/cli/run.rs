@@ -85,6 +85,7 @@ fn request(args: &RunArgs) -> Result<CompareRequest, Error> {
             top_p: args.top_p,
             stop: args.stop.clone(),
             seed: args.seed,
+            reasoning_effort: None,
         },
         ..CompareRequest::default()
     })

@@ -16,6 +16,7 @@ mod keys;
 mod kubernetes;
 mod mcp;
 mod mock_upstream;
+mod openai_responses_schema;
 mod openai_schema;
 mod otel;
 mod outage;

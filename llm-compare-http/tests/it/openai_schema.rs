@@ -26,17 +26,11 @@ fn conforms(name: &str, value: &Value, what: &str) {
 
 /// `POST /v1/chat/completions` with `body`, as `key`.
 async fn send(s: &Server, key: Option<&str>, body: &Value) -> reqwest::Response {
-    let mut r = client().post(format!("{}/v1/chat/completions", s.url));
-    if let Some(k) = key {
-        r = r.bearer_auth(k);
-    }
-    r.json(body).send().await.unwrap()
+    vendor::send(s, "/v1/chat/completions", key, body).await
 }
 
 async fn post(s: &Server, key: Option<&str>, body: Value) -> (StatusCode, Value) {
-    let r = send(s, key, &body).await;
-    let status = r.status();
-    (status, r.json().await.unwrap())
+    vendor::post(s, "/v1/chat/completions", key, body).await
 }
 
 /// The `data:` payloads of a streamed completion, `[DONE]` excluded (asserted last).
@@ -267,16 +261,11 @@ async fn every_response_matches_openais_schemas() {
         }
     }
     // Not JSON at all.
-    let r = client()
-        .post(format!("{}/v1/chat/completions", s.url))
-        .bearer_auth("KEY-A")
-        .header("content-type", "text/plain")
-        .body("hi")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 415);
-    conforms("ErrorResponse", &r.json().await.unwrap(), "not JSON");
+    conforms(
+        "ErrorResponse",
+        &vendor::not_json(&s, "/v1/chat/completions").await,
+        "not JSON",
+    );
 
     // The model list.
     let r = client()

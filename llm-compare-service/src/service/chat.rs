@@ -234,7 +234,7 @@ impl Service {
 
     /// One model's call through a vendor's door: one of the owner's active slots, the
     /// budget hold, the record of `kind`.
-    async fn door_call(
+    pub(super) async fn door_call(
         &self,
         who: &Principal,
         request: CompareRequest,

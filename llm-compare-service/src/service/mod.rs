@@ -11,6 +11,7 @@ mod bodies;
 mod chat;
 mod keys;
 mod reads;
+mod responses;
 mod sessions;
 mod snapshot;
 mod submit;
@@ -21,6 +22,7 @@ pub use bodies::{
     CreateComparison, CreateSession, Submitted, ToolMode, ToolResults, ToolSpec, VoteBody,
 };
 pub use chat::ChatCall;
+pub use responses::Thread;
 pub(crate) use snapshot::fold;
 pub use snapshot::{ModelSnapshot, SessionDetail, Snapshot, stored_snapshot};
 

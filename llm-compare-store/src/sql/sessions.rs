@@ -3,9 +3,9 @@
 use async_trait::async_trait;
 use llm_compare_core::Result;
 
-use super::decode::{db_err, json, summary};
+use super::decode::{db_err, get, json, parse_json, summary};
 use super::{Scope, SqlStore};
-use crate::{NewSession, SessionStore, SessionSummary, StoredSession};
+use crate::{NewSession, ResponseThread, SessionStore, SessionSummary, StoredSession};
 
 #[async_trait]
 impl SessionStore for SqlStore {
@@ -100,5 +100,56 @@ impl SessionStore for SqlStore {
         }
         tx.commit().await.map_err(db_err)?;
         Ok(r.rows_affected() > 0)
+    }
+
+    async fn save_thread(&self, t: &ResponseThread) -> Result<()> {
+        let mut tx = self.begin().await?;
+        // Delete then insert: one statement for both databases (no upsert syntax to pick).
+        sqlx::query("DELETE FROM response_threads WHERE id = $1")
+            .bind(&t.id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        sqlx::query(
+            "INSERT INTO response_threads (id, owner, comparison_id, model, messages, response, created_at_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&t.id)
+        .bind(&t.owner)
+        .bind(&t.comparison_id)
+        .bind(&t.model)
+        .bind(json(&t.messages))
+        .bind(json(&t.response))
+        .bind(t.created_at_ms)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn thread(&self, owner: &str, id: &str) -> Result<Option<ResponseThread>> {
+        let Some(row) = sqlx::query(
+            "SELECT comparison_id, model, messages, response, created_at_ms \
+             FROM response_threads WHERE id = $1 AND owner = $2",
+        )
+        .bind(id)
+        .bind(owner)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_err)?
+        else {
+            return Ok(None);
+        };
+        let messages: String = get(&row, "messages")?;
+        let response: String = get(&row, "response")?;
+        Ok(Some(ResponseThread {
+            id: id.to_string(),
+            owner: owner.to_string(),
+            comparison_id: get(&row, "comparison_id")?,
+            model: get(&row, "model")?,
+            messages: parse_json("response_threads", id, "messages", &messages)?,
+            response: parse_json("response_threads", id, "response", &response)?,
+            created_at_ms: get(&row, "created_at_ms")?,
+        }))
     }
 }

@@ -339,34 +339,12 @@ impl MessagesRequest {
         if !counting && self.max_tokens.is_none() {
             return Err(ApiError::invalid("max_tokens", "Field required"));
         }
-        let mut messages = Vec::with_capacity(self.messages.len() + 1);
-        if let Some(system) = self.system.as_ref().map(system_of).transpose()?.flatten() {
-            messages.push(Message::system(system));
-        }
+        let system = self.system.as_ref().map(system_of).transpose()?.flatten();
         let mut said = Vec::with_capacity(self.messages.len());
         for (i, m) in self.messages.iter().enumerate() {
             messages_of(m, i, &mut said)?;
         }
-        // Instructions sent among the messages (Claude Code's environment notes) join the
-        // system prompt: every provider takes instructions first, and a conversation ends
-        // with the user's turn.
-        let (extra, said): (Vec<Message>, Vec<Message>) = said
-            .into_iter()
-            .partition(|m| m.role == llm_compare_core::Role::System);
-        let extra: Vec<String> = extra
-            .iter()
-            .map(|m| m.content.text().into_owned())
-            .collect();
-        if !extra.is_empty() {
-            match messages.first_mut() {
-                Some(first) => {
-                    let text = format!("{}\n\n{}", first.content.text(), extra.join("\n\n"));
-                    first.content = Content::Text(text);
-                }
-                None => messages.push(Message::system(extra.join("\n\n"))),
-            }
-        }
-        messages.extend(said);
+        let messages = crate::api::door::instructions_first(system, said);
         Ok(CompareRequest {
             models: vec![self.model],
             messages,
@@ -377,6 +355,7 @@ impl MessagesRequest {
                 top_p: self.top_p,
                 stop: self.stop_sequences.unwrap_or_default(),
                 seed: None,
+                reasoning_effort: None,
             },
             tools: tools_of(self.tools.as_deref().unwrap_or_default())?,
             tool_choice: self

@@ -186,22 +186,8 @@ impl Frames {
 mod tests {
     use super::*;
     use llm_compare_core::ToolCall;
-    use serde_json::Value;
 
-    fn events(out: &[u8]) -> Vec<(String, Value)> {
-        String::from_utf8_lossy(out)
-            .split("\n\n")
-            .filter(|f| !f.is_empty())
-            .map(|f| {
-                let (name, data) = f.split_once('\n').unwrap();
-                let name = name.strip_prefix("event: ").unwrap().to_string();
-                let data: Value =
-                    serde_json::from_str(data.strip_prefix("data: ").unwrap()).unwrap();
-                assert_eq!(data["type"], name.as_str(), "{f}");
-                (name, data)
-            })
-            .collect()
-    }
+    use crate::api::door::frames_of as events;
 
     #[test]
     fn blocks_open_and_close_in_order_and_the_end_carries_usage() {

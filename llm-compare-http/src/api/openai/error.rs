@@ -123,7 +123,10 @@ impl IntoResponse for OpenAiError {
 /// Whether `path` is one of the OpenAI-compatible routes (their errors, authentication's
 /// included, take OpenAI's shape).
 pub fn is_openai_route(path: &str) -> bool {
-    matches!(path, "/v1/chat/completions" | "/v1/models")
+    matches!(
+        path,
+        "/v1/chat/completions" | "/v1/models" | "/v1/responses"
+    ) || path.starts_with("/v1/responses/")
 }
 
 #[cfg(test)]

@@ -68,6 +68,8 @@ pub struct ChatCompletionRequest {
     pub stop: Option<Value>,
     /// Seed.
     pub seed: Option<u64>,
+    /// How hard a reasoning model thinks: sent to OpenAI and OpenAI-compatible models.
+    pub reasoning_effort: Option<llm_compare_core::ReasoningEffort>,
     /// Tools.
     pub tools: Option<Vec<Tool>>,
     /// Tool choice.
@@ -294,6 +296,7 @@ impl ChatCompletionRequest {
                 top_p: self.top_p,
                 stop,
                 seed: self.seed,
+                reasoning_effort: self.reasoning_effort,
             },
             tools: self.tools.unwrap_or_default(),
             tool_choice: self.tool_choice,

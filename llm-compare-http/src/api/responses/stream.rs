@@ -1,0 +1,410 @@
+//! The streamed answer as OpenAI's Responses events: `response.created`,
+//! `response.in_progress`, then per output item `response.output_item.added`, its deltas
+//! (`response.reasoning_text.delta`, `response.output_text.delta` inside a content part,
+//! `response.function_call_arguments.delta`, `response.custom_tool_call_input.delta`), their
+//! `.done` events and `response.output_item.done`, then `response.completed` (or
+//! `response.incomplete`) with usage — or `error` and `response.failed` when the model fails
+//! mid-answer. Every event carries its `sequence_number`. A plain state machine over the
+//! engine's events (which item is open), unit-tested below.
+
+use std::io::Write as _;
+
+use llm_compare_core::{Event, EventKind, ModelResult};
+use serde_json::{Value, json};
+
+use super::response::{Shape, custom_input, message_item, reasoning_item, status_of, text_part};
+
+/// The kind of the open output item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Item {
+    Reasoning,
+    Text,
+}
+
+/// How the stream ended: the final Response and the model's result.
+#[derive(Debug)]
+pub(super) struct Ended {
+    pub response: Value,
+    pub result: ModelResult,
+}
+
+/// Writes the events of one streamed response.
+#[derive(Debug)]
+pub(super) struct Frames {
+    shape: Shape,
+    seq: u64,
+    started: bool,
+    /// The open item: its kind, output index, and text so far.
+    open: Option<(Item, usize, String)>,
+    /// Finished output items, in order.
+    items: Vec<Value>,
+}
+
+impl Frames {
+    pub(super) fn new(shape: Shape) -> Self {
+        Self {
+            shape,
+            seq: 0,
+            started: false,
+            open: None,
+            items: Vec::new(),
+        }
+    }
+
+    /// `event: <type>` and `data: <json>` with the next sequence number; returns 1.
+    fn frame(&mut self, out: &mut Vec<u8>, mut data: Value) -> u64 {
+        let kind = data["type"].as_str().unwrap_or_default().to_string();
+        data["sequence_number"] = json!(self.seq);
+        self.seq += 1;
+        out.extend_from_slice(b"event: ");
+        out.extend_from_slice(kind.as_bytes());
+        out.extend_from_slice(b"\ndata: ");
+        // Serializing a JSON value cannot fail.
+        let _ = serde_json::to_writer(&mut *out, &data);
+        out.extend_from_slice(b"\n\n");
+        1
+    }
+
+    /// The frames of a burst of events; returns how many were written, and the end when the
+    /// burst held the model's result.
+    pub(super) fn events(&mut self, out: &mut Vec<u8>, batch: Vec<Event>) -> (u64, Option<Ended>) {
+        let mut n = 0;
+        let mut ended = None;
+        for e in batch {
+            match e.kind {
+                EventKind::ResponseChunk { delta, .. } => n += self.delta(out, Item::Text, &delta),
+                EventKind::ReasoningChunk { delta, .. } => {
+                    n += self.delta(out, Item::Reasoning, &delta);
+                }
+                EventKind::ModelResult(r) => {
+                    let (k, end) = self.result(out, *r);
+                    n += k;
+                    ended = Some(end);
+                }
+                _ => {}
+            }
+        }
+        (n, ended)
+    }
+
+    fn start(&mut self, out: &mut Vec<u8>) -> u64 {
+        if self.started {
+            return 0;
+        }
+        self.started = true;
+        let response = self.shape.response("in_progress", Vec::new(), None);
+        self.frame(
+            out,
+            json!({"type": "response.created", "response": response}),
+        ) + self.frame(
+            out,
+            json!({"type": "response.in_progress", "response": response}),
+        )
+    }
+
+    fn item_id(&self, item: Item) -> String {
+        match item {
+            Item::Reasoning => self.shape.item_id("rs", 0),
+            Item::Text => self.shape.item_id("msg", 0),
+        }
+    }
+
+    fn close(&mut self, out: &mut Vec<u8>) -> u64 {
+        let Some((item, index, text)) = self.open.take() else {
+            return 0;
+        };
+        let id = self.item_id(item);
+        let (n, done) = match item {
+            Item::Reasoning => (
+                self.frame(
+                    out,
+                    json!({"type": "response.reasoning_text.done", "item_id": id,
+                           "output_index": index, "content_index": 0, "text": text}),
+                ),
+                reasoning_item(id, &text, "completed"),
+            ),
+            Item::Text => {
+                let part = text_part(&text);
+                (
+                    self.frame(
+                        out,
+                        json!({"type": "response.output_text.done", "item_id": id,
+                               "output_index": index, "content_index": 0, "text": text, "logprobs": []}),
+                    ) + self.frame(
+                        out,
+                        json!({"type": "response.content_part.done", "item_id": id,
+                               "output_index": index, "content_index": 0, "part": part}),
+                    ),
+                    message_item(id, vec![part], "completed"),
+                )
+            }
+        };
+        self.items.push(done.clone());
+        n + self.frame(
+            out,
+            json!({"type": "response.output_item.done", "output_index": index, "item": done}),
+        )
+    }
+
+    /// A piece of text or reasoning: in the open item of its kind, else a new one.
+    fn delta(&mut self, out: &mut Vec<u8>, kind: Item, text: &str) -> u64 {
+        let mut n = self.start(out);
+        if !matches!(self.open, Some((open, ..)) if open == kind) {
+            n += self.close(out);
+            let index = self.items.len();
+            let id = self.item_id(kind);
+            let added = match kind {
+                Item::Reasoning => json!({"type": "reasoning", "id": id, "summary": [],
+                                          "content": [], "status": "in_progress"}),
+                Item::Text => message_item(id.clone(), Vec::new(), "in_progress"),
+            };
+            n += self.frame(
+                out,
+                json!({"type": "response.output_item.added", "output_index": index, "item": added}),
+            );
+            if kind == Item::Text {
+                n += self.frame(
+                    out,
+                    json!({"type": "response.content_part.added", "item_id": id,
+                           "output_index": index, "content_index": 0, "part": text_part("")}),
+                );
+            }
+            self.open = Some((kind, index, String::new()));
+        }
+        let Some((_, index, so_far)) = self.open.as_mut() else {
+            return n;
+        };
+        so_far.push_str(text);
+        let index = *index;
+        let id = self.item_id(kind);
+        // The most frequent frame by far: written without building a JSON value.
+        let kind = match kind {
+            Item::Text => "response.output_text.delta",
+            Item::Reasoning => "response.reasoning_text.delta",
+        };
+        let logprobs = if kind == "response.output_text.delta" {
+            ",\"logprobs\":[]"
+        } else {
+            ""
+        };
+        let _ = write!(
+            out,
+            "event: {kind}\ndata: {{\"type\":\"{kind}\",\"item_id\":\"{id}\",\"output_index\":{index},\"content_index\":0{logprobs},\"sequence_number\":{},\"delta\":",
+            self.seq
+        );
+        self.seq += 1;
+        // Serializing a string cannot fail.
+        let _ = serde_json::to_writer(&mut *out, text);
+        out.extend_from_slice(b"}\n\n");
+        n + 1
+    }
+
+    /// The model's end: its calls as items, then `response.completed` (or
+    /// `response.incomplete`) — or its error as `error` and `response.failed`.
+    fn result(&mut self, out: &mut Vec<u8>, r: ModelResult) -> (u64, Ended) {
+        let mut n = self.start(out) + self.close(out);
+        if let Some(e) = &r.error {
+            let body = crate::api::openai::error::body_of(&crate::api::error::ApiError::from(
+                llm_compare_core::Error::from(e),
+            ));
+            n += self.frame(
+                out,
+                json!({"type": "error", "code": body.error.code, "message": body.error.message,
+                       "param": body.error.param}),
+            );
+        } else {
+            if self.items.is_empty() && r.tool_calls.is_empty() {
+                // An empty answer is one empty message, as OpenAI sends it.
+                n += self.delta(out, Item::Text, "") + self.close(out);
+            }
+            for (k, call) in r.tool_calls.iter().enumerate() {
+                let index = self.items.len();
+                let added = self.shape.call_item(k, call, "in_progress");
+                let id = added["id"].as_str().unwrap_or_default().to_string();
+                let custom = added["type"] == "custom_tool_call";
+                n += self.frame(
+                    out,
+                    json!({"type": "response.output_item.added", "output_index": index, "item": added}),
+                );
+                n += if custom {
+                    let input = custom_input(call);
+                    self.frame(
+                        out,
+                        json!({"type": "response.custom_tool_call_input.delta", "item_id": id,
+                               "output_index": index, "delta": input}),
+                    ) + self.frame(
+                        out,
+                        json!({"type": "response.custom_tool_call_input.done", "item_id": id,
+                               "output_index": index, "input": input}),
+                    )
+                } else {
+                    self.frame(
+                        out,
+                        json!({"type": "response.function_call_arguments.delta", "item_id": id,
+                               "output_index": index, "delta": call.arguments}),
+                    ) + self.frame(
+                        out,
+                        json!({"type": "response.function_call_arguments.done", "item_id": id,
+                               "output_index": index, "name": call.name, "arguments": call.arguments}),
+                    )
+                };
+                let done = self.shape.call_item(k, call, "completed");
+                self.items.push(done.clone());
+                n += self.frame(
+                    out,
+                    json!({"type": "response.output_item.done", "output_index": index, "item": done}),
+                );
+            }
+        }
+        let status = status_of(&r);
+        let response = self
+            .shape
+            .response(status, std::mem::take(&mut self.items), Some(&r));
+        let kind = match status {
+            "failed" => "response.failed",
+            "incomplete" => "response.incomplete",
+            _ => "response.completed",
+        };
+        n += self.frame(out, json!({"type": kind, "response": response}));
+        (
+            n,
+            Ended {
+                response,
+                result: r,
+            },
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use llm_compare_core::ToolCall;
+    use serde_json::Map;
+
+    use crate::api::door::frames_of as events;
+
+    fn result(extra: Value) -> ModelResult {
+        let mut v = json!({
+            "model_index": 0, "model": "sim/echo", "text": "Hello", "finish_reason": "stop",
+            "partial": false,
+            "usage": {"input_tokens": 10, "output_tokens": 3, "cached_input_tokens": 4},
+            "cost": {"priced": false, "source": "price_table"},
+            "timing": {"ttft_ms": 1.0, "total_ms": 2.0}
+        });
+        for (k, x) in extra.as_object().unwrap() {
+            v[k] = x.clone();
+        }
+        serde_json::from_value(v).unwrap()
+    }
+
+    fn frames(custom: &[&str]) -> Frames {
+        Frames::new(Shape {
+            id: "resp_1".into(),
+            created_at: 1,
+            model: "sim/echo".into(),
+            echo: Map::new(),
+            custom: custom.iter().map(|c| c.to_string()).collect(),
+            namespaced: Vec::new(),
+        })
+    }
+
+    #[test]
+    fn items_open_and_close_in_order_and_the_end_carries_usage() {
+        let mut f = frames(&["apply_patch"]);
+        let mut out = Vec::new();
+        f.delta(&mut out, Item::Reasoning, "hmm");
+        f.delta(&mut out, Item::Text, "Hel");
+        f.delta(&mut out, Item::Text, "lo \"you\"");
+        let mut r = result(json!({"finish_reason": "tool_calls"}));
+        r.tool_calls.push(ToolCall {
+            id: "call_1".into(),
+            name: "add".into(),
+            arguments: r#"{"a":1}"#.into(),
+        });
+        r.tool_calls.push(ToolCall {
+            id: "call_2".into(),
+            name: "apply_patch".into(),
+            arguments: r#"{"input":"*** Begin"}"#.into(),
+        });
+        let (_, ended) = f.result(&mut out, r);
+        let got = events(&out);
+        let names: Vec<&str> = got.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "response.created",
+                "response.in_progress",
+                "response.output_item.added",
+                "response.reasoning_text.delta",
+                "response.reasoning_text.done",
+                "response.output_item.done",
+                "response.output_item.added",
+                "response.content_part.added",
+                "response.output_text.delta",
+                "response.output_text.delta",
+                "response.output_text.done",
+                "response.content_part.done",
+                "response.output_item.done",
+                "response.output_item.added",
+                "response.function_call_arguments.delta",
+                "response.function_call_arguments.done",
+                "response.output_item.done",
+                "response.output_item.added",
+                "response.custom_tool_call_input.delta",
+                "response.custom_tool_call_input.done",
+                "response.output_item.done",
+                "response.completed",
+            ]
+        );
+        let seqs: Vec<u64> = got
+            .iter()
+            .map(|(_, d)| d["sequence_number"].as_u64().unwrap())
+            .collect();
+        assert_eq!(seqs, (0..22).collect::<Vec<u64>>());
+        assert_eq!(got[9].1["delta"], "lo \"you\"");
+        assert_eq!(got[10].1["text"], "Hello \"you\"");
+        assert_eq!(got[9].1["output_index"], 1);
+        assert_eq!(got[15].1["arguments"], r#"{"a":1}"#);
+        assert_eq!(got[19].1["input"], "*** Begin");
+        let output = &ended.response["output"];
+        let kinds: Vec<&str> = output
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["type"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            kinds,
+            ["reasoning", "message", "function_call", "custom_tool_call"]
+        );
+        assert_eq!(
+            ended.response["usage"]["input_tokens_details"]["cached_tokens"],
+            4
+        );
+        assert_eq!(ended.response["status"], "completed");
+    }
+
+    #[test]
+    fn a_failure_mid_answer_is_an_error_then_response_failed() {
+        let mut f = frames(&[]);
+        let mut out = Vec::new();
+        f.delta(&mut out, Item::Text, "Hel");
+        let r = result(
+            json!({"error": {"code": "server", "message": "upstream broke", "retryable": true}}),
+        );
+        let (_, ended) = f.result(&mut out, r);
+        let got = events(&out);
+        let names: Vec<&str> = got.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(&names[names.len() - 2..], ["error", "response.failed"]);
+        assert_eq!(ended.response["status"], "failed");
+        assert_eq!(ended.response["error"]["code"], "server_error");
+        let r = result(json!({"finish_reason": "length"}));
+        let (_, ended) = frames(&[]).result(&mut Vec::new(), r);
+        assert_eq!(ended.response["status"], "incomplete");
+        assert_eq!(
+            ended.response["incomplete_details"]["reason"],
+            "max_output_tokens"
+        );
+    }
+}
