@@ -120,6 +120,36 @@ async fn every_response_matches_openais_schemas() {
         .to_string();
     assert!(text.contains("42"), "{next}");
 
+    // A custom tool (free-text input, as Codex's apply_patch) inside a namespace: a
+    // custom_tool_call item; a namespaced function's call names its namespace.
+    let custom = json!([{"type": "namespace", "name": "edit", "description": "Editing", "tools": [
+        {"type": "custom", "name": "apply_patch", "description": "Patches a file",
+         "format": {"type": "grammar", "syntax": "lark", "definition": "start: /.+/"}}]}]);
+    let (status, v) = post(
+        &s,
+        Some("KEY-A"),
+        json!({"model": "sim/agent", "input": "fix it", "tools": custom}),
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    conforms("Response", &v, "a custom tool call");
+    let call = items(&v, "custom_tool_call")[0];
+    assert_eq!(
+        (call["name"].as_str(), call["input"].as_str()),
+        (Some("apply_patch"), Some("fix it"))
+    );
+    let namespaced =
+        json!([{"type": "namespace", "name": "crm", "description": "CRM", "tools": lookup()}]);
+    let (status, v) = post(
+        &s,
+        Some("KEY-A"),
+        json!({"model": "sim/agent", "input": "find x", "tools": namespaced}),
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    conforms("Response", &v, "a namespaced function call");
+    assert_eq!(items(&v, "function_call")[0]["namespace"], "crm");
+
     // Read back: as answered; another user's read is a 404 (as is a follow-up of it).
     let (status, back) = get(&s, "KEY-A", next["id"].as_str().unwrap()).await;
     assert_eq!(status, 200, "{back}");
