@@ -10,6 +10,7 @@
 pub mod allocator;
 pub mod api;
 pub mod conn;
+pub mod mcp;
 pub mod options;
 pub mod server;
 pub mod telemetry;

@@ -60,6 +60,10 @@ enum Command {
     /// Evaluate models over a dataset (JSONL or CSV): each row compared across the models,
     /// answers checked against the row's assertions, optionally judged pairwise by a model.
     Eval(EvalArgs),
+    /// Serve the engine to an agent as MCP tools over stdin and stdout (compare models on a
+    /// prompt, list the models, run an evaluation, read the leaderboard); the server offers
+    /// the same at `/mcp`.
+    Mcp(McpArgs),
 }
 
 /// Arguments of `llm-compare eval`.
@@ -360,6 +364,21 @@ pub enum LogFormat {
     Json,
 }
 
+/// Arguments of `llm-compare mcp`.
+#[derive(Debug, Args)]
+pub struct McpArgs {
+    /// Whose calls they are: the owner of the comparisons and runs the tools make, as a
+    /// server's API key user (default: `anonymous`, whom a server without keys serves).
+    #[arg(long, default_value = "anonymous", value_name = "USER")]
+    pub owner: String,
+    /// Where the server keeps its data (as `serve`): comparisons, runs and votes are shared.
+    #[arg(long, env = "LLM_COMPARE_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<std::path::PathBuf>,
+    /// Database URL (as `serve`).
+    #[arg(long, env = "LLM_COMPARE_DATABASE_URL", value_name = "URL")]
+    pub database_url: Option<String>,
+}
+
 /// Arguments of `llm-compare models`.
 #[derive(Debug, Args)]
 pub struct ModelsArgs {
@@ -380,6 +399,7 @@ async fn main() -> ExitCode {
         Command::Worker(args) => cli::worker::run(cli.config.as_deref(), args).await,
         Command::Keys(args) => cli::keys::run(cli.config.as_deref(), args).await,
         Command::Eval(args) => cli::eval::run(cli.config.as_deref(), args).await,
+        Command::Mcp(args) => cli::mcp::run(cli.config.as_deref(), args).await,
     };
     ExitCode::from(code)
 }

@@ -478,6 +478,7 @@ pub fn router(state: AppState) -> Router {
             "/v1/messages/count_tokens",
             post(crate::api::anthropic::count_tokens),
         )
+        .route_service("/mcp", crate::mcp::http_service(state.clone()))
         .route("/v1/models", get(meta::models))
         .route("/v1/tools", get(meta::tools))
         .route("/health", get(meta::health))

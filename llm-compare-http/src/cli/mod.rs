@@ -9,6 +9,7 @@ use llm_compare_service::{Service, SharedStore};
 
 pub mod eval;
 pub mod keys;
+pub mod mcp;
 pub mod models;
 pub mod run;
 pub mod serve;
