@@ -167,6 +167,7 @@ async fn apply(store: &dyn Store, w: &Write) -> Result<()> {
         Write::Create(c) => store.create_comparison(c).await,
         Write::Result { id, result } => store.save_result(id, result).await,
         Write::Finish { id, complete } => store.finish_comparison(id, complete).await,
+        Write::Thread(t) => store.save_thread(t).await,
     }
 }
 

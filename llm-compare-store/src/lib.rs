@@ -132,6 +132,8 @@ pub enum Write {
         /// How it ended.
         complete: Box<llm_compare_core::Complete>,
     },
+    /// A Responses-API thread (replacing one of the same id).
+    Thread(Box<ResponseThread>),
 }
 
 impl Write {
@@ -140,6 +142,9 @@ impl Write {
         match self {
             Write::Create(c) => &c.id,
             Write::Result { id, .. } | Write::Finish { id, .. } => id,
+            // Its own key: a thread is not ordered with its comparison's writes (the two are
+            // read apart), and must not keep a comparison from being recorded whole.
+            Write::Thread(t) => &t.id,
         }
     }
 }
@@ -716,7 +721,8 @@ pub trait SessionStore: Send + Sync {
     async fn session(&self, owner: &str, id: &str) -> Result<Option<StoredSession>>;
     /// Deletes a session and its turns; false if unknown or another owner's.
     async fn delete_session(&self, owner: &str, id: &str) -> Result<bool>;
-    /// Keeps an answer of the Responses door (its thread), replacing one of the same id.
+    /// Keeps an answer of the Responses door (its thread), replacing one of the same id;
+    /// group-committed with the comparison writes (on disk when this returns).
     async fn save_thread(&self, t: &ResponseThread) -> Result<()>;
     /// An answer of `owner`'s (None if unknown or another owner's).
     async fn thread(&self, owner: &str, id: &str) -> Result<Option<ResponseThread>>;

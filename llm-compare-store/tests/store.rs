@@ -74,7 +74,41 @@ async fn suite(store: Arc<dyn Store>) {
     batches_of_any_size(store.clone()).await;
     concurrent_writes_are_group_committed(store.clone()).await;
     attachment_bytes_per_owner(store.clone()).await;
+    response_threads(store.clone()).await;
     eval_runs(store).await;
+}
+
+/// A Responses-API thread: kept (also in a batch beside comparison writes), replaced by id,
+/// read back by its owner only.
+async fn response_threads(store: Arc<dyn Store>) {
+    let id = unique("resp");
+    let thread = |text: &str| ResponseThread {
+        id: id.clone(),
+        owner: "alice".into(),
+        comparison_id: unique("c"),
+        model: "sim/echo".into(),
+        messages: vec![Message::user("hi"), Message::assistant(text)],
+        response: serde_json::json!({"id": id, "output_text": text}),
+        created_at_ms: 1,
+    };
+    store.save_thread(&thread("one")).await.unwrap();
+    let c = new("alice");
+    store
+        .write_batch(&[
+            Write::Create(Box::new(c.clone())),
+            Write::Thread(Box::new(thread("two"))),
+            Write::Finish {
+                id: c.id.clone(),
+                complete: Box::new(complete_of(&c.id, Vec::new())),
+            },
+        ])
+        .await
+        .unwrap();
+    let got = store.thread("alice", &id).await.unwrap().unwrap();
+    assert_eq!(got.messages, thread("two").messages);
+    assert_eq!(got.response["output_text"], "two");
+    assert!(store.thread("bob", &id).await.unwrap().is_none());
+    assert!(store.comparison("alice", &c.id).await.unwrap().is_some());
 }
 
 /// A user's stored attachment bytes count each attachment once, whoever else stored it, and

@@ -105,6 +105,8 @@ pub struct Service {
     /// Per user: evaluation rows take their turn here to pass from a free slot to their
     /// submission, so that no other row takes the slot in between.
     admissions: Arc<parking_lot::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
+    /// Responses-API threads being written, by id: a follow-up waits for its thread's write.
+    threads: responses::Writing,
 }
 
 /// How long the `attempt`th wait for an active slot lasts: 20 ms doubling to 500 ms.
@@ -195,6 +197,7 @@ impl Service {
             evals: Arc::new(crate::eval::live::LiveRuns::keeping(write_window)),
             limits: Arc::default(),
             admissions: Arc::default(),
+            threads: responses::Writing::default(),
         }
     }
 

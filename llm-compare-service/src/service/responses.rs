@@ -1,8 +1,16 @@
 //! The Responses door's threads: a call of one model whose conversation is kept (`store`),
 //! so that `previous_response_id` continues the same model's thread and the answer can be
-//! read back — only by the user who asked.
+//! read back — only by the user who asked. A thread is written behind the answer (group-
+//! committed with the other writes, off the response path); a follow-up or a read of it
+//! that arrives first waits for that write here.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
 
 use llm_compare_core::{CompareRequest, Message, Result, now_ms};
+use parking_lot::Mutex;
+use tokio::sync::watch;
 
 use crate::keys::Principal;
 use crate::{ComparisonKind, ResponseThread};
@@ -20,6 +28,23 @@ pub struct Thread {
     pub messages: Vec<Message>,
 }
 
+/// How long a read waits for its thread's write before reading what is stored.
+const WRITE_WAIT: Duration = Duration::from_secs(5);
+
+/// The threads being written, by id: each a receiver that turns true when its write ended.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Writing(Arc<Mutex<HashMap<String, watch::Receiver<bool>>>>);
+
+impl Writing {
+    /// Waits (at most [`WRITE_WAIT`]) for thread `id`'s write, if one is under way.
+    async fn settled(&self, id: &str) {
+        let pending = self.0.lock().get(id).cloned();
+        if let Some(mut done) = pending {
+            let _ = tokio::time::timeout(WRITE_WAIT, done.wait_for(|d| *d)).await;
+        }
+    }
+}
+
 impl Service {
     /// An OpenAI Responses-API call (`POST /v1/responses`): one model's call as
     /// [`Service::chat_completion`] makes it, recorded as a `response`.
@@ -32,6 +57,7 @@ impl Service {
     /// when it, with `adding` bytes more, would pass the limit.
     pub async fn thread(&self, who: &Principal, id: &str, adding: usize) -> Result<Thread> {
         let store = self.store_for("previous_response_id needs")?;
+        self.threads.settled(id).await;
         let Some(t) = store.thread(&who.user, id).await? else {
             return Err(crate::not_yours("response", id));
         };
@@ -80,9 +106,44 @@ impl Service {
         Ok(true)
     }
 
+    /// [`Service::save_thread`] behind the answer: returns at once; a follow-up of `id` or a
+    /// read of it on this server waits for the write. A write that fails is logged (the
+    /// answer stands; only its follow-ups will not find it).
+    pub fn keep_thread(
+        &self,
+        who: &Principal,
+        id: &str,
+        comparison_id: &str,
+        thread: Thread,
+        response: serde_json::Value,
+    ) {
+        if self.store.is_none() || tokio::runtime::Handle::try_current().is_err() {
+            return;
+        }
+        let (done, pending) = watch::channel(false);
+        self.threads.0.lock().insert(id.to_string(), pending);
+        let (service, who, id, comparison_id) = (
+            self.clone(),
+            who.clone(),
+            id.to_string(),
+            comparison_id.to_string(),
+        );
+        tokio::spawn(async move {
+            let saved = service
+                .save_thread(&who, &id, &comparison_id, thread, response)
+                .await;
+            if let Err(e) = saved {
+                tracing::warn!(target: "llm_compare::responses", response = %id, error = %e, "the response was not stored");
+            }
+            service.threads.0.lock().remove(&id);
+            let _ = done.send(true);
+        });
+    }
+
     /// `who`'s stored answer `id`, as the door sent it.
     pub async fn stored_response(&self, who: &Principal, id: &str) -> Result<serde_json::Value> {
         let store = self.store_for("stored responses need")?;
+        self.threads.settled(id).await;
         match store.thread(&who.user, id).await? {
             Some(t) => Ok(t.response),
             None => Err(crate::not_yours("response", id)),
@@ -140,5 +201,21 @@ mod tests {
         ));
         let e = s.thread(&alice, "resp_1", 500).await.unwrap_err();
         assert_eq!(e.code(), llm_compare_core::ErrorCode::LimitExceeded);
+
+        // Kept behind the answer: a follow-up sent at once finds it.
+        let thread = Thread {
+            model: "sim/lorem".into(),
+            messages: vec![Message::user("again")],
+        };
+        s.keep_thread(
+            &alice,
+            "resp_2",
+            "c2",
+            thread,
+            serde_json::json!({"id": "resp_2"}),
+        );
+        let t = s.thread(&alice, "resp_2", 0).await.unwrap();
+        assert_eq!(t.model, "sim/lorem");
+        assert!(s.threads.0.lock().is_empty(), "the write's entry is gone");
     }
 }

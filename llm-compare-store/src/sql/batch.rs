@@ -49,7 +49,7 @@ impl Apply for Batches {
         // multi-row INSERTs, then all results, then all ends. A comparison's own writes keep
         // their order (created, answered, finished).
         let mut whole = whole;
-        let (mut results, mut ends) = (Vec::new(), Vec::new());
+        let (mut results, mut ends, mut threads) = (Vec::new(), Vec::new(), Vec::new());
         for w in rest {
             match w {
                 Write::Create(c) if c.reservation.is_some() => {
@@ -62,11 +62,13 @@ impl Apply for Batches {
                 }),
                 Write::Result { id, result } => results.push((id.as_str(), &**result)),
                 Write::Finish { id, complete } => ends.push((id.as_str(), &**complete)),
+                Write::Thread(t) => threads.push(&**t),
             }
         }
         SqlStore::insert_whole(&mut tx, &whole).await?;
         SqlStore::save_results_in(&mut tx, &results, held).await?;
         SqlStore::finish_in(&mut tx, &ends, held).await?;
+        SqlStore::save_threads_in(&mut tx, &threads).await?;
         // Partial text last: once a result is saved (in this batch or before) it is skipped.
         for op in ops {
             if let Op::Progress {

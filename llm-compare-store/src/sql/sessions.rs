@@ -5,7 +5,8 @@ use llm_compare_core::Result;
 
 use super::decode::{db_err, get, json, parse_json, summary};
 use super::{Scope, SqlStore};
-use crate::{NewSession, ResponseThread, SessionStore, SessionSummary, StoredSession};
+use crate::group::Op;
+use crate::{NewSession, ResponseThread, SessionStore, SessionSummary, StoredSession, Write};
 
 #[async_trait]
 impl SessionStore for SqlStore {
@@ -103,28 +104,9 @@ impl SessionStore for SqlStore {
     }
 
     async fn save_thread(&self, t: &ResponseThread) -> Result<()> {
-        let mut tx = self.begin().await?;
-        // Delete then insert: one statement for both databases (no upsert syntax to pick).
-        sqlx::query("DELETE FROM response_threads WHERE id = $1")
-            .bind(&t.id)
-            .execute(&mut *tx)
+        self.group
+            .run(Op::Writes(vec![Write::Thread(Box::new(t.clone()))]))
             .await
-            .map_err(db_err)?;
-        sqlx::query(
-            "INSERT INTO response_threads (id, owner, comparison_id, model, messages, response, created_at_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(&t.id)
-        .bind(&t.owner)
-        .bind(&t.comparison_id)
-        .bind(&t.model)
-        .bind(json(&t.messages))
-        .bind(json(&t.response))
-        .bind(t.created_at_ms)
-        .execute(&mut *tx)
-        .await
-        .map_err(db_err)?;
-        tx.commit().await.map_err(db_err)
     }
 
     async fn thread(&self, owner: &str, id: &str) -> Result<Option<ResponseThread>> {
@@ -151,5 +133,37 @@ impl SessionStore for SqlStore {
             response: parse_json("response_threads", id, "response", &response)?,
             created_at_ms: get(&row, "created_at_ms")?,
         }))
+    }
+}
+
+impl SqlStore {
+    /// Writes `threads` in `tx` (each replacing one of the same id: delete then insert, one
+    /// statement pair for both databases).
+    pub(super) async fn save_threads_in(
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        threads: &[&ResponseThread],
+    ) -> Result<()> {
+        for t in threads {
+            sqlx::query("DELETE FROM response_threads WHERE id = $1")
+                .bind(&t.id)
+                .execute(&mut **tx)
+                .await
+                .map_err(db_err)?;
+            sqlx::query(
+                "INSERT INTO response_threads (id, owner, comparison_id, model, messages, response, created_at_ms) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(&t.id)
+            .bind(&t.owner)
+            .bind(&t.comparison_id)
+            .bind(&t.model)
+            .bind(json(&t.messages))
+            .bind(json(&t.response))
+            .bind(t.created_at_ms)
+            .execute(&mut **tx)
+            .await
+            .map_err(db_err)?;
+        }
+        Ok(())
     }
 }

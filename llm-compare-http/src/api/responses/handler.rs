@@ -1,6 +1,6 @@
 //! `POST /v1/responses` and `GET /v1/responses/{id}`: parse, put the stored thread (if
 //! any) in front of the input, call the service, answer whole or streamed, and keep the
-//! thread before the answer's last event leaves (so a follow-up finds it).
+//! thread behind the answer (a follow-up waits for its write: `Service::keep_thread`).
 
 use axum::Json;
 use axum::body::Bytes;
@@ -34,8 +34,9 @@ struct Keep {
 }
 
 impl Keep {
-    /// Keeps the thread through the answer `r` (a failed answer is not continued).
-    async fn save(self, response: &Value, r: &llm_compare_core::ModelResult) {
+    /// Keeps the thread through the answer `r` (a failed answer is not continued), written
+    /// behind the answer.
+    fn save(self, response: Value, r: &llm_compare_core::ModelResult) {
         if r.error.is_some() {
             return;
         }
@@ -46,21 +47,9 @@ impl Keep {
             model: self.model,
             messages,
         };
-        let saved = self
-            .state
+        self.state
             .service()
-            .save_thread(
-                &self.who,
-                &id,
-                &self.comparison_id,
-                thread,
-                response.clone(),
-            )
-            .await;
-        if let Err(e) = saved {
-            // The answer stands; only its follow-ups will not find it.
-            tracing::warn!(target: "llm_compare::responses", response = %id, error = %e, "the response was not stored");
-        }
+            .keep_thread(&self.who, &id, &self.comparison_id, thread, response);
     }
 }
 
@@ -149,7 +138,7 @@ pub async fn create(
         }
         let body = shape.response(status_of(&r), output_of(&shape, &r), Some(&r));
         if let Some(keep) = keep {
-            keep.save(&body, &r).await;
+            keep.save(body.clone(), &r);
         }
         return Ok(door::with_id(Json(body).into_response(), header_id));
     }
@@ -157,26 +146,21 @@ pub async fn create(
         door::Opened::Refused(e) => return Ok(door::with_id(failed(&e), header_id)),
         door::Opened::Streaming(batches) => batches,
     };
-    let mut frames = Frames::new(shape);
+    let mut frames = Frames::new(shape, keep.is_some());
     let guard = metrics::stream_opened("responses");
     let mut keep = keep;
-    let body = batches
-        .map(move |batch| {
-            let _held = &guard;
-            let mut out = Vec::with_capacity(256 * (batch.len() + 1));
-            let (n, ended) = frames.events(&mut out, batch);
-            metrics::events_sent("responses", n);
-            (out, ended)
-        })
-        .then(move |(out, ended)| {
-            let keep = ended.as_ref().and_then(|_| keep.take());
-            async move {
-                if let (Some(keep), Some(end)) = (keep, ended) {
-                    keep.save(&end.response, &end.result).await;
-                }
-                Bytes::from(out)
-            }
-        });
+    let body = batches.map(move |batch| {
+        let _held = &guard;
+        let mut out = Vec::with_capacity(256 * (batch.len() + 1));
+        let (n, ended) = frames.events(&mut out, batch);
+        metrics::events_sent("responses", n);
+        if let Some(end) = ended
+            && let Some(keep) = keep.take()
+        {
+            keep.save(end.response, &end.result);
+        }
+        Bytes::from(out)
+    });
     Ok(door::with_id(door::sse(body), header_id))
 }
 

@@ -46,26 +46,37 @@ impl Shape {
         v.insert("id".into(), json!(self.id));
         v.insert("object".into(), json!("response"));
         v.insert("created_at".into(), json!(self.created_at));
-        v.insert("status".into(), json!(status));
         v.insert("model".into(), json!(self.model));
+        v.insert("status".into(), json!(status));
         v.insert("output".into(), Value::Array(output));
-        v.insert("error".into(), Value::Null);
-        v.insert("incomplete_details".into(), Value::Null);
-        if let Some(r) = r {
-            v.insert("usage".into(), usage_of(r));
-            if let Some(e) = &r.error {
-                // The codes the Response object may carry: a rate limit, else a server error.
-                let code = match e.code {
-                    llm_compare_core::ErrorCode::RateLimited => "rate_limit_exceeded",
-                    _ => "server_error",
-                };
-                v.insert("error".into(), json!({"code": code, "message": e.message}));
-            }
-            if let Some(reason) = incomplete_reason(r) {
-                v.insert("incomplete_details".into(), json!({"reason": reason}));
-            }
+        let (error, incomplete, usage) = outcome(r);
+        v.insert("error".into(), error);
+        v.insert("incomplete_details".into(), incomplete);
+        if let Some(usage) = usage {
+            v.insert("usage".into(), usage);
         }
         Value::Object(v)
+    }
+
+    /// What every Response of this answer repeats — the request's settings echoed, the id,
+    /// the model — serialized once: `"key":value` pairs without the braces.
+    pub(super) fn head(&self) -> Vec<u8> {
+        use std::io::Write as _;
+        // Serializing a JSON map cannot fail.
+        let mut out = serde_json::to_vec(&self.echo).unwrap_or_default();
+        out.pop();
+        if !out.is_empty() {
+            out.remove(0);
+        }
+        let _ = write!(
+            out,
+            "{}\"id\":\"{}\",\"object\":\"response\",\"created_at\":{},\"model\":",
+            if out.is_empty() { "" } else { "," },
+            self.id,
+            self.created_at
+        );
+        let _ = serde_json::to_writer(&mut out, &self.model);
+        out
     }
 
     /// A function (or custom tool) call as its output item.
@@ -91,6 +102,23 @@ pub(super) fn custom_input(call: &ToolCall) -> String {
         .ok()
         .and_then(|v| v.get("input").and_then(Value::as_str).map(str::to_string))
         .unwrap_or_else(|| call.arguments.clone())
+}
+
+/// A Response's `error`, `incomplete_details` and (once finished) `usage`.
+pub(super) fn outcome(r: Option<&ModelResult>) -> (Value, Value, Option<Value>) {
+    let Some(r) = r else {
+        return (Value::Null, Value::Null, None);
+    };
+    let error = r.error.as_ref().map_or(Value::Null, |e| {
+        // The codes the Response object may carry: a rate limit, else a server error.
+        let code = match e.code {
+            llm_compare_core::ErrorCode::RateLimited => "rate_limit_exceeded",
+            _ => "server_error",
+        };
+        json!({"code": code, "message": e.message})
+    });
+    let incomplete = incomplete_reason(r).map_or(Value::Null, |reason| json!({"reason": reason}));
+    (error, incomplete, Some(usage_of(r)))
 }
 
 /// Why a result is incomplete (`None`: it is not).

@@ -10,9 +10,10 @@
 use std::io::Write as _;
 
 use llm_compare_core::{Event, EventKind, ModelResult};
+use serde::Serialize;
 use serde_json::{Value, json};
 
-use super::response::{Shape, custom_input, message_item, reasoning_item, status_of, text_part};
+use super::response::{Shape, custom_input, message_item, outcome, reasoning_item, status_of};
 
 /// The kind of the open output item.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,48 +22,134 @@ enum Item {
     Text,
 }
 
-/// How the stream ended: the final Response and the model's result.
+/// How the stream ended: the final Response (when it is to be kept) and the model's result.
 #[derive(Debug)]
 pub(super) struct Ended {
     pub response: Value,
     pub result: ModelResult,
 }
 
-/// Writes the events of one streamed response.
+/// Writes the events of one streamed response. The frames are written straight into the
+/// output (the Response's repeated part serialized once): a response's frames cost about
+/// what a chat completion's do (`benches/load/instructions`, `REQUEST=responses`).
 #[derive(Debug)]
 pub(super) struct Frames {
     shape: Shape,
+    /// What every Response of this answer repeats, serialized (`Shape::head`).
+    head: Vec<u8>,
+    /// The ids of the message and reasoning items (made once: every delta names its item).
+    ids: [String; 2],
+    /// Whether the end's Response is wanted as a value (to keep the thread).
+    keep: bool,
     seq: u64,
     started: bool,
     /// The open item: its kind, output index, and text so far.
     open: Option<(Item, usize, String)>,
-    /// Finished output items, in order.
+    /// Finished output items, in order, serialized.
+    written: Vec<Vec<u8>>,
+    /// The same as values, when the end's Response is kept.
     items: Vec<Value>,
 }
 
+/// `,"key":value`.
+fn field(out: &mut Vec<u8>, key: &str, value: &impl Serialize) {
+    out.extend_from_slice(b",\"");
+    out.extend_from_slice(key.as_bytes());
+    out.extend_from_slice(b"\":");
+    // Serializing these values cannot fail (no maps with non-string keys).
+    let _ = serde_json::to_writer(&mut *out, value);
+}
+
 impl Frames {
-    pub(super) fn new(shape: Shape) -> Self {
+    pub(super) fn new(shape: Shape, keep: bool) -> Self {
         Self {
+            head: shape.head(),
+            ids: [shape.item_id("msg", 0), shape.item_id("rs", 0)],
+            keep,
             shape,
             seq: 0,
             started: false,
             open: None,
+            written: Vec::new(),
             items: Vec::new(),
         }
     }
 
-    /// `event: <type>` and `data: <json>` with the next sequence number; returns 1.
-    fn frame(&mut self, out: &mut Vec<u8>, mut data: Value) -> u64 {
-        let kind = data["type"].as_str().unwrap_or_default().to_string();
-        data["sequence_number"] = json!(self.seq);
+    /// A finished output item: written into `output_item.done` and kept for the end's
+    /// Response (`build`: the item as a value, made only when it is kept).
+    fn finished(
+        &mut self,
+        out: &mut Vec<u8>,
+        index: usize,
+        item: Vec<u8>,
+        build: impl FnOnce() -> Value,
+    ) -> u64 {
+        self.begin(out, "response.output_item.done");
+        let _ = write!(out, ",\"output_index\":{index},\"item\":");
+        out.extend_from_slice(&item);
+        self.written.push(item);
+        if self.keep {
+            self.items.push(build());
+        }
+        Self::end(out)
+    }
+
+    /// `event: <kind>` and the start of its data, through its sequence number.
+    fn begin(&mut self, out: &mut Vec<u8>, kind: &str) {
+        let _ = write!(
+            out,
+            "event: {kind}\ndata: {{\"type\":\"{kind}\",\"sequence_number\":{}",
+            self.seq
+        );
         self.seq += 1;
-        out.extend_from_slice(b"event: ");
-        out.extend_from_slice(kind.as_bytes());
-        out.extend_from_slice(b"\ndata: ");
-        // Serializing a JSON value cannot fail.
-        let _ = serde_json::to_writer(&mut *out, &data);
-        out.extend_from_slice(b"\n\n");
+    }
+
+    fn end(out: &mut Vec<u8>) -> u64 {
+        out.extend_from_slice(b"}\n\n");
         1
+    }
+
+    /// A frame of `data` (an object with its `type`); returns 1.
+    fn frame(&mut self, out: &mut Vec<u8>, data: Value) -> u64 {
+        let Value::Object(data) = data else {
+            return 0;
+        };
+        let kind = data.get("type").and_then(Value::as_str).unwrap_or_default();
+        self.begin(out, kind);
+        for (k, v) in data.iter().filter(|(k, _)| *k != "type") {
+            field(out, k, v);
+        }
+        Self::end(out)
+    }
+
+    /// A frame carrying the Response with `status`, the finished items and `r`'s outcome.
+    fn response_frame(
+        &mut self,
+        out: &mut Vec<u8>,
+        kind: &str,
+        status: &str,
+        r: Option<&ModelResult>,
+    ) -> u64 {
+        self.begin(out, kind);
+        out.extend_from_slice(b",\"response\":{");
+        out.extend_from_slice(&self.head);
+        field(out, "status", &status);
+        out.extend_from_slice(b",\"output\":[");
+        for (i, item) in self.written.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(item);
+        }
+        out.push(b']');
+        let (error, incomplete, usage) = outcome(r);
+        field(out, "error", &error);
+        field(out, "incomplete_details", &incomplete);
+        if let Some(usage) = usage {
+            field(out, "usage", &usage);
+        }
+        out.push(b'}');
+        Self::end(out)
     }
 
     /// The frames of a burst of events; returns how many were written, and the end when the
@@ -92,58 +179,75 @@ impl Frames {
             return 0;
         }
         self.started = true;
-        let response = self.shape.response("in_progress", Vec::new(), None);
-        self.frame(
-            out,
-            json!({"type": "response.created", "response": response}),
-        ) + self.frame(
-            out,
-            json!({"type": "response.in_progress", "response": response}),
-        )
+        self.response_frame(out, "response.created", "in_progress", None)
+            + self.response_frame(out, "response.in_progress", "in_progress", None)
     }
 
-    fn item_id(&self, item: Item) -> String {
+    fn item_id(&self, item: Item) -> &str {
         match item {
-            Item::Reasoning => self.shape.item_id("rs", 0),
-            Item::Text => self.shape.item_id("msg", 0),
+            Item::Text => &self.ids[0],
+            Item::Reasoning => &self.ids[1],
         }
+    }
+
+    /// The text part of the message item (an `output_text` part).
+    fn text_part(out: &mut Vec<u8>, text: &str) {
+        out.extend_from_slice(b"{\"type\":\"output_text\",\"text\":");
+        let _ = serde_json::to_writer(&mut *out, text);
+        out.extend_from_slice(b",\"annotations\":[],\"logprobs\":[]}");
+    }
+
+    /// `,"item_id":…,"output_index":…,"content_index":0`.
+    fn at(out: &mut Vec<u8>, id: &str, index: usize) {
+        let _ = write!(
+            out,
+            ",\"item_id\":\"{id}\",\"output_index\":{index},\"content_index\":0"
+        );
     }
 
     fn close(&mut self, out: &mut Vec<u8>) -> u64 {
         let Some((item, index, text)) = self.open.take() else {
             return 0;
         };
-        let id = self.item_id(item);
-        let (n, done) = match item {
-            Item::Reasoning => (
-                self.frame(
-                    out,
-                    json!({"type": "response.reasoning_text.done", "item_id": id,
-                           "output_index": index, "content_index": 0, "text": text}),
-                ),
-                reasoning_item(id, &text, "completed"),
-            ),
-            Item::Text => {
-                let part = text_part(&text);
-                (
-                    self.frame(
-                        out,
-                        json!({"type": "response.output_text.done", "item_id": id,
-                               "output_index": index, "content_index": 0, "text": text, "logprobs": []}),
-                    ) + self.frame(
-                        out,
-                        json!({"type": "response.content_part.done", "item_id": id,
-                               "output_index": index, "content_index": 0, "part": part}),
-                    ),
-                    message_item(id, vec![part], "completed"),
-                )
+        let id = self.item_id(item).to_string();
+        let mut n = 0;
+        let mut done = Vec::with_capacity(text.len() + 160);
+        match item {
+            Item::Reasoning => {
+                self.begin(out, "response.reasoning_text.done");
+                Self::at(out, &id, index);
+                field(out, "text", &text);
+                n += Self::end(out);
+                let _ = write!(
+                    done,
+                    "{{\"type\":\"reasoning\",\"id\":\"{id}\",\"summary\":[],\"content\":[{{\"type\":\"reasoning_text\",\"text\":"
+                );
+                let _ = serde_json::to_writer(&mut done, &text);
+                done.extend_from_slice(b"}],\"status\":\"completed\"}");
+                n + self.finished(out, index, done, || reasoning_item(id, &text, "completed"))
             }
-        };
-        self.items.push(done.clone());
-        n + self.frame(
-            out,
-            json!({"type": "response.output_item.done", "output_index": index, "item": done}),
-        )
+            Item::Text => {
+                self.begin(out, "response.output_text.done");
+                Self::at(out, &id, index);
+                field(out, "text", &text);
+                out.extend_from_slice(b",\"logprobs\":[]");
+                n += Self::end(out);
+                self.begin(out, "response.content_part.done");
+                Self::at(out, &id, index);
+                out.extend_from_slice(b",\"part\":");
+                Self::text_part(out, &text);
+                n += Self::end(out);
+                let _ = write!(
+                    done,
+                    "{{\"type\":\"message\",\"id\":\"{id}\",\"status\":\"completed\",\"role\":\"assistant\",\"content\":["
+                );
+                Self::text_part(&mut done, &text);
+                done.extend_from_slice(b"]}");
+                n + self.finished(out, index, done, || {
+                    message_item(id, vec![super::response::text_part(&text)], "completed")
+                })
+            }
+        }
     }
 
     /// A piece of text or reasoning: in the open item of its kind, else a new one.
@@ -151,23 +255,31 @@ impl Frames {
         let mut n = self.start(out);
         if !matches!(self.open, Some((open, ..)) if open == kind) {
             n += self.close(out);
-            let index = self.items.len();
-            let id = self.item_id(kind);
-            let added = match kind {
-                Item::Reasoning => json!({"type": "reasoning", "id": id, "summary": [],
-                                          "content": [], "status": "in_progress"}),
-                Item::Text => message_item(id.clone(), Vec::new(), "in_progress"),
-            };
-            n += self.frame(
-                out,
-                json!({"type": "response.output_item.added", "output_index": index, "item": added}),
-            );
+            let index = self.written.len();
+            let id = self.item_id(kind).to_string();
+            self.begin(out, "response.output_item.added");
+            let _ = write!(out, ",\"output_index\":{index},\"item\":");
+            match kind {
+                Item::Reasoning => {
+                    let _ = write!(
+                        out,
+                        "{{\"type\":\"reasoning\",\"id\":\"{id}\",\"summary\":[],\"content\":[],\"status\":\"in_progress\"}}"
+                    );
+                }
+                Item::Text => {
+                    let _ = write!(
+                        out,
+                        "{{\"type\":\"message\",\"id\":\"{id}\",\"status\":\"in_progress\",\"role\":\"assistant\",\"content\":[]}}"
+                    );
+                }
+            }
+            n += Self::end(out);
             if kind == Item::Text {
-                n += self.frame(
-                    out,
-                    json!({"type": "response.content_part.added", "item_id": id,
-                           "output_index": index, "content_index": 0, "part": text_part("")}),
-                );
+                self.begin(out, "response.content_part.added");
+                Self::at(out, &id, index);
+                out.extend_from_slice(b",\"part\":");
+                Self::text_part(out, "");
+                n += Self::end(out);
             }
             self.open = Some((kind, index, String::new()));
         }
@@ -176,20 +288,15 @@ impl Frames {
         };
         so_far.push_str(text);
         let index = *index;
-        let id = self.item_id(kind);
-        // The most frequent frame by far: written without building a JSON value.
-        let kind = match kind {
-            Item::Text => "response.output_text.delta",
-            Item::Reasoning => "response.reasoning_text.delta",
+        let (name, logprobs) = match kind {
+            Item::Text => ("response.output_text.delta", ",\"logprobs\":[]"),
+            Item::Reasoning => ("response.reasoning_text.delta", ""),
         };
-        let logprobs = if kind == "response.output_text.delta" {
-            ",\"logprobs\":[]"
-        } else {
-            ""
-        };
+        // The most frequent frame by far.
         let _ = write!(
             out,
-            "event: {kind}\ndata: {{\"type\":\"{kind}\",\"item_id\":\"{id}\",\"output_index\":{index},\"content_index\":0{logprobs},\"sequence_number\":{},\"delta\":",
+            "event: {name}\ndata: {{\"type\":\"{name}\",\"item_id\":\"{}\",\"output_index\":{index},\"content_index\":0{logprobs},\"sequence_number\":{},\"delta\":",
+            self.item_id(kind),
             self.seq
         );
         self.seq += 1;
@@ -213,12 +320,12 @@ impl Frames {
                        "param": body.error.param}),
             );
         } else {
-            if self.items.is_empty() && r.tool_calls.is_empty() {
+            if self.written.is_empty() && r.tool_calls.is_empty() {
                 // An empty answer is one empty message, as OpenAI sends it.
                 n += self.delta(out, Item::Text, "") + self.close(out);
             }
             for (k, call) in r.tool_calls.iter().enumerate() {
-                let index = self.items.len();
+                let index = self.written.len();
                 let added = self.shape.call_item(k, call, "in_progress");
                 let id = added["id"].as_str().unwrap_or_default().to_string();
                 let custom = added["type"] == "custom_tool_call";
@@ -249,23 +356,23 @@ impl Frames {
                     )
                 };
                 let done = self.shape.call_item(k, call, "completed");
-                self.items.push(done.clone());
-                n += self.frame(
-                    out,
-                    json!({"type": "response.output_item.done", "output_index": index, "item": done}),
-                );
+                let bytes = serde_json::to_vec(&done).unwrap_or_default();
+                n += self.finished(out, index, bytes, || done);
             }
         }
         let status = status_of(&r);
-        let response = self
-            .shape
-            .response(status, std::mem::take(&mut self.items), Some(&r));
         let kind = match status {
             "failed" => "response.failed",
             "incomplete" => "response.incomplete",
             _ => "response.completed",
         };
-        n += self.frame(out, json!({"type": kind, "response": response}));
+        n += self.response_frame(out, kind, status, Some(&r));
+        let response = if self.keep {
+            self.shape
+                .response(status, std::mem::take(&mut self.items), Some(&r))
+        } else {
+            Value::Null
+        };
         (
             n,
             Ended {
@@ -299,14 +406,49 @@ mod tests {
     }
 
     fn frames(custom: &[&str]) -> Frames {
-        Frames::new(Shape {
-            id: "resp_1".into(),
-            created_at: 1,
-            model: "sim/echo".into(),
-            echo: Map::new(),
-            custom: custom.iter().map(|c| c.to_string()).collect(),
-            namespaced: Vec::new(),
-        })
+        frames_keeping(custom, true)
+    }
+
+    fn frames_keeping(custom: &[&str], keep: bool) -> Frames {
+        Frames::new(
+            Shape {
+                id: "resp_1".into(),
+                created_at: 1,
+                model: "sim/echo".into(),
+                echo: Map::new(),
+                custom: custom.iter().map(|c| c.to_string()).collect(),
+                namespaced: Vec::new(),
+            },
+            keep,
+        )
+    }
+
+    #[test]
+    fn what_is_written_does_not_depend_on_keeping_the_response() {
+        let run = |keep: bool| {
+            let mut f = frames_keeping(&[], keep);
+            let mut out = Vec::new();
+            f.delta(&mut out, Item::Reasoning, "hmm");
+            f.delta(&mut out, Item::Text, "Hello");
+            let mut r = result(json!({"finish_reason": "tool_calls"}));
+            r.tool_calls.push(ToolCall {
+                id: "call_1".into(),
+                name: "add".into(),
+                arguments: "{}".into(),
+            });
+            let (_, ended) = f.result(&mut out, r);
+            (out, ended.response)
+        };
+        let (kept, response) = run(true);
+        let (unkept, none) = run(false);
+        assert_eq!(
+            String::from_utf8_lossy(&kept),
+            String::from_utf8_lossy(&unkept)
+        );
+        assert!(none.is_null());
+        // The kept Response is the one the last event carries.
+        let last = events(&kept).pop().unwrap().1;
+        assert_eq!(last["response"], response);
     }
 
     #[test]
