@@ -12,7 +12,7 @@
 //! - `post`: `POST /v1/comparisons` (2 zero-delay sim models each) at fixed rates and flat
 //!   out, with `GET /health` as the floor; SQLite and (`--post-database-url`) PostgreSQL.
 //! - `doors`: each vendor door's added latency beside the chat completions door's, at the
-//!   fixed rates (`/v1/messages` over the same upstream answer; `doors.rs`).
+//!   fixed rates (`/v1/messages`, `/v1/responses` over the same upstream answer; `doors.rs`).
 //! - `failover`: two servers of a cluster, one killed with SIGKILL mid-run and restarted;
 //!   every stream resumed on the other, no event lost or duplicated (`failover.rs`).
 //! - `soak`: mixed traffic for `--soak`, memory / descriptors / p99 sampled (`soak.rs`).

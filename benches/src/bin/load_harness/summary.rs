@@ -256,11 +256,14 @@ pub(crate) fn summary(out: &Value) {
                     d["run"]["rps"].as_f64().unwrap_or(0.0)
                 );
             }
-            println!(
-                "\nAt {} req/s, /v1/messages adds {:.2}× what /v1/chat/completions adds (p50; target ≤ 1.10).\n",
-                pt["rate"],
-                pt["messages_over_chat_p50"].as_f64().unwrap_or(0.0)
-            );
+            for (door, ratio) in pt["over_chat_p50"].as_object().into_iter().flatten() {
+                println!(
+                    "\nAt {} req/s, {door} adds {:.2}× what chat completions adds (p50; target ≤ 1.10).",
+                    pt["rate"],
+                    ratio.as_f64().unwrap_or(0.0)
+                );
+            }
+            println!();
         }
     }
     if let Some(p) = out["post"].as_object() {
