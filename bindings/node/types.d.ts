@@ -658,6 +658,11 @@ seed?: number | null,
 reasoning_effort?: ReasoningEffort | null, };
 
 /**
+ * How hard a reasoning model thinks (OpenAI's `reasoning_effort` values).
+ */
+export type ReasoningEffort = "none" | "minimal" | "low" | "medium" | "high" | "xhigh";
+
+/**
  * A tool the models may call, in OpenAI's function format:
  * `{"type": "function", "function": {"name", "description", "parameters": <JSON Schema>}}`.
  */

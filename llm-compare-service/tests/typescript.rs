@@ -68,6 +68,7 @@ fn generate() -> String {
     decl::<llm_compare_core::Part>(&cfg, &mut out);
     decl::<Role>(&cfg, &mut out);
     decl::<Params>(&cfg, &mut out);
+    decl::<llm_compare_core::ReasoningEffort>(&cfg, &mut out);
     decl::<Tool>(&cfg, &mut out);
     decl::<FunctionDef>(&cfg, &mut out);
     decl::<ToolChoice>(&cfg, &mut out);
