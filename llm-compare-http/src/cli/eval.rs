@@ -38,19 +38,15 @@ pub async fn run(config: Option<&std::path::Path>, args: EvalArgs) -> u8 {
             return EXIT_USAGE;
         }
     };
-    let service = match super::stored_service(
+    let service = match super::stored_service_or_exit(
         config,
         args.data_dir.as_ref(),
         args.database_url.as_ref(),
-        true,
     )
     .await
     {
         Ok(s) => s,
-        Err(e) => {
-            super::print_error(&e);
-            return EXIT_USAGE;
-        }
+        Err(code) => return code,
     };
     let (rows, options) = prepared;
     let who = Principal::user(args.owner.clone());

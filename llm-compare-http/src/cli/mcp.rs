@@ -6,23 +6,19 @@ use std::sync::Arc;
 
 use llm_compare_service::Principal;
 
-use crate::{EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, McpArgs};
+use crate::{EXIT_INTERNAL, EXIT_OK, McpArgs};
 
 /// Runs `llm-compare mcp` until the client closes stdin.
 pub async fn run(config: Option<&std::path::Path>, args: McpArgs) -> u8 {
-    let service = match super::stored_service(
+    let service = match super::stored_service_or_exit(
         config,
         args.data_dir.as_ref(),
         args.database_url.as_ref(),
-        true,
     )
     .await
     {
         Ok(s) => s,
-        Err(e) => {
-            super::print_error(&e);
-            return EXIT_USAGE;
-        }
+        Err(code) => return code,
     };
     let door =
         llm_compare_http::mcp::McpDoor::local(Arc::new(service), Principal::user(args.owner));

@@ -52,6 +52,20 @@ fn service_over(
     .with_limits(llm_compare_service::Limits::local())
 }
 
+/// [`stored_service`] for a command: the error printed, the usage exit code to return.
+pub async fn stored_service_or_exit(
+    config: Option<&Path>,
+    data_dir: Option<&std::path::PathBuf>,
+    database_url: Option<&String>,
+) -> Result<Service, u8> {
+    stored_service(config, data_dir, database_url, true)
+        .await
+        .map_err(|e| {
+            print_error(&e);
+            crate::EXIT_USAGE
+        })
+}
+
 /// The service over the configuration's engine and the store `serve` would open (the same
 /// `--data-dir` / `--database-url` / configuration): what `keys` and `eval` act on. With
 /// `tools`, the configuration's MCP servers are connected.

@@ -56,11 +56,9 @@ impl Service {
     /// unknown or another user's; [`Error::LimitExceeded`] (`response_thread_max_bytes`)
     /// when it, with `adding` bytes more, would pass the limit.
     pub async fn thread(&self, who: &Principal, id: &str, adding: usize) -> Result<Thread> {
-        let store = self.store_for("previous_response_id needs")?;
-        self.threads.settled(id).await;
-        let Some(t) = store.thread(&who.user, id).await? else {
-            return Err(crate::not_yours("response", id));
-        };
+        let t = self
+            .kept_thread(who, id, "previous_response_id needs")
+            .await?;
         let size = serde_json::to_vec(&t.messages).map_or(0, |v| v.len()) + adding;
         let max = self.limits.response_thread_max_bytes;
         if size > max {
@@ -142,12 +140,20 @@ impl Service {
 
     /// `who`'s stored answer `id`, as the door sent it.
     pub async fn stored_response(&self, who: &Principal, id: &str) -> Result<serde_json::Value> {
-        let store = self.store_for("stored responses need")?;
+        Ok(self
+            .kept_thread(who, id, "stored responses need")
+            .await?
+            .response)
+    }
+
+    /// `who`'s kept thread `id`, once a write of it under way here has ended.
+    async fn kept_thread(&self, who: &Principal, id: &str, needs: &str) -> Result<ResponseThread> {
+        let store = self.store_for(needs)?;
         self.threads.settled(id).await;
-        match store.thread(&who.user, id).await? {
-            Some(t) => Ok(t.response),
-            None => Err(crate::not_yours("response", id)),
-        }
+        store
+            .thread(&who.user, id)
+            .await?
+            .ok_or_else(|| crate::not_yours("response", id))
     }
 }
 

@@ -102,9 +102,11 @@ pub async fn create(
         ),
     };
     conversation.extend(p.input);
+    // Copied only when it is to be kept (the request takes it over).
+    let kept = p.store.then(|| conversation.clone());
     let request = CompareRequest {
         models: vec![model],
-        messages: door::instructions_first(p.instructions, conversation.clone()),
+        messages: door::instructions_first(p.instructions, conversation),
         system: None,
         params: p.params,
         tools: p.tools,
@@ -124,7 +126,7 @@ pub async fn create(
         custom: p.custom,
         namespaced: p.namespaced,
     };
-    let keep = p.store.then(|| Keep {
+    let keep = kept.map(|conversation| Keep {
         state: state.clone(),
         who: who.clone(),
         comparison_id: call.id.clone(),
